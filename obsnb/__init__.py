@@ -1,0 +1,93 @@
+"""obsnb: investigate incidents in Jupyter.
+
+Logs are evidence, metrics are signals, traces are context; ``trace_id`` ties them together.
+``obsnb.load()`` turns files and backends into canonical frames; the analysis helpers answer the
+questions asked at 3 AM; ``obsnb.charts`` draws them; ``obsnb render`` shares a self-contained report.
+
+Importing obsnb is light: pandas, polars, DuckDB, altair and the notebook machinery are imported
+only when first used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from .errors import (
+    BackendError,
+    BackendUnavailableError,
+    BackendWarning,
+    MissingDependencyError,
+    ObsnbError,
+    ObsnbWarning,
+    ParseError,
+    QueryError,
+    RejectedRecordsWarning,
+    ReportError,
+    SourceError,
+    TruncatedResultWarning,
+    UsageError,
+)
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it (imported on first access)
+_LAZY = {
+    "load": "obsnb.api",
+    "rejected": "obsnb.api",
+    "load_info": "obsnb.api",
+    "set_option": "obsnb.api",
+    "get_option": "obsnb.api",
+    "latency": "obsnb.analysis",
+    "histogram_quantile": "obsnb.analysis",
+    "rate": "obsnb.analysis",
+    "error_rate": "obsnb.analysis",
+    "gaps": "obsnb.analysis",
+    "stalls": "obsnb.analysis",
+    "retries": "obsnb.analysis",
+    "timeline": "obsnb.analysis",
+    "compare": "obsnb.analysis",
+    "log_patterns": "obsnb.analysis",
+    "register_format": "obsnb.registry",
+    "register_backend": "obsnb.registry",
+    "setup": "obsnb.notebook",
+    "snapshot": "obsnb.backends_api",
+}
+_SUBMODULES = {"charts", "report", "testing", "analysis", "schema", "timeutil", "registry", "cli"}
+
+__all__ = [
+    "__version__",
+    *sorted(_LAZY),
+    "charts",
+    "report",
+    "testing",
+    "ObsnbError",
+    "UsageError",
+    "MissingDependencyError",
+    "SourceError",
+    "ParseError",
+    "BackendError",
+    "QueryError",
+    "BackendUnavailableError",
+    "ReportError",
+    "ObsnbWarning",
+    "RejectedRecordsWarning",
+    "TruncatedResultWarning",
+    "BackendWarning",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    if name in _SUBMODULES:
+        mod = importlib.import_module(f"obsnb.{name}")
+        globals()[name] = mod
+        return mod
+    raise AttributeError(f"module 'obsnb' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,294 @@
+"""``load()``, ``rejected()``, ``set_option()``: resolve a source, read it, build the frame."""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import glob as _glob
+import itertools
+import os
+import time
+import warnings
+import weakref
+from typing import Any, Iterable
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from . import registry, schema
+from .errors import RejectedRecordsWarning, SourceError, UsageError
+from .sources.base import BackendRequest, FileInput, Part, ReadContext, Reject
+from .timeutil import to_ns
+
+__all__ = ["load", "rejected", "set_option", "get_option", "load_info", "LoadInfo"]
+
+_OPTIONS: dict[str, Any] = {"engine": "pandas", "config": None, "progress": True}
+
+
+def set_option(name: str, value: Any) -> None:
+    """Set a global option: ``engine`` ("pandas" or "polars"), ``config`` (path of obsnb.toml), ``progress``."""
+    if name not in _OPTIONS:
+        raise UsageError(f"unknown option {name!r}; options: {', '.join(sorted(_OPTIONS))}")
+    if name == "engine" and value not in ("pandas", "polars"):
+        raise UsageError(f"engine must be 'pandas' or 'polars', got {value!r}")
+    _OPTIONS[name] = value
+
+
+def get_option(name: str) -> Any:
+    """The current value of a global option (see :func:`set_option`)."""
+    return _OPTIONS[name]
+
+
+@dataclasses.dataclass
+class LoadInfo:
+    """What one ``load()`` read: sources, counts, rejected records."""
+
+    sources: list[str]
+    kind: str
+    records_read: int
+    rows_loaded: int
+    rows_outside_window: int
+    n_rejected: int
+    rejects: list[Reject]
+    seconds: float
+    warnings: list[str]
+
+    def rejected_frame(self, engine: str = "pandas"):
+        cols = {
+            "source": pa.array([r.source for r in self.rejects], pa.string()),
+            "line": pa.array([r.line for r in self.rejects], pa.int64()),
+            "reason": pa.array([r.reason for r in self.rejects], pa.string()),
+            "raw": pa.array([r.raw for r in self.rejects], pa.string()),
+        }
+        return schema.to_engine(pa.table(cols), engine)
+
+
+_LOADS: "collections.OrderedDict[str, LoadInfo]" = collections.OrderedDict()
+_BY_OBJECT: "weakref.WeakKeyDictionary[Any, str]" = weakref.WeakKeyDictionary()
+_counter = itertools.count(1)
+_LAST: list[str] = []
+
+
+def _remember(df: Any, info: LoadInfo) -> None:
+    key = f"load-{next(_counter)}"
+    _LOADS[key] = info
+    while len(_LOADS) > 256:
+        _LOADS.popitem(last=False)
+    if hasattr(df, "attrs"):
+        df.attrs["obsnb_load"] = key  # survives pandas filtering and slicing
+    try:
+        _BY_OBJECT[df] = key
+    except TypeError:
+        pass
+    _LAST[:] = [key]
+
+
+def load_info(df: Any = None) -> LoadInfo:
+    """The :class:`LoadInfo` of the ``load()`` that made ``df`` (default: the last load)."""
+    key = None
+    if df is None:
+        key = _LAST[0] if _LAST else None
+    else:
+        attrs = getattr(df, "attrs", None)
+        if isinstance(attrs, dict):
+            key = attrs.get("obsnb_load")
+        if key is None:
+            try:
+                key = _BY_OBJECT.get(df)
+            except TypeError:
+                key = None
+    if key is None or key not in _LOADS:
+        raise UsageError("this frame was not made by obsnb.load() (or it is too old to be remembered)")
+    return _LOADS[key]
+
+
+def rejected(df: Any = None, *, engine: str | None = None):
+    """The records that were read but not loaded: ``source``, ``line``, ``reason``, ``raw``.
+
+    ``df`` is a frame returned by :func:`load` (default: the last one loaded). The frame has one row
+    per rejected record (raw text kept for the first 200,000); its kind follows ``df``.
+    """
+    info = load_info(df)
+    if engine is None:
+        engine = "polars" if type(df).__module__.startswith("polars") else "pandas"
+    return info.rejected_frame(engine)
+
+
+# ---------------------------------------------------------------------------------------------- sources
+
+
+def _is_url(s: str) -> bool:
+    head, sep, _ = s.partition("://")
+    return bool(sep) and head.replace("+", "").isalnum() and not os.path.exists(s)
+
+
+def _expand(source: Any) -> list[str]:
+    """Paths, globs, directories or lists of them -> sorted file list; a clear error for what is missing."""
+    items = source if isinstance(source, (list, tuple)) else [source]
+    files: list[str] = []
+    for item in items:
+        p = os.fspath(item)
+        p = os.path.expanduser(p)
+        if any(ch in p for ch in "*?["):
+            hits = sorted(h for h in _glob.glob(p, recursive=True) if os.path.isfile(h))
+            if not hits:
+                raise SourceError(f"no file matches {p!r} (looked from {os.getcwd()})", source=p)
+            files.extend(hits)
+        elif os.path.isdir(p):
+            try:
+                entries = sorted(os.listdir(p))
+            except OSError as exc:
+                raise SourceError(f"cannot read directory {p}: {exc.strerror}", source=p) from exc
+            hits = [os.path.join(p, e) for e in entries if not e.startswith(".") and os.path.isfile(os.path.join(p, e))]
+            if not hits:
+                raise SourceError(f"directory {p} holds no files", source=p)
+            files.extend(hits)
+        elif os.path.isfile(p):
+            if not os.access(p, os.R_OK):
+                raise SourceError(f"cannot read {p}: permission denied", source=p)
+            files.append(p)
+        else:
+            raise SourceError(f"no such file or directory: {p}", source=p)
+    return files
+
+
+def _read_file(path: str, fmt: str | None, ctx: ReadContext) -> list[Part]:
+    src = FileInput(path)
+    if fmt is None:
+        head = src.head()
+        if not head.strip():
+            if src.truncated:
+                ctx.reject(path, None, src.truncated, None)
+            return []  # an empty file holds no records
+        fmt = registry.sniff(head, path)
+    reader = registry.get_format(fmt)()
+    parts = list(reader.read(src, ctx))
+    if src.truncated:
+        ctx.reject(path, None, src.truncated, None)
+    return parts
+
+
+def _window(start: Any, end: Any) -> tuple[int | None, int | None]:
+    s = to_ns(start) if start is not None else None
+    e = to_ns(end) if end is not None else None
+    if s is not None and e is not None and e < s:
+        raise UsageError(f"end ({end!r}) is before start ({start!r})")
+    return s, e
+
+
+def _time_column(kind: str) -> str:
+    return "start" if kind == "spans" else "time"
+
+
+def _filter_window(table: pa.Table, kind: str, s: int | None, e: int | None) -> pa.Table:
+    if s is None and e is None:
+        return table
+    col = table.column(_time_column(kind))
+    mask = None
+    if s is not None:
+        mask = pc.greater_equal(col, pa.scalar(s, pa.timestamp("ns", "UTC")))
+    if e is not None:
+        m2 = pc.less(col, pa.scalar(e, pa.timestamp("ns", "UTC")))
+        mask = m2 if mask is None else pc.and_(mask, m2)
+    return table.filter(pc.fill_null(mask, False))
+
+
+def _pick_kind(parts: list[Part], kind: str | None, label: str) -> str:
+    kinds = sorted({p.kind for p in parts})
+    if kind is not None:
+        return kind
+    if len(kinds) == 1:
+        return kinds[0]
+    if not kinds:
+        raise UsageError(f"{label} holds no records, and its kind cannot be inferred: pass kind='logs', 'spans' or 'metrics'")
+    raise UsageError(f"{label} holds {', '.join(kinds)}: pass kind= one of them")
+
+
+def load(
+    source: Any,
+    kind: str | None = None,
+    *,
+    start: Any = None,
+    end: Any = None,
+    query: str | None = None,
+    engine: str | None = None,
+    strict: bool = False,
+    format: str | None = None,
+    **options: Any,
+):
+    """Load logs, spans or metrics into one canonical frame.
+
+    ``source`` is a path, glob, directory, ``.gz`` file, list of these, a backend URL
+    (``prometheus://host:9090``, ``loki://``, ...) or the name of a source in ``obsnb.toml``.
+    ``kind`` is inferred from the format when the format says it. ``start``/``end`` take datetimes,
+    ISO strings, epoch numbers or ``"now-2h"``. Nothing is dropped silently: rows loaded + rows rejected
+    = records read, a :class:`~obsnb.RejectedRecordsWarning` says how many were rejected and
+    :func:`rejected` lists them; ``strict=True`` raises on the first bad record instead.
+
+    >>> import obsnb as ob
+    >>> logs = ob.load("sample_data/logs/*.jsonl", kind="logs")       # doctest: +SKIP
+    """
+    t0 = time.perf_counter()
+    kind = schema.canonical_kind(kind)
+    engine = engine or _OPTIONS["engine"]
+    if engine not in ("pandas", "polars", "arrow"):
+        raise UsageError(f"engine must be 'pandas' or 'polars', got {engine!r}")
+    s_ns, e_ns = _window(start, end)
+    ctx = ReadContext(strict=strict, options=options, kind=kind, start_ns=s_ns, end_ns=e_ns)
+    if format is not None:
+        ctx.options["format"] = format
+
+    if isinstance(source, str) and not os.path.exists(source) and (_is_url(source) or _is_named(source)):
+        from . import backends_api
+
+        parts, labels = backends_api.fetch(source, kind=kind, query=query, start_ns=s_ns, end_ns=e_ns, ctx=ctx)
+        label = labels[0]
+    else:
+        if query is not None:
+            raise UsageError("query= is for backends; to filter a file, filter the frame after loading")
+        files = _expand(source)
+        labels = files
+        label = files[0] if len(files) == 1 else f"{len(files)} files"
+        parts = []
+        for f in files:
+            parts.extend(_read_file(f, format, ctx))
+
+    kind = _pick_kind(parts, kind, label)
+    tables = [p.table for p in parts if p.kind == kind]
+    records = sum(t.num_rows for t in tables)
+    table = schema.conform(schema.concat(tables), kind) if tables else schema.empty_table(kind)
+    before = table.num_rows
+    table = _filter_window(table, kind, s_ns, e_ns)
+    info = LoadInfo(
+        sources=list(labels),
+        kind=kind,
+        records_read=records + ctx.n_rejected,
+        rows_loaded=table.num_rows,
+        rows_outside_window=before - table.num_rows,
+        n_rejected=ctx.n_rejected,
+        rejects=ctx.rejects,
+        seconds=time.perf_counter() - t0,
+        warnings=ctx.warnings,
+    )
+    df = schema.to_engine(table, engine)
+    _remember(df, info)
+    if ctx.n_rejected:
+        first = ctx.rejects[0] if ctx.rejects else None
+        where = f"; first: {first.source}:{first.line}: {first.reason}" if first else ""
+        warnings.warn(
+            f"{ctx.n_rejected} of {info.records_read} records rejected from {label}{where}. "
+            "List them with obsnb.rejected(df).",
+            RejectedRecordsWarning,
+            stacklevel=2,
+        )
+    return df
+
+
+def _is_named(name: str) -> bool:
+    from . import config
+
+    return config.has_source(name)
+
+
+def iter_parts(parts: Iterable[Part]) -> Iterable[Part]:  # for readers that build lazily
+    return parts

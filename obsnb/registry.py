@@ -1,0 +1,118 @@
+"""Name -> implementation maps for file formats and backends, imported lazily, and format sniffing.
+
+Adding a format or backend is one line here (or a call to :func:`register_format` /
+:func:`register_backend` from user code); nothing else dispatches on a closed list.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from .errors import MissingDependencyError, UsageError
+
+__all__ = ["FORMATS", "BACKENDS", "register_format", "register_backend", "get_format", "get_backend", "sniff"]
+
+# format name -> "module:Class"
+FORMATS: dict[str, str] = {
+    "jsonl": "obsnb.sources.jsonl:JsonLines",
+    "logfmt": "obsnb.sources.logfmt:Logfmt",
+    "syslog": "obsnb.sources.syslog:Syslog",
+    "otlp_json": "obsnb.sources.otlp_json:OtlpJson",
+    "jaeger_json": "obsnb.sources.jaeger_json:JaegerJson",
+    "zipkin_json": "obsnb.sources.zipkin_json:ZipkinJson",
+    "prom_text": "obsnb.sources.prom_text:PromText",
+    "prom_api": "obsnb.sources.prom_api:PromApiJson",
+    "csv": "obsnb.sources.tabular:Csv",
+    "parquet": "obsnb.sources.tabular:Parquet",
+}
+
+# URL scheme -> "module:Class"
+BACKENDS: dict[str, str] = {
+    "prometheus": "obsnb.sources.prometheus:Prometheus",
+    "prometheus+https": "obsnb.sources.prometheus:Prometheus",
+    "victoriametrics": "obsnb.sources.prometheus:Prometheus",
+    "thanos": "obsnb.sources.prometheus:Prometheus",
+    "mimir": "obsnb.sources.prometheus:Prometheus",
+    "loki": "obsnb.sources.loki:Loki",
+    "loki+https": "obsnb.sources.loki:Loki",
+    "elasticsearch": "obsnb.sources.elasticsearch:Elasticsearch",
+    "elasticsearch+https": "obsnb.sources.elasticsearch:Elasticsearch",
+    "opensearch": "obsnb.sources.elasticsearch:Elasticsearch",
+    "opensearch+https": "obsnb.sources.elasticsearch:Elasticsearch",
+    "jaeger": "obsnb.sources.jaeger:Jaeger",
+    "jaeger+https": "obsnb.sources.jaeger:Jaeger",
+    "tempo": "obsnb.sources.tempo:Tempo",
+    "tempo+https": "obsnb.sources.tempo:Tempo",
+    "clickhouse": "obsnb.sources.clickhouse:ClickHouse",
+    "clickhouse+https": "obsnb.sources.clickhouse:ClickHouse",
+}
+
+_cache: dict[str, Any] = {}
+
+
+def _load(target: str) -> Any:
+    if target not in _cache:
+        mod, _, attr = target.partition(":")
+        try:
+            _cache[target] = getattr(importlib.import_module(mod), attr)
+        except ImportError as exc:
+            if exc.name and not exc.name.startswith("obsnb"):
+                msg = f"{target} needs the package {exc.name!r}: pip install {exc.name}"
+                raise MissingDependencyError(msg) from exc
+            raise
+    return _cache[target]
+
+
+def register_format(name: str, target: str | type) -> None:
+    """Add or replace a file format: ``register_format("myfmt", "pkg.mod:MyFormat")``."""
+    if isinstance(target, type):
+        _cache[f"{target.__module__}:{target.__qualname__}"] = target
+        target = f"{target.__module__}:{target.__qualname__}"
+    FORMATS[name] = target
+
+
+def register_backend(scheme: str, target: str | type) -> None:
+    """Add or replace a backend for a URL scheme: ``register_backend("myts", "pkg.mod:MyBackend")``."""
+    if isinstance(target, type):
+        _cache[f"{target.__module__}:{target.__qualname__}"] = target
+        target = f"{target.__module__}:{target.__qualname__}"
+    BACKENDS[scheme] = target
+
+
+def get_format(name: str):
+    if name not in FORMATS:
+        msg = f"unknown format {name!r}; known formats: {', '.join(sorted(FORMATS))}"
+        raise UsageError(msg)
+    return _load(FORMATS[name])
+
+
+def get_backend(scheme: str):
+    if scheme not in BACKENDS:
+        msg = f"unknown source scheme {scheme + '://'!r}; known: {', '.join(s + '://' for s in sorted(BACKENDS))}"
+        raise UsageError(msg)
+    return _load(BACKENDS[scheme])
+
+
+def sniff(head: bytes, path: str) -> str:
+    """The format of a file from its first bytes; an error listing the candidates when it is not clear."""
+    scores = []
+    for name in FORMATS:
+        try:
+            cls = get_format(name)
+        except (ImportError, AttributeError):
+            continue
+        s = cls.sniff(head, path)
+        if s > 0:
+            scores.append((s, name))
+    scores.sort(reverse=True)
+    if scores and (len(scores) == 1 or scores[0][0] > scores[1][0]):
+        return scores[0][1]
+    cands = [n for _, n in scores] or sorted(FORMATS)
+    preview = head[:120].decode("utf-8", errors="backslashreplace").splitlines()[:1]
+    msg = (
+        f"cannot tell the format of {path}"
+        + (f" (starts with {preview[0]!r})" if preview else " (empty)")
+        + f"; candidates: {', '.join(cands)}. Name it: obsnb.load({path!r}, format={cands[0]!r})"
+    )
+    raise UsageError(msg)

@@ -1,0 +1,277 @@
+"""Canonical columns and dtypes of the three frames, and the one place frames are built.
+
+Sources hand over :class:`pyarrow.Table` batches whose columns already carry canonical names;
+:func:`conform` adds what is missing (as nulls), casts, orders, and :func:`to_engine` turns the
+result into the pandas or polars frame the user asked for.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+__all__ = [
+    "KINDS",
+    "CANONICAL",
+    "PROVENANCE",
+    "LEVELS",
+    "conform",
+    "empty_table",
+    "to_engine",
+    "to_arrow",
+    "level_from_number",
+    "LEVEL_SQL",
+    "canonical_kind",
+]
+
+TS = pa.timestamp("ns", tz="UTC")
+STR = pa.string()
+F64 = pa.float64()
+
+CANONICAL: dict[str, dict[str, pa.DataType]] = {
+    "logs": {
+        "time": TS,
+        "level": STR,
+        "event": STR,
+        "service": STR,
+        "trace_id": STR,
+        "span_id": STR,
+    },
+    "spans": {
+        "trace_id": STR,
+        "span_id": STR,
+        "parent_span_id": STR,
+        "name": STR,
+        "service": STR,
+        "kind": STR,
+        "start": TS,
+        "end": TS,
+        "duration_ms": F64,
+        "status": STR,
+        "status_message": STR,
+    },
+    "metrics": {
+        "time": TS,
+        "metric": STR,
+        "value": F64,
+    },
+}
+KINDS = tuple(CANONICAL)
+ALIASES = {"traces": "spans", "trace": "spans", "span": "spans", "log": "logs", "metric": "metrics"}
+ID_COLUMNS = {"trace_id", "span_id", "parent_span_id"}
+# Where every row came from: the file (or URL + query) and its 1-based line (or record number).
+PROVENANCE = ("_source", "_line")
+PROVENANCE_TYPES = {"_source": pa.dictionary(pa.int32(), pa.string()), "_line": pa.int64()}
+SPAN_LISTS = ("links", "events")
+LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def canonical_kind(kind: str | None) -> str | None:
+    """``"traces"`` -> ``"spans"`` and friends; None stays None."""
+    if kind is None:
+        return None
+    k = ALIASES.get(kind.lower(), kind.lower())
+    if k not in CANONICAL:
+        from .errors import UsageError
+
+        msg = f"unknown kind {kind!r}; use one of 'logs', 'spans' (alias 'traces') or 'metrics'"
+        raise UsageError(msg)
+    return k
+
+
+def level_from_number(n: float | int | None, scheme: str = "pino") -> str | None:
+    """Map a numeric level to a canonical one.
+
+    ``pino`` (pino, bunyan, Python's levelno): 10/20 -> DEBUG, 30 -> INFO (pino) ...; ``otel``:
+    OpenTelemetry severityNumber 1-24; ``syslog``: RFC 5424 severities 0-7.
+    """
+    if n is None:
+        return None
+    n = int(n)
+    if scheme == "otel":
+        if n <= 0:
+            return None
+        return ("DEBUG", "DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")[min((n - 1) // 4, 5)]
+    if scheme == "syslog":
+        if 0 <= n <= 2:
+            return "CRITICAL"
+        return {3: "ERROR", 4: "WARNING", 5: "INFO", 6: "INFO", 7: "DEBUG"}.get(n)
+    if scheme == "python":
+        return {10: "DEBUG", 20: "INFO", 30: "WARNING", 40: "ERROR", 50: "CRITICAL"}.get(n)
+    # pino / bunyan: 10 trace, 20 debug, 30 info, 40 warn, 50 error, 60 fatal
+    if n < 30:
+        return "DEBUG"
+    if n < 40:
+        return "INFO"
+    if n < 50:
+        return "WARNING"
+    if n < 60:
+        return "ERROR"
+    return "CRITICAL"
+
+
+# DuckDB macros: obsnb_level(text) maps level names; obsnb_level_num(n) maps pino/bunyan numbers.
+LEVEL_SQL = r"""
+CREATE OR REPLACE MACRO obsnb_level(s) AS (
+    CASE upper(trim(s))
+        WHEN 'TRACE' THEN 'DEBUG' WHEN 'DEBUG' THEN 'DEBUG' WHEN 'DBG' THEN 'DEBUG' WHEN 'FINE' THEN 'DEBUG'
+        WHEN 'FINER' THEN 'DEBUG' WHEN 'FINEST' THEN 'DEBUG' WHEN 'VERBOSE' THEN 'DEBUG' WHEN 'D' THEN 'DEBUG'
+        WHEN 'INFO' THEN 'INFO' WHEN 'INFORMATION' THEN 'INFO' WHEN 'INFORMATIONAL' THEN 'INFO' WHEN 'NOTICE' THEN 'INFO'
+        WHEN 'I' THEN 'INFO' WHEN 'LOG' THEN 'INFO'
+        WHEN 'WARN' THEN 'WARNING' WHEN 'WARNING' THEN 'WARNING' WHEN 'W' THEN 'WARNING'
+        WHEN 'ERROR' THEN 'ERROR' WHEN 'ERR' THEN 'ERROR' WHEN 'E' THEN 'ERROR' WHEN 'SEVERE' THEN 'ERROR'
+        WHEN 'CRITICAL' THEN 'CRITICAL' WHEN 'CRIT' THEN 'CRITICAL' WHEN 'FATAL' THEN 'CRITICAL'
+        WHEN 'ALERT' THEN 'CRITICAL' WHEN 'EMERG' THEN 'CRITICAL' WHEN 'EMERGENCY' THEN 'CRITICAL'
+        WHEN 'PANIC' THEN 'CRITICAL' WHEN 'F' THEN 'CRITICAL' WHEN 'C' THEN 'CRITICAL'
+        ELSE CASE WHEN regexp_full_match(trim(s), '\d+') THEN obsnb_level_num(TRY_CAST(trim(s) AS INTEGER)) END
+    END);
+CREATE OR REPLACE MACRO obsnb_level_num(n) AS (
+    CASE WHEN n IS NULL THEN NULL WHEN n < 30 THEN 'DEBUG' WHEN n < 40 THEN 'INFO' WHEN n < 50 THEN 'WARNING'
+         WHEN n < 60 THEN 'ERROR' ELSE 'CRITICAL' END);
+CREATE OR REPLACE MACRO obsnb_level_otel(n) AS (
+    CASE WHEN n IS NULL OR n <= 0 THEN NULL WHEN n <= 8 THEN 'DEBUG' WHEN n <= 12 THEN 'INFO'
+         WHEN n <= 16 THEN 'WARNING' WHEN n <= 20 THEN 'ERROR' ELSE 'CRITICAL' END);
+"""
+
+_LEVEL_MAP = {
+    **dict.fromkeys(["TRACE", "DEBUG", "DBG", "FINE", "FINER", "FINEST", "VERBOSE", "D"], "DEBUG"),
+    **dict.fromkeys(["INFO", "INFORMATION", "INFORMATIONAL", "NOTICE", "I", "LOG"], "INFO"),
+    **dict.fromkeys(["WARN", "WARNING", "W"], "WARNING"),
+    **dict.fromkeys(["ERROR", "ERR", "E", "SEVERE"], "ERROR"),
+    **dict.fromkeys(["CRITICAL", "CRIT", "FATAL", "ALERT", "EMERG", "EMERGENCY", "PANIC", "F", "C"], "CRITICAL"),
+}
+
+
+def level_from_text(s: str | None) -> str | None:
+    """Map a level name (any case, ``warn``, ``err``, ``fatal`` ...) or a numeric string to a canonical level."""
+    if s is None:
+        return None
+    t = str(s).strip().upper()
+    if t in _LEVEL_MAP:
+        return _LEVEL_MAP[t]
+    if t.isdigit():
+        return level_from_number(int(t))
+    return None
+
+
+def normalize_levels(arr: pa.Array) -> tuple[pa.Array, pa.Array | None]:
+    """Canonical levels for an array of level names; also the original array when any value differs."""
+    arr = arr.cast(pa.string()) if arr.type != pa.string() else arr
+    uniq = pc.unique(arr).to_pylist()
+    mapping = {u: level_from_text(u) for u in uniq if u is not None}
+    keys = pa.array(list(mapping), pa.string())
+    vals = pa.array(list(mapping.values()), pa.string())
+    idx = pc.index_in(arr, value_set=keys)
+    out = pc.take(vals, idx) if len(keys) else pa.nulls(len(arr), pa.string())
+    differs = any(k != v for k, v in mapping.items())
+    return out, (arr if differs else None)
+
+
+def _null_column(dtype: pa.DataType, n: int) -> pa.Array:
+    return pa.nulls(n, type=dtype)
+
+
+def empty_table(kind: str) -> pa.Table:
+    """A zero-row table with the canonical columns of ``kind`` (and the provenance columns)."""
+    kind = canonical_kind(kind)
+    fields = [pa.field(n, t) for n, t in CANONICAL[kind].items()]
+    fields += [pa.field(n, PROVENANCE_TYPES[n]) for n in PROVENANCE]
+    return pa.schema(fields).empty_table()
+
+
+def _cast(col: pa.ChunkedArray, dtype: pa.DataType, name: str) -> pa.ChunkedArray:
+    if col.type == dtype:
+        return col
+    if pa.types.is_timestamp(dtype):
+        if pa.types.is_timestamp(col.type):
+            if col.type.tz is None:
+                col = pc.assume_timezone(col, "UTC") if col.type.unit else col
+            return col.cast(dtype)
+        if pa.types.is_integer(col.type):
+            return col.cast(pa.int64()).cast(dtype)
+    if pa.types.is_floating(dtype) and (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
+        return pc.cast(col, dtype, safe=False)
+    return col.cast(dtype)
+
+
+def conform(table: pa.Table, kind: str) -> pa.Table:
+    """Add missing canonical columns as nulls, cast them, lowercase ids, order the columns.
+
+    Order: canonical columns, then every other column in the order first seen, then (spans) ``links``
+    and ``events``, then the provenance columns ``_source`` and ``_line``.
+    """
+    kind = canonical_kind(kind)
+    n = table.num_rows
+    canon = CANONICAL[kind]
+    cols: dict[str, pa.ChunkedArray | pa.Array] = {}
+    names = table.column_names
+    for name, dtype in canon.items():
+        if name in names:
+            col = _cast(table.column(name), dtype, name)
+            if name in ID_COLUMNS:
+                col = pc.utf8_lower(col)
+            cols[name] = col
+        else:
+            cols[name] = _null_column(dtype, n)
+    tail = [c for c in SPAN_LISTS if c in names] if kind == "spans" else []
+    for name in names:
+        if name in canon or name in PROVENANCE or name in tail:
+            continue
+        cols[name] = table.column(name)
+    for name in tail:
+        cols[name] = table.column(name)
+    for name in PROVENANCE:
+        if name in names:
+            col = table.column(name)
+            cols[name] = col if col.type == PROVENANCE_TYPES[name] else col.cast(PROVENANCE_TYPES[name])
+        else:
+            cols[name] = _null_column(PROVENANCE_TYPES[name], n)
+    return pa.table(cols)
+
+
+def concat(tables: Iterable[pa.Table]) -> pa.Table:
+    """Concatenate tables whose columns differ: missing columns become nulls, types are unified."""
+    tables = [t for t in tables]
+    if len(tables) == 1:
+        return tables[0]
+    unified = []
+    for t in tables:  # dictionary provenance columns can only be unified as plain strings
+        if "_source" in t.column_names and pa.types.is_dictionary(t.schema.field("_source").type):
+            t = t.set_column(t.column_names.index("_source"), "_source", t.column("_source").cast(pa.string()))
+        unified.append(t)
+    out = pa.concat_tables(unified, promote_options="permissive")
+    if "_source" in out.column_names:
+        out = out.set_column(out.column_names.index("_source"), "_source", pc.dictionary_encode(out.column("_source")))
+    return out
+
+
+def to_engine(table: pa.Table, engine: str):
+    """Build the user's frame: ``pandas`` (datetime64[ns, UTC], categorical provenance) or ``polars``."""
+    if engine == "polars":
+        import polars as pl
+
+        return pl.from_arrow(table, rechunk=False)
+    if engine == "pandas":
+        df = table.to_pandas(split_blocks=True, self_destruct=False, timestamp_as_object=False)
+        return df
+    if engine == "arrow":
+        return table
+    from .errors import UsageError
+
+    raise UsageError(f"unknown engine {engine!r}; use 'pandas' or 'polars'")
+
+
+def to_arrow(df) -> pa.Table:
+    """A pandas or polars frame (or an Arrow table) as an Arrow table."""
+    if isinstance(df, pa.Table):
+        return df
+    mod = type(df).__module__.split(".")[0]
+    if mod == "polars":
+        return df.to_arrow()
+    if mod == "pandas":
+        return pa.Table.from_pandas(df, preserve_index=False)
+    from .errors import UsageError
+
+    raise UsageError(f"expected a pandas or polars DataFrame, got {type(df).__name__}")
