@@ -152,7 +152,7 @@ def _expand(source: Any) -> list[str]:
     return files
 
 
-def _read_file(path: str, fmt: str | None, ctx: ReadContext) -> list[Part]:
+def _read_file(path: str, fmt: str | None, ctx: ReadContext, kinds: set | None = None) -> list[Part]:
     src = FileInput(path)
     if fmt is None:
         head = src.head()
@@ -161,8 +161,10 @@ def _read_file(path: str, fmt: str | None, ctx: ReadContext) -> list[Part]:
                 ctx.reject(path, None, src.truncated, None)
             return []  # an empty file holds no records
         fmt = registry.sniff(head, path)
-    reader = registry.get_format(fmt)()
-    parts = list(reader.read(src, ctx))
+    cls = registry.get_format(fmt)
+    if kinds is not None and len(cls.kinds) == 1:
+        kinds.add(cls.kinds[0])
+    parts = list(cls().read(src, ctx))
     if src.truncated:
         ctx.reject(path, None, src.truncated, None)
     return parts
@@ -250,9 +252,14 @@ def load(
         labels = files
         label = files[0] if len(files) == 1 else f"{len(files)} files"
         parts = []
+        fmt_kinds: set = set()
         for f in files:
-            parts.extend(_read_file(f, format, ctx))
+            parts.extend(_read_file(f, format, ctx, fmt_kinds))
+        if kind is None and not parts and len(fmt_kinds) == 1:
+            kind = fmt_kinds.pop()
 
+    order = {lab: i for i, lab in enumerate(labels)}
+    ctx.rejects.sort(key=lambda r: (order.get(r.source, len(order)), r.line if r.line is not None else -1))
     kind = _pick_kind(parts, kind, label)
     tables = [p.table for p in parts if p.kind == kind]
     records = sum(t.num_rows for t in tables)

@@ -114,6 +114,9 @@ def level_from_number(n: float | int | None, scheme: str = "pino") -> str | None
 
 # DuckDB macros: obsnb_level(text) maps level names; obsnb_level_num(n) maps pino/bunyan numbers.
 LEVEL_SQL = r"""
+CREATE OR REPLACE MACRO obsnb_level_num(n) AS (
+    CASE WHEN n IS NULL THEN NULL WHEN n < 30 THEN 'DEBUG' WHEN n < 40 THEN 'INFO' WHEN n < 50 THEN 'WARNING'
+         WHEN n < 60 THEN 'ERROR' ELSE 'CRITICAL' END);
 CREATE OR REPLACE MACRO obsnb_level(s) AS (
     CASE upper(trim(s))
         WHEN 'TRACE' THEN 'DEBUG' WHEN 'DEBUG' THEN 'DEBUG' WHEN 'DBG' THEN 'DEBUG' WHEN 'FINE' THEN 'DEBUG'
@@ -127,9 +130,6 @@ CREATE OR REPLACE MACRO obsnb_level(s) AS (
         WHEN 'PANIC' THEN 'CRITICAL' WHEN 'F' THEN 'CRITICAL' WHEN 'C' THEN 'CRITICAL'
         ELSE CASE WHEN regexp_full_match(trim(s), '\d+') THEN obsnb_level_num(TRY_CAST(trim(s) AS INTEGER)) END
     END);
-CREATE OR REPLACE MACRO obsnb_level_num(n) AS (
-    CASE WHEN n IS NULL THEN NULL WHEN n < 30 THEN 'DEBUG' WHEN n < 40 THEN 'INFO' WHEN n < 50 THEN 'WARNING'
-         WHEN n < 60 THEN 'ERROR' ELSE 'CRITICAL' END);
 CREATE OR REPLACE MACRO obsnb_level_otel(n) AS (
     CASE WHEN n IS NULL OR n <= 0 THEN NULL WHEN n <= 8 THEN 'DEBUG' WHEN n <= 12 THEN 'INFO'
          WHEN n <= 16 THEN 'WARNING' WHEN n <= 20 THEN 'ERROR' ELSE 'CRITICAL' END);

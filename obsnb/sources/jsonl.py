@@ -1,0 +1,595 @@
+"""JSON lines: Python logging / python-json-logger, structlog, ECS, pino/bunyan, OTel-style records.
+
+The hot path is DuckDB's JSON reader (the fastest loader that survives malformed lines, see
+../shared/perf/RESULTS.md), driven so that nothing is lost:
+
+1. one pass lists every key (top level, and inside every object the first 5,000 records show), so
+   fields that first appear late are kept, not silently dropped as schema inference would;
+2. the read declares every leaf as VARCHAR (numbers, booleans, arrays and objects arrive as their
+   text, never as a silent NULL on a type conflict) and objects as STRUCTs, which flattens them to
+   ``a.b`` columns for free;
+3. bad lines come back from DuckDB as all-NULL rows in file order; a numpy scan of the newlines
+   maps every row to its line, and only the bad lines are looked at in Python, to load the few
+   that are valid after all (type conflicts) or to reject them with a reason;
+4. one SQL pass names the canonical columns (time, level, event, service, trace_id, span_id),
+   normalises mixed timestamps to UTC nanoseconds and levels to DEBUG..CRITICAL, and gives numeric
+   and boolean fields their type back when every value has it.
+"""
+
+from __future__ import annotations
+
+import json
+import mmap
+import os
+import re
+import tempfile
+from typing import Any, Iterable, Iterator
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..errors import SourceError
+from ..schema import LEVEL_SQL
+from ..timeutil import SQL_TIME_MACROS
+from .base import FileFormat, FileInput, Part, ReadContext
+
+__all__ = ["JsonLines", "records_to_parts", "read_jsonl_path"]
+
+# Canonical column <- candidate fields, first present wins (flattened names).
+TIME_FIELDS = ("time", "ts", "timestamp", "@timestamp", "datetime", "date", "eventTime", "timeUnixNano",
+               "time_unix_nano", "observedTimeUnixNano", "Timestamp", "created", "asctime", "t", "@t")
+LEVEL_FIELDS = ("level", "levelname", "log.level", "severity", "severity_text", "severityText", "SeverityText",
+                "lvl", "loglevel", "level_name", "@l")
+LEVEL_NUM_FIELDS = ("severityNumber", "severity_number", "SeverityNumber")  # OpenTelemetry 1-24
+EVENT_FIELDS = ("event", "message", "msg", "body", "Body", "@m", "@mt", "log", "text")
+SERVICE_FIELDS = ("service", "service.name", "serviceName", "service_name", "resource.service.name",
+                  "ServiceName", "app", "application")
+TRACE_FIELDS = ("trace_id", "traceId", "trace.id", "traceID", "TraceId", "otelTraceID", "trace")
+SPAN_FIELDS = ("span_id", "spanId", "span.id", "spanID", "SpanId", "otelSpanID")
+
+_PY_SAMPLE = 5_000  # lines of the head parsed in Python for types and object shapes
+_CHUNK = 1 << 25
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _lit(s: str) -> str:
+    return "'" + s.replace("'", "''") + "'"
+
+
+def _connect():
+    import duckdb
+
+    con = duckdb.connect(config={"threads": max(1, os.cpu_count() or 1)})
+    con.execute("SET TimeZone='UTC'")
+    con.execute(SQL_TIME_MACROS)
+    con.execute(LEVEL_SQL)
+    return con
+
+
+# ------------------------------------------------------------------------------------------- line map
+
+
+class LineMap:
+    """Newline offsets of a file (numpy, chunked over an mmap): row -> line, line -> raw bytes."""
+
+    def __init__(self, path: str):
+        self.size = os.path.getsize(path)
+        self._f = open(path, "rb")
+        self.mm = mmap.mmap(self._f.fileno(), 0, access=mmap.ACCESS_READ) if self.size else b""
+        arr = np.frombuffer(self.mm, dtype=np.uint8) if self.size else np.zeros(0, np.uint8)
+        parts = []
+        for a in range(0, self.size, _CHUNK):
+            parts.append(np.flatnonzero(arr[a:a + _CHUNK] == 10) + a)
+        nl = np.concatenate(parts) if parts else np.zeros(0, np.int64)
+        del arr
+        ends = nl
+        if self.size and (not len(nl) or nl[-1] != self.size - 1):
+            ends = np.append(nl, self.size)  # last line without a newline
+        self.ends = ends.astype(np.int64)
+        self.starts = np.concatenate([[0], self.ends[:-1] + 1]).astype(np.int64) if len(self.ends) else self.ends
+        self.n_lines = len(self.ends)
+        lengths = self.ends - self.starts
+        short = np.flatnonzero(lengths <= 8)  # blank or whitespace-only lines are short
+        blank = [int(i) for i in short if not bytes(self.mm[self.starts[i]:self.ends[i]]).strip()]
+        self.blank = np.array(blank, dtype=np.int64)  # 0-based line indexes
+
+    def close(self) -> None:
+        if isinstance(self.mm, mmap.mmap):
+            self.mm.close()
+        self._f.close()
+
+    def row_lines(self, n_rows: int) -> np.ndarray:
+        """1-based line number of each of the ``n_rows`` rows DuckDB returned (one per non-blank line)."""
+        rows = np.arange(n_rows, dtype=np.int64)
+        if not len(self.blank):
+            return rows + 1
+        nonblank_before = self.blank - np.arange(len(self.blank))
+        return rows + 1 + np.searchsorted(nonblank_before, rows, side="right")
+
+    def raw(self, line: int) -> bytes:
+        i = line - 1
+        return bytes(self.mm[self.starts[i]:self.ends[i]]).rstrip(b"\r")
+
+
+# ------------------------------------------------------------------------------------------- schema
+
+
+def _json_path(path: tuple[str, ...]) -> str:
+    return "$" + "".join("." + json.dumps(p) for p in path)
+
+
+class _Schema:
+    """Every leaf path of a JSON-lines file, typed from a sample of its head (VARCHAR when unsure).
+
+    The head (up to 5,000 lines / 4 MiB) is parsed in Python for types and object shapes; one
+    DuckDB pass then lists every key of the whole file at the top level and inside every object path,
+    so keys that first appear late are kept too.
+    """
+
+    def __init__(self, con, path: str, lm: "LineMap"):
+        self.paths: dict[tuple[str, ...], str] = {}
+        n = min(lm.n_lines, _PY_SAMPLE)
+        end = int(lm.ends[n - 1]) if n else 0
+        head = bytes(lm.mm[: min(end, 1 << 22)])
+        for ln in head.split(b"\n"):
+            if not ln.strip():
+                continue
+            try:
+                obj = json.loads(ln)
+            except ValueError:
+                continue
+            if isinstance(obj, dict):
+                self._walk(obj, ())
+        objects = [()] + [p for p, t in self.paths.items() if t == "STRUCT"]
+        jp = "[" + ", ".join(_lit(_json_path(p)) for p in objects) + "]"
+        # one parse per line: the keys at every object path, de-duplicated as lists (a file has few shapes)
+        aggs = ", ".join(f"list_distinct(flatten(list(DISTINCT ks[{i + 1}])))" for i in range(len(objects)))
+        keysets = con.execute(
+            f"SELECT {aggs} FROM (SELECT json_keys(json, {jp}) AS ks FROM read_json_objects({_lit(path)}, "
+            f"format='newline_delimited', ignore_errors=true, maximum_object_size=67108864))"
+        ).fetchall()[0]
+        found = [(i, k) for i, ks in enumerate(keysets) for k in (ks or [])]
+        for i, k in found:
+            p = objects[i] + (k,)
+            if p not in self.paths:
+                self.paths[p] = "VARCHAR"  # seen after the sample: kept as text, never dropped
+
+    _PY = {str: "VARCHAR", bool: "BOOLEAN", int: "BIGINT", float: "DOUBLE"}
+
+    def _walk(self, obj: dict, prefix: tuple[str, ...]) -> None:
+        for k, v in obj.items():
+            p = prefix + (k,)
+            if isinstance(v, dict) and v:
+                self.paths[p] = "STRUCT"
+                self._walk(v, p)
+                continue
+            t = self._PY.get(type(v), "VARCHAR") if v is not None else None
+            old = self.paths.get(p)
+            if old == "STRUCT" or t is None:
+                self.paths.setdefault(p, "VARCHAR")
+                if old is None and t is None:
+                    self.paths[p] = "NULL"
+                continue
+            if old in (None, "NULL") or old == t:
+                self.paths[p] = t
+            elif {old, t} == {"BIGINT", "DOUBLE"}:
+                self.paths[p] = "DOUBLE"
+            else:
+                self.paths[p] = "VARCHAR"
+
+    def read_columns(self) -> str:
+        """The ``columns={...}`` spec: objects as STRUCTs of VARCHAR leaves, every leaf VARCHAR."""
+
+        def typ(path):
+            kids = [p for p in self.paths if len(p) == len(path) + 1 and p[: len(path)] == path]
+            if self.paths[path] == "STRUCT" and kids:
+                return "STRUCT(" + ", ".join(f"{_q(k[-1])} {typ(k)}" for k in kids) + ")"
+            return "VARCHAR"
+
+        tops = [p for p in self.paths if len(p) == 1]
+        return "{" + ", ".join(f"{_lit(p[0])}: {_lit(typ(p))}" for p in tops) + "}"
+
+    def leaves(self) -> list[tuple[tuple[str, ...], str]]:
+        out = []
+        for p, t in self.paths.items():
+            is_obj = t == "STRUCT" and any(len(q) > len(p) and q[: len(p)] == p for q in self.paths)
+            if not is_obj:
+                out.append((p, t))
+        return out
+
+    def structs(self) -> list[tuple[str, ...]]:
+        return [p for p, t in self.paths.items()
+                if t == "STRUCT" and any(len(q) > len(p) and q[: len(p)] == p for q in self.paths)]
+
+
+# ------------------------------------------------------------------------------------------- reading
+
+
+def _cast_target(sample_type: str) -> str | None:
+    if sample_type == "BIGINT":
+        return "BIGINT"
+    if sample_type == "DOUBLE":
+        return "DOUBLE"
+    if sample_type == "BOOLEAN":
+        return "BOOLEAN"
+    return None
+
+
+def _fetch_arrow(con, sql: str) -> pa.Table:
+    res = con.sql(sql).arrow()
+    return res.read_all() if hasattr(res, "read_all") else res
+
+
+def _flatten_dict(d: dict, prefix: str = "", out: dict | None = None) -> dict:
+    """A record as flat ``a.b`` -> text, the way the DuckDB path sees it (VARCHAR leaves)."""
+    out = {} if out is None else out
+    for k, v in d.items():
+        name = f"{prefix}{k}"
+        if isinstance(v, dict) and v:
+            _flatten_dict(v, name + ".", out)
+        elif v is None:
+            out.setdefault(name, None)
+        elif isinstance(v, str):
+            out[name] = v
+        elif isinstance(v, bool):
+            out[name] = "true" if v else "false"
+        elif isinstance(v, (int, float)):
+            out[name] = json.dumps(v)
+        else:
+            out[name] = json.dumps(v, ensure_ascii=False, separators=(",", ":"))
+    return out
+
+
+def _binary(raw: bytes) -> bool:
+    ctrl = sum(1 for b in raw[:512] if b < 9 or 13 < b < 32)
+    return ctrl > 2
+
+
+def _why_bad(raw: bytes, is_last: bool) -> tuple[str, dict | None]:
+    """Why a line is not a record; or the parsed object when it is one after all."""
+    if b"\x00" in raw or _binary(raw):
+        return "binary data, not text", None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return "not valid UTF-8 text", None
+    s = text.strip()
+    try:
+        obj = json.loads(s)
+    except json.JSONDecodeError as exc:
+        if exc.msg.startswith("Extra data"):
+            return "more than one JSON value on one line", None
+        if not s.startswith(("{", "[")):
+            return "not JSON (stray text line)", None
+        if exc.pos >= len(s) - 2:
+            return ("truncated JSON (the file ends inside this record)" if is_last
+                    else "truncated JSON (line ends inside the record)"), None
+        return f"invalid JSON: {exc.msg} at column {exc.colno}", None
+    if not isinstance(obj, dict):
+        return f"JSON {type(obj).__name__} where a record (object) was expected", None
+    if not obj or all(v is None for v in obj.values()):
+        return "record has no fields", None
+    return "", obj
+
+
+def _time_reason(obj: dict | None) -> str:
+    if obj is not None:
+        flat = _flatten_dict(obj)
+        for c in TIME_FIELDS:
+            if flat.get(c) is not None:
+                return f"unparseable timestamp {c}={flat[c][:60]!r}"
+    return "no timestamp (looked for " + ", ".join(TIME_FIELDS[:6]) + ", ...)"
+
+
+def _select(cols: dict[str, str], types: dict[str, str], as_text: set[str]) -> list[str]:
+    """SELECT list naming canonical columns and typing the rest.
+
+    ``cols`` maps each flat field name to its SQL expression; ``types`` is the sampled type; fields in
+    ``as_text`` stay VARCHAR (a value did not fit the sampled type).
+    """
+    present = [c for c in cols]
+    pset = set(present)
+
+    def first(cands):
+        return [c for c in cands if c in pset]
+
+    used: set[str] = set()
+    sel = []
+    tf = first(TIME_FIELDS)
+    sel.append(f"coalesce({', '.join(f'obsnb_str_ns({cols[c]})' for c in tf)}) AS __time_ns" if tf
+               else "CAST(NULL AS BIGINT) AS __time_ns")
+    used.update(tf[:1])
+    lf, ln = first(LEVEL_FIELDS), first(LEVEL_NUM_FIELDS)
+    lvl = [f"obsnb_level({cols[c]})" for c in lf] + [f"obsnb_level_otel(TRY_CAST({cols[c]} AS INTEGER))" for c in ln]
+    raw = [cols[c] for c in lf + ln]
+    if lvl:
+        sel.append(f"coalesce({', '.join(lvl)}) AS level")
+        sel.append(f"CASE WHEN coalesce({', '.join(lvl)}) IS DISTINCT FROM upper(coalesce({', '.join(raw)})) "
+                   f"THEN coalesce({', '.join(raw)}) END AS __level_original")
+        used.update((lf + ln)[:1])
+    else:
+        sel.append("CAST(NULL AS VARCHAR) AS level")
+    for canon, cands in (("event", EVENT_FIELDS), ("service", SERVICE_FIELDS), ("trace_id", TRACE_FIELDS),
+                         ("span_id", SPAN_FIELDS)):
+        f = first(cands)
+        if canon == "service" and not f and {"name", "hostname", "pid", "v"} <= pset:
+            f = ["name"]  # bunyan: the logger name is the service
+        expr = f"coalesce({', '.join(cols[c] for c in f)})" if f else "CAST(NULL AS VARCHAR)"
+        if canon in ("trace_id", "span_id") and f:
+            expr = f"lower({expr})"
+        sel.append(f"{expr} AS {canon}")
+        used.update(f[:1])
+    for n in present:
+        if n in used:
+            continue
+        alias = f"{n}_original" if n in ("time", "level", "event", "service", "trace_id", "span_id") else n
+        target = None if n in as_text else _cast_target(types.get(n, "VARCHAR"))
+        if target:
+            sel.append(f"TRY_CAST({cols[n]} AS {target}) AS {_q(alias)}")
+        else:
+            sel.append(f"{cols[n]} AS {_q(alias)}")
+    return sel
+
+
+def _typefail(cols: dict[str, str], types: dict[str, str]) -> str:
+    checks = [f"({cols[n]} IS NOT NULL AND TRY_CAST({cols[n]} AS {t}) IS NULL)"
+              for n in cols if (t := _cast_target(types.get(n, "VARCHAR")))]
+    return "(" + " OR ".join(checks) + ")" if checks else "FALSE"
+
+
+def _finish(out: pa.Table) -> pa.Table:
+    """__time_ns -> time; __level_original -> level_original when any row has one."""
+    time_col = out.column("__time_ns").cast(pa.int64()).cast(pa.timestamp("ns", tz="UTC"))
+    cols = {"time": time_col}
+    for n in out.column_names:
+        if n in ("__time_ns", "__bad", "__typefail"):
+            continue
+        if n == "__level_original":
+            if out.column(n).null_count < out.num_rows:
+                cols["level_original"] = out.column(n)
+            continue
+        cols[n] = out.column(n)
+    return pa.table(cols)
+
+
+def _read_records(con, flat: list[dict], lines: list[int], source: str, ctx: ReadContext) -> pa.Table | None:
+    """The slow path for the few lines DuckDB could not type: flat records -> canonical table."""
+    t = pa.Table.from_pylist(flat)
+    t = pa.table({n: t.column(n).cast(pa.string()) for n in t.column_names})
+    t = t.append_column("_line", pa.array(lines, pa.int64()))
+    cols = {n: _q(n) for n in t.column_names if n != "_line"}
+    con.register("__rescued", t)
+    try:
+        out = _fetch_arrow(con, f"SELECT {', '.join(_select(cols, {}, set()))}, _line FROM __rescued")
+    finally:
+        con.unregister("__rescued")
+    return out
+
+
+def read_jsonl_path(path: str, source: str, ctx: ReadContext) -> pa.Table | None:
+    """Read one uncompressed JSON-lines file into a canonical logs table (None when it holds no records)."""
+    if os.path.getsize(path) == 0:
+        return None
+    con = _connect()
+    lm = LineMap(path)
+    try:
+        schema = _Schema(con, path, lm)
+        if not schema.paths:  # nothing parses as a JSON object
+            for i in range(lm.n_lines):
+                if i not in set(lm.blank.tolist()):
+                    reason, _ = _why_bad(lm.raw(i + 1), i == lm.n_lines - 1)
+                    ctx.reject(source, i + 1, reason or "not a JSON-lines record", lm.raw(i + 1))
+            return None
+        leaves = schema.leaves()
+        cols = {".".join(p): _q(p[0]) + "".join("." + _q(x) for x in p[1:]) for p, _ in leaves}
+        types = {".".join(p): t for p, t in leaves}
+        tops = [_q(p[0]) for p in schema.paths if len(p) == 1]
+        bad = " AND ".join(f"{t} IS NULL" for t in tops)
+        for sp in schema.structs():  # an object column that held a scalar: struct there, every leaf NULL
+            sl = [cols[".".join(p)] for p, _ in leaves if p[: len(sp)] == sp]
+            sx = _q(sp[0]) + "".join("." + _q(x) for x in sp[1:])
+            bad += f" OR ({sx} IS NOT NULL AND " + " AND ".join(f"{x} IS NULL" for x in sl) + ")"
+        src = (f"read_json({_lit(path)}, format='newline_delimited', ignore_errors=true, "
+               f"columns={schema.read_columns()}, maximum_object_size=67108864)")
+        as_text: set[str] = set()
+        while True:
+            sel = _select(cols, types, as_text)
+            out = _fetch_arrow(con, f"SELECT {', '.join(sel)}, ({bad}) AS __bad, "
+                                    f"{_typefail({n: cols[n] for n in cols if n not in as_text}, types)} AS __typefail FROM {src}")
+            fails = pc.sum(pc.fill_null(out.column("__typefail"), False).cast(pa.int32())).as_py() or 0
+            if not fails:
+                break
+            # some value does not fit its sampled type: find which fields, keep them as text, read again
+            lines_all = lm.row_lines(out.num_rows)
+            idx = np.flatnonzero(np.asarray(pc.fill_null(out.column("__typefail"), False)))
+            for i in idx[:1000]:
+                _, obj = _why_bad(lm.raw(int(lines_all[i])), False)
+                for n, v in _flatten_dict(obj or {}).items():
+                    t = _cast_target(types.get(n, "VARCHAR"))
+                    if v is not None and t and not _fits(v, t):
+                        as_text.add(n)
+            if not as_text - set():
+                break
+        if out.num_rows + len(lm.blank) != lm.n_lines:
+            msg = (f"{source}: DuckDB returned {out.num_rows} rows for {lm.n_lines - len(lm.blank)} non-blank lines; "
+                   "cannot map rows to lines. Please report this file's shape.")
+            raise SourceError(msg, source=source)
+        lines = lm.row_lines(out.num_rows)
+        out = out.append_column("_line", pa.array(lines, pa.int64()))
+        drop = pc.or_(pc.fill_null(out.column("__bad"), False), pc.is_null(out.column("__time_ns")))
+        n_drop = pc.sum(drop.cast(pa.int32())).as_py() or 0
+        parts = []
+        if n_drop:
+            dropped = out.filter(drop)
+            rescued, rescued_lines = [], []
+            for ln, was_bad in zip(dropped.column("_line").to_pylist(), dropped.column("__bad").to_pylist()):
+                text = lm.raw(ln)
+                reason, obj = _why_bad(text, ln == lm.n_lines)
+                if obj is None:
+                    ctx.reject(source, ln, reason, text)
+                elif was_bad:  # valid after all (an object where a scalar was seen, ...): the slow path
+                    rescued.append(_flatten_dict(obj))
+                    rescued_lines.append(ln)
+                else:
+                    ctx.reject(source, ln, _time_reason(obj), text)
+            out = out.filter(pc.invert(drop))
+            if rescued:
+                r = _read_records(con, rescued, rescued_lines, source, ctx)
+                ok = pc.is_valid(r.column("__time_ns"))
+                for ln in r.filter(pc.invert(ok)).column("_line").to_pylist():
+                    _, obj = _why_bad(lm.raw(ln), False)
+                    ctx.reject(source, ln, _time_reason(obj), lm.raw(ln))
+                parts.append(r.filter(ok))
+        out = _finish(out.drop_columns(["__bad", "__typefail"]))
+        if parts:
+            out = _concat_unify([out] + [_finish(p) for p in parts])
+            out = out.take(pc.sort_indices(out.column("_line")))
+        if out.num_rows == 0:
+            return None
+        src_col = pa.DictionaryArray.from_arrays(pa.array(np.zeros(out.num_rows, np.int32)), pa.array([source]))
+        return out.append_column("_source", src_col)
+    finally:
+        lm.close()
+        con.close()
+
+
+def _concat_unify(tables: list[pa.Table]) -> pa.Table:
+    """Concatenate; a column typed in one table and text in another becomes typed when every value fits, else text."""
+    types: dict[str, set] = {}
+    for t in tables:
+        for f in t.schema:
+            if f.type != pa.null():
+                types.setdefault(f.name, set()).add(f.type)
+    fixed = []
+    for t in tables:
+        for name, ts in types.items():
+            if len(ts) > 1 and name in t.column_names:
+                target = next((x for x in ts if x != pa.string()), pa.string())
+                try:
+                    col = t.column(name).cast(target)
+                except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                    col = t.column(name).cast(pa.string())
+                t = t.set_column(t.column_names.index(name), name, col)
+        fixed.append(t)
+    try:
+        return pa.concat_tables(fixed, promote_options="permissive")
+    except (pa.ArrowTypeError, pa.ArrowInvalid):
+        as_text = [pa.table({n: (c.cast(pa.string()) if n not in ("time", "_line") and c.type != pa.string() else c)
+                             for n, c in zip(t.column_names, t.columns)}) for t in fixed]
+        return pa.concat_tables(as_text, promote_options="permissive")
+
+
+def _fits(v: str, target: str) -> bool:
+    try:
+        if target == "BIGINT":
+            int(v)
+        elif target == "DOUBLE":
+            float(v)
+        elif target == "BOOLEAN":
+            return v in ("true", "false")
+        return True
+    except ValueError:
+        return False
+
+
+class JsonLines(FileFormat):
+    """One JSON object per line (``.jsonl``, ``.ndjson``, ``.json`` logs, ``.log``), any of the usual shapes."""
+
+    name = "jsonl"
+    kinds = ("logs",)
+    extensions = (".jsonl", ".ndjson", ".json", ".log")
+
+    @classmethod
+    def sniff(cls, head: bytes, path: str) -> float:
+        stripped = head.lstrip()
+        if stripped.startswith(b"[") and re.match(rb"\[\s*\{", stripped):
+            return 0.3  # a JSON array of records; formats that know the record shape score higher
+        lines = [ln.strip() for ln in head.splitlines()[:50] if ln.strip()]
+        if len(head) >= 65536 and lines:
+            lines = lines[:-1]  # the last line of a 64 KiB head is usually cut
+        if not lines:
+            return 0.0
+        objs = 0
+        for ln in lines[:20]:
+            if ln.startswith(b"{"):
+                try:
+                    if isinstance(json.loads(ln), dict):
+                        objs += 1
+                except ValueError:
+                    pass
+        if objs == 0:
+            return 0.0
+        share = objs / min(len(lines), 20)
+        return 0.5 if share >= 0.5 else 0.3
+
+    def read(self, src: FileInput, ctx: ReadContext) -> Iterator[Part]:
+        if src.head(4096).lstrip().startswith(b"["):
+            yield from self._read_array(src, ctx)
+            return
+        if src.gzipped:
+            data = src.data()
+            if not data.strip():
+                return
+            with tempfile.NamedTemporaryFile(suffix=".jsonl", delete=False) as tmp:
+                tmp.write(data)
+                tmp_path = tmp.name
+            try:
+                table = read_jsonl_path(tmp_path, src.path, ctx)
+            finally:
+                os.unlink(tmp_path)
+        else:
+            table = read_jsonl_path(src.path, src.path, ctx)
+        if table is not None and table.num_rows:
+            yield Part("logs", table)
+
+
+    def _read_array(self, src: FileInput, ctx: ReadContext) -> Iterator[Part]:
+        """A JSON document that is an array of records (``[{...}, {...}]``); ``_line`` is the record's index + 1."""
+        try:
+            doc = json.loads(src.data())
+        except ValueError as exc:
+            ctx.reject(src.path, getattr(exc, "lineno", None), f"invalid JSON document: {exc}", src.data()[:2000])
+            return
+        if not isinstance(doc, list):
+            ctx.reject(src.path, 1, "JSON document is not an array of records", src.data()[:2000])
+            return
+        good, lines = [], []
+        for i, rec in enumerate(doc, start=1):
+            if isinstance(rec, dict) and rec:
+                good.append(rec)
+                lines.append(i)
+            else:
+                ctx.reject(src.path, i, f"array element {i} is not a record", json.dumps(rec)[:2000])
+        for part in records_to_parts(good, src.path, ctx, lines=lines):
+            yield part
+
+
+def records_to_parts(records: Iterable[dict], source: str, ctx: ReadContext,
+                     lines: list[int] | None = None) -> list[Part]:
+    """Already-decoded log records (Elasticsearch hits, Loki JSON lines ...) -> canonical logs parts.
+
+    Same field aliasing and normalisation as JSON-lines files; ``_line`` is the record's 1-based
+    ordinal (or ``lines[i]`` when given).
+    """
+    records = list(records)
+    if not records:
+        return []
+    with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False, encoding="utf-8") as tmp:
+        for r in records:
+            tmp.write(json.dumps(r, ensure_ascii=False, separators=(",", ":"), default=str))
+            tmp.write("\n")
+        tmp_path = tmp.name
+    try:
+        table = read_jsonl_path(tmp_path, source, ctx)
+    finally:
+        os.unlink(tmp_path)
+    if table is None or not table.num_rows:
+        return []
+    if lines is not None:
+        mapped = pa.array(np.asarray(lines, dtype=np.int64)[np.asarray(table.column("_line")) - 1])
+        table = table.set_column(table.column_names.index("_line"), "_line", mapped)
+    return [Part("logs", table)]
