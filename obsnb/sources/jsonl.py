@@ -265,7 +265,7 @@ def _why_bad(raw: bytes, is_last: bool) -> tuple[str, dict | None]:
             return "more than one JSON value on one line", None
         if not s.startswith(("{", "[")):
             return "not JSON (stray text line)", None
-        if exc.pos >= len(s) - 2:
+        if exc.pos >= len(s) - 2 or (s.startswith("{") and not s.endswith("}")):
             return ("truncated JSON (the file ends inside this record)" if is_last
                     else "truncated JSON (line ends inside the record)"), None
         return f"invalid JSON: {exc.msg} at column {exc.colno}", None

@@ -1,0 +1,152 @@
+"""load() plumbing: sources, errors, options, the public surface, import cost."""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+import sys
+import warnings
+
+import pandas as pd
+import pytest
+
+import obsnb as ob
+from obsnb import timeutil
+from obsnb.errors import RejectedRecordsWarning, SourceError, UsageError
+
+
+def _write(path, lines):
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.fixture
+def two_files(tmp_path):
+    d = tmp_path / "logs"
+    d.mkdir()
+    _write(d / "a.jsonl", ['{"ts":"2024-05-14T10:00:00Z","event":"a1"}', '{"ts":"2024-05-14T10:00:02Z","event":"a2"}'])
+    _write(d / "b.jsonl", ['{"ts":"2024-05-14T10:00:01Z","event":"b1"}', "oops"])
+    return d
+
+
+def test_import_is_light():
+    """`import obsnb` loads no dataframe, database, chart or notebook library."""
+    code = ("import sys, obsnb; heavy = [m for m in ('pandas','polars','duckdb','pyarrow','altair','nbconvert',"
+            "'papermill','requests','jupyter_client') if m in sys.modules]; print(','.join(heavy))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == ""
+
+
+def test_public_names_resolve():
+    """Every name in obsnb.__all__ can be imported."""
+    missing = []
+    for name in ob.__all__:
+        try:
+            getattr(ob, name)
+        except (AttributeError, ImportError) as exc:
+            missing.append(f"{name}: {exc}")
+    assert missing == []
+
+
+def test_directory_glob_and_list_give_same_rows_with_provenance(two_files):
+    """A directory, a glob and a list of files load the same rows, each with its file and line."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RejectedRecordsWarning)
+        by_dir = ob.load(two_files)
+        by_glob = ob.load(str(two_files / "*.jsonl"))
+        by_list = ob.load([two_files / "a.jsonl", two_files / "b.jsonl"])
+    for df in (by_dir, by_glob, by_list):
+        assert list(df["event"]) == ["a1", "a2", "b1"]
+        assert [(s.rsplit("/", 1)[1], n) for s, n in zip(df["_source"], df["_line"])] == [
+            ("a.jsonl", 1), ("a.jsonl", 2), ("b.jsonl", 1)]
+    rej = ob.rejected(by_dir)
+    assert list(rej["line"]) == [2] and rej["source"].iloc[0].endswith("b.jsonl")
+
+
+def test_rejected_survives_filtering(two_files):
+    """ob.rejected() still finds the load of a filtered pandas frame."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RejectedRecordsWarning)
+        df = ob.load(two_files)
+    sub = df[df["event"] != "a1"]
+    assert len(ob.rejected(sub)) == 1
+
+
+def test_missing_path_is_a_clear_error(tmp_path):
+    """A missing file, an empty glob and an empty directory are errors naming the path."""
+    with pytest.raises(SourceError, match="no such file or directory: .*nope.jsonl"):
+        ob.load(tmp_path / "nope.jsonl")
+    with pytest.raises(SourceError, match=r"no file matches .*\*\.gz"):
+        ob.load(str(tmp_path / "*.gz"))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(SourceError, match="holds no files"):
+        ob.load(tmp_path / "empty")
+
+
+def test_unrecognised_format_lists_candidates_and_the_fix(tmp_path):
+    """A file of unknown shape gets an error that lists the formats and shows how to name one."""
+    p = tmp_path / "weird.txt"
+    p.write_text("%%%% nothing anyone writes %%%%\n")
+    with pytest.raises(UsageError, match=r"cannot tell the format of .*weird.txt.*format="):
+        ob.load(p)
+
+
+def test_query_on_a_file_is_refused(two_files):
+    """query= belongs to backends; on files it is a usage error."""
+    with pytest.raises(UsageError, match="query= is for backends"):
+        ob.load(two_files, query="x")
+
+
+def test_engine_option(two_files):
+    """set_option('engine', 'polars') changes the default output type; bad values are refused."""
+    import polars as pl
+
+    try:
+        ob.set_option("engine", "polars")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RejectedRecordsWarning)
+            assert isinstance(ob.load(two_files), pl.DataFrame)
+    finally:
+        ob.set_option("engine", "pandas")
+    with pytest.raises(UsageError):
+        ob.set_option("engine", "spark")
+    assert ob.get_option("engine") == "pandas"
+
+
+def test_kind_alias_and_unknown_kind(two_files):
+    """kind='traces' is 'spans'; an unknown kind is a usage error naming the kinds."""
+    with pytest.raises(UsageError, match="'logs', 'spans'"):
+        ob.load(two_files, kind="events")
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("2024-05-14T13:05:00Z", "2024-05-14T13:05:00+00:00"),
+        ("2024-05-14T15:05:00+02:00", "2024-05-14T13:05:00+00:00"),
+        ("2024-05-14 13:05:00", "2024-05-14T13:05:00+00:00"),
+        (1715691900, "2024-05-14T13:05:00+00:00"),
+        (1715691900000, "2024-05-14T13:05:00+00:00"),
+        (1715691900000000, "2024-05-14T13:05:00+00:00"),
+        (1715691900000000000, "2024-05-14T13:05:00+00:00"),
+        ("1715691900.5", "2024-05-14T13:05:00.500000+00:00"),
+        (dt.datetime(2024, 5, 14, 13, 5), "2024-05-14T13:05:00+00:00"),
+        (pd.Timestamp("2024-05-14T09:05:00-04:00"), "2024-05-14T13:05:00+00:00"),
+    ],
+)
+def test_time_notations(value, expected):
+    """Every accepted time notation means the same UTC instant."""
+    assert timeutil.to_utc(value).isoformat() == expected
+
+
+def test_relative_times_and_durations(monkeypatch):
+    """'now-2h' counts back from now; durations read '1h30m', '90s', '500ms'."""
+    fixed = dt.datetime(2024, 5, 14, 13, 0, tzinfo=dt.timezone.utc)
+    monkeypatch.setattr(timeutil, "now", lambda: fixed)
+    assert timeutil.to_utc("now-2h") == fixed - dt.timedelta(hours=2)
+    assert timeutil.to_utc("now") == fixed
+    assert timeutil.duration_ns("1h30m") == 5400 * 10**9
+    assert timeutil.duration_ns("90s") == 90 * 10**9
+    assert timeutil.duration_ns("500ms") == 500 * 10**6
+    with pytest.raises(UsageError, match="as a duration"):
+        timeutil.duration_ns("soon")
