@@ -64,7 +64,7 @@ class LoadInfo:
 
 
 _LOADS: "collections.OrderedDict[str, LoadInfo]" = collections.OrderedDict()
-_BY_OBJECT: "weakref.WeakKeyDictionary[Any, str]" = weakref.WeakKeyDictionary()
+_BY_ID: dict[int, tuple[Any, str]] = {}  # id(frame) -> (weakref to it, load key): polars frames are unhashable
 _counter = itertools.count(1)
 _LAST: list[str] = []
 
@@ -77,9 +77,11 @@ def _remember(df: Any, info: LoadInfo) -> None:
     if hasattr(df, "attrs"):
         df.attrs["obsnb_load"] = key  # survives pandas filtering and slicing
     try:
-        _BY_OBJECT[df] = key
-    except TypeError:
-        pass
+        ref = weakref.ref(df, lambda _r, i=id(df): _BY_ID.pop(i, None))
+    except TypeError:  # e.g. an Arrow table: only load_info() without argument finds it
+        ref = None
+    if ref is not None:
+        _BY_ID[id(df)] = (ref, key)
     _LAST[:] = [key]
 
 
@@ -93,10 +95,9 @@ def load_info(df: Any = None) -> LoadInfo:
         if isinstance(attrs, dict):
             key = attrs.get("obsnb_load")
         if key is None:
-            try:
-                key = _BY_OBJECT.get(df)
-            except TypeError:
-                key = None
+            ref_key = _BY_ID.get(id(df))
+            if ref_key is not None and ref_key[0]() is df:
+                key = ref_key[1]
     if key is None or key not in _LOADS:
         raise UsageError("this frame was not made by obsnb.load() (or it is too old to be remembered)")
     return _LOADS[key]

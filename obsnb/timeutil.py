@@ -189,10 +189,11 @@ CREATE OR REPLACE MACRO obsnb_iepoch_ns(x) AS (
          WHEN abs(x) < 100000000000000000 THEN x * 1000
          ELSE x END);
 CREATE OR REPLACE MACRO obsnb_str_ns(s) AS (
-    CASE WHEN s IS NULL THEN NULL
-         WHEN regexp_full_match(s, '\s*[+-]?\d{1,19}\s*') THEN obsnb_iepoch_ns(TRY_CAST(s AS HUGEINT))::BIGINT
-         WHEN regexp_full_match(s, '\s*[+-]?\d+\.\d*\s*') THEN obsnb_epoch_ns(TRY_CAST(s AS DOUBLE))
-         ELSE epoch_ns(TRY_CAST(regexp_replace(s, '(\d{2}:\d{2}:\d{2}),(\d)', '\1.\2') AS TIMESTAMPTZ)) END);
+    coalesce(epoch_ns(TRY_CAST(s AS TIMESTAMPTZ)),
+        CASE WHEN s IS NULL THEN NULL
+             WHEN regexp_full_match(s, '\s*[+-]?\d{1,19}\s*') THEN obsnb_iepoch_ns(TRY_CAST(s AS HUGEINT))::BIGINT
+             WHEN regexp_full_match(s, '\s*[+-]?\d+\.\d*\s*') THEN obsnb_epoch_ns(TRY_CAST(s AS DOUBLE))
+             ELSE epoch_ns(TRY_CAST(regexp_replace(s, '(\d{2}:\d{2}:\d{2}),(\d)', '\1.\2') AS TIMESTAMPTZ)) END));
 CREATE OR REPLACE MACRO obsnb_json_ns(j) AS (
     CASE json_type(j)
         WHEN 'VARCHAR' THEN obsnb_str_ns(j ->> '$')

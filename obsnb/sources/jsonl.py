@@ -396,37 +396,41 @@ def read_jsonl_path(path: str, source: str, ctx: ReadContext) -> pa.Table | None
         src = (f"read_json({_lit(path)}, format='newline_delimited', ignore_errors=true, "
                f"columns={schema.read_columns()}, maximum_object_size=67108864)")
         as_text: set[str] = set()
-        while True:
+        while True:  # materialise in DuckDB (parallel); rowid is the row's place in the file
             sel = _select(cols, types, as_text)
-            out = _fetch_arrow(con, f"SELECT {', '.join(sel)}, ({bad}) AS __bad, "
-                                    f"{_typefail({n: cols[n] for n in cols if n not in as_text}, types)} AS __typefail FROM {src}")
-            fails = pc.sum(pc.fill_null(out.column("__typefail"), False).cast(pa.int32())).as_py() or 0
-            if not fails:
+            typefail = _typefail({n: cols[n] for n in cols if n not in as_text}, types)
+            con.execute(f"CREATE OR REPLACE TEMP TABLE __t AS SELECT {', '.join(sel)}, ({bad}) AS __bad, "
+                        f"{typefail} AS __typefail FROM {src}")
+            n_rows, n_fail = con.execute("SELECT count(*), count(*) FILTER (WHERE __typefail) FROM __t").fetchall()[0]
+            if not n_fail:
                 break
             # some value does not fit its sampled type: find which fields, keep them as text, read again
-            lines_all = lm.row_lines(out.num_rows)
-            idx = np.flatnonzero(np.asarray(pc.fill_null(out.column("__typefail"), False)))
-            for i in idx[:1000]:
-                _, obj = _why_bad(lm.raw(int(lines_all[i])), False)
+            before = len(as_text)
+            rowids = [r[0] for r in con.execute("SELECT rowid FROM __t WHERE __typefail LIMIT 1000").fetchall()]
+            for ln in lm.row_lines(n_rows)[rowids]:
+                _, obj = _why_bad(lm.raw(int(ln)), False)
                 for n, v in _flatten_dict(obj or {}).items():
                     t = _cast_target(types.get(n, "VARCHAR"))
                     if v is not None and t and not _fits(v, t):
                         as_text.add(n)
-            if not as_text - set():
+            if len(as_text) == before:
                 break
-        if out.num_rows + len(lm.blank) != lm.n_lines:
-            msg = (f"{source}: DuckDB returned {out.num_rows} rows for {lm.n_lines - len(lm.blank)} non-blank lines; "
+        if n_rows + len(lm.blank) != lm.n_lines:
+            msg = (f"{source}: DuckDB returned {n_rows} rows for {lm.n_lines - len(lm.blank)} non-blank lines; "
                    "cannot map rows to lines. Please report this file's shape.")
             raise SourceError(msg, source=source)
-        lines = lm.row_lines(out.num_rows)
-        out = out.append_column("_line", pa.array(lines, pa.int64()))
-        drop = pc.or_(pc.fill_null(out.column("__bad"), False), pc.is_null(out.column("__time_ns")))
-        n_drop = pc.sum(drop.cast(pa.int32())).as_py() or 0
+        row_lines = lm.row_lines(n_rows)
+        dropped = con.execute("SELECT rowid, __bad FROM __t WHERE __bad OR __time_ns IS NULL ORDER BY rowid").fetchall()
+        out = _fetch_arrow(con, "SELECT * EXCLUDE (__bad, __typefail), rowid AS __rowid FROM __t "
+                                + ("WHERE NOT (__bad OR __time_ns IS NULL)" if dropped else ""))
+        con.execute("DROP TABLE __t")
+        rid = out.column("__rowid").to_numpy()
+        out = out.drop_columns(["__rowid"]).append_column("_line", pa.array(row_lines[rid], pa.int64()))
         parts = []
-        if n_drop:
-            dropped = out.filter(drop)
+        if dropped:
             rescued, rescued_lines = [], []
-            for ln, was_bad in zip(dropped.column("_line").to_pylist(), dropped.column("__bad").to_pylist()):
+            for rowid, was_bad in dropped:
+                ln = int(row_lines[rowid])
                 text = lm.raw(ln)
                 reason, obj = _why_bad(text, ln == lm.n_lines)
                 if obj is None:
@@ -436,7 +440,6 @@ def read_jsonl_path(path: str, source: str, ctx: ReadContext) -> pa.Table | None
                     rescued_lines.append(ln)
                 else:
                     ctx.reject(source, ln, _time_reason(obj), text)
-            out = out.filter(pc.invert(drop))
             if rescued:
                 r = _read_records(con, rescued, rescued_lines, source, ctx)
                 ok = pc.is_valid(r.column("__time_ns"))
@@ -444,7 +447,7 @@ def read_jsonl_path(path: str, source: str, ctx: ReadContext) -> pa.Table | None
                     _, obj = _why_bad(lm.raw(ln), False)
                     ctx.reject(source, ln, _time_reason(obj), lm.raw(ln))
                 parts.append(r.filter(ok))
-        out = _finish(out.drop_columns(["__bad", "__typefail"]))
+        out = _finish(out)
         if parts:
             out = _concat_unify([out] + [_finish(p) for p in parts])
             out = out.take(pc.sort_indices(out.column("_line")))

@@ -1,0 +1,114 @@
+"""Messy JSON-lines -> dataframe: obsnb.load() against the alternatives, side by side in one run.
+
+    python benchmarks/bench_load.py [--lines 1000000] [--rounds 3] [--slow]
+
+Each case runs in a fresh process (wall time of the load itself, and the process's peak RSS minus its
+RSS after imports); rounds are interleaved so machine noise hits every case alike. Prints medians and
+ratios against the DuckDB baseline (read_json with ignore_errors and an explicit column list, into
+pandas), which is the fastest known way that survives malformed lines but cannot say which it skipped.
+--slow adds pandas.read_json(lines=True) (~30 s and ~6 GB per million lines before it fails).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+COLUMNS = ("{'ts':'JSON','level':'VARCHAR','event':'VARCHAR','service':'VARCHAR','trace_id':'VARCHAR',"
+           "'span_id':'VARCHAR','job_id':'VARCHAR','duration_ms':'DOUBLE','msg':'VARCHAR','error_type':'VARCHAR'}")
+
+
+def case(name: str, path: str) -> dict:
+    import resource
+    import warnings
+
+    warnings.simplefilter("ignore")
+    import duckdb  # noqa: F401  (imports are not timed)
+    import pandas as pd
+    import polars as pl
+
+    import obsnb as ob
+    from obsnb.sources import jsonl  # noqa: F401
+
+    base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    t0 = time.perf_counter()
+    rows, note = None, ""
+    try:
+        if name == "duckdb_explicit_pandas":
+            con = duckdb.connect()
+            con.execute("SET TimeZone='UTC'")
+            r = con.sql(f"SELECT * FROM read_json('{path}', format='newline_delimited', ignore_errors=true, "
+                        f"columns={COLUMNS})").arrow()
+            df = (r.read_all() if hasattr(r, "read_all") else r).to_pandas()
+            rows = len(df)
+            note = "rows incl. all-NULL rows for bad lines; which lines, unknown; nested fields not loaded"
+        elif name == "obsnb_pandas":
+            df = ob.load(path)
+            info = ob.load_info(df)
+            rows = len(df)
+            note = f"{info.n_rejected} rejected with line+reason, {df.shape[1]} columns"
+        elif name == "obsnb_polars":
+            df = ob.load(path, engine="polars")
+            rows = df.height
+            note = f"{ob.load_info(df).n_rejected} rejected with line+reason"
+        elif name == "polars_read_ndjson":
+            df = pl.read_ndjson(path, ignore_errors=True)
+            rows = df.height
+        elif name == "pandas_read_json":
+            df = pd.read_json(path, lines=True)
+            rows = len(df)
+    except Exception as exc:  # the competitors that cannot read a messy file
+        note = f"FAILS: {type(exc).__name__}: {str(exc).splitlines()[0][:90]}"
+    dt = time.perf_counter() - t0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return {"case": name, "seconds": dt, "rows": rows, "peak_mb": (peak - base_rss) / 1024, "note": note}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--lines", type=int, default=1_000_000)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--slow", action="store_true")
+    ap.add_argument("--case")
+    ap.add_argument("--file")
+    a = ap.parse_args()
+    if a.case:
+        print(json.dumps(case(a.case, a.file)))
+        return
+    path = os.path.join(HERE, "data", f"messy_{a.lines}.jsonl")
+    if not os.path.exists(path):
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        subprocess.run([sys.executable, os.path.join(HERE, "gen_messy_logs.py"), str(a.lines), path], check=True)
+    cases = ["duckdb_explicit_pandas", "obsnb_pandas", "obsnb_polars", "polars_read_ndjson"]
+    if a.slow:
+        cases.append("pandas_read_json")
+    results: dict[str, list[dict]] = {c: [] for c in cases}
+    for r in range(a.rounds):
+        for c in cases:
+            if c == "pandas_read_json" and r > 0:
+                continue
+            out = subprocess.run([sys.executable, __file__, "--case", c, "--file", path],
+                                 capture_output=True, text=True, check=True)
+            results[c].append(json.loads(out.stdout.strip().splitlines()[-1]))
+    size = os.path.getsize(path)
+    print(f"file: {path} ({size / 1e6:.0f} MB, {a.lines:,} lines); {a.rounds} rounds, fresh process per run")
+    base = statistics.median(x["seconds"] for x in results["duckdb_explicit_pandas"])
+    print(f"{'case':<24} {'median s':>9} {'min-max s':>13} {'x baseline':>10} {'peak MB':>8} {'MB/M lines':>10}  rows / note")
+    for c in cases:
+        xs = results[c]
+        med = statistics.median(x["seconds"] for x in xs)
+        lo, hi = min(x["seconds"] for x in xs), max(x["seconds"] for x in xs)
+        pk = statistics.median(x["peak_mb"] for x in xs)
+        last = xs[-1]
+        print(f"{c:<24} {med:9.2f} {lo:6.2f}-{hi:<6.2f} {med / base:10.2f} {pk:8.0f} {pk / (a.lines / 1e6):10.0f}  "
+              f"{last['rows']} {last['note']}")
+
+
+if __name__ == "__main__":
+    main()
