@@ -189,7 +189,8 @@ CREATE OR REPLACE MACRO obsnb_iepoch_ns(x) AS (
          WHEN abs(x) < 100000000000000000 THEN x * 1000
          ELSE x END);
 CREATE OR REPLACE MACRO obsnb_str_ns(s) AS (
-    coalesce(epoch_ns(TRY_CAST(s AS TIMESTAMPTZ)),
+    coalesce(epoch_ns(TRY_CAST(s AS TIMESTAMPTZ)) + CASE WHEN length(s) > 27
+                 THEN coalesce(TRY_CAST(rpad(regexp_extract(s, '\.\d{6}(\d{1,3})', 1), 3, '0') AS BIGINT), 0) ELSE 0 END,
         CASE WHEN s IS NULL THEN NULL
              WHEN regexp_full_match(s, '\s*[+-]?\d{1,19}\s*') THEN obsnb_iepoch_ns(TRY_CAST(s AS HUGEINT))::BIGINT
              WHEN regexp_full_match(s, '\s*[+-]?\d+\.\d*\s*') THEN obsnb_epoch_ns(TRY_CAST(s AS DOUBLE))

@@ -15,7 +15,7 @@ import pytest
 import obsnb as ob
 from obsnb.errors import ParseError, RejectedRecordsWarning
 
-from conftest import to_pandas
+from _support import to_pandas
 
 UTC = dt.timezone.utc
 
@@ -271,3 +271,13 @@ def test_records_to_parts_matches_file_reading(tmp_path):
     assert t.column("level").to_pylist() == ["ERROR", "INFO"]
     assert t.column("trace_id").to_pylist() == ["ab", None]
     assert t.column("_line").to_pylist() == [10, 11]
+
+
+def test_nanosecond_timestamps_keep_their_nanoseconds(tmp_path):
+    """ISO strings with 9 fractional digits and integer epoch-ns keep full nanosecond precision."""
+    p = tmp_path / "ns.jsonl"
+    p.write_text('{"@timestamp":"2024-05-14T10:00:01.123456789Z","message":"a"}\n'
+                 '{"timeUnixNano":"1715680801123456789","body":"b"}\n'
+                 '{"time":"2024-05-14T12:00:01.1234567+02:00","msg":"c"}\n')
+    df = _load(p, engine="polars")
+    assert df["time"].dt.epoch("ns").to_list() == [1715680801123456789, 1715680801123456789, 1715680801123456700]
