@@ -44,6 +44,7 @@ _LAZY = {
     "error_rate": "obsnb.analysis",
     "gaps": "obsnb.analysis",
     "stalls": "obsnb.analysis",
+    "oldest_age": "obsnb.analysis",
     "retries": "obsnb.analysis",
     "timeline": "obsnb.analysis",
     "compare": "obsnb.analysis",

@@ -23,7 +23,7 @@ import mmap
 import os
 import re
 import tempfile
-from typing import Any, Iterable, Iterator
+from typing import Iterable, Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -147,12 +147,11 @@ class _Schema:
         objects = [()] + [p for p, t in self.paths.items() if t == "STRUCT"]
         jp = "[" + ", ".join(_lit(_json_path(p)) for p in objects) + "]"
         # one parse per line: the keys at every object path, de-duplicated as lists (a file has few shapes)
-        aggs = ", ".join(f"list_distinct(flatten(list(DISTINCT ks[{i + 1}])))" for i in range(len(objects)))
-        keysets = con.execute(
-            f"SELECT {aggs} FROM (SELECT json_keys(json, {jp}) AS ks FROM read_json_objects({_lit(path)}, "
-            f"format='newline_delimited', ignore_errors=true, maximum_object_size=67108864))"
-        ).fetchall()[0]
-        found = [(i, k) for i, ks in enumerate(keysets) for k in (ks or [])]
+        shapes = con.execute(
+            f"SELECT any_value(ks) FROM (SELECT json_keys(json, {jp}) AS ks FROM read_json_objects({_lit(path)}, "
+            f"format='newline_delimited', ignore_errors=true, maximum_object_size=67108864)) GROUP BY hash(ks)"
+        ).fetchall()
+        found = {(i, k) for (ks,) in shapes for i, keys in enumerate(ks or []) for k in (keys or [])}
         for i, k in found:
             p = objects[i] + (k,)
             if p not in self.paths:
@@ -207,16 +206,6 @@ class _Schema:
 
 
 # ------------------------------------------------------------------------------------------- reading
-
-
-def _cast_target(sample_type: str) -> str | None:
-    if sample_type == "BIGINT":
-        return "BIGINT"
-    if sample_type == "DOUBLE":
-        return "DOUBLE"
-    if sample_type == "BOOLEAN":
-        return "BOOLEAN"
-    return None
 
 
 def _fetch_arrow(con, sql: str) -> pa.Table:
@@ -285,14 +274,13 @@ def _time_reason(obj: dict | None) -> str:
     return "no timestamp (looked for " + ", ".join(TIME_FIELDS[:6]) + ", ...)"
 
 
-def _select(cols: dict[str, str], types: dict[str, str], as_text: set[str]) -> list[str]:
-    """SELECT list naming canonical columns and typing the rest.
+def _select(cols: dict[str, str]) -> tuple[list[str], dict[str, str]]:
+    """SELECT list naming the canonical columns; returns it and {output column: field} for the rest.
 
-    ``cols`` maps each flat field name to its SQL expression; ``types`` is the sampled type; fields in
-    ``as_text`` stay VARCHAR (a value did not fit the sampled type).
+    ``cols`` maps each flat field name to its SQL expression. Everything stays text here: levels are
+    mapped and numbers typed afterwards on Arrow (a level column has a handful of distinct values).
     """
-    present = [c for c in cols]
-    pset = set(present)
+    pset = set(cols)
 
     def first(cands):
         return [c for c in cands if c in pset]
@@ -304,70 +292,106 @@ def _select(cols: dict[str, str], types: dict[str, str], as_text: set[str]) -> l
                else "CAST(NULL AS BIGINT) AS __time_ns")
     used.update(tf[:1])
     lf, ln = first(LEVEL_FIELDS), first(LEVEL_NUM_FIELDS)
-    lvl = [f"obsnb_level({cols[c]})" for c in lf] + [f"obsnb_level_otel(TRY_CAST({cols[c]} AS INTEGER))" for c in ln]
-    raw = [cols[c] for c in lf + ln]
-    if lvl:
-        sel.append(f"coalesce({', '.join(lvl)}) AS level")
-        sel.append(f"CASE WHEN coalesce({', '.join(lvl)}) IS DISTINCT FROM upper(coalesce({', '.join(raw)})) "
-                   f"THEN coalesce({', '.join(raw)}) END AS __level_original")
-        used.update((lf + ln)[:1])
-    else:
-        sel.append("CAST(NULL AS VARCHAR) AS level")
+    if lf:
+        sel.append(f"coalesce({', '.join(cols[c] for c in lf)}) AS __level_raw")
+    if ln:
+        sel.append(f"coalesce({', '.join(cols[c] for c in ln)}) AS __level_otel")
+    used.update((lf + ln)[:1])
     for canon, cands in (("event", EVENT_FIELDS), ("service", SERVICE_FIELDS), ("trace_id", TRACE_FIELDS),
                          ("span_id", SPAN_FIELDS)):
         f = first(cands)
         if canon == "service" and not f and {"name", "hostname", "pid", "v"} <= pset:
             f = ["name"]  # bunyan: the logger name is the service
-        expr = f"coalesce({', '.join(cols[c] for c in f)})" if f else "CAST(NULL AS VARCHAR)"
-        if canon in ("trace_id", "span_id") and f:
-            expr = f"lower({expr})"
-        sel.append(f"{expr} AS {canon}")
+        sel.append(f"coalesce({', '.join(cols[c] for c in f)}) AS {canon}" if f else f"CAST(NULL AS VARCHAR) AS {canon}")
         used.update(f[:1])
-    for n in present:
+    rest = {}
+    for n in cols:
         if n in used:
             continue
         alias = f"{n}_original" if n in ("time", "level", "event", "service", "trace_id", "span_id") else n
-        target = None if n in as_text else _cast_target(types.get(n, "VARCHAR"))
-        if target:
-            sel.append(f"TRY_CAST({cols[n]} AS {target}) AS {_q(alias)}")
-        else:
-            sel.append(f"{cols[n]} AS {_q(alias)}")
-    return sel
+        sel.append(f"{cols[n]} AS {_q(alias)}")
+        rest[alias] = n
+    return sel, rest
 
 
-def _typefail(cols: dict[str, str], types: dict[str, str]) -> str:
-    checks = [f"({cols[n]} IS NOT NULL AND TRY_CAST({cols[n]} AS {t}) IS NULL)"
-              for n in cols if (t := _cast_target(types.get(n, "VARCHAR")))]
-    return "(" + " OR ".join(checks) + ")" if checks else "FALSE"
+def _levels(raw: pa.ChunkedArray | None, otel: pa.ChunkedArray | None, n: int) -> tuple[pa.Array, pa.Array | None]:
+    """Canonical level and, when it differs from the written one by more than case, the original."""
+    from ..schema import level_from_number, level_from_text
+
+    if raw is None and otel is None:
+        return pa.nulls(n, pa.string()), None
+    level = None
+    original = None
+    if raw is not None:
+        enc = pc.dictionary_encode(raw).combine_chunks()
+        words = enc.dictionary.to_pylist()
+        mapped = pa.array([level_from_text(w) for w in words], pa.string())
+        level = mapped.take(enc.indices)
+        differs = pa.array([w is not None and level_from_text(w) != w.strip().upper() for w in words])
+        if any(differs.to_pylist()):
+            original = pc.if_else(differs.take(enc.indices), raw.combine_chunks(), pa.nulls(n, pa.string()))
+    if otel is not None:
+        nums = pc.cast(otel, pa.float64(), safe=False) if otel.type == pa.string() else otel
+        enc = pc.dictionary_encode(nums).combine_chunks()
+        mapped = pa.array([level_from_number(v, "otel") if v is not None else None
+                           for v in enc.dictionary.to_pylist()], pa.string())
+        lv = mapped.take(enc.indices)
+        level = lv if level is None else pc.coalesce(level, lv)
+    return level, original
 
 
-def _finish(out: pa.Table) -> pa.Table:
-    """__time_ns -> time; __level_original -> level_original when any row has one."""
-    time_col = out.column("__time_ns").cast(pa.int64()).cast(pa.timestamp("ns", tz="UTC"))
-    cols = {"time": time_col}
-    for n in out.column_names:
-        if n in ("__time_ns", "__bad", "__typefail"):
+def _type_columns(out: pa.Table, rest: dict[str, str], types: dict[str, str]) -> pa.Table:
+    """Numbers and booleans the sample saw get their type back when every value has it; else text."""
+    for alias, field in rest.items():
+        target = {"BIGINT": pa.int64(), "DOUBLE": pa.float64(), "BOOLEAN": pa.bool_()}.get(types.get(field, ""))
+        if target is None:
             continue
-        if n == "__level_original":
-            if out.column(n).null_count < out.num_rows:
-                cols["level_original"] = out.column(n)
-            continue
-        cols[n] = out.column(n)
+        col = out.column(alias)
+        try:
+            typed = col.cast(target)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            if target == pa.int64():
+                try:
+                    typed = col.cast(pa.float64())
+                except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                    continue
+            else:
+                continue
+        out = out.set_column(out.column_names.index(alias), alias, typed)
+    return out
+
+
+def _finish(out: pa.Table, rest: dict[str, str], types: dict[str, str]) -> pa.Table:
+    """__time_ns -> time; levels mapped; fields typed; columns in canonical order."""
+    n = out.num_rows
+    names = out.column_names
+    level, original = _levels(out.column("__level_raw") if "__level_raw" in names else None,
+                              out.column("__level_otel") if "__level_otel" in names else None, n)
+    out = _type_columns(out, rest, types)
+    cols = {"time": out.column("__time_ns").cast(pa.int64()).cast(pa.timestamp("ns", tz="UTC")), "level": level}
+    for c in ("event", "service", "trace_id", "span_id"):
+        cols[c] = out.column(c)
+    if original is not None:
+        cols["level_original"] = original
+    for c in names:
+        if c not in cols and not c.startswith("__"):
+            cols[c] = out.column(c)
     return pa.table(cols)
 
 
-def _read_records(con, flat: list[dict], lines: list[int], source: str, ctx: ReadContext) -> pa.Table | None:
-    """The slow path for the few lines DuckDB could not type: flat records -> canonical table."""
+def _read_records(con, flat: list[dict], lines: list[int]) -> pa.Table:
+    """The slow path for the few lines DuckDB could not read as the file's shape: flat records -> table."""
     t = pa.Table.from_pylist(flat)
     t = pa.table({n: t.column(n).cast(pa.string()) for n in t.column_names})
     t = t.append_column("_line", pa.array(lines, pa.int64()))
     cols = {n: _q(n) for n in t.column_names if n != "_line"}
+    sel, rest = _select(cols)
     con.register("__rescued", t)
     try:
-        out = _fetch_arrow(con, f"SELECT {', '.join(_select(cols, {}, set()))}, _line FROM __rescued")
+        out = _fetch_arrow(con, f"SELECT {', '.join(sel)}, _line FROM __rescued")
     finally:
         con.unregister("__rescued")
-    return out
+    return _finish(out, rest, {})
 
 
 def read_jsonl_path(path: str, source: str, ctx: ReadContext) -> pa.Table | None:
@@ -395,33 +419,17 @@ def read_jsonl_path(path: str, source: str, ctx: ReadContext) -> pa.Table | None
             bad += f" OR ({sx} IS NOT NULL AND " + " AND ".join(f"{x} IS NULL" for x in sl) + ")"
         src = (f"read_json({_lit(path)}, format='newline_delimited', ignore_errors=true, "
                f"columns={schema.read_columns()}, maximum_object_size=67108864)")
-        as_text: set[str] = set()
-        while True:  # materialise in DuckDB (parallel); rowid is the row's place in the file
-            sel = _select(cols, types, as_text)
-            typefail = _typefail({n: cols[n] for n in cols if n not in as_text}, types)
-            con.execute(f"CREATE OR REPLACE TEMP TABLE __t AS SELECT {', '.join(sel)}, ({bad}) AS __bad, "
-                        f"{typefail} AS __typefail FROM {src}")
-            n_rows, n_fail = con.execute("SELECT count(*), count(*) FILTER (WHERE __typefail) FROM __t").fetchall()[0]
-            if not n_fail:
-                break
-            # some value does not fit its sampled type: find which fields, keep them as text, read again
-            before = len(as_text)
-            rowids = [r[0] for r in con.execute("SELECT rowid FROM __t WHERE __typefail LIMIT 1000").fetchall()]
-            for ln in lm.row_lines(n_rows)[rowids]:
-                _, obj = _why_bad(lm.raw(int(ln)), False)
-                for n, v in _flatten_dict(obj or {}).items():
-                    t = _cast_target(types.get(n, "VARCHAR"))
-                    if v is not None and t and not _fits(v, t):
-                        as_text.add(n)
-            if len(as_text) == before:
-                break
+        sel, rest = _select(cols)
+        # materialise in DuckDB (parallel); rowid is the row's place in the file
+        con.execute(f"CREATE OR REPLACE TEMP TABLE __t AS SELECT {', '.join(sel)}, ({bad}) AS __bad FROM {src}")
+        n_rows = con.execute("SELECT count(*) FROM __t").fetchall()[0][0]
         if n_rows + len(lm.blank) != lm.n_lines:
             msg = (f"{source}: DuckDB returned {n_rows} rows for {lm.n_lines - len(lm.blank)} non-blank lines; "
                    "cannot map rows to lines. Please report this file's shape.")
             raise SourceError(msg, source=source)
         row_lines = lm.row_lines(n_rows)
         dropped = con.execute("SELECT rowid, __bad FROM __t WHERE __bad OR __time_ns IS NULL ORDER BY rowid").fetchall()
-        out = _fetch_arrow(con, "SELECT * EXCLUDE (__bad, __typefail), rowid AS __rowid FROM __t "
+        out = _fetch_arrow(con, "SELECT * EXCLUDE (__bad), rowid AS __rowid FROM __t "
                                 + ("WHERE NOT (__bad OR __time_ns IS NULL)" if dropped else ""))
         con.execute("DROP TABLE __t")
         rid = out.column("__rowid").to_numpy()
@@ -441,15 +449,15 @@ def read_jsonl_path(path: str, source: str, ctx: ReadContext) -> pa.Table | None
                 else:
                     ctx.reject(source, ln, _time_reason(obj), text)
             if rescued:
-                r = _read_records(con, rescued, rescued_lines, source, ctx)
-                ok = pc.is_valid(r.column("__time_ns"))
+                r = _read_records(con, rescued, rescued_lines)
+                ok = pc.is_valid(r.column("time"))
                 for ln in r.filter(pc.invert(ok)).column("_line").to_pylist():
                     _, obj = _why_bad(lm.raw(ln), False)
                     ctx.reject(source, ln, _time_reason(obj), lm.raw(ln))
                 parts.append(r.filter(ok))
-        out = _finish(out)
+        out = _finish(out, rest, types)
         if parts:
-            out = _concat_unify([out] + [_finish(p) for p in parts])
+            out = _concat_unify([out] + parts)
             out = out.take(pc.sort_indices(out.column("_line")))
         if out.num_rows == 0:
             return None
@@ -484,19 +492,6 @@ def _concat_unify(tables: list[pa.Table]) -> pa.Table:
         as_text = [pa.table({n: (c.cast(pa.string()) if n not in ("time", "_line") and c.type != pa.string() else c)
                              for n, c in zip(t.column_names, t.columns)}) for t in fixed]
         return pa.concat_tables(as_text, promote_options="permissive")
-
-
-def _fits(v: str, target: str) -> bool:
-    try:
-        if target == "BIGINT":
-            int(v)
-        elif target == "DOUBLE":
-            float(v)
-        elif target == "BOOLEAN":
-            return v in ("true", "false")
-        return True
-    except ValueError:
-        return False
 
 
 class JsonLines(FileFormat):

@@ -267,7 +267,9 @@ def test_records_to_parts_matches_file_reading(tmp_path):
     recs = [{"@timestamp": "2024-05-14T10:00:00Z", "log.level": "error", "message": "x", "trace.id": "AB"},
             {"@timestamp": "2024-05-14T10:00:01Z", "log.level": "info", "message": "y"}]
     parts = records_to_parts(recs, "es://idx", ReadContext(), lines=[10, 11])
-    t = parts[0].table
+    from obsnb.schema import conform
+
+    t = conform(parts[0].table, "logs")
     assert t.column("level").to_pylist() == ["ERROR", "INFO"]
     assert t.column("trace_id").to_pylist() == ["ab", None]
     assert t.column("_line").to_pylist() == [10, 11]
