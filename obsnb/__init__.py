@@ -53,6 +53,8 @@ _LAZY = {
     "register_backend": "obsnb.registry",
     "setup": "obsnb.notebook",
     "snapshot": "obsnb.backends_api",
+    "remote_latency": "obsnb.backends_api",
+    "remote_gaps": "obsnb.backends_api",
 }
 _SUBMODULES = {"charts", "report", "testing", "analysis", "schema", "timeutil", "registry", "cli"}
 

@@ -196,6 +196,21 @@ def _filter_window(table: pa.Table, kind: str, s: int | None, e: int | None) -> 
     return table.filter(pc.fill_null(mask, False))
 
 
+def _filter_traces_window(table: pa.Table, s: int | None, e: int | None) -> pa.Table:
+    """Keep whole traces that overlap [start, end): a trace's early spans stay with it."""
+    if (s is None and e is None) or table.num_rows == 0:
+        return table
+    g = table.select(["trace_id", "start", "end"]).group_by("trace_id").aggregate([("start", "min"), ("end", "max")])
+    keep = pc.is_valid(g.column("trace_id"))
+    if e is not None:
+        keep = pc.and_(keep, pc.less(g.column("start_min"), pa.scalar(e, pa.timestamp("ns", "UTC"))))
+    if s is not None:
+        end_max = pc.coalesce(g.column("end_max"), g.column("start_min"))
+        keep = pc.and_(keep, pc.greater_equal(end_max, pa.scalar(s, pa.timestamp("ns", "UTC"))))
+    ids = g.column("trace_id").filter(pc.fill_null(keep, False))
+    return table.filter(pc.is_in(table.column("trace_id"), value_set=ids))
+
+
 def _pick_kind(parts: list[Part], kind: str | None, label: str) -> str:
     kinds = sorted({p.kind for p in parts})
     if kind is not None:
@@ -245,10 +260,12 @@ def load(
         from . import backends_api
 
         parts, labels = backends_api.fetch(source, kind=kind, query=query, start_ns=s_ns, end_ns=e_ns, ctx=ctx)
+        from_backend = True
         label = labels[0]
     else:
         if query is not None:
             raise UsageError("query= is for backends; to filter a file, filter the frame after loading")
+        from_backend = False
         files = _expand(source)
         labels = files
         label = files[0] if len(files) == 1 else f"{len(files)} files"
@@ -266,7 +283,13 @@ def load(
     records = sum(t.num_rows for t in tables)
     table = schema.conform(schema.concat(tables), kind) if tables else schema.empty_table(kind)
     before = table.num_rows
-    table = _filter_window(table, kind, s_ns, e_ns)
+    # The window is [start, end) for every source. Backends answer whole traces (spans that began
+    # before start belong to them) and instants at an explicit time=: those are kept as answered.
+    instant = from_backend and (options.get("instant") or options.get("time") is not None)
+    if from_backend and kind == "spans":
+        table = _filter_traces_window(table, s_ns, e_ns)
+    elif not instant:
+        table = _filter_window(table, kind, s_ns, e_ns)
     info = LoadInfo(
         sources=list(labels),
         kind=kind,

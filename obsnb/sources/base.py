@@ -178,7 +178,7 @@ class FileFormat:
 class BackendRequest:
     """One ``load()`` call against a backend."""
 
-    url: str                      # as given, possibly with credentials: never put in messages (use .safe_url)
+    url: str = dataclasses.field(repr=False)  # as given, may hold credentials: never in messages (use .safe_url)
     safe_url: str                 # scheme://host:port/path with credentials removed
     kind: str | None
     query: str | None
@@ -186,7 +186,7 @@ class BackendRequest:
     end_ns: int | None
     options: dict[str, Any]
     source_name: str | None = None  # the obsnb.toml name, when used
-    headers: dict[str, str] = dataclasses.field(default_factory=dict)
+    headers: dict[str, str] = dataclasses.field(default_factory=dict, repr=False)
 
 
 class Backend:

@@ -1,0 +1,190 @@
+"""ClickHouse over its HTTP interface, reading the OpenTelemetry exporter's ``otel_logs`` / ``otel_traces``.
+
+``ob.load("clickhouse://ch:8123", kind="logs", query="ServiceName = 'api' AND hasToken(Body, 'timeout')", start=t0, end=t1)``
+
+* ``query=`` is a SQL condition; the time range and the condition go into the ``WHERE`` clause (with
+  ``TimestampTime`` too for ``otel_logs``, so the partition and primary key prune), the server returns
+  the selected columns as Arrow (``FORMAT ArrowStream``), and nothing is filtered in Python. A query
+  starting with ``SELECT``/``WITH`` is sent as it is (then it owns its time range; columns named like
+  the canonical ones are used as such).
+* ``table=`` (default ``otel_logs`` / ``otel_traces``), ``database=`` (default the user's), ``limit=``
+  (a ``LIMIT``; reaching it gives a :class:`~obsnb.errors.TruncatedResultWarning`).
+* Logs: ``level`` from ``SeverityNumber`` (OTel scale) or ``SeverityText``, ``event`` = ``Body``; spans:
+  ``kind``/``status`` normalised from ``Server``/``SPAN_KIND_SERVER``, ``Error``/``STATUS_CODE_ERROR``.
+  ``LogAttributes``/``SpanAttributes``/``ResourceAttributes`` map keys become columns.
+* Credentials: URL userinfo or obsnb.toml ``username`` + ``password_env`` (HTTP basic auth).
+* ClickHouse's own error text (``Code: 62. DB::Exception: Syntax error ...``) is raised at once as
+  :class:`~obsnb.errors.QueryError`, whatever the HTTP status; only transient codes are retried.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Iterator
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .. import schema
+from ..errors import UsageError
+from . import _http
+from .base import Backend, BackendRequest, Part, ReadContext, require_kind
+
+__all__ = ["ClickHouse", "build_sql"]
+
+NS = 1_000_000_000
+# Exception codes worth retrying: timeouts, too many queries, network, memory pressure, keeper.
+TRANSIENT = {159, 160, 164, 202, 203, 209, 210, 241, 242, 425, 999}
+_CODE = re.compile(r"Code:\s*(\d+)")
+
+LOGS_COLUMNS = """toUnixTimestamp64Nano(Timestamp) AS time, SeverityText AS severity_text,
+    SeverityNumber AS severity_number, Body AS event, ServiceName AS service, TraceId AS trace_id,
+    SpanId AS span_id, ScopeName AS scope_name, LogAttributes AS log_attributes,
+    ResourceAttributes AS resource_attributes"""
+SPANS_COLUMNS = """TraceId AS trace_id, SpanId AS span_id, ParentSpanId AS parent_span_id, SpanName AS name,
+    ServiceName AS service, SpanKind AS kind, toUnixTimestamp64Nano(Timestamp) AS start,
+    toUnixTimestamp64Nano(Timestamp) + toInt64(Duration) AS end, Duration / 1000000 AS duration_ms,
+    StatusCode AS status, StatusMessage AS status_message, ScopeName AS scope_name,
+    SpanAttributes AS span_attributes, ResourceAttributes AS resource_attributes"""
+MAPS = ("log_attributes", "span_attributes", "resource_attributes")
+
+
+def _ident(name: str) -> str:
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?", name):
+        raise UsageError(f"table must be a plain name like otel_logs or db.otel_logs, got {name!r}")
+    return name
+
+
+def build_sql(kind: str, *, table: str | None, where: str | None, start_ns: int | None, end_ns: int | None,
+              limit: int | None) -> str:
+    """The SELECT for ``kind`` over the exporter's table, time range and condition in WHERE, as ArrowStream."""
+    table = _ident(table or ("otel_logs" if kind == "logs" else "otel_traces"))
+    conds = []
+    if start_ns is not None:
+        conds.append(f"Timestamp >= fromUnixTimestamp64Nano(toInt64({int(start_ns)}))")
+        if kind == "logs":
+            conds.append(f"TimestampTime >= toDateTime({start_ns // NS})")
+    if end_ns is not None:
+        conds.append(f"Timestamp < fromUnixTimestamp64Nano(toInt64({int(end_ns)}))")
+        if kind == "logs":
+            conds.append(f"TimestampTime <= toDateTime({-(-end_ns // NS)})")
+    if where and where.strip():
+        conds.append(f"({where.strip()})")
+    sql = f"SELECT {LOGS_COLUMNS if kind == 'logs' else SPANS_COLUMNS}\nFROM {table}"
+    if conds:
+        sql += "\nWHERE " + "\n  AND ".join(conds)
+    sql += "\nORDER BY Timestamp"
+    if limit is not None:
+        sql += f"\nLIMIT {int(limit) + 1}"
+    return sql + "\nFORMAT ArrowStream"
+
+
+def _is_final(resp) -> bool:
+    """A ClickHouse exception is final (not retried) unless its code is a transient one."""
+    code = resp.headers.get("X-ClickHouse-Exception-Code")
+    if code is None:
+        m = _CODE.search(resp.text[:200] if resp.content else "")
+        code = m.group(1) if m else None
+    return code is not None and int(code) not in TRANSIENT
+
+
+class ClickHouse(Backend):
+    """``clickhouse://`` / ``clickhouse+https://`` (HTTP interface, port 8123/8443): logs or spans."""
+
+    schemes = ("clickhouse",)
+    kinds = ("logs", "spans")
+
+    def fetch(self, req: BackendRequest, ctx: ReadContext) -> Iterator[Part]:
+        o = req.options
+        q = req.query.strip() if isinstance(req.query, str) else None
+        raw = bool(q) and re.match(r"(?is)^\s*(select|with)\b", q) is not None
+        kind = req.kind or ("logs" if (o.get("table") or "otel_logs").endswith("logs") and not raw else None)
+        kind = require_kind(kind, self.kinds, f"{req.source_name or req.safe_url} (ClickHouse)")
+        limit = o.get("limit")
+        if raw:
+            sql = q.rstrip("; \n") + ("" if re.search(r"(?i)\bformat\s+\w+\s*$", q) else "\nFORMAT ArrowStream")
+        else:
+            sql = build_sql(kind, table=o.get("table"), where=q, start_ns=req.start_ns, end_ns=req.end_ns,
+                            limit=int(limit) if limit is not None else None)
+        params = {"output_format_arrow_string_as_string": "1", "output_format_arrow_low_cardinality_as_dictionary": "0"}
+        if o.get("database"):
+            params["database"] = str(o["database"])
+        client = _http.make_client(req, is_final=_is_final)
+        try:
+            resp = client.request("POST", "/", query=req.query, params=params, data=sql.encode())
+            table = _read_arrow(resp.content, client.source, req.query)
+        finally:
+            client.close()
+        if limit is not None and not raw and table.num_rows > int(limit):
+            table = table.slice(0, int(limit))
+            _http.warn_truncated(ctx, client.source, f"stopped at limit={limit} rows; later rows"
+                                 f"{_http.window_text(req.start_ns, req.end_ns)} were not read")
+        if table.num_rows:
+            yield Part(kind, _canonical(table, kind))
+
+
+def _read_arrow(data: bytes, source: str, query) -> pa.Table:
+    if not data:
+        return pa.table({})
+    try:
+        with pa.ipc.open_stream(data) as reader:
+            return reader.read_all()
+    except pa.ArrowInvalid as exc:
+        from ..errors import BackendUnavailableError
+
+        msg = f"{source}: the answer is not Arrow (starts {data[:120]!r}); is this a ClickHouse HTTP port?"
+        raise BackendUnavailableError(msg, source=source, query=query, backend_message=data[:300].decode("utf-8", "replace")) from exc
+
+
+def _canonical(t: pa.Table, kind: str) -> pa.Table:
+    for i, f in enumerate(t.schema):  # String as binary (older servers ignore the setting)
+        if pa.types.is_binary(f.type) or pa.types.is_large_binary(f.type):
+            t = t.set_column(i, f.name, pc.cast(t.column(i), pa.string()))
+    for name in ("trace_id", "span_id", "parent_span_id"):
+        if name in t.column_names:  # the exporter writes "" for absent ids
+            col = t.column(name)
+            t = t.set_column(t.column_names.index(name), name, pc.if_else(pc.equal(col, ""), None, col))
+    if kind == "logs" and "severity_text" in t.column_names:
+        t = _levels(t)
+    if kind == "spans":
+        for name, prefix in (("kind", "SPAN_KIND_"), ("status", "STATUS_CODE_")):
+            if name in t.column_names:
+                col = pc.utf8_upper(t.column(name))
+                col = pc.replace_substring_regex(col, f"^{prefix}", "")
+                col = pc.if_else(pc.equal(col, "UNSPECIFIED"), None, col) if name == "kind" else col
+                t = t.set_column(t.column_names.index(name), name, col)
+    for name in MAPS:
+        if name in t.column_names:
+            t = _flatten_map(t, name)
+    return t
+
+
+def _levels(t: pa.Table) -> pa.Table:
+    text = t.column("severity_text")
+    by_text, _ = schema.normalize_levels(text.combine_chunks())
+    if "severity_number" in t.column_names:
+        num = t.column("severity_number").cast(pa.int64()).combine_chunks()
+        table = pa.array([schema.level_from_number(n, "otel") if n else None for n in range(25)], pa.string())
+        by_num = pc.take(table, pc.min_element_wise(pc.max_element_wise(num, 0), 24))
+        level = pc.coalesce(by_num, by_text)
+    else:
+        level = by_text
+    t = t.append_column("level", level)
+    original = pc.if_else(pc.equal(pc.utf8_upper(text), level), None, pc.if_else(pc.equal(text, ""), None, text))
+    if original.null_count < len(original):
+        t = t.append_column("level_original", original)
+    return t.drop_columns(["severity_text"])
+
+
+def _flatten_map(t: pa.Table, name: str) -> pa.Table:
+    col = t.column(name).combine_chunks()
+    idx = t.column_names.index(name)
+    t = t.remove_column(idx)
+    if not pa.types.is_map(col.type) or len(col) == 0:
+        return t
+    keys = pc.unique(col.keys).to_pylist()
+    for k in sorted(k for k in keys if k is not None):
+        if k in t.column_names:
+            continue
+        t = t.append_column(k, pc.map_lookup(col, pa.scalar(k, col.type.key_type), "first"))
+    return t

@@ -1,0 +1,154 @@
+"""Elasticsearch / OpenSearch ``_search`` into a logs frame, paged with ``search_after`` past 10,000 hits.
+
+``ob.load("elasticsearch://es:9200/logs-*", query='service.name:api AND log.level:error', start=t0, end=t1)``
+
+* The index (pattern) is the URL path, or ``index=`` (default ``*``). ``query=`` is a Lucene
+  ``query_string`` or an Elasticsearch query DSL dict; the time range is a ``range`` filter on
+  ``time_field=`` (default ``@timestamp``), both in the request, so the server does the filtering.
+* Pages of ``page_size=`` hits (default 5,000, at most 10,000: ``index.max_result_window``) sorted by time,
+  each continuing ``search_after`` the previous one's last sort values, inside a point in time where the
+  server has one (Elasticsearch >= 7.10 ``/_pit``, OpenSearch >= 2.4 ``/_search/point_in_time``) so the
+  pages are one consistent snapshot; the point in time is closed at the end. Without one (older servers)
+  the sort adds ``_doc`` as a tie-breaker. ``max_hits=`` stops early with a
+  :class:`~obsnb.errors.TruncatedResultWarning`; so do shard failures and ``timed_out`` answers.
+* Documents (``_source``) are mapped like JSON-lines logs: ECS ``@timestamp``, ``log.level``, ``message``,
+  ``service.name``, ``trace.id``, ``span.id`` fill the canonical columns; nested fields are flattened.
+"""
+
+from __future__ import annotations
+
+import urllib.parse
+from typing import Any, Iterator
+
+from ..errors import QueryError, UsageError
+from . import _http
+from .base import Backend, BackendRequest, Part, ReadContext, require_kind
+
+__all__ = ["Elasticsearch"]
+
+MAX_WINDOW = 10_000
+KEEP_ALIVE = "2m"
+
+
+
+
+class Elasticsearch(Backend):
+    """``elasticsearch://`` / ``opensearch://`` (``+https``): documents into a logs frame."""
+
+    schemes = ("elasticsearch", "opensearch")
+    kinds = ("logs",)
+
+    def fetch(self, req: BackendRequest, ctx: ReadContext) -> Iterator[Part]:
+        from ..backends_api import label_of
+        from .jsonl import records_to_parts
+
+        require_kind(req.kind, self.kinds, req.source_name or req.safe_url)
+        o = req.options
+        scheme = req.url.partition("://")[0].partition("+")[0].lower()
+        head, _, rest = str(req.url).partition("://")
+        netloc, _, path = rest.partition("/")
+        index = str(o.get("index") or path.strip("/") or "*")
+        base_url = f"{head}://{netloc}"
+        page = int(o.get("page_size", 5_000))
+        if not 1 <= page <= MAX_WINDOW:
+            raise UsageError(f"page_size must be between 1 and {MAX_WINDOW}, got {page}")
+        time_field = str(o.get("time_field", "@timestamp"))
+        sub = BackendRequest(url=base_url, safe_url=req.safe_url, kind=req.kind, query=req.query, start_ns=req.start_ns,
+                             end_ns=req.end_ns, options=o, source_name=req.source_name, headers=req.headers)
+        client = _http.make_client(sub)
+        shown = req.query if req.query is not None else "*"
+        body = {"size": page, "query": {"bool": {"filter": self._filters(req, time_field)}},
+                "sort": [{time_field: {"order": "asc"}}], "track_total_hits": False}
+        pit = None if o.get("pit", True) is False else self._open_pit(client, scheme, index, shown)
+        if pit is None:
+            body["sort"].append({"_doc": {"order": "asc"}})
+        docs: list[dict] = []
+        max_hits = o.get("max_hits")
+        bar = None
+        try:
+            while True:
+                if pit is not None:
+                    body["pit"] = {"id": pit[1], "keep_alive": KEEP_ALIVE}
+                    obj = client.post_json("/_search", query=shown, json_body=body)
+                    pit = (pit[0], obj.get("pit_id") or pit[1])
+                else:
+                    obj = client.post_json(f"/{urllib.parse.quote(index, safe='*,-_.')}/_search", query=shown,
+                                           json_body=body)
+                self._check(obj, client.source, ctx)
+                hits = (obj.get("hits") or {}).get("hits") or []
+                docs.extend(h.get("_source") or {} for h in hits)
+                if len(hits) < page:
+                    break
+                if bar is None:
+                    bar = _http.progress_bar(o, client.source, "doc")
+                if bar is not None:
+                    bar.update(len(hits))
+                if max_hits is not None and len(docs) >= int(max_hits):
+                    del docs[int(max_hits):]
+                    _http.warn_truncated(ctx, client.source, f"stopped at max_hits={max_hits}; documents after "
+                                         f"{docs[-1].get(time_field)} were not read")
+                    break
+                body["search_after"] = hits[-1]["sort"]
+        finally:
+            if bar is not None:
+                bar.close()
+            if pit is not None:
+                self._close_pit(client, *pit)
+            client.close()
+        if docs:
+            yield from records_to_parts(docs, label_of(req), ctx)
+
+    def _filters(self, req: BackendRequest, time_field: str) -> list[dict]:
+        rng: dict[str, Any] = {"format": "strict_date_optional_time_nanos"}
+        if req.start_ns is not None:
+            rng["gte"] = _http.iso(req.start_ns)
+        if req.end_ns is not None:
+            rng["lt"] = _http.iso(req.end_ns)
+        out: list[dict] = [{"range": {time_field: rng}}] if len(rng) > 1 else []
+        q = req.query
+        if isinstance(q, dict):
+            out.append(q.get("query", q))
+        elif isinstance(q, str) and q.strip() and q.strip() != "*":
+            out.append({"query_string": {"query": q}})
+        elif q is not None and not isinstance(q, str):
+            raise UsageError(f"query= must be a Lucene query string or a query DSL dict, got {type(q).__name__}")
+        return out
+
+    def _open_pit(self, client: _http.HttpClient, scheme: str, index: str, shown: Any) -> tuple[str, str] | None:
+        """(flavour, id) of a new point in time, or None when the server has none."""
+        idx = urllib.parse.quote(index, safe="*,-_.")
+        tries = [("opensearch", f"/{idx}/_search/point_in_time"), ("elasticsearch", f"/{idx}/_pit")]
+        if scheme != "opensearch":
+            tries.reverse()
+        for flavour, path in tries:
+            try:
+                resp = client.request("POST", path, query=shown, params={"keep_alive": KEEP_ALIVE})
+            except QueryError as exc:
+                if exc.status in (400, 404, 405, 501):  # no such API on this server (index errors come later)
+                    if "index_not_found" in (exc.backend_message or ""):
+                        raise
+                    continue
+                raise
+            obj = resp.json()
+            pid = obj.get("id") or obj.get("pit_id")
+            if pid:
+                return flavour, pid
+        return None
+
+    def _close_pit(self, client: _http.HttpClient, flavour: str, pid: str) -> None:
+        try:
+            if flavour == "opensearch":
+                client.request("DELETE", "/_search/point_in_time", json_body={"pit_id": [pid]})
+            else:
+                client.request("DELETE", "/_pit", json_body={"id": pid})
+        except Exception:  # noqa: BLE001 - the server frees it after keep_alive anyway
+            pass
+
+    def _check(self, obj: Any, source: str, ctx: ReadContext) -> None:
+        shards = obj.get("_shards") or {}
+        if obj.get("timed_out"):
+            _http.warn_truncated(ctx, source, "the search timed out on the server: some documents may be missing "
+                                 "(narrow the window or raise the server's search timeout)")
+        if shards.get("failed"):
+            reasons = "; ".join(str((f.get("reason") or {}).get("reason", f)) for f in shards.get("failures") or [])[:500]
+            _http.warn_truncated(ctx, source, f"{shards['failed']} of {shards.get('total')} shards failed: {reasons}")

@@ -1,0 +1,201 @@
+"""Grafana Loki over ``/loki/api/v1/query_range``: log queries as logs frames, metric queries as metrics.
+
+``ob.load("loki://loki:3100", query='{app="api"} |= "timeout"', start=t0, end=t1)``
+
+* Log queries (``{...}`` selectors, with pipelines) are paged past the per-request line limit
+  (``limit=``, default 5,000, Loki's default ``max_entries_limit_per_query``): each page asks for the
+  lines before the oldest one seen (``direction="backward"``, the default, like Loki) or after the newest
+  (``direction="forward"``); lines at the page boundary are asked for again and de-duplicated, so
+  nothing is cut and nothing is doubled. ``max_lines=`` stops early with a
+  :class:`~obsnb.errors.TruncatedResultWarning`.
+* Each line becomes a row: ``time`` is Loki's timestamp; a JSON line's fields become columns (same
+  aliasing as JSON-lines files), any other line is ``event``; stream labels and structured metadata
+  (``categorize-labels`` answers, or metadata merged into the stream) become columns too.
+  ``detected_level`` fills ``level`` when the line has none.
+* Metric queries (``count_over_time``, ``rate``, ``sum by`` ...) run as range queries with the same step
+  choice and chunking as Prometheus (:mod:`obsnb.sources.prometheus`) and give a metrics frame.
+* ``tenant=`` sets ``X-Scope-OrgID``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Iterator
+
+from ..errors import UsageError
+from ..timeutil import duration_ns, now, to_ns
+from . import _http
+from .base import Backend, BackendRequest, Part, ReadContext, require_kind
+from .prometheus import auto_step, range_chunks
+
+__all__ = ["Loki", "is_metric_query"]
+
+API = "/loki/api/v1"
+DEFAULT_LIMIT = 5_000
+DEFAULT_WINDOW_NS = 3600 * 1_000_000_000
+
+
+def is_metric_query(query: str) -> bool:
+    """LogQL metric queries start with a function or aggregation; log queries with a ``{...}`` selector."""
+    return not query.lstrip().startswith("{")
+
+
+class Loki(Backend):
+    """``loki://`` / ``loki+https://``: LogQL into logs (log queries) or metrics (metric queries) frames."""
+
+    schemes = ("loki",)
+    kinds = ("logs", "metrics")
+
+    def kind_for(self, req: BackendRequest) -> str:
+        """The kind a query gives: metrics for metric queries, logs for log queries."""
+        return "metrics" if is_metric_query(str(req.query or "{")) else "logs"
+
+    def fetch(self, req: BackendRequest, ctx: ReadContext) -> Iterator[Part]:
+        what = req.source_name or req.safe_url
+        if not req.query or not isinstance(req.query, str):
+            raise UsageError(f"{what}: pass query='<LogQL>', e.g. query='{{app=\"api\"}} |= \"error\"'")
+        metric = is_metric_query(req.query)
+        require_kind(req.kind or ("metrics" if metric else "logs"), ("metrics",) if metric else ("logs",),
+                     f"{what} ({'metric' if metric else 'log'} query {req.query!r})")
+        o = req.options
+        if o.get("tenant"):
+            req.headers["X-Scope-OrgID"] = str(o["tenant"])
+        client = _http.make_client(req)
+        end = req.end_ns if req.end_ns is not None else to_ns(now())
+        start = req.start_ns if req.start_ns is not None else end - DEFAULT_WINDOW_NS
+        try:
+            if metric:
+                yield from self._metrics(client, req, ctx, start, end)
+            else:
+                yield from self._logs(client, req, ctx, start, end)
+        finally:
+            client.close()
+
+    # ------------------------------------------------------------------------------------------ metrics
+
+    def _metrics(self, client, req, ctx, start, end) -> Iterator[Part]:
+        from ..backends_api import label_of
+        from .prom_api import parse_prom_api_document
+
+        o = req.options
+        step = duration_ns(o["step"]) if o.get("step") is not None else auto_step(end - start)
+        chunks = range_chunks(start, end, step, int(o.get("max_points", 11_000)))
+
+        def one(c):
+            params = {"query": req.query, "start": str(c[0]), "end": str(c[1]), "step": f"{step / 1e9:g}"}
+            obj = client.get_json(f"{API}/query_range", query=req.query, params=params)
+            return {"status": obj.get("status", "success"), "data": obj.get("data")}
+
+        objs = _http.run_chunks(chunks, one, describe=lambda c: f"[{_http.iso(c[0])}, {_http.iso(c[1])}]", ctx=ctx, source=client.source,
+                                partial=bool(o.get("partial")), workers=int(o.get("workers", 4)),
+                                progress=o.get("progress"))
+        label = label_of(req)
+        for obj in objs:
+            if obj is not None:
+                yield from parse_prom_api_document(obj, label, ctx)
+
+    # ------------------------------------------------------------------------------------------ logs
+
+    def _logs(self, client, req, ctx, start, end) -> Iterator[Part]:
+        from ..backends_api import label_of
+        from .jsonl import records_to_parts
+
+        o = req.options
+        limit = int(o.get("limit", DEFAULT_LIMIT))
+        direction = str(o.get("direction", "backward")).lower()
+        if direction not in ("backward", "forward"):
+            raise UsageError(f"direction must be 'backward' or 'forward', got {direction!r}")
+        max_lines = o.get("max_lines")
+        headers = {"X-Loki-Response-Encoding-Flags": "categorize-labels"}
+        lo, hi = start, end              # the part of [start, end) still to read
+        seen_at_edge: set = set()        # entries at the boundary timestamp already taken
+        records: list[dict] = []
+        bar = None
+        try:
+            while lo < hi:
+                params = {"query": req.query, "start": str(lo), "end": str(hi), "limit": str(limit),
+                          "direction": direction}
+                obj = client.get_json(f"{API}/query_range", query=req.query, params=params, headers=headers)
+                entries = _entries(obj, client.source)
+                fresh = sorted((e for e in entries if e[:3] not in seen_at_edge), key=lambda e: e[0],
+                               reverse=direction == "backward")  # streams interleave; reading order is by time
+                records.extend(_record(e) for e in fresh)
+                if len(entries) < limit:
+                    break  # the server had no more
+                if bar is None:  # more than one page: show progress
+                    bar = _http.progress_bar(o, client.source, "line")
+                if bar is not None:
+                    bar.update(len(fresh))
+                edge = min(e[0] for e in entries) if direction == "backward" else max(e[0] for e in entries)
+                at_edge = {e[:3] for e in entries if e[0] == edge}
+                if not fresh or (at_edge <= seen_at_edge and len(at_edge) >= limit):
+                    msg = (f"{client.source}: more than limit={limit} lines share the timestamp {edge} ns; "
+                           "raise limit= to read them all")
+                    raise UsageError(msg)
+                seen_at_edge = at_edge | ({k for k in seen_at_edge if k[0] == edge})
+                if direction == "backward":
+                    hi = edge + 1
+                else:
+                    lo = edge
+                if max_lines is not None and len(records) >= int(max_lines):
+                    del records[int(max_lines):]
+                    edge = records[-1]["time"]
+                    lo_s, hi_s = (lo, edge) if direction == "backward" else (edge, hi)
+                    missing = f"[{_http.iso(lo_s)}, {_http.iso(hi_s)})"
+                    _http.warn_truncated(ctx, client.source, f"stopped at max_lines={max_lines}: lines in {missing} "
+                                         "were not read")
+                    break
+        finally:
+            if bar is not None:
+                bar.close()
+        if not records:
+            return
+        records.sort(key=lambda r: r["time"])
+        yield from records_to_parts(records, label_of(req), ctx)
+
+
+
+
+
+
+def _entries(obj: Any, source: str) -> list[tuple]:
+    """(ts_ns, labels_json, line, labels, metadata) for each entry of a streams answer."""
+    data = obj.get("data") if isinstance(obj, dict) else None
+    if not isinstance(data, dict) or data.get("resultType") != "streams":
+        rtype = data.get("resultType") if isinstance(data, dict) else None
+        raise UsageError(f"{source}: expected a log stream answer, got resultType {rtype!r}; "
+                         "metric queries (count_over_time, rate, ...) give kind='metrics'")
+    out = []
+    for stream in data.get("result") or []:
+        labels = stream.get("stream") or {}
+        key = json.dumps(labels, sort_keys=True)
+        for v in stream.get("values") or []:
+            meta = v[2] if len(v) > 2 and isinstance(v[2], dict) else {}
+            out.append((int(v[0]), key, v[1], labels, meta))
+    return out
+
+
+def _record(e: tuple) -> dict:
+    ts, _, line, labels, meta = e
+    rec: dict[str, Any] = dict(labels)
+    if "structuredMetadata" in meta or "parsed" in meta:
+        rec.update(meta.get("structuredMetadata") or {})
+        rec.update(meta.get("parsed") or {})
+    else:
+        rec.update(meta)
+    body = None
+    if line[:1] == "{":
+        try:
+            body = json.loads(line)
+        except ValueError:
+            body = None
+    if isinstance(body, dict):
+        if "time" in body:
+            body["time_original"] = body.pop("time")
+        rec.update(body)
+    else:
+        rec["message"] = line
+    if "detected_level" in rec and not any(k in rec for k in ("level", "levelname", "severity", "lvl")):
+        rec["level"] = rec.pop("detected_level")
+    rec["time"] = ts
+    return rec

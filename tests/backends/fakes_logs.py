@@ -1,0 +1,184 @@
+"""Loki and Elasticsearch/OpenSearch fakes answering in the documented shapes (see fake_server.py)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import uuid
+
+from fake_server import Request, Response
+
+# ---------------------------------------------------------------------------------------------- Loki
+# GET /loki/api/v1/query_range: start/end in ns, [start, end); limit (max 5000 here, like
+# max_entries_limit_per_query); direction backward (newest first, the default) or forward.
+# Streams answer: {"status":"success","data":{"resultType":"streams","result":[{"stream":{labels},
+# "values":[["<ns>","<line>"]]}],"stats":{...}}}; with "X-Loki-Response-Encoding-Flags: categorize-labels"
+# each value carries a third element {"structuredMetadata": {...}}, without it metadata joins the stream labels.
+# Errors are text bodies: 400 "parse error at line 1, col 8: syntax error: unexpected IDENTIFIER".
+
+LOKI_MAX_LIMIT = 5000
+
+
+class LokiFake:
+    """entries: (labels dict, ts_ns, line, structured_metadata dict)."""
+
+    def __init__(self, entries: list[tuple[dict, int, str, dict]], max_limit: int = LOKI_MAX_LIMIT):
+        self.entries = sorted(entries, key=lambda e: e[1])
+        self.max_limit = max_limit
+
+    def __call__(self, req: Request) -> Response:
+        if req.path != "/loki/api/v1/query_range":
+            return Response.text("404 page not found", 404)
+        q = req.params.get("query", "")
+        if "!!" in q:
+            return Response.text("parse error at line 1, col 8: syntax error: unexpected IDENTIFIER", 400)
+        limit = int(req.params.get("limit", 100))
+        if limit > self.max_limit:
+            return Response.text(f"max entries limit per query exceeded, limit > max_entries_limit ({limit} > "
+                                 f"{self.max_limit})", 400)
+        start, end = int(req.params["start"]), int(req.params["end"])
+        if not q.lstrip().startswith("{"):
+            return self._metric(req, q, start, end)
+        sel = dict(re.findall(r'(\w+)="([^"]*)"', q.split("}")[0]))
+        contains = re.findall(r'\|= "([^"]*)"', q)
+        hits = [e for e in self.entries if start <= e[1] < end and all(e[0].get(k) == v for k, v in sel.items())
+                and all(c in e[2] for c in contains)]
+        backward = req.params.get("direction", "backward") == "backward"
+        hits = (hits[::-1] if backward else hits)[:limit]
+        categorize = "categorize-labels" in req.headers.get("X-Loki-Response-Encoding-Flags", "")
+        streams: dict[str, dict] = {}
+        for labels, ts, line, meta in hits:
+            stream = dict(labels) if categorize else {**labels, **meta}
+            key = json.dumps(stream, sort_keys=True)
+            s = streams.setdefault(key, {"stream": stream, "values": []})
+            s["values"].append([str(ts), line, {"structuredMetadata": meta}] if categorize and meta else [str(ts), line])
+        return Response.json({"status": "success", "data": {"resultType": "streams", "result": list(streams.values()),
+                                                             "stats": {"summary": {"totalEntriesReturned": len(hits)}}}})
+
+    def _metric(self, req: Request, q: str, start: int, end: int) -> Response:
+        m = re.match(r'count_over_time\(\{(.*)\}\[(\d+)s\]\)', q.strip())
+        if not m:
+            return Response.text("parse error: only count_over_time({...}[Ns]) in this fake", 400)
+        sel = dict(re.findall(r'(\w+)="([^"]*)"', m.group(1)))
+        rng = int(m.group(2)) * 10**9
+        step = round(float(req.params["step"]) * 1e9)
+        if (end - start) // step > 11000:
+            return Response.text("exceeded maximum resolution of 11,000 points per timeseries. Try decreasing "
+                                 "the query resolution (?step=XX)", 400)
+        groups: dict[str, list] = {}
+        for labels, ts, line, meta in self.entries:
+            if all(labels.get(k) == v for k, v in sel.items()):
+                groups.setdefault(json.dumps(labels, sort_keys=True), []).append(ts)
+        result = []
+        for key, tss in groups.items():
+            values = []
+            t = start
+            while t <= end:
+                n = sum(1 for x in tss if t - rng < x <= t)
+                if n:
+                    values.append([t / 1e9, str(n)])
+                t += step
+            if values:
+                result.append({"metric": json.loads(key), "values": values})
+        return Response.json({"status": "success", "data": {"resultType": "matrix", "result": result}})
+
+
+# ---------------------------------------------------------------------------------------------- Elasticsearch
+# POST /<index>/_search {"size", "query", "sort", "search_after"}; size/from beyond 10,000 -> 400
+# "Result window is too large"; point in time: ES POST /<index>/_pit?keep_alive=1m -> {"id"}, search on
+# POST /_search with {"pit": {"id", "keep_alive"}}, hits' "sort" carry the implicit _shard_doc tiebreaker,
+# DELETE /_pit {"id"}; OpenSearch: POST /<index>/_search/point_in_time -> {"pit_id"}, DELETE
+# /_search/point_in_time {"pit_id": [...]}. Errors: {"error": {"root_cause": [{"type","reason"}], ...}, "status"}.
+
+WINDOW = 10_000
+
+
+def es_error(status: int, typ: str, reason: str) -> Response:
+    return Response.json({"error": {"root_cause": [{"type": typ, "reason": reason}], "type": typ, "reason": reason},
+                          "status": status}, status)
+
+
+def _millis(iso: str) -> int:
+    return int(dt.datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp() * 1000)
+
+
+class ElasticFake:
+    """docs: ECS documents (each with @timestamp ISO); flavour "elasticsearch", "opensearch" or "nopit"."""
+
+    def __init__(self, docs: list[dict], flavour: str = "elasticsearch", index: str = "logs"):
+        self.docs = docs
+        self.ms = [_millis(d["@timestamp"]) for d in docs]
+        self.flavour = flavour
+        self.index = index
+        self.pits: set[str] = set()
+        self.closed: list[str] = []
+
+    def __call__(self, req: Request) -> Response:
+        path, body = req.path, (req.json() if req.body else {})
+        if req.method == "POST" and path == f"/{self.index}/_pit" and self.flavour == "elasticsearch":
+            pid = "pit-" + uuid.uuid4().hex
+            self.pits.add(pid)
+            return Response.json({"id": pid})
+        if req.method == "POST" and path == f"/{self.index}/_search/point_in_time" and self.flavour == "opensearch":
+            pid = "ospit-" + uuid.uuid4().hex
+            self.pits.add(pid)
+            return Response.json({"pit_id": pid, "_shards": {"total": 1, "successful": 1, "skipped": 0, "failed": 0},
+                                  "creation_time": 1704067200000})
+        if req.method == "DELETE" and path in ("/_pit", "/_search/point_in_time"):
+            ids = body.get("id") or body.get("pit_id") or []
+            for i in [ids] if isinstance(ids, str) else ids:
+                self.pits.discard(i)
+                self.closed.append(i)
+            return Response.json({"succeeded": True, "num_freed": 1})
+        if req.method == "POST" and (path.endswith("/_pit") or path.endswith("/point_in_time")):
+            return es_error(400, "illegal_argument_exception", "no handler found for uri [%s]" % path)
+        if path not in ("/_search", f"/{self.index}/_search"):
+            return es_error(404, "index_not_found_exception", f"no such index [{path.split('/')[1]}]")
+        return self._search(body)
+
+    def _search(self, body: dict) -> Response:
+        size = int(body.get("size", 10))
+        if size + int(body.get("from", 0)) > WINDOW:
+            return es_error(400, "illegal_argument_exception",
+                            f"Result window is too large, from + size must be less than or equal to: [{WINDOW}] but "
+                            f"was [{size + int(body.get('from', 0))}]. See the scroll api for a more efficient way "
+                            "to request large data sets.")
+        pit = body.get("pit")
+        if pit and pit.get("id") not in self.pits:
+            return es_error(404, "search_context_missing_exception", "No search context found for id [1]")
+        lo, hi, text = None, None, None
+        for f in body.get("query", {}).get("bool", {}).get("filter", []):
+            if "range" in f:
+                r = next(iter(f["range"].values()))
+                lo, hi = _millis(r["gte"]), _millis(r["lt"])
+            if "query_string" in f:
+                text = f["query_string"]["query"]
+                if text.count("(") != text.count(")"):
+                    return es_error(400, "parse_exception", f"Cannot parse '{text}': Encountered \"<EOF>\"")
+        rows = []
+        for i, (d, t) in enumerate(zip(self.docs, self.ms)):
+            if (lo is None or lo <= t < hi) and _match(d, text):
+                rows.append(([t, i], d, i))
+        rows.sort(key=lambda r: r[0])
+        after = body.get("search_after")
+        if after is not None:
+            rows = [r for r in rows if r[0] > list(after)]
+        page = rows[:size]
+        hits = [{"_index": self.index, "_id": f"id{i}", "_score": None, "_source": d, "sort": s} for s, d, i in page]
+        out = {"took": 1, "timed_out": False, "_shards": {"total": 1, "successful": 1, "skipped": 0, "failed": 0},
+               "hits": {"total": {"value": min(len(rows), WINDOW), "relation": "eq" if len(rows) < WINDOW else "gte"},
+                        "max_score": None, "hits": hits}}
+        if pit:
+            out["pit_id"] = pit["id"]
+        return Response.json(out)
+
+
+def _match(doc: dict, text: str | None) -> bool:
+    if not text or text == "*":
+        return True
+    field, _, value = text.partition(":")
+    cur: object = doc
+    for part in field.split("."):
+        cur = cur.get(part) if isinstance(cur, dict) else None
+    return str(cur) == value.strip('"')
