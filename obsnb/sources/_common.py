@@ -1,0 +1,278 @@
+"""Helpers shared by the file readers: JSON documents, ids, span kinds/status, building Arrow tables.
+
+Private to :mod:`obsnb.sources`; nothing here imports pandas.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import math
+import os
+import re
+from typing import Any, Iterable, Iterator
+
+import pyarrow as pa
+
+from .base import FileInput, Part, ReadContext
+
+TS = pa.timestamp("ns", tz="UTC")
+LINK_TYPE = pa.list_(pa.struct([
+    pa.field("trace_id", pa.string()),
+    pa.field("span_id", pa.string()),
+    pa.field("ref_type", pa.string()),
+    pa.field("attributes", pa.string()),
+]))
+EVENT_TYPE = pa.list_(pa.struct([
+    pa.field("time", TS),
+    pa.field("name", pa.string()),
+    pa.field("attributes", pa.string()),
+]))
+SPAN_TYPES: dict[str, pa.DataType] = {
+    "trace_id": pa.string(), "span_id": pa.string(), "parent_span_id": pa.string(), "name": pa.string(),
+    "service": pa.string(), "kind": pa.string(), "start": pa.int64(), "end": pa.int64(),
+    "duration_ms": pa.float64(), "status": pa.string(), "status_message": pa.string(),
+    "links": LINK_TYPE, "events": EVENT_TYPE, "_line": pa.int64(),
+}
+LOG_TYPES: dict[str, pa.DataType] = {
+    "time": pa.int64(), "level": pa.string(), "event": pa.string(), "service": pa.string(),
+    "trace_id": pa.string(), "span_id": pa.string(), "_line": pa.int64(),
+}
+METRIC_TYPES: dict[str, pa.DataType] = {"time": pa.int64(), "metric": pa.string(), "value": pa.float64(),
+                                        "_line": pa.int64()}
+
+_KINDS = {"SERVER", "CLIENT", "PRODUCER", "CONSUMER", "INTERNAL"}
+_OTLP_KIND = {1: "INTERNAL", 2: "SERVER", 3: "CLIENT", 4: "PRODUCER", 5: "CONSUMER"}
+_OTLP_STATUS = {0: "UNSET", 1: "OK", 2: "ERROR"}
+_HEX = re.compile(r"^[0-9a-fA-F]*$")
+
+
+def span_kind(value: Any) -> str | None:
+    """OTLP ints 1-5, ``SPAN_KIND_*`` strings, Jaeger/Zipkin names (any case) -> SERVER/CLIENT/... or None."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return _OTLP_KIND.get(int(value))
+    s = str(value).strip().upper()
+    if s.startswith("SPAN_KIND_"):
+        s = s[len("SPAN_KIND_"):]
+    if s.isdigit():
+        return _OTLP_KIND.get(int(s))
+    return s if s in _KINDS else None
+
+
+def otlp_status(status: Any) -> tuple[str, str | None]:
+    """An OTLP ``status`` object -> (OK/ERROR/UNSET, message)."""
+    if not isinstance(status, dict):
+        return "UNSET", None
+    code = status.get("code", 0)
+    msg = status.get("message") or None
+    if isinstance(code, str):
+        c = code.strip().upper()
+        if c.startswith("STATUS_CODE_"):
+            c = c[len("STATUS_CODE_"):]
+        if c.isdigit():
+            return _OTLP_STATUS.get(int(c), "UNSET"), msg
+        return (c if c in ("OK", "ERROR", "UNSET") else "UNSET"), msg
+    return _OTLP_STATUS.get(int(code or 0), "UNSET"), msg
+
+
+def hex_id(value: Any) -> str | None:
+    """A trace or span id as lowercase hex: hex stays hex, base64 (proto3 JSON) is decoded; empty/zero -> None."""
+    if value is None:
+        return None
+    s = str(value).strip()
+    if not s:
+        return None
+    if _HEX.match(s) and len(s) not in (12, 24):
+        out = s.lower()
+    else:
+        try:
+            out = base64.b64decode(s, validate=True).hex()
+        except (binascii.Error, ValueError):
+            out = s.lower()
+    return out
+
+
+def nonzero_id(value: Any) -> str | None:
+    """Like :func:`hex_id`, but an all-zero or empty id (no parent) becomes None."""
+    h = hex_id(value)
+    if h is None or not h.strip("0"):
+        return None
+    return h
+
+
+def to_int(value: Any) -> int | None:
+    """An int from a JSON number or numeric string (OTLP writes 64-bit ints as strings)."""
+    if value is None or value == "":
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        try:
+            return int(float(value))
+        except (TypeError, ValueError):
+            return None
+
+
+def to_float(value: Any) -> float | None:
+    """A float from a number or a string (``"+Inf"``, ``"NaN"``, ``"1e3"``); None when unreadable."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    try:
+        return float(str(value).strip())
+    except ValueError:
+        return None
+
+
+def format_le(x: float) -> str:
+    """A bucket bound as Prometheus writes it: ``+Inf``, ``0.005``, ``1`` (no exponent, no trailing ``.0``)."""
+    if math.isinf(x):
+        return "+Inf" if x > 0 else "-Inf"
+    if math.isnan(x):
+        return "NaN"
+    if x == int(x) and abs(x) < 1e21:
+        return str(int(x))
+    s = repr(float(x))
+    if "e" in s or "E" in s:
+        import numpy as np
+
+        s = np.format_float_positional(x, trim="-")
+    return s
+
+
+def flatten(obj: Any, prefix: str = "", out: dict | None = None) -> dict[str, Any]:
+    """Nested dicts -> one level with dotted keys; lists become JSON strings."""
+    if out is None:
+        out = {}
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            key = f"{prefix}.{k}" if prefix else str(k)
+            if isinstance(v, dict) and v:
+                flatten(v, key, out)
+            elif isinstance(v, (list, dict)):
+                out[key] = json.dumps(v, ensure_ascii=False)
+            else:
+                out[key] = v
+    return out
+
+
+# --------------------------------------------------------------------------------------------- JSON files
+
+
+def iter_json_docs(src: FileInput, ctx: ReadContext) -> Iterator[tuple[Any, int | None]]:
+    """The JSON documents of a file: one whole document (line None), or one per line (line number).
+
+    A file that is one document yields it with ``line=None``; a file of one document per line (the
+    collector's file exporter) yields each with its 1-based line, and rejects lines that do not parse.
+    A file that parses neither way is one rejected record.
+    """
+    data = src.data()
+    if not data.strip():
+        return
+    try:
+        doc = json.loads(data)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        whole_err = exc
+    else:
+        yield doc, None
+        return
+    lines = data.split(b"\n")
+    first = next((ln for ln in lines if ln.strip()), b"")
+    try:
+        json.loads(first)
+        per_line = True
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        per_line = False
+    if not per_line:
+        ctx.reject(src.path, 1, f"not a valid JSON document ({whole_err}); is the file truncated?",
+                   data[:2000])
+        return
+    for i, ln in enumerate(lines, 1):
+        if not ln.strip():
+            continue
+        try:
+            doc = json.loads(ln)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            reason = f"invalid JSON ({exc})" + (" in the last line: truncated file?" if i >= len(lines) - 1 else "")
+            ctx.reject(src.path, i, reason, ln)
+            continue
+        yield doc, i
+
+
+def dumps(obj: Any) -> str:
+    """Compact JSON text (non-ASCII kept)."""
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+# --------------------------------------------------------------------------------------------- tables
+
+
+def _column(values: list, dtype: pa.DataType | None) -> pa.Array:
+    if dtype is not None:
+        return pa.array(values, dtype)
+    try:
+        arr = pa.array(values)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+        arr = pa.array([None if v is None else (v if isinstance(v, str) else dumps(v)) for v in values],
+                       pa.string())
+    if pa.types.is_null(arr.type):
+        arr = arr.cast(pa.string())
+    return arr
+
+
+def table_from_rows(rows: list[dict[str, Any]], types: dict[str, pa.DataType], source: str) -> pa.Table:
+    """Rows (dicts) -> a table: known columns typed, others inferred (mixed types become strings).
+
+    Columns come in the order of ``types`` then first seen; ``_source`` is added.
+    """
+    keys: dict[str, None] = dict.fromkeys(k for k in types if k not in ("links", "events"))
+    for r in rows:
+        for k in r:
+            if k not in keys:
+                keys[k] = None
+    for k in ("links", "events"):
+        if k in types:
+            keys[k] = None
+    cols = {k: _column([r.get(k) for r in rows], types.get(k)) for k in keys}
+    cols["_source"] = source_column(source, len(rows))
+    return pa.table(cols)
+
+
+def source_column(path: str, n: int) -> pa.Array:
+    """``_source`` for ``n`` rows: ``path`` repeated, dictionary-encoded (what conform() makes of it anyway)."""
+    import numpy as np
+
+    return pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, dtype=np.int32)), pa.array([path], pa.string()))
+
+
+def parts_from_rows(by_kind: dict[str, list[dict]], source: str) -> list[Part]:
+    """One :class:`Part` per kind that has rows."""
+    types = {"spans": SPAN_TYPES, "logs": LOG_TYPES, "metrics": METRIC_TYPES}
+    return [Part(k, table_from_rows(rows, types[k], source)) for k, rows in by_kind.items() if rows]
+
+
+def span_parts(items: Iterable[tuple[Any, tuple]], ids: tuple[str, str], convert, source: str,
+               ctx: ReadContext, line: int | None, what: str) -> list[Part]:
+    """Spans (each with extra arguments for ``convert``) -> a spans part; spans lacking either id are rejected.
+
+    ``_line`` is ``line`` when the document has one, else the span's 1-based ordinal.
+    """
+    rows = []
+    for i, (sp, extra) in enumerate(items, 1):
+        where = line if line is not None else i
+        if not isinstance(sp, dict) or not sp.get(ids[0]) or not sp.get(ids[1]):
+            ctx.reject(source, where, f"{what} span without {ids[0]} or {ids[1]}", dumps(sp))
+            continue
+        row = convert(sp, *extra)
+        row["_line"] = where
+        rows.append(row)
+    return parts_from_rows({"spans": rows}, source)
+
+
+def file_mtime_ns(src: FileInput) -> int:
+    """The file's modification time in epoch nanoseconds."""
+    return os.stat(src.path).st_mtime_ns

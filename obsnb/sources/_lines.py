@@ -1,0 +1,178 @@
+"""Vectorised helpers for line-oriented formats (logfmt, syslog, Prometheus text).
+
+Lines are split and matched with Arrow compute kernels and DuckDB (RE2 regexes in C); no Python
+loop runs per line.
+"""
+
+from __future__ import annotations
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .. import schema
+from ..timeutil import SQL_TIME_MACROS
+from .base import FileInput, ReadContext
+
+# A line holding undecodable bytes or control characters other than tab is binary garbage.
+BAD_CHARS = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\x{FFFD}]"
+
+
+def connect() -> duckdb.DuckDBPyConnection:
+    """A fresh DuckDB connection in UTC with obsnb's time and level macros."""
+    con = duckdb.connect()
+    con.execute("SET TimeZone='UTC'")
+    con.execute(SQL_TIME_MACROS)
+    con.execute(schema.LEVEL_SQL)
+    return con
+
+
+_CTRL = bytes([*range(0, 9), 11, 12, *range(14, 32), 127])
+
+
+def split_lines(src: FileInput) -> tuple[pa.Array, pa.Array, bool]:
+    """(lines, 1-based line numbers, clean), ``\\r`` stripped; ``clean`` is False when binary garbage may be present.
+
+    The last line may lack its newline (a cut-off write); readers reject it when it does not parse.
+    """
+    data = src.data()
+    try:
+        text = data.decode("utf-8")
+        clean = len(data.translate(None, _CTRL)) == len(data)  # no control bytes (C speed)
+    except UnicodeDecodeError:
+        text = data.decode("utf-8", errors="replace")
+        clean = False
+    if not text:
+        return pa.array([], pa.string()), pa.array([], pa.int64()), True
+    lines = pc.list_flatten(pc.split_pattern(pa.array([text]), "\n"))
+    if text.endswith("\n"):
+        lines = lines.slice(0, len(lines) - 1)
+    if "\r" in text:
+        lines = pc.utf8_rtrim(lines, "\r")
+    numbers = pa.array(np.arange(1, len(lines) + 1, dtype=np.int64))
+    return lines, numbers, clean
+
+
+def read_lines(src: FileInput) -> tuple[pa.Array, pa.Array, pa.Array]:
+    """The non-blank lines of a file, their 1-based numbers, and where each holds binary garbage."""
+    lines, numbers, clean = split_lines(src)
+    if len(lines):
+        keep = pc.invert(blank_mask(lines))
+        lines, numbers = lines.filter(keep), numbers.filter(keep)
+    return lines, numbers, bad_mask(lines, clean)
+
+
+def head_lines(head: bytes, limit: int) -> list[bytes]:
+    """The first ``limit`` non-blank lines of a sniffed head, without a last line the head may have cut."""
+    lines = [ln.rstrip(b"\r") for ln in head.split(b"\n")[:limit] if ln.strip()]
+    if len(lines) > 1 and not head.endswith(b"\n"):
+        lines = lines[:-1]
+    return lines
+
+
+def blank_mask(lines: pa.Array) -> pa.Array:
+    """True where a line is empty or whitespace."""
+    import polars as pl
+
+    return pl.Series(lines).str.contains(r"^\s*$").to_arrow()
+
+
+def bad_mask(lines: pa.Array, clean: bool = False) -> pa.Array:
+    """True where a line holds binary garbage (all False at once when the file was ``clean``)."""
+    import polars as pl
+
+    if clean:
+        return pa.array(np.zeros(len(lines), dtype=bool))
+    return pl.Series(lines).str.contains(BAD_CHARS).to_arrow()
+
+
+def extract(lines: pa.Array, pattern: str, required: str) -> tuple[pa.Array, dict[str, pa.Array]]:
+    """Named groups of ``pattern`` per line (polars' Rust regex engine): (matched mask, group -> strings).
+
+    ``required`` names a group that is non-empty in every match; it tells matched lines apart.
+    """
+    import polars as pl
+
+    m = pl.Series(lines).str.extract_groups(pattern).struct.unnest()
+    fields = {c: m[c].to_arrow().cast(pa.string()) for c in m.columns}
+    return pc.is_valid(fields[required]), fields
+
+
+def reject_where(ctx: ReadContext, source: str, mask: pa.Array, lines: pa.Array, numbers: pa.Array,
+                 reason: str | pa.Array) -> None:
+    """Report every line where ``mask`` is true as rejected (one call per rejected line, none per good line)."""
+    mask = pc.fill_null(mask, False)
+    if not pc.any(mask).as_py():
+        return
+    raws = lines.filter(mask).to_pylist()
+    nums = numbers.filter(mask).to_pylist()
+    reasons = reason.filter(mask).to_pylist() if isinstance(reason, (pa.Array, pa.ChunkedArray)) else [reason] * len(raws)
+    for ln, rs, rw in zip(nums, reasons, raws):
+        ctx.reject(source, ln, rs, rw)
+
+
+def pairs_to_columns(texts: pa.Array, pattern: str, unescape_newline: bool = False) -> dict[str, pa.Array]:
+    """Every ``key=value`` match of ``pattern`` (no capture groups) in each text -> one column per key.
+
+    Columns are aligned with ``texts`` (null where a text lacks the key), in order of first
+    appearance; the last occurrence of a key in a text wins. Quoted values are unquoted and
+    unescaped (``\\"`` and ``\\\\``; ``\\n`` too when ``unescape_newline``); an empty bare value is null.
+    Runs on polars' Rust regex engine: one pass to find the pairs, then numpy to place them.
+    """
+    import polars as pl
+
+    n = len(texts)
+    df = pl.DataFrame({"rid": np.arange(n, dtype=np.int64), "kv": pl.Series(texts).str.extract_all(pattern)})
+    df = df.explode("kv").drop_nulls("kv")
+    out: dict[str, pa.Array] = {}
+    if df.height == 0:
+        return out
+    kv = pl.col("kv").str.splitn("=", 2)
+    df = df.select("rid", kv.struct.field("field_0").alias("k"), kv.struct.field("field_1").alias("v"))
+    v = pl.col("v")
+    is_quoted = v.str.starts_with('"') & (v.str.len_chars() >= 2)
+    df = df.with_columns(
+        pl.when(is_quoted).then(v.str.slice(1, v.str.len_chars() - 2)).when(v == "").then(None).otherwise(v).alias("v"),
+        (is_quoted & v.str.contains("\\", literal=True)).alias("esc"),
+    )
+    vals = df["v"].to_arrow().cast(pa.string())
+    esc = pc.fill_null(df["esc"].to_arrow(), False)
+    if pc.any(esc).as_py():  # unescape only the few values holding a backslash
+        sub = pl.Series(vals.filter(esc))
+        if unescape_newline:
+            sub = sub.str.replace_all(r"\\n", "\n")
+        sub = sub.str.replace_all(r"\\(.)", "${1}")
+        vals = pc.replace_with_mask(vals, esc, sub.to_arrow().cast(pa.string()))
+    rid = df["rid"].to_numpy()
+    enc = pc.dictionary_encode(df["k"].to_arrow())  # codes in order of first appearance
+    codes = enc.indices.to_numpy(zero_copy_only=False)
+    names = enc.dictionary.to_pylist()
+    order = np.argsort(codes, kind="stable")
+    bounds = np.concatenate([[0], np.cumsum(np.bincount(codes, minlength=len(names)))])
+    for c in range(len(names)):
+        rows = order[bounds[c]:bounds[c + 1]]
+        idx = np.full(n, -1, dtype=np.int64)
+        idx[rid[rows]] = rows  # later pairs overwrite earlier ones: the last occurrence wins
+        take = pa.array(idx, mask=idx < 0)
+        out[names[c]] = pc.take(vals, take)
+    return out
+
+
+def infer_numbers(arr: pa.Array) -> pa.Array:
+    """A string column whose every value is an integer (or a number) as int64 (or float64); else unchanged."""
+    if pc.all(pc.is_null(arr)).as_py():
+        return arr
+    for dtype, pat in ((pa.int64(), r"^-?(0|[1-9]\d{0,17})$"), (pa.float64(), r"^-?\d+(\.\d*)?([eE][+-]?\d+)?$")):
+        ok = pc.match_substring_regex(arr, pat)
+        if pc.all(pc.or_kleene(ok, pc.is_null(arr))).as_py():
+            return pc.cast(arr, dtype)
+    return arr
+
+
+def times_to_ns(con: duckdb.DuckDBPyConnection, arr: pa.Array) -> pa.Array:
+    """Strings (ISO 8601 with any offset, epoch s/ms/µs/ns) -> int64 epoch ns, null where unreadable."""
+    con.register("obsnb_times_in", pa.table({"s": arr}))
+    out = con.sql("SELECT obsnb_str_ns(s) AS t FROM obsnb_times_in").to_arrow_table().column("t")
+    con.unregister("obsnb_times_in")
+    return out.combine_chunks().cast(pa.int64())

@@ -1,0 +1,292 @@
+"""OTLP JSON: traces, logs and metrics, as one document or one export request per line.
+
+Reads what the OpenTelemetry collector's file exporter writes (one ``Export*ServiceRequest`` per
+line), single OTLP JSON documents, Jaeger api/v3 answers (``{"result": {...}}``) and Tempo's
+trace-by-id answers (``{"batches": [...]}`` or ``{"trace": {...}}``). Ids may be hex or base64
+(proto3 JSON); both become lowercase hex.
+
+Rows:
+
+* spans: canonical span columns, span attributes and resource attributes flattened by key
+  (``http.method``, ``service.name``), ``otel.scope.name``/``otel.scope.version``, ``links`` and
+  ``events`` list columns.
+* logs: ``time`` (``timeUnixNano``, else ``observedTimeUnixNano``), ``level`` from
+  ``severityNumber`` (else ``severityText``; the text kept in ``level_original`` when it differs),
+  ``event`` = body (a map or list body as JSON), attributes and resource attributes.
+* metrics: one row per data point; sums and gauges by name, histograms as Prometheus writes them
+  (``x_bucket`` with cumulative counts and an ``le`` label, ``x_sum``, ``x_count``), exponential
+  histograms rendered the same way with their bucket bounds, summaries as ``x{quantile=}``,
+  ``x_sum``, ``x_count``. Attributes (data point and resource) become string label columns.
+
+``_line``: the line of the request in a one-request-per-line file; in a single-document file, the
+1-based ordinal of the record (span, log record or data point row) in the document.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Iterator
+
+from .. import schema
+from ._common import (dumps, flatten, format_le, hex_id, iter_json_docs, nonzero_id, otlp_status,
+                      parts_from_rows, span_kind, to_float, to_int)
+from .base import FileFormat, FileInput, Part, ReadContext
+
+__all__ = ["OtlpJson", "parse_otlp_document", "anyvalue", "attributes"]
+
+_SIGNALS = (("resourceSpans", "spans"), ("resourceLogs", "logs"), ("resourceMetrics", "metrics"))
+_SCOPES = {"spans": ("scopeSpans", "instrumentationLibrarySpans"),
+           "logs": ("scopeLogs", "instrumentationLibraryLogs"),
+           "metrics": ("scopeMetrics", "instrumentationLibraryMetrics")}
+_ITEMS = {"spans": "spans", "logs": "logRecords", "metrics": "metrics"}
+_SNIFF = re.compile(rb'"(resourceSpans|resourceLogs|resourceMetrics|batches)"\s*:')
+
+
+def anyvalue(v: Any) -> Any:
+    """An OTLP ``AnyValue`` as a Python value (kvlist -> dict, array -> list, int strings -> int)."""
+    if not isinstance(v, dict):
+        return v
+    if "stringValue" in v:
+        return v["stringValue"]
+    if "boolValue" in v:
+        return bool(v["boolValue"])
+    if "intValue" in v:
+        return to_int(v["intValue"])
+    if "doubleValue" in v:
+        return to_float(v["doubleValue"])
+    if "arrayValue" in v:
+        return [anyvalue(x) for x in (v["arrayValue"] or {}).get("values", []) or []]
+    if "kvlistValue" in v:
+        return {kv.get("key"): anyvalue(kv.get("value")) for kv in (v["kvlistValue"] or {}).get("values", []) or []}
+    if "bytesValue" in v:
+        return v["bytesValue"]
+    return None
+
+
+def attributes(attrs: Any) -> dict[str, Any]:
+    """An OTLP attribute list -> a flat dict (maps flattened with ``.``, lists as JSON strings)."""
+    out: dict[str, Any] = {}
+    for kv in attrs or []:
+        if not isinstance(kv, dict) or "key" not in kv:
+            continue
+        val = anyvalue(kv.get("value"))
+        if isinstance(val, dict):
+            flatten(val, kv["key"], out)
+        elif isinstance(val, list):
+            out[kv["key"]] = dumps(val)
+        else:
+            out[kv["key"]] = val
+    return out
+
+
+def _unwrap(obj: Any) -> Any:
+    """Jaeger api/v3 ``{"result": ...}``, Tempo ``{"trace": ...}`` / ``{"batches": [...]}``."""
+    if isinstance(obj, dict):
+        if "result" in obj and isinstance(obj["result"], dict):
+            obj = obj["result"]
+        if "trace" in obj and isinstance(obj["trace"], dict):
+            obj = obj["trace"]
+        if "batches" in obj and "resourceSpans" not in obj:
+            obj = {"resourceSpans": obj["batches"]}
+    return obj
+
+
+def _merge(row: dict, *extras: dict) -> None:
+    """Add attribute columns; a canonical column (and an earlier attribute) is never overwritten."""
+    for extra in extras:
+        for k, v in extra.items():
+            row.setdefault(k, v)
+
+
+def _span(sp: dict, res: dict, scope: dict) -> dict[str, Any]:
+    start, end = to_int(sp.get("startTimeUnixNano")), to_int(sp.get("endTimeUnixNano"))
+    status, message = otlp_status(sp.get("status"))
+    row: dict[str, Any] = {
+        "trace_id": hex_id(sp.get("traceId")),
+        "span_id": hex_id(sp.get("spanId")),
+        "parent_span_id": nonzero_id(sp.get("parentSpanId")),
+        "name": sp.get("name"),
+        "service": res.get("service.name"),
+        "kind": span_kind(sp.get("kind")),
+        "start": start or None,
+        "end": end or None,
+        "duration_ms": (end - start) / 1e6 if start and end else None,
+        "status": status,
+        "status_message": message,
+    }
+    _merge(row, attributes(sp.get("attributes")), res, scope)
+    row["links"] = [
+        {"trace_id": hex_id(lk.get("traceId")), "span_id": hex_id(lk.get("spanId")), "ref_type": "LINK",
+         "attributes": dumps(attributes(lk.get("attributes")))}
+        for lk in sp.get("links") or [] if isinstance(lk, dict)
+    ]
+    row["events"] = [
+        {"time": to_int(ev.get("timeUnixNano")), "name": ev.get("name"),
+         "attributes": dumps(attributes(ev.get("attributes")))}
+        for ev in sp.get("events") or [] if isinstance(ev, dict)
+    ]
+    return row
+
+
+def _log(rec: dict, res: dict, scope: dict) -> dict[str, Any]:
+    t = to_int(rec.get("timeUnixNano")) or to_int(rec.get("observedTimeUnixNano"))
+    text = rec.get("severityText") or None
+    level = schema.level_from_number(to_int(rec.get("severityNumber")), scheme="otel")
+    if level is None and text is not None:
+        level = schema.level_from_text(text)
+    body = anyvalue(rec.get("body"))
+    row: dict[str, Any] = {
+        "time": t,
+        "level": level,
+        "event": body if isinstance(body, str) or body is None else dumps(body),
+        "service": res.get("service.name"),
+        "trace_id": nonzero_id(rec.get("traceId")),
+        "span_id": nonzero_id(rec.get("spanId")),
+    }
+    if text is not None and text != level:
+        row["level_original"] = text
+    _merge(row, attributes(rec.get("attributes")), res, scope)
+    return row
+
+
+def _labels(dp: dict, res: dict) -> dict[str, Any]:
+    out = {k: (v if isinstance(v, str) or v is None else dumps(v)) for k, v in attributes(dp.get("attributes")).items()}
+    out.update({k: (v if isinstance(v, str) or v is None else dumps(v)) for k, v in res.items()})
+    return out
+
+
+def _row(t: Any, name: str, value: Any, labels: dict, **extra: str) -> dict[str, Any]:
+    return {"time": to_int(t), "metric": name, "value": to_float(value), **labels, **extra}
+
+
+def _cumulative(name: str, t: Any, labels: dict, bounds: list[float], counts: list[int], total: Any) -> list[dict]:
+    rows, acc = [], 0
+    for b, c in zip(bounds, counts):
+        acc += c
+        rows.append(_row(t, f"{name}_bucket", acc, labels, le=format_le(b)))
+    rows.append(_row(t, f"{name}_bucket", to_int(total) if total is not None else acc, labels, le="+Inf"))
+    return rows
+
+
+def _exp_buckets(dp: dict) -> tuple[list[float], list[int]]:
+    """Exponential histogram buckets as (upper bound, count) pairs, negative to positive."""
+    base = 2.0 ** (2.0 ** -int(dp.get("scale") or 0))
+    bounds: list[float] = []
+    counts: list[int] = []
+    neg = dp.get("negative") or {}
+    off = int(neg.get("offset") or 0)
+    ncounts = [to_int(c) or 0 for c in neg.get("bucketCounts") or []]
+    for i in range(len(ncounts) - 1, -1, -1):  # most negative first; bucket i covers (-base^(i+1), -base^i]
+        bounds.append(-(base ** (off + i)))
+        counts.append(ncounts[i])
+    bounds.append(float(dp.get("zeroThreshold") or 0.0))
+    counts.append(to_int(dp.get("zeroCount")) or 0)
+    pos = dp.get("positive") or {}
+    off = int(pos.get("offset") or 0)
+    for i, c in enumerate(pos.get("bucketCounts") or []):
+        bounds.append(base ** (off + i + 1))
+        counts.append(to_int(c) or 0)
+    return bounds, counts
+
+
+def _metric(m: dict, res: dict) -> list[dict]:
+    name = m.get("name")
+    rows: list[dict] = []
+    for key in ("sum", "gauge"):
+        for dp in (m.get(key) or {}).get("dataPoints") or []:
+            v = dp.get("asDouble", dp.get("asInt"))
+            rows.append(_row(dp.get("timeUnixNano"), name, v, _labels(dp, res)))
+    for key in ("histogram", "exponentialHistogram"):
+        for dp in (m.get(key) or {}).get("dataPoints") or []:
+            labels = _labels(dp, res)
+            t = dp.get("timeUnixNano")
+            if key == "histogram":
+                bounds = [to_float(b) for b in dp.get("explicitBounds") or []]
+                counts = [to_int(c) or 0 for c in dp.get("bucketCounts") or []]
+            else:
+                bounds, counts = _exp_buckets(dp)
+            rows += _cumulative(name, t, labels, bounds, counts, dp.get("count"))
+            if "sum" in dp:
+                rows.append(_row(t, f"{name}_sum", dp["sum"], labels))
+            rows.append(_row(t, f"{name}_count", dp.get("count", 0), labels))
+    for dp in (m.get("summary") or {}).get("dataPoints") or []:
+        labels = _labels(dp, res)
+        t = dp.get("timeUnixNano")
+        for q in dp.get("quantileValues") or []:
+            rows.append(_row(t, name, q.get("value", 0.0), labels, quantile=format_le(to_float(q.get("quantile")) or 0.0)))
+        rows.append(_row(t, f"{name}_sum", dp.get("sum", 0.0), labels))
+        rows.append(_row(t, f"{name}_count", dp.get("count", 0), labels))
+    return rows
+
+
+def parse_otlp_document(obj: dict, source: str, ctx: ReadContext, line: int | None = None) -> list[Part]:
+    """One decoded OTLP JSON document (traces, logs and/or metrics) -> canonical parts.
+
+    Also takes Jaeger api/v3 ``{"result": {...}}`` and Tempo trace-by-id answers. ``line`` is the
+    line the document starts on (one request per line); without it ``_line`` is the record ordinal.
+    Records without the ids or values they need are rejected through ``ctx``.
+    """
+    obj = _unwrap(obj)
+    out: dict[str, list[dict]] = {"spans": [], "logs": [], "metrics": []}
+    if not isinstance(obj, dict) or not any(k in obj for k, _ in _SIGNALS):
+        ctx.reject(source, line or 1, "not an OTLP JSON document (no resourceSpans, resourceLogs or resourceMetrics)",
+                   dumps(obj)[:2000] if obj is not None else None)
+        return []
+    n = 0
+    for key, kind in _SIGNALS:
+        for rs in obj.get(key) or []:
+            res = attributes((rs.get("resource") or {}).get("attributes"))
+            scopes = next((rs[s] for s in _SCOPES[kind] if s in rs), []) or []
+            for ss in scopes:
+                sc = ss.get("scope") or ss.get("instrumentationLibrary") or {}
+                scope = {k: v for k, v in (("otel.scope.name", sc.get("name")),
+                                           ("otel.scope.version", sc.get("version"))) if v}
+                for item in ss.get(_ITEMS[kind]) or []:
+                    n += 1
+                    where = line if line is not None else n
+                    if not isinstance(item, dict):
+                        ctx.reject(source, where, f"OTLP {kind} record is not an object", dumps(item))
+                        continue
+                    if kind == "spans":
+                        if not item.get("traceId") or not item.get("spanId"):
+                            ctx.reject(source, where, "OTLP span without traceId or spanId", dumps(item))
+                            continue
+                        rows = [_span(item, res, scope)]
+                    elif kind == "logs":
+                        if not any(item.get(k) for k in ("timeUnixNano", "observedTimeUnixNano", "body",
+                                                          "severityNumber", "severityText", "attributes")):
+                            ctx.reject(source, where, "OTLP log record with no time, body, severity or attributes",
+                                       dumps(item))
+                            continue
+                        rows = [_log(item, res, scope)]
+                    else:
+                        rows = _metric(item, res)
+                        if not rows:
+                            ctx.reject(source, where, f"OTLP metric {item.get('name')!r} has no data points "
+                                       "(or a type obsnb does not read)", dumps(item))
+                            continue
+                    for r in rows:
+                        r["_line"] = where
+                    out[kind].extend(rows)
+    return parts_from_rows(out, source)
+
+
+class OtlpJson(FileFormat):
+    """OTLP JSON files (``.otlp.json``, the collector file exporter's ``.json`` lines)."""
+
+    name = "otlp_json"
+    kinds = ("spans", "logs", "metrics")
+    extensions = (".otlp.json", ".otlp.jsonl")
+
+    @classmethod
+    def sniff(cls, head: bytes, path: str) -> float:
+        m = _SNIFF.search(head)
+        if not m:
+            return 0.0
+        if m.group(1) == b"batches":
+            return 0.6 if b'"scopeSpans"' in head or b'"instrumentationLibrarySpans"' in head else 0.0
+        return 0.9
+
+    def read(self, src: FileInput, ctx: ReadContext) -> Iterator[Part]:
+        for obj, line in iter_json_docs(src, ctx):
+            yield from parse_otlp_document(obj, src.path, ctx, line)

@@ -1,0 +1,149 @@
+"""Prometheus HTTP API answers saved as JSON: ``/api/v1/query`` and ``/api/v1/query_range``.
+
+``resultType`` ``matrix`` gives one row per ``[time, "value"]`` pair of each series, ``vector`` one row
+per series, ``scalar`` one row with a null ``metric``, ``string`` one row with a null ``value`` and the
+text in ``value_string``. ``metric`` is the ``__name__`` label (null for expressions that drop it);
+every other label becomes a string column. Values such as ``"+Inf"``, ``"-Inf"`` and ``"NaN"`` are
+parsed. Native histograms (``histogram``/``histograms``) become ``x_count`` and ``x_sum`` rows plus
+``x_bucket`` rows with cumulative counts and the bucket's upper bound as ``le``.
+
+``_line``: the 1-based ordinal of the series in ``result`` (of the line, for one answer per line).
+An ``"status": "error"`` answer is one rejected record whose reason carries Prometheus' own words.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Iterator
+
+import pyarrow as pa
+
+from ._common import dumps, format_le, iter_json_docs, to_float
+from .base import FileFormat, FileInput, Part, ReadContext
+
+__all__ = ["PromApiJson", "parse_prom_api_document"]
+
+_SNIFF_STATUS = re.compile(rb'"status"\s*:\s*"(success|error)"')
+_SNIFF_TYPE = re.compile(rb'"resultType"\s*:')
+
+
+def _native(series_name: str | None, t: float, h: dict) -> list[tuple[float, str | None, float, str | None]]:
+    """A native histogram sample -> (time, metric, value, le) rows."""
+    base = series_name or ""
+    out = [(t, f"{base}_count", to_float(h.get("count")), None), (t, f"{base}_sum", to_float(h.get("sum")), None)]
+    acc = 0.0
+    for b in h.get("buckets") or []:  # [boundary_rule, lower, upper, count]
+        acc += to_float(b[3]) or 0.0
+        out.append((t, f"{base}_bucket", acc, format_le(to_float(b[2]))))
+    return out
+
+
+def parse_prom_api_document(obj: Any, source: str, ctx: ReadContext, line: int | None = None) -> list[Part]:
+    """One decoded Prometheus API answer (matrix, vector, scalar, string) -> a metrics part.
+
+    Rows are built column-wise; labels of each series become string columns (null where a series
+    lacks the label). A ``status: error`` answer or an unknown shape is rejected through ``ctx``.
+    """
+    if not isinstance(obj, dict) or "data" not in obj and "status" not in obj:
+        ctx.reject(source, line or 1, "not a Prometheus API answer (no status/data)", dumps(obj)[:2000])
+        return []
+    if obj.get("status") == "error":
+        ctx.reject(source, line or 1, f"Prometheus answered with an error: {obj.get('errorType')}: {obj.get('error')}",
+                   dumps(obj)[:2000])
+        return []
+    for w in obj.get("warnings") or []:
+        ctx.warnings.append(f"Prometheus warning: {w}")
+    for w in obj.get("infos") or []:
+        ctx.warnings.append(f"Prometheus info: {w}")
+    data = obj.get("data")
+    data = data if isinstance(data, dict) else {}
+    rtype = data.get("resultType")
+    result = data.get("result")
+    if rtype not in ("matrix", "vector", "scalar", "string") or result is None:
+        ctx.reject(source, line or 1, f"Prometheus answer without a query result (resultType {rtype!r}); "
+                   "only /api/v1/query and /api/v1/query_range answers hold samples", dumps(obj)[:2000])
+        return []
+    times: list[float] = []
+    names: list[str | None] = []
+    values: list[float | None] = []
+    strings: list[str | None] = []
+    lines: list[int] = []
+    les: list[str | None] = []
+    spans: list[tuple[int, int, dict]] = []  # (first row, end row, labels) per series
+    if rtype in ("scalar", "string"):
+        t, v = result
+        times.append(float(t))
+        names.append(None)
+        values.append(to_float(v) if rtype == "scalar" else None)
+        strings.append(v if rtype == "string" else None)
+        lines.append(line or 1)
+        les.append(None)
+    else:
+        series = result if isinstance(result, list) else []
+        for i, s in enumerate(series, 1):
+            where = line if line is not None else i
+            if not isinstance(s, dict):
+                ctx.reject(source, where, "series is not an object", dumps(s))
+                continue
+            labels = dict(s.get("metric") or {})
+            name = labels.pop("__name__", None)
+            samples = s.get("values") or ([s["value"]] if "value" in s else [])
+            hists = s.get("histograms") or ([s["histogram"]] if "histogram" in s else [])
+            if not samples and not hists:
+                ctx.reject(source, where, "series without values", dumps(s))
+                continue
+            begin = len(times)
+            for t, v in samples:
+                times.append(float(t))
+                names.append(name)
+                values.append(to_float(v))
+                strings.append(None)
+                lines.append(where)
+                les.append(None)
+            for t, h in hists:
+                for tt, nm, vv, le in _native(name, float(t), h):
+                    times.append(tt)
+                    names.append(nm)
+                    values.append(vv)
+                    strings.append(None)
+                    lines.append(where)
+                    les.append(le)
+            spans.append((begin, len(times), labels))
+    n = len(times)
+    t_ns = pa.array([round(t * 1e3) * 1_000_000 for t in times], pa.int64())  # API times are in ms
+    cols: dict[str, pa.Array] = {"time": t_ns, "metric": pa.array(names, pa.string()),
+                                 "value": pa.array(values, pa.float64())}
+    keys: dict[str, None] = {}
+    for _, _, lab in spans:
+        keys.update(dict.fromkeys(lab))
+    for k in keys:
+        col: list[str | None] = [None] * n
+        for begin, end, lab in spans:
+            if k in lab:
+                col[begin:end] = [lab[k]] * (end - begin)
+        cols[k] = pa.array(col, pa.string())
+    if any(le is not None for le in les):
+        cols["le"] = pa.array(les, pa.string()) if "le" not in cols else pa.array(
+            [a if a is not None else b for a, b in zip(les, cols["le"].to_pylist())], pa.string())
+    if rtype == "string":
+        cols["value_string"] = pa.array(strings, pa.string())
+    cols["_line"] = pa.array(lines, pa.int64())
+    cols["_source"] = pa.array([source] * n, pa.string())
+    return [Part("metrics", pa.table(cols))]
+
+
+class PromApiJson(FileFormat):
+    """Prometheus (and VictoriaMetrics, Thanos, Mimir) query API answers saved as JSON."""
+
+    name = "prom_api"
+    kinds = ("metrics",)
+
+    @classmethod
+    def sniff(cls, head: bytes, path: str) -> float:
+        if _SNIFF_STATUS.search(head) and _SNIFF_TYPE.search(head):
+            return 0.9
+        return 0.0
+
+    def read(self, src: FileInput, ctx: ReadContext) -> Iterator[Part]:
+        for obj, line in iter_json_docs(src, ctx):
+            yield from parse_prom_api_document(obj, src.path, ctx, line)

@@ -1,0 +1,100 @@
+"""Prometheus text exposition (0.0.4) and OpenMetrics: one row per sample, labels as columns.
+
+``metric`` is the sample's name as written (``x_bucket``, ``x_sum``, ``x_count``, ``x_total``,
+``x_created``...), ``value`` a float (``+Inf``, ``-Inf``, ``NaN`` included), and every label a string
+column (``le`` and ``quantile`` exactly as written). ``# HELP``/``# TYPE``/``# EOF`` and other comments
+are not samples; exemplars (``# {trace_id="..."} 1.0``) are dropped from the sample.
+
+Time: a sample's own timestamp when it has one: milliseconds in the Prometheus text format,
+seconds in OpenMetrics (a file with ``# EOF`` or a timestamp with a decimal point). Samples without
+a timestamp take the option ``time=`` (anything :func:`obsnb.timeutil.to_ns` reads), else the file's
+modification time: a scrape saved to a file is as old as the file.
+
+``_line`` is the 1-based line number. Rejected: lines that are not a sample or a comment, values that
+are not numbers, binary garbage.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Iterator
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..timeutil import to_ns
+from ._common import file_mtime_ns, source_column
+from ._lines import extract, head_lines, pairs_to_columns, read_lines, reject_where
+
+from .base import FileFormat, FileInput, Part, ReadContext
+
+__all__ = ["PromText", "SAMPLE"]
+
+SAMPLE = (r'^(?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*)\s*(?:\{(?P<labels>(?:[^"}]|"(?:[^"\\]|\\.)*")*)\})?'
+          r'\s+(?P<value>\S+)(?:\s+(?P<ts>-?[0-9][0-9.eE+\-]*))?\s*(?:#.*)?$')
+LABEL = r'[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*"'
+_NUMBER = r"^[+-]?(\d+\.?\d*([eE][+-]?\d+)?|\.\d+([eE][+-]?\d+)?|[Ii]nf|Inf|NaN|nan)$"
+_SNIFF_SAMPLE = re.compile(SAMPLE.encode())
+_SNIFF_TYPE = re.compile(rb"^# (TYPE|HELP) [a-zA-Z_:][a-zA-Z0-9_:]* ", re.M)
+
+
+class PromText(FileFormat):
+    """Prometheus ``/metrics`` scrapes and OpenMetrics files (``.prom``, ``.om.txt``)."""
+
+    name = "prom_text"
+    kinds = ("metrics",)
+    extensions = (".prom",)
+
+    @classmethod
+    def sniff(cls, head: bytes, path: str) -> float:
+        lines = head_lines(head, 200)
+        samples = [ln for ln in lines if not ln.startswith(b"#")]
+        if not lines:
+            return 0.0
+        typed = bool(_SNIFF_TYPE.search(head))
+        if not samples:
+            return 0.6 if typed else 0.0
+        hits = sum(1 for ln in samples if _SNIFF_SAMPLE.match(ln))
+        share = hits / len(samples)
+        if share < 0.5:
+            return 0.0
+        return 0.9 if typed or share > 0.9 else 0.6
+
+    def read(self, src: FileInput, ctx: ReadContext) -> Iterator[Part]:
+        lines, numbers, bad = read_lines(src)
+        sample = pc.invert(pc.starts_with(pc.utf8_ltrim_whitespace(lines), "#"))
+        lines, numbers, bad = lines.filter(sample), numbers.filter(sample), bad.filter(sample)
+        if len(lines) == 0:
+            return
+        is_om = b"# EOF" in src.data()[-4096:] or ".om." in src.name
+        matched, m = extract(lines, SAMPLE, "name")
+        value_ok = pc.match_substring_regex(m["value"], _NUMBER)
+        good = pc.fill_null(pc.and_(pc.and_(matched, pc.invert(bad)), value_ok), False)
+        reason = pc.if_else(bad, "binary or undecodable bytes, not an exposition line",
+                            pc.if_else(matched, "sample value is not a number",
+                                       "not a sample line (name{labels} value [timestamp])"))
+        reject_where(ctx, src.path, pc.invert(good), lines, numbers, reason)
+        m = {k: v.filter(good) for k, v in m.items()}
+        n = len(m["name"])
+        if n == 0:
+            return
+        value = pc.cast(m["value"], pa.float64())
+        ts = m["ts"]
+        ts = pc.if_else(pc.equal(ts, ""), pa.scalar(None, pa.string()), ts)
+        default = to_ns(ctx.option("time")) if ctx.option("time") is not None else file_mtime_ns(src)
+        secs = pc.or_(pc.match_substring_regex(ts, r"[.eE]"), pa.scalar(bool(is_om)))
+        tsf = pc.cast(ts, pa.float64())
+        t_us = pc.if_else(secs, pc.multiply(tsf, 1e6), pc.multiply(tsf, 1e3))  # µs: exact in a double
+        t_ns = pc.multiply(pc.cast(pc.round(t_us), pa.int64()), 1000)
+        # integer millisecond stamps stay exact (no float detour)
+        t_ms = pc.multiply(pc.cast(pc.if_else(secs, pa.scalar(None, pa.string()), ts), pa.int64()), 1_000_000)
+        t_ns = pc.coalesce(t_ms, t_ns, pa.scalar(default, pa.int64()))
+        out: dict[str, pa.Array] = {"time": t_ns, "metric": m["name"], "value": value}
+        labels = m["labels"]
+        if pc.any(pc.fill_null(pc.not_equal(labels, ""), False)).as_py():
+            for k, v in pairs_to_columns(labels, LABEL, unescape_newline=True).items():
+                if k not in out:
+                    out[k] = v
+        out["_line"] = numbers.filter(good)
+        out["_source"] = source_column(src.path, n)
+        yield Part("metrics", pa.table(out))
