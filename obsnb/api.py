@@ -22,11 +22,15 @@ from .timeutil import to_ns
 
 __all__ = ["load", "rejected", "set_option", "get_option", "load_info", "LoadInfo"]
 
-_OPTIONS: dict[str, Any] = {"engine": "pandas", "config": None, "progress": True}
+_OPTIONS: dict[str, Any] = {"engine": "pandas", "config": None, "progress": True, "cache": None}
 
 
 def set_option(name: str, value: Any) -> None:
-    """Set a global option: ``engine`` ("pandas" or "polars"), ``config`` (path of obsnb.toml), ``progress``."""
+    """Set a global option.
+
+    ``engine`` ("pandas" or "polars"), ``config`` (path of obsnb.toml), ``progress`` (progress bars for long
+    backend fetches), ``cache`` (a folder for the Parquet cache of parsed files, or None: off).
+    """
     if name not in _OPTIONS:
         raise UsageError(f"unknown option {name!r}; options: {', '.join(sorted(_OPTIONS))}")
     if name == "engine" and value not in ("pandas", "polars"):
@@ -154,6 +158,29 @@ def _expand(source: Any) -> list[str]:
 
 
 def _read_file(path: str, fmt: str | None, ctx: ReadContext, kinds: set | None = None) -> list[Part]:
+    folder = ctx.options.get("cache", _OPTIONS["cache"])
+    if not folder:
+        return _parse_file(path, fmt, ctx, kinds)
+    from . import cache
+
+    key = cache.cache_key(path, fmt, ctx.options)
+    hit = cache.load_entry(folder, key, path) if key else None
+    if hit is not None:
+        parts, rejects, n = hit
+        for r in rejects:
+            ctx.reject(r.source, r.line, r.reason, r.raw)  # strict=True raises here too
+        ctx.n_rejected += n - len(rejects)
+        if kinds is not None:
+            kinds.update(p.kind for p in parts)
+        return parts
+    before_n, before_list = ctx.n_rejected, len(ctx.rejects)
+    parts = _parse_file(path, fmt, ctx, kinds)
+    if key:
+        cache.store_entry(folder, key, parts, ctx.rejects[before_list:], ctx.n_rejected - before_n)
+    return parts
+
+
+def _parse_file(path: str, fmt: str | None, ctx: ReadContext, kinds: set | None = None) -> list[Part]:
     src = FileInput(path)
     if fmt is None:
         head = src.head()

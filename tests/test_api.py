@@ -150,3 +150,20 @@ def test_relative_times_and_durations(monkeypatch):
     assert timeutil.duration_ns("500ms") == 500 * 10**6
     with pytest.raises(UsageError, match="as a duration"):
         timeutil.duration_ns("soon")
+
+
+def test_parquet_cache_gives_the_same_frame_and_rejects(two_files, tmp_path):
+    """With cache=DIR a second load reads Parquet, returns the same rows and rejects, and notices edits."""
+    cache = tmp_path / "cache"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RejectedRecordsWarning)
+        first = ob.load(two_files, cache=cache)
+        entries = sorted(p.name for p in cache.iterdir())
+        second = ob.load(two_files, cache=cache)
+    assert len(entries) == 2  # one entry per file
+    pd.testing.assert_frame_equal(first, second)
+    pd.testing.assert_frame_equal(ob.rejected(first), ob.rejected(second))
+    _write(two_files / "b.jsonl", ['{"ts":"2024-05-14T10:00:01Z","event":"b1-edited"}'])
+    third = ob.load(two_files, cache=cache)
+    assert list(third["event"]) == ["a1", "a2", "b1-edited"]
+    assert len(ob.rejected(third)) == 0

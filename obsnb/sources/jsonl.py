@@ -65,6 +65,7 @@ def _connect():
 
     con = duckdb.connect(config={"threads": max(1, os.cpu_count() or 1)})
     con.execute("SET TimeZone='UTC'")
+    con.execute("SET enable_progress_bar=false")
     con.execute(SQL_TIME_MACROS)
     con.execute(LEVEL_SQL)
     return con
