@@ -213,7 +213,12 @@ def dumps(obj: Any) -> str:
 
 def _column(values: list, dtype: pa.DataType | None) -> pa.Array:
     if dtype is not None:
-        return pa.array(values, dtype)
+        try:
+            return pa.array(values, dtype)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+            if not pa.types.is_string(dtype):
+                raise
+            return pa.array([None if v is None else (v if isinstance(v, str) else dumps(v)) for v in values], dtype)
     try:
         arr = pa.array(values)
     except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):

@@ -122,14 +122,25 @@ def pairs_to_columns(texts: pa.Array, pattern: str, unescape_newline: bool = Fal
     """
     import polars as pl
 
-    n = len(texts)
-    df = pl.DataFrame({"rid": np.arange(n, dtype=np.int64), "kv": pl.Series(texts).str.extract_all(pattern)})
-    df = df.explode("kv").drop_nulls("kv")
+    df = pl.DataFrame({"rid": np.arange(len(texts), dtype=np.int64), "kv": pl.Series(texts).str.extract_all(pattern)})
+    return place_pairs(df.explode("kv").drop_nulls("kv"), len(texts), unescape_newline)
+
+
+def place_pairs(df, n: int, unescape_newline: bool = False, prefix=None) -> dict[str, pa.Array]:
+    """A polars frame of (``rid``, ``kv`` = ``key=value`` text) -> columns of length ``n`` (see :func:`pairs_to_columns`).
+
+    ``prefix``, a polars expression over ``df``, is put before each key with a ``.``.
+    """
+    import polars as pl
+
     out: dict[str, pa.Array] = {}
     if df.height == 0:
         return out
     kv = pl.col("kv").str.splitn("=", 2)
-    df = df.select("rid", kv.struct.field("field_0").alias("k"), kv.struct.field("field_1").alias("v"))
+    key = kv.struct.field("field_0")
+    if prefix is not None:
+        key = pl.concat_str([prefix, pl.lit("."), key])
+    df = df.select("rid", key.alias("k"), kv.struct.field("field_1").alias("v"))
     v = pl.col("v")
     is_quoted = v.str.starts_with('"') & (v.str.len_chars() >= 2)
     df = df.with_columns(
@@ -154,8 +165,7 @@ def pairs_to_columns(texts: pa.Array, pattern: str, unescape_newline: bool = Fal
         rows = order[bounds[c]:bounds[c + 1]]
         idx = np.full(n, -1, dtype=np.int64)
         idx[rid[rows]] = rows  # later pairs overwrite earlier ones: the last occurrence wins
-        take = pa.array(idx, mask=idx < 0)
-        out[names[c]] = pc.take(vals, take)
+        out[names[c]] = pc.take(vals, pa.array(idx, mask=idx < 0))
     return out
 
 

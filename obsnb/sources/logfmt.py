@@ -15,7 +15,8 @@ Other keys stay columns under their own name; a column whose every value is a nu
 int64/float64. ``_line`` is the 1-based line number; blank lines are not records.
 
 Rejected (with the line): binary garbage, a line with no ``key=value`` pair, an unterminated quoted
-value (e.g. a last line cut short), and a line with none of time, level or message.
+value (e.g. a last line cut short), and a line without a readable timestamp (like the JSON-lines
+reader: a log line that cannot be placed in time would vanish from every window silently).
 """
 
 from __future__ import annotations
@@ -81,19 +82,17 @@ class Logfmt(FileFormat):
             found = [cols.pop(k) for k in keys if k in cols]
             if found:
                 canon[name] = found[0] if len(found) == 1 else pc.coalesce(*found)
-        known = pa.array([False] * len(lines))
-        for name in ("time", "level", "event"):
-            if name in canon:
-                known = pc.or_(known, pc.is_valid(canon[name]))
+        raw_time = canon.get("time", pa.nulls(len(lines), pa.string()))
+        time = times_to_ns(con, raw_time)
         reason = pc.if_else(bad, "binary or undecodable bytes, not a logfmt line",
-                            pc.if_else(unbalanced, "unterminated quoted value (line cut short?)",
-                                       pc.if_else(pc.invert(has_pair), "no key=value pair",
-                                                  "no time, level or msg field")))
-        good = pc.and_(ok, pc.and_(has_pair, known))
+                 pc.if_else(unbalanced, "unterminated quoted value (line cut short?)",
+                 pc.if_else(pc.invert(has_pair), "no key=value pair",
+                 pc.if_else(pc.is_valid(raw_time),
+                            pc.binary_join_element_wise("unparseable timestamp '", raw_time, "'", ""),
+                            "no timestamp (looked for " + ", ".join(ALIASES["time"]) + ")"))))
+        good = pc.and_(ok, pc.and_(has_pair, pc.is_valid(time)))
         reject_where(ctx, src.path, pc.invert(good), lines, numbers, reason)
-        out: dict[str, pa.Array] = {}
-        if "time" in canon:
-            out["time"] = times_to_ns(con, canon["time"].filter(good))
+        out: dict[str, pa.Array] = {"time": time.filter(good)}
         if "level" in canon:
             level, original = schema.normalize_levels(canon["level"].filter(good))
             out["level"] = level
@@ -109,5 +108,4 @@ class Logfmt(FileFormat):
         out["_line"] = numbers.filter(good)
         n = len(out["_line"])
         out["_source"] = source_column(src.path, n)
-        if n:
-            yield Part("logs", pa.table(out))
+        yield Part("logs", pa.table(out))  # also when every line was rejected: the kind is known

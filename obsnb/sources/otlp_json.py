@@ -10,7 +10,7 @@ Rows:
 * spans: canonical span columns, span attributes and resource attributes flattened by key
   (``http.method``, ``service.name``), ``otel.scope.name``/``otel.scope.version``, ``links`` and
   ``events`` list columns.
-* logs: ``time`` (``timeUnixNano``, else ``observedTimeUnixNano``), ``level`` from
+* logs: ``time`` (``timeUnixNano``, else ``observedTimeUnixNano``; a record with neither is rejected), ``level`` from
   ``severityNumber`` (else ``severityText``; the text kept in ``level_original`` when it differs),
   ``event`` = body (a map or list body as JSON), attributes and resource attributes.
 * metrics: one row per data point; sums and gauges by name, histograms as Prometheus writes them
@@ -39,6 +39,7 @@ _SCOPES = {"spans": ("scopeSpans", "instrumentationLibrarySpans"),
            "logs": ("scopeLogs", "instrumentationLibraryLogs"),
            "metrics": ("scopeMetrics", "instrumentationLibraryMetrics")}
 _ITEMS = {"spans": "spans", "logs": "logRecords", "metrics": "metrics"}
+_METRIC_TYPES = ("sum", "gauge", "histogram", "exponentialHistogram", "summary")
 _SNIFF = re.compile(rb'"(resourceSpans|resourceLogs|resourceMetrics|batches)"\s*:')
 
 
@@ -219,12 +220,33 @@ def _metric(m: dict, res: dict) -> list[dict]:
     return rows
 
 
+def _rows(kind: str, item: Any, res: dict, scope: dict) -> tuple[list[dict], list[str]]:
+    """One OTLP span / log record / metric -> (rows, reasons for rows that could not be made)."""
+    if not isinstance(item, dict):
+        return [], [f"OTLP {kind} record is not an object"]
+    if kind == "spans":
+        if not item.get("traceId") or not item.get("spanId"):
+            return [], ["OTLP span without traceId or spanId"]
+        return [_span(item, res, scope)], []
+    if kind == "logs":
+        if not (to_int(item.get("timeUnixNano")) or to_int(item.get("observedTimeUnixNano"))):
+            return [], ["OTLP log record without timeUnixNano or observedTimeUnixNano"]
+        return [_log(item, res, scope)], []
+    rows = _metric(item, res)
+    name = item.get("name")
+    # a sample that cannot be placed in time is rejected: one reject per row it would have made
+    reasons = [f"OTLP metric {name!r}: data point without timeUnixNano" for r in rows if not r["time"]]
+    if not rows and not any(k in item for k in _METRIC_TYPES):  # a metric with no data points holds no record
+        reasons.append(f"OTLP metric {name!r} of a type obsnb does not read (known: {', '.join(_METRIC_TYPES)})")
+    return [r for r in rows if r["time"]], reasons
+
+
 def parse_otlp_document(obj: dict, source: str, ctx: ReadContext, line: int | None = None) -> list[Part]:
     """One decoded OTLP JSON document (traces, logs and/or metrics) -> canonical parts.
 
     Also takes Jaeger api/v3 ``{"result": {...}}`` and Tempo trace-by-id answers. ``line`` is the
     line the document starts on (one request per line); without it ``_line`` is the record ordinal.
-    Records without the ids or values they need are rejected through ``ctx``.
+    Records without the ids or times they need are rejected through ``ctx``.
     """
     obj = _unwrap(obj)
     out: dict[str, list[dict]] = {"spans": [], "logs": [], "metrics": []}
@@ -236,35 +258,16 @@ def parse_otlp_document(obj: dict, source: str, ctx: ReadContext, line: int | No
     for key, kind in _SIGNALS:
         for rs in obj.get(key) or []:
             res = attributes((rs.get("resource") or {}).get("attributes"))
-            scopes = next((rs[s] for s in _SCOPES[kind] if s in rs), []) or []
-            for ss in scopes:
+            for ss in next((rs[s] for s in _SCOPES[kind] if s in rs), []) or []:
                 sc = ss.get("scope") or ss.get("instrumentationLibrary") or {}
                 scope = {k: v for k, v in (("otel.scope.name", sc.get("name")),
                                            ("otel.scope.version", sc.get("version"))) if v}
                 for item in ss.get(_ITEMS[kind]) or []:
                     n += 1
                     where = line if line is not None else n
-                    if not isinstance(item, dict):
-                        ctx.reject(source, where, f"OTLP {kind} record is not an object", dumps(item))
-                        continue
-                    if kind == "spans":
-                        if not item.get("traceId") or not item.get("spanId"):
-                            ctx.reject(source, where, "OTLP span without traceId or spanId", dumps(item))
-                            continue
-                        rows = [_span(item, res, scope)]
-                    elif kind == "logs":
-                        if not any(item.get(k) for k in ("timeUnixNano", "observedTimeUnixNano", "body",
-                                                          "severityNumber", "severityText", "attributes")):
-                            ctx.reject(source, where, "OTLP log record with no time, body, severity or attributes",
-                                       dumps(item))
-                            continue
-                        rows = [_log(item, res, scope)]
-                    else:
-                        rows = _metric(item, res)
-                        if not rows:
-                            ctx.reject(source, where, f"OTLP metric {item.get('name')!r} has no data points "
-                                       "(or a type obsnb does not read)", dumps(item))
-                            continue
+                    rows, reasons = _rows(kind, item, res, scope)
+                    for reason in reasons:
+                        ctx.reject(source, where, reason, dumps(item))
                     for r in rows:
                         r["_line"] = where
                     out[kind].extend(rows)

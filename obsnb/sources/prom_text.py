@@ -22,6 +22,7 @@ from typing import Iterator
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .. import schema
 from ..timeutil import to_ns
 from ._common import file_mtime_ns, source_column
 from ._lines import extract, head_lines, pairs_to_columns, read_lines, reject_where
@@ -76,7 +77,8 @@ class PromText(FileFormat):
         reject_where(ctx, src.path, pc.invert(good), lines, numbers, reason)
         m = {k: v.filter(good) for k, v in m.items()}
         n = len(m["name"])
-        if n == 0:
+        if n == 0:  # every line rejected: an empty frame of the known kind
+            yield Part("metrics", schema.empty_table("metrics"))
             return
         value = pc.cast(m["value"], pa.float64())
         ts = m["ts"]

@@ -15,8 +15,9 @@ records. ``_line`` is the line where the record starts.
 Columns: ``time`` (UTC), ``level`` from the PRI severity (0-2 CRITICAL, 3 ERROR, 4 WARNING, 5-6 INFO,
 7 DEBUG; the severity keyword kept in ``level_original``), ``event`` = message, ``service`` = APP-NAME
 or tag, ``host``, ``pid`` (string: RFC 5424 PROCIDs need not be numbers), ``facility`` (keyword:
-``kern``, ``user``, ``daemon``, ``auth``, ``local0``...), and for RFC 5424 ``msgid`` and
-``structured_data`` (raw text).
+``kern``, ``user``, ``daemon``, ``auth``, ``local0``...), and for RFC 5424 ``msgid``,
+``structured_data`` (raw text) and one column per SD parameter, named ``SD-ID.PARAM``
+(``[exampleSDID@32473 iut="3"]`` -> column ``exampleSDID@32473.iut`` = ``"3"``).
 
 Yearless RFC 3164 timestamps take the year from the option ``year=``; without it, from the file's
 modification time, rolling back a year for months after the modification month (December lines
@@ -36,7 +37,7 @@ import pyarrow.compute as pc
 
 from ..errors import UsageError
 from ._common import file_mtime_ns, source_column
-from ._lines import connect, extract, head_lines, read_lines, reject_where, times_to_ns
+from ._lines import connect, extract, head_lines, place_pairs, read_lines, reject_where, times_to_ns
 from .base import FileFormat, FileInput, Part, ReadContext
 
 __all__ = ["Syslog"]
@@ -65,6 +66,22 @@ def _null_empty(arr: pa.Array, dash: bool = False) -> pa.Array:
     if dash:
         empty = pc.or_(empty, pc.equal(arr, "-"))
     return pc.if_else(empty, pa.scalar(None, pa.string()), arr)
+
+
+SD_ELEMENT = r'\[[^\s\]=]+(?:\s+[^\s=\]"]+="(?:[^"\\]|\\.)*")*\s*\]'
+SD_PARAM = r'[^\s=\]"]+="(?:[^"\\]|\\.)*"'
+
+
+def _sd_params(sd: pa.Array) -> dict[str, pa.Array]:
+    """RFC 5424 structured data -> one column per ``SD-ID.PARAM`` (``exampleSDID@32473.iut``)."""
+    import polars as pl
+
+    elems = pl.DataFrame({"rid": np.arange(len(sd), dtype=np.int64), "e": pl.Series(sd).str.extract_all(SD_ELEMENT)})
+    elems = elems.explode("e").drop_nulls("e").select(
+        "rid", pl.col("e").str.extract(r"^\[([^\s\]=]+)", 1).alias("sd_id"),
+        pl.col("e").str.extract_all(SD_PARAM).alias("kv"))
+    pairs = elems.explode("kv").drop_nulls("kv")
+    return place_pairs(pairs, len(sd), prefix=pl.col("sd_id"))
 
 
 class Syslog(FileFormat):
@@ -142,14 +159,22 @@ class Syslog(FileFormat):
         }
         if pc.any(is5424).as_py():
             out["msgid"] = _null_empty(cols["msgid"], dash=True)
-            out["structured_data"] = _null_empty(cols["sd"], dash=True)
+            sd = _null_empty(cols["sd"], dash=True)
+            out["structured_data"] = sd
+            if sd.null_count < len(sd):
+                for k, v in _sd_params(sd).items():
+                    out.setdefault(k, v)
         for k in ("facility", "level_original", "pid", "host"):
             if out[k].null_count == len(out[k]):
                 del out[k]
         out["_line"] = numbers.filter(start)
+        timed = pc.is_valid(time)
+        if not pc.all(timed).as_py():  # a header that matched but holds an impossible date (Feb 30, month 13)
+            reject_where(ctx, src.path, pc.invert(timed), lines.filter(start), out["_line"],
+                         pc.binary_join_element_wise("unparseable timestamp '", ts, "'", ""))
+            out = {k: v.filter(timed) for k, v in out.items()}
         out["_source"] = source_column(src.path, len(out["_line"]))
-        if len(out["_line"]):
-            yield Part("logs", pa.table(out))
+        yield Part("logs", pa.table(out))  # also when every line was rejected: the kind is known
 
     @staticmethod
     def _match_forms(lines: pa.Array, bad: pa.Array) -> tuple[np.ndarray, np.ndarray, dict[str, pa.Array]]:
@@ -206,7 +231,11 @@ class Syslog(FileFormat):
         year = ctx.option("year")
         tz = ctx.option("tz")
         if year is not None:
-            y, m, fixed = int(year), 12, True
+            try:
+                y, m, fixed = int(year), 12, True
+            except (TypeError, ValueError):
+                msg = f"year={year!r} is not a year; pass the year of the log's dates, e.g. year=2024"
+                raise UsageError(msg) from None
         else:
             mt = _dt.datetime.fromtimestamp(file_mtime_ns(src) / 1e9, _dt.timezone.utc)
             y, m, fixed = mt.year, mt.month, False

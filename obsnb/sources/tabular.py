@@ -35,6 +35,8 @@ from .base import FileFormat, FileInput, Part, ReadContext
 __all__ = ["Csv", "Parquet", "canonical_table"]
 
 _ID_COLUMNS = ("trace_id", "span_id", "parent_span_id")
+# Rows without these are rejected: a log or sample that cannot be placed in time, a span without ids.
+_REQUIRED = {"logs": ("time",), "metrics": ("time", "value"), "spans": ("trace_id", "span_id")}
 _TIME_COLUMNS = {"logs": ("time",), "metrics": ("time",), "spans": ("start", "end")}
 
 
@@ -109,25 +111,19 @@ def canonical_table(table: pa.Table, kind: str, source: str, lines: pa.Array, ct
     for c in cols.values():
         if pa.types.is_string(c.type) or pa.types.is_large_string(c.type):
             bad = pc.or_(bad, pc.fill_null(pc.match_substring_regex(c, BAD_CHARS), False))
-    need = {"logs": ("time", "level", "event"), "spans": ("trace_id", "span_id"), "metrics": ("value",)}[kind]
-    present = [cols[c] for c in need if c in cols]
-    if kind == "logs":
-        missing = pa.array(np.ones(n, dtype=bool))
-        for c in present:
-            missing = pc.and_(missing, pc.is_null(c))
-        what = "none of time, level or event (map your columns with columns={...})"
-    else:
-        missing = pa.array(np.full(n, len(present) < len(need)))
-        for c in present:
-            missing = pc.or_(missing, pc.is_null(c))
-        what = f"no {' or '.join(need)} (map your columns with columns={{...}})"
+    need = _REQUIRED[kind]
+    missing = pa.array(np.full(n, any(c not in cols for c in need)))
+    for c in need:
+        if c in cols:
+            missing = pc.or_(missing, pc.is_null(cols[c]))
     rejected = pc.or_(bad, missing)
     if pc.any(rejected).as_py():
-        rows = table.filter(rejected)
+        rows = table.filter(rejected).to_pylist()  # Python only for the rejected rows
         nums = lines.filter(rejected).to_pylist()
-        why = pc.if_else(bad.filter(rejected), "undecodable bytes in a field", what).to_pylist()
-        for i, (ln, rs) in enumerate(zip(nums, why)):
-            rejects.append((ln, rs, str(rows.slice(i, 1).to_pylist()[0])))
+        nulls = {c: pc.is_null(cols[c]).filter(rejected).to_pylist() for c in need if c in cols}
+        for i, (ln, row, is_bad) in enumerate(zip(nums, rows, bad.filter(rejected).to_pylist())):
+            why = "undecodable bytes in a field" if is_bad else _why_missing(row, need, {c: m[i] for c, m in nulls.items()})
+            rejects.append((ln, why, str(row)))
         keep = pc.invert(rejected)
         cols = {k: v.filter(keep) for k, v in cols.items()}
         lines = lines.filter(keep)
@@ -136,6 +132,17 @@ def canonical_table(table: pa.Table, kind: str, source: str, lines: pa.Array, ct
     cols["_line"] = lines
     cols["_source"] = source_column(source, len(lines))
     return pa.table(cols)
+
+
+def _why_missing(row: dict, need: tuple[str, ...], is_null: dict[str, bool]) -> str:
+    """Why a row lacks a required column: no such column, no value, or a value that does not parse."""
+    for name in need:
+        if name not in is_null:
+            return f"no {name} column (map yours: columns={{'their_name': '{name}'}})"
+        if is_null[name]:
+            raw = row.get(name)
+            return f"no {name}" if raw is None else f"unparseable {name} {str(raw)[:60]!r}"
+    return "bad row"
 
 
 def _empty_to_null(col: pa.ChunkedArray) -> pa.ChunkedArray:
@@ -156,8 +163,8 @@ def _parts(table: pa.Table, src: FileInput, ctx: ReadContext, lines: pa.Array,
     table = table.rename_columns([mapping.get(c, c) for c in table.column_names])
     kind = _pick_kind(ctx, table.column_names)
     out = canonical_table(table, kind, src.path, lines, ctx, pending)
-    if out is not None and out.num_rows:
-        yield Part(kind, out)
+    if out is not None:
+        yield Part(kind, out)  # also when every row was rejected: the kind is known
 
 
 class Csv(FileFormat):

@@ -20,6 +20,7 @@ MESSY = (
     b"time=2024-05-14T13:05:00Z level=info msg=ok\n"
     b"this line is prose, not logfmt\n"
     b"foo=bar baz=1\n"
+    b"time=yesterday level=info msg=vague\n"
     b"\x00\x01\xff\xfe binary=junk\n"
     b"time=2024-05-14T13:06:00Z level=info msg=fine\n"
     b'time=2024-05-14T13:07:00Z level=error msg="cut sho'
@@ -34,7 +35,7 @@ class TestLogfmtConformance(ConformanceSuite):
     good_rows = 4
     messy = MESSY
     messy_good = 2
-    messy_bad = 4
+    messy_bad = 5
     first_bad_line = 2
 
 
@@ -74,12 +75,13 @@ def test_rejected_records_carry_line_reason_and_raw(tmp_path):
     p.write_bytes(MESSY)
     df = load_quiet(str(p), format="logfmt")
     rej = ob.rejected(df)
-    assert list(rej["line"]) == [2, 3, 4, 6]
+    assert list(rej["line"]) == [2, 3, 4, 5, 7]
     reasons = list(rej["reason"])
     assert reasons[0] == "no key=value pair"
-    assert reasons[1] == "no time, level or msg field"
-    assert "binary" in reasons[2]
-    assert "unterminated" in reasons[3]
+    assert reasons[1] == "no timestamp (looked for time, ts, timestamp, t, @timestamp, datetime)"
+    assert reasons[2] == "unparseable timestamp 'yesterday'"
+    assert "binary" in reasons[3]
+    assert "unterminated" in reasons[4]
     assert rej["raw"][0] == "this line is prose, not logfmt"
 
 

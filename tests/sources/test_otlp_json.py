@@ -180,4 +180,39 @@ def test_tempo_batches_and_logs_document():
     (part,) = parse_otlp_document(logs, "mem", ctx, line=7)
     assert part.table.column("level").to_pylist() == ["WARNING"]
     assert part.table.column("time").to_pylist() == [5]
-    assert [(r.line, r.reason) for r in ctx.rejects] == [(7, "OTLP log record with no time, body, severity or attributes")]
+    assert [(r.line, r.reason) for r in ctx.rejects] == [(7, "OTLP log record without timeUnixNano or observedTimeUnixNano")]
+
+
+def test_summary_metric_and_base64_log_ids():
+    """Summaries become quantile rows plus _sum/_count; base64 trace and span ids on log records become hex."""
+    ctx = ReadContext()
+    doc = {"resourceMetrics": [{"resource": {}, "scopeMetrics": [{"metrics": [
+        {"name": "rpc_seconds", "summary": {"dataPoints": [
+            {"timeUnixNano": "1000", "count": "4", "sum": 2.5,
+             "quantileValues": [{"quantile": 0.5, "value": 0.1}, {"quantile": 0.99, "value": 0.9}]}]}}]}]}],
+        "resourceLogs": [{"resource": {}, "scopeLogs": [{"logRecords": [
+            {"timeUnixNano": "2000", "severityNumber": 17, "body": {"stringValue": "failed"},
+             "traceId": TRACE_B64, "spanId": SPAN_B64}]}]}]}
+    parts = {p.kind: p.table for p in parse_otlp_document(doc, "mem", ctx)}
+    m = parts["metrics"]
+    assert m.column("metric").to_pylist() == ["rpc_seconds", "rpc_seconds", "rpc_seconds_sum", "rpc_seconds_count"]
+    assert m.column("quantile").to_pylist() == ["0.5", "0.99", None, None]
+    assert m.column("value").to_pylist() == [0.1, 0.9, 2.5, 4.0]
+    lg = parts["logs"]
+    assert lg.column("trace_id").to_pylist() == ["5b8efff798038103d269b633813fc60c"]
+    assert lg.column("span_id").to_pylist() == ["eee19b7ec3c1b174"]
+    assert lg.column("level").to_pylist() == ["ERROR"]
+
+
+def test_metric_points_without_time_are_rejected_and_empty_metrics_are_not_records():
+    """A data point with no timeUnixNano is rejected; a metric with an empty dataPoints list is no record."""
+    ctx = ReadContext()
+    doc = {"resourceMetrics": [{"scopeMetrics": [{"metrics": [
+        {"name": "a", "gauge": {"dataPoints": [{"asDouble": 1}, {"asInt": "2", "timeUnixNano": "5"}]}},
+        {"name": "b", "sum": {"dataPoints": []}},
+        {"name": "c", "mystery": {}}]}]}]}
+    (part,) = parse_otlp_document(doc, "mem", ctx, line=3)
+    assert part.table.column("value").to_pylist() == [2.0]
+    assert [r.reason for r in ctx.rejects] == ["OTLP metric 'a': data point without timeUnixNano",
+                                               "OTLP metric 'c' of a type obsnb does not read (known: sum, gauge, "
+                                               "histogram, exponentialHistogram, summary)"]

@@ -53,6 +53,16 @@ def test_cut_off_last_line_is_rejected_not_appended(tmp_path):
     assert rej["raw"][2] == "<13>1 2024-02-01T10:0"
 
 
+def test_impossible_date_is_rejected(tmp_path):
+    """A record whose timestamp cannot be a date (Feb 30) is rejected with the timestamp in the reason."""
+    p = tmp_path / "d.log"
+    p.write_bytes(b"Feb 30 10:00:00 h app: nope\nFeb 28 10:00:00 h app: yes\n")
+    df = load_quiet(str(p), year=2023)
+    assert list(df["event"]) == ["yes"]
+    rej = ob.rejected(df)
+    assert (rej["line"][0], rej["reason"][0]) == (1, "unparseable timestamp 'Feb 30 10:00:00'")
+
+
 def test_rfc5424_fields(tmp_path):
     """PRI gives level, facility and severity keyword; APP, HOST, PROCID, MSGID and SD become columns."""
     p = tmp_path / "s.log"
@@ -68,7 +78,21 @@ def test_rfc5424_fields(tmp_path):
     assert vals(df["pid"][:3]) == [None, "8710", "99"]
     assert df["msgid"][0] == "ID47"
     assert df["structured_data"][1] == '[exampleSDID@32473 iut="3"]'
+    assert vals(df["exampleSDID@32473.iut"]) == [None, "3", None, None]
     assert df["event"][1] == "It's time"
+
+
+def test_structured_data_params_become_columns(tmp_path):
+    """Each SD element's params become SD-ID.PARAM columns; escaped quotes and brackets are undone."""
+    p = tmp_path / "sd.log"
+    p.write_bytes(b'<165>1 2003-10-11T22:14:15.003Z h evntslog - ID47 [exampleSDID@32473 iut="3" '
+                  b'eventSource="Application" eventID="1011"][examplePriority@32473 class="high"] msg\n'
+                  b'<165>1 2003-10-11T22:14:16.003Z h evntslog - ID47 [meta note="say \\"hi\\" \\]"]\n')
+    df = ob.load(str(p))
+    assert vals(df["exampleSDID@32473.eventID"]) == ["1011", None]
+    assert vals(df["examplePriority@32473.class"]) == ["high", None]
+    assert vals(df["meta.note"]) == [None, 'say "hi" ]']
+    assert vals(df["event"]) == ["msg", None]
 
 
 def test_continuation_line_joins_previous_message(tmp_path):

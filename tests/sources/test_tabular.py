@@ -98,7 +98,20 @@ def test_csv_rejects_name_line_and_reason(tmp_path):
     rej = ob.rejected(df).sort_values("line")
     assert list(rej["line"]) == [3, 4, 5, 7]
     assert list(df["event"]) == ["ok", "fine"]
-    assert "undecodable" in rej["reason"].iloc[2]
+    assert list(rej["reason"])[1:3] == ["no time", "undecodable bytes in a field"]
+
+
+def test_unparseable_time_and_missing_time_column_are_named(tmp_path):
+    """A time that does not parse is rejected with its text; a table with no time column says how to map one."""
+    p = tmp_path / "t.csv"
+    p.write_text("time,msg\nnot-a-time,a\n2024-01-01T00:00:00Z,b\n")
+    df = load_quiet(str(p), columns={"msg": "event"})
+    assert list(df["event"]) == ["b"]
+    assert list(ob.rejected(df)["reason"]) == ["unparseable time 'not-a-time'"]
+    q = tmp_path / "u.csv"
+    q.write_text("when,msg\n2024-01-01T00:00:00Z,a\n")
+    df = load_quiet(str(q))
+    assert ob.rejected(df)["reason"][0] == "no time column (map yours: columns={'their_name': 'time'})"
 
 
 def test_parquet_spans_kind_inferred_and_times_normalised(tmp_path):

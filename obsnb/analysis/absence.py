@@ -1,0 +1,218 @@
+"""Absence is evidence: ``ob.rate`` (counts with the zeros present), ``ob.error_rate`` and ``ob.gaps``."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+import polars as pl
+
+from ..errors import UsageError
+from ..timeutil import to_ns
+from . import _frames as F
+
+__all__ = ["rate", "error_rate", "gaps"]
+
+MAX_BUCKETS = 5_000_000
+
+
+def _expected(groups: Any, keys: list[str], helper: str) -> pl.DataFrame | None:
+    """``groups=`` (values, tuples, dicts or a frame) as a polars frame of the ``by`` columns."""
+    if groups is None:
+        return None
+    if not keys:
+        msg = f"ob.{helper}: groups= names the expected values of the by= columns; pass by= as well"
+        raise UsageError(msg)
+    if hasattr(groups, "columns"):  # a pandas or polars frame of the expected groups
+        return F.to_polars(groups).select(keys)
+    rows = list(groups)
+    if rows and isinstance(rows[0], dict):
+        return pl.DataFrame(rows).select(keys)
+    if len(keys) == 1:
+        rows = [r[0] if isinstance(r, tuple) else r for r in rows]
+        return pl.DataFrame({keys[0]: rows})
+    return pl.DataFrame([tuple(r) for r in rows], schema=keys, orient="row")
+
+
+def _bounds(start: Any, end: Any) -> tuple[int | None, int | None]:
+    """``start``/``end`` as epoch ns (None stays None)."""
+    return (None if start is None else to_ns(start)), (None if end is None else to_ns(end))
+
+
+def _prepare(df: Any, keys: list[str], time: str | None, helper: str) -> tuple[pl.DataFrame, str]:
+    frame = F.to_polars(df, [*keys, time or "time", "start"])
+    time = time or F.default_time(frame)
+    F.require(frame, [time, *keys], helper)
+    return F.utc_ns(frame.select([time, *keys]), time, helper), time
+
+
+def _counts(frame, time, keys, step, start_ns, end_ns, groups, helper) -> pl.DataFrame:
+    """Events per (bucket, group) on the full grid of buckets x groups over [start_ns, end_ns), zeros included."""
+    ints = pl.col(time).cast(pl.Int64)
+    cond = ints.is_not_null()
+    if start_ns is not None:
+        cond &= ints >= start_ns
+    if end_ns is not None:
+        cond &= ints < end_ns
+    frame = frame.filter(cond)
+    bucket = F.epoch_floor(time, step).alias("time")
+    counts = frame.group_by([bucket, *keys]).agg(pl.len().cast(pl.Int64).alias("count"))
+    times = frame.get_column(time)
+    ints = times.cast(pl.Int64)
+    lo = start_ns if start_ns is not None else ints.min()
+    hi = end_ns - 1 if end_ns is not None else ints.max()
+    schema = {"time": F.TS, **{k: frame.schema[k] for k in keys}, "count": pl.Int64}
+    if lo is None or hi is None or hi < lo:
+        return pl.DataFrame(schema=schema)
+    lo, hi = (lo // step) * step, (hi // step) * step
+    if (hi - lo) // step + 1 > MAX_BUCKETS:
+        msg = f"ob.{helper}: every={step}ns over this window makes more than {MAX_BUCKETS:,} buckets; use a wider every="
+        raise UsageError(msg)
+    grid = pl.DataFrame({"time": np.arange(lo, hi + 1, step, dtype=np.int64)}).with_columns(pl.col("time").cast(F.TS))
+    if keys:
+        present = counts.select(keys).unique()
+        expected = _expected(groups, keys, helper)
+        if expected is not None:
+            expected = expected.cast({k: present.schema[k] for k in keys}, strict=False)
+            present = pl.concat([present, expected]).unique()
+        grid = present.join(grid, how="cross")
+    out = grid.join(counts, on=["time", *keys], how="left", nulls_equal=True).with_columns(pl.col("count").fill_null(0))
+    return out.select(list(schema)).sort(["time", *keys], nulls_last=True)
+
+
+def rate(
+    df: Any,
+    every: Any,
+    *,
+    by: str | Sequence[str] | None = None,
+    start: Any = None,
+    end: Any = None,
+    groups: Any = None,
+    time: str | None = None,
+):
+    """Events per epoch-aligned bucket, with empty buckets present as zero.
+
+    Returns ``time`` (bucket start), the ``by`` columns, ``count`` and ``per_second``. The buckets run
+    from the first to the last event, or over ``[start, end)`` when given (events outside are not
+    counted). Every group seen in the frame (and every group named in ``groups=``) gets every bucket:
+    absence needs the zeros.
+    """
+    engine = F.engine_of(df)
+    keys = F.names(by)
+    step = F.every_ns(every, "rate")
+    frame, time = _prepare(df, keys, time, "rate")
+    out = _counts(frame, time, keys, step, *_bounds(start, end), groups, "rate")
+    out = out.with_columns((pl.col("count") / (step / 1e9)).alias("per_second"))
+    return F.back(out, engine)
+
+
+def _error_mask(frame: pl.DataFrame, errors: Any) -> pl.Series:
+    if errors is None:
+        F.require(frame, ["level"], "error_rate", "pass errors=<boolean column or {column: value}>")
+        return frame.get_column("level").is_in(["ERROR", "CRITICAL"]).fill_null(False)
+    return F.row_mask(frame, errors, "error_rate", "errors", F.default_time(frame))
+
+
+def error_rate(
+    df: Any,
+    every: Any,
+    *,
+    by: str | Sequence[str] | None = None,
+    errors: Any = None,
+    start: Any = None,
+    end: Any = None,
+    time: str | None = None,
+):
+    """Share of error rows per bucket: the ratio of two :func:`rate` series over the same grid.
+
+    ``errors`` picks the error rows: None means ``level`` ERROR or CRITICAL; a column name means that
+    boolean column; ``{"status": ["ERROR"], ...}`` means rows whose columns hold those values; or a
+    boolean mask with one value per row. Returns ``time``, the ``by`` columns, ``total``, ``errors``
+    and ``error_rate`` (errors / total; NaN for a bucket with no events).
+    """
+    engine = F.engine_of(df)
+    keys = F.names(by)
+    step = F.every_ns(every, "error_rate")
+    full = F.to_polars(df)
+    mask = _error_mask(full, errors)
+    frame, time = _prepare(full, keys, time, "error_rate")
+    lo, hi = _bounds(start, end)
+    total = _counts(frame, time, keys, step, lo, hi, None, "error_rate")
+    if total.height:  # the errors on the same grid
+        ints = total.get_column("time").cast(pl.Int64)
+        lo = ints.min() if lo is None else lo
+        hi = ints.max() + step if hi is None else hi
+    groups = total.select(keys).unique() if keys else None
+    errs = _counts(frame.filter(mask), time, keys, step, lo, hi, groups, "error_rate")
+    out = total.rename({"count": "total"}).join(
+        errs.rename({"count": "errors"}), on=["time", *keys], how="left", nulls_equal=True
+    )
+    out = out.with_columns(pl.col("errors").fill_null(0))
+    out = out.with_columns(
+        pl.when(pl.col("total") > 0).then(pl.col("errors") / pl.col("total")).otherwise(float("nan")).alias("error_rate")
+    )
+    return F.back(out, engine)
+
+
+def gaps(
+    df: Any,
+    threshold: Any,
+    *,
+    by: str | Sequence[str] | None = None,
+    start: Any = None,
+    end: Any = None,
+    groups: Any = None,
+    time: str | None = None,
+):
+    """Silences longer than ``threshold``, per group.
+
+    Returns one row per silence: the ``by`` columns, ``gap_start`` (the last event before it, or
+    ``start``), ``gap_end`` (the next event, or ``end``) and ``duration``, sorted by group and time.
+    With ``start`` the silence before a group's first event counts, with ``end`` the one after its last
+    event (a system that stopped silently has only a trailing gap). A group named in ``groups=`` (e.g.
+    ``groups=["api", "billing"]``) that has no event at all in the window is one gap from ``start`` to
+    ``end``. Events outside ``[start, end]`` are ignored.
+    """
+    engine = F.engine_of(df)
+    keys = F.names(by)
+    th = F.duration_ns(threshold)
+    frame, time = _prepare(df, keys, time, "gaps")
+    cond = pl.col(time).is_not_null()
+    if start is not None:
+        cond &= pl.col(time) >= F.ns_literal(start)
+    if end is not None:
+        cond &= pl.col(time) <= F.ns_literal(end)
+    frame = frame.filter(cond)
+    # sort each group's times inside a list (parallel, no multi-key sort of the whole frame), then diff
+    ts = pl.col(time).cast(pl.Int64).sort().alias("_t")
+    lists = frame.group_by(keys).agg(ts) if keys else frame.select(ts.implode())
+    lists = lists.filter(pl.col("_t").list.len() > 0)
+    inner = (
+        lists.select(*keys, "_t", pl.col("_t").list.diff().alias("_d"))
+        .explode(["_t", "_d"])
+        .filter(pl.col("_d") > th)
+        .select(*keys, (pl.col("_t") - pl.col("_d")).alias("gap_start"), pl.col("_t").alias("gap_end"))
+    )
+    parts = [inner]
+    edges = lists.select(*keys, pl.col("_t").list.first().alias("_first"), pl.col("_t").list.last().alias("_last"))
+    if start is not None:
+        parts.append(edges.select(*keys, pl.lit(to_ns(start)).alias("gap_start"), pl.col("_first").alias("gap_end")))
+    if end is not None:
+        parts.append(edges.select(*keys, pl.col("_last").alias("gap_start"), pl.lit(to_ns(end)).alias("gap_end")))
+    expected = _expected(groups, keys, "gaps")
+    if expected is not None and (start is None or end is None):
+        msg = "ob.gaps: a group with no events is a gap only inside a window; pass start= and end= with groups="
+        raise UsageError(msg)
+    if start is not None and end is not None:
+        window = [pl.lit(to_ns(start)).alias("gap_start"), pl.lit(to_ns(end)).alias("gap_end")]
+        if expected is not None:
+            expected = expected.cast({k: frame.schema[k] for k in keys}, strict=False).unique()
+            silent = expected.join(lists.select(keys), on=keys, how="anti", nulls_equal=True)
+            parts.append(silent.select([*keys, *window]))
+        elif not keys and frame.is_empty():  # nothing at all happened in the window
+            parts.append(pl.select(window))
+    parts = [p.cast({"gap_start": pl.Int64, "gap_end": pl.Int64}).cast({"gap_start": F.TS, "gap_end": F.TS}) for p in parts]
+    out = pl.concat(parts, how="vertical_relaxed") if len(parts) > 1 else parts[0]
+    out = out.with_columns((pl.col("gap_end") - pl.col("gap_start")).alias("duration"))
+    out = out.filter(pl.col("duration").dt.total_nanoseconds() > th).sort([*keys, "gap_start"], nulls_last=True)
+    return F.back(out, engine)

@@ -1,0 +1,111 @@
+"""The obsnb command: new, render, demo, --help with examples, and one-line errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tomllib
+
+import nbformat
+import pytest
+
+from conftest import SAMPLE_DATA
+from test_report import _tiny, render_demo_once
+
+from obsnb import cli
+
+
+def test_help_shows_examples(capsys):
+    """`obsnb --help` lists the subcommands and ends with runnable examples."""
+    with pytest.raises(SystemExit) as info:
+        cli.main(["--help"])
+    out = capsys.readouterr().out
+    assert info.value.code == 0
+    assert "{new,render,demo}" in out and "obsnb new postmortem inc-2041 --incident INC-2041" in out
+    assert "obsnb render inc-2041/postmortem.ipynb --to html" in out
+
+
+def test_new_creates_investigation_with_parameters(tmp_path, capsys):
+    """`obsnb new` writes the template with the parameters filled in and an obsnb.toml with the same values."""
+    folder = tmp_path / "inc"
+    rc = cli.main(["new", "postmortem", str(folder), "--incident", "INC-7", "--start", "2026-11-03T12:00Z",
+                   "--end", "2026-11-03T16:00Z", "--source", "logs=/var/log/app/*.jsonl.gz",
+                   "--source", "metrics=prometheus://prom:9090"])
+    assert rc == 0
+    assert capsys.readouterr().out.splitlines()[0] == str(folder / "postmortem.ipynb")
+    nb = nbformat.read(str(folder / "postmortem.ipynb"), as_version=4)
+    injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    assert len(injected) == 1
+    ns: dict = {}
+    exec(injected[0].source, ns)
+    assert (ns["incident"], ns["start"], ns["end"], ns["logs"], ns["metrics"]) == (
+        "INC-7", "2026-11-03T12:00Z", "2026-11-03T16:00Z", "/var/log/app/*.jsonl.gz", "prometheus://prom:9090")
+    conf = tomllib.loads((folder / "obsnb.toml").read_text())
+    assert conf == {"incident": {"id": "INC-7", "start": "2026-11-03T12:00Z", "end": "2026-11-03T16:00Z"},
+                    "sources": {"logs": "/var/log/app/*.jsonl.gz", "metrics": "prometheus://prom:9090"}}
+
+
+def test_new_refuses_to_overwrite_and_bad_source(tmp_path, capsys):
+    """An existing investigation or an unknown source kind is a one-line error with exit status 2."""
+    assert cli.main(["new", "triage", str(tmp_path), "--incident", "X"]) == 0
+    capsys.readouterr()
+    assert cli.main(["new", "triage", str(tmp_path), "--incident", "X"]) == 2
+    err = capsys.readouterr().err
+    assert err == f"obsnb: error: {tmp_path / 'triage.ipynb'} exists; pass --force to overwrite it\n"
+    assert cli.main(["new", "triage", str(tmp_path / "b"), "--incident", "X", "--source", "logz=a"]) == 2
+    assert capsys.readouterr().err == "obsnb: error: --source logz=...: the kind must be one of logs, traces, metrics\n"
+
+
+def test_render_missing_notebook_is_one_line(capsys):
+    """Rendering a notebook that does not exist names it and the bundled templates, on one line."""
+    assert cli.main(["render", "nope.ipynb"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no notebook at nope.ipynb" in err and "postmortem, trace, triage" in err
+
+
+def test_render_with_params_writes_report_beside_notebook(tmp_path):
+    """`obsnb render NB -p name=value` types values by the notebook's defaults and prints the report path."""
+    nb = _tiny(tmp_path, "from IPython.display import Markdown, display\n"
+                         "display(Markdown(f'incident {incident!r} minutes {minutes!r}'))",
+               params="incident = 'x'\nminutes = 0\n")
+    proc = subprocess.run([sys.executable, "-m", "obsnb.cli", "render", str(nb), "-p", "incident=1234",
+                           "-p", "minutes=90.5"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == str(nb.with_suffix(".html"))
+    assert "<p>incident '1234' minutes 90.5</p>" in nb.with_suffix(".html").read_text()
+
+
+def test_render_failure_exits_1_with_cell(tmp_path, capsys):
+    """A failing cell makes `obsnb render` exit 1 with the cell and the error on stderr."""
+    nb = _tiny(tmp_path, "import json\njson.loads('{bad')")
+    assert cli.main(["render", str(nb)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("obsnb: error: tiny.ipynb: code cell 2") and "JSONDecodeError" in err
+
+
+def test_demo_prints_report_path(tmp_path_factory):
+    """`obsnb demo` renders the sample incident's postmortem and prints the absolute path of the report."""
+    path, out = render_demo_once(tmp_path_factory)
+    truth = json.loads((SAMPLE_DATA / "ground_truth.json").read_text())
+    assert path.is_absolute() and path.name == f"{truth['incident']}-postmortem.html" and path.is_file()
+    assert out.strip() == str(path)
+
+
+def test_render_to_pdf(tmp_path, capsys):
+    """`obsnb render NB --to pdf` writes one PDF (printed from the self-contained HTML) and prints its path."""
+    from conftest import need
+    from obsnb.report import find_chromium
+    from obsnb.errors import MissingDependencyError
+
+    try:
+        find_chromium()
+        have = True
+    except MissingDependencyError:
+        have = False
+    need(have, "Chromium is not installed (apt-get install chromium)")
+    nb = _tiny(tmp_path, "print('hello pdf')")
+    assert cli.main(["render", str(nb), "--to", "pdf", "--out", str(tmp_path / "r.pdf")]) == 0
+    assert capsys.readouterr().out.strip() == str(tmp_path / "r.pdf")
+    assert (tmp_path / "r.pdf").read_bytes().startswith(b"%PDF-")
+    assert not (tmp_path / "r.html").exists()

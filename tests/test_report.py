@@ -1,0 +1,216 @@
+"""Every template notebook executed on sample_data; the postmortem finds the incident's ground truth;
+reports are redacted, escaped, and a failing cell fails the render."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import pathlib
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_notebook
+
+from _support import SAMPLE_DATA
+
+from obsnb import report
+from obsnb.errors import ReportError
+
+pytestmark = pytest.mark.slow
+TRUTH = json.loads((SAMPLE_DATA / "ground_truth.json").read_text())
+
+
+def render_demo_once(tmp_path_factory) -> tuple[pathlib.Path, str]:
+    """Run ``obsnb demo`` once per session (shared by the report, browser and CLI tests): (report, stdout)."""
+    from obsnb import cli
+
+    base = tmp_path_factory.getbasetemp() / "obsnb-demo"
+    done = base / "stdout.txt"
+    if not done.exists():
+        buf = io.StringIO()
+        with contextlib.redirect_stdout(buf):
+            rc = cli.main(["demo", "--out", str(base)])
+        assert rc == 0
+        done.write_text(buf.getvalue())
+    out = done.read_text()
+    return pathlib.Path(out.strip().splitlines()[-1]), out
+
+
+def markdown_text(nb_path: pathlib.Path) -> str:
+    """All markdown and HTML outputs of an executed notebook, joined."""
+    nb = nbformat.read(str(nb_path), as_version=4)
+    parts = []
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            data = out.get("data", {})
+            parts.append(data.get("text/markdown", "") + data.get("text/html", "") if "obsnb-chart" not in
+                         data.get("text/html", "") else data.get("text/markdown", ""))
+    return "\n".join(parts)
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    path, _ = render_demo_once(tmp_path_factory)
+    return path, markdown_text(path.with_name(f"{path.stem}.executed.ipynb")), path.read_text()
+
+
+def test_postmortem_numbers_equal_ground_truth(demo):
+    """The postmortem reports the jobs affected, error rates and payments p95/p99 the generator recorded."""
+    _, text, _ = demo
+    j, lat = TRUTH["jobs"], TRUTH["payments_latency_ms"]
+    assert f"**{j['with_failed_attempt']}** of {j['enqueued']} jobs" in text
+    assert f"**{TRUTH['error_rate_during']:.2%}** during, {TRUTH['error_rate_before']:.2%} before" in text
+    assert f"before: p95 **{lat['before']['p95']:.1f} ms**, p99 **{lat['before']['p99']:.1f} ms**" in text
+    assert f"during: p95 **{lat['during']['p95']:.1f} ms**, p99 **{lat['during']['p99']:.1f} ms**" in text
+    assert f"max depth **{TRUTH['queue']['max_depth']}**" in text
+
+
+def test_postmortem_finds_silent_worker_and_retry_storm(demo):
+    """The silent hour (worker, start, end, minutes) and the job retrying forever are named with their numbers."""
+    _, text, _ = demo
+    sw, rs = TRUTH["silent_worker"], TRUTH["retry_storm"]
+    start = sw["last_log_time"].replace("T", " ").replace("Z", " UTC")
+    resumed = sw["resumed_time"].replace("T", " ").replace("Z", " UTC")
+    assert f"`{sw['worker']}` logged nothing from {start} to {resumed}: **{sw['silence_seconds'] / 60:.1f} minutes**" in text
+    assert f"about job `{sw['stuck_job_id']}`" in text
+    assert f"Job `{rs['job_id']}` was attempted **{rs['attempts_started']}** times" in text
+
+
+def test_postmortem_root_cause_trigger_worst_trace_timeline(demo):
+    """Slowest dependency, deploy trigger, first error, worst trace and the drafted timeline come from the data."""
+    _, text, html_text = demo
+    dep = TRUTH["slowest_dependency"]
+    assert f"**{dep['name']}** (client-span p99 **{dep['p99_ms'][dep['name']]:.1f} ms**" in text
+    deploy = TRUTH["deploy"]["time"].replace("T", " ").replace("Z", " UTC")
+    assert f"Deploy `{TRUTH['deploy']['version']}` at {deploy}" in text
+    first = TRUTH["first_error"]["time"].replace("T", " ").replace("Z", " UTC")
+    assert f"First job failure {first} (`{TRUTH['first_error']['job_id']}`)" in text
+    assert f"Trace `{TRUTH['worst_trace']['trace_id']}` spans the longest time ({TRUTH['worst_trace']['spans']} spans" in text
+    drained = TRUTH["queue"]["drained_time"].replace("T", " ").replace("Z", " UTC")
+    assert f"the queue drained at {drained}" in text
+    for event in ("deploy 2.14.0", "first job failure", "worker-2 silent", "worker-2 restarted", "queue drained"):
+        assert f"<td>{event}</td>" in html_text
+
+
+def test_report_is_self_contained_escaped_and_redacted(demo):
+    """One HTML file: no CDN reference, the log's <script> only as escaped text, the leaked API key redacted."""
+    path, _, html_text = demo
+    assert path.suffix == ".html" and path.stat().st_size < 3_000_000
+    for cdn in ("cdn.jsdelivr.net", "cdnjs.cloudflare.com", "unpkg.com", "require.min.js"):
+        assert cdn not in html_text
+    assert "<script>alert(1)</script>" not in html_text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html_text
+    assert TRUTH["secret_in_logs"] not in html_text
+    executed = path.with_name(f"{path.stem}.executed.ipynb").read_text()
+    assert TRUTH["secret_in_logs"] not in executed
+
+
+@pytest.mark.parametrize("name", ["triage", "trace"])
+def test_template_executes_on_sample_data(name, tmp_path):
+    """triage and trace run end to end on the sample incident and show its facts."""
+    params = {"incident": TRUTH["incident"]}
+    if name == "triage":  # triage mid-incident: 14:00, while worker-2 is silent and its job is stuck
+        params["end"] = "2026-11-03T14:00:00Z"
+    node = report.execute(name, tmp_path / f"{name}.ipynb", params)
+    text = markdown_text(tmp_path / f"{name}.ipynb")
+    charts = sum("obsnb-chart-" in json.dumps(c.get("outputs", [])) for c in node.cells)
+    assert charts >= 1
+    if name == "triage":
+        sw = TRUTH["silent_worker"]
+        gap_start = sw["last_log_time"].replace("T", " ").replace("Z", " UTC")
+        assert f"<td>{sw['worker']}</td>\n      <td>{gap_start}</td>" in text
+        assert f"<td>{sw['stuck_job_id']}</td>\n      <td>{gap_start}</td>" in text  # the stuck job is a stall
+    else:
+        assert f"# Trace {TRUTH['worst_trace']['trace_id']}" in text
+        assert f"<td>{TRUTH['retry_storm']['job_id']}</td>\n      <td>{TRUTH['retry_storm']['attempts_started']}</td>" in text
+
+
+def _tiny(tmp_path, *sources, params="x = 1\n") -> pathlib.Path:
+    nb = new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    p = new_code_cell(params)
+    p.metadata["tags"] = ["parameters"]
+    nb.cells = [p, *(new_code_cell(s) for s in sources)]
+    path = tmp_path / "tiny.ipynb"
+    nbformat.write(nb, str(path))
+    return path
+
+
+def test_failing_cell_fails_render_with_cell_and_error(tmp_path):
+    """A cell that raises stops the render with ReportError naming the cell, its first line and the error."""
+    nb = _tiny(tmp_path, "y = 2", "raise RuntimeError('payments table missing')")
+    with pytest.raises(ReportError) as info:
+        report.render(nb, output=tmp_path / "out.html")
+    msg = str(info.value)
+    assert "code cell 3" in msg and "RuntimeError: payments table missing" in msg
+    assert "raise RuntimeError('payments table missing')" in msg
+    assert not (tmp_path / "out.html").exists()
+
+
+def test_secrets_in_parameters_and_outputs_redacted(tmp_path):
+    """Injected secret parameters, Authorization headers, URL keys and passwords never reach the report."""
+    nb = _tiny(tmp_path, "print('Authorization: Bearer abcdefghijklmnop')\n"
+                         "print('https://u:hunter2@db.example/x?token=t0k3nvalue&page=2')\n"
+                         "print({'password': 'pa55word'})", params="api_token = 'x'\n")
+    out = report.render(nb, output=tmp_path / "r.html", parameters={"api_token": "sekr1t-value"}, show_code=True)
+    text = out.read_text() + out.with_name("r.executed.ipynb").read_text()
+    for secret in ("sekr1t-value", "abcdefghijklmnop", "hunter2", "t0k3nvalue", "pa55word"):
+        assert secret not in text
+    assert "page=2" in text and "Authorization: Bearer [REDACTED]" in text
+
+
+def test_redact_keeps_ordinary_text():
+    """redact() changes credentials only: ids, durations and plain URLs stay as they were."""
+    assert report.redact("GET https://api.example.com/v1/charges?id=7 took 5.0s") == \
+        "GET https://api.example.com/v1/charges?id=7 took 5.0s"
+    assert report.redact("url=https://x.io/c?api_key=sk_live_abcdefgh123&n=1") == "url=https://x.io/c?api_key=[REDACTED]&n=1"
+    assert report.redact('{"Authorization": "Basic dXNlcjpwYXNz"}') == '{"Authorization": "Basic [REDACTED]"}'
+
+
+def test_report_renderer_keeps_log_text_as_data():
+    """setup("html") emits a div + vegaEmbed call whose spec cannot close its <script>: `<` `>` `&` are escaped."""
+    import altair as alt
+    import pandas as pd
+
+    from obsnb import notebook
+
+    assert notebook.setup("html") == "html"
+    try:
+        chart = alt.Chart(pd.DataFrame({"error": ["</script><script>alert(1)</script>"], "n": [1]})).mark_bar().encode(
+            x="n:Q", tooltip="error:N")
+        html_out = alt.renderers.get()(chart.to_dict())["text/html"]
+    finally:
+        notebook.setup("jupyter")
+    assert 'class="obsnb-chart"' in html_out and "vegaEmbed(el, spec, opt)" in html_out
+    assert "</script><script>alert(1)" not in html_out
+    assert "\\u003c/script\\u003e\\u003cscript\\u003ealert(1)" in html_out
+    assert html_out.count("</script>") == 1 and "cdn.jsdelivr" not in html_out
+
+
+def test_missing_kernel_is_a_report_error(tmp_path):
+    """An unknown kernel name fails with ReportError saying how to install one."""
+    nb = _tiny(tmp_path, "1")
+    with pytest.raises(ReportError, match="no Jupyter kernel named 'no-such-kernel'; install one") as info:
+        report.execute(nb, tmp_path / "x.ipynb", kernel_name="no-such-kernel")
+    assert "python -m ipykernel install --sys-prefix --name no-such-kernel" in str(info.value)
+
+
+def test_sample_data_is_what_the_generator_makes(tmp_path):
+    """Re-running scripts/gen_sample_incident.py reproduces the committed sample_data byte for byte."""
+    import importlib.util
+    import subprocess
+    import sys
+
+    from conftest import ROOT, need
+
+    need(all(importlib.util.find_spec(m) for m in ("opentelemetry.sdk", "prometheus_client", "pythonjsonlogger")),
+         "the generator's dependencies are missing: pip install -e '.[sample]'")
+    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "gen_sample_incident.py"), str(tmp_path)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    committed = sorted(p.relative_to(SAMPLE_DATA) for p in SAMPLE_DATA.rglob("*") if p.is_file())
+    made = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.is_file())
+    assert made == committed
+    for rel in committed:
+        assert (tmp_path / rel).read_bytes() == (SAMPLE_DATA / rel).read_bytes(), rel
