@@ -52,16 +52,19 @@ _LAZY = {
     "register_format": "obsnb.registry",
     "register_backend": "obsnb.registry",
     "setup": "obsnb.notebook",
+    "sample_data_path": "obsnb.notebook",
+    "load_incident": "obsnb.notebook",
     "snapshot": "obsnb.backends_api",
     "remote_latency": "obsnb.backends_api",
     "remote_gaps": "obsnb.backends_api",
 }
-_SUBMODULES = {"charts", "report", "testing", "analysis", "schema", "timeutil", "registry", "cli"}
+_SUBMODULES = {"charts", "report", "testing", "analysis", "schema", "timeutil", "registry", "cli", "notebook"}
 
 __all__ = [
     "__version__",
     *sorted(_LAZY),
     "charts",
+    "notebook",
     "report",
     "testing",
     "ObsnbError",

@@ -1,10 +1,13 @@
 """Vectorised helpers for line-oriented formats (logfmt, syslog, Prometheus text).
 
-Lines are split and matched with Arrow compute kernels and DuckDB (RE2 regexes in C); no Python
-loop runs per line.
+Lines are split with Arrow, matched with polars' Rust regex engine (the fastest of Arrow's RE2,
+DuckDB's RE2 and polars measured on 1M-line files), placed with numpy, and timestamps are parsed
+by DuckDB's macros shared with every other loader; no Python loop runs per line.
 """
 
 from __future__ import annotations
+
+import threading
 
 import duckdb
 import numpy as np
@@ -19,12 +22,22 @@ from .base import FileInput, ReadContext
 BAD_CHARS = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\x{FFFD}]"
 
 
+_local = threading.local()
+
+
 def connect() -> duckdb.DuckDBPyConnection:
-    """A fresh DuckDB connection in UTC with obsnb's time and level macros."""
-    con = duckdb.connect()
-    con.execute("SET TimeZone='UTC'")
-    con.execute(SQL_TIME_MACROS)
-    con.execute(schema.LEVEL_SQL)
+    """This thread's DuckDB connection, in UTC, with obsnb's time and level macros.
+
+    Made once per thread (making one costs ~30 ms, which a directory of small files would pay per
+    file); callers register their Arrow input under a fixed name and unregister it when done.
+    """
+    con = getattr(_local, "con", None)
+    if con is None:
+        con = duckdb.connect()
+        con.execute("SET TimeZone='UTC'")
+        con.execute(SQL_TIME_MACROS)
+        con.execute(schema.LEVEL_SQL)
+        _local.con = con
     return con
 
 

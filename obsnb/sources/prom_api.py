@@ -5,7 +5,8 @@ per series, ``scalar`` one row with a null ``metric``, ``string`` one row with a
 text in ``value_string``. ``metric`` is the ``__name__`` label (null for expressions that drop it);
 every other label becomes a string column. Values such as ``"+Inf"``, ``"-Inf"`` and ``"NaN"`` are
 parsed. Native histograms (``histogram``/``histograms``) become ``x_count`` and ``x_sum`` rows plus
-``x_bucket`` rows with cumulative counts and the bucket's upper bound as ``le``.
+``x_bucket`` rows with cumulative counts and the bucket's upper bound as ``le`` (plus ``le="+Inf"``
+holding the count, as a classic histogram has).
 
 ``_line``: the 1-based ordinal of the series in ``result`` (of the line, for one answer per line).
 An ``"status": "error"`` answer is one rejected record whose reason carries Prometheus' own words.
@@ -35,6 +36,8 @@ def _native(series_name: str | None, t: float, h: dict) -> list[tuple[float, str
     for b in h.get("buckets") or []:  # [boundary_rule, lower, upper, count]
         acc += to_float(b[3]) or 0.0
         out.append((t, f"{base}_bucket", acc, format_le(to_float(b[2]))))
+    if out[-1][3] != "+Inf":  # like a classic histogram: the +Inf bucket holds the count
+        out.append((t, f"{base}_bucket", to_float(h.get("count")), "+Inf"))
     return out
 
 

@@ -223,6 +223,7 @@ class Syslog(FileFormat):
         con.register("obsnb_syslog_parts", parts)
         joined = con.sql("SELECT rid, string_agg(coalesce(s, ''), chr(10) ORDER BY n) AS m "
                          "FROM obsnb_syslog_parts GROUP BY rid ORDER BY rid").to_arrow_table()
+        con.unregister("obsnb_syslog_parts")
         return joined.column("m").combine_chunks()
 
     @staticmethod

@@ -5,9 +5,14 @@ from __future__ import annotations
 import re
 
 import pandas as pd
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import obsnb as ob
 from conformance import ConformanceSuite, load_quiet
+from obsnb.sources.logfmt import ALIASES
+
+_RESERVED = {k for keys in ALIASES.values() for k in keys}
 
 GOOD = (
     b'time=2024-05-14T13:05:00Z level=info msg="job started" job_id=42 service=worker trace_id=ABCDEF0123456789ABCDEF0123456789\n'
@@ -95,3 +100,27 @@ def test_large_file_rows_match_a_line_count(tmp_path):
     assert len(df) == len(re.findall(r"^time=", text, re.M))
     assert df["n"].sum() == sum(range(20_000))
     assert df["event"].iloc[-1] == "req 19999"
+
+
+def _quote(v: str) -> str:
+    return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.dictionaries(st.from_regex(r"[a-z][a-z_]{0,6}", fullmatch=True).filter(lambda k: k not in _RESERVED),
+                                st.text(st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=12),
+                                max_size=4), min_size=1, max_size=6))
+def test_quoted_values_round_trip(tmp_path, records):
+    """Any printable value written with logfmt quoting and escapes reads back exactly."""
+    lines = []
+    for i, rec in enumerate(records):
+        fields = [f"time=2024-01-01T00:00:{i:02d}Z", "level=info"] + [f"{k}={_quote(v)}" for k, v in rec.items()]
+        lines.append(" ".join(fields))
+    p = tmp_path / "rt.log"
+    p.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    df = ob.load(str(p), format="logfmt", engine="polars")
+    assert df.height == len(records)
+    for i, rec in enumerate(records):
+        for k, v in rec.items():
+            got = df[k][i]
+            assert str(got) == v or (not isinstance(got, str) and float(got) == float(v))

@@ -94,3 +94,18 @@ def test_docs_instant_vector_example(realworld):
     df = ob.load(str(path))
     assert list(df["job"]) == [s["metric"]["job"] for s in doc["data"]["result"]]
     assert list(df["value"]) == [float(s["value"][1]) for s in doc["data"]["result"]]
+
+
+def test_native_histogram_becomes_count_sum_and_cumulative_buckets():
+    """A native histogram sample gives _count, _sum and _bucket rows with cumulative counts and le = upper bound."""
+    ctx = ReadContext()
+    doc = {"status": "success", "data": {"resultType": "vector", "result": [
+        {"metric": {"__name__": "rpc_seconds", "job": "api"},
+         "histogram": [1700000000, {"count": "6", "sum": "1.5",
+                                    "buckets": [[0, "0.1", "0.2", "2"], [0, "0.2", "0.4", "3"], [0, "0.4", "0.8", "1"]]}]}]}}
+    (part,) = parse_prom_api_document(doc, "mem", ctx)
+    t = part.table
+    assert t.column("metric").to_pylist() == ["rpc_seconds_count", "rpc_seconds_sum"] + ["rpc_seconds_bucket"] * 4
+    assert t.column("value").to_pylist() == [6.0, 1.5, 2.0, 5.0, 6.0, 6.0]
+    assert t.column("le").to_pylist() == [None, None, "0.2", "0.4", "0.8", "+Inf"]
+    assert t.column("job").to_pylist() == ["api"] * 6
