@@ -7,6 +7,7 @@ result into the pandas or polars frame the user asked for.
 
 from __future__ import annotations
 
+import datetime as _dt
 from typing import Iterable
 
 import pyarrow as pa
@@ -255,12 +256,30 @@ def to_engine(table: pa.Table, engine: str):
         return pl.from_arrow(table, rechunk=False)
     if engine == "pandas":
         df = table.to_pandas(split_blocks=True, self_destruct=False, timestamp_as_object=False)
+        for name in SPAN_LISTS:  # nested timestamps would arrive as integers: keep them as Timestamps
+            if name in table.column_names and _has_nested_time(table.schema.field(name).type):
+                import pandas as pd
+
+                df[name] = pd.Series(
+                    [None if v is None else [{k: (pd.Timestamp(x) if isinstance(x, _dt.datetime) else x)
+                                              for k, x in item.items()} for item in v]
+                     for v in table.column(name).to_pylist()], index=df.index, dtype=object)
         return df
     if engine == "arrow":
         return table
     from .errors import UsageError
 
     raise UsageError(f"unknown engine {engine!r}; use 'pandas' or 'polars'")
+
+
+def _has_nested_time(t: pa.DataType) -> bool:
+    if pa.types.is_timestamp(t):
+        return True
+    if pa.types.is_list(t) or pa.types.is_large_list(t):
+        return _has_nested_time(t.value_type)
+    if pa.types.is_struct(t):
+        return any(_has_nested_time(t.field(i).type) for i in range(t.num_fields))
+    return False
 
 
 def to_arrow(df) -> pa.Table:

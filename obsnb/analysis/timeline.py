@@ -154,6 +154,7 @@ def timeline(
     """
     if logs is None and spans is None:
         raise UsageError("ob.timeline needs logs=, spans= or both")
+    import time as _tm; _T=[_tm.perf_counter()]
     engine = F.engine_of(logs if logs is not None else spans)
     carry = list(carry)
     lg = sp = None
@@ -182,10 +183,12 @@ def timeline(
             links = links.filter(pl.col("trace_id").is_in(keep.implode()))
         if lg is not None:
             lg = lg.filter(pl.col("trace_id").is_in(keep.implode()))
+    _T.append(_tm.perf_counter())
     parts = []
     depth_of = None
     if sp is not None:
         sp = sp.with_columns(pl.Series("depth", _depths(sp, links if follow else links.clear()), dtype=pl.Int64))
+        _T.append(_tm.perf_counter())
         depth_of = sp.select("trace_id", "span_id", pl.col("depth").alias("_d")).unique(["trace_id", "span_id"])
         get = lambda c, t=pl.String: pl.col(c) if c in sp.columns else pl.lit(None, t)  # noqa: E731
         status = get("status")
@@ -207,6 +210,7 @@ def timeline(
                 get("kind").alias("kind"),
             )
         )
+    _T.append(_tm.perf_counter())
     if lg is not None:
         base = ["time", "level", "event", "service", "trace_id", "span_id"]
         lg = lg.with_columns([pl.lit(None, pl.String).alias(c) for c in base if c not in lg.columns])
@@ -214,6 +218,7 @@ def timeline(
             lg = lg.join(depth_of, on=["trace_id", "span_id"], how="left")
         else:
             lg = lg.with_columns(pl.lit(None, pl.Int64).alias("_d"))
+        _T.append(_tm.perf_counter())
         rest = [c for c in lg.columns if c not in base and c != "_d" and c not in _LEADING]
         parts.append(
             lg.select(
@@ -231,6 +236,12 @@ def timeline(
                 *[pl.col(c) for c in rest],
             )
         )
+    _T.append(_tm.perf_counter())
     out = pl.concat(parts, how="diagonal_relaxed") if len(parts) > 1 else parts[0]
-    out = out[_order(out, by_trace=ids is None)]
+    _T.append(_tm.perf_counter())
+    o = _order(out, by_trace=ids is None)
+    _T.append(_tm.perf_counter())
+    out = out[o]
+    _T.append(_tm.perf_counter())
+    print("TL setup %.2f depth %.2f spanpart %.2f logjoin %.2f logpart %.2f concat %.2f order %.2f gather %.2f" % tuple(b-a for a, b in zip(_T, _T[1:])))
     return F.back(out, engine)

@@ -10,7 +10,6 @@ import binascii
 import json
 import math
 import os
-import re
 from typing import Any, Iterable, Iterator
 
 import pyarrow as pa
@@ -45,7 +44,6 @@ METRIC_TYPES: dict[str, pa.DataType] = {"time": pa.int64(), "metric": pa.string(
 _KINDS = {"SERVER", "CLIENT", "PRODUCER", "CONSUMER", "INTERNAL"}
 _OTLP_KIND = {1: "INTERNAL", 2: "SERVER", 3: "CLIENT", 4: "PRODUCER", 5: "CONSUMER"}
 _OTLP_STATUS = {0: "UNSET", 1: "OK", 2: "ERROR"}
-_HEX = re.compile(r"^[0-9a-fA-F]*$")
 
 
 def span_kind(value: Any) -> str | None:
@@ -79,20 +77,22 @@ def otlp_status(status: Any) -> tuple[str, str | None]:
 
 
 def hex_id(value: Any) -> str | None:
-    """A trace or span id as lowercase hex: hex stays hex, base64 (proto3 JSON) is decoded; empty/zero -> None."""
+    """A trace or span id as lowercase hex: hex stays hex, base64 (proto3 JSON) is decoded; empty -> None."""
     if value is None:
         return None
     s = str(value).strip()
     if not s:
         return None
-    if _HEX.match(s) and len(s) not in (12, 24):
-        out = s.lower()
-    else:
+    if len(s) not in (12, 24) and " " not in s:  # base64 of 8 / 16 bytes is 12 / 24 characters
         try:
-            out = base64.b64decode(s, validate=True).hex()
-        except (binascii.Error, ValueError):
-            out = s.lower()
-    return out
+            bytes.fromhex(s)  # C-speed check that s is hex
+            return s.lower()
+        except ValueError:
+            pass
+    try:
+        return base64.b64decode(s, validate=True).hex()
+    except (binascii.Error, ValueError):
+        return s.lower()
 
 
 def nonzero_id(value: Any) -> str | None:
@@ -142,6 +142,16 @@ def format_le(x: float) -> str:
 
         s = np.format_float_positional(x, trim="-")
     return s
+
+
+_RESERVED = frozenset(("links", "events", "_line", "_source"))
+
+
+def add_columns(row: dict[str, Any], extra: dict[str, Any], prefix: str) -> None:
+    """Add ``extra`` as columns of ``row``; a name already taken (a canonical column, an earlier attribute)
+    goes to ``prefix.name`` instead, so nothing is overwritten or lost."""
+    for k, v in extra.items():
+        row[f"{prefix}.{k}" if k in row or k in _RESERVED else k] = v
 
 
 def flatten(obj: Any, prefix: str = "", out: dict | None = None) -> dict[str, Any]:
@@ -260,9 +270,9 @@ def parts_from_rows(by_kind: dict[str, list[dict]], source: str) -> list[Part]:
     return [Part(k, table_from_rows(rows, types[k], source)) for k, rows in by_kind.items() if rows]
 
 
-def span_parts(items: Iterable[tuple[Any, tuple]], ids: tuple[str, str], convert, source: str,
-               ctx: ReadContext, line: int | None, what: str) -> list[Part]:
-    """Spans (each with extra arguments for ``convert``) -> a spans part; spans lacking either id are rejected.
+def span_rows(items: Iterable[tuple[Any, tuple]], ids: tuple[str, str], convert, source: str,
+              ctx: ReadContext, line: int | None, what: str) -> list[dict]:
+    """Spans (each with extra arguments for ``convert``) -> row dicts; spans lacking either id are rejected.
 
     ``_line`` is ``line`` when the document has one, else the span's 1-based ordinal.
     """
@@ -275,7 +285,15 @@ def span_parts(items: Iterable[tuple[Any, tuple]], ids: tuple[str, str], convert
         row = convert(sp, *extra)
         row["_line"] = where
         rows.append(row)
-    return parts_from_rows({"spans": rows}, source)
+    return rows
+
+
+def read_span_docs(src: FileInput, ctx: ReadContext, rows_of) -> Iterator[Part]:
+    """Every JSON document of a file through ``rows_of(obj, source, ctx, line)``, as one spans part."""
+    rows: list[dict] = []
+    for obj, line in iter_json_docs(src, ctx):
+        rows.extend(rows_of(obj, src.path, ctx, line))
+    yield from parts_from_rows({"spans": rows}, src.path)
 
 
 def file_mtime_ns(src: FileInput) -> int:

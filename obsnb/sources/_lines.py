@@ -120,7 +120,10 @@ def reject_where(ctx: ReadContext, source: str, mask: pa.Array, lines: pa.Array,
         return
     raws = lines.filter(mask).to_pylist()
     nums = numbers.filter(mask).to_pylist()
-    reasons = reason.filter(mask).to_pylist() if isinstance(reason, (pa.Array, pa.ChunkedArray)) else [reason] * len(raws)
+    if isinstance(reason, (pa.Array, pa.ChunkedArray)):
+        reasons = reason.filter(mask).to_pylist()
+    else:
+        reasons = [reason] * len(raws)
     for ln, rs, rw in zip(nums, reasons, raws):
         ctx.reject(source, ln, rs, rw)
 
@@ -140,7 +143,9 @@ def pairs_to_columns(texts: pa.Array, pattern: str, unescape_newline: bool = Fal
 
 
 def place_pairs(df, n: int, unescape_newline: bool = False, prefix=None) -> dict[str, pa.Array]:
-    """A polars frame of (``rid``, ``kv`` = ``key=value`` text) -> columns of length ``n`` (see :func:`pairs_to_columns`).
+    """A polars frame of (``rid``, ``kv`` = ``key=value`` text) -> columns of length ``n``.
+
+    See :func:`pairs_to_columns`.
 
     ``prefix``, a polars expression over ``df``, is put before each key with a ``.``.
     """

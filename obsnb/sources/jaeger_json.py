@@ -5,8 +5,9 @@ traces, a list of spans (each with an inline ``process``), and a single span obj
 
 * ``start`` from ``startTime`` (µs; ``startTimeMillis`` when that is all there is), ``end`` =
   start + ``duration`` (µs), ``duration_ms`` = duration / 1000.
-* ``service`` from the span's process; process tags and span tags become columns by key, with
-  the tag's declared type (``int64``/``float64``/``bool`` values written as strings are converted).
+* ``service`` from the span's process; span tags and process tags become columns by key, with
+  the tag's declared type (``int64``/``float64``/``bool`` values written as strings are converted);
+  a key that is already a column (``name``, ``status``...) becomes ``tags.<key>`` / ``process.<key>``.
 * ``kind`` from the ``span.kind`` tag; ``status`` ERROR when the ``error`` tag is true, else from
   ``otel.status_code`` (``status_message`` from ``otel.status_description``), else UNSET.
 * ``references``: the first CHILD_OF of the same trace is ``parent_span_id``; every other reference
@@ -24,7 +25,8 @@ from __future__ import annotations
 import re
 from typing import Any, Iterator
 
-from ._common import dumps, hex_id, iter_json_docs, nonzero_id, span_kind, span_parts, to_float, to_int
+from ._common import (add_columns, dumps, hex_id, nonzero_id, parts_from_rows, read_span_docs, span_kind, span_rows,
+                      to_float, to_int)
 from .base import FileFormat, FileInput, Part, ReadContext
 
 __all__ = ["JaegerJson", "parse_jaeger_document"]
@@ -104,8 +106,8 @@ def _span(sp: dict, processes: dict) -> dict[str, Any]:
         "status": status,
         "status_message": tags.get("otel.status_description"),
     }
-    for k, v in {**ptags, **tags}.items():  # span tags win over process tags; canonical columns win over both
-        row.setdefault(k, v)
+    add_columns(row, tags, "tags")  # a taken name (canonical column) moves to tags.<name>
+    add_columns(row, ptags, "process")
     row["links"] = links
     row["events"] = events
     return row
@@ -137,14 +139,19 @@ def _collect(obj: Any, out: list[tuple[dict, dict]], warnings: list[str]) -> boo
     return "spanID" in obj or "operationName" in obj or "traceID" in obj
 
 
-def parse_jaeger_document(obj: Any, source: str, ctx: ReadContext, line: int | None = None) -> list[Part]:
-    """One decoded Jaeger JSON document (any shape above) -> a spans part; bad spans rejected via ``ctx``."""
+def jaeger_rows(obj: Any, source: str, ctx: ReadContext, line: int | None = None) -> list[dict]:
+    """The span rows of one Jaeger document; spans without ``traceID`` or ``spanID`` rejected via ``ctx``."""
     pairs: list[tuple[dict, dict]] = []
     if not _collect(obj, pairs, ctx.warnings) and not pairs:
         ctx.reject(source, line or 1, "not a Jaeger JSON document (no data/spans/traceID)", dumps(obj)[:2000])
         return []
-    return span_parts(((sp, (procs,)) for sp, procs in pairs), ("traceID", "spanID"), _span, source, ctx, line,
-                      "Jaeger")
+    return span_rows(((sp, (procs,)) for sp, procs in pairs), ("traceID", "spanID"), _span, source, ctx, line,
+                     "Jaeger")
+
+
+def parse_jaeger_document(obj: Any, source: str, ctx: ReadContext, line: int | None = None) -> list[Part]:
+    """One decoded Jaeger JSON document (any shape above) -> a spans part; bad spans rejected via ``ctx``."""
+    return parts_from_rows({"spans": jaeger_rows(obj, source, ctx, line)}, source)
 
 
 class JaegerJson(FileFormat):
@@ -160,5 +167,4 @@ class JaegerJson(FileFormat):
         return 0.0
 
     def read(self, src: FileInput, ctx: ReadContext) -> Iterator[Part]:
-        for obj, line in iter_json_docs(src, ctx):
-            yield from parse_jaeger_document(obj, src.path, ctx, line)
+        yield from read_span_docs(src, ctx, jaeger_rows)

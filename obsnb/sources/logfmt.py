@@ -43,12 +43,17 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "trace_id": ("trace_id", "traceID", "traceId", "trace.id", "traceid"),
     "span_id": ("span_id", "spanID", "spanId", "span.id", "spanid"),
 }
-_SNIFF_LINE = re.compile(rb'^[A-Za-z_@][\w.@\-]*=("(?:[^"\\\n]|\\.)*"|[^\s"]*)(\s+[^\s="]+=("(?:[^"\\\n]|\\.)*"|[^\s"]*))+\s*$')
+_VALUE = rb'("(?:[^"\\\n]|\\.)*"|[^\s"]*)'
+_SNIFF_LINE = re.compile(rb'^[A-Za-z_@][\w.@\-]*=' + _VALUE + rb'(\s+[^\s="]+=' + _VALUE + rb')+\s*$')
 
 
 def _unbalanced(lines: pa.Array) -> pa.Array:
     """True where a line has an odd number of unescaped double quotes."""
-    quotes = pc.subtract(pc.count_substring(lines, '"'), pc.count_substring(lines, '\\"'))
+    quotes = pc.count_substring(lines, '"')
+    escaped = pc.fill_null(pc.greater(pc.count_substring(lines, "\\"), 0), False)
+    if pc.any(escaped).as_py():  # drop escape sequences (\" and \\) first, only where a backslash is
+        unescaped = pc.replace_substring_regex(lines.filter(escaped), r"\\.", "")
+        quotes = pc.replace_with_mask(quotes, escaped, pc.count_substring(unescaped, '"'))
     return pc.equal(pc.bit_wise_and(quotes, 1), 1)
 
 

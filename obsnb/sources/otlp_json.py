@@ -8,8 +8,8 @@ trace-by-id answers (``{"batches": [...]}`` or ``{"trace": {...}}``). Ids may be
 Rows:
 
 * spans: canonical span columns, span attributes and resource attributes flattened by key
-  (``http.method``, ``service.name``), ``otel.scope.name``/``otel.scope.version``, ``links`` and
-  ``events`` list columns.
+  (``http.method``, ``service.name``; a key that is already a column gets an ``attributes.`` or
+  ``resource.`` prefix), ``otel.scope.name``/``otel.scope.version``, ``links`` and ``events``.
 * logs: ``time`` (``timeUnixNano``, else ``observedTimeUnixNano``; a record with neither is rejected), ``level`` from
   ``severityNumber`` (else ``severityText``; the text kept in ``level_original`` when it differs),
   ``event`` = body (a map or list body as JSON), attributes and resource attributes.
@@ -28,11 +28,11 @@ import re
 from typing import Any, Iterator
 
 from .. import schema
-from ._common import (dumps, flatten, format_le, hex_id, iter_json_docs, nonzero_id, otlp_status,
+from ._common import (add_columns, dumps, flatten, format_le, hex_id, iter_json_docs, nonzero_id, otlp_status,
                       parts_from_rows, span_kind, to_float, to_int)
 from .base import FileFormat, FileInput, Part, ReadContext
 
-__all__ = ["OtlpJson", "parse_otlp_document", "anyvalue", "attributes"]
+__all__ = ["OtlpJson", "parse_otlp_document", "otlp_rows", "anyvalue", "attributes"]
 
 _SIGNALS = (("resourceSpans", "spans"), ("resourceLogs", "logs"), ("resourceMetrics", "metrics"))
 _SCOPES = {"spans": ("scopeSpans", "instrumentationLibrarySpans"),
@@ -92,11 +92,11 @@ def _unwrap(obj: Any) -> Any:
     return obj
 
 
-def _merge(row: dict, *extras: dict) -> None:
-    """Add attribute columns; a canonical column (and an earlier attribute) is never overwritten."""
-    for extra in extras:
-        for k, v in extra.items():
-            row.setdefault(k, v)
+def _merge(row: dict, attrs: dict, res: dict, scope: dict) -> None:
+    """Add attribute, resource and scope columns (a taken name gets an ``attributes.``/``resource.`` prefix)."""
+    add_columns(row, attrs, "attributes")
+    add_columns(row, res, "resource")
+    add_columns(row, scope, "scope")
 
 
 def _span(sp: dict, res: dict, scope: dict) -> dict[str, Any]:
@@ -214,7 +214,8 @@ def _metric(m: dict, res: dict) -> list[dict]:
         labels = _labels(dp, res)
         t = dp.get("timeUnixNano")
         for q in dp.get("quantileValues") or []:
-            rows.append(_row(t, name, q.get("value", 0.0), labels, quantile=format_le(to_float(q.get("quantile")) or 0.0)))
+            quantile = format_le(to_float(q.get("quantile")) or 0.0)
+            rows.append(_row(t, name, q.get("value", 0.0), labels, quantile=quantile))
         rows.append(_row(t, f"{name}_sum", dp.get("sum", 0.0), labels))
         rows.append(_row(t, f"{name}_count", dp.get("count", 0), labels))
     return rows
@@ -241,19 +242,15 @@ def _rows(kind: str, item: Any, res: dict, scope: dict) -> tuple[list[dict], lis
     return [r for r in rows if r["time"]], reasons
 
 
-def parse_otlp_document(obj: dict, source: str, ctx: ReadContext, line: int | None = None) -> list[Part]:
-    """One decoded OTLP JSON document (traces, logs and/or metrics) -> canonical parts.
-
-    Also takes Jaeger api/v3 ``{"result": {...}}`` and Tempo trace-by-id answers. ``line`` is the
-    line the document starts on (one request per line); without it ``_line`` is the record ordinal.
-    Records without the ids or times they need are rejected through ``ctx``.
-    """
+def otlp_rows(obj: Any, source: str, ctx: ReadContext, line: int | None = None,
+              out: dict[str, list[dict]] | None = None) -> dict[str, list[dict]]:
+    """The rows (dicts) of one OTLP JSON document by kind, added to ``out``; bad records rejected via ``ctx``."""
+    out = out if out is not None else {"spans": [], "logs": [], "metrics": []}
     obj = _unwrap(obj)
-    out: dict[str, list[dict]] = {"spans": [], "logs": [], "metrics": []}
     if not isinstance(obj, dict) or not any(k in obj for k, _ in _SIGNALS):
         ctx.reject(source, line or 1, "not an OTLP JSON document (no resourceSpans, resourceLogs or resourceMetrics)",
                    dumps(obj)[:2000] if obj is not None else None)
-        return []
+        return out
     n = 0
     for key, kind in _SIGNALS:
         for rs in obj.get(key) or []:
@@ -271,7 +268,17 @@ def parse_otlp_document(obj: dict, source: str, ctx: ReadContext, line: int | No
                     for r in rows:
                         r["_line"] = where
                     out[kind].extend(rows)
-    return parts_from_rows(out, source)
+    return out
+
+
+def parse_otlp_document(obj: dict, source: str, ctx: ReadContext, line: int | None = None) -> list[Part]:
+    """One decoded OTLP JSON document (traces, logs and/or metrics) -> canonical parts.
+
+    Also takes Jaeger api/v3 ``{"result": {...}}`` and Tempo trace-by-id answers. ``line`` is the
+    line the document starts on (one request per line); without it ``_line`` is the record ordinal.
+    Records without the ids or times they need are rejected through ``ctx``.
+    """
+    return parts_from_rows(otlp_rows(obj, source, ctx, line), source)
 
 
 class OtlpJson(FileFormat):
@@ -291,5 +298,7 @@ class OtlpJson(FileFormat):
         return 0.9
 
     def read(self, src: FileInput, ctx: ReadContext) -> Iterator[Part]:
-        for obj, line in iter_json_docs(src, ctx):
-            yield from parse_otlp_document(obj, src.path, ctx, line)
+        out: dict[str, list[dict]] = {"spans": [], "logs": [], "metrics": []}
+        for obj, line in iter_json_docs(src, ctx):  # rows of every request, one table per kind
+            otlp_rows(obj, src.path, ctx, line, out)
+        yield from parts_from_rows(out, src.path)

@@ -15,10 +15,13 @@ An ``"status": "error"`` answer is one rejected record whose reason carries Prom
 from __future__ import annotations
 
 import re
+import warnings
 from typing import Any, Iterator
 
+import numpy as np
 import pyarrow as pa
 
+from ..errors import BackendWarning
 from ._common import dumps, format_le, iter_json_docs, to_float
 from .base import FileFormat, FileInput, Part, ReadContext
 
@@ -56,6 +59,7 @@ def parse_prom_api_document(obj: Any, source: str, ctx: ReadContext, line: int |
         return []
     for w in obj.get("warnings") or []:
         ctx.warnings.append(f"Prometheus warning: {w}")
+        warnings.warn(f"{source}: Prometheus warning: {w}", BackendWarning, stacklevel=2)
     for w in obj.get("infos") or []:
         ctx.warnings.append(f"Prometheus info: {w}")
     data = obj.get("data")
@@ -96,13 +100,23 @@ def parse_prom_api_document(obj: Any, source: str, ctx: ReadContext, line: int |
                 ctx.reject(source, where, "series without values", dumps(s))
                 continue
             begin = len(times)
-            for t, v in samples:
-                times.append(float(t))
-                names.append(name)
-                values.append(to_float(v))
-                strings.append(None)
-                lines.append(where)
-                les.append(None)
+            if len(samples) > 64:  # the common, large case: convert the pairs column-wise
+                pairs = np.array(samples, dtype=object).reshape(-1, 2)
+                times.extend(pairs[:, 0].astype(np.float64).tolist())
+                values.extend(pa.array(pairs[:, 1].astype(str)).cast(pa.float64()).to_pylist())
+                k = len(samples)
+                names.extend([name] * k)
+                strings.extend([None] * k)
+                lines.extend([where] * k)
+                les.extend([None] * k)
+            else:
+                for t, v in samples:
+                    times.append(float(t))
+                    names.append(name)
+                    values.append(to_float(v))
+                    strings.append(None)
+                    lines.append(where)
+                    les.append(None)
             for t, h in hists:
                 for tt, nm, vv, le in _native(name, float(t), h):
                     times.append(tt)
@@ -113,7 +127,7 @@ def parse_prom_api_document(obj: Any, source: str, ctx: ReadContext, line: int |
                     les.append(le)
             spans.append((begin, len(times), labels))
     n = len(times)
-    t_ns = pa.array([round(t * 1e3) * 1_000_000 for t in times], pa.int64())  # API times are in ms
+    t_ns = pa.array(np.round(np.asarray(times, dtype=np.float64) * 1e3).astype(np.int64) * 1_000_000)  # ms
     cols: dict[str, pa.Array] = {"time": t_ns, "metric": pa.array(names, pa.string()),
                                  "value": pa.array(values, pa.float64())}
     keys: dict[str, None] = {}

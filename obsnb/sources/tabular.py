@@ -122,7 +122,8 @@ def canonical_table(table: pa.Table, kind: str, source: str, lines: pa.Array, ct
         nums = lines.filter(rejected).to_pylist()
         nulls = {c: pc.is_null(cols[c]).filter(rejected).to_pylist() for c in need if c in cols}
         for i, (ln, row, is_bad) in enumerate(zip(nums, rows, bad.filter(rejected).to_pylist())):
-            why = "undecodable bytes in a field" if is_bad else _why_missing(row, need, {c: m[i] for c, m in nulls.items()})
+            why = ("undecodable bytes in a field" if is_bad
+                   else _why_missing(row, need, {c: m[i] for c, m in nulls.items()}))
             rejects.append((ln, why, str(row)))
         keep = pc.invert(rejected)
         cols = {k: v.filter(keep) for k, v in cols.items()}
@@ -190,7 +191,8 @@ class Csv(FileFormat):
         text = data.decode("utf-8", errors="replace").encode("utf-8")
         mapping = _mapping(ctx)
         header = text.split(b"\n", 1)[0].decode().rstrip("\r")
-        delim = ctx.option("delimiter") or ("\t" if src.stem.lower().endswith(".tsv") or header.count("\t") > header.count(",") else ",")
+        tabs = src.stem.lower().endswith(".tsv") or header.count("\t") > header.count(",")
+        delim = ctx.option("delimiter") or ("\t" if tabs else ",")
         rev = {v: k for k, v in mapping.items()}
         id_types = {rev.get(c, c): pa.string() for c in _ID_COLUMNS}
 

@@ -4,7 +4,8 @@ Span rows: ``trace_id`` / ``span_id`` / ``parent_span_id`` from ``traceId`` / ``
 (lowercase hex), ``start`` from ``timestamp`` (µs), ``end`` = start + ``duration`` (µs),
 ``duration_ms`` = duration / 1000, ``service`` = ``localEndpoint.serviceName``, ``kind`` as written
 (CLIENT/SERVER/PRODUCER/CONSUMER; null when absent). ``status`` is ERROR when an ``error`` tag is
-present (its value in ``status_message``), else UNSET: Zipkin has no OK. Tags become columns by key,
+present (its value in ``status_message``), else UNSET: Zipkin has no OK. Tags become columns by key
+(``tags.<key>`` when the key is already a column),
 endpoints flatten to ``localEndpoint.ipv4``, ``remoteEndpoint.serviceName``..., ``shared`` and
 ``debug`` are kept, and annotations become ``events`` (``name`` = the annotation's value).
 
@@ -16,7 +17,8 @@ from __future__ import annotations
 import re
 from typing import Any, Iterator
 
-from ._common import flatten, hex_id, iter_json_docs, nonzero_id, span_kind, span_parts, to_int
+from ._common import (add_columns, flatten, hex_id, nonzero_id, parts_from_rows, read_span_docs, span_kind, span_rows,
+                      to_int)
 from .base import FileFormat, FileInput, Part, ReadContext
 
 __all__ = ["ZipkinJson", "parse_zipkin_document"]
@@ -53,8 +55,7 @@ def _span(sp: dict) -> dict[str, Any]:
     for key in ("shared", "debug"):
         if key in sp:
             extra[key] = bool(sp[key])
-    for k, v in extra.items():
-        row.setdefault(k, v)
+    add_columns(row, extra, "tags")  # a taken name (canonical column) moves to tags.<name>
     row["links"] = []
     row["events"] = [
         {"time": to_int(a.get("timestamp")) * 1000 if a.get("timestamp") is not None else None,
@@ -78,7 +79,12 @@ def parse_zipkin_document(obj: Any, source: str, ctx: ReadContext, line: int | N
 
     Spans without ``traceId`` or ``id`` are rejected through ``ctx``.
     """
-    return span_parts(((sp, ()) for sp in _spans(obj)), ("traceId", "id"), _span, source, ctx, line, "Zipkin")
+    return parts_from_rows({"spans": zipkin_rows(obj, source, ctx, line)}, source)
+
+
+def zipkin_rows(obj: Any, source: str, ctx: ReadContext, line: int | None = None) -> list[dict]:
+    """The span rows of one Zipkin document; spans without ``traceId`` or ``id`` rejected via ``ctx``."""
+    return span_rows(((sp, ()) for sp in _spans(obj)), ("traceId", "id"), _span, source, ctx, line, "Zipkin")
 
 
 class ZipkinJson(FileFormat):
@@ -96,5 +102,4 @@ class ZipkinJson(FileFormat):
         return 0.0
 
     def read(self, src: FileInput, ctx: ReadContext) -> Iterator[Part]:
-        for obj, line in iter_json_docs(src, ctx):
-            yield from parse_zipkin_document(obj, src.path, ctx, line)
+        yield from read_span_docs(src, ctx, zipkin_rows)

@@ -124,3 +124,11 @@ def test_quoted_values_round_trip(tmp_path, records):
         for k, v in rec.items():
             got = df[k][i]
             assert str(got) == v or (not isinstance(got, str) and float(got) == float(v))
+
+
+def test_escaped_backslash_before_closing_quote(tmp_path):
+    """a="\\\\" is a complete value (one backslash), not an unterminated quote."""
+    p = tmp_path / "b.log"
+    p.write_text('time=2024-01-01T00:00:00Z a="\\\\" b="x \\\\\\" y"\n')
+    df = ob.load(str(p), format="logfmt")
+    assert (df["a"][0], df["b"][0]) == ("\\", 'x \\" y')

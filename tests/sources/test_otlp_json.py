@@ -82,7 +82,7 @@ def test_span_columns(tmp_path):
     assert df["links"][1][0]["span_id"] == "0000000000000002"
     ev = df["events"][0][0]
     assert ev["name"] == "exception" and json.loads(ev["attributes"]) == {"exception.type": "KeyError"}
-    assert pd.Timestamp(ev["time"], tz="UTC") == pd.Timestamp(1_700_000_000_100_000_000, unit="ns", tz="UTC")
+    assert ev["time"] == pd.Timestamp(1_700_000_000_100_000_000, unit="ns", tz="UTC")
 
 
 def test_one_request_per_line_keeps_line_numbers(tmp_path):
@@ -216,3 +216,15 @@ def test_metric_points_without_time_are_rejected_and_empty_metrics_are_not_recor
     assert [r.reason for r in ctx.rejects] == ["OTLP metric 'a': data point without timeUnixNano",
                                                "OTLP metric 'c' of a type obsnb does not read (known: sum, gauge, "
                                                "histogram, exponentialHistogram, summary)"]
+
+
+def test_attribute_and_resource_name_collisions_keep_both_values():
+    """A span attribute named like a canonical column, or a resource attribute named like a span attribute, is kept prefixed."""
+    ctx = ReadContext()
+    doc = _request([_span("0000000000000009", 1, 2, attributes=[
+        {"key": "status", "value": {"stringValue": "shipped"}},
+        {"key": "host.name", "value": {"stringValue": "span-host"}}])])
+    (part,) = parse_otlp_document(doc, "mem", ctx)
+    row = part.table.to_pylist()[0]
+    assert (row["status"], row["attributes.status"]) == ("UNSET", "shipped")
+    assert (row["host.name"], row["resource.host.name"]) == ("span-host", "h1")

@@ -87,3 +87,13 @@ def test_chinese_values_survive(realworld):
     for k, v in sp["tags"].items():
         if k != "error":
             assert df[k][0] == v
+
+
+def test_tag_named_like_a_canonical_column_is_kept_under_a_prefix(tmp_path):
+    """A tag called "name" or "kind" does not overwrite the span's own column; it is kept as tags.<key>."""
+    p = tmp_path / "z.json"
+    p.write_text(json.dumps([{**SPANS[0], "tags": {"name": "tag-name", "kind": "batch", "links": "x"}}]))
+    df = ob.load(str(p))
+    assert (df["name"][0], df["kind"][0]) == ("get /", "SERVER")
+    assert (df["tags.name"][0], df["tags.kind"][0], df["tags.links"][0]) == ("tag-name", "batch", "x")
+    assert list(df["links"][0]) == []
