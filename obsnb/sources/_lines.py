@@ -33,7 +33,7 @@ def connect() -> duckdb.DuckDBPyConnection:
     """
     con = getattr(_local, "con", None)
     if con is None:
-        con = duckdb.connect()
+        con = duckdb.connect(config={"enable_progress_bar": False})
         con.execute("SET TimeZone='UTC'")
         con.execute(SQL_TIME_MACROS)
         con.execute(schema.LEVEL_SQL)
