@@ -170,6 +170,27 @@ def normalize_levels(arr: pa.Array) -> tuple[pa.Array, pa.Array | None]:
     return out, (arr if differs else None)
 
 
+def _has_upper_ascii(col: pa.ChunkedArray | pa.Array) -> bool:
+    """Whether any string holds an A-Z byte (a numpy scan of the value buffers, no copy)."""
+    import numpy as np
+
+    chunks = col.chunks if isinstance(col, pa.ChunkedArray) else [col]
+    for ch in chunks:
+        if not (pa.types.is_string(ch.type) or pa.types.is_large_string(ch.type)) or len(ch) == 0:
+            return True
+        offsets = ch.buffers()[1]
+        data = ch.buffers()[2]
+        if data is None:
+            continue
+        width = np.int64 if pa.types.is_large_string(ch.type) else np.int32
+        off = np.frombuffer(offsets, dtype=width)
+        lo, hi = int(off[ch.offset]), int(off[ch.offset + len(ch)])
+        b = np.frombuffer(data, dtype=np.uint8)[lo:hi]
+        if ((b >= 65) & (b <= 90)).any():
+            return True
+    return False
+
+
 def _null_column(dtype: pa.DataType, n: int) -> pa.Array:
     return pa.nulls(n, type=dtype)
 
@@ -211,7 +232,7 @@ def conform(table: pa.Table, kind: str) -> pa.Table:
     for name, dtype in canon.items():
         if name in names:
             col = _cast(table.column(name), dtype, name)
-            if name in ID_COLUMNS:
+            if name in ID_COLUMNS and _has_upper_ascii(col):
                 col = pc.utf8_lower(col)
             cols[name] = col
         else:

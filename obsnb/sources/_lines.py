@@ -33,8 +33,9 @@ def connect() -> duckdb.DuckDBPyConnection:
     """
     con = getattr(_local, "con", None)
     if con is None:
-        con = duckdb.connect(config={"enable_progress_bar": False})
+        con = duckdb.connect()
         con.execute("SET TimeZone='UTC'")
+        con.execute("SET enable_progress_bar=false")
         con.execute(SQL_TIME_MACROS)
         con.execute(schema.LEVEL_SQL)
         _local.con = con

@@ -66,6 +66,7 @@ def _connect():
     con = duckdb.connect(config={"threads": max(1, os.cpu_count() or 1)})
     con.execute("SET TimeZone='UTC'")
     con.execute("SET enable_progress_bar=false")
+    con.execute("SET arrow_large_buffer_size=true")  # large_string: what pandas' str dtype and polars use
     con.execute(SQL_TIME_MACROS)
     con.execute(LEVEL_SQL)
     return con
@@ -421,20 +422,23 @@ def read_jsonl_path(path: str, source: str, ctx: ReadContext) -> pa.Table | None
         src = (f"read_json({_lit(path)}, format='newline_delimited', ignore_errors=true, "
                f"columns={schema.read_columns()}, maximum_object_size=67108864)")
         sel, rest = _select(cols)
-        # materialise in DuckDB (parallel); rowid is the row's place in the file
-        con.execute(f"CREATE OR REPLACE TEMP TABLE __t AS SELECT {', '.join(sel)}, ({bad}) AS __bad FROM {src}")
-        n_rows = con.execute("SELECT count(*) FROM __t").fetchall()[0][0]
+        # one parallel scan straight to Arrow: row i is the i-th non-blank line (DuckDB keeps file order)
+        out = _fetch_arrow(con, f"SELECT {', '.join(sel)}, ({bad}) AS __bad FROM {src}")
+        n_rows = out.num_rows
         if n_rows + len(lm.blank) != lm.n_lines:
             msg = (f"{source}: DuckDB returned {n_rows} rows for {lm.n_lines - len(lm.blank)} non-blank lines; "
                    "cannot map rows to lines. Please report this file's shape.")
             raise SourceError(msg, source=source)
         row_lines = lm.row_lines(n_rows)
-        dropped = con.execute("SELECT rowid, __bad FROM __t WHERE __bad OR __time_ns IS NULL ORDER BY rowid").fetchall()
-        out = _fetch_arrow(con, "SELECT * EXCLUDE (__bad), rowid AS __rowid FROM __t "
-                                + ("WHERE NOT (__bad OR __time_ns IS NULL)" if dropped else ""))
-        con.execute("DROP TABLE __t")
-        rid = out.column("__rowid").to_numpy()
-        out = out.drop_columns(["__rowid"]).append_column("_line", pa.array(row_lines[rid], pa.int64()))
+        drop = pc.or_(pc.fill_null(out.column("__bad"), False), pc.is_null(out.column("__time_ns")))
+        drop_idx = np.flatnonzero(drop.to_numpy(zero_copy_only=False))
+        dropped = [(int(i), bool(out.column("__bad")[int(i)].as_py())) for i in drop_idx]
+        if len(drop_idx):
+            out = out.filter(pc.invert(drop))
+            keep_lines = np.delete(row_lines, drop_idx)
+        else:
+            keep_lines = row_lines
+        out = out.drop_columns(["__bad"]).append_column("_line", pa.array(keep_lines, pa.int64()))
         parts = []
         if dropped:
             rescued, rescued_lines = [], []
@@ -480,17 +484,18 @@ def _concat_unify(tables: list[pa.Table]) -> pa.Table:
     for t in tables:
         for name, ts in types.items():
             if len(ts) > 1 and name in t.column_names:
-                target = next((x for x in ts if x != pa.string()), pa.string())
+                text = (pa.string(), pa.large_string())
+                target = next((x for x in ts if x not in text), pa.large_string())
                 try:
                     col = t.column(name).cast(target)
                 except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-                    col = t.column(name).cast(pa.string())
+                    col = t.column(name).cast(pa.large_string())
                 t = t.set_column(t.column_names.index(name), name, col)
         fixed.append(t)
     try:
         return pa.concat_tables(fixed, promote_options="permissive")
     except (pa.ArrowTypeError, pa.ArrowInvalid):
-        as_text = [pa.table({n: (c.cast(pa.string()) if n not in ("time", "_line") and c.type != pa.string() else c)
+        as_text = [pa.table({n: (c.cast(pa.large_string()) if n not in ("time", "_line", "_source") else c)
                              for n, c in zip(t.column_names, t.columns)}) for t in fixed]
         return pa.concat_tables(as_text, promote_options="permissive")
 
