@@ -28,7 +28,7 @@ __all__ = [
 ]
 
 TS = pa.timestamp("ns", tz="UTC")
-STR = pa.string()
+STR = pa.large_string()  # what pandas' str dtype and polars hold: no copy on the way out
 F64 = pa.float64()
 
 CANONICAL: dict[str, dict[str, pa.DataType]] = {

@@ -54,6 +54,8 @@ def to_polars(df: Any, columns: Iterable[str] | None = None) -> pl.DataFrame:
     """
     if isinstance(df, pl.LazyFrame):
         df = df.collect()
+    if engine_of(df) == "pandas" and (df.index.nlevels > 1 or df.index.name is not None):
+        df = df.reset_index()  # a named index (e.g. set_index("time")) is a column to us
     if columns is not None:
         have = set(df.column_names if isinstance(df, pa.Table) else df.columns)
         wanted = list(dict.fromkeys(c for c in columns if c in have))
@@ -61,9 +63,6 @@ def to_polars(df: Any, columns: Iterable[str] | None = None) -> pl.DataFrame:
         return df if columns is None else df.select(wanted)
     if isinstance(df, pa.Table):
         return pl.from_arrow(df if columns is None else df.select(wanted), rechunk=False)
-    engine_of(df)
-    if df.index.nlevels > 1 or df.index.name is not None:
-        df = df.reset_index()
     return pl.from_pandas(df if columns is None else df[wanted])
 
 

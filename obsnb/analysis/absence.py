@@ -8,7 +8,7 @@ import numpy as np
 import polars as pl
 
 from ..errors import UsageError
-from ..timeutil import to_ns
+from ..timeutil import format_duration, to_ns
 from . import _frames as F
 
 __all__ = ["rate", "error_rate", "gaps"]
@@ -66,7 +66,10 @@ def _counts(frame, time, keys, step, start_ns, end_ns, groups, helper) -> pl.Dat
         return pl.DataFrame(schema=schema)
     lo, hi = (lo // step) * step, (hi // step) * step
     if (hi - lo) // step + 1 > MAX_BUCKETS:
-        msg = f"ob.{helper}: every={step}ns over this window makes more than {MAX_BUCKETS:,} buckets; use a wider every="
+        msg = (
+            f"ob.{helper}: every={format_duration(step)} over this window makes more than {MAX_BUCKETS:,} buckets; "
+            "pass a wider every= or a shorter start=/end= window"
+        )
         raise UsageError(msg)
     grid = pl.DataFrame({"time": np.arange(lo, hi + 1, step, dtype=np.int64)}).with_columns(pl.col("time").cast(F.TS))
     if keys:
@@ -149,7 +152,10 @@ def error_rate(
     )
     out = out.with_columns(pl.col("errors").fill_null(0))
     out = out.with_columns(
-        pl.when(pl.col("total") > 0).then(pl.col("errors") / pl.col("total")).otherwise(float("nan")).alias("error_rate")
+        pl.when(pl.col("total") > 0)
+        .then(pl.col("errors") / pl.col("total"))
+        .otherwise(float("nan"))
+        .alias("error_rate")
     )
     return F.back(out, engine)
 
@@ -211,7 +217,8 @@ def gaps(
             parts.append(silent.select([*keys, *window]))
         elif not keys and frame.is_empty():  # nothing at all happened in the window
             parts.append(pl.select(window))
-    parts = [p.cast({"gap_start": pl.Int64, "gap_end": pl.Int64}).cast({"gap_start": F.TS, "gap_end": F.TS}) for p in parts]
+    ends = {"gap_start": pl.Int64, "gap_end": pl.Int64}
+    parts = [p.cast(ends).cast({"gap_start": F.TS, "gap_end": F.TS}) for p in parts]
     out = pl.concat(parts, how="vertical_relaxed") if len(parts) > 1 else parts[0]
     out = out.with_columns((pl.col("gap_end") - pl.col("gap_start")).alias("duration"))
     out = out.filter(pl.col("duration").dt.total_nanoseconds() > th).sort([*keys, "gap_start"], nulls_last=True)

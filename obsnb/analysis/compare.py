@@ -6,7 +6,6 @@ from typing import Any, Sequence
 
 import polars as pl
 
-from ..errors import UsageError
 from . import _frames as F
 
 __all__ = ["compare"]
@@ -45,7 +44,8 @@ def compare(
     """Attribute values ranked by how much more often they appear in the incident rows than in the baseline.
 
     ``incident`` and ``baseline`` pick rows of ``df``: a ``(start, end)`` time window, a boolean mask
-    (pandas/numpy/polars), a polars expression, the name of a boolean column, or ``{"column": value(s)}``; ``baseline`` defaults to every other row
+    (pandas/numpy/polars), a polars expression, the name of a boolean column, or
+    ``{"column": value(s)}``; ``baseline`` defaults to every other row
     (so ``incident=df.level == "ERROR"`` compares failing with succeeding rows). ``by`` lists the
     attributes to examine; by default every non-float column with 2..``max_values`` distinct values
     (ids, times and provenance excluded). Returns ``attribute``, ``value`` (as text; null stays null),
@@ -79,7 +79,8 @@ def compare(
         (pl.col("incident_share") - pl.col("baseline_share")).alias("difference"),
         (pl.col("incident_share") / pl.col("baseline_share")).alias("lift"),
     )
-    out = out.sort(["difference", "incident", "attribute", "value"], descending=[True, True, False, False], nulls_last=True)
+    rank = ["difference", "incident", "attribute", "value"]
+    out = out.sort(rank, descending=[True, True, False, False], nulls_last=True)
     if top is not None:
         out = out.head(top)
     return F.back(out.select(list(schema)), engine)

@@ -173,7 +173,8 @@ def histogram_quantile(
         same_group = np.ones(len(cm), bool)
         same_group[starts] = False
         prev = np.roll(cm, 1)
-        suspicious = same_group & (cm != prev) & ((cm < prev) | (np.abs(cm - prev) < 1e-11 * (np.abs(cm) + np.abs(prev))))
+        tiny = np.abs(cm - prev) < 1e-11 * (np.abs(cm) + np.abs(prev))
+        suspicious = same_group & (cm != prev) & ((cm < prev) | tiny)
         for g in np.unique(np.searchsorted(starts, np.flatnonzero(suspicious), side="right") - 1):
             s, n = starts[g], lens[g]
             _fix_monotonic(cm[s : s + n])

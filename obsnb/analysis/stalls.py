@@ -46,7 +46,7 @@ def episodes(frame: pl.DataFrame, key: str, started: list[str], finished: list[s
 def _prepare(logs: Any, key: str, time: str | None, helper: str) -> tuple[pl.DataFrame, str]:
     frame = F.to_polars(logs)
     time = time or F.default_time(frame)
-    F.require(frame, [key, "event", time], helper, f"key= names the unit of work's id column (e.g. key='job_id')")
+    F.require(frame, [key, "event", time], helper, "key= names the unit of work's id column (e.g. key='job_id')")
     return F.utc_ns(frame, time, helper), time
 
 
@@ -88,7 +88,11 @@ def stalls(
         frame.filter(pl.col(key).is_not_null())
         .sort(time)
         .group_by(key)
-        .agg(pl.col(time).last().alias("last_seen"), pl.col("event").last().alias("last_event"), *[pl.col(c).drop_nulls().first() for c in extra])
+        .agg(
+            pl.col(time).last().alias("last_seen"),
+            pl.col("event").last().alias("last_event"),
+            *[pl.col(c).drop_nulls().first() for c in extra],
+        )
     )
     out = open_.drop("finished").join(last, on=key, how="left").sort(["age", key], descending=[True, False])
     return F.back(out.select([key, "started", "age", "last_seen", "last_event", *extra]), engine)
@@ -126,7 +130,8 @@ def oldest_age(
     grid = pl.DataFrame({"_b": np.arange(lo, hi + 1, step, dtype=np.int64)})
     grid = grid.with_columns((pl.col("_b") + step - 1).alias("_at"))
     ep = eps.select(
-        pl.col("started").cast(pl.Int64).alias("s"), pl.col("finished").cast(pl.Int64).fill_null(np.iinfo(np.int64).max).alias("f")
+        pl.col("started").cast(pl.Int64).alias("s"),
+        pl.col("finished").cast(pl.Int64).fill_null(np.iinfo(np.int64).max).alias("f"),
     )
     con = duckdb.connect()
     con.register("grid", grid.to_arrow())

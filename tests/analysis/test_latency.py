@@ -122,3 +122,11 @@ def test_spans_use_start_as_time(engine):
     out = to_pandas(ob.latency(spans, q=[0.5], every="1m"))
     assert out["p50"].tolist() == [1000.0, 3000.0]
     assert not math.isnan(out["count"].sum())
+
+
+def test_named_pandas_index_counts_as_a_column():
+    """A pandas frame indexed by time (set_index('time')) still buckets by that time."""
+    df = _logs("pandas", [1.0, 2.0, 3.0], seconds=[0, 30, 300]).set_index("time")
+    out = ob.latency(df, q=[0.5], every="5m")
+    assert [str(t) for t in out["time"]] == ["2024-05-14 13:00:00+00:00", "2024-05-14 13:05:00+00:00"]
+    assert out["p50"].tolist() == [1.5, 3.0]
