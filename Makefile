@@ -26,7 +26,7 @@ test: $(STAMP)
 	$(PYTHON) -m pytest $(PYTEST_ARGS)
 
 bench: $(STAMP)
-	$(PYTHON) benchmarks/run_all.py
+	$(PYTHON) benchmarks/run_all.py --quick
 
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks/

@@ -134,6 +134,7 @@ def oldest_age(
         pl.col("finished").cast(pl.Int64).fill_null(np.iinfo(np.int64).max).alias("f"),
     )
     con = duckdb.connect()
+    con.execute("SET enable_progress_bar=false")
     con.register("grid", grid.to_arrow())
     con.register("ep", ep.to_arrow())
     res = con.sql(
