@@ -434,7 +434,7 @@ def read_jsonl_path(path: str, source: str, ctx: ReadContext) -> pa.Table | None
         drop_idx = np.flatnonzero(drop.to_numpy(zero_copy_only=False))
         dropped = [(int(i), bool(out.column("__bad")[int(i)].as_py())) for i in drop_idx]
         if len(drop_idx):
-            out = out.filter(pc.invert(drop))
+            out = _without_rows(out, drop_idx)
             keep_lines = np.delete(row_lines, drop_idx)
         else:
             keep_lines = row_lines
@@ -471,6 +471,18 @@ def read_jsonl_path(path: str, source: str, ctx: ReadContext) -> pa.Table | None
     finally:
         lm.close()
         con.close()
+
+
+def _without_rows(table: pa.Table, rows: np.ndarray) -> pa.Table:
+    """``table`` less the (sorted) ``rows``: zero-copy slices between them when they are few, else a filter."""
+    if len(rows) > 20_000:
+        mask = np.ones(table.num_rows, dtype=bool)
+        mask[rows] = False
+        return table.filter(pa.array(mask))
+    starts = np.concatenate([[0], rows + 1])
+    ends = np.concatenate([rows, [table.num_rows]])
+    pieces = [table.slice(int(a), int(b - a)) for a, b in zip(starts, ends) if b > a]
+    return pa.concat_tables(pieces) if pieces else table.slice(0, 0)
 
 
 def _concat_unify(tables: list[pa.Table]) -> pa.Table:
