@@ -19,7 +19,6 @@ The hot path is DuckDB's JSON reader (the fastest loader that survives malformed
 from __future__ import annotations
 
 import json
-import mmap
 import os
 import re
 import tempfile
@@ -76,18 +75,28 @@ def _connect():
 
 
 class LineMap:
-    """Newline offsets of a file (numpy, chunked over an mmap): row -> line, line -> raw bytes."""
+    """Newline offsets of a file: row -> line, line -> raw bytes.
+
+    The file is scanned in 32 MiB pieces through one reused buffer (numpy finds the newlines), so the
+    scan adds no more than that buffer to the process's memory; raw lines are read back with pread.
+    """
 
     def __init__(self, path: str):
         self.size = os.path.getsize(path)
         self._f = open(path, "rb")
-        self.mm = mmap.mmap(self._f.fileno(), 0, access=mmap.ACCESS_READ) if self.size else b""
-        arr = np.frombuffer(self.mm, dtype=np.uint8) if self.size else np.zeros(0, np.uint8)
+        fd = self._f.fileno()
+        buf = bytearray(_CHUNK)
+        view = memoryview(buf)
+        arr = np.frombuffer(buf, dtype=np.uint8)
         parts = []
-        for a in range(0, self.size, _CHUNK):
-            parts.append(np.flatnonzero(arr[a:a + _CHUNK] == 10) + a)
+        pos = 0
+        while pos < self.size:
+            n = os.preadv(fd, [view], pos) if hasattr(os, "preadv") else self._f.readinto(view)
+            if n <= 0:
+                break
+            parts.append(np.flatnonzero(arr[:n] == 10) + pos)
+            pos += n
         nl = np.concatenate(parts) if parts else np.zeros(0, np.int64)
-        del arr
         ends = nl
         if self.size and (not len(nl) or nl[-1] != self.size - 1):
             ends = np.append(nl, self.size)  # last line without a newline
@@ -96,12 +105,18 @@ class LineMap:
         self.n_lines = len(self.ends)
         lengths = self.ends - self.starts
         short = np.flatnonzero(lengths <= 8)  # blank or whitespace-only lines are short
-        blank = [int(i) for i in short if not bytes(self.mm[self.starts[i]:self.ends[i]]).strip()]
+        blank = [int(i) for i in short if not self._read(int(self.starts[i]), int(self.ends[i])).strip()]
         self.blank = np.array(blank, dtype=np.int64)  # 0-based line indexes
 
+    def _read(self, start: int, end: int) -> bytes:
+        return os.pread(self._f.fileno(), end - start, start) if end > start else b""
+
+    def head(self, n_lines: int, max_bytes: int) -> bytes:
+        """The first ``n_lines`` lines (at most ``max_bytes``)."""
+        end = int(self.ends[min(self.n_lines, n_lines) - 1]) if self.n_lines else 0
+        return self._read(0, min(end, max_bytes))
+
     def close(self) -> None:
-        if isinstance(self.mm, mmap.mmap):
-            self.mm.close()
         self._f.close()
 
     def row_lines(self, n_rows: int) -> np.ndarray:
@@ -114,7 +129,7 @@ class LineMap:
 
     def raw(self, line: int) -> bytes:
         i = line - 1
-        return bytes(self.mm[self.starts[i]:self.ends[i]]).rstrip(b"\r")
+        return self._read(int(self.starts[i]), int(self.ends[i])).rstrip(b"\r")
 
 
 # ------------------------------------------------------------------------------------------- schema
@@ -134,9 +149,7 @@ class _Schema:
 
     def __init__(self, con, path: str, lm: "LineMap"):
         self.paths: dict[tuple[str, ...], str] = {}
-        n = min(lm.n_lines, _PY_SAMPLE)
-        end = int(lm.ends[n - 1]) if n else 0
-        head = bytes(lm.mm[: min(end, 1 << 22)])
+        head = lm.head(_PY_SAMPLE, 1 << 22)
         for ln in head.split(b"\n"):
             if not ln.strip():
                 continue
