@@ -169,8 +169,14 @@ def gaps(
     end: Any = None,
     groups: Any = None,
     time: str | None = None,
+    selector: str | None = None,
+    **backend: Any,
 ):
     """Silences longer than ``threshold``, per group.
+
+    Backend form: ``ob.gaps(source, threshold, selector="up", start=..., end=...)`` with a
+    Prometheus-compatible source (URL or obsnb.toml name) has the server find the silences with
+    ``absent_over_time`` (see :func:`obsnb.remote_gaps`; ``matchers``, ``step`` go there).
 
     Returns one row per silence: the ``by`` columns, ``gap_start`` (the last event before it, or
     ``start``), ``gap_end`` (the next event, or ``end``) and ``duration``, sorted by group and time.
@@ -179,6 +185,15 @@ def gaps(
     ``groups=["api", "billing"]``) that has no event at all in the window is one gap from ``start`` to
     ``end``. Events outside ``[start, end]`` are ignored.
     """
+    if isinstance(df, str):
+        from ..backends_api import remote_gaps
+
+        if selector is None:
+            raise UsageError("ob.gaps(source, ...) on a backend needs selector=, the series that must not go silent")
+        return remote_gaps(df, selector, threshold, start=start, end=end, **backend)
+    if backend or selector is not None:
+        msg = "selector=, matchers= and step= are for the backend form: ob.gaps('prometheus://host:9090', ...)"
+        raise UsageError(msg)
     engine = F.engine_of(df)
     keys = F.names(by)
     th = F.duration_ns(threshold)

@@ -41,8 +41,13 @@ def latency(
     by: str | Sequence[str] | None = None,
     every: Any = None,
     time: str | None = None,
+    **backend: Any,
 ):
     """Percentiles of ``value`` per group (and per epoch-aligned bucket with ``every``).
+
+    Backend form: when ``df`` is a Prometheus-compatible source (a URL or an obsnb.toml name), ``value``
+    names a classic histogram metric and the server computes ``histogram_quantile`` (see
+    :func:`obsnb.remote_latency`; ``start``, ``end``, ``window``, ``matchers`` go there, ``every`` is the step).
 
     Returns one row per group (and bucket): ``time`` (bucket start, only with ``every``), the ``by``
     columns, ``count`` (values used), one column per quantile (``p50``, ``p95``, ``p99``; 0.999 ->
@@ -58,6 +63,14 @@ def latency(
     >>> ob.latency(logs, q=[0.5], by="service", every="1m")["p50"].to_list()
     [20.0]
     """
+    if isinstance(df, str):
+        from ..backends_api import remote_latency
+
+        return remote_latency(df, value, q, by=by, step=every, **backend)
+    if backend:
+        msg = (f"latency() got {', '.join(sorted(backend))}: those are for its backend form, "
+               "ob.latency('prometheus://host:9090' or an obsnb.toml name, 'metric', ...)")
+        raise UsageError(msg)
     engine = F.engine_of(df)
     qs = _check_q(q)
     keys = F.names(by)

@@ -93,6 +93,18 @@ class LiveSuite:
         assert df["gap_end"].iloc[0] == pd.Timestamp(T0 + 8400, unit="s", tz="UTC")
         assert df["duration"].iloc[0] == pd.Timedelta("20min")
 
+    def test_helpers_backend_form_pushes_down(self):
+        """ob.latency / ob.gaps given the server's URL return what remote_latency / remote_gaps return."""
+        import obsnb as ob
+
+        a = ob.latency(self.url, "obsnb_http_request_duration_seconds", q=0.95, by="service",
+                       start=T0 + HOUR, end=T0 + 3 * HOUR + 1, every=HOUR)
+        assert a["p95"].tolist() == pytest.approx([0.5, 0.5, 1.75])
+        g = ob.gaps(self.url, "10m", selector="obsnb_up", matchers={"service": "batch"}, start=T0 + 6600,
+                    end=T0 + 8400, step=60)
+        assert g["gap_start"].iloc[0] == pd.Timestamp(T0 + 7200, unit="s", tz="UTC")
+        assert g["duration"].iloc[0] == pd.Timedelta("20min")
+
     def test_small_step_chunks_stitch_contiguously(self):
         """3 h at 1 s with max_points=1000 is fetched as 11 chunks giving exactly (end-start)/step+1 contiguous points."""
         df, calls = raw_points(self.url, "obsnb_queue_depth", T0, T0 + 3 * HOUR, 1, max_points=1000)
