@@ -10,14 +10,14 @@ import os
 import time
 import warnings
 import weakref
-from typing import Any, Iterable
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import registry, schema
 from .errors import RejectedRecordsWarning, SourceError, UsageError
-from .sources.base import BackendRequest, FileInput, Part, ReadContext, Reject
+from .sources.base import FileInput, Part, ReadContext, Reject
 from .timeutil import to_ns
 
 __all__ = ["load", "rejected", "set_option", "get_option", "load_info", "LoadInfo"]
@@ -346,7 +346,3 @@ def _is_named(name: str) -> bool:
     from . import config
 
     return config.has_source(name)
-
-
-def iter_parts(parts: Iterable[Part]) -> Iterable[Part]:  # for readers that build lazily
-    return parts

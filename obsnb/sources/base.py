@@ -84,10 +84,6 @@ class ReadContext:
         if len(self.rejects) < MAX_RAW:
             self.rejects.append(Reject(source, line, reason, raw))
 
-    def reject_many(self, source: str, lines: list[int | None], reasons: list[str], raws: list[str | None]) -> None:
-        for ln, rs, rw in zip(lines, reasons, raws):
-            self.reject(source, ln, rs, rw)
-
     def option(self, name: str, default: Any = None) -> Any:
         return self.options.get(name, default)
 
