@@ -539,6 +539,8 @@ class JsonLines(FileFormat):
             return 0.3  # a JSON array of records; formats that know the record shape score higher
         lines = [ln.strip() for ln in head.splitlines()[:50] if ln.strip()]
         if len(head) >= 65536 and lines:
+            if len(lines) == 1:  # one record longer than the head: judge by how it starts
+                return 0.4 if re.match(rb'\{\s*"', lines[0]) else 0.0
             lines = lines[:-1]  # the last line of a 64 KiB head is usually cut
         if not lines:
             return 0.0

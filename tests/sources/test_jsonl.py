@@ -283,3 +283,12 @@ def test_nanosecond_timestamps_keep_their_nanoseconds(tmp_path):
                  '{"time":"2024-05-14T12:00:01.1234567+02:00","msg":"c"}\n')
     df = _load(p, engine="polars")
     assert df["time"].dt.epoch("ns").to_list() == [1715680801123456789, 1715680801123456789, 1715680801123456700]
+
+
+def test_record_longer_than_the_sniffed_head(tmp_path):
+    """A first record of 200 kB (longer than the 64 KiB the sniffer reads) is still recognised and loaded."""
+    p = tmp_path / "long.jsonl"
+    p.write_text(json.dumps({"ts": "2024-05-14T10:00:00Z", "msg": "x" * 200_000}) + "\n"
+                 + json.dumps({"ts": "2024-05-14T10:00:01Z", "msg": "y"}) + "\n")
+    df = ob.load(p)
+    assert list(df["event"].str.len()) == [200_000, 1]
