@@ -108,11 +108,14 @@ def sniff(head: bytes, path: str) -> str:
     scores.sort(reverse=True)
     if scores and (len(scores) == 1 or scores[0][0] > scores[1][0]):
         return scores[0][1]
-    cands = [n for _, n in scores] or sorted(FORMATS)
     preview = head[:120].decode("utf-8", errors="backslashreplace").splitlines()[:1]
-    msg = (
-        f"cannot tell the format of {path}"
-        + (f" (starts with {preview[0]!r})" if preview else " (empty)")
-        + f"; candidates: {', '.join(cands)}. Name it: obsnb.load({path!r}, format={cands[0]!r})"
-    )
+    start = f" (starts with {preview[0]!r})" if preview else " (empty)"
+    if scores:
+        cands = [n for _, n in scores]
+        msg = (f"cannot tell the format of {path}{start}; it could be {', '.join(cands)}. "
+               f"Name it: obsnb.load({path!r}, format={cands[0]!r})")
+    else:
+        msg = (f"cannot tell the format of {path}{start}: no known format recognises it "
+               f"({', '.join(sorted(FORMATS))}). If it is one of them, name it: "
+               f"obsnb.load({path!r}, format='jsonl'); for another format, see obsnb.register_format")
     raise UsageError(msg)

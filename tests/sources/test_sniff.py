@@ -76,5 +76,5 @@ def test_unrecognisable_file_error_lists_candidates_and_fix(tmp_path):
     """A file no reader recognises raises UsageError naming candidates and showing format=."""
     p = tmp_path / "mystery.dat"
     p.write_text("%%% 1 2 3 %%%\n")
-    with pytest.raises(UsageError, match=r"candidates: .*format="):
+    with pytest.raises(UsageError, match=r"no known format recognises it \(csv, jaeger_json, jsonl, .*format='jsonl'"):
         ob.load(str(p))
