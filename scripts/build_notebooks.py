@@ -154,7 +154,8 @@ TRIAGE = notebook(
         code('SILENT = ob.gaps(LOGS[LOGS["worker"].notna()], "15min", by="worker", start=LOGS["time"].min(), end=LOGS["time"].max())\n'
              'obn.md("## Which signals went silent\\n\\n{n} silence(s) longer than 15 minutes.", n=len(SILENT))\n'
              'obn.show(SILENT, caption="Workers that stopped logging")'),
-        code('BUSY = METRICS[METRICS["metric"] == "jobs_processed_total"]\n'
+        code('BUSY = (METRICS[METRICS["metric"] == "jobs_processed_total"]  # summed over outcomes, per worker\n'
+             '        .groupby(["instance", "time"], as_index=False)["value"].sum())\n'
              'charts.series(BUSY, by="instance", title="jobs_processed_total per worker (a flat line is a silent worker)")'),
         code('obn.show(ob.log_patterns(LOGS[LOGS["level"].isin(["ERROR", "WARNING"])], column="error"), max_rows=10,\n'
              '         caption="Error patterns")'),
