@@ -60,6 +60,11 @@ def case(name: str, path: str) -> dict:
             info = ob.load_info(df)
             rows = len(df)
             note = f"{info.n_rejected} rejected with line+reason, {df.shape[1]} columns"
+        elif name == "obsnb_pandas_fields":
+            df = ob.load(path, fields=["job_id", "duration_ms", "msg", "error_type"])
+            rows = len(df)
+            note = (f"{ob.load_info(df).n_rejected} rejected with line+reason; fields= the baseline's columns "
+                    f"({df.shape[1]} columns)")
         elif name == "obsnb_polars":
             df = ob.load(path, engine="polars")
             rows = df.height
@@ -92,7 +97,8 @@ def main() -> None:
     if not os.path.exists(path):
         os.makedirs(os.path.dirname(path), exist_ok=True)
         subprocess.run([sys.executable, os.path.join(HERE, "gen_messy_logs.py"), str(a.lines), path], check=True)
-    cases = ["duckdb_explicit_pandas", "duckdb_auto_pandas", "obsnb_pandas", "obsnb_polars", "polars_read_ndjson"]
+    cases = ["duckdb_explicit_pandas", "duckdb_auto_pandas", "obsnb_pandas", "obsnb_polars", "obsnb_pandas_fields",
+             "polars_read_ndjson"]
     if a.slow:
         cases.append("pandas_read_json")
     results: dict[str, list[dict]] = {c: [] for c in cases}

@@ -18,6 +18,7 @@ The hot path is DuckDB's JSON reader (the fastest loader that survives malformed
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import os
 import re
@@ -147,10 +148,11 @@ class _Schema:
     so keys that first appear late are kept too.
     """
 
-    def __init__(self, con, path: str, lm: "LineMap"):
+    def __init__(self, con, path: str, fields: list[str] | None = None):
         self.paths: dict[tuple[str, ...], str] = {}
-        head = lm.head(_PY_SAMPLE, 1 << 22)
-        for ln in head.split(b"\n"):
+        with open(path, "rb") as f:
+            head = f.read(1 << 22)
+        for ln in head.split(b"\n")[:_PY_SAMPLE]:
             if not ln.strip():
                 continue
             try:
@@ -159,6 +161,9 @@ class _Schema:
                 continue
             if isinstance(obj, dict):
                 self._walk(obj, ())
+        if fields is not None:
+            self._project(fields)
+            return
         objects = [()] + [p for p, t in self.paths.items() if t == "STRUCT"]
         jp = "[" + ", ".join(_lit(_json_path(p)) for p in objects) + "]"
         # one parse per line: the keys at every object path, de-duplicated as lists (a file has few shapes)
@@ -171,6 +176,30 @@ class _Schema:
             p = objects[i] + (k,)
             if p not in self.paths:
                 self.paths[p] = "VARCHAR"  # seen after the sample: kept as text, never dropped
+
+    def _project(self, fields: list[str]) -> None:
+        """Keep only the named fields (flattened names) and the canonical ones; no key pass."""
+        canonical = set(TIME_FIELDS + LEVEL_FIELDS + LEVEL_NUM_FIELDS + EVENT_FIELDS + SERVICE_FIELDS
+                        + TRACE_FIELDS + SPAN_FIELDS)
+        wanted = {tuple(f.split(".")) for f in fields} | {(f,) for f in fields}
+        by_name = {".".join(p): p for p in self.paths}
+        keep: dict[tuple[str, ...], str] = {}
+        for name in list(fields) + sorted(canonical):
+            p = by_name.get(name)
+            if p is None:
+                if name not in fields:
+                    continue  # a canonical spelling this file does not use
+                p = tuple(name.split("."))  # not in the sample: asked for, so read it as text
+                self.paths.setdefault(p, "VARCHAR")
+            keep[p] = self.paths[p]
+            for i in range(1, len(p)):  # the objects that hold it
+                keep[p[:i]] = "STRUCT"
+        for p, t in self.paths.items():  # children of an object that was asked for by name
+            if any(len(p) > len(w) and p[: len(w)] == w for w in wanted):
+                keep[p] = t
+                for i in range(1, len(p)):
+                    keep[p[:i]] = "STRUCT"
+        self.paths = keep
 
     _PY = {str: "VARCHAR", bool: "BOOLEAN", int: "BIGINT", float: "DOUBLE"}
 
@@ -414,10 +443,15 @@ def read_jsonl_path(path: str, source: str, ctx: ReadContext) -> pa.Table | None
     if os.path.getsize(path) == 0:
         return None
     con = _connect()
-    lm = LineMap(path)
+    # the newline scan (numpy, GIL released) runs beside DuckDB's scans; it is needed only at the end
+    pool = concurrent.futures.ThreadPoolExecutor(1)
+    lm_future = pool.submit(LineMap, path)
+    lm = None
     try:
-        schema = _Schema(con, path, lm)
+        fields = ctx.options.get("fields")
+        schema = _Schema(con, path, list(fields) if fields is not None else None)
         if not schema.paths:  # nothing parses as a JSON object
+            lm = lm_future.result()
             for i in range(lm.n_lines):
                 if i not in set(lm.blank.tolist()):
                     reason, _ = _why_bad(lm.raw(i + 1), i == lm.n_lines - 1)
@@ -437,6 +471,7 @@ def read_jsonl_path(path: str, source: str, ctx: ReadContext) -> pa.Table | None
         sel, rest = _select(cols)
         # one parallel scan straight to Arrow: row i is the i-th non-blank line (DuckDB keeps file order)
         out = _fetch_arrow(con, f"SELECT {', '.join(sel)}, ({bad}) AS __bad FROM {src}")
+        lm = lm_future.result()
         n_rows = out.num_rows
         if n_rows + len(lm.blank) != lm.n_lines:
             msg = (f"{source}: DuckDB returned {n_rows} rows for {lm.n_lines - len(lm.blank)} non-blank lines; "
@@ -462,7 +497,10 @@ def read_jsonl_path(path: str, source: str, ctx: ReadContext) -> pa.Table | None
                 if obj is None:
                     ctx.reject(source, ln, reason, text)
                 elif was_bad:  # valid after all (an object where a scalar was seen, ...): the slow path
-                    rescued.append(_flatten_dict(obj))
+                    flat = _flatten_dict(obj)
+                    if fields is not None:
+                        flat = {k: v for k, v in flat.items() if k in cols or k in fields}
+                    rescued.append(flat)
                     rescued_lines.append(ln)
                 else:
                     ctx.reject(source, ln, _time_reason(obj), text)
@@ -482,6 +520,9 @@ def read_jsonl_path(path: str, source: str, ctx: ReadContext) -> pa.Table | None
         src_col = pa.DictionaryArray.from_arrays(pa.array(np.zeros(out.num_rows, np.int32)), pa.array([source]))
         return out.append_column("_source", src_col)
     finally:
+        if lm is None:
+            lm = lm_future.result()
+        pool.shutdown()
         lm.close()
         con.close()
 

@@ -292,3 +292,15 @@ def test_record_longer_than_the_sniffed_head(tmp_path):
                  + json.dumps({"ts": "2024-05-14T10:00:01Z", "msg": "y"}) + "\n")
     df = ob.load(p)
     assert list(df["event"].str.len()) == [200_000, 1]
+
+
+def test_fields_reads_only_the_named_fields(messy):
+    """fields= loads the canonical columns plus the named ones, with the same rows and rejects."""
+    full = _load(messy)
+    part = _load(messy, fields=["job.id", "duration_ms"])
+    assert list(part.columns) == ["time", "level", "event", "service", "trace_id", "span_id", "level_original",
+                                  "job.id", "duration_ms", "_source", "_line"]
+    assert list(part["_line"]) == list(full["_line"])
+    pd.testing.assert_frame_equal(part[["time", "level", "event", "job.id", "duration_ms"]],
+                                  full[["time", "level", "event", "job.id", "duration_ms"]])
+    assert list(ob.rejected(part)["line"]) == list(ob.rejected(full)["line"])
