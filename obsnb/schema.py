@@ -259,14 +259,12 @@ def concat(tables: Iterable[pa.Table]) -> pa.Table:
     if len(tables) == 1:
         return tables[0]
     unified = []
-    for t in tables:  # dictionary provenance columns can only be unified as plain strings
-        if "_source" in t.column_names and pa.types.is_dictionary(t.schema.field("_source").type):
-            t = t.set_column(t.column_names.index("_source"), "_source", t.column("_source").cast(pa.string()))
+    for t in tables:  # provenance stays dictionary-encoded: chunks may carry different dictionaries
+        if "_source" in t.column_names and not pa.types.is_dictionary(t.schema.field("_source").type):
+            src = pc.dictionary_encode(t.column("_source").cast(pa.string()))
+            t = t.set_column(t.column_names.index("_source"), "_source", src.cast(PROVENANCE_TYPES["_source"]))
         unified.append(t)
-    out = pa.concat_tables(unified, promote_options="permissive")
-    if "_source" in out.column_names:
-        out = out.set_column(out.column_names.index("_source"), "_source", pc.dictionary_encode(out.column("_source")))
-    return out
+    return pa.concat_tables(unified, promote_options="permissive")
 
 
 def to_engine(table: pa.Table, engine: str):

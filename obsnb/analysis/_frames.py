@@ -146,11 +146,6 @@ def default_time(df: pl.DataFrame) -> str:
     return "start" if "start" in df.columns else "time"
 
 
-def empty_like(columns: dict[str, pl.DataType]) -> pl.DataFrame:
-    """A zero-row polars frame with these columns."""
-    return pl.DataFrame(schema=columns)
-
-
 def row_mask(frame: pl.DataFrame, sel: Any, helper: str, what: str, time: str = "time") -> pl.Series:
     """A boolean row mask from a ``(start, end)`` time window, a boolean mask (pandas, numpy, polars),
     a polars expression, the name of a boolean column, or ``{"column": value(s)}``."""

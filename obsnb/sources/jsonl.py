@@ -112,11 +112,6 @@ class LineMap:
     def _read(self, start: int, end: int) -> bytes:
         return os.pread(self._f.fileno(), end - start, start) if end > start else b""
 
-    def head(self, n_lines: int, max_bytes: int) -> bytes:
-        """The first ``n_lines`` lines (at most ``max_bytes``)."""
-        end = int(self.ends[min(self.n_lines, n_lines) - 1]) if self.n_lines else 0
-        return self._read(0, min(end, max_bytes))
-
     def close(self) -> None:
         self._f.close()
 
@@ -363,22 +358,23 @@ def _levels(raw: pa.ChunkedArray | None, otel: pa.ChunkedArray | None, n: int) -
     from ..schema import level_from_number, level_from_text
 
     if raw is None and otel is None:
-        return pa.nulls(n, pa.string()), None
+        return pa.nulls(n, pa.large_string()), None
     level = None
     original = None
     if raw is not None:
         enc = pc.dictionary_encode(raw).combine_chunks()
         words = enc.dictionary.to_pylist()
-        mapped = pa.array([level_from_text(w) for w in words], pa.string())
+        mapped = pa.array([level_from_text(w) for w in words], pa.large_string())
         level = mapped.take(enc.indices)
         differs = pa.array([w is not None and level_from_text(w) != w.strip().upper() for w in words])
         if any(differs.to_pylist()):
-            original = pc.if_else(differs.take(enc.indices), raw.combine_chunks(), pa.nulls(n, pa.string()))
+            original = pc.if_else(differs.take(enc.indices), raw.combine_chunks(), pa.nulls(n, raw.type))
     if otel is not None:
-        nums = pc.cast(otel, pa.float64(), safe=False) if otel.type == pa.string() else otel
+        text = pa.types.is_string(otel.type) or pa.types.is_large_string(otel.type)
+        nums = pc.cast(otel, pa.float64(), safe=False) if text else otel
         enc = pc.dictionary_encode(nums).combine_chunks()
         mapped = pa.array([level_from_number(v, "otel") if v is not None else None
-                           for v in enc.dictionary.to_pylist()], pa.string())
+                           for v in enc.dictionary.to_pylist()], pa.large_string())
         lv = mapped.take(enc.indices)
         level = lv if level is None else pc.coalesce(level, lv)
     return level, original

@@ -304,3 +304,12 @@ def test_fields_reads_only_the_named_fields(messy):
     pd.testing.assert_frame_equal(part[["time", "level", "event", "job.id", "duration_ms"]],
                                   full[["time", "level", "event", "job.id", "duration_ms"]])
     assert list(ob.rejected(part)["line"]) == list(ob.rejected(full)["line"])
+
+
+def test_otel_severity_number_as_text_maps_to_a_level(tmp_path):
+    """An OTel severityNumber written as a string ("17") maps like the number does (17 -> ERROR)."""
+    p = tmp_path / "otel.jsonl"
+    p.write_text('{"timeUnixNano":"1715680801000000000","severityNumber":"17","body":"x"}\n'
+                 '{"timeUnixNano":"1715680802000000000","severityNumber":9,"body":"y"}\n')
+    df = _load(p)
+    assert list(df["level"]) == ["ERROR", "INFO"]
