@@ -100,7 +100,7 @@ def parse_prom_api_document(obj: Any, source: str, ctx: ReadContext, line: int |
                 ctx.reject(source, where, "series without values", dumps(s))
                 continue
             begin = len(times)
-            if len(samples) > 64:  # the common, large case: convert the pairs column-wise
+            if samples:  # convert the [time, "value"] pairs column-wise
                 pairs = np.array(samples, dtype=object).reshape(-1, 2)
                 times.extend(pairs[:, 0].astype(np.float64).tolist())
                 values.extend(pa.array(pairs[:, 1].astype(str)).cast(pa.float64()).to_pylist())
@@ -109,14 +109,6 @@ def parse_prom_api_document(obj: Any, source: str, ctx: ReadContext, line: int |
                 strings.extend([None] * k)
                 lines.extend([where] * k)
                 les.extend([None] * k)
-            else:
-                for t, v in samples:
-                    times.append(float(t))
-                    names.append(name)
-                    values.append(to_float(v))
-                    strings.append(None)
-                    lines.append(where)
-                    les.append(None)
             for t, h in hists:
                 for tt, nm, vv, le in _native(name, float(t), h):
                     times.append(tt)
