@@ -3,8 +3,12 @@
 The hot path is DuckDB's JSON reader (the fastest loader that survives malformed lines, see
 ../shared/perf/RESULTS.md), driven so that nothing is lost:
 
-1. one pass lists every key (top level, and inside every object the first 5,000 records show), so
-   fields that first appear late are kept, not silently dropped as schema inference would;
+1. the file's head (5,000 lines) gives the keys, their types and the object shapes; keys that first
+   appear later are not dropped, as schema inference would drop them: every JSON member ends its
+   key with ``":`` (a quote inside a string is escaped), so a line holding no more ``":`` than the
+   members the scan saw holds no other key. The newline scan counts them per line on the side;
+   only the lines that fail the count are parsed again, and a new key becomes a column (when most
+   lines fail it, one key pass over the whole file decides);
 2. the read declares every leaf as VARCHAR (numbers, booleans, arrays and objects arrive as their
    text, never as a silent NULL on a type conflict) and objects as STRUCTs, which flattens them to
    ``a.b`` columns for free;
@@ -80,30 +84,62 @@ class LineMap:
 
     The file is scanned in 32 MiB pieces through one reused buffer (numpy finds the newlines), so the
     scan adds no more than that buffer to the process's memory; raw lines are read back with pread.
+    With ``members=True`` the same scan counts, per line, the places where a quote is followed by a
+    colon (``":``, the end of every key) and notes lines where a colon follows whitespace (a key
+    written ``"k" :``, which that count would miss); see ``_late_fields``.
     """
 
-    def __init__(self, path: str):
+    def __init__(self, path: str, members: bool = False):
         self.size = os.path.getsize(path)
         self._f = open(path, "rb")
         fd = self._f.fileno()
         buf = bytearray(_CHUNK)
         view = memoryview(buf)
         arr = np.frombuffer(buf, dtype=np.uint8)
-        parts = []
+        parts, counts, odd = [], [], []
+        carry, prev, lines_before = 0, 0, 0  # keys since the last newline; last byte of the previous piece
         pos = 0
         while pos < self.size:
             n = os.preadv(fd, [view], pos) if hasattr(os, "preadv") else self._f.readinto(view)
             if n <= 0:
                 break
-            parts.append(np.flatnonzero(arr[:n] == 10) + pos)
+            a = arr[:n]
+            nl = np.flatnonzero(a == 10)
+            parts.append(nl + pos)
+            if members:
+                colon = np.flatnonzero(a == 58)
+                before = a[np.maximum(colon - 1, 0)]
+                if len(colon) and colon[0] == 0:
+                    before[0] = prev
+                keys = colon[before == 34]
+                spaced = colon[(before == 32) | (before == 9) | (before == 13)]
+                upto = np.searchsorted(keys, nl)  # keys before each newline of this piece
+                if len(nl):
+                    c = np.diff(upto, prepend=0)
+                    c[0] += carry
+                    counts.append(c)
+                    carry = len(keys) - int(upto[-1])
+                else:
+                    carry += len(keys)
+                if len(spaced):  # the line of each: newlines before it, in earlier pieces and this one
+                    odd.append(lines_before + np.searchsorted(nl, spaced))
+            lines_before += len(nl)
+            prev = int(a[-1])
             pos += n
         nl = np.concatenate(parts) if parts else np.zeros(0, np.int64)
         ends = nl
         if self.size and (not len(nl) or nl[-1] != self.size - 1):
             ends = np.append(nl, self.size)  # last line without a newline
+            if members:
+                counts.append(np.array([carry], dtype=np.int64))
         self.ends = ends.astype(np.int64)
         self.starts = np.concatenate([[0], self.ends[:-1] + 1]).astype(np.int64) if len(self.ends) else self.ends
         self.n_lines = len(self.ends)
+        if members:
+            self.keys = np.concatenate(counts) if counts else np.zeros(0, np.int64)
+            self.odd = np.zeros(self.n_lines, dtype=bool)
+            if odd:
+                self.odd[np.minimum(np.concatenate(odd), self.n_lines - 1)] = True
         lengths = self.ends - self.starts
         short = np.flatnonzero(lengths <= 8)  # blank or whitespace-only lines are short
         blank = [int(i) for i in short if not self._read(int(self.starts[i]), int(self.ends[i])).strip()]
@@ -138,9 +174,9 @@ def _json_path(path: tuple[str, ...]) -> str:
 class _Schema:
     """Every leaf path of a JSON-lines file, typed from a sample of its head (VARCHAR when unsure).
 
-    The head (up to 5,000 lines / 4 MiB) is parsed in Python for types and object shapes; one
-    DuckDB pass then lists every key of the whole file at the top level and inside every object path,
-    so keys that first appear late are kept too.
+    The head (up to 5,000 lines / 4 MiB) is parsed in Python for types and object shapes. Keys that
+    first appear later are added by ``add_keys`` (from the lines ``_late_fields`` looks at) or by
+    ``key_pass`` (one DuckDB pass listing every key of the file at every object path).
     """
 
     def __init__(self, con, path: str, fields: list[str] | None = None):
@@ -158,19 +194,58 @@ class _Schema:
                 self._walk(obj, ())
         if fields is not None:
             self._project(fields)
-            return
-        objects = [()] + [p for p, t in self.paths.items() if t == "STRUCT"]
+
+    def object_paths(self) -> list[tuple[str, ...]]:
+        return [()] + [p for p, t in self.paths.items() if t == "STRUCT"]
+
+    def key_pass(self, con, path: str) -> list[tuple[str, ...]]:
+        """One DuckDB pass listing the keys of every line at every object path; returns the paths it added."""
+        objects = self.object_paths()
         jp = "[" + ", ".join(_lit(_json_path(p)) for p in objects) + "]"
         # one parse per line: the keys at every object path, de-duplicated as lists (a file has few shapes)
         shapes = con.execute(
             f"SELECT any_value(ks) FROM (SELECT json_keys(json, {jp}) AS ks FROM read_json_objects({_lit(path)}, "
             f"format='newline_delimited', ignore_errors=true, maximum_object_size=67108864)) GROUP BY hash(ks)"
         ).fetchall()
-        found = {(i, k) for (ks,) in shapes for i, keys in enumerate(ks or []) for k in (keys or [])}
-        for i, k in found:
-            p = objects[i] + (k,)
-            if p not in self.paths:
-                self.paths[p] = "VARCHAR"  # seen after the sample: kept as text, never dropped
+        return self.add_keys(objects, [ks for (ks,) in shapes])
+
+    def add_keys(self, objects, shapes) -> list[tuple[str, ...]]:
+        """Add the keys of ``shapes`` (lists of key lists, one per object path) the schema lacks; returns them."""
+        added = []
+        for ks in shapes:
+            for i, keys in enumerate(ks or []):
+                for k in keys or []:
+                    p = objects[i] + (k,)
+                    if p not in self.paths:
+                        self.paths[p] = "VARCHAR"  # seen after the sample: kept as text, never dropped
+                        added.append(p)
+        return added
+
+    def present_counts(self, out: pa.Table, origin: dict[str, tuple]) -> np.ndarray:
+        """Per row, how many members (at every level) the scan saw: known keys with a non-null value,
+        and the known objects holding them."""
+        n = out.num_rows
+        seen: dict[tuple[str, ...], np.ndarray] = {}
+        for p, _ in self.leaves():
+            column, nulls = origin[".".join(p)]
+            if nulls is not None:  # the field is read through a coalesce: its own null flag says
+                seen[p] = ~out.column(nulls).to_numpy(zero_copy_only=False)
+            else:
+                col = out.column(column)
+                seen[p] = (pc.is_valid(col).to_numpy(zero_copy_only=False) if col.null_count
+                           else np.ones(n, dtype=bool))
+
+        def obj(prefix) -> tuple[np.ndarray, np.ndarray]:
+            count = np.zeros(n, dtype=np.int64)
+            for k in [q for q in self.paths if len(q) == len(prefix) + 1 and q[: len(prefix)] == prefix]:
+                if k in seen:
+                    count += seen[k]
+                    continue
+                inner = obj(k)  # an object member is there when any member inside it is
+                count += inner + (inner > 0)
+            return count
+
+        return obj(())
 
     def _project(self, fields: list[str]) -> None:
         """Keep only the named fields (flattened names) and the canonical ones; no key pass."""
@@ -313,8 +388,9 @@ def _time_reason(obj: dict | None) -> str:
     return "no timestamp (looked for " + ", ".join(TIME_FIELDS[:6]) + ", ...)"
 
 
-def _select(cols: dict[str, str]) -> tuple[list[str], dict[str, str]]:
-    """SELECT list naming the canonical columns; returns it and {output column: field} for the rest.
+def _select(cols: dict[str, str], bound: bool = False) -> tuple[list[str], dict[str, str], dict[str, tuple]]:
+    """SELECT list naming the canonical columns; returns it, {output column: field} for the rest, and
+    {field: where its text is in the output} (for the line bounds; only when ``bound``).
 
     ``cols`` maps each flat field name to its SQL expression. Everything stays text here: levels are
     mapped and numbers typed afterwards on Arrow (a level column has a handful of distinct values).
@@ -325,24 +401,41 @@ def _select(cols: dict[str, str]) -> tuple[list[str], dict[str, str]]:
         return [c for c in cands if c in pset]
 
     used: set[str] = set()
+    origin: dict[str, tuple] = {}
     sel = []
+
+    def take(field: str, column: str, alone: bool) -> None:
+        """``field`` is read as ``column`` (a coalesce: the field where it is not null)."""
+        used.add(field)
+        if bound:
+            if alone:
+                origin[field] = (column, None)
+            else:
+                flag = f"__obsnb_n_{len(origin)}"
+                sel.append(f"({cols[field]} IS NULL) AS {flag}")
+                origin[field] = (column, flag)
+
     tf = first(TIME_FIELDS)
-    sel.append(f"coalesce({', '.join(f'obsnb_str_ns({cols[c]})' for c in tf)}) AS __time_ns" if tf
-               else "CAST(NULL AS BIGINT) AS __time_ns")
-    used.update(tf[:1])
+    sel.append(f"coalesce({', '.join(f'obsnb_str_ns({cols[c]})' for c in tf)}) AS __obsnb_time_ns" if tf
+               else "CAST(NULL AS BIGINT) AS __obsnb_time_ns")
+    if tf:
+        take(tf[0], "__obsnb_time_ns", False)  # the time field's text is not kept
     lf, ln = first(LEVEL_FIELDS), first(LEVEL_NUM_FIELDS)
     if lf:
-        sel.append(f"coalesce({', '.join(cols[c] for c in lf)}) AS __level_raw")
+        sel.append(f"coalesce({', '.join(cols[c] for c in lf)}) AS __obsnb_level_raw")
+        take(lf[0], "__obsnb_level_raw", len(lf) == 1)
     if ln:
-        sel.append(f"coalesce({', '.join(cols[c] for c in ln)}) AS __level_otel")
-    used.update((lf + ln)[:1])
+        sel.append(f"coalesce({', '.join(cols[c] for c in ln)}) AS __obsnb_level_otel")
+        if not lf:
+            take(ln[0], "__obsnb_level_otel", len(ln) == 1)
     for canon, cands in (("event", EVENT_FIELDS), ("service", SERVICE_FIELDS), ("trace_id", TRACE_FIELDS),
                          ("span_id", SPAN_FIELDS)):
         f = first(cands)
         if canon == "service" and not f and {"name", "hostname", "pid", "v"} <= pset:
             f = ["name"]  # bunyan: the logger name is the service
         sel.append(f"coalesce({', '.join(cols[c] for c in f)}) AS {canon}" if f else f"CAST(NULL AS VARCHAR) AS {canon}")
-        used.update(f[:1])
+        if f:
+            take(f[0], canon, len(f) == 1)
     rest = {}
     for n in cols:
         if n in used:
@@ -350,7 +443,8 @@ def _select(cols: dict[str, str]) -> tuple[list[str], dict[str, str]]:
         alias = f"{n}_original" if n in ("time", "level", "event", "service", "trace_id", "span_id") else n
         sel.append(f"{cols[n]} AS {_q(alias)}")
         rest[alias] = n
-    return sel, rest
+        origin[n] = (alias, None)
+    return sel, rest, origin
 
 
 def _levels(raw: pa.ChunkedArray | None, otel: pa.ChunkedArray | None, n: int) -> tuple[pa.Array, pa.Array | None]:
@@ -402,19 +496,19 @@ def _type_columns(out: pa.Table, rest: dict[str, str], types: dict[str, str]) ->
 
 
 def _finish(out: pa.Table, rest: dict[str, str], types: dict[str, str]) -> pa.Table:
-    """__time_ns -> time; levels mapped; fields typed; columns in canonical order."""
+    """__obsnb_time_ns -> time; levels mapped; fields typed; columns in canonical order."""
     n = out.num_rows
     names = out.column_names
-    level, original = _levels(out.column("__level_raw") if "__level_raw" in names else None,
-                              out.column("__level_otel") if "__level_otel" in names else None, n)
+    level, original = _levels(out.column("__obsnb_level_raw") if "__obsnb_level_raw" in names else None,
+                              out.column("__obsnb_level_otel") if "__obsnb_level_otel" in names else None, n)
     out = _type_columns(out, rest, types)
-    cols = {"time": out.column("__time_ns").cast(pa.int64()).cast(pa.timestamp("ns", tz="UTC")), "level": level}
+    cols = {"time": out.column("__obsnb_time_ns").cast(pa.int64()).cast(pa.timestamp("ns", tz="UTC")), "level": level}
     for c in ("event", "service", "trace_id", "span_id"):
         cols[c] = out.column(c)
     if original is not None:
         cols["level_original"] = original
     for c in names:
-        if c not in cols and not c.startswith("__"):
+        if c not in cols and not c.startswith("__obsnb_"):
             cols[c] = out.column(c)
     return pa.table(cols)
 
@@ -425,7 +519,7 @@ def _read_records(con, flat: list[dict], lines: list[int]) -> pa.Table:
     t = pa.table({n: t.column(n).cast(pa.string()) for n in t.column_names})
     t = t.append_column("_line", pa.array(lines, pa.int64()))
     cols = {n: _q(n) for n in t.column_names if n != "_line"}
-    sel, rest = _select(cols)
+    sel, rest, _ = _select(cols)
     con.register("__rescued", t)
     try:
         out = _fetch_arrow(con, f"SELECT {', '.join(sel)}, _line FROM __rescued")
@@ -441,7 +535,7 @@ def read_jsonl_path(path: str, source: str, ctx: ReadContext) -> pa.Table | None
     con = _connect()
     # the newline scan (numpy, GIL released) runs beside DuckDB's scans; it is needed only at the end
     pool = concurrent.futures.ThreadPoolExecutor(1)
-    lm_future = pool.submit(LineMap, path)
+    lm_future = pool.submit(LineMap, path, ctx.options.get("fields") is None)
     lm = None
     try:
         fields = ctx.options.get("fields")
@@ -453,36 +547,32 @@ def read_jsonl_path(path: str, source: str, ctx: ReadContext) -> pa.Table | None
                     reason, _ = _why_bad(lm.raw(i + 1), i == lm.n_lines - 1)
                     ctx.reject(source, i + 1, reason or "not a JSON-lines record", lm.raw(i + 1))
             return None
-        leaves = schema.leaves()
-        cols = {".".join(p): _q(p[0]) + "".join("." + _q(x) for x in p[1:]) for p, _ in leaves}
-        types = {".".join(p): t for p, t in leaves}
-        tops = [_q(p[0]) for p in schema.paths if len(p) == 1]
-        bad = " AND ".join(f"{t} IS NULL" for t in tops)
-        for sp in schema.structs():  # an object column that held a scalar: struct there, every leaf NULL
-            sl = [cols[".".join(p)] for p, _ in leaves if p[: len(sp)] == sp]
-            sx = _q(sp[0]) + "".join("." + _q(x) for x in sp[1:])
-            bad += f" OR ({sx} IS NOT NULL AND " + " AND ".join(f"{x} IS NULL" for x in sl) + ")"
-        src = (f"read_json({_lit(path)}, format='newline_delimited', ignore_errors=true, "
-               f"columns={schema.read_columns()}, maximum_object_size=67108864)")
-        sel, rest = _select(cols)
-        # one parallel scan straight to Arrow: row i is the i-th non-blank line (DuckDB keeps file order)
-        out = _fetch_arrow(con, f"SELECT {', '.join(sel)}, ({bad}) AS __bad FROM {src}")
+        # keys the sample did not show: the lines that could hold one are found by counting, and looked at
+        verify = fields is None
+        out, cols, types, rest, members = _scan(con, path, schema, bound=verify)
         lm = lm_future.result()
-        n_rows = out.num_rows
-        if n_rows + len(lm.blank) != lm.n_lines:
-            msg = (f"{source}: DuckDB returned {n_rows} rows for {lm.n_lines - len(lm.blank)} non-blank lines; "
-                   "cannot map rows to lines. Please report this file's shape.")
-            raise SourceError(msg, source=source)
-        row_lines = lm.row_lines(n_rows)
-        drop = pc.or_(pc.fill_null(out.column("__bad"), False), pc.is_null(out.column("__time_ns")))
-        drop_idx = np.flatnonzero(drop.to_numpy(zero_copy_only=False))
-        dropped = [(int(i), bool(out.column("__bad")[int(i)].as_py())) for i in drop_idx]
+        row_lines = _row_lines(out, lm, source)
+        drop = pc.or_(pc.fill_null(out.column("__obsnb_bad"), False), pc.is_null(out.column("__obsnb_time_ns")))
+        drop_mask = drop.to_numpy(zero_copy_only=False)
+        if verify:
+            late = _late_fields(con, lm, members, row_lines, drop_mask, schema, path)
+            if late is None:  # a late key that names a canonical column, or too many lines to look at
+                out, cols, types, rest, _ = _scan(con, path, schema, bound=False)
+                row_lines = _row_lines(out, lm, source)
+                drop = pc.or_(pc.fill_null(out.column("__obsnb_bad"), False), pc.is_null(out.column("__obsnb_time_ns")))
+                drop_mask = drop.to_numpy(zero_copy_only=False)
+            else:
+                for name, col in late:
+                    out = out.append_column(name, col)
+                    rest[name] = name
+        drop_idx = np.flatnonzero(drop_mask)
+        dropped = [(int(i), bool(out.column("__obsnb_bad")[int(i)].as_py())) for i in drop_idx]
         if len(drop_idx):
             out = _without_rows(out, drop_idx)
             keep_lines = np.delete(row_lines, drop_idx)
         else:
             keep_lines = row_lines
-        out = out.drop_columns(["__bad"]).append_column("_line", pa.array(keep_lines, pa.int64()))
+        out = out.drop_columns(["__obsnb_bad"]).append_column("_line", pa.array(keep_lines, pa.int64()))
         parts = []
         if dropped:
             rescued, rescued_lines = [], []
@@ -521,6 +611,89 @@ def read_jsonl_path(path: str, source: str, ctx: ReadContext) -> pa.Table | None
         pool.shutdown()
         lm.close()
         con.close()
+
+
+def _scan(con, path: str, schema: _Schema, bound: bool):
+    """The main scan: every known leaf as text, canonical columns named, bad rows flagged (and the bound)."""
+    leaves = schema.leaves()
+    cols = {".".join(p): _q(p[0]) + "".join("." + _q(x) for x in p[1:]) for p, _ in leaves}
+    types = {".".join(p): t for p, t in leaves}
+    tops = [_q(p[0]) for p in schema.paths if len(p) == 1]
+    bad = " AND ".join(f"{t} IS NULL" for t in tops)
+    for sp in schema.structs():  # an object column that held a scalar: struct there, every leaf NULL
+        sl = [cols[".".join(p)] for p, _ in leaves if p[: len(sp)] == sp]
+        sx = _q(sp[0]) + "".join("." + _q(x) for x in sp[1:])
+        bad += f" OR ({sx} IS NOT NULL AND " + " AND ".join(f"{x} IS NULL" for x in sl) + ")"
+    src = (f"read_json({_lit(path)}, format='newline_delimited', ignore_errors=true, "
+           f"columns={schema.read_columns()}, maximum_object_size=67108864)")
+    sel, rest, origin = _select(cols, bound)
+    # one parallel scan straight to Arrow: row i is the i-th non-blank line (DuckDB keeps file order)
+    out = _fetch_arrow(con, f"SELECT {', '.join(sel)}, ({bad}) AS __obsnb_bad FROM {src}")
+    members = schema.present_counts(out, origin) if bound else None
+    return out, cols, types, rest, members
+
+
+def _row_lines(out: pa.Table, lm: LineMap, source: str) -> np.ndarray:
+    n_rows = out.num_rows
+    if n_rows + len(lm.blank) != lm.n_lines:
+        msg = (f"{source}: DuckDB returned {n_rows} rows for {lm.n_lines - len(lm.blank)} non-blank lines; "
+               "cannot map rows to lines. Please report this file's shape.")
+        raise SourceError(msg, source=source)
+    return lm.row_lines(n_rows)
+
+
+_CANONICAL_FIELDS = frozenset(TIME_FIELDS + LEVEL_FIELDS + LEVEL_NUM_FIELDS + EVENT_FIELDS + SERVICE_FIELDS
+                              + TRACE_FIELDS + SPAN_FIELDS + ("name", "hostname", "pid", "v"))
+
+
+def _late_fields(con, lm: LineMap, members: np.ndarray, row_lines: np.ndarray, drop: np.ndarray, schema: _Schema,
+                 path: str) -> list[tuple[str, pa.Array]] | None:
+    """Keys the sample did not show, found without a second pass over the whole file.
+
+    Every member of a JSON object ends its key with a quote then a colon (``"k":``), and a quote
+    inside a string is escaped, so a line holds at least as many ``":`` as members (a line where a
+    colon follows whitespace, as in ``"k" :``, is looked at regardless). A line with no more ``":``
+    than the members the scan saw has no key the schema lacks. Only the other lines (a key the
+    schema lacks, a null value, an escaped quote before a colon, an array of objects) are parsed
+    again, their keys listed by DuckDB; the values of any new key are taken from them and placed in
+    a column that is null elsewhere. Returns the new columns, or None when the file must be scanned
+    again (a new key names a canonical column, or the lines to look at exceed a quarter of the file:
+    then one key pass over the whole file decides).
+    """
+    keys = lm.keys[row_lines - 1]
+    odd = lm.odd[row_lines - 1]
+    if np.any((keys < members) & ~odd & ~drop):  # cannot happen in file order: never guess
+        raise SourceError(f"{path}: the JSON reader returned rows out of file order; cannot map rows to lines. "
+                          "Please report this.", source=path)
+    cand = np.flatnonzero(((keys > members) | odd) & ~drop)
+    if not len(cand):
+        return []
+    lengths = (lm.ends - lm.starts)[row_lines[cand] - 1]
+    if int(lengths.sum()) > lm.size // 4:
+        return None if schema.key_pass(con, path) else []
+    objects = schema.object_paths()
+    texts = pa.array([lm.raw(int(row_lines[i])) for i in cand], pa.large_binary()).cast(pa.large_string())
+    con.register("__flagged", pa.table({"__i": pa.array(np.arange(len(cand))), "__j": texts}))
+    try:
+        jp = "[" + ", ".join(_lit(_json_path(p)) for p in objects) + "]"
+        shapes = con.execute(
+            f"SELECT any_value(ks), min(__i) AS first FROM (SELECT __i, json_keys(__j, {jp}) AS ks FROM __flagged) "
+            f"GROUP BY hash(ks) ORDER BY first").fetchall()
+        added = schema.add_keys(objects, [ks for ks, _ in shapes])
+        if not added:
+            return []
+        names = [".".join(p) for p in added]
+        if any(n in _CANONICAL_FIELDS for n in names):
+            return None
+        got = _fetch_arrow(con, "SELECT " + ", ".join(
+            f"json_extract_string(__j, {_lit(_json_path(p))}) AS {_q(n)}" for p, n in zip(added, names))
+            + " FROM __flagged ORDER BY __i")
+    finally:
+        con.unregister("__flagged")
+    pos = np.full(len(members), -1, dtype=np.int64)
+    pos[cand] = np.arange(len(cand))
+    take = pa.array(np.maximum(pos, 0), mask=pos < 0)
+    return [(n, got.column(n).combine_chunks().cast(pa.large_string()).take(take)) for n in names]
 
 
 def _without_rows(table: pa.Table, rows: np.ndarray) -> pa.Table:
