@@ -186,7 +186,7 @@ def _has_upper_ascii(col: pa.ChunkedArray | pa.Array) -> bool:
         off = np.frombuffer(offsets, dtype=width)
         lo, hi = int(off[ch.offset]), int(off[ch.offset + len(ch)])
         b = np.frombuffer(data, dtype=np.uint8)[lo:hi]
-        if ((b >= 65) & (b <= 90)).any():
+        if ((b - np.uint8(65)) < 26).any():  # uint8 wraps: one compare finds A-Z
             return True
     return False
 
