@@ -6,6 +6,8 @@ Each case runs in a fresh process (wall time of the load itself, and the process
 RSS after imports); rounds are interleaved so machine noise hits every case alike. Prints medians and
 ratios against the DuckDB baseline (read_json with ignore_errors and an explicit column list, into
 pandas), which is the fastest known way that survives malformed lines but cannot say which it skipped.
+A second reference, duckdb_all_fields_pandas, lists every field of the file by hand (nested ones
+flattened): the same information obsnb's default load returns, minus line accounting and normalisation.
 --slow adds pandas.read_json(lines=True) (~30 s and ~6 GB per million lines before it fails).
 """
 
