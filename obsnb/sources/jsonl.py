@@ -517,18 +517,14 @@ def read_jsonl_path(path: str, source: str, ctx: ReadContext) -> pa.Table | None
             return None
         # keys the sample did not show: the lines that could hold one are found by counting, and looked at
         verify = fields is None
-        out, cols, types, rest, members = _scan(con, path, schema, bound=verify)
+        out, cols, types, rest, members, drop_mask = _scan(con, path, schema, count_members=verify)
         lm = lm_future.result()
         row_lines = _row_lines(out, lm, source)
-        drop = pc.or_(pc.fill_null(out.column("__obsnb_bad"), False), pc.is_null(out.column("__obsnb_time_ns")))
-        drop_mask = drop.to_numpy(zero_copy_only=False)
         if verify:
             late = _late_fields(con, lm, members, row_lines, drop_mask, schema, path)
             if late is None:  # a late key that names a canonical column, or too many lines to look at
-                out, cols, types, rest, _ = _scan(con, path, schema, bound=False)
+                out, cols, types, rest, _, drop_mask = _scan(con, path, schema, count_members=False)
                 row_lines = _row_lines(out, lm, source)
-                drop = pc.or_(pc.fill_null(out.column("__obsnb_bad"), False), pc.is_null(out.column("__obsnb_time_ns")))
-                drop_mask = drop.to_numpy(zero_copy_only=False)
             else:
                 for name, col in late:
                     out = out.append_column(name, col)
@@ -581,8 +577,9 @@ def read_jsonl_path(path: str, source: str, ctx: ReadContext) -> pa.Table | None
         con.close()
 
 
-def _scan(con, path: str, schema: _Schema, bound: bool):
-    """The main scan: every known leaf as text, canonical columns named, bad rows flagged (and the bound)."""
+def _scan(con, path: str, schema: _Schema, count_members: bool):
+    """The main scan: every known leaf as text, canonical columns named, bad rows flagged; with
+    ``count_members``, also how many members each row showed (for ``_late_fields``)."""
     leaves = schema.leaves()
     cols = {".".join(p): _q(p[0]) + "".join("." + _q(x) for x in p[1:]) for p, _ in leaves}
     types = {".".join(p): t for p, t in leaves}
@@ -595,12 +592,13 @@ def _scan(con, path: str, schema: _Schema, bound: bool):
     src = (f"read_json({_lit(path)}, format='newline_delimited', ignore_errors=true, "
            f"columns={schema.read_columns()}, maximum_object_size=67108864)")
     sel, rest = _select(cols)
-    if bound:
+    if count_members:
         sel.append(f"{schema.members_sql()} AS __obsnb_members")
     # one parallel scan straight to Arrow: row i is the i-th non-blank line (DuckDB keeps file order)
     out = _fetch_arrow(con, f"SELECT {', '.join(sel)}, ({bad}) AS __obsnb_bad FROM {src}")
-    members = out.column("__obsnb_members").to_numpy(zero_copy_only=False) if bound else None
-    return out, cols, types, rest, members
+    members = out.column("__obsnb_members").to_numpy(zero_copy_only=False) if count_members else None
+    drop = pc.or_(pc.fill_null(out.column("__obsnb_bad"), False), pc.is_null(out.column("__obsnb_time_ns")))
+    return out, cols, types, rest, members, drop.to_numpy(zero_copy_only=False)
 
 
 def _row_lines(out: pa.Table, lm: LineMap, source: str) -> np.ndarray:

@@ -200,3 +200,22 @@ def test_fields_named_like_internal_columns_are_kept(tmp_path):
     df = _load(_write(tmp_path / "u.jsonl", recs))
     assert df["__meta"].tolist() == ["m0", "m1", "m2"]
     assert df["_x"].tolist() == [0, 1, 2]
+
+
+def test_rows_out_of_file_order_raise_rather_than_mislabel_lines(tmp_path, monkeypatch):
+    """If the reader ever handed rows back out of file order, the member count notices: a clear error,
+    never a frame whose _line and rejected records point at the wrong lines."""
+    from obsnb.errors import SourceError
+
+    recs = [{"ts": 1715680800 + i, "event": "e", "ctx": {"a": i}} for i in range(50)]
+    recs += [{"ts": 1715680900 + i, "event": "e", "ctx": {"a": i, "b": 1, "c": 2}, "d": 1} for i in range(50)]
+    p = _write(tmp_path / "o.jsonl", recs)
+    real = jsonl._fetch_arrow
+
+    def reversed_rows(con, sql):
+        t = real(con, sql)
+        return t.take(list(range(t.num_rows - 1, -1, -1))) if "__obsnb_members" in sql else t
+
+    monkeypatch.setattr(jsonl, "_fetch_arrow", reversed_rows)
+    with pytest.raises(SourceError, match="out of file order"):
+        _load(p)
