@@ -38,6 +38,17 @@ COLUMNS = ("{'ts':'JSON','level':'VARCHAR','event':'VARCHAR','service':'VARCHAR'
            "'span_id':'VARCHAR','job_id':'VARCHAR','duration_ms':'DOUBLE','msg':'VARCHAR','error_type':'VARCHAR'}")
 
 
+def _duckdb_pandas(duckdb, path: str, select: str, columns: str):
+    """DuckDB's read_json (ignore_errors) into pandas, the fastest way this DuckDB offers (as obsnb does)."""
+    con = duckdb.connect()
+    con.execute("SET TimeZone='UTC'")
+    rel = con.sql(f"SELECT {select} FROM read_json('{path}', format='newline_delimited', ignore_errors=true{columns})")
+    if hasattr(rel, "to_arrow_table"):
+        return rel.to_arrow_table().to_pandas()
+    r = rel.arrow()
+    return (r.read_all() if hasattr(r, "read_all") else r).to_pandas()
+
+
 def case(name: str, path: str) -> dict:
     import resource
     import warnings
@@ -55,27 +66,16 @@ def case(name: str, path: str) -> dict:
     rows, note = None, ""
     try:
         if name == "duckdb_explicit_pandas":
-            con = duckdb.connect()
-            con.execute("SET TimeZone='UTC'")
-            r = con.sql(f"SELECT * FROM read_json('{path}', format='newline_delimited', ignore_errors=true, "
-                        f"columns={COLUMNS})").arrow()
-            df = (r.read_all() if hasattr(r, "read_all") else r).to_pandas()
+            df = _duckdb_pandas(duckdb, path, "*", f", columns={COLUMNS}")
             rows = len(df)
             note = "rows incl. all-NULL rows for bad lines; which lines, unknown; nested fields not loaded"
         elif name == "duckdb_all_fields_pandas":
-            con = duckdb.connect()
-            con.execute("SET TimeZone='UTC'")
-            r = con.sql(f"SELECT {ALL_SELECT} FROM read_json('{path}', format='newline_delimited', "
-                        f"ignore_errors=true, columns={ALL_COLUMNS})").arrow()
-            df = (r.read_all() if hasattr(r, "read_all") else r).to_pandas()
+            df = _duckdb_pandas(duckdb, path, ALL_SELECT, f", columns={ALL_COLUMNS}")
             rows = len(df)
             note = (f"every field listed by hand ({df.shape[1]} columns, nested flattened); bad lines as NULL rows; "
                     "which lines, unknown; timestamps left as text")
         elif name == "duckdb_auto_pandas":
-            con = duckdb.connect()
-            con.execute("SET TimeZone='UTC'")
-            r = con.sql(f"SELECT * FROM read_json('{path}', format='newline_delimited', ignore_errors=true)").arrow()
-            df = (r.read_all() if hasattr(r, "read_all") else r).to_pandas()
+            df = _duckdb_pandas(duckdb, path, "*", "")
             rows = len(df)
             note = f"all fields the first 20,480 rows show ({df.shape[1]} columns, nested as dicts); later ones dropped"
         elif name == "obsnb_pandas":
