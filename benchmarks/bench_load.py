@@ -59,7 +59,10 @@ def case(name: str, path: str) -> dict:
     import polars as pl
 
     import obsnb as ob
-    from obsnb.sources import jsonl  # noqa: F401
+    from obsnb import api, registry  # noqa: F401  (obsnb's modules too: a notebook imports them once)
+
+    for fmt in registry.FORMATS:
+        registry.get_format(fmt)
 
     base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     t0 = time.perf_counter()
