@@ -219,3 +219,21 @@ def test_rows_out_of_file_order_raise_rather_than_mislabel_lines(tmp_path, monke
     monkeypatch.setattr(jsonl, "_fetch_arrow", reversed_rows)
     with pytest.raises(SourceError, match="out of file order"):
         _load(p)
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n"])
+@pytest.mark.parametrize("gz", [False, True])
+def test_late_key_in_crlf_and_gzipped_files_without_final_newline(tmp_path, newline, gz):
+    """CRLF endings, .gz and a last line without a newline do not disturb the count."""
+    import gzip
+
+    recs = _head() + [{"ts": 1715690000 + i, "event": "tick", "ctx": {"a": i}} for i in range(10)]
+    recs.append({"ts": 1715690100, "event": "end", "ctx": {"a": 0}, "late": "yes"})
+    text = newline.join(json.dumps(r, separators=(",", ":")) for r in recs)  # no final newline
+    p = tmp_path / ("f.jsonl.gz" if gz else "f.jsonl")
+    p.write_bytes(gzip.compress(text.encode()) if gz else text.encode())
+    df = _load(p)
+    assert len(df) == HEAD + 11 and ob.load_info(df).n_rejected == 0
+    assert _vals(df["late"])[-2:] == [None, "yes"]
+    assert df["late"].iloc[:-1].isna().all()
+    assert df["_line"].iloc[-1] == HEAD + 11
