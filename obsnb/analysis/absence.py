@@ -10,6 +10,7 @@ import polars as pl
 from ..errors import UsageError
 from ..timeutil import format_duration, to_ns
 from . import _frames as F
+from .failures import error_expr
 
 __all__ = ["rate", "error_rate", "gaps"]
 
@@ -110,9 +111,8 @@ def rate(
 
 
 def _error_mask(frame: pl.DataFrame, errors: Any) -> pl.Series:
-    if errors is None:
-        F.require(frame, ["level"], "error_rate", "pass errors=<boolean column or {column: value}>")
-        return frame.get_column("level").is_in(["ERROR", "CRITICAL"]).fill_null(False)
+    if errors is None:  # the one definition of an error (obsnb.analysis.failures), shared with ob.investigate
+        return frame.select(error_expr(frame).alias("_e")).get_column("_e")
     return F.row_mask(frame, errors, "error_rate", "errors", F.default_time(frame))
 
 
@@ -128,7 +128,9 @@ def error_rate(
 ):
     """Share of error rows per bucket: the ratio of two :func:`rate` series over the same grid.
 
-    ``errors`` picks the error rows: None means ``level`` ERROR or CRITICAL; a column name means that
+    ``errors`` picks the error rows: None means obsnb's one definition of an error (level ERROR or
+    CRITICAL, ``event.outcome`` failure, an HTTP status >= 500, a failure event such as ``job_failed``;
+    span status ERROR for spans: see :mod:`obsnb.analysis.failures`); a column name means that
     boolean column; ``{"status": ["ERROR"], ...}`` means rows whose columns hold those values; or a
     boolean mask with one value per row. Returns ``time``, the ``by`` columns, ``total``, ``errors``
     and ``error_rate`` (errors / total; NaN for a bucket with no events).

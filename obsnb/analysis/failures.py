@@ -1,0 +1,76 @@
+"""What counts as an error: one definition, used by ``ob.error_rate``'s default and by ``ob.investigate``.
+
+A log row is an error when any of these holds (each only where the column exists):
+
+* ``level`` is ERROR or CRITICAL;
+* an outcome column (``event.outcome``, ``outcome``) says ``failure``;
+* an HTTP status column (``http.response.status_code``, ``http.status_code``, ``status_code``,
+  ``http_status``, ``status``) holds a number >= 500;
+* the event names a failure: a word such as ``failed``, ``failure``, ``error``, ``exception``,
+  ``timeout``, ``crashed``, ``aborted``, ``rejected``, ``dead_lettered`` in a short event name
+  (``job_failed``, ``task.error``, ``upload timed out``), not inside a long free-text message.
+
+A span is an error when ``status`` is ERROR or an HTTP status attribute is >= 500. A chart and a
+summary that use this module never disagree about how many errors there were.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+__all__ = ["FAILURE_WORDS", "OUTCOME_COLUMNS", "HTTP_STATUS_COLUMNS", "failure_event", "error_expr", "is_spans"]
+
+FAILURE_WORDS = (
+    r"(?i)(?:^|[^a-z])(?:fail|failed|failing|failure|error|errored|errors|exception|timeout|timed[ _.-]?out|"
+    r"crash|crashed|abort|aborted|reject|rejected|dead[ _.-]?letter(?:ed)?|panic|fatal|unavailable|refused)(?:$|[^a-z])"
+)
+OUTCOME_COLUMNS = ("event.outcome", "outcome")
+HTTP_STATUS_COLUMNS = ("http.response.status_code", "http.status_code", "status_code", "http_status", "response.status")
+_MAX_EVENT_WORDS = 6  # longer events are free text: their words are not an event name
+
+
+def failure_event(column: str = "event") -> pl.Expr:
+    """True where ``column`` is a short event name that names a failure (``job_failed``, ``sync timed out``)."""
+    text = pl.col(column).cast(pl.String)
+    short = text.str.count_matches(r"\s+") < _MAX_EVENT_WORDS
+    return (text.str.contains(FAILURE_WORDS) & short).fill_null(False)
+
+
+def is_spans(frame: pl.DataFrame) -> bool:
+    """Whether a frame is a canonical span frame (has ``span_id``, ``start``, ``status``)."""
+    return {"span_id", "start", "status"} <= set(frame.columns)
+
+
+def _status_ge_500(frame: pl.DataFrame, columns: tuple[str, ...]) -> list[pl.Expr]:
+    out = []
+    for c in columns:
+        if c in frame.columns and frame.schema[c] != pl.Null:
+            code = pl.col(c).cast(pl.String).str.extract(r"^\s*(\d{3})\s*$").cast(pl.Int64, strict=False)
+            out.append((code >= 500).fill_null(False))
+    return out
+
+
+def error_expr(frame: pl.DataFrame, *, event: str = "event", failed_events: list[str] | None = None) -> pl.Expr:
+    """A boolean expression: which rows of ``frame`` (logs or spans) are errors, by the module's definition.
+
+    ``failed_events`` names event values that are failures whatever their words (a hint); ``event`` is
+    the column holding event names.
+    """
+    parts: list[pl.Expr] = []
+    if is_spans(frame):
+        parts.append(pl.col("status").cast(pl.String).str.to_uppercase().eq("ERROR").fill_null(False))
+        parts += _status_ge_500(frame, ("http.response.status_code", "http.status_code"))
+    else:
+        if "level" in frame.columns:
+            parts.append(pl.col("level").cast(pl.String).is_in(["ERROR", "CRITICAL"]).fill_null(False))
+        for c in OUTCOME_COLUMNS:
+            if c in frame.columns and frame.schema[c] != pl.Null:
+                parts.append(pl.col(c).cast(pl.String).str.to_lowercase().eq("failure").fill_null(False))
+        parts += _status_ge_500(frame, HTTP_STATUS_COLUMNS)
+        if event in frame.columns and frame.schema[event] != pl.Null:
+            parts.append(failure_event(event))
+            if failed_events:
+                parts.append(pl.col(event).cast(pl.String).is_in(list(failed_events)).fill_null(False))
+    if not parts:
+        return pl.repeat(False, pl.len())
+    return pl.any_horizontal(parts)

@@ -1,0 +1,70 @@
+"""``ob.investigate``: the findings of an incident, drawn from whatever evidence was loaded."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..analysis import _frames as F
+from . import detect_changes, detect_deps, detect_errors, detect_work
+from .context import prepare
+from .findings import Findings
+from .vocabulary import read_evidence
+
+__all__ = ["investigate"]
+
+_DETECTORS = (
+    ("error_spike", detect_errors.error_spikes),
+    ("degraded_dependency", detect_deps.dependencies),
+    ("latency_regression", detect_deps.latency_regressions),
+    ("silence", detect_work.silences),
+    ("stall", detect_work.stalls_found),
+    ("retry_storm", detect_work.retry_storms),
+    ("change", detect_changes.changes),
+    ("first_error", detect_errors.first_error),
+    ("new_pattern", detect_errors.new_patterns),
+    ("suspect", detect_errors.suspects),
+    ("telemetry_gap", detect_changes.telemetry_gaps),
+)
+
+
+def _frame(df: Any):
+    if df is None:
+        return None, None
+    engine = F.engine_of(df)
+    return F.to_polars(df), engine
+
+
+def investigate(logs: Any = None, spans: Any = None, metrics: Any = None, *, start: Any = None, end: Any = None,
+                **hints: Any) -> Findings:
+    """The findings of an incident, ranked: what happened, where, and what the evidence cannot tell.
+
+    ``logs``, ``spans``, ``metrics`` are canonical frames (``ob.load``), pandas or polars; any may be
+    None (no evidence of that kind, which is itself a finding). ``start``/``end`` are the incident
+    window; without them the window is found from the error rate (or is all the evidence). The
+    baseline is the evidence before ``start``; without any, the window's first quarter, and a
+    ``telemetry_gap`` finding says so.
+
+    Hints override what is detected (see ``obsnb.investigate.HINTS``): ``entity``, ``key``, ``started``,
+    ``succeeded``, ``failed``, ``heartbeat``, ``event_column``, ``dependency``, ``silence``,
+    ``retry_min_attempts``, ``stall_after``, ``every``, ``baseline``.
+
+    Returns :class:`~obsnb.investigate.Findings`: ``.frame`` (the evidence's engine), ``.of(kind)``,
+    ``.reading`` (what was assumed), ``.looked_at`` and ``.to_json()`` (schema ``obsnb.findings/1``).
+    """
+    lg, e1 = _frame(logs)
+    sp, e2 = _frame(spans)
+    me, e3 = _frame(metrics)
+    engine = next((e for e in (e1, e2, e3) if e), "pandas")
+    engine = "polars" if engine == "polars" else "pandas"
+    reading = read_evidence(lg, sp, hints)
+    ctx = prepare(lg, sp, me, reading, start, end)
+    items = []
+    looked: dict[str, str] = {}
+    for kind, detect in _DETECTORS:
+        found, text = detect(ctx)
+        items += found
+        looked[kind] = text
+    evidence = {"logs": 0 if lg is None else lg.height, "spans": 0 if sp is None else sp.height,
+                "metrics": 0 if me is None else me.height}
+    base = None if ctx.b0 is None else (ctx.b0, ctx.b1, ctx.baseline_how)
+    return Findings(items, reading, (ctx.t0, ctx.t1, ctx.window_how), base, evidence, looked, engine)

@@ -1,0 +1,126 @@
+"""Findings about what changed and what the evidence cannot tell: ``change`` (deploys, releases, config
+changes, restarts, a new ``service.version``) and ``telemetry_gap``."""
+
+from __future__ import annotations
+
+import pandas as pd
+import polars as pl
+
+from .context import TS, Ctx, pct
+from .findings import Finding, iso
+from .vocabulary import CHANGE_WORDS, RESTART_WORDS, VERSION_COLUMNS
+
+__all__ = ["changes", "telemetry_gaps"]
+
+_SKIP = {"time", "level", "trace_id", "span_id", "_source", "_line", "_err", "level_original"}
+_MAX = 12
+
+
+def _ns(t) -> int:
+    return int(pd.Timestamp(t).value)
+
+
+def _fields(row: dict, ev: str, limit: int = 6) -> dict:
+    out = {}
+    for k, v in row.items():
+        if k in _SKIP or k == ev or v is None or str(v) == "" or len(out) >= limit:
+            continue
+        out[k] = str(v)[:200]
+    return out
+
+
+def changes(ctx: Ctx) -> tuple[list[Finding], str]:
+    out: list[Finding] = []
+    looked = []
+    lg = ctx.logs
+    r = ctx.reading
+    hi = pl.lit(ctx.t1).cast(TS)
+    first_err = None
+    if lg is not None and not lg.is_empty():
+        errs = lg.filter(ctx.during() & pl.col("_err"))
+        first_err = _ns(errs.get_column("time").min()) if errs.height else None
+    ev = r.event_column
+    if lg is not None and not lg.is_empty() and ev in lg.columns:
+        text = pl.col(ev).cast(pl.String)
+        short = text.str.count_matches(r"\s+") < 6
+        is_change = text.str.contains(CHANGE_WORDS.pattern) & short & ~pl.col("_err")
+        is_restart = text.str.contains(RESTART_WORDS.pattern) & short & ~pl.col("_err")
+        rows = lg.filter((is_change | is_restart).fill_null(False) & (pl.col("time") < hi))
+        rows = rows.with_columns(text.str.contains(RESTART_WORDS.pattern).alias("_restart"))
+        looked.append(f"{rows.height:,} deploy/config/restart events")
+        for row in rows.head(200).iter_rows(named=True):
+            if len(out) >= _MAX:
+                break
+            t = _ns(row["time"])
+            what = "restart" if row["_restart"] and not CHANGE_WORDS.search(str(row[ev])) else "change"
+            fields = _fields({k: v for k, v in row.items() if k != "_restart"}, ev)
+            detail = ", ".join(f"{k}={v}" for k, v in fields.items())
+            svc = f" from `{row['service']}`" if row.get("service") else ""
+            rel = _relative(t, first_err)
+            summary = f"`{row[ev]}`{svc} at {ctx.t(t)}{rel}" + (f": {detail}." if detail else ".")
+            nums = {"what": what, "event": row[ev], "time": iso(t), "fields": fields, "source": row.get("_source"),
+                    "line": row.get("_line"), "before_first_error_s": None if first_err is None else (first_err - t) / 1e9}
+            score = 60 + (10 if first_err is not None and 0 <= first_err - t <= 2 * 3600 * 10**9 else 0) - (8 if what == "restart" else 0)
+            out.append(Finding("change", summary, nums, f'logs[logs["{ev}"] == "{row[ev]}"]', score, ev, str(row[ev]), t, None))
+    for name, frame, col in (("logs", lg, "time"), ("spans", ctx.spans, "start")):
+        if frame is None or frame.is_empty() or "service" not in frame.columns:
+            continue
+        for vc in VERSION_COLUMNS:
+            if vc not in frame.columns or frame.schema[vc] == pl.Null:
+                continue
+            firsts = (frame.filter(pl.col(vc).is_not_null() & (pl.col(col) < hi))
+                      .group_by("service", vc).agg(pl.col(col).min().alias("t")).sort(["service", "t"]))
+            looked.append(f"`{vc}` of the {name}")
+            for svc, g in firsts.group_by("service", maintain_order=True):
+                vals = g.rows(named=True)
+                for prev, cur in zip(vals, vals[1:]):
+                    t = _ns(cur["t"])
+                    summary = (f"`{svc[0]}` changed `{vc}` from `{prev[vc]}` to `{cur[vc]}`: first seen at {ctx.t(t)} in the "
+                               f"{name}{_relative(t, first_err)}.")
+                    nums = {"what": "version", "column": vc, "from": str(prev[vc]), "to": str(cur[vc]), "time": iso(t),
+                            "service": str(svc[0]), "before_first_error_s": None if first_err is None else (first_err - t) / 1e9}
+                    score = 62 + (10 if first_err is not None and 0 <= first_err - t <= 2 * 3600 * 10**9 else 0)
+                    out.append(Finding("change", summary, nums, f'{name}.groupby(["service", "{vc}"])["{col}"].min()',
+                                       score, vc, str(cur[vc]), t, None))
+            break
+    return out, ("; ".join(looked) if looked else "no event or version column to find changes in")
+
+
+def _relative(t: int, first_err: int | None) -> str:
+    if first_err is None:
+        return ""
+    d = (first_err - t) / 6e10
+    if d >= 0:
+        return f", {d:,.1f} min before the window's first error"
+    return f", {-d:,.1f} min after the window's first error"
+
+
+def telemetry_gaps(ctx: Ctx) -> tuple[list[Finding], str]:
+    out = []
+    lg, sp, me = ctx.logs, ctx.spans, ctx.metrics
+
+    def gap(what: str, why: str, nums: dict, score: float = 20):
+        out.append(Finding("telemetry_gap", f"{what} {why}", nums, "ob.load(...)", score, "evidence", what.split()[0].lower(),
+                           ctx.t0, ctx.t1))
+    if lg is None or lg.is_empty():
+        gap("No logs", "were loaded: what failed and why (the evidence) cannot be read.", {"logs": 0}, 25)
+    if sp is None or sp.is_empty():
+        gap("No traces", "were loaded: where a failure happened across steps, and one request's path, cannot be shown.",
+            {"spans": 0}, 24)
+    if me is None or me.is_empty():
+        gap("No metrics", "were loaded: throughput, queue depth and the age of the oldest job are not measured.", {"metrics": 0}, 23)
+    if ctx.baseline_how.startswith("no evidence"):
+        gap("Nothing before the window", "was loaded, so 'before' is the window's own first quarter; load earlier evidence "
+            "for a real baseline.", {"baseline": ctx.baseline_how}, 22)
+    if lg is not None and not lg.is_empty():
+        share = float(lg.get_column("trace_id").is_not_null().mean()) if "trace_id" in lg.columns else 0.0
+        if share < 0.5:
+            gap(f"Logs without trace ids: {pct(1 - share)} of log lines", "carry no trace id, so they cannot be joined to traces.",
+                {"log_lines": lg.height, "with_trace_id": share}, 21)
+        elif sp is not None and not sp.is_empty():
+            ids = lg.get_column("trace_id").drop_nulls().unique()
+            known = ids.is_in(sp.get_column("trace_id").drop_nulls().unique()).mean() if ids.len() else 1.0
+            if known is not None and known < 0.5:
+                gap(f"Trace ids that match no span: {pct(1 - known)} of the logs' trace ids", "are not in the loaded spans.",
+                    {"trace_ids": ids.len(), "matched": known}, 21)
+    return out, "which kinds of evidence were loaded, and whether logs carry trace ids"

@@ -1,0 +1,156 @@
+"""Findings about calls: ``degraded_dependency`` (a dependency whose calls fail or slow down) and
+``latency_regression`` (an operation of the system itself whose p95/p99 rose against the baseline)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import polars as pl
+
+from .context import Ctx, pct, q
+from .findings import Finding, iso
+from .vocabulary import span_dependency_expr
+
+__all__ = ["dependencies", "latency_regressions"]
+
+_MIN_CALLS = 10
+_SLOWER = 2.0  # p95 at least twice the baseline's ...
+_SLOWER_MS = 50.0  # ... and at least 50 ms more
+_REGRESSION = 1.5
+
+
+def _ns(t) -> int:
+    return int(pd.Timestamp(t).value)
+
+
+def _compare(ctx: Ctx, frame: pl.DataFrame, key: str, time: str, dur: str) -> pl.DataFrame:
+    """Per ``key``: calls, errors, p95, p99 before (baseline) and during (window)."""
+    def agg(sel: pl.Expr, tag: str) -> pl.DataFrame:
+        return frame.filter(sel).group_by(key).agg(
+            pl.len().alias(f"n_{tag}"), pl.col("_err").sum().alias(f"e_{tag}"),
+            q(pl.col(dur).cast(pl.Float64), 0.95).alias(f"p95_{tag}"), q(pl.col(dur).cast(pl.Float64), 0.99).alias(f"p99_{tag}"))
+    d, b = agg(ctx.during(time), "d"), agg(ctx.before(time), "b")
+    out = d.join(b, on=key, how="left").with_columns(pl.col("n_b").fill_null(0), pl.col("e_b").fill_null(0))
+    return out.with_columns((pl.col("e_d") / pl.col("n_d")).alias("r_d"),
+                            pl.when(pl.col("n_b") > 0).then(pl.col("e_b") / pl.col("n_b")).alias("r_b"))
+
+
+def _degraded(row: dict) -> str | None:
+    r_b = row["r_b"] or 0.0
+    if row["e_d"] >= 3 and row["r_d"] >= max(2 * r_b, r_b + 0.05):
+        return "failing"
+    if (row["n_d"] >= _MIN_CALLS and row["n_b"] >= _MIN_CALLS and row["p95_b"] is not None and row["p95_d"] is not None
+            and row["p95_d"] >= _SLOWER * row["p95_b"] and row["p95_d"] - row["p95_b"] >= _SLOWER_MS):
+        return "slow"
+    return None
+
+
+def _dep_findings(ctx: Ctx, frame: pl.DataFrame, key: str, time: str, dur: str, source: str, col: str,
+                  call_of: str) -> list[Finding]:
+    out = []
+    table = _compare(ctx, frame, key, time, dur)
+    for row in table.sort("n_d", descending=True).iter_rows(named=True):
+        mode = _degraded(row)
+        if mode is None or row[key] is None:
+            continue
+        calls = frame.filter(ctx.during(time) & (pl.col(key) == row[key]))
+        bad = calls.filter(pl.col("_err")) if mode == "failing" else \
+            calls.filter(pl.col(dur).cast(pl.Float64) > (row["p99_b"] or 0.0))
+        s = _ns(bad.get_column(time).min()) if bad.height else ctx.t0
+        e = _ns(bad.get_column(time).max()) if bad.height else ctx.t1
+        example = None
+        if "trace_id" in calls.columns and bad.height:
+            worst = bad.sort(dur, descending=True, nulls_last=True).row(0, named=True)
+            example = worst.get("trace_id")
+        nums = {"mode": mode, "calls_before": row["n_b"], "calls_during": row["n_d"], "errors_before": row["e_b"],
+                "errors_during": row["e_d"], "error_rate_before": row["r_b"], "error_rate_during": row["r_d"],
+                "p95_before_ms": row["p95_b"], "p95_during_ms": row["p95_d"], "p99_before_ms": row["p99_b"],
+                "p99_during_ms": row["p99_d"], "first_bad_call": iso(s), "last_bad_call": iso(e),
+                "bad_calls": bad.height, "from": source, "example_trace_id": example, "baseline": ctx.baseline_how}
+
+        def ms(v):
+            return "n/a" if v is None else f"{v:,.1f} ms"
+        if mode == "failing":
+            what = (f"{row['e_d']:,} of its {row['n_d']:,} calls failed in the window ({pct(row['r_d'])}, against "
+                    f"{pct(row['r_b'])} of {row['n_b']:,} before)")
+        else:
+            what = f"its calls slowed down in the window ({row['n_d']:,} calls; failures {pct(row['r_d'])}, before {pct(row['r_b'])})"
+        summary = (f"Dependency `{row[key]}` ({source}): {what}; p95 {ms(row['p95_b'])} before, {ms(row['p95_d'])} during "
+                   f"(p99 {ms(row['p99_b'])} -> {ms(row['p99_d'])}); {'failed' if mode == 'failing' else 'slow'} calls from "
+                   f"{ctx.t(s)} to {ctx.t(e)}.")
+        call = call_of.format(v=row[key])
+        size = (row["r_d"] - (row["r_b"] or 0)) * 10 if mode == "failing" else min((row["p95_d"] / max(row["p95_b"], 1e-9)), 10)
+        out.append(Finding("degraded_dependency", summary, nums, call, 84 + min(size, 10), col, str(row[key]), s, e))
+    return out
+
+
+def dependencies(ctx: Ctx) -> tuple[list[Finding], str]:
+    out: list[Finding] = []
+    looked = []
+    sp = ctx.spans
+    if sp is not None and not sp.is_empty() and "kind" in sp.columns:
+        calls = sp.filter(pl.col("kind").cast(pl.String).is_in(["CLIENT", "PRODUCER"]))
+        dep = span_dependency_expr(calls)
+        dep = pl.coalesce([dep, pl.col("name")]) if dep is not None else pl.col("name")
+        calls = calls.with_columns(dep.cast(pl.String).alias("_dep"))
+        n = calls.get_column("_dep").n_unique() if calls.height else 0
+        looked.append(f"{n} dependencies of {calls.height:,} client/producer spans")
+        out += _dep_findings(ctx, calls, "_dep", "start", "duration_ms", "client spans", "dependency",
+                             'ob.latency(client_spans[client_spans["dependency"] == "{v}"], by="dependency", every="5min")')
+    lg = ctx.logs
+    r = ctx.reading
+    if lg is not None and r.log_dependency and r.log_duration and not out:
+        calls = lg.filter(pl.col(r.log_dependency).is_not_null() & pl.col(r.log_duration).is_not_null())
+        calls = calls.with_columns(pl.col(r.log_dependency).cast(pl.String).alias("_dep"))
+        looked.append(f"{calls.get_column('_dep').n_unique()} values of `{r.log_dependency}` on {calls.height:,} log lines "
+                      f"with `{r.log_duration}`")
+        out += _dep_findings(ctx, calls, "_dep", "time", r.log_duration, f"log lines with `{r.log_duration}`",
+                             r.log_dependency,
+                             f'ob.latency(logs[logs["{r.log_dependency}"] == "{{v}}"], value="{r.log_duration}", every="5min")')
+    text = "; ".join(looked) if looked else "no client spans and no log field naming a dependency with a duration"
+    return out, text
+
+
+def latency_regressions(ctx: Ctx) -> tuple[list[Finding], str]:
+    out: list[Finding] = []
+    looked = []
+    sp = ctx.spans
+    if sp is not None and not sp.is_empty():
+        own = sp.filter(~pl.col("kind").cast(pl.String).is_in(["CLIENT", "PRODUCER"]).fill_null(False))
+        own = own.with_columns(pl.concat_str([pl.col("service").cast(pl.String).fill_null("?"), pl.lit(" / "),
+                                              pl.col("name").cast(pl.String).fill_null("?")]).alias("_op"))
+        looked.append(f"{own.get_column('_op').n_unique()} span operations")
+        out += _regressions(ctx, own, "_op", "start", "duration_ms", "spans", "operation",
+                            'ob.latency(spans, by=["service", "name"], every="5min")')
+    lg = ctx.logs
+    r = ctx.reading
+    if lg is not None and r.log_duration and not out:
+        rows = lg.filter(pl.col(r.log_duration).is_not_null())
+        if r.log_dependency:
+            rows = rows.filter(pl.col(r.log_dependency).is_null())
+        ev = r.event_column
+        if ev in rows.columns:
+            rows = rows.with_columns(pl.col(ev).cast(pl.String).alias("_op"))
+            looked.append(f"{rows.get_column('_op').n_unique()} events with `{r.log_duration}`")
+            out += _regressions(ctx, rows, "_op", "time", r.log_duration, "log lines", ev,
+                                f'ob.latency(logs, value="{r.log_duration}", by="{ev}", every="5min")')
+    return out, "; ".join(looked) if looked else "no durations to compare"
+
+
+def _regressions(ctx: Ctx, frame: pl.DataFrame, key: str, time: str, dur: str, source: str, col: str,
+                 call: str) -> list[Finding]:
+    table = _compare(ctx, frame, key, time, dur)
+    table = table.filter((pl.col("n_b") >= 20) & (pl.col("n_d") >= _MIN_CALLS) & pl.col("p95_b").is_not_null()
+                         & (pl.col("p95_d") >= _REGRESSION * pl.col("p95_b")) & (pl.col("p95_d") - pl.col("p95_b") >= _SLOWER_MS))
+    table = table.with_columns((pl.col("p95_d") / pl.col("p95_b")).alias("x")).sort("x", descending=True)
+    out = []
+    for row in table.head(5).iter_rows(named=True):
+        nums = {"count_before": row["n_b"], "count_during": row["n_d"], "p95_before_ms": row["p95_b"],
+                "p95_during_ms": row["p95_d"], "p99_before_ms": row["p99_b"], "p99_during_ms": row["p99_d"],
+                "times_slower_p95": row["x"], "from": source}
+        summary = (f"`{row[key]}` got slower: p95 {row['p95_b']:,.1f} ms before ({row['n_b']:,} {source}), "
+                   f"{row['p95_d']:,.1f} ms in the window ({row['n_d']:,}), {row['x']:.1f}x; p99 "
+                   f"{row['p99_b']:,.1f} -> {row['p99_d']:,.1f} ms.")
+        out.append(Finding("latency_regression", summary, nums, call, 55 + min(row["x"], 10), col, str(row[key]),
+                           ctx.t0, ctx.t1))
+    return out
+

@@ -1,0 +1,262 @@
+"""How obsnb reads a body of evidence it has never seen: which columns name entities, units of work,
+dependencies, and which events start, finish or fail a unit.
+
+Every choice is detected from the data (OpenTelemetry semantic conventions, ECS, common names, the
+shape of the values), recorded with the reason, and can be given instead as a hint to
+``ob.investigate``. ``Reading.table()`` is the "how obsnb read this evidence" table of the reports.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from typing import Any
+
+import polars as pl
+
+from ..analysis.failures import FAILURE_WORDS
+from ..errors import UsageError
+
+__all__ = ["Reading", "read_evidence", "HINTS"]
+
+# Columns never treated as entities, keys or dependencies.
+_NEVER = {"time", "level", "event", "trace_id", "span_id", "parent_span_id", "_source", "_line", "level_original",
+          "start", "end", "duration_ms", "status", "status_message", "kind", "name", "links", "events", "message",
+          "msg", "value", "metric"}
+ENTITY_NAME = re.compile(
+    r"(?i)(^|[._])(worker|workers?_?(id|name)|host|hostname|host\.name|instance|instance_id|pod|pod_name|k8s\.pod\.name|"
+    r"dyno|node|node_name|consumer|consumer_id|container|container_name|container\.name|executor|runner|agent|"
+    r"machine|replica|service\.instance\.id|process\.pid|pid)$"
+)
+UNIT_NAME = re.compile(
+    r"(?i)(^|[._])(job|task|message|msg|request|req|run|work|item|order|batch|delivery|execution|workflow|"
+    r"invocation|event)[._]?(id|uuid|key)$"
+)
+DEPENDENCY_SPAN_COLUMNS = ("peer.service", "server.address", "net.peer.name", "db.system", "db.name",
+                           "messaging.destination.name", "messaging.destination", "rpc.service", "remoteEndpoint.serviceName",
+                           "http.host", "url.full", "http.url")
+DEPENDENCY_LOG_NAME = re.compile(
+    r"(?i)(^|[._])(peer\.service|peer|upstream|dependency|downstream|remote|target|destination|provider|"
+    r"endpoint|api|server\.address|url|http\.url|url\.full|db\.system)$"
+)
+DURATION_NAMES = ("duration_ms", "latency_ms", "elapsed_ms", "took_ms", "time_ms", "response_time_ms",
+                  "event.duration", "duration", "latency", "elapsed")
+START_WORDS = re.compile(r"(?i)(start|begin|received|receiv|consum|picked|claim|dequeu|running|process(ing)?$|attempt)")
+SUCCESS_WORDS = re.compile(r"(?i)(complet|succe|done|finish|commit|processed|\bok\b|delivered|acked|written|end(ed)?$)")
+HEARTBEAT_WORDS = re.compile(r"(?i)(heartbeat|alive|keepalive|ping|health|tick|idle|poll)")
+CHANGE_WORDS = re.compile(r"(?i)(deploy|release|rollout|roll[ _.-]?out|rollback|config|setting|upgrade|migrat|feature[ _.-]?flag|version)")
+RESTART_WORDS = re.compile(
+    r"(?i)(boot|restart|(worker|server|service|app|consumer|scheduler|process|daemon|instance|node|pod)[ _.-]?(start(ed|ing)?|up|ready|online))"
+)
+VERSION_COLUMNS = ("service.version", "version", "app.version", "build", "release", "git_sha", "service_version")
+_FAILURE = re.compile(FAILURE_WORDS)
+
+#: every hint ``investigate`` takes, with what it overrides
+HINTS = {
+    "entity": "column(s) naming the entities that can go silent (worker, host, pod, ...)",
+    "key": "column naming one unit of work (job_id, task_id, ...)",
+    "started": "event(s) that start an attempt at a unit of work",
+    "succeeded": "event(s) that finish it successfully",
+    "failed": "event(s) that finish it with a failure",
+    "heartbeat": "event(s) a live entity logs while it works or waits",
+    "event_column": "column holding the event names (default: event)",
+    "dependency": "spans or logs column naming the dependency a call goes to",
+    "silence": "shortest silence worth reporting (e.g. '10min')",
+    "retry_min_attempts": "attempts of one unit that make a retry storm",
+    "stall_after": "age after which an unfinished unit is stalled (e.g. '15min')",
+    "every": "bucket for rates and error rates (e.g. '5min')",
+    "baseline": "how much evidence before the window to compare with (e.g. '2h')",
+}
+
+
+@dataclasses.dataclass
+class Reading:
+    """What the investigation assumed about the evidence; every field can be given as a hint."""
+
+    event_column: str = "event"
+    entity: list[str] = dataclasses.field(default_factory=list)
+    key: str | None = None
+    started: list[str] = dataclasses.field(default_factory=list)
+    succeeded: list[str] = dataclasses.field(default_factory=list)
+    failed: list[str] = dataclasses.field(default_factory=list)
+    heartbeat: list[str] = dataclasses.field(default_factory=list)
+    dependency: str | None = None
+    log_dependency: str | None = None
+    log_duration: str | None = None
+    silence: str = "10min"
+    retry_min_attempts: int | None = None
+    stall_after: str | None = None
+    every: str | None = None
+    baseline: str | None = None
+    why: dict[str, str] = dataclasses.field(default_factory=dict)
+    given: set[str] = dataclasses.field(default_factory=set)
+
+    def table(self) -> pl.DataFrame:
+        """One row per assumption: ``assumption``, ``value``, ``how`` (given, or why it was detected)."""
+        rows = []
+        for name in ("event_column", "entity", "key", "started", "succeeded", "failed", "heartbeat", "dependency",
+                     "log_dependency", "log_duration", "silence", "retry_min_attempts", "stall_after", "every", "baseline"):
+            v = getattr(self, name)
+            text = ", ".join(map(str, v)) if isinstance(v, list) else ("" if v is None else str(v))
+            how = "given" if name in self.given else self.why.get(name, "")
+            rows.append({"assumption": name, "value": text or "(none found)", "how": how})
+        return pl.DataFrame(rows, schema={"assumption": pl.String, "value": pl.String, "how": pl.String})
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["given"] = sorted(self.given)
+        return d
+
+
+def _as_list(v: Any) -> list[str]:
+    if v is None:
+        return []
+    return [v] if isinstance(v, str) else [str(x) for x in v]
+
+
+def _usable(frame: pl.DataFrame, col: str) -> bool:
+    return col in frame.columns and frame.schema[col] not in (pl.Null, pl.List, pl.Struct) and \
+        not isinstance(frame.schema[col], (pl.List, pl.Struct, pl.Float32, pl.Float64))
+
+
+def _stats(frame: pl.DataFrame, cols: list[str]) -> dict[str, tuple[int, int]]:
+    """(non-null rows, distinct values) per column, in one pass."""
+    if not cols or frame.is_empty():
+        return {c: (0, 0) for c in cols}
+    row = frame.select(*[pl.col(c).is_not_null().sum().alias(f"n:{c}") for c in cols],
+                       *[pl.col(c).n_unique().alias(f"u:{c}") for c in cols]).row(0, named=True)
+    return {c: (int(row[f"n:{c}"]), int(row[f"u:{c}"])) for c in cols}
+
+
+def _entities(logs: pl.DataFrame, r: Reading) -> None:
+    cands = [c for c in logs.columns if c not in _NEVER and ENTITY_NAME.search(c) and _usable(logs, c)]
+    st = _stats(logs, cands)
+    n = max(logs.height, 1)
+    chosen = [c for c in cands if 2 <= st[c][1] <= 500 and st[c][0] >= 0.05 * n]
+    chosen.sort(key=lambda c: -st[c][0])
+    # one column per idea: drop a column that is a relabelling of one already chosen
+    keep: list[str] = []
+    for c in chosen:
+        if any(st[k] == st[c] and logs.select(pl.struct(k, c).n_unique()).item() == st[c][1] for k in keep):
+            continue
+        keep.append(c)
+    if "service" in logs.columns and logs.get_column("service").n_unique() >= 2:
+        keep.append("service")
+    r.entity = keep[:3]
+    r.why["entity"] = (f"columns named like a worker/host/instance/pod with 2-500 values: {', '.join(keep[:3])}"
+                       if keep else "no column names a worker, host, instance or pod with 2 or more values")
+
+
+def _key(logs: pl.DataFrame, r: Reading) -> None:
+    cands = [c for c in logs.columns if c not in _NEVER and UNIT_NAME.search(c) and _usable(logs, c)]
+    st = _stats(logs, cands)
+    good = []
+    for c in cands:
+        rows, distinct = st[c]
+        if distinct >= 2 and rows / max(distinct, 1) >= 1.5:  # a unit is mentioned by several rows
+            good.append((rows, c))
+    good.sort(reverse=True)
+    if good:
+        r.key = good[0][1]
+        r.why["key"] = f"named like a unit-of-work id, on {good[0][0]:,} rows, several rows per value"
+    else:
+        r.why["key"] = "no id column (job_id, task_id, message_id, ...) is shared by several rows"
+
+
+def _events(logs: pl.DataFrame, r: Reading) -> None:
+    ev = r.event_column
+    if ev not in logs.columns or r.key is None:
+        r.why.setdefault("started", "needs a unit-of-work key" if r.key is None else f"no {ev} column")
+        return
+    keyed = logs.filter(pl.col(r.key).is_not_null() & pl.col(ev).is_not_null())
+    if keyed.is_empty():
+        return
+    units = keyed.get_column(r.key).n_unique()
+    per = (keyed.group_by(ev).agg(pl.col(r.key).n_unique().alias("units"), pl.len().alias("rows"))
+           .sort("units", descending=True).head(200))
+    names = per.get_column(ev).cast(pl.String).to_list()
+    cover = dict(zip(names, per.get_column("units").to_list()))
+    fail = [e for e in names if _FAILURE.search(e) and len(e.split()) < 6]
+    start = [e for e in names if START_WORDS.search(e) and e not in fail]
+    done = [e for e in names if SUCCESS_WORDS.search(e) and e not in fail and e not in start]
+    if not r.started and start:
+        r.started = [max(start, key=lambda e: cover[e])]
+        r.why["started"] = f"the start-like event on the most units ({cover[r.started[0]]:,} of {units:,})"
+    if not r.succeeded and done:
+        r.succeeded = [max(done, key=lambda e: cover[e])]
+        r.why["succeeded"] = f"the completion-like event on the most units ({cover[r.succeeded[0]]:,} of {units:,})"
+    if not r.failed and fail:
+        r.failed = sorted(fail, key=lambda e: -cover[e])[:3]
+        r.why["failed"] = "events of units whose name says failed/error/timeout"
+    for name in ("started", "succeeded", "failed"):
+        r.why.setdefault(name, "no event of the units' rows reads like one")
+
+
+def _heartbeat(logs: pl.DataFrame, r: Reading) -> None:
+    ev = r.event_column
+    if r.heartbeat or ev not in logs.columns:
+        return
+    top = logs.group_by(ev).len().sort("len", descending=True).head(300).get_column(ev).cast(pl.String).to_list()
+    hb = [e for e in top if e and HEARTBEAT_WORDS.search(e) and len(e.split()) < 6]
+    r.heartbeat = hb[:2]
+    r.why["heartbeat"] = "events named heartbeat/alive/ping/poll" if hb else "no heartbeat-like event"
+
+
+def span_dependency_expr(spans: pl.DataFrame) -> pl.Expr | None:
+    """The dependency a CLIENT/PRODUCER span calls: the first attribute that names one (OTel, Zipkin, Jaeger)."""
+    parts = []
+    for c in DEPENDENCY_SPAN_COLUMNS:
+        if c in spans.columns and spans.schema[c] not in (pl.Null,):
+            col = pl.col(c).cast(pl.String)
+            if c in ("url.full", "http.url"):
+                col = col.str.extract(r"^[a-zA-Z][a-zA-Z0-9+.-]*://(?:[^@/]*@)?([^/:?#]+)")
+            parts.append(col)
+    return pl.coalesce(parts) if parts else None
+
+
+def _dependency(spans: pl.DataFrame | None, logs: pl.DataFrame | None, r: Reading) -> None:
+    if spans is not None and not spans.is_empty() and r.dependency is None:
+        have = [c for c in DEPENDENCY_SPAN_COLUMNS if c in spans.columns and spans.schema[c] != pl.Null]
+        r.dependency = "(" + " | ".join(have) + ")" if have else "name"
+        r.why["dependency"] = ("client/producer spans, first of: " + ", ".join(have)) if have else \
+            "client/producer spans carry no peer attribute: their span name"
+    if logs is not None and not logs.is_empty():
+        dur = next((c for c in DURATION_NAMES if c in logs.columns and logs.schema[c].is_numeric()), None)
+        if r.log_duration is None and dur:
+            r.log_duration = dur
+            r.why["log_duration"] = "numeric column named like a duration"
+        if r.log_dependency is None:
+            cands = [c for c in logs.columns if c not in _NEVER and DEPENDENCY_LOG_NAME.search(c) and _usable(logs, c)]
+            st = _stats(logs, cands)
+            cands = [c for c in cands if 1 <= st[c][1] <= 200 and st[c][0] > 0]
+            if cands:
+                r.log_dependency = max(cands, key=lambda c: st[c][0])
+                r.why["log_dependency"] = "log field naming an upstream/endpoint/peer"
+
+
+def read_evidence(logs: pl.DataFrame | None, spans: pl.DataFrame | None, hints: dict[str, Any]) -> Reading:
+    """Detect the vocabulary of the evidence; hints override what they name."""
+    bad = sorted(set(hints) - set(HINTS))
+    if bad:
+        msg = f"ob.investigate: unknown hint {bad[0]!r}; the hints are: {', '.join(HINTS)}"
+        raise UsageError(msg)
+    r = Reading()
+    for name, v in hints.items():
+        if v is None:
+            continue
+        r.given.add(name)
+        if name in ("entity", "started", "succeeded", "failed", "heartbeat"):
+            setattr(r, name, _as_list(v))
+        elif name == "retry_min_attempts":
+            r.retry_min_attempts = int(v)
+        else:
+            setattr(r, name, str(v))
+    if logs is not None and not logs.is_empty():
+        if "entity" not in r.given:
+            _entities(logs, r)
+        if "key" not in r.given:
+            _key(logs, r)
+        _events(logs, r)
+        _heartbeat(logs, r)
+    _dependency(spans, logs, r)
+    return r
