@@ -1,8 +1,10 @@
 """Build the template notebooks in ``obsnb/notebooks/`` from this reviewable source (nbformat).
 
-Run ``python scripts/build_notebooks.py`` after editing; the tests execute the result on sample_data.
-Cells call obsnb only; titles are rendered from code (papermill does not template markdown), every
-value written into the page goes through ``obn.md`` (escaped) or ``obn.show`` (escaped table).
+Run ``python scripts/build_notebooks.py`` after editing; the tests execute the result on several
+incidents. Every template is built on ``ob.investigate``: each sentence is a finding's summary or is
+made from a finding's numbers, and a section with nothing to report says what was looked at. Cells
+call obsnb only; nothing here names one incident's services, events or story. Values written into the
+page go through ``obn.md``/``obn.section`` (escaped) or ``obn.show`` (escaped table).
 """
 
 from __future__ import annotations
@@ -15,13 +17,26 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 OUT = pathlib.Path(__file__).resolve().parents[1] / "obsnb" / "notebooks"
 
 PARAMETERS = '''\
-# Parameters, filled in by papermill or `obsnb new`. None means: the bundled sample incident.
-incident = "INC-2041"
-start = None      # ISO time or None (all the evidence)
+# Parameters, filled in by papermill or `obsnb new`. A source left as None means: no evidence of that kind.
+incident = "incident"
+start = None      # window start: ISO time, epoch or now-2h (None: found from the evidence)
 end = None
-logs = None       # path, glob, URL or obsnb.toml source name of the logs
+logs = None       # path, glob, directory, URL or obsnb.toml source name of the logs
 traces = None     # ... of the spans (OTLP JSON, Jaeger, Zipkin, jaeger://, tempo://)
-metrics = None    # ... of the metrics (Prometheus/OpenMetrics text, prometheus://)
+metrics = None    # ... of the metrics (Prometheus/OpenMetrics text, OTLP, prometheus://)
+lookback = "auto" # evidence loaded before `start` as the baseline ("auto": the window's length, 1-24 h)
+# What obsnb assumes about the evidence. None: detected (the report shows what was used and why).
+entity = None     # column(s) naming what can go silent: "worker", ["host", "pod"], ...
+key = None        # column naming one unit of work: "job_id", "task_id", ...
+started = None    # event(s) that start an attempt at a unit of work
+succeeded = None  # event(s) that finish it
+failed = None     # event(s) that fail it
+heartbeat = None  # event(s) a live entity logs while it waits
+dependency = None # spans/logs column naming the dependency a call goes to
+silence = "10min" # shortest silence worth reporting
+retry_min_attempts = None  # attempts that make a retry storm (None: from the data, at least 5)
+stall_after = None         # age after which an unfinished unit is stalled (None: from the data, at least 15 min)
+every = None      # bucket of rates and error rates (None: from the window)
 '''
 
 LOAD = '''\
@@ -31,11 +46,18 @@ from obsnb import charts, notebook as obn
 
 obn.setup()   # offline interactive charts live; the report renderer under `obsnb render`
 warnings.simplefilter("ignore", FutureWarning)
-LOGS, SPANS, METRICS = obn.load_incident(logs, traces, metrics, start=start, end=end)  # each is ob.load(...)
-obn.md("Evidence: **{n_logs}** log lines, **{n_spans}** spans, **{n_points}** metric samples "
-       "from {t0} to {t1}.", n_logs=len(LOGS), n_spans=len(SPANS), n_points=len(METRICS),
-       t0=LOGS["time"].min(), t1=LOGS["time"].max())
+LOGS, SPANS, METRICS = obn.load_incident(logs, traces, metrics, start=start, end=end, lookback=lookback)
+HINTS = dict(entity=entity, key=key, started=started, succeeded=succeeded, failed=failed, heartbeat=heartbeat,
+             dependency=dependency, silence=silence, retry_min_attempts=retry_min_attempts, stall_after=stall_after,
+             every=every)
+F = ob.investigate(LOGS, SPANS, METRICS, start=start, end=end, **HINTS)
+EVERY = obn.bucket(F)
 '''
+
+READING = '''\
+obn.md("## How obsnb read this evidence\\n\\nWhat the investigation assumed. Each line is a parameter of this notebook: "
+       "when one is wrong, set it (`obsnb render NB -p key=order_id`) and render again.")
+obn.show(F.reading.table(), max_rows=20)'''
 
 
 def code(src: str, *tags: str):
@@ -53,133 +75,103 @@ def notebook(title_code: str, cells: list, extra_parameters: str = "") -> nbform
     return nb
 
 
+SILENCE_CHART = '''\
+W = obn.work_rows(LOGS, F)
+obn.draw(charts.rate(W, EVERY, by=obn.entity_of(F), gaps=obn.gaps_frame(F, obn.entity_of(F)), start=F.window_start,
+                     end=F.window_end, title=obn.work_title(F)) if len(W) else None,
+         "No entity column or completion event to chart.")'''
+
+DEPENDENCY_CHART = '''\
+DEP = next(iter(F.of("degraded_dependency", "latency_regression")), None)
+CALLS = obn.calls_of(SPANS, LOGS, DEP) if DEP is not None and DEP.kind == "degraded_dependency" else None
+obn.draw(charts.latency(CALLS, every=EVERY, gaps=obn.gaps_frame(F), title=f"Call latency of {DEP.entity_value} (ms)")
+         if CALLS is not None and len(CALLS) else None)'''
+
 POSTMORTEM = notebook(
-    'obn.md("# Postmortem {incident}\\n\\n*Draft generated by obsnb from the evidence: every number below is computed. '
-    'Edit the prose; re-run to refresh the numbers.*", incident=incident)',
+    'obn.md("# Postmortem {incident}\\n\\n*Draft generated by obsnb from the evidence: every sentence below is made from '
+    'a finding and its numbers. Edit the prose; re-run to refresh the numbers.*", incident=incident)\n'
+    'obn.evidence(F, logs=logs, traces=traces, metrics=metrics)',
     [
-        code('F = obn.facts(LOGS, SPANS, METRICS, start=start, end=end)\n'
-             'lat_b, lat_d = F["latency_before"].iloc[0], F["latency_during"].iloc[0]\n'
-             'd0, d1 = F["degraded"]\n'
-             'silent = F["silences"].sort_values("duration", ascending=False)\n'
-             'storm = F["retry_storm"]'),
-        code('obn.md("## Summary\\n\\nBetween {d0} and {d1} the payments dependency failed ({failed_calls} failed calls); '
-             '**{affected}** of {total} jobs had at least one failed attempt and the attempt error rate rose from '
-             '{er_b} to **{er_d}**. The dependency\'s p99 went from {p99_b} ms to **{p99_d} ms**.",\n'
-             '       d0=d0, d1=d1, failed_calls=F["failed_calls"], affected=F["jobs_affected"], total=F["jobs_total"],\n'
-             '       er_b=f"{F[\'error_rate_before\']:.2%}", er_d=f"{F[\'error_rate_during\']:.2%}",\n'
-             '       p99_b=f"{lat_b[\'p99\']:.1f}", p99_d=f"{lat_d[\'p99\']:.1f}")'),
-        code('obn.md("## Impact\\n\\n* Jobs affected (at least one failed attempt): **{affected}**\\n'
-             '* Error rate (failed / finished attempts): **{er_d}** during, {er_b} before ({n} attempts during)\\n'
-             '* Payments API latency before: p95 **{p95_b} ms**, p99 **{p99_b} ms**\\n'
-             '* Payments API latency during: p95 **{p95_d} ms**, p99 **{p99_d} ms**\\n'
-             '* Queue: max depth **{qd}** at {qdt}; oldest job waited **{qa} s**",\n'
-             '       affected=F["jobs_affected"], er_d=f"{F[\'error_rate_during\']:.2%}", er_b=f"{F[\'error_rate_before\']:.2%}",\n'
-             '       n=F["attempts_during"], p95_b=f"{lat_b[\'p95\']:.1f}", p99_b=f"{lat_b[\'p99\']:.1f}",\n'
-             '       p95_d=f"{lat_d[\'p95\']:.1f}", p99_d=f"{lat_d[\'p99\']:.1f}", qd=f"{F[\'queue\'][\'max_depth\']:.0f}",\n'
-             '       qdt=F["queue"]["max_depth_time"], qa=f"{F[\'queue\'][\'max_age_seconds\']:.0f}")\n'
-             'charts.before_after(F["latency_before"], F["latency_during"], title="Payments API latency (ms): before vs during")'),
-        code('calls = LOGS[LOGS["event"] == "external_api_call"]\n'
-             'charts.latency(calls, every="5min", gaps=silent, title="Payments API call latency, 5-minute buckets (red: a worker went silent)")'),
-        code('ends = LOGS[LOGS["event"].isin(["job_completed", "job_failed"])]\n'
-             'charts.error_rate(ends, "5min", title="Job attempt error rate, 5-minute buckets")'),
-        code('obn.md("## Detection\\n\\nThe oldest queued job passed 5 minutes at {alert}; the queue peaked at {qd} jobs at '
-             '{qdt}. Nothing alerted on the silent worker: absence had no alert.", alert=F["queue"].get("age_alert_time"),\n'
-             '       qd=f"{F[\'queue\'][\'max_depth\']:.0f}", qdt=F["queue"]["max_depth_time"])\n'
-             'charts.series(METRICS, "queue_depth", title="Queue depth (jobs waiting)")'),
-        code('charts.series(METRICS, "queue_oldest_job_age_seconds", title="Age of the oldest waiting job (s)")'),
-        code('TL = obn.draft_timeline(F)\n'
-             'obn.md("## Timeline (draft)\\n\\nDrafted from the first error, absences, alerts, deploys and recovery. '
-             'Edit before publishing.")\n'
-             'obn.show(TL, columns=["time", "end", "event", "kind", "detail"], max_rows=50)\n'
-             'charts.incident_timeline(TL)'),
-        code('obn.md("## The silent hour\\n\\n`{who}` logged nothing from {g0} to {g1}: **{minutes} minutes** of silence. '
-             'Its last line was about job `{job}`.", who=silent.iloc[0]["worker"], g0=silent.iloc[0]["gap_start"],\n'
-             '       g1=silent.iloc[0]["gap_end"], minutes=f"{silent.iloc[0][\'duration\'].total_seconds() / 60:.1f}",\n'
-             '       job=LOGS[(LOGS["worker"] == silent.iloc[0]["worker"]) & (LOGS["time"] <= silent.iloc[0]["gap_start"])]["job_id"].iloc[-1])\n'
-             'obn.show(silent, caption="Silences longer than 15 minutes, per worker")\n'
-             'done = LOGS[LOGS["event"] == "job_completed"]\n'
-             'charts.rate(done, "5min", by="worker", gaps=silent, title="Jobs completed per 5 minutes, by worker")'),
-        code('obn.md("## The retry storm\\n\\nJob `{job}` was attempted **{n}** times from {t0} to {t1} and is still retrying. '
-             'Its last error:", job=storm.iloc[0]["job_id"], n=int(storm.iloc[0]["attempts"]), t0=storm.iloc[0]["first"],\n'
-             '       t1=storm.iloc[0]["last"])\n'
-             'storm_errors = LOGS[(LOGS["job_id"] == storm.iloc[0]["job_id"]) & (LOGS["event"] == "job_failed")]\n'
-             'obn.show(storm_errors.tail(3), columns=["time", "worker", "attempt", "error", "will_retry"])'),
-        code('dep = F["slowest_dependency"]\n'
-             'obn.md("## Root cause\\n\\nSlowest dependency: **{name}** (client-span p99 **{p99} ms** over {n} calls). '
-             'The deploy at {deploy} cut the payments timeout to 5 s and made every error retryable; with the provider '
-             'slow, calls timed out, a timed-out call leaked a database connection and hung a worker, and a request the '
-             'provider rejects for good was retried forever.", name=dep["dependency"], p99=f"{dep[\'p99\']:.1f}", n=int(dep["count"]),\n'
-             '       deploy=F["deploys"]["time"].min())\n'
-             'obn.show(F["dependencies"], caption="Client spans by dependency (ms)")'),
-        code('first = F["first_error"]\n'
-             'obn.md("## Trigger\\n\\nDeploy `{ver}` at {t}: {change}. First job failure {t1} (`{job}`): {err}",\n'
-             '       ver=F["deploys"]["version"].iloc[0], t=F["deploys"]["time"].iloc[0], change=F["deploys"]["change"].iloc[0],\n'
-             '       t1=first["time"], job=first["job_id"], err=first["error"])'),
-        code('worst = F["worst_trace"]\n'
-             'WT = ob.timeline(worst, logs=LOGS, spans=SPANS)\n'
-             'obn.md("## The worst trace\\n\\nTrace `{tid}` spans the longest time ({n} spans, {m} log lines).",\n'
-             '       tid=worst, n=int((WT["source"] == "span").sum()), m=int((WT["source"] == "log").sum()))\n'
-             'charts.waterfall(WT.head(120), title="Worst trace: spans and log events (first 120 rows)")'),
-        code('obn.show(WT[WT["source"] == "log"].head(12), columns=["time", "service", "name", "level", "job_id", "attempt", "error"],\n'
-             '         caption="Log lines of the worst trace")'),
-        code('obn.md("## Resolution and recovery\\n\\n{who} was restarted at {t}; the queue drained at {drained}.",\n'
-             '       who=F["restarts"]["worker"].iloc[0], t=F["restarts"]["time"].iloc[0], drained=F["queue"].get("drained_time"))'),
-        new_markdown_cell(
-            "## Action items (draft — assign owners)\n\n"
-            "| action | type | owner |\n|---|---|---|\n"
-            "| Alert on absence: no `job_completed` from a worker for 10 min | detect | |\n"
-            "| Return DB connections on payment timeout (leak hung the worker) | fix | |\n"
-            "| Do not retry 4xx from the payments API; cap attempts and dead-letter | fix | |\n"
-            "| Roll out timeout changes behind a flag with a canary | process | |\n"
-            "| Alert on age of the oldest queued job | detect | |\n\n"
-            "## Lessons\n\n* What went well:\n* What went wrong:\n* Where we got lucky:\n"
-        ),
+        code('obn.md("## Summary")\nobn.headline(F)'),
+        code(READING),
+        code('obn.md("## Impact")\nobn.section(F, "error_spike")\n'
+             'obn.draw(charts.error_rate(LOGS, EVERY, title="Error rate of log lines (obsnb\'s error definition)") '
+             'if len(LOGS) else None, "No logs were loaded: no error-rate chart.")'),
+        code('obn.draw(charts.error_rate(SPANS, EVERY, time="start", title="Error rate of spans") if len(SPANS) else None)'),
+        code('obn.md("## Detection")\nobn.section(F, "first_error")\nobn.detection(F)'),
+        code('TL = obn.timeline_frame(F)\n'
+             'obn.md("## Timeline (draft)\\n\\nEvery finding with a time, in order. Edit before publishing.")\n'
+             'obn.show(TL, columns=["time", "end", "event", "kind", "detail"], max_rows=40)\n'
+             'obn.draw(charts.incident_timeline(TL) if len(TL) else None, "Nothing to put on a timeline.")'),
+        code('obn.md("## Silences")\nobn.section(F, "silence")\n' + SILENCE_CHART),
+        code('obn.md("## Stalled and retried work")\nobn.section(F, "stall", "retry_storm")\n'
+             'for storm in F.of("retry_storm")[:1]:\n'
+             '    obn.show(obn.rows_about(LOGS, storm), max_rows=3, caption="Its last failures")'),
+        code('obn.md("## Dependencies and latency")\nobn.section(F, "degraded_dependency", "latency_regression")\n'
+             + DEPENDENCY_CHART),
+        code('obn.md("## Root cause (draft)")\nobn.root_cause(F)'),
+        code('obn.md("## Trigger")\nobn.section(F, "change")'),
+        code('TID = obn.trace_of_interest(F, SPANS)\n'
+             'obn.md("## The trace that shows it")\n'
+             'obn.trace_status(TID, None, SPANS, LOGS)\n'
+             'WT = ob.timeline(TID, logs=LOGS, spans=SPANS) if TID else None\n'
+             'if WT is not None:\n'
+             '    obn.md("Trace `{tid}`: {n} spans and {m} log lines, joined across queues.", tid=TID,\n'
+             '           n=int((WT["source"] == "span").sum()), m=int((WT["source"] == "log").sum()))\n'
+             'obn.draw(charts.waterfall(WT.head(150), title="Spans and log events of the trace (first 150 rows)")\n'
+             '         if WT is not None and (WT["source"] == "span").any() else None)'),
+        code('if WT is not None:\n'
+             '    obn.show(WT[WT["source"] == "log"], columns=obn.log_columns(WT, F), max_rows=15,\n'
+             '             caption="Log lines of the trace")'),
+        code('obn.md("## Resolution and recovery")\nobn.recovery(F)'),
+        code('obn.md("## Why was this hard to see")\nobn.section(F, "telemetry_gap")\n'
+             'obn.md("### Other signals")\nobn.section(F, "suspect", "new_pattern")'),
+        code('obn.md("## Action items (draft — assign owners)")\nobn.show(obn.action_items(F))'),
+        new_markdown_cell("## Lessons\n\n* What went well:\n* What went wrong:\n* Where we got lucky:"),
+        code('obn.md("## All findings")\nobn.show(F.frame, columns=["rank", "kind", "entity_column", "entity_value", '
+             '"start", "end", "summary"], max_rows=60)'),
     ],
 )
 
 TRIAGE = notebook(
-    'obn.md("# Triage {incident}: the first fifteen minutes", incident=incident)',
+    'obn.md("# Triage {incident}: the first fifteen minutes", incident=incident)\n'
+    'obn.evidence(F, logs=logs, traces=traces, metrics=metrics)',
     [
-        code('obn.md("## Throughput")\n'
-             'charts.rate(LOGS[LOGS["event"] == "job_completed"], "5min", title="Jobs completed per 5 minutes")'),
-        code('obn.md("## Failure rate")\n'
-             'charts.error_rate(LOGS[LOGS["event"].isin(["job_completed", "job_failed"])], "5min", title="Failed / finished attempts")'),
-        code('obn.md("## p95 latency")\n'
-             'charts.latency(LOGS[LOGS["event"] == "job_completed"], every="5min", q=(0.5, 0.95), title="Job duration (ms)")'),
-        code('obn.md("## Queue depth and age of the oldest job")\n'
-             'charts.series(METRICS, "queue_depth", title="Queue depth") & charts.series(METRICS, "queue_oldest_job_age_seconds", title="Oldest job age (s)")'),
-        code('STALLS = ob.stalls(LOGS[LOGS["job_id"].notna()], key="job_id", started="job_started",\n'
-             '                   finished=["job_completed", "job_failed"], older_than="10min")\n'
-             'obn.show(STALLS, caption="Jobs started and not finished for more than 10 minutes")'),
-        code('SILENT = ob.gaps(LOGS[LOGS["worker"].notna()], "15min", by="worker", start=LOGS["time"].min(), end=LOGS["time"].max())\n'
-             'obn.md("## Which signals went silent\\n\\n{n} silence(s) longer than 15 minutes.", n=len(SILENT))\n'
-             'obn.show(SILENT, caption="Workers that stopped logging")'),
-        code('BUSY = (METRICS[METRICS["metric"] == "jobs_processed_total"]  # summed over outcomes, per worker\n'
-             '        .groupby(["instance", "time"], as_index=False)["value"].sum())\n'
-             'charts.series(BUSY, by="instance", title="jobs_processed_total per worker (a flat line is a silent worker)")'),
-        code('obn.show(ob.log_patterns(LOGS[LOGS["level"].isin(["ERROR", "WARNING"])], column="error"), max_rows=10,\n'
-             '         caption="Error patterns")'),
+        code('obn.md("## What stands out")\nobn.headline(F, limit=8)'),
+        code('obn.md("## Error rate")\nobn.section(F, "error_spike", "first_error")\n'
+             'obn.draw(charts.error_rate(LOGS, EVERY, title="Error rate of log lines") if len(LOGS) else None,\n'
+             '         "No logs were loaded: no error-rate chart.")'),
+        code('obn.md("## Which signals went silent")\nobn.section(F, "silence")\n' + SILENCE_CHART),
+        code('obn.md("## Stuck and retried work")\nobn.section(F, "stall", "retry_storm")'),
+        code('obn.md("## Dependencies")\nobn.section(F, "degraded_dependency", "latency_regression")\n' + DEPENDENCY_CHART),
+        code('obn.md("## What changed")\nobn.section(F, "change")'),
+        code('obn.md("## Suspects")\nobn.section(F, "suspect", "new_pattern")\nobn.section(F, "telemetry_gap")'),
+        code(READING),
+        code('obn.metrics_overview(METRICS, F)'),
     ],
 )
 
 TRACE = notebook(
-    'TID = trace_id or obn.worst_trace(SPANS)\n'
-    'obn.md("# Trace {tid} ({incident})", tid=TID, incident=incident)',
+    'TID = trace_id or obn.trace_of_interest(F, SPANS)\n'
+    'obn.md("# Trace {tid} ({incident})", tid=TID or "(none)", incident=incident)\n'
+    'obn.trace_status(TID, trace_id, SPANS, LOGS)\n'
+    'obn.why_this_trace(F, TID, trace_id)',
     [
-        code('T = ob.timeline(TID, logs=LOGS, spans=SPANS)\n'
-             'obn.md("## Waterfall\\n\\n{n} spans and {m} log lines.", n=int((T["source"] == "span").sum()), m=int((T["source"] == "log").sum()))\n'
-             'charts.waterfall(T.head(150))'),
-        code('CP = obn.critical_path(SPANS, TID)\n'
-             'obn.md("## Critical path")\n'
-             'obn.show(CP, columns=["name", "service", "kind", "start", "duration_ms", "self_ms", "status"])'),
-        code('obn.md("## Joined logs")\n'
-             'obn.show(T[T["source"] == "log"], columns=["time", "service", "name", "level", "job_id", "attempt", "status",\n'
-             '         "duration_ms", "error"], max_rows=40)'),
-        code('R = ob.retries(LOGS[LOGS["trace_id"] == TID], key="job_id", min_attempts=1)\n'
-             'obn.md("## Retries")\n'
-             'obn.show(R)'),
+        code('T = ob.timeline(TID, logs=LOGS, spans=SPANS) if TID else None\n'
+             'if T is not None:\n'
+             '    obn.md("## Waterfall\\n\\n{n} spans and {m} log lines.", n=int((T["source"] == "span").sum()),\n'
+             '           m=int((T["source"] == "log").sum()))\n'
+             'obn.draw(charts.waterfall(T.head(150)) if T is not None and (T["source"] == "span").any() else None)'),
+        code('if T is not None and (T["source"] == "span").any():\n'
+             '    obn.md("## Critical path")\n'
+             '    obn.show(obn.critical_path(SPANS, TID), columns=["name", "service", "kind", "start", "duration_ms",\n'
+             '             "self_ms", "status"])'),
+        code('if T is not None:\n'
+             '    obn.md("## Joined logs")\n'
+             '    obn.show(T[T["source"] == "log"], columns=obn.log_columns(T, F), max_rows=40)'),
+        code('obn.md("## Findings about this trace")\nobn.findings_about_trace(F, T)'),
     ],
-    extra_parameters="trace_id = None  # the trace to study (None: the trace that covers the longest time)\n",
+    extra_parameters="trace_id = None  # the trace to study (None: the one the findings point at, else the longest)\n",
 )
 
 

@@ -205,4 +205,4 @@ def stalls_found(ctx: Ctx) -> tuple[list[Finding], str]:
                + (f" ({where})." if where else "."))
     call = (f'ob.stalls(logs, key="{r.key}", started={r.started!r}, finished={finish!r}, older_than="{dur_arg(after)}")')
     return [Finding("stall", summary, nums, call, 65 + min(len(ids), 10) / 2, r.key, str(oldest[r.key]),
-                    _ns(oldest["started"]), at)], looked
+                    _ns(oldest["started"]), _ns(oldest["started"]) + int(oldest["age"].total_seconds() * 1e9))], looked

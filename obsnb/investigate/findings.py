@@ -125,6 +125,14 @@ class Findings:
         for i, f in enumerate(self.items, 1):
             f.rank = i
 
+    @property
+    def window_start(self) -> pd.Timestamp:
+        return pd.Timestamp(self.window[0], tz="UTC")
+
+    @property
+    def window_end(self) -> pd.Timestamp:
+        return pd.Timestamp(self.window[1], tz="UTC")
+
     def __iter__(self) -> Iterator[Finding]:
         return iter(self.items)
 
