@@ -29,7 +29,7 @@ bench: $(STAMP)
 	$(PYTHON) benchmarks/run_all.py --quick
 
 lab: $(STAMP)
-	$(VENV)/bin/jupyter lab notebooks/
+	$(VENV)/bin/jupyter lab notebooks/ $$( [ "$$(id -u)" = 0 ] && echo --allow-root )
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -22,8 +22,9 @@ EPILOG = """examples:
   obsnb new postmortem inc-2041 --incident INC-2041 --start 2026-11-03T12:00Z --end 2026-11-03T16:00Z \\
         --source logs='/var/log/app/*.jsonl.gz' --source traces=traces.otlp.json \\
         --source metrics=prometheus://prom:9090
-  obsnb render inc-2041/postmortem.ipynb --to html
+  obsnb render inc-2041/postmortem.ipynb --to html     (also writes postmortem.findings.json beside it)
   obsnb render postmortem --to pdf -p incident=INC-7 -p logs=app.log --out reports/INC-7.pdf
+  obsnb investigate --source logs='/var/log/app/*.jsonl.gz' --start 2026-11-03T12:00Z --end 2026-11-03T16:00Z [--json]
 """
 
 TEMPLATES = ("postmortem", "triage", "trace")
@@ -38,7 +39,7 @@ def _parser() -> argparse.ArgumentParser:
     from . import __version__
 
     p.add_argument("--version", action="version", version=f"obsnb {__version__}")
-    sub = p.add_subparsers(dest="command", metavar="{new,render,demo}")
+    sub = p.add_subparsers(dest="command", metavar="{new,render,investigate,demo}")
 
     n = sub.add_parser("new", help="create an investigation folder from a template", epilog=EPILOG,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -59,6 +60,17 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE",
                    help="set a parameter (value read as JSON when it parses, else as a string)")
     r.add_argument("--show-code", action="store_true", help="include code cells (hidden by default)")
+
+    i = sub.add_parser("investigate", help="print the findings of an incident (a table, or --json)", epilog=EPILOG,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    i.add_argument("--source", action="append", default=[], metavar="KIND=WHERE",
+                   help="logs=, traces= or metrics= followed by a path, glob, directory, URL or obsnb.toml source name")
+    i.add_argument("--start", help="window start: ISO time, epoch or now-2h (default: found from the evidence)")
+    i.add_argument("--end", help="window end")
+    i.add_argument("--lookback", default="auto", help="evidence loaded before --start as the baseline (default: auto)")
+    i.add_argument("--hint", action="append", default=[], metavar="NAME=VALUE",
+                   help="override what is detected, e.g. --hint key=order_id --hint entity=host (repeat)")
+    i.add_argument("--json", action="store_true", help="print the findings document (schema obsnb.findings/1)")
 
     d = sub.add_parser("demo", help="render the postmortem of the bundled sample incident", epilog=EPILOG,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -105,6 +117,64 @@ def _toml_str(s: str) -> str:
     return json.dumps(s)  # a JSON string is a valid TOML basic string
 
 
+def _is_url(v: str) -> bool:
+    return "://" in v
+
+
+def resolve_sources(sources: dict[str, str], base: pathlib.Path | None = None) -> dict[str, str]:
+    """Each source as the notebook must see it: URLs and obsnb.toml names as given, paths, globs and
+    directories made absolute (a notebook runs in its own folder). A path that matches nothing is a UsageError."""
+    import glob
+
+    from .config import has_source
+
+    bad = sorted(set(sources) - set(SOURCE_KINDS))
+    if bad:
+        msg = f"--source {bad[0]}=...: the kind must be one of {', '.join(SOURCE_KINDS)}"
+        raise UsageError(msg)
+    base = base or pathlib.Path.cwd()
+    out = {}
+    for kind, value in sources.items():
+        value = value.strip()
+        if not value:
+            msg = f"--source {kind}= is empty: give a path, glob, directory, URL or obsnb.toml source name"
+            raise UsageError(msg)
+        if _is_url(value):
+            out[kind] = value
+            continue
+        path = pathlib.Path(value).expanduser()
+        path = path if path.is_absolute() else base / path
+        if glob.has_magic(str(path)):
+            if not glob.glob(str(path), recursive=True):
+                msg = f"--source {kind}={value}: no file matches that pattern (looked from {base})"
+                raise UsageError(msg)
+        elif not path.exists():
+            try:
+                named = has_source(value)
+            except ObsnbError:
+                named = False
+            if named:
+                out[kind] = value
+                continue
+            msg = f"--source {kind}={value}: no such file or directory, and no source of that name in obsnb.toml"
+            raise UsageError(msg)
+        out[kind] = str(path)
+    return out
+
+
+def _fold_parameters(node) -> None:
+    """Move papermill's injected values into the parameters cell, so a later ``render -p`` overrides only
+    the names it sets instead of replacing every injected value."""
+    cells = node.cells
+    injected = next((c for c in cells if "injected-parameters" in c.metadata.get("tags", [])), None)
+    params = next((c for c in cells if "parameters" in c.metadata.get("tags", [])), None)
+    if injected is None or params is None:
+        return
+    params.source = params.source.rstrip() + "\n\n# Set by `obsnb new`:\n" + "\n".join(
+        line for line in injected.source.splitlines() if not line.startswith("# Parameters")).strip() + "\n"
+    cells.remove(injected)
+
+
 def new_investigation(template: str, directory: str | pathlib.Path, *, incident: str, start: str | None = None,
                       end: str | None = None, sources: dict[str, str] | None = None, force: bool = False) -> pathlib.Path:
     """Create ``directory`` with the template notebook (parameters filled in) and an ``obsnb.toml``."""
@@ -114,11 +184,7 @@ def new_investigation(template: str, directory: str | pathlib.Path, *, incident:
 
     from .report import resolve_notebook
 
-    sources = sources or {}
-    bad = sorted(set(sources) - set(SOURCE_KINDS))
-    if bad:
-        msg = f"--source {bad[0]}=...: the kind must be one of {', '.join(SOURCE_KINDS)}"
-        raise UsageError(msg)
+    sources = resolve_sources(sources or {})
     folder = pathlib.Path(directory)
     nb_path, toml_path = folder / f"{template}.ipynb", folder / "obsnb.toml"
     for p in (nb_path, toml_path):
@@ -129,11 +195,15 @@ def new_investigation(template: str, directory: str | pathlib.Path, *, incident:
     params = {"incident": incident, "start": start, "end": end, **{k: v for k, v in sources.items()}}
     node = parameterize_notebook(load_notebook_node(str(resolve_notebook(template))), params)
     node.metadata.pop("papermill", None)
+    _fold_parameters(node)
     nbformat.write(node, str(nb_path))
+    # A record of the investigation, and the place for [sources.NAME] backends; it holds no [sources] of its
+    # own (those are backend definitions: see the README), so every ob.load() keeps working.
     lines = ["# obsnb investigation: the notebook's parameters were filled from these values.",
-             "[incident]", f"id = {_toml_str(incident)}"]
+             "# Named backends go in [sources.NAME] tables (url = ..., token_env = ...).",
+             "[investigation]", f"incident = {_toml_str(incident)}"]
     lines += [f"{k} = {_toml_str(v)}" for k, v in (("start", start), ("end", end)) if v]
-    lines += ["", "[sources]", *(f"{k} = {_toml_str(v)}" for k, v in sources.items())]
+    lines += ["", "[investigation.evidence]", *(f"{k} = {_toml_str(v)}" for k, v in sources.items())]
     toml_path.write_text("\n".join(lines) + "\n")
     return nb_path
 
@@ -152,21 +222,104 @@ def _cmd_render(a) -> int:
     raw = _kv(a.param, "-p")
     defaults = _defaults(a.notebook) if raw else {}
     params = {k: _param_value(v, defaults.get(k)) for k, v in raw.items()}
+    given = {k: v for k, v in params.items() if k in SOURCE_KINDS and isinstance(v, str) and v}
+    params.update(resolve_sources(given))
     src = pathlib.Path(a.notebook)
     out = a.out or (str(src.with_suffix(f".{a.to}")) if src.suffix == ".ipynb" else None)
-    path = render(a.notebook, to=a.to, output=out, parameters=params, show_code=a.show_code)
+    path = _render_with_findings(a.notebook, to=a.to, output=out, parameters=params, show_code=a.show_code)
     print(path)
     return 0
 
 
+def _render_with_findings(nb, *, to, output, parameters, show_code=False) -> pathlib.Path:
+    """Render, and write the findings the notebook computed beside the report as ``<report>.findings.json``
+    (redacted like the report, readable by the owner only)."""
+    import os
+    import tempfile
+
+    from .report import redact, render
+
+    fd, tmp = tempfile.mkstemp(prefix="obsnb-findings-", suffix=".json")
+    os.close(fd)
+    old = os.environ.get("OBSNB_FINDINGS_OUT")
+    os.environ["OBSNB_FINDINGS_OUT"] = tmp
+    try:
+        path = pathlib.Path(render(nb, to=to, output=output, parameters=parameters, show_code=show_code))
+        text = pathlib.Path(tmp).read_text() if os.path.getsize(tmp) else ""
+        if text:
+            target = path.with_suffix(".findings.json")
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(redact(text))
+        return path
+    finally:
+        os.unlink(tmp)
+        if old is None:
+            os.environ.pop("OBSNB_FINDINGS_OUT", None)
+        else:
+            os.environ["OBSNB_FINDINGS_OUT"] = old
+
+
+def _cmd_investigate(a) -> int:
+    import warnings
+
+    from .investigate import investigate
+    from .notebook import load_incident
+
+    sources = resolve_sources(_kv(a.source, "--source"))
+    if not sources:
+        raise UsageError("obsnb investigate needs at least one --source logs=..., traces=... or metrics=...")
+    hints = {k: _param_value(v) for k, v in _kv(a.hint, "--hint").items()}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        logs, spans, metrics = load_incident(sources.get("logs"), sources.get("traces"), sources.get("metrics"),
+                                             start=a.start, end=a.end, lookback=a.lookback)
+    for w in caught:
+        print(f"obsnb: warning: {w.message}", file=sys.stderr)
+    found = investigate(logs, spans, metrics, start=a.start, end=a.end, **hints)
+    if a.json:
+        from .report import redact
+
+        print(redact(found.to_json()))
+        return 0
+    from .report import redact
+
+    print(redact(_table(found)))
+    return 0
+
+
+def _table(found) -> str:
+    """The findings as a terminal table: rank, kind, entity, start, then the summary wrapped beneath."""
+    import shutil
+    import textwrap
+
+    from .investigate.findings import fmt_time
+
+    width = max(60, min(shutil.get_terminal_size((100, 20)).columns, 140))
+    w0, w1, how = found.window
+    n = found.evidence
+    out = [f"window {fmt_time(w0)} .. {fmt_time(w1)} ({how}); baseline: {found.baseline[2] if found.baseline else 'none'}",
+           f"evidence: {n['logs']:,} log lines, {n['spans']:,} spans, {n['metrics']:,} metric samples", ""]
+    out.append(f"{'#':>3}  {'kind':<20} {'entity':<36} start")
+    for f in found:
+        ent = f"{f.entity_column}={f.entity_value}" if f.entity_column else ""
+        out.append(f"{f.rank:>3}  {f.kind:<20} {ent[:36]:<36} {fmt_time(f.start) if f.start else ''}")
+        out += textwrap.wrap(f.summary, width=width - 5, initial_indent="     ", subsequent_indent="     ")
+    if not found.items:
+        out.append("     no findings: " + "; ".join(f"{k}: {v}" for k, v in found.looked_at.items()))
+    return "\n".join(out)
+
+
 def _cmd_demo(a) -> int:
     from .notebook import sample_data_path
-    from .report import render
 
     truth = json.loads(sample_data_path("ground_truth.json").read_text())
     out = pathlib.Path(a.out) / f"{truth['incident']}-postmortem.{a.to}"
     t0 = time.perf_counter()
-    path = render("postmortem", to=a.to, output=out, parameters={"incident": truth["incident"]})
+    params = {"incident": truth["incident"], "logs": str(sample_data_path("logs", "*.jsonl.gz")),
+              "traces": str(sample_data_path("traces")), "metrics": str(sample_data_path("metrics")),
+              "start": truth["window"]["start"], "end": truth["window"]["end"]}
+    path = _render_with_findings("postmortem", to=a.to, output=out, parameters=params)
     print(f"rendered in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
     print(path.resolve())
     return 0
@@ -180,7 +333,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return {"new": _cmd_new, "render": _cmd_render, "demo": _cmd_demo}[args.command](args)
+        return {"new": _cmd_new, "render": _cmd_render, "investigate": _cmd_investigate,
+                "demo": _cmd_demo}[args.command](args)
     except UsageError as exc:
         print(f"obsnb: error: {exc}", file=sys.stderr)
         return 2

@@ -638,3 +638,10 @@ def findings_about_trace(findings, timeline: Any) -> None:
     from IPython.display import Markdown, display
 
     display(Markdown("\n".join(f"* {_text(f.summary)}" for f in hits[:8])))
+
+
+def save_findings(findings) -> None:
+    """Under ``obsnb render``: hand the findings to the command, which writes ``<report>.findings.json``."""
+    path = os.environ.get("OBSNB_FINDINGS_OUT")
+    if path:
+        pathlib.Path(path).write_text(findings.to_json())

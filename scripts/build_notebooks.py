@@ -52,6 +52,7 @@ HINTS = dict(entity=entity, key=key, started=started, succeeded=succeeded, faile
              every=every)
 F = ob.investigate(LOGS, SPANS, METRICS, start=start, end=end, **HINTS)
 EVERY = obn.bucket(F)
+obn.save_findings(F)   # `obsnb render` writes them beside the report
 '''
 
 READING = '''\

@@ -3,7 +3,8 @@
 A log row is an error when any of these holds (each only where the column exists):
 
 * ``level`` is ERROR or CRITICAL;
-* an outcome column (``event.outcome``, ``outcome``) says ``failure``;
+* an outcome column (``event.outcome``, ``outcome``) says ``failure``, or a status column (``status``,
+  ``result``, ``state``, ``outcome``) holds a failure word (``timeout``, ``failed``, ``error``, ...);
 * an HTTP status column (``http.response.status_code``, ``http.status_code``, ``status_code``,
   ``http_status``, ``status``) holds a number >= 500;
 * the event names a failure: a word such as ``failed``, ``failure``, ``error``, ``exception``,
@@ -25,6 +26,7 @@ FAILURE_WORDS = (
     r"crash|crashed|abort|aborted|reject|rejected|dead[ _.-]?letter(?:ed)?|panic|fatal|unavailable|refused)(?:$|[^a-z])"
 )
 OUTCOME_COLUMNS = ("event.outcome", "outcome")
+STATUS_WORD_COLUMNS = ("status", "result", "state", "outcome")
 HTTP_STATUS_COLUMNS = ("http.response.status_code", "http.status_code", "status_code", "http_status", "response.status")
 _MAX_EVENT_WORDS = 6  # longer events are free text: their words are not an event name
 
@@ -67,6 +69,9 @@ def error_expr(frame: pl.DataFrame, *, event: str = "event", failed_events: list
             if c in frame.columns and frame.schema[c] != pl.Null:
                 parts.append(pl.col(c).cast(pl.String).str.to_lowercase().eq("failure").fill_null(False))
         parts += _status_ge_500(frame, HTTP_STATUS_COLUMNS)
+        for c in STATUS_WORD_COLUMNS:
+            if c in frame.columns and frame.schema[c] != pl.Null:
+                parts.append(failure_event(c))
         if event in frame.columns and frame.schema[event] != pl.Null:
             parts.append(failure_event(event))
             if failed_events:

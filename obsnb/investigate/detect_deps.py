@@ -7,7 +7,7 @@ import pandas as pd
 import polars as pl
 
 from .context import Ctx, pct, q
-from .findings import Finding, iso
+from .findings import Finding, fmt_duration, iso
 from .vocabulary import span_dependency_expr
 
 __all__ = ["dependencies", "latency_regressions"]
@@ -53,10 +53,17 @@ def _dep_findings(ctx: Ctx, frame: pl.DataFrame, key: str, time: str, dur: str, 
         if mode is None or row[key] is None:
             continue
         calls = frame.filter(ctx.during(time) & (pl.col(key) == row[key]))
-        bad = calls.filter(pl.col("_err")) if mode == "failing" else \
-            calls.filter(pl.col(dur).cast(pl.Float64) > (row["p99_b"] or 0.0))
-        s = _ns(bad.get_column(time).min()) if bad.height else ctx.t0
-        e = _ns(bad.get_column(time).max()) if bad.height else ctx.t1
+        if mode == "failing":
+            bad = calls.filter(pl.col("_err"))
+            s = _ns(bad.get_column(time).min()) if bad.height else ctx.t0
+            e = _ns(bad.get_column(time).max()) if bad.height else ctx.t1
+        else:  # the buckets whose own p95 is past the slowdown limit
+            limit = max(_SLOWER * row["p95_b"], row["p95_b"] + _SLOWER_MS)
+            b = (calls.group_by((pl.col(time).cast(pl.Int64) // ctx.every * ctx.every).alias("_b"))
+                 .agg(q(pl.col(dur).cast(pl.Float64), 0.95).alias("_p")).filter(pl.col("_p") > limit))
+            s = int(b.get_column("_b").min()) if b.height else ctx.t0
+            e = int(b.get_column("_b").max()) + ctx.every if b.height else ctx.t1
+            bad = calls.filter(ctx.when(time, s, e) & (pl.col(dur).cast(pl.Float64) > limit))
         example = None
         if "trace_id" in calls.columns and bad.height:
             worst = bad.sort(dur, descending=True, nulls_last=True).row(0, named=True)
@@ -64,7 +71,7 @@ def _dep_findings(ctx: Ctx, frame: pl.DataFrame, key: str, time: str, dur: str, 
         nums = {"mode": mode, "calls_before": row["n_b"], "calls_during": row["n_d"], "errors_before": row["e_b"],
                 "errors_during": row["e_d"], "error_rate_before": row["r_b"], "error_rate_during": row["r_d"],
                 "p95_before_ms": row["p95_b"], "p95_during_ms": row["p95_d"], "p99_before_ms": row["p99_b"],
-                "p99_during_ms": row["p99_d"], "first_bad_call": iso(s), "last_bad_call": iso(e),
+                "p99_during_ms": row["p99_d"], "degraded_from": iso(s), "degraded_until": iso(e),
                 "bad_calls": bad.height, "from": source, "example_trace_id": example, "baseline": ctx.baseline_how}
 
         def ms(v):
@@ -75,8 +82,10 @@ def _dep_findings(ctx: Ctx, frame: pl.DataFrame, key: str, time: str, dur: str, 
         else:
             what = f"its calls slowed down in the window ({row['n_d']:,} calls; failures {pct(row['r_d'])}, before {pct(row['r_b'])})"
         summary = (f"Dependency `{row[key]}` ({source}): {what}; p95 {ms(row['p95_b'])} before, {ms(row['p95_d'])} during "
-                   f"(p99 {ms(row['p99_b'])} -> {ms(row['p99_d'])}); {'failed' if mode == 'failing' else 'slow'} calls from "
-                   f"{ctx.t(s)} to {ctx.t(e)}.")
+                   f"(p99 {ms(row['p99_b'])} -> {ms(row['p99_d'])}); "
+                   + (f"failed calls from {ctx.t(s)} to {ctx.t(e)}." if mode == "failing" else
+                      f"its p95 per {fmt_duration(ctx.every)} was past {fmt_duration(1e6 * max(_SLOWER * row['p95_b'], row['p95_b'] + _SLOWER_MS))} "
+                      f"from {ctx.t(s)} to {ctx.t(e)}."))
         call = call_of.format(v=row[key])
         size = (row["r_d"] - (row["r_b"] or 0)) * 10 if mode == "failing" else min((row["p95_d"] / max(row["p95_b"], 1e-9)), 10)
         out.append(Finding("degraded_dependency", summary, nums, call, 84 + min(size, 10), col, str(row[key]), s, e))
