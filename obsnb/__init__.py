@@ -49,7 +49,7 @@ _LAZY = {
     "timeline": "obsnb.analysis",
     "compare": "obsnb.analysis",
     "log_patterns": "obsnb.analysis",
-    "investigate": "obsnb.investigate",
+    "investigate": "obsnb.investigation",
     "register_format": "obsnb.registry",
     "register_backend": "obsnb.registry",
     "setup": "obsnb.notebook",

@@ -263,7 +263,7 @@ def _render_with_findings(nb, *, to, output, parameters, show_code=False) -> pat
 def _cmd_investigate(a) -> int:
     import warnings
 
-    from .investigate import investigate
+    from .investigation import investigate
     from .notebook import load_incident
 
     sources = resolve_sources(_kv(a.source, "--source"))
@@ -293,7 +293,7 @@ def _table(found) -> str:
     import shutil
     import textwrap
 
-    from .investigate.findings import fmt_time
+    from .investigation.findings import fmt_time
 
     width = max(60, min(shutil.get_terminal_size((100, 20)).columns, 140))
     w0, w1, how = found.window

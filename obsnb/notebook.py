@@ -263,7 +263,7 @@ def section(findings, *kinds: str, limit: int = 5) -> list:
 
 def evidence(findings, **sources: Any) -> None:
     """One paragraph: what was loaded (rows, time range), what was not, the window and the baseline."""
-    from .investigate.findings import fmt_time
+    from .investigation.findings import fmt_time
 
     n = findings.evidence
     parts = []
@@ -342,8 +342,8 @@ _ACTIONS = {
 def action_items(findings, limit: int = 8) -> pd.DataFrame:
     """Action items drafted from the findings (one per finding kind and entity): ``action``, ``type``,
     ``from finding`` (its rank), ``owner`` (empty). A draft to edit, not a decision."""
-    from .investigate.context import pct
-    from .investigate.findings import fmt_duration
+    from .investigation.context import pct
+    from .investigation.findings import fmt_duration
 
     rows, seen = [], set()
     for f in findings:
@@ -430,7 +430,7 @@ def calls_of(spans: Any, logs: Any, finding) -> pd.DataFrame | None:
     import polars as pl
 
     from .analysis import _frames as Fr
-    from .investigate.vocabulary import span_dependency_expr
+    from .investigation.vocabulary import span_dependency_expr
 
     n = finding.numbers
     if n.get("from") == "client spans":
@@ -472,7 +472,7 @@ def root_cause(findings) -> None:
 
 def recovery(findings) -> None:
     """When each problem ended, from the findings' own end times (or that it had not ended in the evidence)."""
-    from .investigate.findings import fmt_time
+    from .investigation.findings import fmt_time
 
     lines = []
     for f in findings.of("error_spike", "degraded_dependency", "silence"):
@@ -506,11 +506,11 @@ def trace_status(trace_id: str | None, asked: str | None, spans: Any, logs: Any)
 
 def bucket(findings) -> str:
     """The bucket the investigation used for rates (``"5min"``), for the charts to agree with the findings."""
-    from .investigate.findings import dur_arg
+    from .investigation.findings import dur_arg
 
     if findings.reading.every:
         return findings.reading.every
-    from .investigate.context import pick_every
+    from .investigation.context import pick_every
 
     return dur_arg(pick_every(max(findings.window[1] - findings.window[0], 1)))
 
@@ -548,7 +548,7 @@ def work_title(findings) -> str:
 def detection(findings) -> None:
     """How the incident showed itself first: the earliest finding (by start), and whether an absence alert
     could have caught a silence earlier than the errors did."""
-    from .investigate.findings import fmt_time
+    from .investigation.findings import fmt_time
 
     timed = [f for f in findings if f.start is not None and f.kind not in ("telemetry_gap", "change", "suspect", "new_pattern")]
     if not timed:
@@ -590,7 +590,7 @@ def metrics_overview(metrics: Any, findings, limit: int = 4) -> None:
     if m is None or m.empty:
         _print("No metrics were loaded.")
         return
-    from .investigate.findings import fmt_time
+    from .investigation.findings import fmt_time
 
     t = m["time"].astype("int64")
     w0, w1, _ = findings.window

@@ -93,7 +93,7 @@ def silences(ctx: Ctx) -> tuple[list[Finding], str]:
         if done.is_empty():
             continue
         active = done.group_by(col).len().filter(pl.col("len") >= 10).get_column(col)
-        g = _gaps(done.filter(pl.col(col).is_in(active)), col, ctx.t0, ctx.t1, ctx.t1)
+        g = _gaps(done.filter(pl.col(col).is_in(active.implode())), col, ctx.t0, ctx.t1, ctx.t1)
         g = g.filter(pl.col("_d") > pl.max_horizontal(pl.lit(minimum), pl.col("_cad") * _CADENCE_FACTOR))
         for row in g.sort("_d", descending=True).head(5).iter_rows(named=True):
             g0, g1 = int(row["_g0"]), int(row["_t"])

@@ -44,11 +44,11 @@ def investigate(logs: Any = None, spans: Any = None, metrics: Any = None, *, sta
     baseline is the evidence before ``start``; without any, the window's first quarter, and a
     ``telemetry_gap`` finding says so.
 
-    Hints override what is detected (see ``obsnb.investigate.HINTS``): ``entity``, ``key``, ``started``,
+    Hints override what is detected (see ``obsnb.investigation.HINTS``): ``entity``, ``key``, ``started``,
     ``succeeded``, ``failed``, ``heartbeat``, ``event_column``, ``dependency``, ``silence``,
     ``retry_min_attempts``, ``stall_after``, ``every``, ``baseline``.
 
-    Returns :class:`~obsnb.investigate.Findings`: ``.frame`` (the evidence's engine), ``.of(kind)``,
+    Returns :class:`~obsnb.investigation.Findings`: ``.frame`` (the evidence's engine), ``.of(kind)``,
     ``.reading`` (what was assumed), ``.looked_at`` and ``.to_json()`` (schema ``obsnb.findings/1``).
     """
     lg, e1 = _frame(logs)

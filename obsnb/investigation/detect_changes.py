@@ -119,7 +119,7 @@ def telemetry_gaps(ctx: Ctx) -> tuple[list[Finding], str]:
                 {"log_lines": lg.height, "with_trace_id": share}, 21)
         elif sp is not None and not sp.is_empty():
             ids = lg.get_column("trace_id").drop_nulls().unique()
-            known = ids.is_in(sp.get_column("trace_id").drop_nulls().unique()).mean() if ids.len() else 1.0
+            known = ids.is_in(sp.get_column("trace_id").drop_nulls().unique().implode()).mean() if ids.len() else 1.0
             if known is not None and known < 0.5:
                 gap(f"Trace ids that match no span: {pct(1 - known)} of the logs' trace ids", "are not in the loaded spans.",
                     {"trace_ids": ids.len(), "matched": known}, 21)
