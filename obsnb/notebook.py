@@ -244,9 +244,9 @@ def _text(v: Any) -> str:
     return out.replace("://", "\\://")
 
 
-def section(findings, *kinds: str, limit: int = 5) -> list:
+def section(findings, *kinds: str, limit: int = 5) -> None:
     """Print each finding of ``kinds`` as a bullet (its summary), or one line saying nothing was found
-    and what was looked at. Returns the findings printed."""
+    and what was looked at."""
     from IPython.display import Markdown, display
 
     found = findings.of(*kinds)[:limit]
@@ -258,7 +258,6 @@ def section(findings, *kinds: str, limit: int = 5) -> list:
     else:
         lines = [_text(_SECTION_NONE[k].format(looked=findings.looked_at.get(k, "nothing to look at"))) for k in kinds]
     display(Markdown("\n".join(lines)))
-    return found
 
 
 def evidence(findings, **sources: Any) -> None:
@@ -377,13 +376,15 @@ def _ms(v: Any) -> str:
 
 
 def trace_of_interest(findings, spans: Any) -> str | None:
-    """The trace that best shows the incident: one named by the best-ranked finding that names a trace
-    (a retry storm's unit, a failing dependency's slowest call, the first error), else the longest trace."""
+    """The trace that best shows the incident: the first trace named by a retry storm (request, queue,
+    retries and failure in one chain), else by a stall, a failing dependency's slowest call, the first error;
+    else the trace that covers the longest time."""
     sp = spans.to_pandas() if type(spans).__module__.startswith("polars") else spans
     if sp is None or sp.empty:
         return None
     known = set(sp["trace_id"].dropna().unique())
-    for f in findings:
+    order = ("retry_storm", "stall", "degraded_dependency", "first_error", "error_spike")
+    for f in sorted(findings, key=lambda f: (order.index(f.kind) if f.kind in order else len(order), f.rank)):
         n = f.numbers
         for tid in [*(n.get("trace_ids") or []), n.get("example_trace_id"), n.get("trace_id")]:
             if tid and tid in known:

@@ -7,6 +7,7 @@ import contextlib
 import io
 import json
 import pathlib
+import re
 
 import nbformat
 import pytest
@@ -55,42 +56,49 @@ def demo(tmp_path_factory):
     return path, markdown_text(path.with_name(f"{path.stem}.executed.ipynb")), path.read_text()
 
 
-def test_postmortem_numbers_equal_ground_truth(demo):
-    """The postmortem reports the jobs affected, error rates and payments p95/p99 the generator recorded."""
-    _, text, _ = demo
-    j, lat = TRUTH["jobs"], TRUTH["payments_latency_ms"]
-    assert f"**{j['with_failed_attempt']}** of {j['enqueued']} jobs" in text
-    assert f"**{TRUTH['error_rate_during']:.2%}** during, {TRUTH['error_rate_before']:.2%} before" in text
-    assert f"before: p95 **{lat['before']['p95']:.1f} ms**, p99 **{lat['before']['p99']:.1f} ms**" in text
-    assert f"during: p95 **{lat['during']['p95']:.1f} ms**, p99 **{lat['during']['p99']:.1f} ms**" in text
-    assert f"max depth **{TRUTH['queue']['max_depth']}**" in text
+def visible_text(html_text: str) -> str:
+    """What a reader sees: tags, scripts and styles removed, entities unescaped, whitespace collapsed."""
+    import html as _html
+    import re
+
+    t = re.sub(r"<(script|style)\b.*?</\1>", " ", html_text, flags=re.S)
+    t = _html.unescape(re.sub(r"<[^>]+>", " ", t))
+    t = re.sub(r"\\([\\`*_\[\]()!#|~:&])", r"\1", t)  # markdown source: its escapes, as a reader sees them
+    return re.sub(r"\s+", " ", t)
 
 
-def test_postmortem_finds_silent_worker_and_retry_storm(demo):
-    """The silent hour (worker, start, end, minutes) and the job retrying forever are named with their numbers."""
-    _, text, _ = demo
+def when(iso: str) -> str:
+    return iso.replace("T", " ").replace("Z", " UTC")
+
+
+def test_postmortem_states_the_planted_facts(demo):
+    """The demo report names the silent worker, the retried job, the failing dependency and the deploy, with the
+    generator's times and counts, in sentences made from findings."""
+    path, _, html_text = demo
+    text = visible_text(html_text)
     sw, rs = TRUTH["silent_worker"], TRUTH["retry_storm"]
-    start = sw["last_log_time"].replace("T", " ").replace("Z", " UTC")
-    resumed = sw["resumed_time"].replace("T", " ").replace("Z", " UTC")
-    assert f"`{sw['worker']}` logged nothing from {start} to {resumed}: **{sw['silence_seconds'] / 60:.1f} minutes**" in text
-    assert f"about job `{sw['stuck_job_id']}`" in text
-    assert f"Job `{rs['job_id']}` was attempted **{rs['attempts_started']}** times" in text
+    assert (f"`worker` = `{sw['worker']}` logged nothing from {when(sw['last_log_time'])} until "
+            f"{when(sw['resumed_time'])}: {sw['silence_seconds'] / 60:.1f} min of silence") in text
+    assert f"`job_id` `{rs['job_id']}` was attempted {rs['attempts_started']} times" in text
+    assert f"Dependency `{TRUTH['slowest_dependency']['name']}` (client spans)" in text
+    assert f"`deploy` from `payments-worker` at {when(TRUTH['deploy']['time'])}" in text
+    fe = TRUTH["first_error"]
+    assert re.search(rf"The first error in the window was `\w+` from `payments-worker` at {when(fe['time'])} "
+                     rf"about `job_id` {fe['job_id']}", text)
+    assert f"Trace {rs['trace_id']} : {TRUTH['worst_trace']['spans']} spans" in text  # the retried job's trace
+    assert "How obsnb read this evidence" in text and "Action items" in text
 
 
-def test_postmortem_root_cause_trigger_worst_trace_timeline(demo):
-    """Slowest dependency, deploy trigger, first error, worst trace and the drafted timeline come from the data."""
-    _, text, html_text = demo
-    dep = TRUTH["slowest_dependency"]
-    assert f"**{dep['name']}** (client-span p99 **{dep['p99_ms'][dep['name']]:.1f} ms**" in text
-    deploy = TRUTH["deploy"]["time"].replace("T", " ").replace("Z", " UTC")
-    assert f"Deploy `{TRUTH['deploy']['version']}` at {deploy}" in text
-    first = TRUTH["first_error"]["time"].replace("T", " ").replace("Z", " UTC")
-    assert f"First job failure {first} (`{TRUTH['first_error']['job_id']}`)" in text
-    assert f"Trace `{TRUTH['worst_trace']['trace_id']}` spans the longest time ({TRUTH['worst_trace']['spans']} spans" in text
-    drained = TRUTH["queue"]["drained_time"].replace("T", " ").replace("Z", " UTC")
-    assert f"the queue drained at {drained}" in text
-    for event in ("deploy 2.14.0", "first job failure", "worker-2 silent", "worker-2 restarted", "queue drained"):
-        assert f"<td>{event}</td>" in html_text
+def test_render_writes_findings_json_beside_the_report(demo):
+    """`obsnb render`/`demo` writes <report>.findings.json (schema obsnb.findings/1), owner-readable only."""
+    path, _, _ = demo
+    doc_path = path.with_suffix(".findings.json")
+    doc = json.loads(doc_path.read_text())
+    assert doc["schema"] == "obsnb.findings/1" and doc["window"]["start"] == TRUTH["window"]["start"]
+    kinds = {f["kind"] for f in doc["findings"]}
+    assert {"silence", "retry_storm", "degraded_dependency", "change", "first_error"} <= kinds
+    assert oct(doc_path.stat().st_mode & 0o777) == "0o600"
+    assert TRUTH["secret_in_logs"] not in doc_path.read_text()
 
 
 def test_report_is_self_contained_escaped_and_redacted(demo):
@@ -108,22 +116,22 @@ def test_report_is_self_contained_escaped_and_redacted(demo):
 
 @pytest.mark.parametrize("name", ["triage", "trace"])
 def test_template_executes_on_sample_data(name, tmp_path):
-    """triage and trace run end to end on the sample incident and show its facts."""
-    params = {"incident": TRUTH["incident"]}
-    if name == "triage":  # triage mid-incident: 14:00, while worker-2 is silent and its job is stuck
-        params["end"] = "2026-11-03T14:00:00Z"
+    """triage and trace run end to end on the sample incident's files and show its facts."""
+    params = {"incident": TRUTH["incident"], "logs": str(SAMPLE_DATA / "logs"), "traces": str(SAMPLE_DATA / "traces"),
+              "metrics": str(SAMPLE_DATA / "metrics")}
+    if name == "triage":  # triage mid-incident: 14:00, while the worker is silent and its job is stuck
+        params.update(start=TRUTH["window"]["start"], end="2026-11-03T14:00:00Z")
     node = report.execute(name, tmp_path / f"{name}.ipynb", params)
-    text = markdown_text(tmp_path / f"{name}.ipynb")
+    text = visible_text(markdown_text(tmp_path / f"{name}.ipynb"))
     charts = sum("obsnb-chart-" in json.dumps(c.get("outputs", [])) for c in node.cells)
     assert charts >= 1
+    sw, rs = TRUTH["silent_worker"], TRUTH["retry_storm"]
     if name == "triage":
-        sw = TRUTH["silent_worker"]
-        gap_start = sw["last_log_time"].replace("T", " ").replace("Z", " UTC")
-        assert f"<td>{sw['worker']}</td>\n      <td>{gap_start}</td>" in text
-        assert f"<td>{sw['stuck_job_id']}</td>\n      <td>{gap_start}</td>" in text  # the stuck job is a stall
+        assert f"`worker` = `{sw['worker']}` logged nothing from {when(sw['last_log_time'])}" in text
+        assert f"the longest, `{sw['stuck_job_id']}`, started at {when(sw['last_log_time'])}" in text  # a stall
     else:
-        assert f"# Trace {TRUTH['worst_trace']['trace_id']}" in text
-        assert f"<td>{TRUTH['retry_storm']['job_id']}</td>\n      <td>{TRUTH['retry_storm']['attempts_started']}</td>" in text
+        assert f"Trace {rs['trace_id']}" in text
+        assert f"`job_id` `{rs['job_id']}` was attempted {rs['attempts_started']} times" in text
 
 
 def _tiny(tmp_path, *sources, params="x = 1\n") -> pathlib.Path:
