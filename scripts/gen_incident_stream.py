@@ -422,9 +422,9 @@ No metrics: lag is only what the pods log in their heartbeats.
 """
 
 
-def write_readme(path: pathlib.Path, t: dict) -> None:
+def write_readme(path: pathlib.Path, t: dict, d: dict) -> None:
     f = {x["kind"]: x for x in t["facts"]}
-    d, dd = t["details"], f["degraded_dependency"]
+    dd = f["degraded_dependency"]
     fe = f.get("first_error")
     first_error_line = (f"* **First error** {fe['time']}: the first line at level error, a `{fe['event']}`.\n"
                         if fe else "* No line at level error.\n")
@@ -451,8 +451,9 @@ def main(out: pathlib.Path) -> None:
     write_traces(spans, out / "traces" / "zipkin.json.gz")
     counts = {"log_lines": LOG_SINK.getvalue().count("\n"), "spans": len(spans), "metric_samples": None}
     truth = ground_truth(sim, counts)
+    details = truth.pop("details")  # README only: ground_truth.json keeps to the shared schema
     (out / "ground_truth.json").write_text(json.dumps(truth, indent=2) + "\n")
-    write_readme(out / "README.md", truth)
+    write_readme(out / "README.md", truth, details)
     for p in sorted(out.rglob("*.gz")):
         print(f"{p.relative_to(out)}  {p.stat().st_size:,} B")
 

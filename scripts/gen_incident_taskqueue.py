@@ -601,9 +601,8 @@ the sink's format is `{{extra[serialized]}}`.
 """
 
 
-def write_readme(path: pathlib.Path, t: dict) -> None:
+def write_readme(path: pathlib.Path, t: dict, d: dict) -> None:
     f = {x["kind"]: x for x in t["facts"]}
-    d = t["details"]
     path.write_text(README.format(
         seed=SEED, task=TASK, queue=QUEUE, log_lines=t["counts"]["log_lines"], spans=t["counts"]["spans"],
         metric_samples=t["counts"]["metric_samples"], w_start=t["window"]["start"], w_end=t["window"]["end"],
@@ -629,8 +628,9 @@ def main(out: pathlib.Path) -> None:
     n_samples = write_metrics(sim, out / "metrics" / "metrics.prom.gz")
     counts = {"log_lines": sum(len(v) for v in LOG_SINKS.values()), "spans": len(spans), "metric_samples": n_samples}
     truth = ground_truth(sim, counts)
+    details = truth.pop("details")  # README only: ground_truth.json keeps to the shared schema
     (out / "ground_truth.json").write_text(json.dumps(truth, indent=2) + "\n")
-    write_readme(out / "README.md", truth)
+    write_readme(out / "README.md", truth, details)
     for p in sorted(out.rglob("*.gz")):
         print(f"{p.relative_to(out)}  {p.stat().st_size:,} B")
 

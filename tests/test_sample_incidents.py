@@ -27,6 +27,15 @@ NAMES = [p.name for p in INCIDENTS]
 KINDS = {"logs": ("logs", "log_lines"), "traces": ("spans", "spans"), "metrics": ("metrics", "metric_samples")}
 ISO_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 FAILURE = ("ERROR", "CRITICAL")
+FACT_KEYS = {
+    "silence": {"kind", "column", "value", "last_completion", "resumed", "heartbeats_continue"},
+    "retry_storm": {"kind", "column", "value", "attempts", "first", "last", "error_type"},
+    "degraded_dependency": {"kind", "column", "value", "start", "end", "mode", "calls_before", "calls_during",
+                            "errors_before", "errors_during", "p95_before_ms", "p95_during_ms"},
+    "change": {"kind", "time", "column", "value", "description"},
+    "stall": {"kind", "column", "values"},
+    "first_error": {"kind", "time", "event"},
+}
 
 
 def truth(name: str) -> dict:
@@ -76,13 +85,15 @@ def test_there_are_public_incidents():
 def test_ground_truth_is_well_formed(name):
     t = truth(name)
     assert t["name"] == name
-    assert set(t) >= {"name", "system", "window", "evidence", "counts", "vocabulary", "facts"}
+    assert set(t) == {"name", "system", "window", "evidence", "counts", "vocabulary", "facts"}
+    assert set(t["vocabulary"]) == {"entity_column", "unit_key", "started", "succeeded", "failed", "heartbeat",
+                                    "dependency_column"}
+    for f in t["facts"]:
+        assert set(f) == FACT_KEYS[f["kind"]], f
     assert all(ISO_MS.match(v) for v in _all_times(t)), _all_times(t)
     assert ts(t["window"]["start"]) < ts(t["window"]["end"])
     for key, (_, count) in KINDS.items():
         assert (t["evidence"][key] is None) == (t["counts"][count] is None), key
-    assert {f["kind"] for f in t["facts"]} <= {"silence", "retry_storm", "degraded_dependency", "change", "stall",
-                                               "first_error"}
     assert (ROOT / "sample_data" / "incidents" / name / "README.md").is_file()
     assert (ROOT / "scripts" / f"gen_incident_{name}.py").is_file()
 
@@ -188,7 +199,8 @@ def _change(f, v, logs, spans, t):
 
 
 def _stall(f, v, logs, spans, t):
-    key = v["unit_key"]
+    key = f["column"]
+    assert f["values"], "a stall names its units"
     for unit in f["values"]:
         events = set(logs.loc[logs[key] == unit, "event"])
         assert v["started"] in events, unit
