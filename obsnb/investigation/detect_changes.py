@@ -14,6 +14,8 @@ __all__ = ["changes", "telemetry_gaps"]
 
 _SKIP = {"time", "level", "trace_id", "span_id", "_source", "_line", "_err", "level_original"}
 _MAX = 12
+_BURST = 10 * 60 * 10**9
+_SAME_CHANGE = 5 * 60 * 10**9
 
 
 def _ns(t) -> int:
@@ -46,22 +48,20 @@ def changes(ctx: Ctx) -> tuple[list[Finding], str]:
         is_change = text.str.contains(CHANGE_WORDS.pattern) & short & ~pl.col("_err")
         is_restart = text.str.contains(RESTART_WORDS.pattern) & short & ~pl.col("_err")
         rows = lg.filter((is_change | is_restart).fill_null(False) & (pl.col("time") < hi))
-        rows = rows.with_columns(text.str.contains(RESTART_WORDS.pattern).alias("_restart"))
+        rows = rows.with_columns((text.str.contains(RESTART_WORDS.pattern) & ~text.str.contains(CHANGE_WORDS.pattern))
+                                 .alias("_restart"))
         looked.append(f"{rows.height:,} deploy/config/restart events")
-        for row in rows.head(200).iter_rows(named=True):
-            if len(out) >= _MAX:
-                break
+        for row in rows.filter(~pl.col("_restart")).head(_MAX).iter_rows(named=True):
             t = _ns(row["time"])
-            what = "restart" if row["_restart"] and not CHANGE_WORDS.search(str(row[ev])) else "change"
             fields = _fields({k: v for k, v in row.items() if k != "_restart"}, ev)
             detail = ", ".join(f"{k}={v}" for k, v in fields.items())
             svc = f" from `{row['service']}`" if row.get("service") else ""
-            rel = _relative(t, first_err)
-            summary = f"`{row[ev]}`{svc} at {ctx.t(t)}{rel}" + (f": {detail}." if detail else ".")
-            nums = {"what": what, "event": row[ev], "time": iso(t), "fields": fields, "source": row.get("_source"),
+            summary = f"`{row[ev]}`{svc} at {ctx.t(t)}{_relative(t, first_err)}" + (f": {detail}." if detail else ".")
+            nums = {"what": "change", "event": row[ev], "time": iso(t), "fields": fields, "source": row.get("_source"),
                     "line": row.get("_line"), "before_first_error_s": None if first_err is None else (first_err - t) / 1e9}
-            score = 60 + (10 if first_err is not None and 0 <= first_err - t <= 2 * 3600 * 10**9 else 0) - (8 if what == "restart" else 0)
-            out.append(Finding("change", summary, nums, f'logs[logs["{ev}"] == "{row[ev]}"]', score, ev, str(row[ev]), t, None))
+            out.append(Finding("change", summary, nums, f'logs[logs["{ev}"] == "{row[ev]}"]', 60 + _near(t, first_err),
+                               ev, str(row[ev]), t, None))
+        out += _restarts(ctx, rows.filter(pl.col("_restart")), ev, first_err)
     for name, frame, col in (("logs", lg, "time"), ("spans", ctx.spans, "start")):
         if frame is None or frame.is_empty() or "service" not in frame.columns:
             continue
@@ -75,15 +75,46 @@ def changes(ctx: Ctx) -> tuple[list[Finding], str]:
                 vals = g.rows(named=True)
                 for prev, cur in zip(vals, vals[1:]):
                     t = _ns(cur["t"])
+                    if any(abs((f.start or 0) - t) <= _SAME_CHANGE and (f.numbers.get("service") == str(svc[0])
+                           or f.numbers.get("fields", {}).get("service") == str(svc[0])) for f in out):
+                        continue  # the same change, already found (a deploy event, or the other kind of evidence)
                     summary = (f"`{svc[0]}` changed `{vc}` from `{prev[vc]}` to `{cur[vc]}`: first seen at {ctx.t(t)} in the "
                                f"{name}{_relative(t, first_err)}.")
                     nums = {"what": "version", "column": vc, "from": str(prev[vc]), "to": str(cur[vc]), "time": iso(t),
                             "service": str(svc[0]), "before_first_error_s": None if first_err is None else (first_err - t) / 1e9}
-                    score = 62 + (10 if first_err is not None and 0 <= first_err - t <= 2 * 3600 * 10**9 else 0)
+                    score = 62 + _near(t, first_err)
                     out.append(Finding("change", summary, nums, f'{name}.groupby(["service", "{vc}"])["{col}"].min()',
                                        score, vc, str(cur[vc]), t, None))
             break
     return out, ("; ".join(looked) if looked else "no event or version column to find changes in")
+
+
+def _near(t: int, first_err: int | None) -> float:
+    """Extra rank for a change in the two hours before the first error."""
+    return 10.0 if first_err is not None and 0 <= first_err - t <= 2 * 3600 * 10**9 else 0.0
+
+
+def _restarts(ctx: Ctx, rows: pl.DataFrame, ev: str, first_err: int | None) -> list[Finding]:
+    """Restarts and process starts, one finding per burst (events less than 10 min apart), with who restarted."""
+    if rows.is_empty():
+        return []
+    t = pl.col("time").cast(pl.Int64)
+    rows = rows.sort("time").with_columns(((t - t.shift(1)).fill_null(0) > _BURST).cum_sum().alias("_burst"))
+    out = []
+    for _, g in rows.group_by("_burst", maintain_order=True):
+        t0, t1 = _ns(g.get_column("time").min()), _ns(g.get_column("time").max())
+        who = {c: sorted(set(g.get_column(c).drop_nulls().cast(pl.String).to_list()))[:10]
+               for c in ctx.reading.entity if c in g.columns and c != "service"}
+        who_txt = "; ".join(f"`{c}`: {', '.join(v)}" for c, v in who.items() if v)
+        events = sorted(set(g.get_column(ev).cast(pl.String).to_list()))
+        span = f"from {ctx.t(t0)} to {ctx.t(t1)}" if t1 > t0 else f"at {ctx.t(t0)}"
+        summary = (f"{g.height} start/restart event{'s' if g.height != 1 else ''} ({', '.join(f'`{e}`' for e in events)}) "
+                   f"{span}{_relative(t0, first_err)}" + (f" ({who_txt})." if who_txt else "."))
+        nums = {"what": "restart", "events": g.height, "event": events, "first": iso(t0), "last": iso(t1), "who": who,
+                "before_first_error_s": None if first_err is None else (first_err - t0) / 1e9}
+        out.append(Finding("change", summary, nums, f'logs[logs["{ev}"].isin({events!r})]', 52 + _near(t0, first_err) / 2,
+                           ev, events[0], t0, t1 if t1 > t0 else None))
+    return out
 
 
 def _relative(t: int, first_err: int | None) -> str:

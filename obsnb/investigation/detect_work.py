@@ -12,6 +12,7 @@ from ..analysis.retries import retries
 from ..timeutil import duration_ns
 from .context import TS, Ctx, quantile
 from .findings import Finding, dur_arg, fmt_duration, iso
+from .vocabulary import error_columns
 
 __all__ = ["silences", "stalls_found", "retry_storms"]
 
@@ -141,10 +142,15 @@ def retry_storms(ctx: Ctx) -> tuple[list[Finding], str]:
         unit = str(row[r.key])
         rows = frame.filter(pl.col(r.key).cast(pl.String) == unit)
         traces = rows.get_column("trace_id").drop_nulls().unique().to_list() if "trace_id" in rows.columns else []
+        kinds = error_columns(rows)
+        errors = None
+        if kinds:  # the error types (or texts) of the unit's error rows, most frequent first
+            vals = rows.filter(pl.col("_err")).get_column(kinds[0]).drop_nulls().value_counts(sort=True)
+            errors = ", ".join(str(v)[:120] for v in vals.get_column(kinds[0]).head(3).to_list()) or None
         nums = {"attempts": int(row["attempts"]), "first": iso(_ns(row["first"])), "last": iso(_ns(row["last"])),
-                "error_types": row.get("error_types"), "last_event": row.get("last_event"), "threshold": limit,
+                "error_types": errors or row.get("error_types"), "error_column": kinds[0] if kinds else None, "last_event": row.get("last_event"), "threshold": limit,
                 "p99_attempts_of_all_units": p99, "units": att.height, "trace_ids": sorted(map(str, traces))[:5]}
-        errs = f"; errors: {row['error_types']}" if row.get("error_types") else ""
+        errs = f"; its errors (`{kinds[0]}`): {errors}" if errors else ""
         summary = (f"`{r.key}` `{unit}` was attempted {int(row['attempts']):,} times from {ctx.t(_ns(row['first']))} to "
                    f"{ctx.t(_ns(row['last']))} (99% of the {att.height:,} units took at most {p99:.0f}){errs}; "
                    f"its last event was `{row.get('last_event')}`.")

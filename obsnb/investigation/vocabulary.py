@@ -48,6 +48,8 @@ CHANGE_WORDS = re.compile(r"(?i)(deploy|release|rollout|roll[ _.-]?out|rollback|
 RESTART_WORDS = re.compile(
     r"(?i)(boot|restart|(worker|server|service|app|consumer|scheduler|process|daemon|instance|node|pod)[ _.-]?(start(ed|ing)?|up|ready|online))"
 )
+ERROR_TYPE_NAME = re.compile(r"(?i)(^|[._])(error[._]?(type|class|kind|code)|exc[._]?(type|class)|exception[._]?(type|class))$")
+ERROR_TEXT_NAME = re.compile(r"(?i)(^|[._])(error|err|error[._]?message|exception|exc|reason|failure)$")
 VERSION_COLUMNS = ("service.version", "version", "app.version", "build", "release", "git_sha", "service_version")
 _FAILURE = re.compile(FAILURE_WORDS)
 
@@ -200,6 +202,13 @@ def _heartbeat(logs: pl.DataFrame, r: Reading) -> None:
     hb = [e for e in top if e and HEARTBEAT_WORDS.search(e) and len(e.split()) < 6]
     r.heartbeat = hb[:2]
     r.why["heartbeat"] = "events named heartbeat/alive/ping/poll" if hb else "no heartbeat-like event"
+
+
+def error_columns(frame: pl.DataFrame) -> list[str]:
+    """Columns that describe an error: its type first (``error_type``, ``exc_type``, ``error.type``), then its text."""
+    types = [c for c in frame.columns if ERROR_TYPE_NAME.search(c) and frame.schema[c] == pl.String]
+    texts = [c for c in frame.columns if ERROR_TEXT_NAME.search(c) and frame.schema[c] == pl.String and c not in types]
+    return types + texts
 
 
 def span_dependency_expr(spans: pl.DataFrame) -> pl.Expr | None:
