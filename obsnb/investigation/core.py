@@ -17,6 +17,7 @@ _DETECTORS = (
     ("degraded_dependency", detect_deps.dependencies),
     ("latency_regression", detect_deps.latency_regressions),
     ("silence", detect_work.silences),
+    ("silence", detect_work.counter_silences),
     ("stall", detect_work.stalls_found),
     ("retry_storm", detect_work.retry_storms),
     ("change", detect_changes.changes),
@@ -63,7 +64,7 @@ def investigate(logs: Any = None, spans: Any = None, metrics: Any = None, *, sta
     for kind, detect in _DETECTORS:
         found, text = detect(ctx)
         items += found
-        looked[kind] = text
+        looked[kind] = f"{looked[kind]}; {text}" if kind in looked else text
     evidence = {"logs": 0 if lg is None else lg.height, "spans": 0 if sp is None else sp.height,
                 "metrics": 0 if me is None else me.height}
     base = None if ctx.b0 is None else (ctx.b0, ctx.b1, ctx.baseline_how)

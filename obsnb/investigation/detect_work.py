@@ -12,7 +12,7 @@ from ..analysis.retries import retries
 from ..timeutil import duration_ns
 from .context import TS, Ctx, quantile
 from .findings import Finding, dur_arg, fmt_duration, iso
-from .vocabulary import error_columns
+from .vocabulary import ENTITY_NAME, error_columns
 
 __all__ = ["silences", "stalls_found", "retry_storms"]
 
@@ -212,3 +212,56 @@ def stalls_found(ctx: Ctx) -> tuple[list[Finding], str]:
     call = (f'ob.stalls(logs, key="{r.key}", started={r.started!r}, finished={finish!r}, older_than="{dur_arg(after)}")')
     return [Finding("stall", summary, nums, call, 65 + min(len(ids), 10) / 2, r.key, str(oldest[r.key]),
                     _ns(oldest["started"]), _ns(oldest["started"]) + int(oldest["age"].total_seconds() * 1e9))], looked
+
+
+_WORK_COUNTER = r"(?i)(process|complet|succe|done|handled|consum|deliver|finish|jobs|tasks|messages|records|items|requests|runs)"
+_NOT_WORK = r"(?i)(fail|error|retr|reject|timeout|_created$|_bucket$|_sum$|enqueue|sent)"
+_LABELS_NEVER = {"time", "metric", "value", "_source", "_line", "_type", "_temporality", "le", "quantile"}
+
+
+def counter_silences(ctx: Ctx) -> tuple[list[Finding], str]:
+    """An entity's work counter (``*_total`` / ``*_count`` named for completed work) stops increasing while the
+    entity is still scraped: the metrics' view of a silence. A counter reset (a drop) counts as an increase."""
+    me = ctx.metrics
+    if me is None or me.is_empty():
+        return [], "no metrics"
+
+
+    name = pl.col("metric").cast(pl.String)
+    work = me.filter(name.str.contains(r"(_total|_count)$") & name.str.contains(_WORK_COUNTER) & ~name.str.contains(_NOT_WORK))
+    labels = [c for c in work.columns if c not in _LABELS_NEVER and ENTITY_NAME.search(c)
+              and work.schema[c] == pl.String and work.get_column(c).n_unique() >= 2]
+    if work.is_empty() or not labels:
+        return [], "no work counter with an instance-like label in the metrics"
+    col = labels[0]
+    other = [c for c in work.columns if c not in _LABELS_NEVER and c != col and work.schema[c] in (pl.String, pl.Categorical)]
+    series = ["metric", col, *other]
+    w = (work.filter(pl.col(col).is_not_null()).sort("time")
+         .with_columns((pl.col("value") - pl.col("value").shift(1).over(series)).alias("_d")))
+    w = w.with_columns(pl.when(pl.col("_d") < 0).then(pl.col("value")).otherwise(pl.col("_d")).alias("_inc"))
+    # per (metric, entity): sample times, and the times at which its work went up
+    per = w.group_by(["metric", col, "time"]).agg(pl.col("_inc").sum().alias("_inc"))
+    minimum = duration_ns(ctx.reading.silence)
+    out = []
+    n_series = per.select(pl.struct("metric", col).n_unique()).item()
+    for (metric,), g in per.group_by("metric", maintain_order=True):
+        ups = g.filter(pl.col("_inc") > 0).select(pl.col(col), "time").with_columns(pl.col(col).cast(pl.String))
+        if ups.is_empty():
+            continue
+        last_seen = g.group_by(col).agg(pl.col("time").max().cast(pl.Int64).alias("_seen"))
+        gaps = _gaps(ups.filter(pl.col("time") < pl.lit(ctx.t1).cast(TS)), col, ctx.t0, ctx.t1, ctx.t1)
+        gaps = gaps.filter(pl.col("_d") > pl.max_horizontal(pl.lit(minimum), pl.col("_cad") * _CADENCE_FACTOR))
+        gaps = gaps.join(last_seen.with_columns(pl.col(col).cast(pl.String)), on=col, how="left")
+        for row in gaps.sort("_d", descending=True).head(3).iter_rows(named=True):
+            g0, g1 = int(row["_g0"]), int(row["_t"])
+            scraped = (row["_seen"] or 0) >= min(g1, ctx.t1) - 2 * int(row["_cad"] or 0)
+            nums = {"metric": metric, "flat_from": iso(g0), "flat_until": iso(g1), "minutes": (g1 - g0) / 6e10,
+                    "still_scraped": bool(scraped), "cadence_p95_s": row["_cad"] / 1e9, "resumed": g1 != ctx.t1}
+            until = f"to {ctx.t(g1)}" if g1 != ctx.t1 else f"to the end of the window ({ctx.t(g1)})"
+            summary = (f"`{col}` = `{row[col]}`: `{metric}` did not increase from {ctx.t(g0)} {until} ({fmt_duration(g1 - g0)}), "
+                       f"against an increase at least every {fmt_duration(row['_cad'])} usually"
+                       + ("; the series was still scraped." if scraped else "; the series stopped being scraped."))
+            call = f'ob.increase(metrics[metrics["metric"] == "{metric}"], "5min", by="{col}")'
+            out.append(Finding("silence", summary, nums, call, 79 + min((g1 - g0) / max(minimum, 1), 10), col,
+                               str(row[col]), g0, g1))
+    return out, f"{n_series} work counters per `{col}` in the metrics"
