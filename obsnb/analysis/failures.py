@@ -47,8 +47,11 @@ def _status_ge_500(frame: pl.DataFrame, columns: tuple[str, ...]) -> list[pl.Exp
     out = []
     for c in columns:
         if c in frame.columns and frame.schema[c] != pl.Null:
-            code = pl.col(c).cast(pl.String).str.extract(r"^\s*(\d{3})\s*$").cast(pl.Int64, strict=False)
-            out.append((code >= 500).fill_null(False))
+            if frame.schema[c].is_numeric():
+                code = pl.col(c).cast(pl.Float64)
+            else:
+                code = pl.col(c).cast(pl.String).str.extract(r"^\s*(\d{3})(?:\.0+)?\s*$").cast(pl.Int64, strict=False)
+            out.append(((code >= 500) & (code < 600)).fill_null(False))
     return out
 
 

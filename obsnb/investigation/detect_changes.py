@@ -140,7 +140,7 @@ def telemetry_gaps(ctx: Ctx) -> tuple[list[Finding], str]:
             {"spans": 0}, 24)
     if me is None or me.is_empty():
         gap("No metrics", "were loaded: throughput, queue depth and the age of the oldest job are not measured.", {"metrics": 0}, 23)
-    if ctx.baseline_how.startswith("no evidence"):
+    if ctx.baseline_how.startswith("no evidence") and any(f is not None and not f.is_empty() for f in (lg, sp, me)):
         gap("Nothing before the window", "was loaded, so 'before' is the window's own first quarter; load earlier evidence "
             "for a real baseline.", {"baseline": ctx.baseline_how}, 22)
     if lg is not None and not lg.is_empty():
