@@ -10,7 +10,7 @@ sample_data/README.md and each incident's README):
 * ``retry_storm``: the unit's ``failed`` events: ``attempts`` of them, the first at ``first``, the last at
   ``last``, each carrying ``error_type`` in some column.
 * ``degraded_dependency``: the CLIENT spans of ``column == value`` (or, when the incident has no traces, the
-  log rows of ``column == value`` with the fact's ``duration_column``); before = starting before ``start``,
+  log rows of ``column == value`` that have the fact's ``duration_column``, by log time); before = starting before ``start``,
   during = starting in [start, end); errors = span status ERROR (log rows: level ERROR/CRITICAL); p95 = numpy's
   default (linear) percentile of ``duration_ms``, rounded to 3 decimals.
 * ``change``: a log row with ``column == value`` at ``time``.
@@ -125,7 +125,7 @@ def test_retry_storms_are_in_the_logs(incident):
         failed = logs[(logs[f["column"]].astype("string") == str(f["value"])) & (logs["event"] == voc["failed"])]
         assert len(failed) == f["attempts"]
         assert failed["time"].min() == ts(f["first"]) and failed["time"].max() == ts(f["last"])
-        carries = [c for c in failed.columns if (failed[c].astype("string") == f["error_type"]).all()]
+        carries = [c for c in failed.columns if (failed[c].astype("string") == f["error_type"]).fillna(False).all()]
         assert carries, f"no column holds {f['error_type']!r} on every failed attempt"
 
 
@@ -133,7 +133,7 @@ def test_degraded_dependencies_are_in_the_evidence(incident):
     for f in facts(incident, "degraded_dependency"):
         if "duration_column" in f:
             rows = frame(incident, "logs")
-            rows = rows[rows[f["column"]] == f["value"]]
+            rows = rows[(rows[f["column"]] == f["value"]) & rows[f["duration_column"]].notna()]
             start, dur = rows["time"], rows[f["duration_column"]].astype(float)
             err = rows["level"].isin(ERROR_LEVELS)
         else:
