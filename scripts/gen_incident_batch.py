@@ -25,7 +25,6 @@ import datetime as dt
 import heapq
 import io
 import itertools
-import json
 import logging
 import pathlib
 import sys
@@ -42,20 +41,12 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
-from gen_sample_incident import SeededIds, _gz, write_traces  # noqa: E402  (the bundled sample's writers)
+from gen_incident_common import MS, UTC, S, Clock, _gz, day_clock, iso, log_lines, out_dir, sink_logger, write_incident  # noqa: E402,E501
+from gen_sample_incident import SeededIds, write_traces  # noqa: E402  (the bundled sample's OTLP writer)
 
 NAME = "batch"
 SEED = 20261014
-UTC = dt.timezone.utc
-DAY = dt.datetime(2026, 10, 14, tzinfo=UTC)
-S, MS = 10**9, 10**6
-
-
-def at(hh_mm_ss: str) -> int:
-    """Nanoseconds since the epoch of a wall-clock time on the incident day."""
-    h, m, s = (int(x) for x in hh_mm_ss.split(":"))
-    return int(DAY.replace(hour=h, minute=m, second=s).timestamp()) * S
-
+at = day_clock(2026, 10, 14)
 
 EVIDENCE = (at("06:00:00"), at("10:30:00"))
 WINDOW = (at("08:00:00"), at("10:00:00"))
@@ -76,16 +67,6 @@ EV = {"trigger": "ETL run triggered", "skip": "ETL run skipped", "start": "ETL r
       "config": "job configuration changed", "proc": "executor process started",
       "read": "chunk read", "quoted": "prices quoted", "written": "chunk written",
       "insert_failed": "warehouse insert failed", "pricing_retry": "pricing request failed, retrying"}
-
-
-class Clock:
-    """Simulated time in ns; logging and spans read it."""
-
-    now = EVIDENCE[0]
-
-
-def iso(ns: int) -> str:
-    return dt.datetime.fromtimestamp(ns // S, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S") + f".{(ns // MS) % 1000:03d}Z"
 
 
 # ------------------------------------------------------------------------------------------ telemetry
@@ -116,16 +97,9 @@ class Proc:
 
     def __init__(self, sim: "Sim", service: str, pid: int, version: str, logger: str):
         self.sim, self.service, self.host, self.pid, self.version = sim, service, HOSTS[service], pid, version
-        self.logger = logging.getLogger(logger)  # a restarted process takes the logger over
-        self.logger.handlers.clear()
-        self.logger.propagate = False
-        self.logger.setLevel(logging.INFO)
-        handler = logging.StreamHandler(sim.sinks[service])
-        handler.addFilter(_Stamp(self))
         fmt = ecs_logging.StdlibFormatter()
         fmt.converter = time.gmtime  # UTC, as ECS wants
-        handler.setFormatter(fmt)
-        self.logger.addHandler(handler)
+        self.logger = sink_logger(logger, sim.sinks[service], _Stamp(self), fmt)  # a restart takes it over
         res = Resource.create({"service.name": service, "service.version": version, "host.name": self.host,
                                "process.pid": pid, "service.instance.id": f"{self.host}/{pid}"})
         tp = TracerProvider(resource=res, id_generator=sim.ids)
@@ -348,6 +322,7 @@ class Sim:
     """The event loop: timed callbacks and coroutines (runs) on one heap."""
 
     def __init__(self):
+        Clock.now = EVIDENCE[0]
         self.rng = np.random.default_rng(SEED)
         self.ids = SeededIds(np.random.default_rng(SEED + 1))
         self.exporter = InMemorySpanExporter()
@@ -463,7 +438,7 @@ def ground_truth(sim: Sim) -> dict:
                   "every 10 minutes",
         "window": {"start": iso(WINDOW[0]), "end": iso(WINDOW[1])},
         "evidence": {"logs": "logs", "traces": "traces/price-sync.otlp.json.gz", "metrics": None},
-        "counts": {"log_lines": sum(s.getvalue().count("\n") for s in sim.sinks.values()), "spans": len(spans),
+        "counts": {"log_lines": log_lines(sim.sinks), "spans": len(spans),
                    "metric_samples": None},
         "vocabulary": {"entity_column": "host.name", "unit_key": "etl.run.id", "started": EV["start"],
                        "succeeded": EV["ok"], "failed": EV["fail"], "heartbeat": EV["heartbeat"],
@@ -526,7 +501,7 @@ the same facts for the tests.
 
 
 def write_readme(path: pathlib.Path, t: dict) -> None:
-    f = {x["kind"] + (":" + x["value"] if x["kind"] == "change" else ""): x for x in reversed(t["facts"])}
+    f = {x["kind"]: x for x in t["facts"] if x["kind"] != "change"}
     changes = [x for x in t["facts"] if x["kind"] == "change"]
     dep, stall, sil = f["degraded_dependency"], f["stall"], f["silence"]
     c = t["_context"]
@@ -552,14 +527,8 @@ def main(out: pathlib.Path) -> None:
     for svc, sink in sim.sinks.items():
         _gz(out / "logs" / f"{svc}.ndjson.gz", sink.getvalue())
     write_traces(sim.exporter.get_finished_spans(), out / "traces" / "price-sync.otlp.json.gz")
-    truth = ground_truth(sim)
-    write_readme(out / "README.md", truth)
-    truth.pop("_context")
-    (out / "ground_truth.json").write_text(json.dumps(truth, indent=2) + "\n")
-    for p in sorted(out.rglob("*.gz")):
-        print(f"{p.relative_to(out)}  {p.stat().st_size:,} B")
+    write_incident(out, ground_truth(sim), write_readme)
 
 
 if __name__ == "__main__":
-    main(pathlib.Path(sys.argv[1]) if len(sys.argv) > 1
-         else pathlib.Path(__file__).parents[1] / "sample_data" / "incidents" / NAME)
+    main(out_dir(NAME))

@@ -19,7 +19,6 @@ Run: ``python scripts/gen_incident_webhooks.py [OUT_DIR]`` (needs the ``sample``
 
 from __future__ import annotations
 
-import datetime as dt
 import heapq
 import io
 import itertools
@@ -39,20 +38,11 @@ from opentelemetry.sdk.resources import Resource
 from pythonjsonlogger.json import JsonFormatter
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
-from gen_sample_incident import _gz  # noqa: E402  (the bundled sample's reproducible gzip writer)
+from gen_incident_common import MS, S, Clock, _gz, day_clock, iso, log_lines, out_dir, sink_logger, write_incident  # noqa: E402,E501
 
 NAME = "webhooks"
 SEED = 20260819
-UTC = dt.timezone.utc
-DAY = dt.datetime(2026, 8, 19, tzinfo=UTC)
-S, MS = 10**9, 10**6
-
-
-def at(hh_mm_ss: str) -> int:
-    """Nanoseconds since the epoch of a wall-clock time on the incident day."""
-    h, m, s = (int(x) for x in hh_mm_ss.split(":"))
-    return int(DAY.replace(hour=h, minute=m, second=s).timestamp()) * S
-
+at = day_clock(2026, 8, 19)
 
 EVIDENCE = (at("13:00:00"), at("17:00:00"))
 WINDOW = (at("14:30:00"), at("16:30:00"))
@@ -76,16 +66,6 @@ EV = {"enqueued": "webhook.enqueued", "delivered": "webhook.delivered", "failed"
       "started": "dispatcher.started", "paused": "subscription.paused", "resumed": "subscription.resumed"}
 
 
-class Clock:
-    """Simulated time in ns (always a whole millisecond); logging and metric exports read it."""
-
-    now = EVIDENCE[0]
-
-
-def iso(ns: int) -> str:
-    return dt.datetime.fromtimestamp(ns // S, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S") + f".{(ns // MS) % 1000:03d}Z"
-
-
 # ------------------------------------------------------------------------------------------ telemetry
 
 
@@ -104,17 +84,11 @@ class _Stamp(logging.Filter):
 
 
 def make_logger(inst: "Instance", sink: io.StringIO) -> logging.Logger:
-    log = logging.getLogger(f"hookd.dispatch.{inst.name}")
-    log.handlers.clear()
-    log.propagate = False
-    log.setLevel(logging.INFO)
-    h = logging.StreamHandler(sink)
-    h.addFilter(_Stamp(inst))
-    h.setFormatter(JsonFormatter("{levelname}{message}{process}", style="{", timestamp="ts",
-                                 static_fields={"app": "hookd", "instance": inst.name},
-                                 rename_fields={"levelname": "severity", "message": "msg", "process": "pid"}))
-    log.addHandler(h)
-    return log
+    """python-json-logger with its own field names; ``ts`` is the library's ISO timestamp (``+00:00``)."""
+    fmt = JsonFormatter("{levelname}{message}{process}", style="{", timestamp="ts",
+                        static_fields={"app": "hookd", "instance": inst.name},
+                        rename_fields={"levelname": "severity", "message": "msg", "process": "pid"})
+    return sink_logger(f"hookd.dispatch.{inst.name}", sink, _Stamp(inst), fmt)
 
 
 class Instance:
@@ -170,7 +144,10 @@ class Instance:
 
 
 class Sim:
+    """The event loop (timed callbacks on one heap, every time a whole millisecond), the outbox and the operators."""
+
     def __init__(self):
+        Clock.now = EVIDENCE[0]
         self.rng = np.random.default_rng(SEED)
         self.sinks = {n: io.StringIO() for n in ("hookd-0", "hookd-1")}
         self.heap: list = []
@@ -340,7 +317,7 @@ def ground_truth(sim: Sim) -> dict:
                   "retries and backoff",
         "window": {"start": iso(WINDOW[0]), "end": iso(WINDOW[1])},
         "evidence": {"logs": "logs", "traces": None, "metrics": "metrics/hookd.otlp.jsonl.gz"},
-        "counts": {"log_lines": sum(s.getvalue().count("\n") for s in sim.sinks.values()), "spans": None,
+        "counts": {"log_lines": log_lines(sim.sinks), "spans": None,
                    "metric_samples": sim.metric_samples},
         "vocabulary": {"entity_column": "instance", "unit_key": "delivery_id", "started": EV["enqueued"],
                        "succeeded": EV["delivered"], "failed": EV["failed"], "heartbeat": None,
@@ -428,14 +405,8 @@ def main(out: pathlib.Path) -> None:
     for name, sink in sim.sinks.items():
         _gz(out / "logs" / f"{name}.log.gz", sink.getvalue())
     _gz(out / "metrics" / "hookd.otlp.jsonl.gz", "\n".join(sim.metric_lines) + "\n")
-    truth = ground_truth(sim)
-    write_readme(out / "README.md", truth)
-    truth.pop("_context")
-    (out / "ground_truth.json").write_text(json.dumps(truth, indent=2) + "\n")
-    for p in sorted(out.rglob("*.gz")):
-        print(f"{p.relative_to(out)}  {p.stat().st_size:,} B")
+    write_incident(out, ground_truth(sim), write_readme)
 
 
 if __name__ == "__main__":
-    main(pathlib.Path(sys.argv[1]) if len(sys.argv) > 1
-         else pathlib.Path(__file__).parents[1] / "sample_data" / "incidents" / NAME)
+    main(out_dir(NAME))
