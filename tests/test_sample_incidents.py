@@ -93,6 +93,11 @@ def test_evidence_loads_whole_with_the_counted_records(incident):
             continue
         assert len(ob.rejected(df)) == 0, ob.rejected(df).head()
         assert len(df) == t["counts"][key], ev
+        path = incident / t["evidence"][ev]
+        files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+        each = [ob.load(str(p), kind=KINDS[ev]) for p in files]  # each file on its own, too
+        assert [len(ob.rejected(x)) for x in each] == [0] * len(files)
+        assert sum(len(x) for x in each) == t["counts"][key] and all(len(x) for x in each), ev
         first_times.append(df["start" if ev == "traces" else "time"].min())
     assert first_times, "an incident with no evidence"
     assert min(first_times) <= ts(t["window"]["start"]) - pd.Timedelta("1h")
@@ -178,6 +183,7 @@ def test_first_error_is_the_first_in_the_window(incident):
         assert not earlier["level"].isin(ERROR_LEVELS).any()
 
 
+@pytest.mark.slow
 def test_regenerating_reproduces_the_committed_files(incident, tmp_path):
     """scripts/gen_incident_<name>.py writes the committed folder again, byte for byte."""
     need(all(importlib.util.find_spec(m) for m in ("opentelemetry.sdk", "ecs_logging", "pythonjsonlogger",
