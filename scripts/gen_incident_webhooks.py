@@ -333,6 +333,7 @@ def ground_truth(sim: Sim) -> dict:
             "storm_delivered": storm["state"] == "delivered",
             "undelivered": sum(d["state"] not in ("delivered", "dead") for d in sim.deliveries.values()),
             "export_lines": len(sim.metric_lines),
+            "noise": [iso(a["time"]) for a in sim.attempts if a["error"] and a["host"] != BROKEN],
         },
     }
 
@@ -355,8 +356,8 @@ the same facts for the tests.
 
 ## Ground truth (incident window {w_start} to {w_end}; the evidence starts 90 min earlier)
 
-* **Baseline**: two attempts answer 502 once (noise, retried and delivered); every other delivery succeeds at
-  its first attempt.
+* **Baseline noise**: the only failed attempts to the other hosts are {noise} answered 502 (at {noise_times}),
+  each retried once and delivered.
 * **Deploy (trigger)**: {deploys}. hookd 2.7.3 dead-lettered a delivery after 8 failed attempts; 2.8.0
   retries forever.
 * **Subscriber failing**: `{broken}` answers 503 to every request from {out_start} to {out_end}. Attempt log
@@ -396,6 +397,7 @@ def write_readme(path: pathlib.Path, t: dict) -> None:
         pause_desc=next(x["description"] for x in changes if x["value"] == EV["paused"]),
         resume_desc=next(x["description"] for x in changes if x["value"] == EV["resumed"]),
         resume=iso(FAULTS["resume"]), dead=c["dead"], undelivered=c["undelivered"],
+        noise=len(c["noise"]), noise_times=", ".join(c["noise"]),
     ))
 
 
