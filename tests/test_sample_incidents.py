@@ -1,8 +1,9 @@
 """The public sample incidents under sample_data/incidents/<name>/: their evidence loads whole, and every planted
 fact in their ground_truth.json can be seen in the loaded frames with plain pandas (no obsnb helper).
 
-The tests are generic: each incident found is one parameter. What a fact's numbers cover (the schema is in
-sample_data/README.md and each incident's README):
+The tests are generic: each incident found is one parameter. ground_truth.json holds name, system, window,
+evidence (paths relative to the incident folder, each passable to ob.load), counts (rows ob.load returns),
+vocabulary (column and event names of the loaded frames) and facts. What a fact's numbers cover:
 
 * ``silence``: rows of ``column == value``; no ``succeeded`` event strictly between ``last_completion`` and
   ``resumed`` (or after ``last_completion`` when ``resumed`` is null), one at each end; with
@@ -10,8 +11,8 @@ sample_data/README.md and each incident's README):
 * ``retry_storm``: the unit's ``failed`` events: ``attempts`` of them, the first at ``first``, the last at
   ``last``, each carrying ``error_type`` in some column.
 * ``degraded_dependency``: the CLIENT spans of ``column == value`` (or, when the incident has no traces, the
-  log rows of ``column == value`` that have the fact's ``duration_column``, by log time); before = starting before ``start``,
-  during = starting in [start, end); errors = span status ERROR (log rows: level ERROR/CRITICAL); p95 = numpy's
+  log rows of ``column == value`` that have the fact's ``duration_column``, by log time); before = starting
+  before ``start``, during = starting in [start, end); errors = span status ERROR (log rows: level ERROR/CRITICAL); p95 = numpy's
   default (linear) percentile of ``duration_ms``, rounded to 3 decimals.
 * ``change``: a log row with ``column == value`` at ``time``.
 * ``stall``: each unit has a ``started`` event and neither ``succeeded`` nor ``failed``.
@@ -80,6 +81,21 @@ def test_ground_truth_follows_the_schema(incident):
     assert {f["kind"] for f in t["facts"]} <= {"silence", "retry_storm", "degraded_dependency", "change", "stall",
                                                "first_error"}
     assert (incident / "README.md").is_file()
+
+
+def test_vocabulary_names_what_the_evidence_holds(incident):
+    """The vocabulary's columns are columns of the loaded frames and its events occur in ``event``."""
+    voc, logs = truth(incident)["vocabulary"], frame(incident, "logs")
+    assert logs[voc["entity_column"]].notna().any() and logs[voc["unit_key"]].notna().any()
+    events = set(logs["event"])
+    for key in ("started", "succeeded", "failed", "heartbeat"):
+        if voc[key] is None:
+            assert key == "heartbeat", "only the heartbeat may be absent"
+        else:
+            assert voc[key] in events, key
+    if voc["dependency_column"] is not None:
+        spans = frame(incident, "traces")
+        assert spans.loc[spans["kind"] == "CLIENT", voc["dependency_column"]].notna().all()
 
 
 def test_evidence_loads_whole_with_the_counted_records(incident):
