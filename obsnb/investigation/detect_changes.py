@@ -46,14 +46,18 @@ def changes(ctx: Ctx) -> tuple[list[Finding], str]:
         text = pl.col(ev).cast(pl.String)
         short = text.str.count_matches(r"\s+") < 6
         is_change = text.str.contains(CHANGE_WORDS.pattern) & short & ~pl.col("_err")
-        is_restart = text.str.contains(RESTART_WORDS.pattern) & short & ~pl.col("_err")
+        keyless = pl.col(r.key).is_null() if r.key and r.key in lg.columns else pl.lit(True)
+        is_restart = text.str.contains(RESTART_WORDS.pattern) & short & ~pl.col("_err") & keyless
         rows = lg.filter((is_change | is_restart).fill_null(False) & (pl.col("time") < hi))
-        rows = rows.with_columns((text.str.contains(RESTART_WORDS.pattern) & ~text.str.contains(CHANGE_WORDS.pattern))
-                                 .alias("_restart"))
+        rows = rows.with_columns((is_restart & ~text.str.contains(CHANGE_WORDS.pattern)).fill_null(False).alias("_restart"))
+        # the window's changes first, then the baseline's latest
+        rows = rows.with_columns((pl.col("time") >= pl.lit(ctx.t0).cast(TS)).alias("_in")).sort(
+            ["_in", "time"], descending=[True, False])
+        rows = pl.concat([rows.filter(pl.col("_in")), rows.filter(~pl.col("_in")).sort("time", descending=True)])
         looked.append(f"{rows.height:,} deploy/config/restart events")
-        for row in rows.filter(~pl.col("_restart")).head(_MAX).iter_rows(named=True):
+        for row in rows.filter(~pl.col("_restart")).head(_MAX).sort("time").iter_rows(named=True):
             t = _ns(row["time"])
-            fields = _fields({k: v for k, v in row.items() if k != "_restart"}, ev)
+            fields = _fields({k: v for k, v in row.items() if k not in ("_restart", "_in")}, ev)
             detail = ", ".join(f"{k}={v}" for k, v in fields.items())
             svc = f" from `{row['service']}`" if row.get("service") else ""
             summary = f"`{row[ev]}`{svc} at {ctx.t(t)}{_relative(t, first_err)}" + (f": {detail}." if detail else ".")
@@ -61,15 +65,18 @@ def changes(ctx: Ctx) -> tuple[list[Finding], str]:
                     "line": row.get("_line"), "before_first_error_s": None if first_err is None else (first_err - t) / 1e9}
             out.append(Finding("change", summary, nums, f'logs[logs["{ev}"] == "{row[ev]}"]', 60 + _near(t, first_err),
                                ev, str(row[ev]), t, None))
-        out += _restarts(ctx, rows.filter(pl.col("_restart")), ev, first_err)
+        restarts = _restarts(ctx, rows.filter(pl.col("_restart")).sort("time"), ev, first_err)
+    else:
+        restarts = []
     for name, frame, col in (("logs", lg, "time"), ("spans", ctx.spans, "start")):
         if frame is None or frame.is_empty() or "service" not in frame.columns:
             continue
         for vc in VERSION_COLUMNS:
             if vc not in frame.columns or frame.schema[vc] == pl.Null:
                 continue
-            firsts = (frame.filter(pl.col(vc).is_not_null() & (pl.col(col) < hi))
-                      .group_by("service", vc).agg(pl.col(col).min().alias("t")).sort(["service", "t"]))
+            firsts = (frame.with_row_index("_i").filter(pl.col(vc).is_not_null() & (pl.col(col) < hi))
+                      .group_by("service", vc).agg(pl.col(col).min().alias("t"), pl.col("_i").min())
+                      .sort(["service", "t", "_i"]))
             looked.append(f"`{vc}` of the {name}")
             for svc, g in firsts.group_by("service", maintain_order=True):
                 vals = g.rows(named=True)
@@ -86,7 +93,7 @@ def changes(ctx: Ctx) -> tuple[list[Finding], str]:
                     out.append(Finding("change", summary, nums, f'{name}.groupby(["service", "{vc}"])["{col}"].min()',
                                        score, vc, str(cur[vc]), t, None))
             break
-    return out, ("; ".join(looked) if looked else "no event or version column to find changes in")
+    return out + restarts, ("; ".join(looked) if looked else "no event or version column to find changes in")
 
 
 def _near(t: int, first_err: int | None) -> float:

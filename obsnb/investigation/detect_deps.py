@@ -36,12 +36,13 @@ def _compare(ctx: Ctx, frame: pl.DataFrame, key: str, time: str, dur: str) -> pl
 
 def _degraded(row: dict) -> str | None:
     r_b = row["r_b"] or 0.0
-    if row["e_d"] >= 3 and row["r_d"] >= max(2 * r_b, r_b + 0.05):
-        return "failing"
-    if (row["n_d"] >= _MIN_CALLS and row["n_b"] >= _MIN_CALLS and row["p95_b"] is not None and row["p95_d"] is not None
-            and row["p95_d"] >= _SLOWER * row["p95_b"] and row["p95_d"] - row["p95_b"] >= _SLOWER_MS):
+    expected = max(r_b * row["n_d"], 0.5)  # errors the baseline's rate predicts for the window's calls
+    failing = row["e_d"] >= 3 and row["r_d"] >= 2 * r_b and row["e_d"] >= 4 * expected
+    slow = (row["n_d"] >= _MIN_CALLS and row["n_b"] >= _MIN_CALLS and row["p95_b"] is not None
+            and row["p95_d"] is not None and row["p95_d"] >= _SLOWER * row["p95_b"] and row["p95_d"] - row["p95_b"] >= _SLOWER_MS)
+    if slow and (not failing or row["r_d"] < 0.05):  # slower, and failing on fewer than 1 call in 20
         return "slow"
-    return None
+    return "failing" if failing else None
 
 
 def _dep_findings(ctx: Ctx, frame: pl.DataFrame, key: str, time: str, dur: str, source: str, col: str,

@@ -34,10 +34,13 @@ def _gaps(frame: pl.DataFrame, col: str, lo: int, hi: int, trailing_to: int) -> 
             .with_columns((pl.col("_t") - pl.col("_t").shift(1).over(col)).alias("_d"))
             .filter(pl.col("_d").is_not_null()))
     base = rows.filter(pl.col("_t") < lo).group_by(col).agg(
-        pl.col("_d").quantile(0.95, interpolation="linear").alias("_cad_b"), pl.len().alias("_nb"))
-    allc = rows.group_by(col).agg(pl.col("_d").quantile(0.95, interpolation="linear").alias("_cad_a"))
+        pl.col("_d").quantile(0.95, interpolation="linear").alias("_cad_b"), pl.col("_d").max().alias("_max_b"),
+        pl.len().alias("_nb"))
+    allc = rows.group_by(col).agg((pl.col("_d").median() * 2).alias("_cad_a"))
     rows = rows.join(base, on=col, how="left").join(allc, on=col, how="left")
-    cad = pl.when(pl.col("_nb") >= 20).then(pl.col("_cad_b")).otherwise(pl.col("_cad_a"))
+    # the usual gap: the baseline's 95th percentile (>= 20 gaps), its longest (>= 3), else twice the median
+    cad = (pl.when(pl.col("_nb") >= 20).then(pl.col("_cad_b"))
+           .when(pl.col("_nb") >= 3).then(pl.col("_max_b")).otherwise(pl.col("_cad_a")))
     return (rows.with_columns(cad.alias("_cad"), (pl.col("_t") - pl.col("_d")).alias("_g0"))
             .filter((pl.col("_t") > lo) & (pl.col("_g0") < hi)))
 
@@ -93,7 +96,7 @@ def silences(ctx: Ctx) -> tuple[list[Finding], str]:
         done = frame.filter(pl.col(ev).cast(pl.String).is_in(list(work)))
         if done.is_empty():
             continue
-        active = done.group_by(col).len().filter(pl.col("len") >= 10).get_column(col)
+        active = done.group_by(col).len().filter(pl.col("len") >= 5).get_column(col)
         g = _gaps(done.filter(pl.col(col).is_in(active.implode())), col, ctx.t0, ctx.t1, ctx.t1)
         g = g.filter(pl.col("_d") > pl.max_horizontal(pl.lit(minimum), pl.col("_cad") * _CADENCE_FACTOR))
         for row in g.sort("_d", descending=True).head(5).iter_rows(named=True):
@@ -117,13 +120,18 @@ def silences(ctx: Ctx) -> tuple[list[Finding], str]:
     return out, ", ".join(counts) + f" watched for silences longer than {r.silence} and 5x their own usual gap"
 
 
-def _attempts(ctx: Ctx, frame: pl.DataFrame) -> pl.DataFrame | None:
+def _attempts(ctx: Ctx, frame: pl.DataFrame) -> tuple[pl.DataFrame | None, str]:
+    """Attempts per unit, and how they were counted (as ``ob.retries`` arguments): start events when the
+    start event is a per-attempt one, else the attempt column, else one attempt per failure event."""
     r = ctx.reading
-    if r.started:
-        return retries(frame, key=r.key, min_attempts=1, started=r.started)
+    enqueue_only = r.started and "enqueue-like" in r.why.get("started", "")
+    if r.started and not enqueue_only:
+        return retries(frame, key=r.key, min_attempts=1, started=r.started), f"started={r.started!r}"
     if "attempt" in frame.columns:
-        return retries(frame, key=r.key, min_attempts=1, attempt="attempt")
-    return None
+        return retries(frame, key=r.key, min_attempts=1, attempt="attempt"), 'attempt="attempt"'
+    if r.failed:  # no per-attempt start, no attempt column: each failure is an attempt
+        return retries(frame, key=r.key, min_attempts=1, started=r.failed), f"started={r.failed!r}"
+    return None, ""
 
 
 def retry_storms(ctx: Ctx) -> tuple[list[Finding], str]:
@@ -131,10 +139,13 @@ def retry_storms(ctx: Ctx) -> tuple[list[Finding], str]:
     if ctx.logs is None or r.key is None:
         return [], "no unit-of-work key"
     frame = ctx.logs.filter(pl.col(r.key).is_not_null() & (pl.col("time") < pl.lit(max(ctx.t1, ctx.ev_end + 1)).cast(TS)))
-    att = _attempts(ctx, frame)
+    att, counted = _attempts(ctx, frame)
     if att is None or att.is_empty():
         return [], f"attempts per `{r.key}`: no start event or attempt column to count them"
-    p99 = quantile(att.get_column("attempts").cast(pl.Float64), 0.99) or 1.0
+    # what is usual: the attempts of units that began before the window (when there are enough of them)
+    usual = att.filter(pl.col("first") < pl.lit(ctx.t0).cast(TS))
+    usual = usual if usual.height >= 20 else att
+    p99 = quantile(usual.get_column("attempts").cast(pl.Float64), 0.99) or 1.0
     limit = r.retry_min_attempts or max(5, math.ceil(2 * p99))
     storm = att.filter((pl.col("attempts") >= limit) & (pl.col("last") >= pl.lit(ctx.t0).cast(TS)))
     out = []
@@ -142,19 +153,19 @@ def retry_storms(ctx: Ctx) -> tuple[list[Finding], str]:
         unit = str(row[r.key])
         rows = frame.filter(pl.col(r.key).cast(pl.String) == unit)
         traces = rows.get_column("trace_id").drop_nulls().unique().to_list() if "trace_id" in rows.columns else []
+        failed_n = int(rows.get_column("_err").sum())
         kinds = error_columns(rows)
         errors = None
         if kinds:  # the error types (or texts) of the unit's error rows, most frequent first
             vals = rows.filter(pl.col("_err")).get_column(kinds[0]).drop_nulls().value_counts(sort=True)
             errors = ", ".join(str(v)[:120] for v in vals.get_column(kinds[0]).head(3).to_list()) or None
-        nums = {"attempts": int(row["attempts"]), "first": iso(_ns(row["first"])), "last": iso(_ns(row["last"])),
+        nums = {"attempts": int(row["attempts"]), "failed_attempts": failed_n, "first": iso(_ns(row["first"])), "last": iso(_ns(row["last"])),
                 "error_types": errors or row.get("error_types"), "error_column": kinds[0] if kinds else None, "last_event": row.get("last_event"), "threshold": limit,
-                "p99_attempts_of_all_units": p99, "units": att.height, "trace_ids": sorted(map(str, traces))[:5]}
+                "p99_attempts_usual": p99, "units": att.height, "trace_ids": sorted(map(str, traces))[:5]}
         errs = f"; its errors (`{kinds[0]}`): {errors}" if errors else ""
-        summary = (f"`{r.key}` `{unit}` was attempted {int(row['attempts']):,} times from {ctx.t(_ns(row['first']))} to "
-                   f"{ctx.t(_ns(row['last']))} (99% of the {att.height:,} units took at most {p99:.0f}){errs}; "
+        summary = (f"`{r.key}` `{unit}` was attempted {int(row['attempts']):,} times ({failed_n:,} error lines) from {ctx.t(_ns(row['first']))} to "
+                   f"{ctx.t(_ns(row['last']))} (99% of the {usual.height:,} units {'begun before the window' if usual is not att else 'seen'} took at most {p99:.0f}){errs}; "
                    f"its last event was `{row.get('last_event')}`.")
-        counted = f"started={r.started!r}" if r.started else 'attempt="attempt"'
         call = f'ob.retries(logs, key="{r.key}", min_attempts={limit}, {counted})'
         out.append(Finding("retry_storm", summary, nums, call, 70 + min(row["attempts"] / limit, 10), r.key, unit,
                            _ns(row["first"]), _ns(row["last"])))

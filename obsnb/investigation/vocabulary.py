@@ -26,7 +26,7 @@ _NEVER = {"time", "level", "event", "trace_id", "span_id", "parent_span_id", "_s
 ENTITY_NAME = re.compile(
     r"(?i)(^|[._])(worker|workers?_?(id|name)|host|hostname|host\.name|instance|instance_id|pod|pod_name|k8s\.pod\.name|"
     r"dyno|node|node_name|consumer|consumer_id|container|container_name|container\.name|executor|runner|agent|"
-    r"machine|replica|service\.instance\.id|process\.pid|pid)$"
+    r"machine|replica|service\.instance\.id)$"
 )
 UNIT_NAME = re.compile(
     r"(?i)(^|[._])(job|task|message|msg|request|req|run|work|item|order|batch|delivery|execution|workflow|"
@@ -36,18 +36,21 @@ DEPENDENCY_SPAN_COLUMNS = ("peer.service", "server.address", "net.peer.name", "d
                            "messaging.destination.name", "messaging.destination", "rpc.service", "remoteEndpoint.serviceName",
                            "http.host", "url.full", "http.url")
 DEPENDENCY_LOG_NAME = re.compile(
-    r"(?i)(^|[._])(peer\.service|peer|upstream|dependency|downstream|remote|target|destination|provider|"
-    r"endpoint|api|server\.address|url|http\.url|url\.full|db\.system)$"
+    r"(?i)(^|[._])((peer|upstream|dependency|downstream|remote|target|dest|destination|provider|server|backend)"
+    r"([._]?(service|host|hostname|name|addr|address|url))?|endpoint|api|url|http\.url|url\.full|db\.system)$"
 )
 DURATION_NAMES = ("duration_ms", "latency_ms", "elapsed_ms", "took_ms", "time_ms", "response_time_ms",
                   "event.duration", "duration", "latency", "elapsed")
 START_WORDS = re.compile(r"(?i)(start|begin|received|receiv|consum|picked|claim|dequeu|running|process(ing)?$|attempt)")
+ENQUEUE_WORDS = re.compile(r"(?i)(enqueu|queued|submit|accepted|created|scheduled|triggered|sent|published)")
 SUCCESS_WORDS = re.compile(r"(?i)(complet|succe|done|finish|commit|processed|\bok\b|delivered|acked|written|end(ed)?$)")
 HEARTBEAT_WORDS = re.compile(r"(?i)(heartbeat|alive|keepalive|ping|health|tick|idle|poll)")
-CHANGE_WORDS = re.compile(r"(?i)(deploy|release|rollout|roll[ _.-]?out|rollback|config|setting|upgrade|migrat|feature[ _.-]?flag|version)")
-RESTART_WORDS = re.compile(
-    r"(?i)(boot|restart|(worker|server|service|app|consumer|scheduler|process|daemon|instance|node|pod)[ _.-]?(start(ed|ing)?|up|ready|online))"
+CHANGE_WORDS = re.compile(
+    r"(?i)(deploy|release|rollout|roll[ _.-]?out|rollback|config|setting|upgrade|downgrade|migrat|feature[ _.-]?flag|"
+    r"version|paused|resumed|disabled|enabled|scaled|failover|maintenance)"
 )
+#: a process (re)starting: a start-like word on a row that is about no unit of work
+RESTART_WORDS = re.compile(r"(?i)(boot|restart|start(ed|ing)?$|started\b|\bup$|ready$|online$|launched|initiali[sz]ed)")
 ERROR_TYPE_NAME = re.compile(r"(?i)(^|[._])(error[._]?(type|class|kind|code)|exc[._]?(type|class)|exception[._]?(type|class))$")
 ERROR_TEXT_NAME = re.compile(r"(?i)(^|[._])(error|err|error[._]?message|exception|exc|reason|failure)$")
 VERSION_COLUMNS = ("service.version", "version", "app.version", "build", "release", "git_sha", "service_version")
@@ -180,13 +183,23 @@ def _events(logs: pl.DataFrame, r: Reading) -> None:
     cover = dict(zip(names, per.get_column("units").to_list()))
     fail = [e for e in names if _FAILURE.search(e) and len(e.split()) < 6]
     start = [e for e in names if START_WORDS.search(e) and e not in fail]
+    queued = [e for e in names if ENQUEUE_WORDS.search(e) and e not in fail and e not in start]
     done = [e for e in names if SUCCESS_WORDS.search(e) and e not in fail and e not in start]
     if not r.started and start:
         r.started = [max(start, key=lambda e: cover[e])]
         r.why["started"] = f"the start-like event on the most units ({cover[r.started[0]]:,} of {units:,})"
+    elif not r.started and queued:
+        r.started = [max(queued, key=lambda e: cover[e])]
+        r.why["started"] = (f"no start-like event: the enqueue-like event on the most units "
+                            f"({cover[r.started[0]]:,} of {units:,})")
     if not r.succeeded and done:
-        r.succeeded = [max(done, key=lambda e: cover[e])]
-        r.why["succeeded"] = f"the completion-like event on the most units ({cover[r.succeeded[0]]:,} of {units:,})"
+        # a completion is a unit's last word: of the candidates, the one most often last in its unit
+        last = (keyed.filter(pl.col(ev).cast(pl.String).is_in(done)).group_by(r.key).agg(pl.col(ev).last())
+                .group_by(ev).len())
+        last_n = dict(zip(last.get_column(ev).cast(pl.String).to_list(), last.get_column("len").to_list()))
+        r.succeeded = [max(done, key=lambda e: (last_n.get(e, 0), cover[e]))]
+        r.why["succeeded"] = (f"the completion-like event most often last in its unit ({last_n.get(r.succeeded[0], 0):,} "
+                              f"of {units:,} units)")
     if not r.failed and fail:
         r.failed = sorted(fail, key=lambda e: -cover[e])[:3]
         r.why["failed"] = "events of units whose name says failed/error/timeout"
