@@ -50,12 +50,13 @@ def spans_file(n: int) -> pathlib.Path:
     err = rng.random(n) < np.where(late & (peer == "stripe"), 0.2, 0.01)
     frame = pl.DataFrame({
         "trace_id": [f"{i:032x}" for i in range(n)], "span_id": [f"{i:016x}" for i in range(n)],
-        "parent_span_id": [None] * n, "name": np.where(kind == "CLIENT", "call", "handle"),
+        "name": np.where(kind == "CLIENT", "call", "handle"),
         "service": np.array(["ingest-worker", "billing-worker", "email-sender"])[rng.integers(0, 3, n)],
         "kind": kind, "start": start, "end": start + (dur * 1e6).astype(np.int64), "duration_ms": dur,
-        "status": np.where(err, "ERROR", "OK"), "status_message": [None] * n,
-        "peer.service": np.where(kind == "CLIENT", peer, None),
-    }).with_columns(pl.col("start").cast(pl.Datetime("ns", "UTC")), pl.col("end").cast(pl.Datetime("ns", "UTC")))
+        "status": np.where(err, "ERROR", "OK"), "peer.service": np.where(kind == "CLIENT", peer, ""),
+    }).with_columns(pl.col("start").cast(pl.Datetime("ns", "UTC")), pl.col("end").cast(pl.Datetime("ns", "UTC")),
+                    pl.lit(None, pl.String).alias("parent_span_id"), pl.lit(None, pl.String).alias("status_message"),
+                    pl.when(pl.col("peer.service") != "").then(pl.col("peer.service")).alias("peer.service"))
     frame.write_parquet(path)
     return path
 

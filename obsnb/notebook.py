@@ -239,9 +239,9 @@ _SECTION_NONE = {
 def _text(v: Any) -> str:
     """A value as literal text inside markdown: HTML-escaped, markdown punctuation backslash-escaped,
     one line (a value cannot start a heading, list or table), no autolink."""
-    out = html.escape(_fmt(v), quote=True).replace("\r", " ").replace("\n", " ")
-    out = re.sub(r"([\\`*_\[\]()!#|~])", r"\\\1", out)
-    return out.replace("://", "\\://")
+    out = _fmt(v).replace("\r", " ").replace("\n", " ")
+    out = re.sub(r"([\\`*_\[\]()!#|~])", r"\\\1", out).replace("://", "\\://")
+    return html.escape(out, quote=False)  # after the backslashes, so no entity is broken by one
 
 
 def section(findings, *kinds: str, limit: int = 5) -> None:

@@ -28,6 +28,20 @@ _DETECTORS = (
 )
 
 
+def _one_per_moment(items: list) -> list:
+    """Two silences over the same moments (one entity seen through two columns, e.g. a host and the only service
+    on it) are one finding: the first entity column's."""
+    seen, out = set(), []
+    for f in items:
+        key = (f.kind, f.start, f.end) if f.kind == "silence" else None
+        if key is not None and key in seen:
+            continue
+        if key is not None:
+            seen.add(key)
+        out.append(f)
+    return out
+
+
 def _frame(df: Any):
     if df is None:
         return None, None
@@ -65,6 +79,7 @@ def investigate(logs: Any = None, spans: Any = None, metrics: Any = None, *, sta
         found, text = detect(ctx)
         items += found
         looked[kind] = f"{looked[kind]}; {text}" if kind in looked else text
+    items = _one_per_moment(items)
     evidence = {"logs": 0 if lg is None else lg.height, "spans": 0 if sp is None else sp.height,
                 "metrics": 0 if me is None else me.height}
     base = None if ctx.b0 is None else (ctx.b0, ctx.b1, ctx.baseline_how)
