@@ -13,6 +13,7 @@ from .findings import Finding, dur_arg, fmt_duration, iso
 
 __all__ = ["error_spikes", "first_error", "suspects", "new_patterns"]
 
+_FEW_EVENTS = 2000
 _DETAIL = ("error_type", "error", "error.type", "error.message", "exception", "exc_info", "reason", "status",
            "status_message", "message", "msg")
 
@@ -159,7 +160,10 @@ def new_patterns(ctx: Ctx) -> tuple[list[Finding], str]:
     if ctx.b0 is None or ctx.baseline_how.startswith("no evidence"):
         return [], "no evidence before the window, so no pattern can be new"
     frame = ctx.logs.filter(pl.col("time") < pl.lit(ctx.t1).cast(pl.Datetime("ns", "UTC")))
-    msg = next((c for c in ("message", "msg") if c in frame.columns), ctx.reading.event_column)
+    ev = ctx.reading.event_column
+    # structured events are their own templates; free-text messages are masked into templates first
+    few = ev in frame.columns and frame.get_column(ev).n_unique() <= _FEW_EVENTS
+    msg = ev if few else next((c for c in ("message", "msg") if c in frame.columns), ev)
     if msg not in frame.columns:
         return [], "no message column"
     # one row per distinct message (far fewer than rows) keeps this cheap on millions of lines

@@ -120,18 +120,19 @@ def silences(ctx: Ctx) -> tuple[list[Finding], str]:
     return out, ", ".join(counts) + f" watched for silences longer than {r.silence} and 5x their own usual gap"
 
 
-def _attempts(ctx: Ctx, frame: pl.DataFrame) -> tuple[pl.DataFrame | None, str]:
-    """Attempts per unit, and how they were counted (as ``ob.retries`` arguments): start events when the
-    start event is a per-attempt one, else the attempt column, else one attempt per failure event."""
+def _counting(ctx: Ctx, frame: pl.DataFrame) -> tuple[pl.Expr | None, dict, str]:
+    """How attempts are counted, as an aggregation, as ``ob.retries`` keywords and as their text: start events
+    when the start event is a per-attempt one, else the attempt column, else one attempt per failure event."""
     r = ctx.reading
+    ev = pl.col(r.event_column).cast(pl.String)
     enqueue_only = r.started and "enqueue-like" in r.why.get("started", "")
     if r.started and not enqueue_only:
-        return retries(frame, key=r.key, min_attempts=1, started=r.started), f"started={r.started!r}"
+        return ev.is_in(r.started).sum(), {"started": r.started}, f"started={r.started!r}"
     if "attempt" in frame.columns:
-        return retries(frame, key=r.key, min_attempts=1, attempt="attempt"), 'attempt="attempt"'
+        return pl.col("attempt").drop_nulls().n_unique(), {"attempt": "attempt"}, 'attempt="attempt"'
     if r.failed:  # no per-attempt start, no attempt column: each failure is an attempt
-        return retries(frame, key=r.key, min_attempts=1, started=r.failed), f"started={r.failed!r}"
-    return None, ""
+        return ev.is_in(r.failed).sum(), {"started": r.failed}, f"started={r.failed!r}"
+    return None, {}, ""
 
 
 def retry_storms(ctx: Ctx) -> tuple[list[Finding], str]:
@@ -139,15 +140,21 @@ def retry_storms(ctx: Ctx) -> tuple[list[Finding], str]:
     if ctx.logs is None or r.key is None:
         return [], "no unit-of-work key"
     frame = ctx.logs.filter(pl.col(r.key).is_not_null() & (pl.col("time") < pl.lit(max(ctx.t1, ctx.ev_end + 1)).cast(TS)))
-    att, counted = _attempts(ctx, frame)
-    if att is None or att.is_empty():
+    count, kw, counted = _counting(ctx, frame)
+    if count is None or frame.is_empty():
         return [], f"attempts per `{r.key}`: no start event or attempt column to count them"
+    # attempts of every unit, cheaply (one group-by over two columns); the details only for the storms
+    per = frame.group_by(r.key).agg(count.cast(pl.Int64).alias("attempts"), pl.col("time").min().alias("first"),
+                                    pl.col("time").max().alias("last"))
     # what is usual: the attempts of units that began before the window (when there are enough of them)
-    usual = att.filter(pl.col("first") < pl.lit(ctx.t0).cast(TS))
-    usual = usual if usual.height >= 20 else att
+    usual = per.filter(pl.col("first") < pl.lit(ctx.t0).cast(TS))
+    usual = usual if usual.height >= 20 else per
     p99 = quantile(usual.get_column("attempts").cast(pl.Float64), 0.99) or 1.0
     limit = r.retry_min_attempts or max(5, math.ceil(2 * p99))
-    storm = att.filter((pl.col("attempts") >= limit) & (pl.col("last") >= pl.lit(ctx.t0).cast(TS)))
+    hot = per.filter((pl.col("attempts") >= limit) & (pl.col("last") >= pl.lit(ctx.t0).cast(TS))).get_column(r.key)
+    att = retries(frame.filter(pl.col(r.key).is_in(hot.implode())), key=r.key, min_attempts=limit, **kw)
+    att = att.with_columns(pl.lit(per.height).alias("_units"))
+    storm = att
     out = []
     for row in storm.sort(["attempts", r.key], descending=[True, False]).head(5).iter_rows(named=True):
         unit = str(row[r.key])
@@ -161,15 +168,15 @@ def retry_storms(ctx: Ctx) -> tuple[list[Finding], str]:
             errors = ", ".join(str(v)[:120] for v in vals.get_column(kinds[0]).head(3).to_list()) or None
         nums = {"attempts": int(row["attempts"]), "failed_attempts": failed_n, "first": iso(_ns(row["first"])), "last": iso(_ns(row["last"])),
                 "error_types": errors or row.get("error_types"), "error_column": kinds[0] if kinds else None, "last_event": row.get("last_event"), "threshold": limit,
-                "p99_attempts_usual": p99, "units": att.height, "trace_ids": sorted(map(str, traces))[:5]}
+                "p99_attempts_usual": p99, "units": per.height, "trace_ids": sorted(map(str, traces))[:5]}
         errs = f"; its errors (`{kinds[0]}`): {errors}" if errors else ""
         summary = (f"`{r.key}` `{unit}` was attempted {int(row['attempts']):,} times ({failed_n:,} error lines) from {ctx.t(_ns(row['first']))} to "
-                   f"{ctx.t(_ns(row['last']))} (99% of the {usual.height:,} units {'begun before the window' if usual is not att else 'seen'} took at most {p99:.0f}){errs}; "
+                   f"{ctx.t(_ns(row['last']))} (99% of the {usual.height:,} units {'begun before the window' if usual is not per else 'seen'} took at most {p99:.0f}){errs}; "
                    f"its last event was `{row.get('last_event')}`.")
         call = f'ob.retries(logs, key="{r.key}", min_attempts={limit}, {counted})'
         out.append(Finding("retry_storm", summary, nums, call, 70 + min(row["attempts"] / limit, 10), r.key, unit,
                            _ns(row["first"]), _ns(row["last"])))
-    return out, f"attempts of {att.height:,} units (`{r.key}`), a storm being {limit} or more"
+    return out, f"attempts of {per.height:,} units (`{r.key}`), a storm being {limit} or more"
 
 
 def stalls_found(ctx: Ctx) -> tuple[list[Finding], str]:
@@ -192,9 +199,10 @@ def stalls_found(ctx: Ctx) -> tuple[list[Finding], str]:
     marks = (frame.filter(pl.col(ev).cast(pl.String).is_in([*r.started, *finish]))
              .select(pl.col(r.key).cast(pl.String), "time", pl.col(ev).cast(pl.String).is_in(r.started).alias("_s"),
                      *[pl.col(c).cast(pl.String) for c in r.entity if c in frame.columns])
-             .sort([r.key, "time"], maintain_order=True)
-             .with_columns(pl.col("time").shift(-1).over(r.key).alias("_next_t"),
-                           pl.col("_s").shift(-1).over(r.key).alias("_next_s")))
+             .sort([r.key, "time"], maintain_order=True))
+    same = pl.col(r.key).shift(-1) == pl.col(r.key)  # sorted by unit: the next row is the unit's next mark
+    marks = marks.with_columns(pl.when(same).then(pl.col("time").shift(-1)).alias("_next_t"),
+                               pl.when(same).then(pl.col("_s").shift(-1)).alias("_next_s"))
     at_lit = pl.lit(at).cast(TS)
     open_ = marks.filter(pl.col("_s") & (pl.col("_next_s").is_null() | pl.col("_next_s"))
                          & pl.col("time").lt(pl.lit(ctx.t1).cast(TS)))
