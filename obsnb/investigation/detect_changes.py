@@ -8,7 +8,7 @@ import polars as pl
 
 from .context import TS, Ctx, pct
 from .findings import Finding, iso
-from .vocabulary import CHANGE_WORDS, RESTART_WORDS, VERSION_COLUMNS
+from .vocabulary import CHANGE_WORDS, RESTART_WORDS, VERSION_COLUMNS, structured_events
 
 __all__ = ["changes", "telemetry_gaps"]
 
@@ -44,7 +44,9 @@ def changes(ctx: Ctx) -> tuple[list[Finding], str]:
     ev = r.event_column
     if lg is not None and not lg.is_empty() and ev in lg.columns:
         text = pl.col(ev).cast(pl.String)
-        short = text.str.count_matches(r"\s+") < 6
+        # an event name, not free text: a structured event column (few distinct values), or one word
+        structured = structured_events(lg, ev)
+        short = text.str.count_matches(r"\s+") < 6 if structured else ~text.str.contains(r"\s")
         is_change = text.str.contains(CHANGE_WORDS.pattern) & short & ~pl.col("_err")
         keyless = pl.col(r.key).is_null() if r.key and r.key in lg.columns else pl.lit(True)
         is_restart = text.str.contains(RESTART_WORDS.pattern) & short & ~pl.col("_err") & keyless
@@ -138,7 +140,7 @@ def telemetry_gaps(ctx: Ctx) -> tuple[list[Finding], str]:
     lg, sp, me = ctx.logs, ctx.spans, ctx.metrics
 
     def gap(what: str, why: str, nums: dict, score: float = 20):
-        out.append(Finding("telemetry_gap", f"{what} {why}", nums, "ob.load(...)", score, "evidence", what.split()[0].lower(),
+        out.append(Finding("telemetry_gap", f"{what} {why}", nums, "ob.load(...)", score, "evidence", next(iter(nums)),
                            ctx.t0, ctx.t1))
     if lg is None or lg.is_empty():
         gap("No logs", "were loaded: what failed and why (the evidence) cannot be read.", {"logs": 0}, 25)

@@ -10,10 +10,10 @@ from ..analysis.failures import HTTP_STATUS_COLUMNS, OUTCOME_COLUMNS
 from ..analysis.patterns import log_patterns
 from .context import Ctx, pct
 from .findings import Finding, dur_arg, fmt_duration, iso
+from .vocabulary import structured_events
 
 __all__ = ["error_spikes", "first_error", "suspects", "new_patterns"]
 
-_FEW_EVENTS = 2000
 _DETAIL = ("error_type", "error", "error.type", "error.message", "exception", "exc_info", "reason", "status",
            "status_message", "message", "msg")
 
@@ -162,7 +162,7 @@ def new_patterns(ctx: Ctx) -> tuple[list[Finding], str]:
     frame = ctx.logs.filter(pl.col("time") < pl.lit(ctx.t1).cast(pl.Datetime("ns", "UTC")))
     ev = ctx.reading.event_column
     # structured events are their own templates; free-text messages are masked into templates first
-    few = ev in frame.columns and frame.get_column(ev).n_unique() <= _FEW_EVENTS
+    few = structured_events(frame, ev)
     msg = ev if few else next((c for c in ("message", "msg") if c in frame.columns), ev)
     if msg not in frame.columns:
         return [], "no message column"

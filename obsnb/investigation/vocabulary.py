@@ -217,6 +217,13 @@ def _heartbeat(logs: pl.DataFrame, r: Reading) -> None:
     r.why["heartbeat"] = "events named heartbeat/alive/ping/poll" if hb else "no heartbeat-like event"
 
 
+def structured_events(frame: pl.DataFrame, ev: str) -> bool:
+    """Whether ``ev`` holds event names (few distinct values, each repeated) rather than free-text messages."""
+    if ev not in frame.columns or frame.is_empty():
+        return False
+    return frame.get_column(ev).n_unique() <= min(2000, max(20, 0.2 * frame.height))
+
+
 def error_columns(frame: pl.DataFrame) -> list[str]:
     """Columns that describe an error: its type first (``error_type``, ``exc_type``, ``error.type``), then its text."""
     types = [c for c in frame.columns if ERROR_TYPE_NAME.search(c) and frame.schema[c] == pl.String]
