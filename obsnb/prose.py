@@ -1,0 +1,405 @@
+"""Findings as prose: the template-level steps that turn ``ob.investigate``'s findings into sections.
+
+Every sentence is a finding's summary or is made from a finding's numbers; a section with no finding
+says what was looked at. Nothing here knows any one incident's services or events.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from .display import _pd, _print, _text, draw, md, show
+
+__all__ = ["section", "evidence", "headline", "gaps_frame", "timeline_frame", "action_items", "trace_of_interest",
+           "rows_about", "calls_of", "root_cause", "recovery", "trace_status", "bucket", "entity_of", "work_rows",
+           "work_title", "detection", "log_columns", "metrics_overview", "why_this_trace", "findings_about_trace"]
+
+_SECTION_NONE = {
+    "error_spike": "No rise in the error rate against the baseline ({looked}).",
+    "degraded_dependency": "No dependency failed or slowed down against the baseline ({looked}).",
+    "latency_regression": "No operation got slower against the baseline ({looked}).",
+    "silence": "No entity went silent beyond its usual cadence ({looked}).",
+    "stall": "No unit of work was left unfinished ({looked}).",
+    "retry_storm": "No unit of work was retried again and again ({looked}).",
+    "change": "No deploy, config change, restart or version change in the evidence ({looked}).",
+    "first_error": "No error in the window ({looked}).",
+    "new_pattern": "No new message template in the window ({looked}).",
+    "suspect": "No attribute value stands out among the errors ({looked}).",
+    "telemetry_gap": "Logs, traces and metrics were all loaded, and the logs carry trace ids.",
+}
+
+
+def section(findings, *kinds: str, limit: int = 5) -> None:
+    """Print each finding of ``kinds`` as a bullet (its summary), or one line saying nothing was found
+    and what was looked at."""
+    from IPython.display import Markdown, display
+
+    found = findings.of(*kinds)[:limit]
+    if found:
+        lines = [f"* {_text(f.summary)}" for f in found]
+        more = len(findings.of(*kinds)) - len(found)
+        if more > 0:
+            lines.append(f"* ... and {more} more (see the findings table).")
+    else:
+        lines = [_text(_SECTION_NONE[k].format(looked=findings.looked_at.get(k, "nothing to look at"))) for k in kinds]
+    display(Markdown("\n".join(lines)))
+
+
+def evidence(findings, **sources: Any) -> None:
+    """One paragraph: what was loaded (rows, time range), what was not, the window and the baseline."""
+    from .investigation.findings import fmt_time
+
+    n = findings.evidence
+    parts = []
+    for kind, label in (("logs", "log lines"), ("spans", "spans"), ("metrics", "metric samples")):
+        parts.append(f"**{n[kind]:,}** {label}" if n[kind] else f"no {label}")
+    w0, w1, how = findings.window
+    text = (f"Evidence: {', '.join(parts)}. Window: {fmt_time(w0)} to {fmt_time(w1)} ({how}). "
+            f"Baseline: {findings.baseline[2] if findings.baseline else 'none'}.")
+    missing = [k for k, v in sources.items() if not v]
+    if missing:
+        text += f" Not given: {', '.join(missing)}, so nothing below uses that kind of evidence."
+    _print(text)
+
+
+def headline(findings, limit: int = 5) -> None:
+    """The summary: the best-ranked findings (not telemetry gaps), one bullet each."""
+    top = [f for f in findings if f.kind != "telemetry_gap"][:limit]
+    if not top:
+        _print("The evidence shows no error spike, silence, stall, retry storm, slow or failing dependency, "
+               "or change in the window.")
+        return
+    from IPython.display import Markdown, display
+
+    display(Markdown("\n".join(f"{i}. {_text(f.summary)}" for i, f in enumerate(top, 1))))
+
+
+def gaps_frame(findings, column: str | None = None) -> pd.DataFrame:
+    """The silences as an ``ob.gaps``-shaped frame (entity column, gap_start, gap_end, duration), for charts."""
+    rows = [{(column or f.entity_column): f.entity_value, "gap_start": pd.Timestamp(f.start, tz="UTC"),
+             "gap_end": pd.Timestamp(f.end, tz="UTC")} for f in findings.of("silence")
+            if column is None or f.entity_column == column]
+    out = pd.DataFrame(rows, columns=[column or "entity", "gap_start", "gap_end"]) if not rows else pd.DataFrame(rows)
+    out["duration"] = out["gap_end"] - out["gap_start"]
+    return out
+
+
+def timeline_frame(findings) -> pd.DataFrame:
+    """Every finding with a time as a draft timeline row: ``time``, ``end``, ``event``, ``kind``, ``detail``."""
+    kind_of = {"change": "change", "first_error": "impact", "error_spike": "impact", "degraded_dependency": "impact",
+               "latency_regression": "impact", "silence": "absence", "stall": "impact", "retry_storm": "impact",
+               "new_pattern": "signal", "suspect": "signal"}
+    rows = []
+    for f in findings:
+        if f.start is None or f.kind in ("telemetry_gap", "suspect"):
+            continue
+        who = f"{f.entity_column}={f.entity_value}" if f.entity_column else ""
+        rows.append({"time": pd.Timestamp(f.start, tz="UTC"), "end": pd.Timestamp(f.end, tz="UTC") if f.end else pd.NaT,
+                     "event": f"{f.kind.replace('_', ' ')} {who}".strip()[:80], "kind": kind_of.get(f.kind, "signal"),
+                     "detail": f.summary})
+    out = pd.DataFrame(rows, columns=["time", "end", "event", "kind", "detail"])
+    return out.sort_values("time", ignore_index=True)
+
+
+_ACTIONS = {
+    "silence": ("detect", "Alert on absence: no {what} from {who} for {minutes} min (it was silent {dur})"),
+    "retry_storm": ("fix", "Cap retries of {key} and dead-letter after a few attempts; do not retry {errors} "
+                    "({attempts} attempts of {unit})"),
+    "stall": ("detect", "Alert on the age of the oldest unfinished {key} (longest wait {dur}); time out attempts"),
+    "degraded_dependency": ("fix", "Protect calls to {who}: timeout, circuit breaker, backoff; alert on its "
+                            "{metric} ({before} -> {during})"),
+    "latency_regression": ("detect", "Alert on p95 of {who} ({before} -> {during})"),
+    "error_spike": ("detect", "Alert on the error rate ({during} in the window, {before} before)"),
+    "change": ("process", "Roll out changes like {who} behind a canary, with automatic rollback on errors"),
+    "telemetry_gap": ("observability", "{summary}"),
+}
+
+
+def action_items(findings, limit: int = 8) -> pd.DataFrame:
+    """Action items drafted from the findings (one per finding kind and entity): ``action``, ``type``,
+    ``from finding`` (its rank), ``owner`` (empty). A draft to edit, not a decision."""
+    from .investigation.context import pct
+    from .investigation.findings import fmt_duration
+
+    rows, seen = [], set()
+    for f in findings:
+        if f.kind not in _ACTIONS or (f.kind, f.entity_column, f.entity_value) in seen:
+            continue
+        if f.kind == "change" and f.numbers.get("what") == "restart":
+            continue
+        seen.add((f.kind, f.entity_column, f.entity_value))
+        n = f.numbers
+        kind, template = _ACTIONS[f.kind]
+        dur = fmt_duration(f.end - f.start) if f.end and f.start else ""
+        values = {"who": f"{f.entity_column}={f.entity_value}", "key": f.entity_column, "unit": f.entity_value,
+                  "what": n.get("completion_event") or "log line", "minutes": max(1, int(round(n.get("threshold_s", 600) / 60))),
+                  "dur": dur, "attempts": n.get("attempts"), "errors": n.get("error_types") or "errors that cannot succeed",
+                  "metric": "error rate" if n.get("mode") == "failing" else "p95 latency",
+                  "before": pct(n.get("error_rate_before")) if n.get("mode") == "failing" else _ms(n.get("p95_before_ms")),
+                  "during": pct(n.get("error_rate_during")) if n.get("mode") == "failing" else _ms(n.get("p95_during_ms")),
+                  "summary": f.summary}
+        if f.kind == "error_spike":
+            values.update(before=pct(n.get("error_rate_before")), during=pct(n.get("error_rate_during")))
+        if f.kind == "stall":
+            values["dur"] = fmt_duration(n.get("oldest_age_s", 0) * 1e9)
+        rows.append({"action": template.format(**values), "type": kind, "from finding": f.rank, "owner": ""})
+        if len(rows) >= limit:
+            break
+    return pd.DataFrame(rows, columns=["action", "type", "from finding", "owner"])
+
+
+def _ms(v: Any) -> str:
+    return "n/a" if v is None else f"{v:,.1f} ms"
+
+
+def trace_of_interest(findings, spans: Any) -> str | None:
+    """The trace that best shows the incident: the first trace named by a retry storm (request, queue,
+    retries and failure in one chain), else by a stall, a failing dependency's slowest call, the first error;
+    else the trace that covers the longest time."""
+    sp = spans.to_pandas() if type(spans).__module__.startswith("polars") else spans
+    if sp is None or sp.empty:
+        return None
+    known = set(sp["trace_id"].dropna().unique())
+    order = ("retry_storm", "stall", "degraded_dependency", "first_error", "error_spike")
+    for f in sorted(findings, key=lambda f: (order.index(f.kind) if f.kind in order else len(order), f.rank)):
+        n = f.numbers
+        for tid in [*(n.get("trace_ids") or []), n.get("example_trace_id"), n.get("trace_id")]:
+            if tid and tid in known:
+                return str(tid)
+    ext = sp.groupby("trace_id").agg(first=("start", "min"), last=("end", "max"))
+    return str((ext["last"] - ext["first"]).idxmax())
+
+
+def rows_about(logs: Any, finding, *, limit: int = 5, errors_only: bool = True) -> pd.DataFrame:
+    """The last log rows about a finding's entity (e.g. a retried unit's failures), columns that hold values."""
+    from .analysis import _frames as Fr
+    from .analysis.failures import error_expr
+
+    lg = Fr.to_polars(logs)
+    if lg.is_empty() or finding.entity_column not in lg.columns:
+        return pd.DataFrame()
+    import polars as pl
+
+    rows = lg.filter(pl.col(finding.entity_column).cast(pl.String) == str(finding.entity_value))
+    if errors_only:
+        rows = rows.filter(error_expr(rows))
+    rows = rows.sort("time").tail(limit)
+    keep = [c for c in rows.columns if not c.startswith("_") and c not in ("span_id",) and rows.get_column(c).null_count() < rows.height]
+    return rows.select(keep).to_pandas()
+
+
+def calls_of(spans: Any, logs: Any, finding) -> pd.DataFrame | None:
+    """The calls behind a dependency finding as rows with ``time`` and ``duration_ms`` (for a latency chart)."""
+    import polars as pl
+
+    from .analysis import _frames as Fr
+    from .investigation.vocabulary import span_dependency_expr
+
+    n = finding.numbers
+    if n.get("from") == "client spans":
+        sp = Fr.to_polars(spans).filter(pl.col("kind").cast(pl.String).is_in(["CLIENT", "PRODUCER"]))
+        dep = span_dependency_expr(sp)
+        dep = pl.coalesce([dep, pl.col("name")]) if dep is not None else pl.col("name")
+        rows = sp.filter(dep.cast(pl.String) == finding.entity_value)
+        return rows.select(pl.col("start").alias("time"), "duration_ms").to_pandas()
+    lg = Fr.to_polars(logs)
+    col = finding.entity_column
+    dur = str(n.get("from", "")).split("`")[1] if "`" in str(n.get("from", "")) else None
+    if col not in lg.columns or dur not in lg.columns:
+        return None
+    rows = lg.filter(pl.col(col).cast(pl.String) == finding.entity_value)
+    return rows.select("time", pl.col(dur).cast(pl.Float64).alias("duration_ms")).to_pandas()
+
+
+def root_cause(findings) -> None:
+    """A draft root-cause paragraph, made only from findings: the best-ranked failing or slow dependency (or
+    error spike, silence, storm), the change shortly before the first error, and what to confirm."""
+    cause = next(iter(findings.of("degraded_dependency")), None) or next(iter(findings.of("silence", "retry_storm", "stall")), None)
+    change = [f for f in findings.of("change") if f.numbers.get("what") != "restart"
+              and (f.numbers.get("before_first_error_s") or -1) >= 0]
+    lines = []
+    if cause is None and not change:
+        _print("The evidence does not point at a cause: no failing or slow dependency, silence, stall, retry storm or "
+               "change was found (see what was looked at above). Write the cause from what you know.")
+        return
+    if cause is not None:
+        lines.append(f"Most likely starting point (draft, confirm it): {cause.summary}")
+    if change:
+        c = min(change, key=lambda f: f.numbers["before_first_error_s"])
+        lines.append(f"The last change before the first error: {c.summary}")
+    lines.append("This is a draft drawn from the findings; correlation in time is not proof of cause.")
+    from IPython.display import Markdown, display
+
+    display(Markdown("\n\n".join(_text(x) for x in lines)))
+
+
+def recovery(findings) -> None:
+    """When each problem ended, from the findings' own end times (or that it had not ended in the evidence)."""
+    from .investigation.findings import fmt_time
+
+    lines = []
+    for f in findings.of("error_spike", "degraded_dependency", "silence"):
+        who = f"`{f.entity_column}` = `{f.entity_value}`" if f.entity_column else "The error rate"
+        if f.kind == "silence":
+            ended = f.numbers.get("resumed")
+            lines.append(f"{who}: {'logged again' if ended else 'had not resumed'} at {fmt_time(f.end)}." if ended
+                         else f"{who}: had not resumed by the end of the evidence ({fmt_time(f.end)}).")
+        elif f.kind == "degraded_dependency":
+            lines.append(f"{who}: its last {'failed' if f.numbers.get('mode') == 'failing' else 'slow'} call was at "
+                         f"{fmt_time(f.end)}.")
+        else:
+            lines.append(f"{who} was last above the baseline in the bucket ending {fmt_time(f.end)}.")
+    if not lines:
+        _print("No finding has an end to report: nothing was found that needed to recover.")
+        return
+    from IPython.display import Markdown, display
+
+    display(Markdown("\n".join(f"* {_text(x)}" for x in lines)))
+
+
+def trace_status(trace_id: str | None, asked: str | None, spans: Any, logs: Any) -> None:
+    """Say which trace is shown and why, or that the asked-for trace is not in the evidence."""
+    sp, lg = _pd(spans), _pd(logs)
+    if asked and asked not in set(sp["trace_id"].dropna()) and asked not in set(lg["trace_id"].dropna()):
+        _print(f"Trace {asked} is not in the loaded evidence ({len(sp):,} spans, "
+               f"{int(lg['trace_id'].notna().sum()):,} log lines with a trace id). Nothing below is about it.")
+    elif trace_id is None:
+        _print("No trace to show: no spans were loaded and no trace was named.")
+
+
+def bucket(findings) -> str:
+    """The bucket the investigation used for rates (``"5min"``), for the charts to agree with the findings."""
+    from .investigation.findings import dur_arg
+
+    if findings.reading.every:
+        return findings.reading.every
+    from .investigation.context import pick_every
+
+    return dur_arg(pick_every(max(findings.window[1] - findings.window[0], 1)))
+
+
+def entity_of(findings) -> str | None:
+    """The entity column the silences are about (else the first detected entity column)."""
+    f = next(iter(findings.of("silence")), None)
+    if f is not None:
+        return f.entity_column
+    return findings.reading.entity[0] if findings.reading.entity else None
+
+
+def work_rows(logs: Any, findings) -> pd.DataFrame:
+    """Rows that show work being done by each entity: its completion events, else all its lines."""
+    lg = _pd(logs)
+    col = entity_of(findings)
+    if lg is None or lg.empty or col is None or col not in lg.columns:
+        return pd.DataFrame(columns=["time"])
+    r = findings.reading
+    rows = lg[lg[col].notna()]
+    if r.succeeded and r.event_column in rows.columns:
+        done = rows[rows[r.event_column].isin(r.succeeded)]
+        if len(done):
+            rows = done
+    return rows[["time", col]].assign(**{col: rows[col].astype(str)})
+
+
+def work_title(findings) -> str:
+    col = entity_of(findings)
+    r = findings.reading
+    what = f"{', '.join(r.succeeded)} events" if r.succeeded else "log lines"
+    return f"{what} per bucket, by {col} (red: a silence)"
+
+
+def detection(findings) -> None:
+    """How the incident showed itself first: the earliest finding (by start), and whether an absence alert
+    could have caught a silence earlier than the errors did."""
+    from .investigation.findings import fmt_time
+
+    timed = [f for f in findings if f.start is not None and f.kind not in ("telemetry_gap", "change", "suspect", "new_pattern")]
+    if not timed:
+        _print("Nothing in the window stood out, so there is no first signal to report.")
+        return
+    first = min(timed, key=lambda f: f.start)
+    lines = [f"The earliest signal in the evidence: {first.kind.replace('_', ' ')} at {fmt_time(first.start)}."]
+    sil = findings.of("silence")
+    err = findings.of("first_error")
+    if sil and err and min(f.start for f in sil) < err[0].start:
+        s = min(sil, key=lambda f: f.start)
+        lines.append(f"A silence began before the first error ({s.entity_column} = {s.entity_value} at {fmt_time(s.start)}): "
+                     "only an alert on absence would have seen it.")
+    elif sil:
+        lines.append("Errors do not show a silence: only an alert on absence sees an entity that stops.")
+    from IPython.display import Markdown, display
+
+    display(Markdown("\n\n".join(_text(x) for x in lines)))
+
+
+def log_columns(timeline: Any, findings) -> list[str]:
+    """Columns worth showing for log rows of a timeline: the canonical ones, the unit key, the entity
+    columns, and error detail columns that hold values."""
+    tl = _pd(timeline)
+    base = ["time", "service", "name", "level"]
+    r = findings.reading
+    extra = [c for c in [*(r.entity or []), r.key, "attempt", "error_type", "error", "error.type", "error.message",
+                         "status", "status_message", "duration_ms"] if c]
+    logs = tl[tl["source"] == "log"] if "source" in tl else tl
+    return [c for c in dict.fromkeys(base + extra) if c in tl.columns and (c in base or logs[c].notna().any())]
+
+
+def metrics_overview(metrics: Any, findings, limit: int = 4) -> None:
+    """The metrics that moved most between the baseline and the window (mean of each series' values),
+    drawn over time; one line when no metrics were loaded."""
+    from . import charts
+
+    m = _pd(metrics)
+    if m is None or m.empty:
+        _print("No metrics were loaded.")
+        return
+    from .investigation.findings import fmt_time
+
+    t = m["time"].astype("int64")
+    w0, w1, _ = findings.window
+    b = findings.baseline
+    during = m[(t >= w0) & (t < w1)].groupby("metric")["value"].mean()
+    before = m[(t >= b[0]) & (t < b[1])].groupby("metric")["value"].mean() if b else pd.Series(dtype=float)
+    table = pd.DataFrame({"before": before, "during": during}).dropna(subset=["during"])
+    table["change"] = (table["during"] - table["before"]).abs() / table["before"].abs().where(table["before"] != 0)
+    table = table.sort_values("change", ascending=False, na_position="last").head(limit)
+    md("## Metrics that moved\n\nMean value per metric before ({b}) and in the window (from {w}).",
+       b=b[2] if b else "no baseline", w=fmt_time(w0))
+    show(table.reset_index().rename(columns={"index": "metric"}))
+    for name in table.index:
+        draw(charts.series(m, name, title=f"{name}"))
+
+
+def why_this_trace(findings, trace_id: str | None, asked: str | None) -> None:
+    """One line: the trace was asked for, or which finding points at it."""
+    if trace_id is None or asked:
+        return
+    for f in findings:
+        n = f.numbers
+        if trace_id in [*(n.get("trace_ids") or []), n.get("example_trace_id"), n.get("trace_id")]:
+            _print(f"Shown because finding {f.rank} ({f.kind.replace('_', ' ')}) points at it.")
+            return
+    _print("No finding names a trace: this is the trace that covers the longest time.")
+
+
+def findings_about_trace(findings, timeline: Any) -> None:
+    """The findings whose entity, or whose trace ids, appear in this trace's rows."""
+    if timeline is None:
+        _print("No trace.")
+        return
+    tl = _pd(timeline)
+    hits = []
+    for f in findings:
+        n = f.numbers
+        tids = set(n.get("trace_ids") or []) | {n.get("example_trace_id"), n.get("trace_id")}
+        in_rows = f.entity_column in tl.columns and (tl[f.entity_column].astype(str) == str(f.entity_value)).any()
+        if in_rows or tids & set(tl.get("trace_id", pd.Series(dtype=str)).dropna()):
+            hits.append(f)
+    if not hits:
+        _print("No finding is about this trace's units, entities or ids.")
+        return
+    from IPython.display import Markdown, display
+
+    display(Markdown("\n".join(f"* {_text(f.summary)}" for f in hits[:8])))
