@@ -19,15 +19,14 @@ or tag, ``host``, ``pid`` (string: RFC 5424 PROCIDs need not be numbers), ``faci
 ``structured_data`` (raw text) and one column per SD parameter, named ``SD-ID.PARAM``
 (``[exampleSDID@32473 iut="3"]`` -> column ``exampleSDID@32473.iut`` = ``"3"``).
 
-Yearless RFC 3164 timestamps take the year from the option ``year=``; without it, from the file's
-modification time, rolling back a year for months after the modification month (December lines
-read in January). They are local times with no zone: read as UTC unless ``tz="Europe/Berlin"``
-(any IANA name) says otherwise.
+Yearless RFC 3164 timestamps take the year ``year=`` when given (every line); without it, the year that puts the file's last record no later than the file's modification time
+("Dec 10" in a file modified on Dec 1 is last year's). A backward jump of more than half a year
+between records (Dec -> Jan) moves the year on. They are local times with no zone: read in
+``tz="Europe/Berlin"`` (any IANA name) when given, else as UTC, which a warning says once per load.
 """
 
 from __future__ import annotations
 
-import datetime as _dt
 import re
 from typing import Iterator
 
@@ -35,9 +34,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..errors import UsageError
-from ._common import file_mtime_ns, source_column
-from ._lines import connect, extract, head_lines, place_pairs, read_lines, reject_where, times_to_ns
+from ._common import source_column
+from ._lines import CLOCK, connect, extract, head_lines, place_pairs, read_lines, reject_where, stamp_ns, times_to_ns
 from .base import FileFormat, FileInput, Part, ReadContext
 
 __all__ = ["Syslog"]
@@ -58,6 +56,7 @@ SEVERITY_LEVEL = ["CRITICAL", "CRITICAL", "CRITICAL", "ERROR", "WARNING", "INFO"
 SEVERITY_NAME = ["emerg", "alert", "crit", "err", "warning", "notice", "info", "debug"]
 FACILITY = ["kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron", "authpriv", "ftp",
             "ntp", "security", "console", "solaris-cron"] + [f"local{i}" for i in range(8)]
+BSD_STAMP = r"^(?P<mon>[A-Z][a-z]{2}) +(?P<d>\d{1,2}) " + CLOCK
 _SNIFF = [re.compile(p.encode()) for p in (P5424, P3164, P3339)]
 
 
@@ -228,30 +227,9 @@ class Syslog(FileFormat):
 
     @staticmethod
     def _yearless(con, ts: pa.Array, src: FileInput, ctx: ReadContext) -> pa.Array:
-        """``Mmm dd hh:mm:ss`` -> epoch ns, with the year from ``year=`` or the file's mtime."""
-        year = ctx.option("year")
-        tz = ctx.option("tz")
-        if year is not None:
-            try:
-                y, m, fixed = int(year), 12, True
-            except (TypeError, ValueError):
-                msg = f"year={year!r} is not a year; pass the year of the log's dates, e.g. year=2024"
-                raise UsageError(msg) from None
-        else:
-            mt = _dt.datetime.fromtimestamp(file_mtime_ns(src) / 1e9, _dt.timezone.utc)
-            y, m, fixed = mt.year, mt.month, False
-        con.register("obsnb_bsd", pa.table({"s": ts}))
-        local = ("make_timestamp(CASE WHEN {fixed} OR month(d) <= {m} THEN {y} ELSE {y} - 1 END, month(d), day(d), "
-                 "hour(d), minute(d), second(d))").format(fixed=str(fixed).upper(), m=m, y=y)
-        if tz:
-            if not re.fullmatch(r"[A-Za-z0-9_+\-/]+", str(tz)):
-                msg = f"tz={tz!r} is not a time zone name; use an IANA name like 'Europe/Berlin' or 'UTC'"
-                raise UsageError(msg)
-            expr = f"epoch_ns(timezone('{tz}', {local}))"
-        else:
-            expr = f"epoch_ns({local})"
-        sql = (f"SELECT {expr} AS t FROM (SELECT try_strptime('1904 ' || regexp_replace(s, ' +', ' ', 'g'), "
-               f"'%Y %b %d %H:%M:%S') AS d FROM obsnb_bsd)")
-        out = con.sql(sql).to_arrow_table().column("t").combine_chunks()
-        con.unregister("obsnb_bsd")
-        return out.cast(pa.int64())
+        """``Mmm dd hh:mm:ss`` -> epoch ns, the year from ``year=`` or the file's mtime (see :func:`stamp_ns`)."""
+        import polars as pl
+
+        parts = pl.Series(ts).str.extract_groups(BSD_STAMP).struct.unnest()
+        cols = {c: parts[c].to_arrow().cast(pa.string()) for c in parts.columns}
+        return stamp_ns(cols, len(ts), src, ctx, "syslog (RFC 3164)")

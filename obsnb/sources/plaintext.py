@@ -1,0 +1,70 @@
+"""Any line-oriented text whose records start with a timestamp: time, level (when there is one) and message.
+
+The last resort before "format not recognised". Known shapes first, then the general one:
+
+* Windows CBS/CSI: ``2016-09-28 04:30:30, Info                  CBS    msg`` (``component`` kept);
+* pipe-separated: ``20171223-22:15:29:606|Step_LSC|30002312|msg`` (``component``, ``pid``);
+* bracketed: ``[10.30 16:49:06] chrome.exe - msg`` (no year; ``program`` kept) and ``[2024-05-14 12:00:01] msg``;
+* any line starting with a common timestamp (ISO 8601 with ``T`` or space, ``2024/05/14 12:00:01``,
+  ``14/May/2024:12:00:01``, ``Tue May 14 12:00:01 2024``, ``May 14 12:00:01``, epoch seconds or
+  milliseconds) followed by an optional level word or letter (bracketed or not) and the message.
+
+Lines that start no record are continuations (``exception`` of the record above). Zone-less
+times are read in ``tz=`` or else UTC (with a warning); yearless ones take the year from ``year=``
+or the file's modification time.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import pyarrow as pa
+
+from ._common import source_column
+from ._lines import CLOCK, ISO_STAMP, Layout, read_layouts, sniff_layouts
+from .base import FileFormat, FileInput, Part, ReadContext
+
+__all__ = ["PlainText"]
+
+_WORD = (r"(?i:trace|debug|dbg|info|information|notice|warn|warning|error|err|severe|fatal|crit|critical|"
+         r"alert|emerg|panic)")
+_LEVEL = rf"(?:\[(?P<level>{_WORD}|[DIWEF])\]|(?P<level2>{_WORD})\b|<(?P<level3>{_WORD})>)"
+_FRAC = r"(?:[.,:](?P<f>\d{1,9}))?"
+_TAIL = rf"(?:[:,]?\s+{_LEVEL})?[:,]?(?:\s+(?P<msg>.*))?$"
+LAYOUTS = (
+    Layout("cbs", rf"^{ISO_STAMP}, (?P<level>[A-Z][a-z]+)\s+(?P<component>\S+)\s+(?P<msg>.*)$"),
+    Layout("pipe", r"^(?P<Y>\d{4})(?P<mo>\d{2})(?P<d>\d{2})-(?P<H>\d{2}):(?P<M>\d{2}):(?P<S>\d{2})" + _FRAC +
+                   r"\|(?P<component>[^|]*)\|(?P<pid>\d+)\|(?P<msg>.*)$"),
+    Layout("bracketed_program", r"^\[(?P<mo>\d{2})\.(?P<d>\d{2}) " + CLOCK + _FRAC +
+                                r"\] (?P<program>[^\s\[\]]+(?: \*\d+)?) - (?P<msg>.*)$"),
+    Layout("iso", rf"^\[?{ISO_STAMP}\]?" + _TAIL),
+    Layout("slashed", r"^\[?(?P<Y>\d{4})/(?P<mo>\d{2})/(?P<d>\d{2})[ T-]" + CLOCK + _FRAC + r"\]?" + _TAIL),
+    Layout("clf_stamp", r"^\[?(?P<d>\d{2})/(?P<mon>[A-Z][a-z]{2})/(?P<Y>\d{4}):" + CLOCK + _FRAC +
+                        r"(?: (?P<z>[+-]\d{4}))?\]?" + _TAIL),
+    Layout("ctime", r"^\[?(?:[A-Z][a-z]{2} )?(?P<mon>[A-Z][a-z]{2}) +(?P<d>\d{1,2}) " + CLOCK + _FRAC +
+                    r" (?P<Y>\d{4})\]?" + _TAIL),
+    Layout("month_day", r"^\[?(?P<mon>[A-Z][a-z]{2}) +(?P<d>\d{1,2}),? (?:(?P<Y>\d{4}) )?" + CLOCK + _FRAC +
+                        r"\]?" + _TAIL),
+    Layout("epoch", r"^\[?(?P<epoch>1\d{9}(?:\.\d{1,9})?)\]?" + _TAIL),
+)
+
+
+class PlainText(FileFormat):
+    """Line-oriented text logs whose records start with a timestamp."""
+
+    name = "text"
+    kinds = ("logs",)
+    extensions = (".log", ".txt")
+
+    @classmethod
+    def sniff(cls, head: bytes, path: str) -> float:
+        if sniff_layouts(head, LAYOUTS[:3]) >= 0.9:
+            return 0.8
+        return sniff_layouts(head, LAYOUTS, score=0.3)
+
+    def read(self, src: FileInput, ctx: ReadContext) -> Iterator[Part]:
+        out = read_layouts(src, ctx, LAYOUTS, "timestamped text")
+        if out is None:
+            return
+        out["_source"] = source_column(src.path, len(out["_line"]))
+        yield Part("logs", pa.table(out))
