@@ -227,8 +227,9 @@ ISO_STAMP = (r"(?P<Y>\d{4})-(?P<mo>\d{2})-(?P<d>\d{2})[T ](?P<H>\d{2}):(?P<M>\d{
 CLOCK = r"(?P<H>\d{2}):(?P<M>\d{2}):(?P<S>\d{2})"
 MONTHS = {m: i for i, m in enumerate(("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov",
                                       "dec"), 1)}
-# Level letters (klog/glog I W E F, Android logcat V D I W E F A) and spellings schema does not know.
-LEVEL_ALIASES = {"V": "DEBUG", "A": "CRITICAL", "CONFIG": "DEBUG", "CRITICAL": "CRITICAL"}
+# Level letters (klog/glog I W E F, Android logcat V D I W E F A) and spellings schema does not know;
+# SEVERE is the highest level of java.util.logging (and BGL's SEVERE is an alarm): CRITICAL.
+LEVEL_ALIASES = {"V": "DEBUG", "A": "CRITICAL", "CONFIG": "DEBUG", "SEVERE": "CRITICAL", "FAILURE": "CRITICAL"}
 _DAY_NS = 86_400 * 1_000_000_000
 
 

@@ -14,7 +14,8 @@ in ``request``), ``status`` and ``bytes`` (int64, ``-`` is null), ``referer``, `
 derived from the status (5xx ERROR, 4xx WARNING, else INFO), so error rates work on it; the
 status itself stays in ``status``.
 
-Error logs (a record per line; lines that start no record are continuations, column ``exception``):
+Error logs (a record per line; lines that start no record are continuations, column ``exception``;
+``[client ...]`` stays in the message, as Apache writes it, and is also put in ``client``):
 
 * Apache 2.4: ``[Wed Oct 11 14:32:52.123456 2000] [core:error] [pid 35708:tid 4328636416] [client 72.15.99.187:5000] msg``;
 * Apache 1.3/2.0: ``[Sun Dec 04 04:47:44 2005] [notice] msg``;
@@ -51,8 +52,8 @@ _DURATION = r"(?:^|\s)(?:(?:rt|request_time|rtime)=)?\"?(\d+\.\d+)\"?$"
 ERRORS = (
     Layout("apache", r"^\[(?P<wday>[A-Z][a-z]{2}) (?P<mon>[A-Z][a-z]{2}) +(?P<d>\d{1,2}) " + CLOCK +
                      r"(?:\.(?P<f>\d+))? (?P<Y>\d{4})\] \[(?:(?P<module>[^:\]\s]+):)?(?P<level>[a-z]+\d?)\]"
-                     r"(?: \[pid (?P<pid>\d+)(?::tid (?P<tid>\d+))?\])?(?: \[client (?P<client>[^\]]+)\])?"
-                     r"(?: (?P<msg>.*))?$"),
+                     r"(?: \[pid (?P<pid>\d+)(?::tid (?P<tid>\d+))?\])?"
+                     r"(?: (?P<msg>(?:\[client (?P<client>[^\]]+)\] )?.*))?$"),
     Layout("nginx", r"^(?P<Y>\d{4})/(?P<mo>\d{2})/(?P<d>\d{2}) " + CLOCK +
                     r" \[(?P<level>[a-z]+)\] (?P<pid>\d+)#(?P<tid>\d+): (?:\*(?P<connection>\d+) )?(?P<msg>.*)$"),
 )

@@ -9,7 +9,7 @@
 
 ``time`` is the epoch column (UTC; BGL's wall clock, written in the machine room's zone, is kept as
 ``wall_time``). ``level`` comes from the level word where the line has one; ``label`` is the alert
-tag (``-`` = none, kept as written).
+tag (``-`` = none, kept as written); BGL's ``NULL`` node or location is null.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Iterator
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ._common import source_column
 from ._lines import Layout, read_layouts, sniff_layouts
@@ -51,5 +52,8 @@ class Ras(FileFormat):
         out = read_layouts(src, ctx, LAYOUTS, "RAS", r"^\S+ \d{9,10} \d{4}\.")
         if out is None:
             return
+        for k in ("node", "location"):  # BGL writes NULL where a record has no location
+            if k in out:
+                out[k] = pc.if_else(pc.equal(out[k], "NULL"), pa.scalar(None, pa.string()), out[k])
         out["_source"] = source_column(src.path, len(out["_line"]))
         yield Part("logs", pa.table(out))

@@ -14,7 +14,8 @@ records. ``_line`` is the line where the record starts.
 
 Columns: ``time`` (UTC), ``level`` from the PRI severity (0-2 CRITICAL, 3 ERROR, 4 WARNING, 5-6 INFO,
 7 DEBUG; the severity keyword kept in ``level_original``), ``event`` = message, ``service`` = APP-NAME
-or tag, ``host``, ``pid`` (string: RFC 5424 PROCIDs need not be numbers), ``facility`` (keyword:
+or tag, ``host``, ``pid`` (string: RFC 5424 PROCIDs need not be numbers), ``address`` (macOS's
+``sandboxd[129] ([31211]):``), ``facility`` (keyword:
 ``kern``, ``user``, ``daemon``, ``auth``, ``local0``...), and for RFC 5424 ``msgid``,
 ``structured_data`` (raw text) and one column per SD parameter, named ``SD-ID.PARAM``
 (``[exampleSDID@32473 iut="3"]`` -> column ``exampleSDID@32473.iut`` = ``"3"``).
@@ -41,17 +42,19 @@ from .base import FileFormat, FileInput, Part, ReadContext
 __all__ = ["Syslog"]
 
 _PRI = r"(?:<(?P<pri>\d{1,3})>)?"
-_TAG = r"(?:(?P<host>\S+) (?P<app>[^\s:\[]+)(?:\[(?P<procid>[^\]]*)\])?: ?)"
+_TAG = r"(?:(?P<host>\S+) (?P<app>[^\s:\[]+)(?:\[(?P<procid>[^\]]*)\])?: *)"
 P5424 = (r"^<(?P<pri>\d{1,3})>1 (?P<ts>\S+) (?P<host>\S+) (?P<app>\S+) (?P<procid>\S+) (?P<msgid>\S+) "
          r"(?P<sd>-|(?:\[(?:[^\]\\]|\\.)*\])+)(?: (?P<msg>.*))?$")
-P3164 = (_PRI + r"(?P<ts>[A-Z][a-z]{2} {1,2}\d{1,2} \d{2}:\d{2}:\d{2}) (?P<host>\S+) "
-         r"(?:(?P<app>[^\s:\[]+)(?:\[(?P<procid>[^\]]*)\])?: ?)?(?P<msg>.*)$")
+P3164 = (_PRI + r"(?P<ts>[A-Z][a-z]{2} {1,2}\d{1,2} \d{2}:\d{2}:\d{2}) (?P<host>\S+) +"
+         # a tag of several words only before [pid] ("Microsoft Word[14463]:"), else one word (and a version)
+         r"(?:(?:(?P<app2>[^\s:\[][^:\[]*?)\[(?P<procid2>[^\]]*)\]|(?P<app>[^\s:\[]+(?: v?\d+(?:\.\d+)+)?)"
+         r"(?:\[(?P<procid>[^\]]*)\])?)(?: \((?P<address>[^)]*)\))?: *)?(?P<msg>.*)$")
 P3339 = ("^" + _PRI + r"(?P<ts>\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})?) "
          + _TAG + r"?(?P<msg>.*)$")
 P3164 = "^" + P3164
 # A line that begins like a record (PRI, ISO date, "Mmm dd") but matched no form is not a continuation.
 HEADER_LIKE = r"^(<\d{1,3}>|\d{4}-\d{2}-\d{2}[T ]\d|[A-Z][a-z]{2} [ \d]\d \d)"
-FIELDS = ("pri", "ts", "host", "app", "procid", "msgid", "sd", "msg")
+FIELDS = ("pri", "ts", "host", "app", "procid", "app2", "procid2", "address", "msgid", "sd", "msg")
 SEVERITY_LEVEL = ["CRITICAL", "CRITICAL", "CRITICAL", "ERROR", "WARNING", "INFO", "INFO", "DEBUG"]
 SEVERITY_NAME = ["emerg", "alert", "crit", "err", "warning", "notice", "info", "debug"]
 FACILITY = ["kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron", "authpriv", "ftp",
@@ -109,6 +112,8 @@ class Syslog(FileFormat):
         if len(lines) == 0:
             return
         start_idx, forms, cols = self._match_forms(lines, bad)
+        for k in ("app", "procid"):
+            cols[k] = pc.coalesce(cols[k], cols.pop(k + "2"))
         n_lines = len(lines)
         start_np = np.zeros(n_lines, dtype=bool)
         start_np[start_idx] = True
@@ -153,6 +158,7 @@ class Syslog(FileFormat):
             "service": _null_empty(cols["app"], dash=True),
             "host": _null_empty(cols["host"], dash=True),
             "pid": _null_empty(cols["procid"], dash=True),
+            "address": _null_empty(cols["address"]),
             "facility": pc.take(pa.array(FACILITY), pc.if_else(pc.less(fac, len(FACILITY)), fac, None)),
             "level_original": pc.take(pa.array(SEVERITY_NAME), sev),
         }
@@ -163,7 +169,7 @@ class Syslog(FileFormat):
             if sd.null_count < len(sd):
                 for k, v in _sd_params(sd).items():
                     out.setdefault(k, v)
-        for k in ("facility", "level_original", "pid", "host"):
+        for k in ("facility", "level_original", "pid", "address", "host"):
             if out[k].null_count == len(out[k]):
                 del out[k]
         out["_line"] = numbers.filter(start)
