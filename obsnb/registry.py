@@ -11,7 +11,12 @@ from typing import Any
 
 from .errors import MissingDependencyError, UsageError
 
-__all__ = ["FORMATS", "BACKENDS", "register_format", "register_backend", "get_format", "get_backend", "sniff"]
+__all__ = ["FORMATS", "BACKENDS", "register_format", "register_backend", "get_format", "get_backend", "sniff",
+           "FormatNotRecognised"]
+
+
+class FormatNotRecognised(UsageError):
+    """No format, or more than one equally, recognises a file (a load of many files rejects that file and goes on)."""
 
 # format name -> "module:Class"
 FORMATS: dict[str, str] = {
@@ -124,4 +129,4 @@ def sniff(head: bytes, path: str) -> str:
         msg = (f"cannot tell the format of {path}{start}: no known format recognises it "
                f"({', '.join(sorted(FORMATS))}). If it is one of them, name it: "
                f"obsnb.load({path!r}, format='jsonl'); for another format, see obsnb.register_format")
-    raise UsageError(msg)
+    raise FormatNotRecognised(msg)

@@ -22,8 +22,9 @@ from ..errors import UsageError
 from ..timeutil import SQL_TIME_MACROS
 from .base import FileInput, ReadContext
 
-# A line holding undecodable bytes or control characters other than tab is binary garbage.
-BAD_CHARS = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\x{FFFD}]"
+# A line holding undecodable bytes (decoded as U+FFFD) or a NUL byte is binary garbage. Other control
+# characters in valid UTF-8 are data (an ESC of a colour code, a form feed, a label value holding \x01).
+BAD_CHARS = r"[\x00\x{FFFD}]"
 
 
 _local = threading.local()
@@ -46,18 +47,16 @@ def connect() -> duckdb.DuckDBPyConnection:
     return con
 
 
-_CTRL = bytes([*range(0, 9), 11, 12, *range(14, 32), 127])
-
-
-def split_lines(src: FileInput) -> tuple[pa.Array, pa.Array, bool]:
-    """(lines, 1-based line numbers, clean), ``\\r`` stripped; ``clean`` is False when binary garbage may be present.
+def split_lines(src: FileInput) -> tuple[pa.Array, pa.Array, bool | str]:
+    """(lines, 1-based line numbers, clean), ``\\r`` stripped; ``clean`` is True when no line can be binary
+    garbage, ``"nul"`` when the file is valid UTF-8 holding NUL bytes, False when it is not valid UTF-8.
 
     The last line may lack its newline (a cut-off write); readers reject it when it does not parse.
     """
     data = src.data()
     try:
         text = data.decode("utf-8")
-        clean = len(data.translate(None, _CTRL)) == len(data)  # no control bytes (C speed)
+        clean = True if b"\x00" not in data else "nul"  # valid UTF-8: only NUL bytes can be garbage
     except UnicodeDecodeError:
         text = data.decode("utf-8", errors="replace")
         clean = False
@@ -96,13 +95,13 @@ def blank_mask(lines: pa.Array) -> pa.Array:
     return pl.Series(lines).str.contains(r"^\s*$").to_arrow()
 
 
-def bad_mask(lines: pa.Array, clean: bool = False) -> pa.Array:
-    """True where a line holds binary garbage (all False at once when the file was ``clean``)."""
+def bad_mask(lines: pa.Array, clean: bool | str = False) -> pa.Array:
+    """True where a line holds binary garbage (all False at once when the file was ``clean``; see :func:`split_lines`)."""
     import polars as pl
 
-    if clean:
+    if clean is True:
         return pa.array(np.zeros(len(lines), dtype=bool))
-    return pl.Series(lines).str.contains(BAD_CHARS).to_arrow()
+    return pl.Series(lines).str.contains("\x00" if clean == "nul" else BAD_CHARS).to_arrow()
 
 
 def extract(lines: pa.Array, pattern: str, required: str) -> tuple[pa.Array, dict[str, pa.Array]]:

@@ -50,7 +50,7 @@ LAYOUTS: tuple[Layout, ...] = (
     Layout("plain", rf"^{ISO_STAMP}\s+\[?{LEVEL}\]?:?\s+(?P<msg>.*)$"),
 )
 # What starts a record of these layouts: a line that begins so but matches none is not a continuation.
-HEAD = r"^(\S+ )?(\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}|\d{2}/\d{2}/\d{2} \d{2}:|\d{6} \d{6} \d+ [A-Z])"
+HEAD = r"^(\S+ )?(\d{4}-\d{2}-\d{2}[T ]\d|\d{2}/\d{2}/\d{2} \d|\d{6} \d{6} )"
 CONTINUATION = r"^(\s|$|Caused by|Traceback|\.\.\.|[\w.$]+(Error|Exception|Warning|Interrupt|Exit)\b)"
 
 
