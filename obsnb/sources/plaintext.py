@@ -7,7 +7,8 @@ The last resort before "format not recognised". Known shapes first, then the gen
 * bracketed: ``[10.30 16:49:06] chrome.exe - msg`` (no year; ``program`` kept) and ``[2024-05-14 12:00:01] msg``;
 * any line starting with a common timestamp (ISO 8601 with ``T`` or space, ``2024/05/14 12:00:01``,
   ``14/May/2024:12:00:01``, ``Tue May 14 12:00:01 2024``, ``May 14 12:00:01``, epoch seconds or
-  milliseconds) followed by an optional level word or letter (bracketed or not) and the message.
+  milliseconds) followed by an optional level word (bracketed or not) or a bracketed letter (``[E]``; a
+  bare letter is too often a word: "I think") and the message.
 
 Lines that start no record are continuations (``exception`` of the record above). Zone-less
 times are read in ``tz=`` or else UTC (with a warning); yearless ones take the year from ``year=``
