@@ -508,7 +508,7 @@ def read_layouts(src: FileInput, ctx: ReadContext, layouts: tuple[Layout, ...], 
         if original is not None:
             out["level_original"] = original
     msg = cols.get("msg", pa.nulls(n, pa.string()))
-    out["event"] = pc.utf8_rtrim_whitespace(msg)
+    out["event"] = msg
     for k, v in cols.items():
         if k in TIME_GROUPS or k in ("level", "msg") or k.startswith("_"):
             continue

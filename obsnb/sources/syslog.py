@@ -20,6 +20,10 @@ or tag, ``host``, ``pid`` (string: RFC 5424 PROCIDs need not be numbers), ``addr
 ``structured_data`` (raw text) and one column per SD parameter, named ``SD-ID.PARAM``
 (``[exampleSDID@32473 iut="3"]`` -> column ``exampleSDID@32473.iut`` = ``"3"``).
 
+A message that is itself a JSON object or logfmt (``ts=2019-07-01T12:00:00Z level=warn msg=...``, as
+journald shows a Go service's lines) is parsed into columns; its own time, level and message win
+(the syslog stamp is kept only where the payload has none).
+
 Yearless RFC 3164 timestamps take the year ``year=`` when given (every line); without it, the year that puts the file's last record no later than the file's modification time
 ("Dec 10" in a file modified on Dec 1 is last year's). A backward jump of more than half a year
 between records (Dec -> Jan) moves the year on. They are local times with no zone: read in
@@ -36,6 +40,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ._common import source_column
+from .logfmt import merge_payload
 from ._lines import CLOCK, connect, extract, head_lines, place_pairs, read_lines, reject_where, stamp_ns, times_to_ns
 from .base import FileFormat, FileInput, Part, ReadContext
 
@@ -172,6 +177,8 @@ class Syslog(FileFormat):
         for k in ("facility", "level_original", "pid", "address", "host"):
             if out[k].null_count == len(out[k]):
                 del out[k]
+        merge_payload(out)  # a JSON or logfmt message (journald wrapping a Go service): its time and level win
+        time = out["time"]
         out["_line"] = numbers.filter(start)
         timed = pc.is_valid(time)
         if not pc.all(timed).as_py():  # a header that matched but holds an impossible date (Feb 30, month 13)
