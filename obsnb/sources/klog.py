@@ -59,7 +59,7 @@ class Klog(FileFormat):
         return sniff_layouts(head, LAYOUTS, r"^(\s|$|goroutine \d|panic:|Log file |Running on machine|Log line format)")
 
     def read(self, src: FileInput, ctx: ReadContext) -> Iterator[Part]:
-        out = read_layouts(src, ctx, LAYOUTS, "klog", r"^[IWEF]\d{4} \d")
+        out = read_layouts(src, ctx, LAYOUTS, "klog", r"^[IWEF]\d")
         if out is None:
             return
         structured(out)
