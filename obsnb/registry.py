@@ -29,6 +29,7 @@ FORMATS: dict[str, str] = {
     "klog": "obsnb.sources.klog:Klog",
     "cri": "obsnb.sources.cri:Cri",
     "heroku": "obsnb.sources.heroku:Heroku",
+    "otel_console": "obsnb.sources.otel_console:OtelConsole",
     "web_access": "obsnb.sources.httpd:AccessLog",
     "web_error": "obsnb.sources.httpd:HttpdError",
     "text": "obsnb.sources.plaintext:PlainText",
