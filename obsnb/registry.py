@@ -33,6 +33,7 @@ FORMATS: dict[str, str] = {
     "web_access": "obsnb.sources.httpd:AccessLog",
     "web_error": "obsnb.sources.httpd:HttpdError",
     "text": "obsnb.sources.plaintext:PlainText",
+    "regex": "obsnb.sources.plaintext:RegexText",
     "otlp_json": "obsnb.sources.otlp_json:OtlpJson",
     "jaeger_json": "obsnb.sources.jaeger_json:JaegerJson",
     "zipkin_json": "obsnb.sources.zipkin_json:ZipkinJson",
@@ -132,5 +133,7 @@ def sniff(head: bytes, path: str) -> str:
     else:
         msg = (f"cannot tell the format of {path}{start}: no known format recognises it "
                f"({', '.join(sorted(FORMATS))}). If it is one of them, name it: "
-               f"obsnb.load({path!r}, format='jsonl'); for another format, see obsnb.register_format")
+               f"obsnb.load({path!r}, format='jsonl'); for other lines, describe them with a regex: "
+               f"obsnb.load({path!r}, format='regex', pattern=r'(?P<time>\\S+) (?P<level>\\w+) (?P<msg>.*)'); "
+               f"for another format, see obsnb.register_format")
     raise FormatNotRecognised(msg)

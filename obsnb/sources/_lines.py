@@ -219,8 +219,9 @@ def times_to_ns(con: duckdb.DuckDBPyConnection, arr: pa.Array) -> pa.Array:
 # DuckDB and maps the levels; nothing runs per line in Python.
 
 # Groups that make up a timestamp: year (2 or 4 digits), month (number or name), day, hour, minute,
-# second, fraction digits, zone (Z, +hh:mm, +hhmm), or epoch seconds (with an optional fraction).
-TIME_GROUPS = ("Y", "mo", "mon", "d", "H", "M", "S", "f", "z", "epoch")
+# second, fraction digits, zone (Z, +hh:mm, +hhmm), or epoch seconds (with an optional fraction); or
+# ``time``, a whole timestamp (ISO 8601, epoch, or in the ``time_format=`` strptime format).
+TIME_GROUPS = ("Y", "mo", "mon", "d", "H", "M", "S", "f", "z", "epoch", "time")
 ISO_STAMP = (r"(?P<Y>\d{4})-(?P<mo>\d{2})-(?P<d>\d{2})[T ](?P<H>\d{2}):(?P<M>\d{2}):(?P<S>\d{2})"
              r"(?:[.,](?P<f>\d{1,9}))?(?P<z>Z|[+-]\d{2}:?\d{2})?")
 CLOCK = r"(?P<H>\d{2}):(?P<M>\d{2}):(?P<S>\d{2})"
@@ -361,6 +362,9 @@ def stamp_ns(cols: dict[str, pa.Array], n: int, src: FileInput, ctx: ReadContext
     """
     import polars as pl
 
+    if "time" in cols:
+        return _whole_stamp(cols["time"], ctx, what)
+
     def col(k):
         return pl.Series(k, cols[k]) if k in cols else pl.Series(k, pa.nulls(n, pa.string()))
 
@@ -408,6 +412,33 @@ def stamp_ns(cols: dict[str, pa.Array], n: int, src: FileInput, ctx: ReadContext
                          * 1_000_000_000 + ((ep % 1) * 1e9).round(0).cast(pl.Int64))).to_series().to_arrow()
         out = pc.coalesce(out, ens.cast(pa.int64()))
     return out
+
+
+def _whole_stamp(texts: pa.Array, ctx: ReadContext, what: str) -> pa.Array:
+    """A ``time`` group: strptime with ``time_format=`` (in ``tz=`` or UTC unless it has ``%z``), else ISO 8601/epoch."""
+    con = connect()
+    fmt = ctx.option("time_format")
+    tz = ctx.option("tz")
+    if fmt is None:
+        return times_to_ns(con, texts)
+    fmt = str(fmt)
+    con.register("obsnb_whole", pa.table({"s": texts}))
+    try:
+        if "%z" in fmt or "%Z" in fmt:
+            expr = "epoch_ns(try_strptime(s, $fmt)::TIMESTAMPTZ)"
+        elif tz is not None:
+            expr = f"epoch_ns(timezone('{_check_tz(tz)}', try_strptime(s, $fmt)::TIMESTAMP))"
+        else:
+            note_utc(ctx, what)
+            expr = "epoch_ns(try_strptime(s, $fmt)::TIMESTAMP)"
+        try:
+            out = con.execute(f"SELECT {expr} AS t FROM obsnb_whole", {"fmt": fmt}).to_arrow_table()
+        except duckdb.Error as exc:
+            msg = f"time_format={fmt!r} is not a strptime format DuckDB reads: {str(exc).splitlines()[0]}"
+            raise UsageError(msg) from None
+    finally:
+        con.unregister("obsnb_whole")
+    return out.column("t").combine_chunks().cast(pa.int64())
 
 
 def _years(parts, yearless: np.ndarray, src: FileInput, ctx: ReadContext, tz: str | None) -> np.ndarray:

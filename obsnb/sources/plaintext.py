@@ -21,11 +21,12 @@ from typing import Iterator
 
 import pyarrow as pa
 
+from ..errors import UsageError
 from ._common import source_column
 from ._lines import CLOCK, ISO_STAMP, Layout, read_layouts, sniff_layouts
 from .base import FileFormat, FileInput, Part, ReadContext
 
-__all__ = ["PlainText"]
+__all__ = ["PlainText", "RegexText"]
 
 _WORD = (r"(?i:trace|debug|dbg|info|information|notice|warn|warning|error|err|severe|fatal|crit|critical|"
          r"alert|emerg|panic)")
@@ -69,3 +70,41 @@ class PlainText(FileFormat):
             return
         out["_source"] = source_column(src.path, len(out["_line"]))
         yield Part("logs", pa.table(out))
+
+
+class RegexText(FileFormat):
+    """Any line format, described by a regex with named groups: ``format="regex", pattern=r"..."``.
+
+    Groups: ``time`` (ISO 8601 or epoch; any other shape with ``time_format="%d.%m.%Y %H:%M:%S"``, a
+    strptime format) or the parts ``Y``, ``mo``/``mon``, ``d``, ``H``, ``M``, ``S``, ``f``, ``z``;
+    ``level``; ``msg`` (or ``message``/``event``); every other group is a column. Lines that do not
+    match continue the record above (``exception``); before the first record they are rejected.
+    """
+
+    name = "regex"
+    kinds = ("logs",)
+    extensions = ()
+
+    def read(self, src: FileInput, ctx: ReadContext) -> Iterator[Part]:
+        import re
+
+        pattern = ctx.option("pattern")
+        if not pattern:
+            msg = ('format="regex" needs pattern=, a regex with named groups, e.g. '
+                   r'pattern=r"^(?P<time>\S+) (?P<level>\w+) (?P<msg>.*)$"')
+            raise UsageError(msg)
+        pattern = re.sub(r"\(\?P<(message|event)>", "(?P<msg>", str(pattern))
+        try:
+            groups = set(re.compile(pattern).groupindex)
+        except re.error as exc:
+            raise UsageError(f"pattern= is not a valid regex: {exc}") from None
+        if "time" not in groups and not {"mo", "d"} <= groups and "mon" not in groups and "epoch" not in groups:
+            raise UsageError("pattern= needs a named group for the time: (?P<time>...), or Y, mo, d, H, M, S")
+        if not pattern.startswith("^"):
+            pattern = "^" + pattern
+        out = read_layouts(src, ctx, (Layout("regex", pattern),), "pattern-matching")
+        if out is None:
+            return
+        out["_source"] = source_column(src.path, len(out["_line"]))
+        yield Part("logs", pa.table(out))
+

@@ -145,3 +145,27 @@ def test_control_character_in_valid_utf8_is_data(tmp_path):
     df = load_quiet(p)
     assert list(df["value"]) == [1.0]
     assert ob.rejected(df)["reason"][0] == "binary or undecodable bytes, not an exposition line"
+
+
+def test_regex_format_with_named_groups(tmp_path):
+    """format="regex": named groups give time (with time_format= and tz=), level, message and columns."""
+    p = _write(tmp_path / "app.txt", b"14.05.2024 12:00:01 | E | billing | charge failed\n  detail line\n"
+                                     b"14.05.2024 12:00:02 | I | billing | ok\n")
+    df = _load(p, format="regex", pattern=r"(?P<time>\S+ \S+) \| (?P<level>\w) \| (?P<component>\w+) \| (?P<message>.*)",
+               time_format="%d.%m.%Y %H:%M:%S", tz="Europe/Berlin")
+    assert list(df["time"]) == [pd.Timestamp("2024-05-14T10:00:01Z"), pd.Timestamp("2024-05-14T10:00:02Z")]
+    assert list(df["level"]) == ["ERROR", "INFO"]
+    assert list(df["event"]) == ["charge failed", "ok"]
+    assert list(df["component"]) == ["billing", "billing"]
+    assert vals(df["exception"]) == ["  detail line", None]
+    with pytest.raises(UsageError, match="needs pattern="):
+        _load(p, format="regex")
+    with pytest.raises(UsageError, match="named group for the time"):
+        _load(p, format="regex", pattern=r"(?P<msg>.*)")
+
+
+def test_unrecognised_file_error_suggests_a_regex(tmp_path):
+    """A file no format recognises says how to describe it with format='regex'."""
+    p = _write(tmp_path / "odd.dat", b"%%% 1 2 3 %%%\n")
+    with pytest.raises(UsageError, match=r"format='regex', pattern="):
+        ob.load(str(p))
