@@ -27,7 +27,7 @@ FORMATS: dict[str, str] = {
     "logcat": "obsnb.sources.logcat:Logcat",
     "ras": "obsnb.sources.ras:Ras",
     "klog": "obsnb.sources.klog:Klog",
-    "cri": "obsnb.sources.cri:Cri",
+    "kubernetes_cri": "obsnb.sources.cri:Cri",
     "heroku": "obsnb.sources.heroku:Heroku",
     "otel_console": "obsnb.sources.otel_console:OtelConsole",
     "web_access": "obsnb.sources.httpd:AccessLog",

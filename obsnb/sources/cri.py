@@ -1,4 +1,4 @@
-"""CRI container logs, as the kubelet writes them under /var/log/pods (and ``kubectl logs`` on containerd/CRI-O).
+"""CRI container logs (format ``kubernetes_cri``), as the kubelet writes them under /var/log/pods (and ``kubectl logs`` on containerd/CRI-O).
 
 ``<RFC 3339 nano time> stdout|stderr F|P <message>``: ``P`` marks a partial line that the next line of
 the same stream continues, up to the ``F`` that ends it; partial lines are joined into one record
@@ -77,7 +77,7 @@ def _inner(out: dict[str, pa.Array]) -> None:
 class Cri(FileFormat):
     """Kubernetes CRI container log files (containerd, CRI-O)."""
 
-    name = "cri"
+    name = "kubernetes_cri"
     kinds = ("logs",)
     extensions = ()
 

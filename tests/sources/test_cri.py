@@ -28,7 +28,7 @@ MESSY = (
 
 
 class TestCriConformance(ConformanceSuite):
-    fmt = "cri"
+    fmt = "kubernetes_cri"
     kind = "logs"
     suffix = ".log"
     good = GOOD
@@ -43,7 +43,7 @@ def test_cri_partials_inner_levels_and_payloads(tmp_path):
     """P lines join with their F line; klog, level words and JSON/logfmt inside give level, message and time."""
     p = tmp_path / "0.log"
     p.write_bytes(GOOD)
-    assert sniff(GOOD, str(p)) == "cri"
+    assert sniff(GOOD, str(p)) == "kubernetes_cri"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         df = ob.load(str(p))
