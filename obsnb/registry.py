@@ -28,7 +28,7 @@ FORMATS: dict[str, str] = {
     "ras": "obsnb.sources.ras:Ras",
     "klog": "obsnb.sources.klog:Klog",
     "kubernetes_cri": "obsnb.sources.cri:Cri",
-    "heroku": "obsnb.sources.heroku:Heroku",
+    "logplex": "obsnb.sources.heroku:Heroku",
     "otel_console": "obsnb.sources.otel_console:OtelConsole",
     "web_access": "obsnb.sources.httpd:AccessLog",
     "web_error": "obsnb.sources.httpd:HttpdError",

@@ -1,4 +1,4 @@
-"""``heroku logs`` output and other "<timestamp> <source>[<dyno>]: <payload>" log drains.
+"""``heroku logs`` output (format ``logplex``, after Heroku's log router) and other "<timestamp> <source>[<dyno>]: <payload>" log drains.
 
 ``2026-05-08T14:20:01.123456+00:00 heroku[router]: at=info method=GET path="/" ... status=200 bytes=5``
 and ``2026-05-08T14:20:02+00:00 app[worker.2]: time=... level=error msg="..."``. The payload, when it is
@@ -33,7 +33,7 @@ LAYOUTS = (Layout("drain", rf"^{ISO_STAMP} (?P<source>[\w.\-]+)\[(?P<dyno>[^\]\s
 class Heroku(FileFormat):
     """Heroku log drain lines (``heroku logs``, logplex)."""
 
-    name = "heroku"
+    name = "logplex"
     kinds = ("logs",)
     extensions = ()
 

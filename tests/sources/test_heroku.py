@@ -22,7 +22,7 @@ MESSY = b"garbage line\n2026-05-08T14:20:04+00:00 app[web.1]: ok\n2026-05-08T14:
 
 
 class TestHerokuConformance(ConformanceSuite):
-    fmt = "heroku"
+    fmt = "logplex"
     kind = "logs"
     suffix = ".log"
     good = GOOD
@@ -37,7 +37,7 @@ def test_router_and_app_lines(tmp_path):
     """Router lines give level from at=, typed status/bytes and durations; app lines take their own time and level."""
     p = tmp_path / "heroku.log"
     p.write_bytes(GOOD)
-    assert sniff(GOOD, str(p)) == "heroku"
+    assert sniff(GOOD, str(p)) == "logplex"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         df = ob.load(str(p))
