@@ -52,21 +52,27 @@ def split_lines(src: FileInput) -> tuple[pa.Array, pa.Array, bool | str]:
     garbage, ``"nul"`` when the file is valid UTF-8 holding NUL bytes, False when it is not valid UTF-8.
 
     The last line may lack its newline (a cut-off write); readers reject it when it does not parse.
+    Lines are cut with numpy over the bytes (one scan for newlines, no copy) and checked as UTF-8 by Arrow.
     """
+    import polars as pl
+
     data = src.data()
-    try:
-        text = data.decode("utf-8")
-        clean = True if b"\x00" not in data else "nul"  # valid UTF-8: only NUL bytes can be garbage
-    except UnicodeDecodeError:
-        text = data.decode("utf-8", errors="replace")
-        clean = False
-    if not text:
+    if not data:
         return pa.array([], pa.string()), pa.array([], pa.int64()), True
-    lines = pc.list_flatten(pc.split_pattern(pa.array([text]), "\n"))
-    if text.endswith("\n"):
-        lines = lines.slice(0, len(lines) - 1)
-    if "\r" in text:
-        lines = pc.utf8_rtrim(lines, "\r")
+    nl = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10)
+    ends = nl + 1 if data.endswith(b"\n") else np.append(nl + 1, len(data))
+    offsets = np.concatenate([[0], ends]).astype(np.int64)
+    raw = pa.LargeStringArray.from_buffers(len(ends), pa.py_buffer(offsets), pa.py_buffer(data))
+    try:
+        raw.validate(full=True)  # valid UTF-8
+        clean: bool | str = True if b"\x00" not in data else "nul"
+    except pa.ArrowInvalid:
+        text = data.decode("utf-8", errors="replace")
+        lines = pc.list_flatten(pc.split_pattern(pa.array([text]), "\n"))
+        if text.endswith("\n"):
+            lines = lines.slice(0, len(lines) - 1)
+        raw, clean = lines, False
+    lines = pl.Series(raw).str.strip_chars_end("\r\n").to_arrow().cast(pa.string())
     numbers = pa.array(np.arange(1, len(lines) + 1, dtype=np.int64))
     return lines, numbers, clean
 
@@ -282,7 +288,8 @@ def match_layouts(lines: pa.Array, bad: pa.Array, layouts: tuple[Layout, ...]):
     remaining = ~bad.to_numpy(zero_copy_only=False)
     found: list[tuple[np.ndarray, int, dict[str, pa.Array]]] = []
     names: dict[str, None] = {}
-    for form, lay in enumerate(layouts):
+    for form in _try_order(lines, layouts):
+        lay = layouts[form]
         idx = np.flatnonzero(remaining)
         if not len(idx):
             break
@@ -311,6 +318,22 @@ def match_layouts(lines: pa.Array, bad: pa.Array, layouts: tuple[Layout, ...]):
         col = parts[0] if len(parts) == 1 else pa.concat_arrays(parts)
         cols[name] = col if len(found) == 1 else col.take(pa.array(order))
     return starts[order], forms[order], cols
+
+
+def _try_order(lines: pa.Array, layouts: tuple[Layout, ...], sample: int = 200) -> list[int]:
+    """The layouts that start the file's first records first (each keeps its place among them), then the rest.
+
+    Each pass runs over the lines still unmatched, so trying the file's own layout first means the
+    others see only its stack traces and strays.
+    """
+    head = [ln.encode() for ln in lines.slice(0, sample).to_pylist() if ln is not None]
+    used = set()
+    for ln in head:
+        for i, lay in enumerate(layouts):
+            if lay.sniff_re.match(ln):
+                used.add(i)
+                break
+    return [i for i in range(len(layouts)) if i in used] + [i for i in range(len(layouts)) if i not in used]
 
 
 def fold_continuations(lines: pa.Array, start_np: np.ndarray, cont_np: np.ndarray, n_records: int) -> pa.Array:
