@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ._common import source_column
-from ._lines import ISO_STAMP, Layout, _level, read_layouts, sniff_layouts
+from ._layouts import ISO_STAMP, Layout, map_levels, read_layouts, sniff_layouts
 from .base import FileFormat, FileInput, Part, ReadContext
 from .klog import KLOG, structured
 from .logfmt import merge_payload
@@ -60,7 +60,7 @@ def _inner(out: dict[str, pa.Array]) -> None:
         hit = m["level"].is_not_null()
         if not hit.any():
             continue
-        level, _ = _level(m["level"].to_arrow().cast(pa.string()))
+        level, _ = map_levels(m["level"].to_arrow().cast(pa.string()))
         out["level"] = pc.coalesce(out["level"], level) if "level" in out else level
         orig = m["level"].to_arrow().cast(pa.string())
         out["level_original"] = pc.coalesce(out["level_original"], orig) if "level_original" in out else orig

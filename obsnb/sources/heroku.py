@@ -21,7 +21,7 @@ import pyarrow.compute as pc
 
 from .. import schema
 from ._common import source_column
-from ._lines import ISO_STAMP, Layout, read_layouts, sniff_layouts
+from ._layouts import ISO_STAMP, Layout, read_layouts, sniff_layouts
 from .base import FileFormat, FileInput, Part, ReadContext
 from .logfmt import merge_payload
 

@@ -19,7 +19,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ._common import source_column
-from ._lines import CLOCK, Layout, pairs_to_columns, read_layouts, sniff_layouts
+from ._layouts import CLOCK, Layout, read_layouts, sniff_layouts
+from ._lines import pairs_to_columns
 from .base import FileFormat, FileInput, Part, ReadContext
 from .logfmt import PAIR
 

@@ -27,7 +27,7 @@ from typing import Iterator
 import pyarrow as pa
 
 from ._common import source_column
-from ._lines import ISO_STAMP, CLOCK, Layout, read_layouts, sniff_layouts
+from ._layouts import CLOCK, ISO_STAMP, Layout, read_layouts, sniff_layouts
 from .base import FileFormat, FileInput, Part, ReadContext
 
 __all__ = ["Log4j", "LAYOUTS"]

@@ -32,7 +32,7 @@ import pyarrow.compute as pc
 
 from .. import schema
 from ._common import EVENT_TYPE, LINK_TYPE, source_column
-from ._lines import connect, times_to_ns
+from ._lines import connect
 from .base import FileFormat, FileInput, Part, ReadContext
 from .logfmt import _json_columns
 

@@ -23,7 +23,7 @@ import pyarrow as pa
 
 from ..errors import UsageError
 from ._common import source_column
-from ._lines import CLOCK, ISO_STAMP, Layout, read_layouts, sniff_layouts
+from ._layouts import CLOCK, ISO_STAMP, Layout, read_layouts, sniff_layouts
 from .base import FileFormat, FileInput, Part, ReadContext
 
 __all__ = ["PlainText", "RegexText"]

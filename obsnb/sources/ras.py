@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ._common import source_column
-from ._lines import Layout, read_layouts, sniff_layouts
+from ._layouts import Layout, read_layouts, sniff_layouts
 from .base import FileFormat, FileInput, Part, ReadContext
 
 __all__ = ["Ras"]

@@ -41,7 +41,8 @@ import pyarrow.compute as pc
 
 from ._common import source_column
 from .logfmt import merge_payload
-from ._lines import CLOCK, connect, extract, head_lines, place_pairs, read_lines, reject_where, stamp_ns, times_to_ns
+from ._layouts import CLOCK, stamp_ns
+from ._lines import connect, extract, head_lines, place_pairs, read_lines, reject_where, times_to_ns
 from .base import FileFormat, FileInput, Part, ReadContext
 
 __all__ = ["Syslog"]

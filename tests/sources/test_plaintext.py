@@ -11,7 +11,7 @@ import pytest
 
 import obsnb as ob
 from conformance import ConformanceSuite, load_quiet, vals
-from obsnb.errors import ObsnbWarning, RejectedRecordsWarning, UsageError
+from obsnb.errors import RejectedRecordsWarning, UsageError
 from obsnb.registry import sniff
 
 GOOD = (
