@@ -380,4 +380,4 @@ def read_layouts(src: FileInput, ctx: ReadContext, layouts: tuple[Layout, ...], 
     return out
 
 
-NUMERIC_GROUPS = frozenset(("pid", "tid", "status", "bytes", "lineno", "duration_ms", "port"))
+NUMERIC_GROUPS = frozenset(("pid", "tid", "status", "bytes", "lineno", "duration_ms", "port", "flag", "logid"))

@@ -9,7 +9,7 @@
 
 ``time`` is the epoch column (UTC; BGL's wall clock, written in the machine room's zone, is kept as
 ``wall_time``). ``level`` comes from the level word where the line has one; ``label`` is the alert
-tag (``-`` = none, kept as written); BGL's ``NULL`` node or location is null.
+tag (``-`` = none, kept as written); a line that is not a record is rejected; BGL's ``NULL`` node or location is null.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ class Ras(FileFormat):
         return sniff_layouts(head, LAYOUTS)
 
     def read(self, src: FileInput, ctx: ReadContext) -> Iterator[Part]:
-        out = read_layouts(src, ctx, LAYOUTS, "RAS", r"^\S+ \d{9,10} \d{4}\.")
+        out = read_layouts(src, ctx, LAYOUTS, "RAS", fold=False)  # one line per record
         if out is None:
             return
         for k in ("node", "location"):  # BGL writes NULL where a record has no location
