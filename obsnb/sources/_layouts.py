@@ -101,7 +101,8 @@ def match_layouts(lines: pa.Array, bad: pa.Array, layouts: tuple[Layout, ...]):
         ok = ok.to_numpy()
         if not ok.any():
             continue
-        m = m.filter(pl.Series(ok))
+        if not ok.all():
+            m = m.filter(pl.Series(ok))
         names.update(dict.fromkeys(m.columns))
         found.append((idx[ok], form, {c: m[c].to_arrow().cast(pa.string()) for c in m.columns}))
         remaining[idx[ok]] = False

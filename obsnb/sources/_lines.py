@@ -50,8 +50,6 @@ def split_lines(src: FileInput) -> tuple[pa.Array, pa.Array, bool | str]:
     The last line may lack its newline (a cut-off write); readers reject it when it does not parse.
     Lines are cut with numpy over the bytes (one scan for newlines, no copy) and checked as UTF-8 by Arrow.
     """
-    import polars as pl
-
     data = src.data()
     if not data:
         return pa.array([], pa.string()), pa.array([], pa.int64()), True
@@ -68,7 +66,7 @@ def split_lines(src: FileInput) -> tuple[pa.Array, pa.Array, bool | str]:
         if text.endswith("\n"):
             lines = lines.slice(0, len(lines) - 1)
         raw, clean = lines, False
-    lines = pl.Series(raw).str.strip_chars_end("\r\n").to_arrow().cast(pa.string())
+    lines = pc.utf8_rtrim(raw, "\r\n").cast(pa.string())
     numbers = pa.array(np.arange(1, len(lines) + 1, dtype=np.int64))
     return lines, numbers, clean
 
