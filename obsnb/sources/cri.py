@@ -28,8 +28,10 @@ from .logfmt import merge_payload
 __all__ = ["Cri"]
 
 LAYOUTS = (Layout("cri", rf"^{ISO_STAMP} (?P<stream>stdout|stderr) (?P<tag>[FP])(?: (?P<msg>.*))?$"),)
-_LEVEL_WORD = (r"^\[?(?P<level>(?i:trace|debug|info|notice|warn|warning|error|err|fatal|critical|panic))\]?"
-               r"(?::\s*|\s+)(?P<msg>.*)$")
+_WORDS = "trace|debug|info|notice|warn|warning|error|err|fatal|critical|panic"
+# "[warn] x", "ERROR: x", "WARN x" give a level; "error connecting to db" stays a message without one.
+_LEVEL_WORD = (rf"^(?:\[(?P<level>(?i:{_WORDS}))\]:?|(?P<level2>(?i:{_WORDS})):|(?P<level3>{_WORDS.upper()}) )"
+               r" *(?P<msg>.*)$")
 
 
 def _join_partials(out: dict[str, pa.Array]) -> dict[str, pa.Array]:
@@ -57,6 +59,8 @@ def _inner(out: dict[str, pa.Array]) -> None:
     msgs = pl.Series(out["event"])
     for pattern in (KLOG, _LEVEL_WORD):
         m = msgs.str.extract_groups(pattern).struct.unnest()
+        if "level2" in m.columns:
+            m = m.with_columns(pl.coalesce("level", "level2", "level3").alias("level"))
         hit = m["level"].is_not_null()
         if not hit.any():
             continue

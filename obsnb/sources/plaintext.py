@@ -7,8 +7,10 @@ The last resort before "format not recognised". Known shapes first, then the gen
 * bracketed: ``[10.30 16:49:06] chrome.exe - msg`` (no year; ``program`` kept) and ``[2024-05-14 12:00:01] msg``;
 * any line starting with a common timestamp (ISO 8601 with ``T`` or space, ``2024/05/14 12:00:01``,
   ``14/May/2024:12:00:01``, ``Tue May 14 12:00:01 2024``, ``May 14 12:00:01``, epoch seconds or
-  milliseconds) followed by an optional level word (bracketed or not) or a bracketed letter (``[E]``; a
-  bare letter is too often a word: "I think") and the message.
+  milliseconds) followed by an optional level: a word in brackets (``[warn]``, ``<error>``), a bare
+  upper-case word (``ERROR``; "error connecting" is a message), a word and a colon (``warning:``) or a
+  bracketed letter (``[E]``; a bare
+  letter is too often a word: "I think"), then the message.
 
 Lines that start no record are continuations (``exception`` of the record above). Zone-less
 times are read in ``tz=`` or else UTC (with a warning); yearless ones take the year from ``year=``
@@ -24,13 +26,17 @@ import pyarrow as pa
 from ..errors import UsageError
 from ._common import source_column
 from ._layouts import CLOCK, ISO_STAMP, Layout, read_layouts, sniff_layouts
+from ._lines import head_lines
 from .base import FileFormat, FileInput, Part, ReadContext
 
 __all__ = ["PlainText", "RegexText"]
 
 _WORD = (r"(?i:trace|debug|dbg|info|information|notice|warn|warning|error|err|severe|fatal|crit|critical|"
          r"alert|emerg|panic)")
-_LEVEL = rf"(?:\[(?P<level>{_WORD}|[DIWEF])\]|(?P<level2>{_WORD})\b|<(?P<level3>{_WORD})>)"
+_UPPER = r"(?:TRACE|DEBUG|DBG|INFO|NOTICE|WARN|WARNING|ERROR|ERR|SEVERE|FATAL|CRIT|CRITICAL|ALERT|EMERG|PANIC)"
+# A bare level word must be upper case ("ERROR boom"); "error connecting" is a message, not a level.
+_LEVEL = (rf"(?:\[(?P<level>{_WORD}|[DIWEF])\]|(?P<level2>{_UPPER})\b|<(?P<level3>{_WORD})>|"
+          rf"(?P<level4>{_WORD}):)")
 _FRAC = r"(?:[.,:](?P<f>\d{1,9}))?"
 _TAIL = rf"(?:[:,]?\s+{_LEVEL})?[:,]?(?:\s+(?P<msg>.*))?$"
 LAYOUTS = (
@@ -51,6 +57,19 @@ LAYOUTS = (
 )
 
 
+def _leveled_share(head: bytes) -> float:
+    """The share of the head's lines that one of the generic layouts matches with a level."""
+    lines = head_lines(head, 50)
+    hits = 0
+    for ln in lines:
+        for lay in LAYOUTS[3:]:
+            m = lay.sniff_re.match(ln)
+            if m:
+                hits += any(v is not None for k, v in m.groupdict().items() if k.startswith("level"))
+                break
+    return hits / len(lines) if lines else 0.0
+
+
 class PlainText(FileFormat):
     """Line-oriented text logs whose records start with a timestamp."""
 
@@ -62,7 +81,10 @@ class PlainText(FileFormat):
     def sniff(cls, head: bytes, path: str) -> float:
         if sniff_layouts(head, LAYOUTS[:3]) >= 0.9:
             return 0.8
-        return sniff_layouts(head, LAYOUTS, score=0.3)
+        score = sniff_layouts(head, LAYOUTS, score=0.3)
+        if score == 0.3 and _leveled_share(head) >= 0.3:
+            return 0.5  # timestamps and levels: above syslog's "timestamp, then anything" (0.45)
+        return score
 
     def read(self, src: FileInput, ctx: ReadContext) -> Iterator[Part]:
         out = read_layouts(src, ctx, LAYOUTS, "timestamped text")

@@ -68,3 +68,14 @@ def test_lines_without_cri_header_are_rejected(tmp_path):
     rej = ob.rejected(df)
     assert list(rej["line"]) == [2, 3]
     assert list(rej["reason"]) == ["not a CRI line", "binary or undecodable bytes, not a CRI line"]
+
+
+def test_a_message_starting_with_a_lowercase_level_word_keeps_it(tmp_path):
+    """"error connecting" is a message (no level); "WARN x" and "[info] y" carry levels and lose only the marker."""
+    p = tmp_path / "0.log"
+    p.write_bytes(b"2024-07-01T12:00:01Z stdout F error connecting to db\n"
+                  b"2024-07-01T12:00:02Z stdout F WARN disk at 91%\n"
+                  b"2024-07-01T12:00:03Z stdout F [info] started\n")
+    df = load_quiet(p)
+    assert list(df["event"]) == ["error connecting to db", "disk at 91%", "started"]
+    assert vals(df["level"]) == [None, "WARNING", "INFO"]

@@ -169,3 +169,12 @@ def test_unrecognised_file_error_suggests_a_regex(tmp_path):
     p = _write(tmp_path / "odd.dat", b"%%% 1 2 3 %%%\n")
     with pytest.raises(UsageError, match=r"format='regex', pattern="):
         ob.load(str(p))
+
+
+def test_lowercase_first_word_is_message_not_level(tmp_path):
+    """After a timestamp, "error connecting" stays the message; "ERROR x" and "[error] x" are levels."""
+    p = _write(tmp_path / "t.log", b"2024-05-14T12:00:01Z error connecting to db\n2024-05-14T12:00:02Z ERROR x\n"
+                                   b"2024-05-14T12:00:03Z [error] y\n")
+    df = _load(p)
+    assert list(df["event"]) == ["error connecting to db", "x", "y"]
+    assert vals(df["level"]) == [None, "ERROR", "ERROR"]
