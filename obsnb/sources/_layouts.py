@@ -106,8 +106,10 @@ def match_layouts(lines: pa.Array, bad: pa.Array, layouts: tuple[Layout, ...]):
         names.update(dict.fromkeys(m.columns))
         found.append((idx[ok], form, {c: m[c].to_arrow().cast(pa.string()) for c in m.columns}))
         remaining[idx[ok]] = False
-    if not found:
-        return np.array([], dtype=np.int64), np.array([], dtype=np.int64), {}
+    if not found:  # no record at all: every group, empty
+        empty = pa.array([], pa.string())
+        groups = {g: empty for lay in layouts for g in lay.sniff_re.groupindex}
+        return np.array([], dtype=np.int64), np.array([], dtype=np.int64), groups
     starts = np.concatenate([f[0] for f in found])
     forms = np.concatenate([np.full(len(f[0]), f[1]) for f in found])
     order = np.argsort(starts, kind="stable")
@@ -366,7 +368,7 @@ def read_layouts(src: FileInput, ctx: ReadContext, layouts: tuple[Layout, ...], 
         if k in TIME_GROUPS or k in ("level", "msg") or k.startswith("_"):
             continue
         v = pc.if_else(pc.equal(v, ""), pa.scalar(None, pa.string()), v)
-        if v.null_count < len(v):
+        if v.null_count < len(v) or n == 0:  # no record: every column, so the readers find theirs
             out[k] = infer_numbers(v) if k in NUMERIC_GROUPS else v
     if len(layouts) > 1:
         out["layout"] = pc.take(pa.array([lay.name for lay in layouts]), pa.array(forms))

@@ -178,3 +178,13 @@ def test_lowercase_first_word_is_message_not_level(tmp_path):
     df = _load(p)
     assert list(df["event"]) == ["error connecting to db", "x", "y"]
     assert vals(df["level"]) == [None, "ERROR", "ERROR"]
+
+
+@pytest.mark.parametrize("fmt", ["log4j", "klog", "kubernetes_cri", "logplex", "web_access", "web_error", "logcat",
+                                 "ras", "text"])
+def test_a_file_with_no_record_is_all_rejected(tmp_path, fmt):
+    """Named on a file none of whose lines is its record, each text format loads no rows and rejects every line."""
+    p = _write(tmp_path / "g.log", b"garbage\nmore garbage\n")
+    df = load_quiet(p, format=fmt)
+    assert len(df) == 0
+    assert list(ob.rejected(df)["line"]) == [1, 2]
