@@ -180,6 +180,21 @@ def _read_file(path: str, fmt: str | None, ctx: ReadContext, kinds: set | None =
     return parts
 
 
+def _read_or_reject(path: str, fmt: str | None, ctx: ReadContext, kinds: set, many: bool) -> list[Part]:
+    """One file of a load; in a load of several, a file that cannot be read or recognised is one rejected
+    record (source, reason) with a warning, and the others load (``strict=True`` raises instead)."""
+    try:
+        return _read_file(path, fmt, ctx, kinds)
+    except (registry.FormatNotRecognised, OSError) as exc:
+        if not many or ctx.strict:
+            raise
+        reason = str(exc) if isinstance(exc, registry.FormatNotRecognised) else f"cannot read {path}: {exc.strerror}"
+        ctx.reject(path, None, reason, None)
+        ctx.warnings.append(f"{path} was not loaded: {reason}")
+        warnings.warn(f"{path} was not loaded (the other files were): {reason}", RejectedRecordsWarning, stacklevel=3)
+        return []
+
+
 def _parse_file(path: str, fmt: str | None, ctx: ReadContext, kinds: set | None = None) -> list[Part]:
     src = FileInput(path)
     if fmt is None:
@@ -299,7 +314,7 @@ def load(
         parts = []
         fmt_kinds: set = set()
         for f in files:
-            parts.extend(_read_file(f, format, ctx, fmt_kinds))
+            parts.extend(_read_or_reject(f, format, ctx, fmt_kinds, len(files) > 1))
         if kind is None and not parts and len(fmt_kinds) == 1:
             kind = fmt_kinds.pop()
 

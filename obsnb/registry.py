@@ -11,13 +11,29 @@ from typing import Any
 
 from .errors import MissingDependencyError, UsageError
 
-__all__ = ["FORMATS", "BACKENDS", "register_format", "register_backend", "get_format", "get_backend", "sniff"]
+__all__ = ["FORMATS", "BACKENDS", "register_format", "register_backend", "get_format", "get_backend", "sniff",
+           "FormatNotRecognised"]
+
+
+class FormatNotRecognised(UsageError):
+    """No format, or more than one equally, recognises a file (a load of many files rejects that file and goes on)."""
 
 # format name -> "module:Class"
 FORMATS: dict[str, str] = {
     "jsonl": "obsnb.sources.jsonl:JsonLines",
     "logfmt": "obsnb.sources.logfmt:Logfmt",
     "syslog": "obsnb.sources.syslog:Syslog",
+    "log4j": "obsnb.sources.log4j:Log4j",
+    "logcat": "obsnb.sources.logcat:Logcat",
+    "ras": "obsnb.sources.ras:Ras",
+    "klog": "obsnb.sources.klog:Klog",
+    "kubernetes_cri": "obsnb.sources.cri:Cri",
+    "logplex": "obsnb.sources.heroku:Heroku",
+    "otel_console": "obsnb.sources.otel_console:OtelConsole",
+    "web_access": "obsnb.sources.httpd:AccessLog",
+    "web_error": "obsnb.sources.httpd:HttpdError",
+    "text": "obsnb.sources.plaintext:PlainText",
+    "regex": "obsnb.sources.plaintext:RegexText",
     "otlp_json": "obsnb.sources.otlp_json:OtlpJson",
     "jaeger_json": "obsnb.sources.jaeger_json:JaegerJson",
     "zipkin_json": "obsnb.sources.zipkin_json:ZipkinJson",
@@ -117,5 +133,7 @@ def sniff(head: bytes, path: str) -> str:
     else:
         msg = (f"cannot tell the format of {path}{start}: no known format recognises it "
                f"({', '.join(sorted(FORMATS))}). If it is one of them, name it: "
-               f"obsnb.load({path!r}, format='jsonl'); for another format, see obsnb.register_format")
-    raise UsageError(msg)
+               f"obsnb.load({path!r}, format='jsonl'); for other lines, describe them with a regex: "
+               f"obsnb.load({path!r}, format='regex', pattern=r'(?P<time>\\S+) (?P<level>\\w+) (?P<msg>.*)'); "
+               f"for another format, see obsnb.register_format")
+    raise FormatNotRecognised(msg)

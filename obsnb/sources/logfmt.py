@@ -32,7 +32,7 @@ from ._lines import connect, head_lines, infer_numbers, pairs_to_columns, read_l
 from ._common import source_column
 from .base import FileFormat, FileInput, Part, ReadContext
 
-__all__ = ["Logfmt", "PAIR"]
+__all__ = ["Logfmt", "PAIR", "take_canonical", "payload_fields"]
 
 PAIR = r'[^\s="]+=(?:"(?:[^"\\]|\\.)*"|[^\s"]*)'
 ALIASES: dict[str, tuple[str, ...]] = {
@@ -55,6 +55,105 @@ def _unbalanced(lines: pa.Array) -> pa.Array:
         unescaped = pc.replace_substring_regex(lines.filter(escaped), r"\\.", "")
         quotes = pc.replace_with_mask(quotes, escaped, pc.count_substring(unescaped, '"'))
     return pc.equal(pc.bit_wise_and(quotes, 1), 1)
+
+
+def take_canonical(cols: dict[str, pa.Array]) -> dict[str, pa.Array]:
+    """Pop the :data:`ALIASES` spellings out of ``cols``: canonical name -> values (coalesced per row)."""
+    canon: dict[str, pa.Array] = {}
+    for name, keys in ALIASES.items():  # lines may use different spellings: coalesce them per line
+        found = [cols.pop(k) for k in keys if k in cols]
+        if found:
+            canon[name] = found[0] if len(found) == 1 else pc.coalesce(*[f.cast(pa.string()) for f in found])
+    return canon
+
+
+_PAYLOAD_KV = r'^[A-Za-z_@][\w.@\-]*=(?:"(?:[^"\\]|\\.)*"|[^\s"]*)(?:\s+[^\s="]+=(?:"(?:[^"\\]|\\.)*"|[^\s"]*))+\s*$'
+
+
+def _json_columns(texts: pa.Array) -> dict[str, pa.Array]:
+    """JSON objects (one per text) -> flattened columns (``a.b`` for nested objects; lists as JSON text)."""
+    import polars as pl
+
+    st = pl.Series(texts).str.json_decode(infer_schema_length=None)
+    if not isinstance(st.dtype, pl.Struct):
+        return {}
+    frame = st.struct.unnest()
+    while any(isinstance(frame[c].dtype, pl.Struct) for c in frame.columns):
+        frame = frame.select([pl.col(c).name.prefix_fields(c + ".").struct.unnest() if isinstance(frame[c].dtype, pl.Struct)
+                              else pl.col(c) for c in frame.columns])
+    out = {}
+    for c in frame.columns:
+        col = frame[c]
+        if isinstance(col.dtype, (pl.List, pl.Array)):
+            col = pl.select(pl.when(col.is_null()).then(None).otherwise(col.list.eval(pl.element().cast(pl.String))
+                            .list.join(",")).alias(c)).to_series()
+        out[c] = col.to_arrow()
+    return out
+
+
+def payload_fields(msgs: pa.Array) -> dict[str, pa.Array]:
+    """Fields of the messages that are themselves a JSON object or logfmt, aligned with ``msgs``.
+
+    Canonical names come out canonical: ``time`` (int64 ns, parsed), ``level`` (canonical, with
+    ``level_original``), ``event``, ``service``, ``trace_id``, ``span_id``; every other key under its own name.
+    Rows whose message is neither are null; an empty dict when no message is.
+    """
+    import numpy as np
+    import polars as pl
+
+    s = pl.Series(msgs)
+    is_json = s.str.contains(r"^\s*\{.*\}\s*$").fill_null(False)
+    is_kv = (~is_json & s.str.contains(_PAYLOAD_KV).fill_null(False))
+    found: dict[str, pa.Array] = {}
+    n = len(msgs)
+    for mask, parse in ((is_json, _json_columns), (is_kv, lambda t: pairs_to_columns(t, PAIR))):
+        if not mask.any():
+            continue
+        idx = np.flatnonzero(mask.to_numpy())
+        try:
+            cols = parse(msgs.take(pa.array(idx)))
+        except pl.exceptions.ComputeError:  # a text that looked like JSON but is not: not a payload
+            continue
+        where = np.full(n, -1, dtype=np.int64)
+        where[idx] = np.arange(len(idx))
+        ptr = pa.array(where, mask=where < 0)
+        for k, v in cols.items():
+            v = pc.take(v, ptr)
+            found[k] = v if k not in found else pc.coalesce(found[k].cast(pa.string()), v.cast(pa.string()))
+    if not found:
+        return {}
+    canon = take_canonical(found)
+    out: dict[str, pa.Array] = {}
+    if "time" in canon:
+        out["time"] = times_to_ns(connect(), canon["time"].cast(pa.string()))
+    if "level" in canon:
+        out["level"], original = schema.normalize_levels(canon["level"].cast(pa.string()))
+        if original is not None:
+            out["level_original"] = original
+    for k in ("event", "service", "trace_id", "span_id"):
+        if k in canon:
+            out[k] = canon[k].cast(pa.string())
+    for k, v in found.items():
+        if k not in out:
+            out[k] = infer_numbers(v) if pa.types.is_string(v.type) else v
+    return out
+
+
+_WINS = ("time", "level", "level_original", "event", "service", "trace_id", "span_id")
+
+
+def merge_payload(out: dict[str, pa.Array]) -> None:
+    """Parse ``out["event"]`` as a JSON/logfmt payload into ``out``, in place.
+
+    The payload's own time, level, message, service and ids win where it has them; its other keys
+    become columns (``payload.<key>`` when the outer record already has that column).
+    """
+    fields = payload_fields(out["event"])
+    for k, v in fields.items():
+        if k in _WINS:
+            out[k] = pc.coalesce(v.cast(out[k].type), out[k]) if k in out else v
+        else:
+            out[f"payload.{k}" if k in out else k] = v
 
 
 class Logfmt(FileFormat):
@@ -82,11 +181,7 @@ class Logfmt(FileFormat):
         ok = pc.invert(pc.or_(bad, unbalanced))
         cols = pairs_to_columns(lines, PAIR)
         has_pair = pc.match_substring_regex(lines, PAIR)
-        canon: dict[str, pa.Array] = {}
-        for name, keys in ALIASES.items():  # lines may use different spellings: coalesce them per line
-            found = [cols.pop(k) for k in keys if k in cols]
-            if found:
-                canon[name] = found[0] if len(found) == 1 else pc.coalesce(*found)
+        canon = take_canonical(cols)
         raw_time = canon.get("time", pa.nulls(len(lines), pa.string()))
         time = times_to_ns(con, raw_time)
         reason = pc.if_else(bad, "binary or undecodable bytes, not a logfmt line",

@@ -14,20 +14,24 @@ records. ``_line`` is the line where the record starts.
 
 Columns: ``time`` (UTC), ``level`` from the PRI severity (0-2 CRITICAL, 3 ERROR, 4 WARNING, 5-6 INFO,
 7 DEBUG; the severity keyword kept in ``level_original``), ``event`` = message, ``service`` = APP-NAME
-or tag, ``host``, ``pid`` (string: RFC 5424 PROCIDs need not be numbers), ``facility`` (keyword:
+or tag, ``host``, ``pid`` (string: RFC 5424 PROCIDs need not be numbers), ``address`` (macOS's
+``sandboxd[129] ([31211]):``), ``facility`` (keyword:
 ``kern``, ``user``, ``daemon``, ``auth``, ``local0``...), and for RFC 5424 ``msgid``,
 ``structured_data`` (raw text) and one column per SD parameter, named ``SD-ID.PARAM``
 (``[exampleSDID@32473 iut="3"]`` -> column ``exampleSDID@32473.iut`` = ``"3"``).
 
-Yearless RFC 3164 timestamps take the year from the option ``year=``; without it, from the file's
-modification time, rolling back a year for months after the modification month (December lines
-read in January). They are local times with no zone: read as UTC unless ``tz="Europe/Berlin"``
-(any IANA name) says otherwise.
+A message that is itself a JSON object or logfmt (``ts=2019-07-01T12:00:00Z level=warn msg=...``, as
+journald shows a Go service's lines) is parsed into columns; its own time, level and message win
+(the syslog stamp is kept only where the payload has none).
+
+Yearless RFC 3164 timestamps take the year ``year=`` when given (every line); without it, the year that puts the file's last record no later than the file's modification time
+("Dec 10" in a file modified on Dec 1 is last year's). A backward jump of more than half a year
+between records (Dec -> Jan) moves the year on. They are local times with no zone: read in
+``tz="Europe/Berlin"`` (any IANA name) when given, else as UTC, which a warning says once per load.
 """
 
 from __future__ import annotations
 
-import datetime as _dt
 import re
 from typing import Iterator
 
@@ -35,29 +39,33 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..errors import UsageError
-from ._common import file_mtime_ns, source_column
+from ._common import source_column
+from .logfmt import merge_payload
+from ._layouts import CLOCK, stamp_ns
 from ._lines import connect, extract, head_lines, place_pairs, read_lines, reject_where, times_to_ns
 from .base import FileFormat, FileInput, Part, ReadContext
 
 __all__ = ["Syslog"]
 
 _PRI = r"(?:<(?P<pri>\d{1,3})>)?"
-_TAG = r"(?:(?P<host>\S+) (?P<app>[^\s:\[]+)(?:\[(?P<procid>[^\]]*)\])?: ?)"
+_TAG = r"(?:(?P<host>\S+) (?P<app>[^\s:\[]+)(?:\[(?P<procid>[^\]]*)\])?: *)"
 P5424 = (r"^<(?P<pri>\d{1,3})>1 (?P<ts>\S+) (?P<host>\S+) (?P<app>\S+) (?P<procid>\S+) (?P<msgid>\S+) "
          r"(?P<sd>-|(?:\[(?:[^\]\\]|\\.)*\])+)(?: (?P<msg>.*))?$")
-P3164 = (_PRI + r"(?P<ts>[A-Z][a-z]{2} {1,2}\d{1,2} \d{2}:\d{2}:\d{2}) (?P<host>\S+) "
-         r"(?:(?P<app>[^\s:\[]+)(?:\[(?P<procid>[^\]]*)\])?: ?)?(?P<msg>.*)$")
+P3164 = (_PRI + r"(?P<ts>[A-Z][a-z]{2} {1,2}\d{1,2} \d{2}:\d{2}:\d{2}) (?P<host>\S+) +"
+         # a tag of several words only before [pid] ("Microsoft Word[14463]:"), else one word (and a version)
+         r"(?:(?:(?P<app2>[^\s:\[][^:\[]*?)\[(?P<procid2>[^\]]*)\]|(?P<app>[^\s:\[]+(?: v?\d+(?:\.\d+)+)?)"
+         r"(?:\[(?P<procid>[^\]]*)\])?)(?: \((?P<address>[^)]*)\))?: *)?(?P<msg>.*)$")
 P3339 = ("^" + _PRI + r"(?P<ts>\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})?) "
          + _TAG + r"?(?P<msg>.*)$")
 P3164 = "^" + P3164
 # A line that begins like a record (PRI, ISO date, "Mmm dd") but matched no form is not a continuation.
 HEADER_LIKE = r"^(<\d{1,3}>|\d{4}-\d{2}-\d{2}[T ]\d|[A-Z][a-z]{2} [ \d]\d \d)"
-FIELDS = ("pri", "ts", "host", "app", "procid", "msgid", "sd", "msg")
+FIELDS = ("pri", "ts", "host", "app", "procid", "app2", "procid2", "address", "msgid", "sd", "msg")
 SEVERITY_LEVEL = ["CRITICAL", "CRITICAL", "CRITICAL", "ERROR", "WARNING", "INFO", "INFO", "DEBUG"]
 SEVERITY_NAME = ["emerg", "alert", "crit", "err", "warning", "notice", "info", "debug"]
 FACILITY = ["kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron", "authpriv", "ftp",
             "ntp", "security", "console", "solaris-cron"] + [f"local{i}" for i in range(8)]
+BSD_STAMP = r"^(?P<mon>[A-Z][a-z]{2}) +(?P<d>\d{1,2}) " + CLOCK
 _SNIFF = [re.compile(p.encode()) for p in (P5424, P3164, P3339)]
 
 
@@ -110,6 +118,8 @@ class Syslog(FileFormat):
         if len(lines) == 0:
             return
         start_idx, forms, cols = self._match_forms(lines, bad)
+        for k in ("app", "procid"):
+            cols[k] = pc.coalesce(cols[k], cols.pop(k + "2"))
         n_lines = len(lines)
         start_np = np.zeros(n_lines, dtype=bool)
         start_np[start_idx] = True
@@ -154,6 +164,7 @@ class Syslog(FileFormat):
             "service": _null_empty(cols["app"], dash=True),
             "host": _null_empty(cols["host"], dash=True),
             "pid": _null_empty(cols["procid"], dash=True),
+            "address": _null_empty(cols["address"]),
             "facility": pc.take(pa.array(FACILITY), pc.if_else(pc.less(fac, len(FACILITY)), fac, None)),
             "level_original": pc.take(pa.array(SEVERITY_NAME), sev),
         }
@@ -164,9 +175,11 @@ class Syslog(FileFormat):
             if sd.null_count < len(sd):
                 for k, v in _sd_params(sd).items():
                     out.setdefault(k, v)
-        for k in ("facility", "level_original", "pid", "host"):
+        for k in ("facility", "level_original", "pid", "address", "host"):
             if out[k].null_count == len(out[k]):
                 del out[k]
+        merge_payload(out)  # a JSON or logfmt message (journald wrapping a Go service): its time and level win
+        time = out["time"]
         out["_line"] = numbers.filter(start)
         timed = pc.is_valid(time)
         if not pc.all(timed).as_py():  # a header that matched but holds an impossible date (Feb 30, month 13)
@@ -228,30 +241,9 @@ class Syslog(FileFormat):
 
     @staticmethod
     def _yearless(con, ts: pa.Array, src: FileInput, ctx: ReadContext) -> pa.Array:
-        """``Mmm dd hh:mm:ss`` -> epoch ns, with the year from ``year=`` or the file's mtime."""
-        year = ctx.option("year")
-        tz = ctx.option("tz")
-        if year is not None:
-            try:
-                y, m, fixed = int(year), 12, True
-            except (TypeError, ValueError):
-                msg = f"year={year!r} is not a year; pass the year of the log's dates, e.g. year=2024"
-                raise UsageError(msg) from None
-        else:
-            mt = _dt.datetime.fromtimestamp(file_mtime_ns(src) / 1e9, _dt.timezone.utc)
-            y, m, fixed = mt.year, mt.month, False
-        con.register("obsnb_bsd", pa.table({"s": ts}))
-        local = ("make_timestamp(CASE WHEN {fixed} OR month(d) <= {m} THEN {y} ELSE {y} - 1 END, month(d), day(d), "
-                 "hour(d), minute(d), second(d))").format(fixed=str(fixed).upper(), m=m, y=y)
-        if tz:
-            if not re.fullmatch(r"[A-Za-z0-9_+\-/]+", str(tz)):
-                msg = f"tz={tz!r} is not a time zone name; use an IANA name like 'Europe/Berlin' or 'UTC'"
-                raise UsageError(msg)
-            expr = f"epoch_ns(timezone('{tz}', {local}))"
-        else:
-            expr = f"epoch_ns({local})"
-        sql = (f"SELECT {expr} AS t FROM (SELECT try_strptime('1904 ' || regexp_replace(s, ' +', ' ', 'g'), "
-               f"'%Y %b %d %H:%M:%S') AS d FROM obsnb_bsd)")
-        out = con.sql(sql).to_arrow_table().column("t").combine_chunks()
-        con.unregister("obsnb_bsd")
-        return out.cast(pa.int64())
+        """``Mmm dd hh:mm:ss`` -> epoch ns, the year from ``year=`` or the file's mtime (see :func:`stamp_ns`)."""
+        import polars as pl
+
+        parts = pl.Series(ts).str.extract_groups(BSD_STAMP).struct.unnest()
+        cols = {c: parts[c].to_arrow().cast(pa.string()) for c in parts.columns}
+        return stamp_ns(cols, len(ts), src, ctx, "syslog (RFC 3164)")

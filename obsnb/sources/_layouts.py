@@ -1,0 +1,386 @@
+"""The engine of the plain-text log readers (log4j, klog, logcat, web server logs, RAS, CRI, drains, text).
+
+A format is a tuple of :class:`Layout`: a whole-line regex whose named groups give the timestamp's parts
+and the record's fields. :func:`read_layouts` matches every line against each layout in turn (polars,
+one pass per layout over the lines still unmatched, the file's own layout first), folds lines that start
+no record into the record above (column ``exception``), builds the times in DuckDB (zone from ``tz=``
+or UTC with a warning; years for year-less stamps from ``year=`` or the file's modification time) and
+maps the levels; nothing runs per line in Python.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import re
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..errors import UsageError
+from ._lines import connect, head_lines, infer_numbers, read_lines, reject_where, times_to_ns
+from .base import FileInput, ReadContext
+
+# Groups that make up a timestamp: year (2 or 4 digits), month (number or name), day, hour, minute,
+# second, fraction digits, zone (Z, +hh:mm, +hhmm), or epoch seconds (with an optional fraction); or
+# ``time``, a whole timestamp (ISO 8601, epoch, or in the ``time_format=`` strptime format).
+TIME_GROUPS = ("Y", "mo", "mon", "d", "H", "M", "S", "f", "z", "epoch", "time")
+ISO_STAMP = (r"(?P<Y>\d{4})-(?P<mo>\d{2})-(?P<d>\d{2})[T ](?P<H>\d{2}):(?P<M>\d{2}):(?P<S>\d{2})"
+             r"(?:[.,](?P<f>\d{1,9}))?(?P<z>Z|[+-]\d{2}:?\d{2})?")
+CLOCK = r"(?P<H>\d{2}):(?P<M>\d{2}):(?P<S>\d{2})"
+MONTHS = {m: i for i, m in enumerate(("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov",
+                                      "dec"), 1)}
+# Level letters (klog/glog I W E F, Android logcat V D I W E F A) and spellings schema does not know;
+# SEVERE is the highest level of java.util.logging (and BGL's SEVERE is an alarm): CRITICAL.
+LEVEL_ALIASES = {"V": "DEBUG", "A": "CRITICAL", "CONFIG": "DEBUG", "SEVERE": "CRITICAL", "FAILURE": "CRITICAL"}
+
+
+@dataclasses.dataclass(frozen=True)
+class Layout:
+    """One record-starting line shape: a regex (Rust syntax) with named groups.
+
+    Groups named in :data:`TIME_GROUPS` build ``time``; ``level`` becomes ``level`` (mapped to the
+    canonical names, the original kept in ``level_original``); ``msg`` becomes ``event``; ``service``,
+    ``trace_id`` and ``span_id`` keep their canonical names; every other group is a column of its own.
+    """
+
+    name: str
+    pattern: str
+
+    @property
+    def sniff_re(self) -> re.Pattern:
+        return _compiled(self.pattern)
+
+
+@functools.lru_cache(maxsize=None)
+def _compiled(pattern: str) -> re.Pattern:
+    return re.compile(pattern.encode())
+
+
+def sniff_layouts(head: bytes, layouts: tuple[Layout, ...], continuation: str = r"^(\s|$)",
+                  score: float = 0.9) -> float:
+    """``score`` when at least half of the head's record lines (not continuations) match one of ``layouts``.
+
+    A quarter to a half gives a lower score (a file may start with a banner or a stack trace).
+    """
+    lines = head_lines(head, 50)
+    cont = _compiled(continuation)
+    lines = [ln for ln in lines if not cont.match(ln)]
+    if not lines:
+        return 0.0
+    hits = sum(1 for ln in lines if any(lay.sniff_re.match(ln) for lay in layouts))
+    share = hits / len(lines)
+    if share >= 0.5:
+        return score
+    return score / 2 if share >= 0.25 else 0.0
+
+
+def match_layouts(lines: pa.Array, bad: pa.Array, layouts: tuple[Layout, ...]):
+    """Match each line against each layout in turn, only on lines still unmatched.
+
+    Returns the indices of record-starting lines (sorted), which layout each matched, and the
+    groups of those lines (every group of every layout; null where a layout lacks it), in line order.
+    """
+    remaining = ~bad.to_numpy(zero_copy_only=False)
+    found: list[tuple[np.ndarray, int, dict[str, pa.Array]]] = []
+    names: dict[str, None] = {}
+    for form in _try_order(lines, layouts):
+        lay = layouts[form]
+        idx = np.flatnonzero(remaining)
+        if not len(idx):
+            break
+        sub = lines if len(idx) == len(lines) else lines.take(pa.array(idx))
+        import polars as pl
+
+        m = pl.Series(sub).str.extract_groups(lay.pattern).struct.unnest()
+        ok = m[m.columns[0]].is_not_null()
+        for c in m.columns[1:]:
+            ok = ok | m[c].is_not_null()
+        ok = ok.to_numpy()
+        if not ok.any():
+            continue
+        if not ok.all():
+            m = m.filter(pl.Series(ok))
+        names.update(dict.fromkeys(m.columns))
+        found.append((idx[ok], form, {c: m[c].to_arrow().cast(pa.string()) for c in m.columns}))
+        remaining[idx[ok]] = False
+    if not found:  # no record at all: every group, empty
+        empty = pa.array([], pa.string())
+        groups = {g: empty for lay in layouts for g in lay.sniff_re.groupindex}
+        return np.array([], dtype=np.int64), np.array([], dtype=np.int64), groups
+    starts = np.concatenate([f[0] for f in found])
+    forms = np.concatenate([np.full(len(f[0]), f[1]) for f in found])
+    order = np.argsort(starts, kind="stable")
+    cols: dict[str, pa.Array] = {}
+    for name in names:
+        parts = [f[2].get(name, pa.nulls(len(f[0]), pa.string())) for f in found]
+        col = parts[0] if len(parts) == 1 else pa.concat_arrays(parts)
+        cols[name] = col if len(found) == 1 else col.take(pa.array(order))
+    return starts[order], forms[order], cols
+
+
+def _try_order(lines: pa.Array, layouts: tuple[Layout, ...], sample: int = 200) -> list[int]:
+    """The layouts that start the file's first records first (each keeps its place among them), then the rest.
+
+    Each pass runs over the lines still unmatched, so trying the file's own layout first means the
+    others see only its stack traces and strays.
+    """
+    head = [ln.encode() for ln in lines.slice(0, sample).to_pylist() if ln is not None]
+    used = set()
+    for ln in head:
+        for i, lay in enumerate(layouts):
+            if lay.sniff_re.match(ln):
+                used.add(i)
+                break
+    return [i for i in range(len(layouts)) if i in used] + [i for i in range(len(layouts)) if i not in used]
+
+
+def fold_continuations(lines: pa.Array, start_np: np.ndarray, cont_np: np.ndarray, n_records: int) -> pa.Array:
+    """The continuation lines of each record joined with newlines (null for a record with none)."""
+    import polars as pl
+
+    rid = np.cumsum(start_np) - 1
+    df = pl.DataFrame({"rid": rid[cont_np], "s": pl.Series(lines.filter(pa.array(cont_np)))})
+    agg = df.group_by("rid", maintain_order=True).agg(pl.col("s").str.join("\n"))
+    idx = np.full(n_records, -1, dtype=np.int64)
+    idx[agg["rid"].to_numpy()] = np.arange(agg.height)
+    return pc.take(agg["s"].to_arrow().cast(pa.string()), pa.array(idx, mask=idx < 0))
+
+
+def _check_tz(tz) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9_+\-/]+", str(tz)):
+        msg = f"tz={tz!r} is not a time zone name; use an IANA name like 'Europe/Berlin' or 'UTC'"
+        raise UsageError(msg)
+    try:
+        import zoneinfo
+
+        zoneinfo.ZoneInfo(str(tz))
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        msg = f"tz={tz!r} is not a known time zone; use an IANA name like 'Europe/Berlin' or 'UTC'"
+        raise UsageError(msg) from None
+    return str(tz)
+
+
+def note_utc(ctx: ReadContext, what: str) -> None:
+    """Say once per load that zone-less times were read as UTC (a warning, and in ``load_info().warnings``)."""
+    import warnings
+
+    from ..errors import ObsnbWarning
+
+    msg = (f"{what} times carry no time zone and were read as UTC; if they are local times, "
+           f"pass tz='Area/City' (an IANA name, e.g. tz='Europe/Berlin')")
+    if not any(w.startswith(what + " times carry no time zone") for w in ctx.warnings):
+        ctx.warnings.append(msg)
+        warnings.warn(msg, ObsnbWarning, stacklevel=4)
+
+
+def stamp_ns(cols: dict[str, pa.Array], n: int, src: FileInput, ctx: ReadContext, what: str) -> pa.Array:
+    """Timestamps from their parts (the :data:`TIME_GROUPS` of ``cols``) -> int64 epoch ns, null where impossible.
+
+    A zone-less time is read in ``tz=`` when given, else as UTC (said once, see :func:`note_utc`). A
+    year-less time (``Dec 10 06:55:46``, ``03-17 16:13:38.811``) takes the year ``year=`` when given;
+    else the year that puts the file's last record no later than the file's modification time, and a
+    backward jump of more than half a year between records (Dec -> Jan) moves the year on.
+    """
+    import polars as pl
+
+    if "time" in cols:
+        return _whole_stamp(cols["time"], ctx, what)
+
+    def col(k):
+        return pl.Series(k, cols[k]) if k in cols else pl.Series(k, pa.nulls(n, pa.string()))
+
+    year = col("Y")
+    yr = year.cast(pl.Int32, strict=False)
+    yr = pl.select(pl.when(year.str.len_chars() == 2).then(pl.when(yr < 69).then(yr + 2000).otherwise(yr + 1900))
+                   .otherwise(yr)).to_series()
+    month = col("mo").cast(pl.Int32, strict=False)
+    if "mon" in cols:
+        by_name = col("mon").str.slice(0, 3).str.to_lowercase().replace_strict(MONTHS, default=None,
+                                                                               return_dtype=pl.Int32)
+        month = month.fill_null(by_name)
+    frac = col("f")
+    fns = pl.select(pl.when(frac.is_null()).then(0)
+                    .otherwise(frac.str.slice(0, 9).str.pad_end(9, "0").cast(pl.Int64, strict=False))).to_series()
+    z = col("z")
+    zs = z.str.replace(":", "", literal=True)
+    zmin = pl.select(pl.when(z == "Z").then(0).otherwise(
+        (zs.str.slice(1, 2).cast(pl.Int64, strict=False) * 60 + zs.str.slice(3, 2).cast(pl.Int64, strict=False)
+         .fill_null(0)) * pl.when(zs.str.starts_with("-")).then(-1).otherwise(1))).to_series()
+    parts = pl.DataFrame({"Y": yr, "mo": month, "d": col("d").cast(pl.Int32, strict=False),
+                          "H": col("H").cast(pl.Int32, strict=False).fill_null(0),
+                          "M": col("M").cast(pl.Int32, strict=False).fill_null(0),
+                          "S": col("S").cast(pl.Int32, strict=False).fill_null(0), "fns": fns, "zmin": zmin})
+    has_date = parts["mo"].is_not_null() & parts["d"].is_not_null()
+    yearless = (has_date & parts["Y"].is_null()).to_numpy()
+    tz = ctx.option("tz")
+    if tz is not None:
+        tz = _check_tz(tz)
+    if yearless.any():
+        parts = parts.with_columns(pl.Series("Y", _years(parts, yearless, src, ctx, tz)).fill_null(parts["Y"]))
+    if ((has_date & parts["zmin"].is_null()).any()) and tz is None:
+        note_utc(ctx, what)
+    con = connect()
+    con.register("obsnb_stamp", parts.to_arrow())
+    local = "try(make_timestamp(Y, mo, d, H, M, S))"
+    zoned = f"epoch_ns(try(timezone('{tz}', {local})))" if tz else f"epoch_ns({local})"
+    sql = (f"SELECT CASE WHEN zmin IS NOT NULL THEN epoch_ns({local}) - zmin * 60000000000 "
+           f"ELSE {zoned} END + fns AS t FROM obsnb_stamp")
+    out = con.sql(sql).to_arrow_table().column("t").combine_chunks().cast(pa.int64())
+    con.unregister("obsnb_stamp")
+    if "epoch" in cols:
+        ep = pl.Series(cols["epoch"]).cast(pl.Float64, strict=False)
+        ens = pl.select((pl.Series(cols["epoch"]).str.extract(r"^(\d+)", 1).cast(pl.Int64, strict=False)
+                         * 1_000_000_000 + ((ep % 1) * 1e9).round(0).cast(pl.Int64))).to_series().to_arrow()
+        out = pc.coalesce(out, ens.cast(pa.int64()))
+    return out
+
+
+def _whole_stamp(texts: pa.Array, ctx: ReadContext, what: str) -> pa.Array:
+    """A ``time`` group: strptime with ``time_format=`` (in ``tz=`` or UTC unless it has ``%z``), else ISO 8601/epoch."""
+    con = connect()
+    fmt = ctx.option("time_format")
+    tz = ctx.option("tz")
+    if fmt is None:
+        return times_to_ns(con, texts)
+    fmt = str(fmt)
+    con.register("obsnb_whole", pa.table({"s": texts}))
+    try:
+        if "%z" in fmt or "%Z" in fmt:
+            expr = "epoch_ns(try_strptime(s, $fmt)::TIMESTAMPTZ)"
+        elif tz is not None:
+            expr = f"epoch_ns(timezone('{_check_tz(tz)}', try_strptime(s, $fmt)::TIMESTAMP))"
+        else:
+            note_utc(ctx, what)
+            expr = "epoch_ns(try_strptime(s, $fmt)::TIMESTAMP)"
+        try:
+            out = con.execute(f"SELECT {expr} AS t FROM obsnb_whole", {"fmt": fmt}).to_arrow_table()
+        except duckdb.Error as exc:
+            msg = f"time_format={fmt!r} is not a strptime format DuckDB reads: {str(exc).splitlines()[0]}"
+            raise UsageError(msg) from None
+    finally:
+        con.unregister("obsnb_whole")
+    return out.column("t").combine_chunks().cast(pa.int64())
+
+
+def _years(parts, yearless: np.ndarray, src: FileInput, ctx: ReadContext, tz: str | None) -> np.ndarray:
+    """The year of each year-less record (see :func:`stamp_ns`); NaN-free int array aligned with ``parts``."""
+    import polars as pl
+
+    sub = parts.filter(pl.Series(yearless))
+    # Position within a (leap) year, to order the records and compare them with the modification time.
+    pos = sub.select(((pl.col("mo") * 32 + pl.col("d")) * 86400 + pl.col("H") * 3600 + pl.col("M") * 60
+                      + pl.col("S")).cast(pl.Int64)).to_series().to_numpy()
+    jump = np.zeros(len(pos), dtype=np.int64)
+    if len(pos) > 1:
+        jump[1:] = (np.diff(pos) < -183 * 32 * 86400 // 31)  # back by more than about half a year
+    k = np.cumsum(jump)
+    year = ctx.option("year")
+    if year is not None:
+        try:
+            first = int(year)
+        except (TypeError, ValueError):
+            msg = f"year={year!r} is not a year; pass the year of the log's first dates, e.g. year=2024"
+            raise UsageError(msg) from None
+        ys = np.full(len(k), first)  # the year given is every record's year
+    else:
+        import datetime as _dt
+
+        from ._common import file_mtime_ns
+
+        zone = _dt.timezone.utc
+        if tz is not None:
+            import zoneinfo
+
+            zone = zoneinfo.ZoneInfo(tz)
+        mt = _dt.datetime.fromtimestamp(file_mtime_ns(src) / 1e9, zone)
+        mt_pos = (mt.month * 32 + mt.day) * 86400 + mt.hour * 3600 + mt.minute * 60 + mt.second
+        # Local times read as UTC may run up to 14 h ahead of the (UTC) modification time.
+        slack = 60 if tz is not None else 14 * 3600
+        last = pos[k == k[-1]].max()
+        last_year = mt.year if last <= mt_pos + slack else mt.year - 1
+        ys = last_year - (k[-1] - k)
+    out = np.full(len(yearless), -1, dtype=np.int64)
+    out[yearless] = ys
+    return pa.array(out, mask=~yearless)
+
+
+def map_levels(raw: pa.Array) -> tuple[pa.Array, pa.Array | None]:
+    """Level words or letters -> canonical levels (and the original text when it differs)."""
+    from .. import schema
+
+    up = pc.utf8_upper(pc.utf8_trim_whitespace(raw))
+    up = pc.replace_substring_regex(up, r"^TRACE\d$", "TRACE")  # Apache's trace1..trace8
+    keys = pa.array(list(LEVEL_ALIASES), pa.string())
+    alias = pc.take(pa.array(list(LEVEL_ALIASES.values()), pa.string()), pc.index_in(up, value_set=keys))
+    level, _ = schema.normalize_levels(pc.coalesce(alias, up))
+    differs = pc.fill_null(pc.not_equal(level, raw), True)
+    original = raw if pc.any(pc.and_(differs, pc.is_valid(raw))).as_py() else None
+    return level, original
+
+
+def read_layouts(src: FileInput, ctx: ReadContext, layouts: tuple[Layout, ...], what: str,
+                 head: str | None = None, fold: bool = True) -> dict[str, pa.Array] | None:
+    """Read a plain-text log whose records start with one of ``layouts``: canonical columns, or None if empty.
+
+    A line that starts no record belongs to the record above (a stack trace, an indented
+    continuation): it goes, joined with newlines, into that record's ``exception`` column. Rejected,
+    each with its line: binary garbage; such a line before the first record; a line that begins like a
+    record (``head``, a regex) but does not parse, such as a last line cut short; a record whose time is
+    impossible (Feb 30). ``_line`` is where the record starts. With ``fold=False`` (formats with no
+    multi-line records) a line that starts no record is rejected instead.
+    """
+    lines, numbers, bad = read_lines(src)
+    if len(lines) == 0:
+        return None
+    starts, forms, cols = match_layouts(lines, bad, layouts)
+    for k in [k for k in cols if re.fullmatch(r"(level|msg)\d", k)]:  # alternatives of one group (level2, ...)
+        alt = cols.pop(k)
+        cols[k[:-1]] = pc.coalesce(cols[k[:-1]], alt) if k[:-1] in cols else alt
+    n_lines = len(lines)
+    start_np = np.zeros(n_lines, dtype=bool)
+    start_np[starts] = True
+    rid = np.cumsum(start_np)
+    bad_np = bad.to_numpy(zero_copy_only=False)
+    broken_np = np.zeros(n_lines, dtype=bool)
+    other = np.flatnonzero(~start_np & ~bad_np)
+    if head is not None and len(other):
+        looks = pc.match_substring_regex(lines.take(pa.array(other)), head)
+        broken_np[other[looks.to_numpy(zero_copy_only=False)]] = True
+    orphan_np = ~start_np & ~bad_np & ~broken_np & ((rid == 0) | (not fold))
+    reject_where(ctx, src.path, pa.array(bad_np | broken_np | orphan_np), lines, numbers,
+                 pc.if_else(bad, f"binary or undecodable bytes, not a {what} line",
+                            pc.if_else(pa.array(broken_np),
+                                       f"starts like a {what} record but does not parse (cut-off line?)",
+                                       f"not a {what} line" + (", and no record before it to continue" if fold else ""))))
+    cont_np = ~start_np & ~bad_np & ~broken_np & ~orphan_np
+    n = len(starts)
+    out: dict[str, pa.Array] = {"time": stamp_ns(cols, n, src, ctx, what)}
+    if "level" in cols:
+        out["level"], original = map_levels(cols["level"])
+        if original is not None:
+            out["level_original"] = original
+    msg = cols.get("msg", pa.nulls(n, pa.string()))
+    out["event"] = msg
+    for k, v in cols.items():
+        if k in TIME_GROUPS or k in ("level", "msg") or k.startswith("_"):
+            continue
+        v = pc.if_else(pc.equal(v, ""), pa.scalar(None, pa.string()), v)
+        if v.null_count < len(v) or n == 0:  # no record: every column, so the readers find theirs
+            out[k] = infer_numbers(v) if k in NUMERIC_GROUPS else v
+    if len(layouts) > 1:
+        out["layout"] = pc.take(pa.array([lay.name for lay in layouts]), pa.array(forms))
+    if cont_np.any():
+        out["exception"] = fold_continuations(lines, start_np, cont_np, n)
+    out["_line"] = numbers.take(pa.array(starts))
+    timed = pc.is_valid(out["time"])
+    if not pc.all(timed).as_py():
+        raw_lines = lines.take(pa.array(starts))
+        reject_where(ctx, src.path, pc.invert(timed), raw_lines, out["_line"], "unparseable timestamp (impossible date)")
+        out = {k: v.filter(timed) for k, v in out.items()}
+    return out
+
+
+NUMERIC_GROUPS = frozenset(("pid", "tid", "status", "bytes", "lineno", "duration_ms", "port", "flag", "logid"))

@@ -1,0 +1,102 @@
+"""CRI container logs (format ``kubernetes_cri``), as the kubelet writes them under /var/log/pods (and ``kubectl logs`` on containerd/CRI-O).
+
+``<RFC 3339 nano time> stdout|stderr F|P <message>``: ``P`` marks a partial line that the next line of
+the same stream continues, up to the ``F`` that ends it; partial lines are joined into one record
+(``_line`` is where it starts). The message is what the container wrote, read again for what it
+holds: a klog/glog line (``W0701 12:00:01.123456 1 file.go:42] msg``: level, file, line and the
+message after the header), a JSON object or logfmt (its own fields, time and level win), or a line
+starting with a level word (``ERROR: ...``, ``[WARN] ...``). Lines that start no CRI record are rejected:
+the kubelet writes every line with its header, so a Python traceback comes as records of its own.
+
+Columns: ``time`` (the runtime's stamp unless the payload has its own), ``stream``, ``level``,
+``event``, and what the payload holds.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ._common import source_column
+from ._layouts import ISO_STAMP, Layout, map_levels, read_layouts, sniff_layouts
+from .base import FileFormat, FileInput, Part, ReadContext
+from .klog import KLOG, structured
+from .logfmt import merge_payload
+
+__all__ = ["Cri"]
+
+LAYOUTS = (Layout("cri", rf"^{ISO_STAMP} (?P<stream>stdout|stderr) (?P<tag>[FP])(?: (?P<msg>.*))?$"),)
+_WORDS = "trace|debug|info|notice|warn|warning|error|err|fatal|critical|panic"
+# "[warn] x", "ERROR: x", "WARN x" give a level; "error connecting to db" stays a message without one.
+_LEVEL_WORD = (rf"^(?:\[(?P<level>(?i:{_WORDS}))\]:?|(?P<level2>(?i:{_WORDS})):|(?P<level3>{_WORDS.upper()}) )"
+               r" *(?P<msg>.*)$")
+
+
+def _join_partials(out: dict[str, pa.Array]) -> dict[str, pa.Array]:
+    """Join each run of ``P`` lines of a stream with the ``F`` line that ends it into one record."""
+    import polars as pl
+
+    df = pl.DataFrame({"i": range(len(out["_line"])), "stream": pl.Series(out["stream"]),
+                       "end": pl.Series(out["tag"]) == "F", "msg": pl.Series(out["event"]).fill_null("")})
+    # A record of a stream is the run of its lines up to its next F: number the runs per stream.
+    df = df.with_columns(((pl.col("end").cast(pl.Int64).cum_sum().over("stream")) - pl.col("end").cast(pl.Int64))
+                         .alias("run"))
+    rec = (df.group_by("stream", "run", maintain_order=True)
+           .agg(pl.col("i").first().alias("first"), pl.col("msg").str.join("").alias("msg"))
+           .sort("first"))
+    first = pa.array(rec["first"].to_numpy())
+    joined = {k: v.take(first) for k, v in out.items() if k not in ("tag", "event")}
+    joined["event"] = rec["msg"].to_arrow().cast(pa.string())
+    return joined
+
+
+def _inner(out: dict[str, pa.Array]) -> None:
+    """Read the container's own line: klog header, JSON/logfmt payload or a leading level word."""
+    import polars as pl
+
+    msgs = pl.Series(out["event"])
+    for pattern in (KLOG, _LEVEL_WORD):
+        m = msgs.str.extract_groups(pattern).struct.unnest()
+        if "level2" in m.columns:
+            m = m.with_columns(pl.coalesce("level", "level2", "level3").alias("level"))
+        hit = m["level"].is_not_null()
+        if not hit.any():
+            continue
+        level, _ = map_levels(m["level"].to_arrow().cast(pa.string()))
+        out["level"] = pc.coalesce(out["level"], level) if "level" in out else level
+        orig = m["level"].to_arrow().cast(pa.string())
+        out["level_original"] = pc.coalesce(out["level_original"], orig) if "level_original" in out else orig
+        out["event"] = pc.coalesce(m["msg"].to_arrow().cast(pa.string()), out["event"])
+        for k in ("file", "lineno") if pattern == KLOG else ():
+            out[k] = m[k].to_arrow().cast(pa.string()) if k == "file" else m[k].cast(pl.Int64).to_arrow()
+        msgs = pl.Series(out["event"])
+        if pattern == KLOG:
+            structured(out)
+            msgs = pl.Series(out["event"])
+    merge_payload(out)
+
+
+class Cri(FileFormat):
+    """Kubernetes CRI container log files (containerd, CRI-O)."""
+
+    name = "kubernetes_cri"
+    kinds = ("logs",)
+    extensions = ()
+
+    @classmethod
+    def sniff(cls, head: bytes, path: str) -> float:
+        return sniff_layouts(head, LAYOUTS, r"^$", score=0.95)
+
+    def read(self, src: FileInput, ctx: ReadContext) -> Iterator[Part]:
+        out = read_layouts(src, ctx, LAYOUTS, "CRI", fold=False)
+        if out is None:
+            return
+        if pc.any(pc.equal(out["tag"], "P")).as_py():
+            out = _join_partials(out)
+        else:
+            del out["tag"]
+        _inner(out)
+        out["_source"] = source_column(src.path, len(out["_line"]))
+        yield Part("logs", pa.table(out))
