@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from _support import SAMPLE_DATA
-from test_report import markdown_text
+from test_report import markdown_text, visible_text
 
 import obsnb as ob
 from obsnb import report
@@ -163,7 +163,7 @@ def test_every_template_renders_without_edits(path, template, tmp_path):
     params = {"incident": truth["name"], "start": truth["window"]["start"], "end": truth["window"]["end"],
               **{k: v for k, v in sources(path).items() if v}}
     report.execute(template, tmp_path / f"{template}.ipynb", params)
-    text = markdown_text(tmp_path / f"{template}.ipynb")
+    text = visible_text(markdown_text(tmp_path / f"{template}.ipynb"))
     if template != "trace":
         for fact in truth["facts"]:
             if fact["kind"] in ("silence", "retry_storm"):
@@ -182,7 +182,7 @@ def test_postmortem_renders_on_one_kind_of_evidence(path, kind, tmp_path):
     src = sources(path)
     params = {"incident": truth["name"], "start": truth["window"]["start"], "end": truth["window"]["end"], kind: src[kind]}
     report.execute("postmortem", tmp_path / "pm.ipynb", params)
-    text = markdown_text(tmp_path / "pm.ipynb")  # what the report shows, not the cells' code
+    text = visible_text(markdown_text(tmp_path / "pm.ipynb"))  # what the report shows, not the cells' code
     missing = {"logs": "No logs", "traces": "No traces", "metrics": "No metrics"}
     for k, phrase in missing.items():
         assert (phrase in text) == (k != kind), (k, kind)
