@@ -18,10 +18,9 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from . import cache, registry, schema
+from . import cache, config, registry, schema
 from .errors import RejectedRecordsWarning, SourceError, UsageError
 from .options import get_option, set_option
-from .sources import backend
 from .sources.base import FileInput, Part, ReadContext, Reject
 from .timeutil import to_ns
 
@@ -104,6 +103,16 @@ def rejected(df: Any = None, *, engine: str | None = None):
 
 
 # ---------------------------------------------------------------------------------------------- sources
+
+
+def _is_url(s: str) -> bool:
+    head, sep, _ = s.partition("://")
+    return bool(sep) and head.replace("+", "").isalnum()
+
+
+def _is_backend(source: Any) -> bool:
+    """Whether ``source`` names a backend: a URL or an obsnb.toml name that is not an existing path."""
+    return isinstance(source, str) and not os.path.exists(source) and (_is_url(source) or config.has_source(source))
 
 
 def _expand(source: Any) -> list[str]:
@@ -260,7 +269,10 @@ def load(
     if format is not None:
         ctx.options["format"] = format
 
-    if backend.is_backend(source):
+    if _is_backend(source):
+        # backends only: sources.backend brings requests and urllib3 (~70 ms to import), which a file never needs
+        from .sources import backend
+
         parts, labels = backend.fetch(source, kind=kind, query=query, start_ns=s_ns, end_ns=e_ns, ctx=ctx)
         from_backend = True
         label = labels[0]

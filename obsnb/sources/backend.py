@@ -1,4 +1,4 @@
-"""Backends as sources: which strings name a backend, resolving a URL or named source, fetching.
+"""Backends as sources: resolving a backend URL or named source into a request, and fetching it.
 
 ``ob.load("prometheus://prom:9090", query=..., start=..., end=...)`` and ``ob.load("prod-loki", query=...)``
 come here (:func:`fetch`). A backend is a source like a file format: the URL scheme picks its class
@@ -10,7 +10,6 @@ variables and never shown. Results are kept as evidence by :mod:`obsnb.sources.s
 from __future__ import annotations
 
 import json
-import os
 from typing import Any
 
 import pyarrow as pa
@@ -20,7 +19,7 @@ from ._http import SECRET_HEADERS, http_url, redact_url
 from .base import BackendRequest, Part, ReadContext
 from .snapshots import read_cached, snapshot_path, write_snapshot
 
-__all__ = ["is_backend", "scheme_of", "resolve", "label_of", "fetch", "Secret"]
+__all__ = ["scheme_of", "resolve", "label_of", "fetch", "Secret"]
 
 
 class Secret:
@@ -51,17 +50,6 @@ class _SecretUrl(str):
 
     def __repr__(self) -> str:
         return repr(redact_url(str(self)))
-
-
-def _is_url(s: str) -> bool:
-    head, sep, _ = s.partition("://")
-    return bool(sep) and head.replace("+", "").isalnum() and not os.path.exists(s)
-
-
-def is_backend(source: Any) -> bool:
-    """Whether ``load(source)`` reads a backend: a URL or an obsnb.toml name that is not an existing path."""
-    return (isinstance(source, str) and not os.path.exists(source)
-            and (_is_url(source) or config.has_source(source)))
 
 
 def _scheme(url: str) -> str:
