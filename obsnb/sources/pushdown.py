@@ -94,7 +94,7 @@ def _promql(spec: Aggregation, start_ns: int | None, end_ns: int | None, step: A
     return Plan([("absent", promql_absent_over_time(spec.series, spec.absence, spec.matchers))], step_ns)
 
 
-# backend class (as named in obsnb.registry.BACKENDS) -> compiler(spec, start_ns, end_ns, step) -> Plan
+# backend class ("module:Class", as obsnb.registry.BACKENDS names it) -> compiler(spec, start_ns, end_ns, step)
 COMPILERS: dict[str, Callable[..., Plan]] = {
     "obsnb.sources.prometheus:Prometheus": _promql,
 }
@@ -103,8 +103,10 @@ COMPILERS: dict[str, Callable[..., Plan]] = {
 def plan(source: str, spec: Aggregation, *, start_ns: int | None, end_ns: int | None, step: Any = None) -> Plan:
     """The queries with which ``source`` (a backend URL or obsnb.toml name) answers ``spec``."""
     scheme = scheme_of(source)
-    registry.get_backend(scheme)  # an unknown scheme: the registry's error, listing the known ones
-    compiler = COMPILERS.get(registry.BACKENDS[scheme])
+    backend = registry.get_backend(scheme)  # an unknown scheme: the registry's error, listing the known ones
+    # the backend's own compiler, else its nearest base class's (a Prometheus subclass speaks PromQL)
+    names = [f"{c.__module__}:{c.__qualname__}" for c in backend.__mro__]
+    compiler = next((COMPILERS[n] for n in names if n in COMPILERS), None)
     if compiler is None:
         raise UsageError(f"{scheme}:// cannot compute {spec.measure} server-side yet; load the data with "
                          "ob.load() and run the helper on the frame")
