@@ -36,8 +36,8 @@ _LAZY = {
     "load": "obsnb.api",
     "rejected": "obsnb.api",
     "load_info": "obsnb.api",
-    "set_option": "obsnb.api",
-    "get_option": "obsnb.api",
+    "set_option": "obsnb.options",
+    "get_option": "obsnb.options",
     "latency": "obsnb.analysis",
     "histogram_quantile": "obsnb.analysis",
     "rate": "obsnb.analysis",
@@ -55,9 +55,9 @@ _LAZY = {
     "setup": "obsnb.notebook",
     "sample_data_path": "obsnb.notebook",
     "load_incident": "obsnb.notebook",
-    "snapshot": "obsnb.backends_api",
-    "remote_latency": "obsnb.backends_api",
-    "remote_gaps": "obsnb.backends_api",
+    "snapshot": "obsnb.sources.snapshots",
+    "remote_latency": "obsnb.analysis.remote",
+    "remote_gaps": "obsnb.analysis.remote",
 }
 _SUBMODULES = {"charts", "report", "testing", "analysis", "schema", "timeutil", "registry", "cli", "notebook"}
 

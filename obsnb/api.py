@@ -1,4 +1,7 @@
-"""``load()``, ``rejected()``, ``set_option()``: resolve a source, read it, build the frame."""
+"""``load()``, ``rejected()``, ``load_info()``: resolve a source, read it, build the frame.
+
+``set_option``/``get_option`` live in :mod:`obsnb.options` (the bottom layer) and are re-exported here.
+"""
 
 from __future__ import annotations
 
@@ -15,33 +18,13 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from . import registry, schema
+from . import cache, config, registry, schema
 from .errors import RejectedRecordsWarning, SourceError, UsageError
+from .options import get_option, set_option
 from .sources.base import FileInput, Part, ReadContext, Reject
 from .timeutil import to_ns
 
 __all__ = ["load", "rejected", "set_option", "get_option", "load_info", "LoadInfo"]
-
-_OPTIONS: dict[str, Any] = {"engine": "pandas", "config": None, "progress": True, "cache": None}
-
-
-def set_option(name: str, value: Any) -> None:
-    """Set a global option.
-
-    ``engine`` ("pandas" or "polars"), ``config`` (path of obsnb.toml), ``progress`` (progress bars for long
-    backend fetches), ``cache`` (a folder for the Parquet cache of parsed files, or None: off).
-    """
-    if name not in _OPTIONS:
-        raise UsageError(f"unknown option {name!r}; options: {', '.join(sorted(_OPTIONS))}")
-    if name == "engine" and value not in ("pandas", "polars"):
-        raise UsageError(f"engine must be 'pandas' or 'polars', got {value!r}")
-    _OPTIONS[name] = value
-
-
-def get_option(name: str) -> Any:
-    """The current value of a global option (see :func:`set_option`)."""
-    return _OPTIONS[name]
-
 
 @dataclasses.dataclass
 class LoadInfo:
@@ -124,7 +107,12 @@ def rejected(df: Any = None, *, engine: str | None = None):
 
 def _is_url(s: str) -> bool:
     head, sep, _ = s.partition("://")
-    return bool(sep) and head.replace("+", "").isalnum() and not os.path.exists(s)
+    return bool(sep) and head.replace("+", "").isalnum()
+
+
+def _is_backend(source: Any) -> bool:
+    """Whether ``source`` names a backend: a URL or an obsnb.toml name that is not an existing path."""
+    return isinstance(source, str) and not os.path.exists(source) and (_is_url(source) or config.has_source(source))
 
 
 def _expand(source: Any) -> list[str]:
@@ -158,11 +146,9 @@ def _expand(source: Any) -> list[str]:
 
 
 def _read_file(path: str, fmt: str | None, ctx: ReadContext, kinds: set | None = None) -> list[Part]:
-    folder = ctx.options.get("cache", _OPTIONS["cache"])
+    folder = ctx.options.get("cache", get_option("cache"))
     if not folder:
         return _parse_file(path, fmt, ctx, kinds)
-    from . import cache
-
     key = cache.cache_key(path, fmt, ctx.options)
     hit = cache.load_entry(folder, key, path) if key else None
     if hit is not None:
@@ -290,7 +276,7 @@ def load(
     """
     t0 = time.perf_counter()
     kind = schema.canonical_kind(kind)
-    engine = engine or _OPTIONS["engine"]
+    engine = engine or get_option("engine")
     if engine not in ("pandas", "polars", "arrow"):
         raise UsageError(f"engine must be 'pandas' or 'polars', got {engine!r}")
     s_ns, e_ns = _window(start, end)
@@ -298,10 +284,11 @@ def load(
     if format is not None:
         ctx.options["format"] = format
 
-    if isinstance(source, str) and not os.path.exists(source) and (_is_url(source) or _is_named(source)):
-        from . import backends_api
+    if _is_backend(source):
+        # backends only: sources.backend brings requests and urllib3 (~70 ms to import), which a file never needs
+        from .sources import backend
 
-        parts, labels = backends_api.fetch(source, kind=kind, query=query, start_ns=s_ns, end_ns=e_ns, ctx=ctx)
+        parts, labels = backend.fetch(source, kind=kind, query=query, start_ns=s_ns, end_ns=e_ns, ctx=ctx)
         from_backend = True
         label = labels[0]
     else:
@@ -355,9 +342,3 @@ def load(
             stacklevel=2,
         )
     return df
-
-
-def _is_named(name: str) -> bool:
-    from . import config
-
-    return config.has_source(name)

@@ -18,6 +18,7 @@ import tempfile
 
 import pyarrow as pa
 
+from . import __version__
 from .sources.base import Part, Reject
 
 __all__ = ["cache_key", "load_entry", "store_entry"]
@@ -27,8 +28,6 @@ _VERSION = 1
 
 def cache_key(path: str, fmt: str | None, options: dict) -> str | None:
     """The entry name for a file read with these options (None when the options cannot be keyed)."""
-    from . import __version__
-
     try:
         st = os.stat(path)
         opts = json.dumps({k: v for k, v in sorted(options.items()) if k != "cache"}, default=str, sort_keys=True)

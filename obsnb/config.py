@@ -30,6 +30,7 @@ import tomllib
 from typing import Any
 
 from .errors import UsageError
+from .options import get_option
 
 __all__ = ["SourceConfig", "find_config", "has_source", "get_source", "sources"]
 
@@ -90,8 +91,6 @@ class SourceConfig:
 
 def find_config() -> pathlib.Path | None:
     """The obsnb.toml in use: option ``config``, else ``$OBSNB_CONFIG``, else ./obsnb.toml or a parent's."""
-    from .api import get_option
-
     explicit = get_option("config") or os.environ.get("OBSNB_CONFIG")
     if explicit:
         p = pathlib.Path(explicit).expanduser()

@@ -17,7 +17,8 @@
     ├── TruncatedResultWarning                        a result that is known to be partial
     └── BackendWarning                                warnings the backend sent with its answer
 
-Every message says what failed, where, and what to do next.
+Every message says what failed, where, and what to do next. This module is the bottom layer of the
+package (see the README's Layout): it imports nothing from obsnb, and every other module may import it.
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import concurrent.futures as cf
+import datetime as _dt
 import json
 import re
 import time
@@ -27,6 +28,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from ..errors import BackendUnavailableError, BackendWarning, QueryError, TruncatedResultWarning, UsageError
+from ..options import get_option
 from ..timeutil import duration_ns
 
 __all__ = [
@@ -309,8 +311,6 @@ def iso(ns: int | None) -> str:
     """Epoch nanoseconds as ISO 8601 UTC with all nine digits (``2024-01-01T00:00:00.000000000Z``)."""
     if ns is None:
         return ""
-    import datetime as _dt
-
     d = _dt.datetime.fromtimestamp(ns // 1_000_000_000, _dt.timezone.utc)
     return d.strftime("%Y-%m-%dT%H:%M:%S") + f".{ns % 1_000_000_000:09d}Z"
 
@@ -326,8 +326,6 @@ def progress_bar(options: dict, source: str, unit: str, total: int | None = None
     """A tqdm.auto bar (notebook or terminal) unless ``progress=False`` (option, or the global option)."""
     show = options.get("progress")
     if show is None:
-        from ..api import get_option
-
         show = bool(get_option("progress"))
     if not show:
         return None

@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .. import schema
-from ..errors import UsageError
+from ..errors import BackendUnavailableError, UsageError
 from . import _http
 from .base import Backend, BackendRequest, Part, ReadContext, require_kind
 
@@ -130,8 +130,6 @@ def _read_arrow(data: bytes, source: str, query) -> pa.Table:
         with pa.ipc.open_stream(data) as reader:
             return reader.read_all()
     except pa.ArrowInvalid as exc:
-        from ..errors import BackendUnavailableError
-
         msg = f"{source}: the answer is not Arrow (starts {data[:120]!r}); is this a ClickHouse HTTP port?"
         raise BackendUnavailableError(msg, source=source, query=query, backend_message=data[:300].decode("utf-8", "replace")) from exc
 

@@ -22,7 +22,9 @@ from typing import Any, Iterator
 
 from ..errors import QueryError, UsageError
 from . import _http
+from .backend import label_of
 from .base import Backend, BackendRequest, Part, ReadContext, require_kind
+from .jsonl import records_to_parts
 
 __all__ = ["Elasticsearch"]
 
@@ -39,9 +41,6 @@ class Elasticsearch(Backend):
     kinds = ("logs",)
 
     def fetch(self, req: BackendRequest, ctx: ReadContext) -> Iterator[Part]:
-        from ..backends_api import label_of
-        from .jsonl import records_to_parts
-
         require_kind(req.kind, self.kinds, req.source_name or req.safe_url)
         o = req.options
         scheme = req.url.partition("://")[0].partition("+")[0].lower()

@@ -19,7 +19,10 @@ from typing import Any, Iterator
 
 from ..errors import UsageError
 from . import _http
+from .backend import label_of
 from .base import Backend, BackendRequest, Part, ReadContext, require_kind
+from .jaeger_json import parse_jaeger_document
+from .otlp_json import parse_otlp_document
 
 __all__ = ["Jaeger", "trace_ids"]
 
@@ -67,8 +70,6 @@ class Jaeger(Backend):
             client.close()
 
     def _by_id(self, client, req, ctx, ids: list[str], v3: bool) -> Iterator[Part]:
-        from ..backends_api import label_of
-
         path = "/api/v3/traces/{}" if v3 else "/api/traces/{}"
         docs = _http.run_chunks(ids, lambda i: client.get_json(path.format(i), query=i), describe=str, ctx=ctx,
                                 source=client.source, partial=bool(req.options.get("partial")),
@@ -79,8 +80,6 @@ class Jaeger(Backend):
                 yield from self._parse(doc, label_of(req), ctx, v3)
 
     def _search(self, client, req, ctx, v3: bool) -> Iterator[Part]:
-        from ..backends_api import label_of
-
         o = req.options
         service = o.get("service") or (req.query if isinstance(req.query, str) and req.query else None)
         if not service:
@@ -125,9 +124,5 @@ class Jaeger(Backend):
 
     def _parse(self, doc: Any, label: str, ctx: ReadContext, v3: bool) -> list[Part]:
         if v3:
-            from .otlp_json import parse_otlp_document
-
             return parse_otlp_document(doc, label, ctx)
-        from .jaeger_json import parse_jaeger_document
-
         return parse_jaeger_document(doc, label, ctx)

@@ -25,7 +25,10 @@ from typing import Any, Iterator
 from ..errors import UsageError
 from ..timeutil import duration_ns, now, to_ns
 from . import _http
+from .backend import label_of
 from .base import Backend, BackendRequest, Part, ReadContext, require_kind
+from .jsonl import records_to_parts
+from .prom_api import parse_prom_api_document
 from .prometheus import auto_step, range_chunks
 
 __all__ = ["Loki", "is_metric_query"]
@@ -74,9 +77,6 @@ class Loki(Backend):
     # ------------------------------------------------------------------------------------------ metrics
 
     def _metrics(self, client, req, ctx, start, end) -> Iterator[Part]:
-        from ..backends_api import label_of
-        from .prom_api import parse_prom_api_document
-
         o = req.options
         step = duration_ns(o["step"]) if o.get("step") is not None else auto_step(end - start)
         chunks = range_chunks(start, end, step, int(o.get("max_points", 11_000)))
@@ -97,9 +97,6 @@ class Loki(Backend):
     # ------------------------------------------------------------------------------------------ logs
 
     def _logs(self, client, req, ctx, start, end) -> Iterator[Part]:
-        from ..backends_api import label_of
-        from .jsonl import records_to_parts
-
         o = req.options
         limit = int(o.get("limit", DEFAULT_LIMIT))
         direction = str(o.get("direction", "backward")).lower()

@@ -26,9 +26,11 @@ import re
 from typing import Any, Iterator
 
 from ..errors import QueryError, UsageError
-from ..timeutil import duration_ns
+from ..timeutil import duration_ns, now, to_ns
 from . import _http
+from .backend import label_of
 from .base import Backend, BackendRequest, Part, ReadContext, require_kind
+from .prom_api import parse_prom_api_document
 
 __all__ = ["Prometheus", "auto_step", "range_chunks", "promql_histogram_quantile", "promql_absent_over_time",
            "prom_duration", "fmt_seconds"]
@@ -147,9 +149,6 @@ class Prometheus(Backend):
             client.close()
 
     def _run(self, client: _http.HttpClient, req: BackendRequest, ctx: ReadContext) -> Iterator[Part]:
-        from ..backends_api import label_of
-        from .prom_api import parse_prom_api_document
-
         o, label = req.options, label_of(req)
         self._notes: list[str] = []
         extra = {k: o[k] for k in ("timeout_param", "dedup", "partial_response", "nocache") if k in o}
@@ -158,8 +157,6 @@ class Prometheus(Backend):
         if o.get("instant") or (req.start_ns is None):
             params = {"query": req.query, **extra}
             if o.get("time") is not None:
-                from ..timeutil import to_ns
-
                 params["time"] = fmt_seconds(to_ns(o["time"]))
             elif req.end_ns is not None:  # the window is [start, end): the last state before end
                 params["time"] = fmt_seconds(req.end_ns - 1_000_000)
@@ -167,8 +164,6 @@ class Prometheus(Backend):
             self._warn(client, ctx)
             yield from parse_prom_api_document(obj, label, ctx)
             return
-        from ..timeutil import now, to_ns
-
         end = req.end_ns if req.end_ns is not None else to_ns(now())
         step = duration_ns(o["step"]) if o.get("step") is not None else auto_step(end - req.start_ns)
         scheme = req.url.partition("://")[0].partition("+")[0].lower()

@@ -19,8 +19,10 @@ import pyarrow as pa
 
 from ..errors import UsageError
 from . import _http
+from .backend import label_of
 from .base import Backend, BackendRequest, Part, ReadContext, require_kind
 from .jaeger import trace_ids
+from .otlp_json import anyvalue, parse_otlp_document
 
 __all__ = ["Tempo"]
 
@@ -52,9 +54,6 @@ class Tempo(Backend):
             client.close()
 
     def _traces(self, client, req, ctx, ids: list[str]) -> Iterator[Part]:
-        from ..backends_api import label_of
-        from .otlp_json import parse_otlp_document
-
         docs = _http.run_chunks(ids, lambda i: client.get_json(f"/api/traces/{i}", query=i,
                                                                headers={"Accept": "application/json"}),
                                 describe=str, ctx=ctx, source=client.source, partial=bool(req.options.get("partial")),
@@ -83,8 +82,6 @@ class Tempo(Backend):
         return hits
 
     def _matched_spans(self, hits: list[dict], req: BackendRequest) -> Iterator[Part]:
-        from .otlp_json import anyvalue
-
         rows: list[dict] = []
         for t in hits:
             sets = t.get("spanSets") or ([t["spanSet"]] if t.get("spanSet") else [])

@@ -11,7 +11,8 @@ import pytest
 import obsnb as ob
 from fake_server import FakeServer, Response
 from fakes_logs import LokiFake
-from obsnb.backends_api import read_snapshot, resolve
+from obsnb.sources.backend import resolve
+from obsnb.sources.snapshots import read_snapshot
 
 T0 = 1704067200 * 10**9
 S = 10**9

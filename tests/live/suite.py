@@ -9,7 +9,8 @@ import pytest
 import obsnb as ob
 from _support import to_pandas
 from fixture_data import bucket_quantile, per_second, samples
-from obsnb.backends_api import remote_gaps, remote_latency, resolve
+from obsnb.analysis.remote import remote_gaps, remote_latency
+from obsnb.sources.backend import resolve
 from obsnb.sources import _http
 from obsnb.sources.base import ReadContext
 

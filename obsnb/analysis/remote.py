@@ -1,0 +1,82 @@
+"""The analysis helpers' backend forms: latency quantiles and silences computed by the server.
+
+``ob.latency("prod-prom", "http_request_duration_seconds", ...)`` and ``ob.gaps("prod-prom", ...,
+selector="up")`` come here. Each describes what it wants as an
+:class:`~obsnb.sources.pushdown.Aggregation`, asks the source for its :func:`~obsnb.sources.pushdown.plan`
+(the backend's own queries), runs them through :func:`obsnb.load` (snapshots, windows and
+rejected records as for any load) and shapes the answer like its in-memory twin.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from .. import schema
+from ..api import load
+from ..options import get_option
+from ..sources.pushdown import Aggregation, plan
+from ..timeutil import duration_ns, to_ns
+
+__all__ = ["remote_latency", "remote_gaps"]
+
+
+def remote_latency(source: str, metric: str, q: Any = (0.5, 0.95, 0.99), *, by: Any = None, matchers: Any = None,
+                   window: Any = "5m", start: Any = None, end: Any = None, step: Any = None,
+                   engine: str | None = None, **options: Any):
+    """Latency quantiles computed by a Prometheus-compatible backend from a classic histogram.
+
+    Runs ``histogram_quantile(q, sum by (le, <by>) (rate(<metric>_bucket{<matchers>}[window])))`` once
+    per ``q`` (the backend form of ``ob.latency``) and returns one row per time and group: ``time``,
+    the ``by`` columns, ``p50``, ``p95``, ``p99`` (names from ``q``).
+
+    >>> remote_latency("prod-prom", "http_request_duration_seconds", q=0.95, by="service",
+    ...                start="2024-05-14T12:00Z", end="2024-05-14T14:00Z")        # doctest: +SKIP
+    """
+    qs = (q,) if isinstance(q, (int, float)) else tuple(q)
+    by_keys = (by,) if isinstance(by, str) else tuple(by or ())
+    spec = Aggregation("quantiles", metric, by=by_keys, bucket=window, quantiles=qs, matchers=matchers)
+    s_ns = to_ns(start) if start is not None else None
+    e_ns = to_ns(end) if end is not None else None
+    p = plan(source, spec, start_ns=s_ns, end_ns=e_ns, step=step)
+    keys = ["time", *by_keys]
+    out = None
+    for column, query in p.queries:
+        t = load(source, "metrics", query=query, start=start, end=end, step=step, engine="arrow", **options)
+        for k in keys[1:]:
+            if k not in t.column_names:
+                t = t.append_column(k, pa.nulls(t.num_rows, pa.string()))
+        t = t.select(keys + ["value"]).rename_columns(keys + [column])
+        out = t if out is None else out.join(t, keys, join_type="full outer")
+    out = out.sort_by([(k, "ascending") for k in keys])
+    out = out.select(keys + [column for column, _ in p.queries])
+    return schema.to_engine(out, engine or get_option("engine"))
+
+
+def remote_gaps(source: str, selector: str, threshold: Any, *, matchers: Any = None, start: Any, end: Any,
+                step: Any = None, engine: str | None = None, **options: Any):
+    """Silences longer than ``threshold`` found by the backend with ``absent_over_time`` (the backend form of ``ob.gaps``).
+
+    Returns ``gap_start``, ``gap_end``, ``duration``: ``gap_start`` is the first evaluation time with no
+    sample in the preceding ``threshold`` minus ``threshold`` (exact to one ``step``, default
+    ``min(threshold, auto step)``); ``gap_end`` is the first evaluation time that saw data again, or
+    ``end`` when the silence lasts to the end of the window.
+    """
+    s_ns, e_ns, thr = to_ns(start), to_ns(end), duration_ns(threshold)
+    spec = Aggregation("absence", selector, absence=threshold, matchers=matchers)
+    p = plan(source, spec, start_ns=s_ns, end_ns=e_ns, step=step)
+    step_ns = p.step_ns
+    ((_, query),) = p.queries
+    t = load(source, "metrics", query=query, start=start, end=end, step=step_ns / 1e9, engine="arrow", **options)
+    times = np.sort(t.column("time").cast(pa.int64()).to_numpy()) if t.num_rows else np.array([], np.int64)
+    breaks = np.flatnonzero(np.diff(times) != step_ns)
+    firsts = np.concatenate([times[:1], times[breaks + 1]]) if len(times) else times
+    lasts = np.concatenate([times[breaks], times[-1:]]) if len(times) else times
+    gs = np.maximum(firsts - thr, s_ns)
+    ge = np.where(lasts + step_ns >= e_ns, e_ns, lasts + step_ns)
+    ts = pa.timestamp("ns", "UTC")
+    out = pa.table({"gap_start": pa.array(gs, pa.int64()).cast(ts), "gap_end": pa.array(ge, pa.int64()).cast(ts),
+                    "duration": pa.array(ge - gs, pa.int64()).cast(pa.duration("ns"))})
+    return schema.to_engine(out, engine or get_option("engine"))

@@ -1,0 +1,185 @@
+"""JSON lines, schema inference from the head: which fields a file has, their types and object shapes.
+
+The file's first 5,000 lines (up to 4 MiB) are parsed in Python, once per distinct record shape; keys
+that first appear later are added as text by :meth:`_Schema.add_keys` or :meth:`_Schema.key_pass`
+(see :mod:`obsnb.sources.jsonl_lines`). Also here: the field names that feed the canonical columns
+and the SQL spelling of a field path.
+"""
+
+from __future__ import annotations
+
+import json
+
+# Canonical column <- candidate fields, first present wins (flattened names).
+TIME_FIELDS = ("time", "ts", "timestamp", "@timestamp", "datetime", "date", "eventTime", "timeUnixNano",
+               "time_unix_nano", "observedTimeUnixNano", "Timestamp", "created", "asctime", "t", "@t")
+LEVEL_FIELDS = ("level", "levelname", "log.level", "severity", "severity_text", "severityText", "SeverityText",
+                "lvl", "loglevel", "level_name", "@l")
+LEVEL_NUM_FIELDS = ("severityNumber", "severity_number", "SeverityNumber")  # OpenTelemetry 1-24
+EVENT_FIELDS = ("event", "message", "msg", "body", "Body", "@m", "@mt", "log", "text")
+SERVICE_FIELDS = ("service", "service.name", "serviceName", "service_name", "resource.service.name",
+                  "ServiceName", "app", "application")
+TRACE_FIELDS = ("trace_id", "traceId", "trace.id", "traceID", "TraceId", "otelTraceID", "trace")
+SPAN_FIELDS = ("span_id", "spanId", "span.id", "spanID", "SpanId", "otelSpanID")
+
+# every field name that can feed a canonical column; a late one changes those columns, not just adds one
+_CANONICAL = frozenset(TIME_FIELDS + LEVEL_FIELDS + LEVEL_NUM_FIELDS + EVENT_FIELDS + SERVICE_FIELDS
+                       + TRACE_FIELDS + SPAN_FIELDS)
+_BUNYAN = frozenset(("name", "hostname", "pid", "v"))  # together they make "name" the service
+
+_PY_SAMPLE = 5_000  # lines of the head parsed in Python for types and object shapes
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _col(path: tuple[str, ...]) -> str:
+    """SQL for the value at ``path`` (a top-level column, then struct fields)."""
+    return ".".join(_q(p) for p in path)
+
+
+def _lit(s: str) -> str:
+    return "'" + s.replace("'", "''") + "'"
+
+def _shape(obj: dict) -> tuple:
+    """What ``_Schema._walk`` learns from a record: its keys in order, the type of each value, and the
+    same for every non-empty object inside it."""
+    return (tuple(obj), tuple(map(type, obj.values())),
+            tuple(_shape(v) for v in obj.values() if type(v) is dict and v))
+
+
+def _json_path(path: tuple[str, ...]) -> str:
+    return "$" + "".join("." + json.dumps(p) for p in path)
+
+
+class _Schema:
+    """Every leaf path of a JSON-lines file, typed from a sample of its head (VARCHAR when unsure).
+
+    The head (up to 5,000 lines / 4 MiB) is parsed in Python for types and object shapes. Keys that
+    first appear later are added by ``add_keys`` (from the lines ``_late_fields`` looks at) or by
+    ``key_pass`` (one DuckDB pass listing every key of the file at every object path).
+    """
+
+    def __init__(self, con, path: str, fields: list[str] | None = None):
+        self.paths: dict[tuple[str, ...], str] = {}
+        with open(path, "rb") as f:
+            head = f.read(1 << 22)
+        shapes: set = set()
+        for ln in head.split(b"\n")[:_PY_SAMPLE]:
+            if not ln.strip():
+                continue
+            try:
+                obj = json.loads(ln)
+            except ValueError:
+                continue
+            if isinstance(obj, dict):
+                shape = _shape(obj)
+                if shape not in shapes:  # most lines repeat a few shapes: walk each shape once
+                    shapes.add(shape)
+                    self._walk(obj, ())
+        if fields is not None:
+            self._project(fields)
+
+    def object_paths(self) -> list[tuple[str, ...]]:
+        return [()] + [p for p, t in self.paths.items() if t == "STRUCT"]
+
+    def key_pass(self, con, path: str) -> list[tuple[str, ...]]:
+        """One DuckDB pass listing the keys of every line at every object path; returns the paths it added."""
+        objects = self.object_paths()
+        jp = "[" + ", ".join(_lit(_json_path(p)) for p in objects) + "]"
+        # one parse per line: the keys at every object path, de-duplicated as lists (a file has few shapes)
+        shapes = con.execute(
+            f"SELECT any_value(ks) FROM (SELECT json_keys(json, {jp}) AS ks FROM read_json_objects({_lit(path)}, "
+            f"format='newline_delimited', ignore_errors=true, maximum_object_size=67108864)) GROUP BY hash(ks)"
+        ).fetchall()
+        return self.add_keys(objects, [ks for (ks,) in shapes])
+
+    def add_keys(self, objects, shapes) -> list[tuple[str, ...]]:
+        """Add the keys of ``shapes`` (lists of key lists, one per object path) the schema lacks; returns them."""
+        added = []
+        for ks in shapes:
+            for i, keys in enumerate(ks or []):
+                for k in keys or []:
+                    p = objects[i] + (k,)
+                    if p not in self.paths:
+                        self.paths[p] = "VARCHAR"  # seen after the sample: kept as text, never dropped
+                        added.append(p)
+        return added
+
+    def members_sql(self) -> str:
+        """SQL: how many members (at every level) the scan saw in a line: known keys with a non-null
+        value, and the known objects holding them. (A row that fails this, an object with no known
+        member, is a bad row and looked at in Python anyway.)"""
+        terms = []
+        for p in self.paths:
+            terms.append(f"({_col(p)} IS NOT NULL)::INTEGER")
+        return " + ".join(terms) if terms else "0"
+
+    def _project(self, fields: list[str]) -> None:
+        """Keep only the named fields (flattened names) and the canonical ones; no key pass."""
+        wanted = {tuple(f.split(".")) for f in fields} | {(f,) for f in fields}
+        by_name = {".".join(p): p for p in self.paths}
+        keep: dict[tuple[str, ...], str] = {}
+        for name in list(fields) + sorted(_CANONICAL):
+            p = by_name.get(name)
+            if p is None:
+                if name not in fields:
+                    continue  # a canonical spelling this file does not use
+                p = tuple(name.split("."))  # not in the sample: asked for, so read it as text
+                self.paths.setdefault(p, "VARCHAR")
+            keep[p] = self.paths[p]
+            for i in range(1, len(p)):  # the objects that hold it
+                keep[p[:i]] = "STRUCT"
+        for p, t in self.paths.items():  # children of an object that was asked for by name
+            if any(len(p) > len(w) and p[: len(w)] == w for w in wanted):
+                keep[p] = t
+                for i in range(1, len(p)):
+                    keep[p[:i]] = "STRUCT"
+        self.paths = keep
+
+    _PY = {str: "VARCHAR", bool: "BOOLEAN", int: "BIGINT", float: "DOUBLE"}
+
+    def _walk(self, obj: dict, prefix: tuple[str, ...]) -> None:
+        for k, v in obj.items():
+            p = prefix + (k,)
+            if isinstance(v, dict) and v:
+                self.paths[p] = "STRUCT"
+                self._walk(v, p)
+                continue
+            t = self._PY.get(type(v), "VARCHAR") if v is not None else None
+            old = self.paths.get(p)
+            if old == "STRUCT" or t is None:
+                self.paths.setdefault(p, "VARCHAR")
+                if old is None and t is None:
+                    self.paths[p] = "NULL"
+                continue
+            if old in (None, "NULL") or old == t:
+                self.paths[p] = t
+            elif {old, t} == {"BIGINT", "DOUBLE"}:
+                self.paths[p] = "DOUBLE"
+            else:
+                self.paths[p] = "VARCHAR"
+
+    def read_columns(self) -> str:
+        """The ``columns={...}`` spec: objects as STRUCTs of VARCHAR leaves, every leaf VARCHAR."""
+
+        def typ(path):
+            kids = [p for p in self.paths if len(p) == len(path) + 1 and p[: len(path)] == path]
+            if self.paths[path] == "STRUCT" and kids:
+                return "STRUCT(" + ", ".join(f"{_q(k[-1])} {typ(k)}" for k in kids) + ")"
+            return "VARCHAR"
+
+        tops = [p for p in self.paths if len(p) == 1]
+        return "{" + ", ".join(f"{_lit(p[0])}: {_lit(typ(p))}" for p in tops) + "}"
+
+    def leaves(self) -> list[tuple[tuple[str, ...], str]]:
+        out = []
+        for p, t in self.paths.items():
+            is_obj = t == "STRUCT" and any(len(q) > len(p) and q[: len(p)] == p for q in self.paths)
+            if not is_obj:
+                out.append((p, t))
+        return out
+
+    def structs(self) -> list[tuple[str, ...]]:
+        return [p for p, t in self.paths.items()
+                if t == "STRUCT" and any(len(q) > len(p) and q[: len(p)] == p for q in self.paths)]
