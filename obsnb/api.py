@@ -115,6 +115,21 @@ def _is_backend(source: Any) -> bool:
     return isinstance(source, str) and not os.path.exists(source) and (_is_url(source) or config.has_source(source))
 
 
+def _walk(top: str) -> list[str]:
+    """Every file under a directory, its subdirectories included (hidden ones and symlinked folders skipped,
+    so no file is read twice), in sorted path order."""
+    out: list[str] = []
+
+    def fail(exc: OSError) -> None:
+        raise SourceError(f"cannot read directory {exc.filename}: {exc.strerror}", source=top) from exc
+
+    for root, dirs, names in os.walk(top, onerror=fail, followlinks=False):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        out.extend(os.path.join(root, n) for n in sorted(names) if not n.startswith(".")
+                   and os.path.isfile(os.path.join(root, n)))
+    return out
+
+
 def _expand(source: Any) -> list[str]:
     """Paths, globs, directories or lists of them -> sorted file list; a clear error for what is missing."""
     items = source if isinstance(source, (list, tuple)) else [source]
@@ -128,11 +143,7 @@ def _expand(source: Any) -> list[str]:
                 raise SourceError(f"no file matches {p!r} (looked from {os.getcwd()})", source=p)
             files.extend(hits)
         elif os.path.isdir(p):
-            try:
-                entries = sorted(os.listdir(p))
-            except OSError as exc:
-                raise SourceError(f"cannot read directory {p}: {exc.strerror}", source=p) from exc
-            hits = [os.path.join(p, e) for e in entries if not e.startswith(".") and os.path.isfile(os.path.join(p, e))]
+            hits = _walk(p)
             if not hits:
                 raise SourceError(f"directory {p} holds no files", source=p)
             files.extend(hits)
@@ -143,6 +154,17 @@ def _expand(source: Any) -> list[str]:
         else:
             raise SourceError(f"no such file or directory: {p}", source=p)
     return files
+
+
+def _time_order(table: pa.Table, kind: str) -> pa.Table:
+    """Rows of several files in time order (a stable sort: equal times keep file and line order, null times
+    last), so "the last line" means the latest one even when rotated files are listed newest first. The
+    rows of one file keep that file's own order; ``_source``/``_line`` say where each came from."""
+    col = "start" if kind == "spans" else "time"
+    if col not in table.column_names or table.num_rows < 2:
+        return table
+    idx = pc.sort_indices(table, sort_keys=[(col, "ascending")], null_placement="at_end")
+    return table.take(idx)
 
 
 def _read_file(path: str, fmt: str | None, ctx: ReadContext, kinds: set | None = None) -> list[Part]:
@@ -319,6 +341,8 @@ def load(
         table = _filter_traces_window(table, s_ns, e_ns)
     elif not instant:
         table = _filter_window(table, kind, s_ns, e_ns)
+    if not from_backend and len(labels) > 1:
+        table = _time_order(table, kind)
     info = LoadInfo(
         sources=list(labels),
         kind=kind,

@@ -55,10 +55,10 @@ def test_directory_glob_and_list_give_same_rows_with_provenance(two_files):
         by_dir = ob.load(two_files)
         by_glob = ob.load(str(two_files / "*.jsonl"))
         by_list = ob.load([two_files / "a.jsonl", two_files / "b.jsonl"])
-    for df in (by_dir, by_glob, by_list):
-        assert list(df["event"]) == ["a1", "a2", "b1"]
+    for df in (by_dir, by_glob, by_list):  # several files: in time order, each row with its file and line
+        assert list(df["event"]) == ["a1", "b1", "a2"]
         assert [(s.rsplit("/", 1)[1], n) for s, n in zip(df["_source"], df["_line"])] == [
-            ("a.jsonl", 1), ("a.jsonl", 2), ("b.jsonl", 1)]
+            ("a.jsonl", 1), ("b.jsonl", 1), ("a.jsonl", 2)]
     rej = ob.rejected(by_dir)
     assert list(rej["line"]) == [2] and rej["source"].iloc[0].endswith("b.jsonl")
 
@@ -165,5 +165,34 @@ def test_parquet_cache_gives_the_same_frame_and_rejects(two_files, tmp_path):
     pd.testing.assert_frame_equal(ob.rejected(first), ob.rejected(second))
     _write(two_files / "b.jsonl", ['{"ts":"2024-05-14T10:00:01Z","event":"b1-edited"}'])
     third = ob.load(two_files, cache=cache)
-    assert list(third["event"]) == ["a1", "a2", "b1-edited"]
+    assert list(third["event"]) == ["a1", "b1-edited", "a2"]
     assert len(ob.rejected(third)) == 0
+
+
+def test_several_files_come_back_in_time_order(tmp_path):
+    """Rotated logs listed newest first load oldest first, ties in file order; one file keeps its own order."""
+    import obsnb as ob
+
+    (tmp_path / "app.log.1").write_text('{"time": "2024-05-14T12:00:00Z", "event": "a"}\n'
+                                        '{"time": "2024-05-14T12:00:02Z", "event": "c"}\n')
+    (tmp_path / "app.log").write_text('{"time": "2024-05-14T12:00:01Z", "event": "b"}\n'
+                                      '{"time": "2024-05-14T12:00:03Z", "event": "d"}\n'
+                                      '{"time": "2024-05-14T12:00:00Z", "event": "late"}\n')
+    both = ob.load([str(tmp_path / "app.log"), str(tmp_path / "app.log.1")], format="jsonl")
+    assert both["event"].tolist() == ["late", "a", "b", "c", "d"]  # 12:00:00 twice: app.log is listed first
+    assert both["_line"].tolist() == [3, 1, 1, 2, 2]
+    one = ob.load(str(tmp_path / "app.log"), format="jsonl")
+    assert one["event"].tolist() == ["b", "d", "late"]
+
+
+def test_a_directory_is_read_with_its_subdirectories(tmp_path):
+    """A folder of folders (one per host, say) loads every file beneath it; hidden files and folders are skipped."""
+    import obsnb as ob
+
+    for host, t in (("h1", "12:00:01"), ("h2", "12:00:00")):
+        (tmp_path / host).mkdir()
+        (tmp_path / host / "app.jsonl").write_text(f'{{"time": "2024-05-14T{t}Z", "event": "{host}"}}\n')
+    (tmp_path / ".cache").mkdir()
+    (tmp_path / ".cache" / "x.jsonl").write_text('{"time": "2024-05-14T12:00:00Z", "event": "hidden"}\n')
+    logs = ob.load(str(tmp_path))
+    assert logs["event"].tolist() == ["h2", "h1"]
