@@ -7,12 +7,20 @@ Thin over :mod:`obsnb.report`; errors print one line (``obsnb: error: ...``) and
 from __future__ import annotations
 
 import argparse
+import glob
 import json
+import os
 import pathlib
+import shutil
 import sys
+import tempfile
+import textwrap
 import time
+import warnings
 from typing import Sequence
 
+from . import __version__
+from .config import has_source
 from .errors import ObsnbError, UsageError
 
 __all__ = ["main", "new_investigation"]
@@ -36,7 +44,6 @@ def _parser() -> argparse.ArgumentParser:
         prog="obsnb", description="Investigate incidents in Jupyter: logs, metrics and traces of one window.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    from . import __version__
 
     p.add_argument("--version", action="version", version=f"obsnb {__version__}")
     sub = p.add_subparsers(dest="command", metavar="{new,render,investigate,demo}")
@@ -124,10 +131,6 @@ def _is_url(v: str) -> bool:
 def resolve_sources(sources: dict[str, str], base: pathlib.Path | None = None) -> dict[str, str]:
     """Each source as the notebook must see it: URLs and obsnb.toml names as given, paths, globs and
     directories made absolute (a notebook runs in its own folder). A path that matches nothing is a UsageError."""
-    import glob
-
-    from .config import has_source
-
     bad = sorted(set(sources) - set(SOURCE_KINDS))
     if bad:
         msg = f"--source {bad[0]}=...: the kind must be one of {', '.join(SOURCE_KINDS)}"
@@ -217,8 +220,6 @@ def _cmd_new(a) -> int:
 
 
 def _cmd_render(a) -> int:
-    from .report import render
-
     raw = _kv(a.param, "-p")
     defaults = _defaults(a.notebook) if raw else {}
     params = {k: _param_value(v, defaults.get(k)) for k, v in raw.items()}
@@ -234,9 +235,6 @@ def _cmd_render(a) -> int:
 def _render_with_findings(nb, *, to, output, parameters, show_code=False) -> pathlib.Path:
     """Render, and write the findings the notebook computed beside the report as ``<report>.findings.json``
     (redacted like the report, readable by the owner only)."""
-    import os
-    import tempfile
-
     from .report import redact, render
 
     fd, tmp = tempfile.mkstemp(prefix="obsnb-findings-", suffix=".json")
@@ -261,8 +259,6 @@ def _render_with_findings(nb, *, to, output, parameters, show_code=False) -> pat
 
 
 def _cmd_investigate(a) -> int:
-    import warnings
-
     from .investigation import investigate
     from .notebook import load_incident
 
@@ -290,9 +286,6 @@ def _cmd_investigate(a) -> int:
 
 def _table(found) -> str:
     """The findings as a terminal table: rank, kind, entity, start, then the summary wrapped beneath."""
-    import shutil
-    import textwrap
-
     from .investigation.findings import fmt_time
 
     width = max(60, min(shutil.get_terminal_size((100, 20)).columns, 140))

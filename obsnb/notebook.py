@@ -11,10 +11,14 @@ from typing import Any
 
 import pandas as pd
 
+from .api import get_option, load
 from .display import *  # noqa: F403 - the templates call these as obn.md, obn.show, ...
 from .display import __all__ as _display_all
 from .prose import *  # noqa: F403
+from .errors import UsageError
 from .prose import __all__ as _prose_all
+from .schema import empty_table, to_engine
+from .timeutil import duration_ns, to_ns
 
 __all__ = ["sample_data_path", "load_incident", "critical_path", "save_findings", *_display_all, *_prose_all]
 
@@ -23,7 +27,6 @@ def sample_data_path(*parts: str) -> pathlib.Path:
     env = os.environ.get("OBSNB_SAMPLE_DATA")
     base = pathlib.Path(env) if env else pathlib.Path(__file__).resolve().parents[1] / "sample_data"
     if not base.is_dir():
-        from .errors import UsageError
 
         msg = (f"the sample incident is not at {base}: it ships with a source checkout of obsnb; "
                "set OBSNB_SAMPLE_DATA to its folder")
@@ -42,9 +45,6 @@ def load_incident(logs: Any = None, traces: Any = None, metrics: Any = None, *, 
     """
     from concurrent.futures import ThreadPoolExecutor
 
-    from .api import get_option, load
-    from .schema import empty_table, to_engine
-    from .timeutil import duration_ns, to_ns
 
     lo = start
     if start is not None and lookback:

@@ -9,8 +9,14 @@ from __future__ import annotations
 from typing import Any
 
 import pandas as pd
+import polars as pl
 
+from .analysis import _frames as Fr
+from .analysis.failures import error_expr
 from .display import _pd, _print, _text, draw, md, show
+from .investigation.context import pct, pick_every
+from .investigation.findings import dur_arg, fmt_duration, fmt_time
+from .investigation.vocabulary import span_dependency_expr
 
 __all__ = ["section", "evidence", "headline", "gaps_frame", "timeline_frame", "action_items", "trace_of_interest",
            "rows_about", "calls_of", "root_cause", "recovery", "trace_status", "bucket", "entity_of", "work_rows",
@@ -49,7 +55,6 @@ def section(findings, *kinds: str, limit: int = 5) -> None:
 
 def evidence(findings, **sources: Any) -> None:
     """One paragraph: what was loaded (rows, time range), what was not, the window and the baseline."""
-    from .investigation.findings import fmt_time
 
     n = findings.evidence
     parts = []
@@ -120,8 +125,6 @@ _ACTIONS = {
 def action_items(findings, limit: int = 8) -> pd.DataFrame:
     """Action items drafted from the findings (one per finding kind and entity): ``action``, ``type``,
     ``from finding`` (its rank), ``owner`` (empty). A draft to edit, not a decision."""
-    from .investigation.context import pct
-    from .investigation.findings import fmt_duration
 
     rows, seen = [], set()
     for f in findings:
@@ -174,13 +177,10 @@ def trace_of_interest(findings, spans: Any) -> str | None:
 
 def rows_about(logs: Any, finding, *, limit: int = 5, errors_only: bool = True) -> pd.DataFrame:
     """The last log rows about a finding's entity (e.g. a retried unit's failures), columns that hold values."""
-    from .analysis import _frames as Fr
-    from .analysis.failures import error_expr
 
     lg = Fr.to_polars(logs)
     if lg.is_empty() or finding.entity_column not in lg.columns:
         return pd.DataFrame()
-    import polars as pl
 
     rows = lg.filter(pl.col(finding.entity_column).cast(pl.String) == str(finding.entity_value))
     if errors_only:
@@ -192,10 +192,7 @@ def rows_about(logs: Any, finding, *, limit: int = 5, errors_only: bool = True) 
 
 def calls_of(spans: Any, logs: Any, finding) -> pd.DataFrame | None:
     """The calls behind a dependency finding as rows with ``time`` and ``duration_ms`` (for a latency chart)."""
-    import polars as pl
 
-    from .analysis import _frames as Fr
-    from .investigation.vocabulary import span_dependency_expr
 
     n = finding.numbers
     if n.get("from") == "client spans":
@@ -237,7 +234,6 @@ def root_cause(findings) -> None:
 
 def recovery(findings) -> None:
     """When each problem ended, from the findings' own end times (or that it had not ended in the evidence)."""
-    from .investigation.findings import fmt_time
 
     lines = []
     for f in findings.of("error_spike", "degraded_dependency", "silence"):
@@ -271,11 +267,9 @@ def trace_status(trace_id: str | None, asked: str | None, spans: Any, logs: Any)
 
 def bucket(findings) -> str:
     """The bucket the investigation used for rates (``"5min"``), for the charts to agree with the findings."""
-    from .investigation.findings import dur_arg
 
     if findings.reading.every:
         return findings.reading.every
-    from .investigation.context import pick_every
 
     return dur_arg(pick_every(max(findings.window[1] - findings.window[0], 1)))
 
@@ -313,7 +307,6 @@ def work_title(findings) -> str:
 def detection(findings) -> None:
     """How the incident showed itself first: the earliest finding (by start), and whether an absence alert
     could have caught a silence earlier than the errors did."""
-    from .investigation.findings import fmt_time
 
     timed = [f for f in findings if f.start is not None and f.kind not in ("telemetry_gap", "change", "suspect", "new_pattern")]
     if not timed:
@@ -355,7 +348,6 @@ def metrics_overview(metrics: Any, findings, limit: int = 4) -> None:
     if m is None or m.empty:
         _print("No metrics were loaded.")
         return
-    from .investigation.findings import fmt_time
 
     t = m["time"].astype("int64")
     w0, w1, _ = findings.window
