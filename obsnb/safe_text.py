@@ -21,9 +21,9 @@ import base64
 import binascii
 import re
 import urllib.parse
-from typing import Any
+from typing import Any, Iterable
 
-__all__ = ["md_text", "md_code", "redact", "redact_url", "is_secret_name", "QUERY_SECRET_PARAMS", "REDACTED"]
+__all__ = ["md_text", "md_code", "redact", "secret_forms", "redact_url", "is_secret_name", "QUERY_SECRET_PARAMS", "REDACTED"]
 
 REDACTED = "[REDACTED]"
 
@@ -158,7 +158,31 @@ for _rx in (
     _sub(_rx, REDACTED)
 
 
-def redact(text: str) -> str:
+def secret_forms(values: Iterable[Any]) -> list[str]:
+    """Every form in which a known secret value can show up in text: as is, base64, URL-quoted (longest first).
+
+    ``("user", "pw")`` pairs (basic auth) also give ``user:pw`` and its base64, the form ``Authorization:
+    Basic`` carries. Values shorter than 4 characters are left out (they would match everywhere).
+    """
+    forms: set[str] = set()
+    for v in values:
+        if isinstance(v, (tuple, list)) and len(v) == 2:
+            pair = f"{v[0]}:{v[1]}"
+            forms.update({pair, base64.b64encode(pair.encode()).decode()})
+            v = v[1]
+        if v is None:
+            continue
+        v = str(v)
+        if len(v) < 4:
+            continue
+        forms.update({v, base64.b64encode(v.encode()).decode(), urllib.parse.quote(v, safe=""),
+                      urllib.parse.quote_plus(v)})
+        if v.startswith(("Bearer ", "Basic ", "Token ")):
+            forms.update(secret_forms([v.split(" ", 1)[1]]))
+    return sorted((f for f in forms if len(f) >= 4), key=len, reverse=True)
+
+
+def redact(text: str, secrets: Iterable[Any] = ()) -> str:
     """``text`` with credentials replaced by ``[REDACTED]``; ordinary text, ids and plain URLs unchanged.
 
     Catches ``NAME=value`` / ``NAME: value`` / ``"NAME": "value"`` for names that end with a secret word
@@ -167,11 +191,16 @@ def redact(text: str) -> str:
     ``@`` inside included), percent-encoded ``token%3D…``, PEM private keys and the token shapes of
     AWS, GitHub, GitLab, npm, Google, Slack, Stripe, SendGrid, Vault and JWTs.
 
+    ``secrets`` are values known to be credentials (the ones a request sent, a secret parameter):
+    they and their base64 and URL-quoted forms are replaced wherever they occur.
+
     >>> redact("PGPASSWORD=hunter2 user=bob")
     'PGPASSWORD=[REDACTED] user=bob'
     """
     if not isinstance(text, str):
         text = str(text)
+    for form in secret_forms(secrets) if secrets else ():
+        text = text.replace(form, REDACTED)
     for rx, repl in _PATTERNS:
         text = rx.sub(repl, text)
     return text

@@ -192,3 +192,31 @@ def test_md_code_holds_any_backticks(value):
 def test_md_text_of_non_strings():
     """Numbers and other values are shown as str(value)."""
     assert md_text(12.5) == "12&#46;5" and md_text(None) == "None"
+
+# HTML that would run script or reach the network if it reached a report as markup.
+HTML_PAYLOADS = [
+    "<img src=http://attacker.example/p1.png>",
+    '<a href="javascript:alert(1)">js</a>',
+    '<a href=" jav&#x09;ascript:alert(2)">tab</a>',
+    '<a href="data:text/html,<script>alert(3)</script>">data</a>',
+    '<a href="http://attacker.example/out">out</a>',
+    '<svg><use href="http://attacker.example/u.svg#a"/><image href="http://attacker.example/i.png"/></svg>',
+    '<meta http-equiv="refresh" content="0;url=http://attacker.example/r">',
+    '<link rel="stylesheet" href="http://attacker.example/s.css">',
+    "<style>@import url(http://attacker.example/i.css); body{background:url(http://attacker.example/bg.png)}</style>",
+    '<div style="background:url(http://attacker.example/bg2.png)">styled</div>',
+    "<iframe src=http://attacker.example/f></iframe>",
+    "<base href=http://attacker.example/>",
+    "<form action=http://attacker.example/f><button formaction=http://attacker.example/g>go</button></form>",
+    '<img srcset="http://attacker.example/s.png 1x">',
+    "<video poster=http://attacker.example/v.png></video>",
+    "<object data=http://attacker.example/o></object>",
+    "<script src=http://attacker.example/s.js></script>",
+    "<img src=x onerror=alert(4)>",
+    "<svg onload=alert(5)>",
+    '<svg><a><animate attributeName="href" values="javascript:alert(6)"/><text y="20">anim</text></a></svg>',
+    "<math><mtext><table><mglyph><style><img src=x onerror=alert(7)>",
+    '<noscript><p title="</noscript><img src=x onerror=alert(8)>">',
+    "<!-- --!><img src=http://attacker.example/c.png> -->",
+    "<audio src=http://attacker.example/a.mp3 autoplay></audio>",
+]
