@@ -183,6 +183,8 @@ def lockdown(text: str, *, scripts: Iterable[str] = (), policy: bool = True) -> 
     browser parses differently from this tokenizer are shown as text too. Returns the new text and
     how many elements or attributes were changed.
     """
+    if not policy:  # browsers also end a comment at "--!>" and "<!-->": no comment, CDATA or doctype in one output
+        text = text.replace("<!", "&lt;!")
     p = _Pass(text, frozenset(scripts), fragment=not policy)
     p.feed(text)
     p.close()
