@@ -72,7 +72,12 @@ _GLUED = re.compile(r"(?i)(?:password|passwd|passphrase|secret|token|jwt|credent
 _BOUNDED = re.compile(r"(?:^|(?<=[^A-Za-z])|(?<=[a-z])(?=[A-Z]))(?i:pass|pwd|sig|auth|cookie)$")
 _NOT_SECRET = frozenset({"next_token", "page_token", "nexttoken", "pagetoken", "continuation_token"})
 # Query parameter names that are credentials although they are too short to judge in free text.
-QUERY_SECRET_PARAMS = frozenset({"key", "code", "sas", "session", "x-amz-credential"})
+QUERY_SECRET_PARAMS = frozenset({
+    "token", "access_token", "id_token", "refresh_token", "api_key", "apikey", "api-key", "key", "password",
+    "passwd", "pass", "pwd", "secret", "client_secret", "auth", "authorization", "signature", "sig",
+    "x-amz-signature", "x-amz-security-token", "x-amz-credential", "x-goog-signature", "sas", "code", "session",
+    "sessionid", "private_token", "access_key", "auth_token", "x-api-token", "jwt", "passphrase", "secret_key",
+})
 
 
 def is_secret_name(name: str) -> bool:
@@ -97,15 +102,19 @@ def _sub(rx: str, repl: Any, flags: int = 0) -> None:
 
 
 def _assignment(m: re.Match) -> str:
-    if not is_secret_name(m.group("name")) or m.group("value").lstrip("\"'").startswith(("[REDACTED", "REDACTED")):
-        return m.group(0)
     value = m.group("value")
+    if value.lstrip("\"'").startswith(("[REDACTED", "REDACTED")) or m.string.startswith(" [REDACTED", m.end()):
+        return m.group(0)  # already done ("Authorization: Bearer [REDACTED]" keeps its scheme word)
+    if not is_secret_name(m.group("name")):  # the value may hold assignments of its own (u:pw@h/x?token=...)
+        return f"{m.group('name')}{m.group('sep')}{m.re.sub(_assignment, value)}"
     quote = value[0] if value[:1] in ("'", '"') else ""
     return f"{m.group('name')}{m.group('sep')}{quote}{REDACTED}{quote}"
 
 
 def _json_member(m: re.Match) -> str:
-    return f"{m.group('pre')}{m.group('q')}{REDACTED}{m.group('q')}" if is_secret_name(m.group("name")) else m.group(0)
+    if not is_secret_name(m.group("name")) or REDACTED in m.group(0):
+        return m.group(0)
+    return f"{m.group('pre')}{m.group('q')}{REDACTED}{m.group('q')}"
 
 
 def _basic(m: re.Match) -> str:

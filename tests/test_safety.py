@@ -40,6 +40,7 @@ PLANTED: list[tuple[str, str]] = [
     ("X-Api-Key: xak-7d1b4e9c", "xak-7d1b4e9c"),
     ("x-api-token: xat-51f0c2", "xat-51f0c2"),
     ("GET https://bob:p@ss-w0rd@db.example.com:5432/x failed", "p@ss-w0rd"),
+    ("print('https://u:hunter2x@db.example/x?token=t0k3n-after-userinfo&page=2')", "t0k3n-after-userinfo"),
     ("redirect to /login?next=%2Fcb%3Ftoken%3Dpct-tok3n%26page%3D2", "pct-tok3n"),
     ("https://gitlab.example.com/api?private_token=qp-priv-tok&per_page=5", "qp-priv-tok"),
     ("https://s3.example.com/b?access_key=qp-acc-key&x=1", "qp-acc-key"),
