@@ -128,3 +128,16 @@ def test_hostile_report_makes_no_request_and_runs_no_script(hostile_report):
     assert loaders == [], loaders
     assert result == {"charts": 1, "drawn": 1, "errors": []}
     assert shown >= 1  # the payload is shown as the text it is
+
+
+def test_hostile_pdf_links_nowhere_and_is_private(hostile_report, tmp_path):
+    """The PDF printed from the hostile report has no link annotation (no /URI, no /Launch) and is 0600."""
+    import stat
+
+    from obsnb import report as rep
+
+    pdf = rep.export_pdf(hostile_report, tmp_path / "hostile.pdf")
+    data = pdf.read_bytes()
+    assert data.startswith(b"%PDF-") and b"/Type /Page" in data
+    assert b"/URI" not in data and b"/Launch" not in data and b"/JavaScript" not in data
+    assert stat.S_IMODE(pdf.stat().st_mode) == 0o600
