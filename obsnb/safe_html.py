@@ -23,8 +23,11 @@ tell anyone it was opened. The removed URL stays readable in the element's ``tit
 
 Why a small pass on the standard library's tokenizer and not a sanitiser library: nh3 (ammonia) and
 bleach clean *fragments* to an allow-list and would remove the very scripts that draw the charts, and
-re-serialising the whole document would touch the bundle; a fragment sanitiser still has a place on
-individual outputs, see :mod:`obsnb.report`.
+re-serialising the whole document would touch the bundle. On single outputs (measured on the 24 HTML
+payloads of tests/test_safety.py) nh3 0.3.7 with its defaults left 5 dangerous (remote ``<img src>``,
+external links, and the ``--!>`` comment trick) and dropped the ``<style>`` of pandas' tables, while
+this pass left none; nh3 is about 5x faster (15 ms against 81 ms for a 116 kB table), which a report
+of a few tables does not notice. It costs 22 ms on the 1.3 MB demo report.
 """
 
 from __future__ import annotations

@@ -221,3 +221,35 @@ HTML_PAYLOADS = [
     "<!-- --!><img src=http://attacker.example/c.png> -->",
     "<audio src=http://attacker.example/a.mp3 autoplay></audio>",
 ]
+
+
+@pytest.mark.parametrize("payload", HTML_PAYLOADS)
+def test_lockdown_leaves_no_loader_in_a_fragment(payload):
+    """One output holding a hostile payload: after the fragment pass no tag loads, links out or handles events."""
+    from test_safety_report import offending
+
+    from obsnb.safe_html import lockdown
+
+    out, changed = lockdown(payload, policy=False)
+    assert offending(out) == [] and changed >= 1
+    assert "<script" not in out.lower().replace("&lt;script", "")
+
+
+def test_lockdown_document_runs_only_vouched_scripts():
+    """In a whole page the vouched-for script stays byte for byte and is hashed into the CSP; another is shown as
+    text; the CSP meta comes right after the charset."""
+    import hashlib
+
+    from obsnb.safe_html import lockdown
+
+    good, bad = "var ok = 1 < 2;", "alert(1)"
+    page = (f'<html><head><meta charset="utf-8"/><title>r</title><script>{good}</script></head>'
+            f'<body><script>{bad}</script><a href="#sec">in page</a><a href="https://x.example/">out</a></body></html>')
+    out, changed = lockdown(page, scripts=[good])
+    digest = base64.b64encode(hashlib.sha256(good.encode()).digest()).decode()
+    assert out.startswith('<html><head><meta charset="utf-8"/>\n<meta http-equiv="Content-Security-Policy" '
+                          f"content=\"default-src 'none'; script-src 'sha256-{digest}' 'unsafe-eval';")
+    assert f"<script>{good}</script>" in out and f"<script>{bad}</script>" not in out
+    assert '<code class="obsnb-removed">&lt;script&gt;alert(1)&lt;/script&gt;</code>' in out
+    assert '<a href="#sec">in page</a>' in out and '<a title="link removed: https://x.example/">out</a>' in out
+    assert changed == 2
