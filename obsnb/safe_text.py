@@ -138,9 +138,10 @@ _sub(r"(?i)\b(bearer)\s+[A-Za-z0-9._~+/=-]{8,}", rf"\1 {REDACTED}")
 _sub(r"(?i)\b(basic\s+)([A-Za-z0-9+/]{6,}={0,2})(?![A-Za-z0-9+/=])", _basic)
 # Cookie / Set-Cookie headers: every value to the end of the line.
 _sub(r"(?i)(\b(?:set-)?cookie\\?[\"']?\s*[:=]\s*\\?[\"']?)([^\r\n\"'\\]+)", rf"\1{REDACTED}")
-# "apiKey": "..." in JSON, and \"apiKey\": \"...\" in JSON held inside a JSON string (chart specs).
+# "apiKey": "..." in JSON, and \"apiKey\": \"...\" in JSON held inside JSON strings (chart specs).
 _sub(rf"(?P<pre>\"(?P<name>{_NAME})\"\s*:\s*)(?P<q>\")(?:[^\"\\]|\\.)*\"", _json_member)
-_sub(rf"(?P<pre>\\\"(?P<name>{_NAME})\\\"\s*:\s*)(?P<q>\\\")(?:[^\"\\]|\\(?!\"))*\\\"", _json_member)
+_sub(rf"(?P<pre>(?P<e>\\+)\"(?P<name>{_NAME})(?P=e)\"\s*:\s*)(?P<q>(?P=e)\")(?:[^\"\\]|\\(?!\\*\"))*(?P=e)\"",
+     _json_member)  # any depth of escaping: \"k\": \"v\", \\\"k\\\": \\\"v\\\" ...
 _sub(rf"(?P<pre>'(?P<name>{_NAME})'\s*:\s*)(?P<q>')[^'\n]*'", _json_member)
 # NAME=value and NAME: value (URLs, logfmt, env lines, YAML, headers), also percent-encoded (token%3D...).
 _sub(r"(?:^|(?<=[^A-Za-z0-9_.-])|(?<=%[0-9A-Fa-f]{2}))(?P<name>[A-Za-z_][A-Za-z0-9_.-]*)"

@@ -92,6 +92,17 @@ def test_redact_removes_every_planted_shape(text, secret):
     assert base64.b64encode(secret.encode()).decode() not in out
 
 
+def test_redact_chart_spec_json_at_any_escaping_depth():
+    """Every planted secret inside a chart spec's data (JSON, and JSON inside JSON strings) is redacted."""
+    import json
+
+    spec = json.dumps({"data": {"values": [{"note": t} for t, _ in PLANTED]}})
+    for text in (spec, json.dumps(spec), json.dumps(json.dumps(spec))):
+        out = redact(text)
+        assert [s for _, s in PLANTED if s in out] == []
+    assert redact(json.dumps(json.dumps({"apiKey": "deep-k3y", "n": 1}))) == '"{\\"apiKey\\": \\"[REDACTED]\\", \\"n\\": 1}"'
+
+
 @pytest.mark.parametrize("text", ORDINARY)
 def test_redact_leaves_ordinary_text(text):
     """Ids, counters, plain URLs, 'Basic Authentication' and a certificate header are not credentials."""

@@ -38,8 +38,9 @@ HOSTILE_CELLS = [
     "for p in P:\n    Markdown('worker ' + md_text(p) + ' id ' + md_code(p))",
     "for p in P:  # a template that forgot to escape: the report's own pass must still hold\n"
     "    Markdown(p)\n    HTML(p)",
-    "df = pd.DataFrame({'worker': P, 'n': range(len(P))})\nobn.show(df)",
-    "alt.Chart(df).mark_bar().encode(x='n:Q', y='worker:N', tooltip=['worker'])",
+    "df = pd.DataFrame({'worker': P, 'n': range(len(P)), 'note': [S[i % len(S)] for i in range(len(P))]})\n"
+    "obn.show(df)",
+    "alt.Chart(df).mark_bar().encode(x='n:Q', y='worker:N', tooltip=['worker', 'note'])",
     "print('\\n'.join(S))\nMarkdown('\\n\\n'.join(S))\nprint(api_token)",
 ]
 
