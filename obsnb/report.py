@@ -337,16 +337,19 @@ class _Bundle:
             raise MissingDependencyError(msg) from exc
         import altair as alt
 
-        folder, name = cls._cache_dir(), cls._name()
-        text = _read_private(folder, name)
+        name = cls._name()
+        try:
+            folder: pathlib.Path | None = cls._cache_dir()
+        except OSError:  # no cache folder can be made (read-only home): compute the bundle every time
+            folder = None
+        text = _read_private(folder, name) if folder is not None else None
         if text is not None and len(text) > 100_000:
             return text
         major_minor = "_".join(alt.SCHEMA_VERSION.lstrip("v").split(".")[:2])
         text = vlc.javascript_bundle(vl_version=f"v{major_minor}")
         text = re.sub(r"</(script)", r"<\\/\1", text, flags=re.I)  # never close the inline <script> early
         with contextlib.suppress(OSError):
-            _private_dir(folder)
-            if _is_private(folder, folder=True):
+            if folder is not None and _is_private(_private_dir(folder), folder=True):
                 _write_private(folder / name, text)
         return text
 

@@ -240,3 +240,17 @@ def test_planted_vega_bundle_in_shared_cache_is_not_inlined(tmp_path, monkeypatc
     cached.symlink_to(shared / report._Bundle._name())
     assert report._read_private(private, cached.name) is None
     monkeypatch.setattr(report._Bundle, "text", None)
+
+
+def test_unwritable_cache_folder_still_renders_the_bundle(tmp_path, monkeypatch):
+    """When no cache folder can be made the bundle is computed and used, not an error."""
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    monkeypatch.setenv("OBSNB_CACHE_DIR", str(locked / "sub" / "cache"))
+    monkeypatch.setattr(report, "_private_dir", lambda p: (_ for _ in ()).throw(PermissionError(13, "denied", str(p))))
+    monkeypatch.setattr(report._Bundle, "text", None)
+    try:
+        assert "vegaEmbed" in report._Bundle.get()
+    finally:
+        monkeypatch.setattr(report._Bundle, "text", None)
+    assert not (locked / "sub").exists()
