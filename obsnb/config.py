@@ -1,7 +1,13 @@
 """Named backend sources from ``obsnb.toml``: notebooks say ``ob.load("prod-loki", query=...)``.
 
 Where the file is found: ``ob.set_option("config", path)``, else ``$OBSNB_CONFIG``, else
-``./obsnb.toml`` and then each parent directory. Example::
+``./obsnb.toml`` in the working folder (the current directory: the notebook's folder when papermill
+or Jupyter runs it, so the folder ``obsnb new`` made). Parent folders are not searched: the file
+names environment variables whose values are sent to its URLs, so a file above the working folder
+could send them anywhere. A file that other users can write or replace (group/other write bit,
+another owner than you or root, a folder of another user's, or a folder others can write without
+the sticky bit) is refused with a
+:class:`~obsnb.UsageError`, named explicitly or not. Example::
 
     [sources.prod-loki]
     url = "loki+https://loki.example.com"
@@ -90,19 +96,43 @@ class SourceConfig:
 
 
 def find_config() -> pathlib.Path | None:
-    """The obsnb.toml in use: option ``config``, else ``$OBSNB_CONFIG``, else ./obsnb.toml or a parent's."""
+    """The obsnb.toml in use: option ``config``, else ``$OBSNB_CONFIG``, else ./obsnb.toml (no parents)."""
     explicit = get_option("config") or os.environ.get("OBSNB_CONFIG")
     if explicit:
         p = pathlib.Path(explicit).expanduser()
         if not p.is_file():
             raise UsageError(f"config file {p} (from set_option('config') or $OBSNB_CONFIG) does not exist")
-        return p.resolve()
+        return _trusted(p.resolve())
+    p = pathlib.Path.cwd().resolve() / "obsnb.toml"
+    return _trusted(p) if p.is_file() else None
+
+
+def _trusted(path: pathlib.Path) -> pathlib.Path:
+    """``path`` when no other user can write it or replace it, else a UsageError saying why."""
+    import stat
+
+    st, dst = path.stat(), path.parent.stat()
+    me = os.geteuid()
+    why = None
+    if st.st_uid not in (me, 0):
+        why = f"it belongs to another user (uid {st.st_uid})"
+    elif st.st_mode & 0o022:
+        why = f"other users can write it (mode {stat.filemode(st.st_mode)})"
+    elif dst.st_uid not in (me, 0):
+        why = f"its folder belongs to another user (uid {dst.st_uid}), who can replace it"
+    elif dst.st_mode & 0o022 and not dst.st_mode & stat.S_ISVTX:
+        why = f"other users can replace it: its folder is writable by them (mode {stat.filemode(dst.st_mode)})"
+    if why:
+        msg = (f"not reading {path}: {why}, and it names the environment variables whose values are sent as "
+               f"credentials. Make it yours and private (chmod go-w {path}) or use a copy that is")
+        raise UsageError(msg)
+    return path
+
+
+def _parent_config() -> pathlib.Path | None:
+    """An obsnb.toml in a parent of the working folder (not read; named in the 'no source' message)."""
     here = pathlib.Path.cwd().resolve()
-    for d in (here, *here.parents):
-        p = d / "obsnb.toml"
-        if p.is_file():
-            return p
-    return None
+    return next((d / "obsnb.toml" for d in here.parents if (d / "obsnb.toml").is_file()), None)
 
 
 def sources() -> dict[str, SourceConfig]:
@@ -131,7 +161,11 @@ def get_source(name: str) -> SourceConfig:
     if name not in known:
         where = find_config()
         listing = ", ".join(sorted(known)) or "none"
-        msg = f"no source named {name!r} in {where or 'obsnb.toml (none found from ' + os.getcwd() + ')'}; known: {listing}"
+        msg = f"no source named {name!r} in {where or 'obsnb.toml (none in ' + os.getcwd() + ')'}; known: {listing}"
+        parent = None if where else _parent_config()
+        if parent is not None:
+            msg += (f"\n{parent} is in a parent folder and is not read (only the working folder's obsnb.toml is); "
+                    f"name it explicitly to use it: export OBSNB_CONFIG={parent}")
         raise UsageError(msg)
     return known[name]
 

@@ -18,6 +18,8 @@ from typing import Any
 
 import pandas as pd
 
+from .safe_text import md_text
+
 __all__ = ["setup", "md", "show", "draw"]
 
 _SAFE_JSON = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026"}
@@ -83,12 +85,8 @@ def setup(renderer: str | None = None) -> str:
 def md(template: str, /, **values: Any):
     """Markdown from code with every value escaped to literal text (``md("# {incident}", incident=x)``): HTML
     and markdown punctuation both, so a logged ``[x](javascript:...)`` or backtick stays text."""
-    from IPython.display import Markdown, display
-
     safe = {k: _text(v) for k, v in values.items()}
-    out = Markdown(template.format(**safe))
-    display(out)
-    return None
+    _markdown(template.format(**safe))
 
 
 def _fmt(v: Any) -> str:
@@ -128,19 +126,21 @@ def show(df: Any, *, max_rows: int = 20, columns: list[str] | None = None, capti
 
 
 def _text(v: Any) -> str:
-    """A value as literal text inside markdown: HTML-escaped, markdown punctuation backslash-escaped,
-    one line (a value cannot start a heading, list or table), no autolink."""
-    out = _fmt(v).replace("\r", " ").replace("\n", " ")
-    out = re.sub(r"([\\`*_\[\]()!#|~])", r"\\\1", out).replace("://", "\\://")
-    return html.escape(out, quote=False)  # after the backslashes, so no entity is broken by one
+    """A value as literal text inside markdown (:func:`obsnb.safe_text.md_text`): no link, image, emphasis,
+    code, heading or table can be made from it, and it stays on one line."""
+    return md_text(_fmt(v).replace("\r", " ").replace("\n", " "))
+
+
+def _markdown(text: str) -> None:
+    """Display markdown as data: IPython's ``Markdown(s)`` would fetch ``s`` when it starts with http."""
+    from IPython.display import display
+
+    display({"text/markdown": text}, raw=True)
 
 
 def _print(text: str) -> None:
-    from IPython.display import Markdown, display
-
-    # bold markers are ours; everything else in the text is escaped
-    safe = _text(text).replace("\\*\\*", "**")
-    display(Markdown(safe))
+    """One paragraph of obsnb's own words around escaped values; ``**`` are ours (bold), everything else is text."""
+    _markdown(_text(text).replace("&#42;&#42;", "**"))
 
 
 def draw(chart: Any, otherwise: str = "") -> None:

@@ -13,7 +13,7 @@ import polars as pl
 
 from .analysis import _frames as Fr
 from .analysis.failures import error_expr
-from .display import _pd, _print, _text, draw, md, show
+from .display import _markdown, _pd, _print, _text, draw, md, show
 from .investigation.context import pct, pick_every
 from .investigation.findings import dur_arg, fmt_duration, fmt_time
 from .investigation.vocabulary import span_dependency_expr
@@ -40,8 +40,6 @@ _SECTION_NONE = {
 def section(findings, *kinds: str, limit: int = 5) -> None:
     """Print each finding of ``kinds`` as a bullet (its summary), or one line saying nothing was found
     and what was looked at."""
-    from IPython.display import Markdown, display
-
     found = findings.of(*kinds)[:limit]
     if found:
         lines = [f"* {_text(f.summary)}" for f in found]
@@ -50,7 +48,7 @@ def section(findings, *kinds: str, limit: int = 5) -> None:
             lines.append(f"* ... and {more} more (see the findings table).")
     else:
         lines = [_text(_SECTION_NONE[k].format(looked=findings.looked_at.get(k, "nothing to look at"))) for k in kinds]
-    display(Markdown("\n".join(lines)))
+    _markdown("\n".join(lines))
 
 
 def evidence(findings, **sources: Any) -> None:
@@ -76,9 +74,7 @@ def headline(findings, limit: int = 5) -> None:
         _print("The evidence shows no error spike, silence, stall, retry storm, slow or failing dependency, "
                "or change in the window.")
         return
-    from IPython.display import Markdown, display
-
-    display(Markdown("\n".join(f"{i}. {_text(f.summary)}" for i, f in enumerate(top, 1))))
+    _markdown("\n".join(f"{i}. {_text(f.summary)}" for i, f in enumerate(top, 1)))
 
 
 def gaps_frame(findings, column: str | None = None) -> pd.DataFrame:
@@ -227,9 +223,7 @@ def root_cause(findings) -> None:
         c = min(change, key=lambda f: f.numbers["before_first_error_s"])
         lines.append(f"The last change before the first error: {c.summary}")
     lines.append("This is a draft drawn from the findings; correlation in time is not proof of cause.")
-    from IPython.display import Markdown, display
-
-    display(Markdown("\n\n".join(_text(x) for x in lines)))
+    _markdown("\n\n".join(_text(x) for x in lines))
 
 
 def recovery(findings) -> None:
@@ -250,9 +244,7 @@ def recovery(findings) -> None:
     if not lines:
         _print("No finding has an end to report: nothing was found that needed to recover.")
         return
-    from IPython.display import Markdown, display
-
-    display(Markdown("\n".join(f"* {_text(x)}" for x in lines)))
+    _markdown("\n".join(f"* {_text(x)}" for x in lines))
 
 
 def trace_status(trace_id: str | None, asked: str | None, spans: Any, logs: Any) -> None:
@@ -322,9 +314,7 @@ def detection(findings) -> None:
                      "only an alert on absence would have seen it.")
     elif sil:
         lines.append("Errors do not show a silence: only an alert on absence sees an entity that stops.")
-    from IPython.display import Markdown, display
-
-    display(Markdown("\n\n".join(_text(x) for x in lines)))
+    _markdown("\n\n".join(_text(x) for x in lines))
 
 
 def log_columns(timeline: Any, findings) -> list[str]:
@@ -392,6 +382,4 @@ def findings_about_trace(findings, timeline: Any) -> None:
     if not hits:
         _print("No finding is about this trace's units, entities or ids.")
         return
-    from IPython.display import Markdown, display
-
-    display(Markdown("\n".join(f"* {_text(f.summary)}" for f in hits[:8])))
+    _markdown("\n".join(f"* {_text(f.summary)}" for f in hits[:8]))

@@ -22,49 +22,30 @@ import time
 from typing import Any
 
 from .errors import MissingDependencyError, ReportError, UsageError
+from .safe_html import lockdown
+from .safe_text import is_secret_name, redact
 
 __all__ = ["render", "execute", "export_html", "export_pdf", "redact", "TEMPLATES", "find_chromium"]
 
 TEMPLATES = pathlib.Path(__file__).parent / "templates"
 NOTEBOOKS = pathlib.Path(__file__).parent / "notebooks"
 REDACTED = "[REDACTED]"
-
-_SECRET_NAME = r"(?:api[_-]?key|apikey|access[_-]?token|auth[_-]?token|token|secret|client[_-]?secret|password|passwd|pwd|session[_-]?id|signature|sig)"
-_PATTERNS = [
-    # key=value in URLs, query strings, logfmt, env lines
-    (re.compile(rf"(?i)(\b{_SECRET_NAME}\s*[=:]\s*)([^\s&\"'<>,;]+)"), rf"\1{REDACTED}"),
-    # "password": "..." in JSON / Python reprs
-    (re.compile(rf"(?i)([\"']{_SECRET_NAME}[\"']\s*:\s*[\"'])([^\"']+)"), rf"\1{REDACTED}"),
-    # Authorization headers and bearer/basic credentials
-    (re.compile(r"(?i)(authorization[\"']?\s*[:=]\s*[\"']?)(?:(bearer|basic|token)\s+)?([^\s\"'<>,;]+)"),
-     lambda m: f"{m.group(1)}{(m.group(2) + ' ') if m.group(2) else ''}{REDACTED}"),
-    (re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9._~+/=-]{8,}"), rf"\1 {REDACTED}"),
-    # user:password@ in URLs
-    (re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://)([^/\s:@\"'<>]+):([^@/\s\"'<>]+)@"), rf"\1\2:{REDACTED}@"),
-    # well-known token shapes
-    (re.compile(r"\b(?:sk|pk|rk)_(?:live|test)_[A-Za-z0-9]{8,}"), REDACTED),
-    (re.compile(r"\bAKIA[0-9A-Z]{16}\b"), REDACTED),
-    (re.compile(r"\bgh[pousr]_[A-Za-z0-9]{20,}"), REDACTED),
-    (re.compile(r"\bxox[abprs]-[A-Za-z0-9-]{10,}"), REDACTED),
-    (re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"), REDACTED),  # JWT
-]
-_SECRET_PARAM = re.compile(rf"(?i){_SECRET_NAME}|credential|private[_-]?key")
+# Parameter names whose values are never shown (searched anywhere in the name: api_token_file too).
+_SECRET_PARAM = re.compile(r"(?i)api[_-]?key|apikey|token|secret|passw|passphrase|pwd|credential|private[_-]?key|"
+                           r"session[_-]?id|signature|cookie|auth")
 
 
-def redact(text: str) -> str:
-    """``text`` with tokens, passwords, ``Authorization`` values and keys in URLs replaced by ``[REDACTED]``."""
-    for rx, repl in _PATTERNS:
-        text = rx.sub(repl, text)
-    return text
+def _secret_param(name: str) -> bool:
+    return bool(_SECRET_PARAM.search(name)) or is_secret_name(name)
 
 
-def _redact_obj(obj: Any) -> Any:
+def _redact_obj(obj: Any, known: tuple = ()) -> Any:
     if isinstance(obj, str):
-        return redact(obj)
+        return redact(obj, known)
     if isinstance(obj, list):
-        return [_redact_obj(x) for x in obj]
+        return [_redact_obj(x, known) for x in obj]
     if isinstance(obj, dict):
-        return {k: _redact_obj(v) for k, v in obj.items()}
+        return {k: _redact_obj(v, known) for k, v in obj.items()}
     return obj
 
 
@@ -72,18 +53,49 @@ _SCRIPT = re.compile(r"<\s*(/?)\s*(script|iframe|object|embed)\b", re.I)
 _EVENT_ATTR = re.compile(r"\s(on[a-z]+)\s*=", re.I)
 
 
-def _defuse(html_text: str) -> str:
-    """Neutralise script-capable markup in HTML that obsnb did not generate as a chart."""
+def _defuse(html_text: str, *, markdown: bool = False) -> str:
+    """Neutralise script-capable markup in HTML or markdown that obsnb did not generate as a chart.
+
+    Script-like tags are shown as text, ``on*`` handlers renamed, and every link or resource that would
+    run script or reach the network removed (:func:`obsnb.safe_html.lockdown`, no scripts allowed).
+    In markdown, links and images lose any target outside the page (``#blocked``; a ``data:image``
+    stays) and bare URLs stop being autolinks. This is for the executed notebook, opened in Jupyter;
+    the HTML report gets the whole-document pass and a Content-Security-Policy on top.
+    """
     html_text = _SCRIPT.sub(lambda m: f"&lt;{m.group(1)}{m.group(2)}", html_text)
-    return _EVENT_ATTR.sub(lambda m: f" data-blocked-{m.group(1)}=", html_text)
+    html_text = _EVENT_ATTR.sub(lambda m: f" data-blocked-{m.group(1)}=", html_text)
+    html_text, _ = lockdown(html_text, policy=False)
+    if not markdown:
+        return html_text
+    html_text = _MD_TARGET.sub(lambda m: m.group(0) if m.group(2).startswith("#") or _DATA_IMAGE.match(m.group(2))
+                               else f"{m.group(1)}#blocked", html_text)
+    html_text = _MD_AUTOLINK.sub(r"&lt;\1:", html_text)
+    return _MD_BARE_URL.sub(lambda m: f"{m.group(1)}&#58;//" if m.group(1) else "www&#46;", html_text)
+
+
+# The target of [text](target, ![alt](target and [ref]: target; <scheme:...> autolinks; bare URLs.
+_MD_TARGET = re.compile(r"(?m)((?:\]\(|^[ ]{0,3}\[[^\]\n]+\]:)[ \t]*<?[ \t]*)([^)\s>]*)")
+_MD_AUTOLINK = re.compile(r"(?i)<([a-z][a-z0-9+.-]{1,31}):(?=[^\s<>]*>)")
+_MD_BARE_URL = re.compile(r"(?i)\b(https?|ftp)://|\bwww\.(?=\w)")
+_DATA_IMAGE = re.compile(r"(?i)data:image/(?:png|jpe?g|gif|webp|bmp)[;,]")
 
 
 def _clean(nb) -> None:
-    """Redact secrets everywhere and defuse non-chart HTML/markdown outputs, in place."""
+    """Redact secrets everywhere and defuse non-chart HTML/markdown outputs, in place.
+
+    The values of secret parameters (``api_token``, ``db_password``, ...) are replaced wherever they
+    show up, in their base64 and URL-quoted forms too, besides every pattern :func:`redact` knows.
+    """
     params = nb.metadata.get("papermill", {}).get("parameters")
+    known: tuple = ()
     if isinstance(params, dict):
+        known = tuple(v for k, v in params.items() if _secret_param(k) and isinstance(v, str) and v != REDACTED)
         for k in list(params):
-            params[k] = REDACTED if _SECRET_PARAM.search(k) else _redact_obj(params[k])
+            params[k] = REDACTED if _secret_param(k) else _redact_obj(params[k], known)
+
+    def scrub(text: str) -> str:
+        return redact(text, known)
+
     for cell in nb.cells:
         if cell.get("cell_type") == "code":
             tags = cell.get("metadata", {}).get("tags", [])
@@ -91,22 +103,22 @@ def _clean(nb) -> None:
                 cell.source = _redact_params(cell.source)
             for out in cell.get("outputs", []):
                 if "text" in out:
-                    out["text"] = redact(out["text"] if isinstance(out["text"], str) else "".join(out["text"]))
+                    out["text"] = scrub(out["text"] if isinstance(out["text"], str) else "".join(out["text"]))
                 if "evalue" in out:
-                    out["evalue"] = redact(out["evalue"])
-                    out["traceback"] = [redact(t) for t in out.get("traceback", [])]
+                    out["evalue"] = scrub(out["evalue"])
+                    out["traceback"] = [scrub(t) for t in out.get("traceback", [])]
                 data = out.get("data", {})
                 for mime in list(data):
                     value = data[mime]
                     text = value if isinstance(value, str) else "".join(value) if isinstance(value, list) else None
                     if text is None:
-                        data[mime] = _redact_obj(value)
+                        data[mime] = _redact_obj(value, known)
                         continue
-                    text = redact(text)
+                    text = scrub(text)
                     if mime in ("text/html", "text/markdown") and not _is_chart(text):
-                        text = _defuse(text)
+                        text = _defuse(text, markdown=mime == "text/markdown")
                     data[mime] = text
-        cell.source = redact(cell.source)
+        cell.source = scrub(cell.source)
 
 
 def _is_chart(text: str) -> bool:
@@ -117,7 +129,7 @@ def _redact_params(source: str) -> str:
     lines = []
     for line in source.splitlines():
         name = line.split("=", 1)[0].strip()
-        if "=" in line and _SECRET_PARAM.search(name):
+        if "=" in line and _secret_param(name):
             line = f"{line.split('=', 1)[0]}= {REDACTED!r}"
         lines.append(line)
     return "\n".join(lines)
@@ -150,67 +162,164 @@ def resolve_notebook(nb: str | os.PathLike) -> pathlib.Path:
     raise UsageError(msg)
 
 
+def _private_dir(path: pathlib.Path) -> pathlib.Path:
+    """Create ``path`` and its missing parents 0700 (an existing folder is left as it is)."""
+    missing = []
+    p = path
+    while not p.exists():
+        missing.append(p)
+        p = p.parent
+    for d in reversed(missing):
+        with contextlib.suppress(FileExistsError):
+            d.mkdir(mode=0o700)
+    return path
+
+
+def _write_private(path: str | os.PathLike, data: str | bytes) -> pathlib.Path:
+    """Write ``data`` to ``path`` as a new 0600 file (atomically: a temp file beside it, then rename)."""
+    out = pathlib.Path(path)
+    _private_dir(out.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)  # mkstemp: 0600
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data.encode("utf-8") if isinstance(data, str) else data)
+        os.replace(tmp, out)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return out
+
+
+def _write_notebook(node, path: str | os.PathLike) -> pathlib.Path:
+    import nbformat
+
+    return _write_private(path, nbformat.writes(node))
+
+
+_PARAM_TYPES = (str, int, float, bool, type(None))
+
+
+def check_parameters(parameters: dict | None) -> dict:
+    """The parameters as papermill may inject them, or :class:`~obsnb.UsageError`.
+
+    A name must be a Python identifier and not a keyword (papermill pastes names into code as they
+    are); a value must be data papermill writes as a literal: text, numbers, booleans, None, and lists
+    and dicts of those (dates become ISO text). Anything else would be pasted in as ``str(value)``.
+    """
+    import datetime as _dt
+    import keyword
+
+    def value(v: Any, where: str) -> Any:
+        if type(v) in _PARAM_TYPES:
+            return v
+        if isinstance(v, (_dt.datetime, _dt.date)):
+            return v.isoformat()
+        if isinstance(v, (list, tuple)):
+            return [value(x, where) for x in v]
+        if isinstance(v, dict):
+            for k in v:
+                if not isinstance(k, str):
+                    raise UsageError(f"parameter {where}: dict keys must be text, got {type(k).__name__}")
+            return {k: value(x, where) for k, x in v.items()}
+        msg = (f"parameter {where}: a {type(v).__name__} cannot be passed to a notebook; give text, a number, "
+               "a boolean, None, or a list/dict of those")
+        raise UsageError(msg)
+
+    out = {}
+    for name, v in (parameters or {}).items():
+        if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name) or not name.isascii():
+            msg = (f"parameter name {name!r} is not a Python identifier (letters, digits and _, not starting with "
+                   "a digit, not a keyword); use -p NAME=VALUE with the name of a variable in the notebook's "
+                   "parameters cell")
+            raise UsageError(msg)
+        out[name] = value(v, name)
+    return out
+
+
 def execute(nb: str | os.PathLike, output: str | os.PathLike, parameters: dict | None = None, *,
             cwd: str | os.PathLike | None = None, renderer: str = "html", kernel_name: str = "python3",
             timings: dict | None = None):
     """Execute ``nb`` with papermill (``parameters`` injected) and return the executed notebook node.
 
-    Raises :class:`~obsnb.ReportError` naming the failing cell, its source and the error.
+    The notebook runs into a private temporary folder; what is written to ``output`` (0600) is the
+    redacted notebook, for a failed run too. Raises :class:`~obsnb.ReportError` naming the failing
+    cell, its source and the error.
     """
+    import nbformat
     import papermill
     from jupyter_client.kernelspec import NoSuchKernel
     from papermill.exceptions import PapermillExecutionError
 
     src = resolve_notebook(nb)
+    parameters = check_parameters(parameters)
     t0 = time.perf_counter()
-    try:
-        with _env(OBSNB_ALTAIR_RENDERER=renderer, PYDEVD_DISABLE_FILE_VALIDATION="1"):
-            result = papermill.execute_notebook(
-                str(src), str(output), parameters=parameters or {}, kernel_name=kernel_name,
-                cwd=str(cwd) if cwd else str(src.parent), progress_bar=False, log_output=False,
-            )
-    except NoSuchKernel as exc:
-        msg = (f"{src.name}: no Jupyter kernel named {kernel_name!r}; install one for this Python with: "
-               f"python -m ipykernel install --sys-prefix --name {kernel_name}")
-        raise ReportError(msg, notebook=str(src)) from exc
-    except PapermillExecutionError as exc:
-        import nbformat
-
-        failed = nbformat.read(str(output), as_version=4)
-        code_cells = [c for c in failed.cells if c.get("cell_type") == "code"]
-        bad = [i for i, c in enumerate(failed.cells)
-               if any(o.get("output_type") == "error" for o in c.get("outputs", []))]
-        index = bad[0] if bad else exc.cell_index
-        cell = failed.cells[index] if index < len(failed.cells) else None
-        code = (cell.source.strip().splitlines() or [""])[0][:120] if cell is not None else ""
-        n = code_cells.index(cell) + 1 if cell in code_cells else index
-        msg = (f"{src.name}: code cell {n} (cell {index} of the executed notebook) failed: "
-               f"{exc.ename}: {redact(str(exc.evalue))}\n  cell starts: {redact(code)}\n"
-               f"  the executed notebook with the full traceback: {output}")
-        exc.cell_index = index
-        raise ReportError(msg, notebook=str(src), cell=exc.cell_index) from None
+    with tempfile.TemporaryDirectory(prefix="obsnb-execute-") as tmp:  # 0700: nobody else reads the raw run
+        raw = pathlib.Path(tmp) / "executed.ipynb"
+        try:
+            with _env(OBSNB_ALTAIR_RENDERER=renderer, PYDEVD_DISABLE_FILE_VALIDATION="1"):
+                result = papermill.execute_notebook(
+                    str(src), str(raw), parameters=parameters, kernel_name=kernel_name,
+                    cwd=str(cwd) if cwd else str(src.parent), progress_bar=False, log_output=False,
+                )
+        except NoSuchKernel as exc:
+            msg = (f"{src.name}: no Jupyter kernel named {kernel_name!r}; install one for this Python with: "
+                   f"python -m ipykernel install --sys-prefix --name {kernel_name}")
+            raise ReportError(msg, notebook=str(src)) from exc
+        except PapermillExecutionError as exc:
+            failed = nbformat.read(str(raw), as_version=4)
+            _clean(failed)
+            _write_notebook(failed, output)
+            code_cells = [c for c in failed.cells if c.get("cell_type") == "code"]
+            bad = [i for i, c in enumerate(failed.cells)
+                   if any(o.get("output_type") == "error" for o in c.get("outputs", []))]
+            index = bad[0] if bad else exc.cell_index
+            cell = failed.cells[index] if index < len(failed.cells) else None
+            code = (cell.source.strip().splitlines() or [""])[0][:120] if cell is not None else ""
+            n = code_cells.index(cell) + 1 if cell in code_cells else index
+            known = tuple(v for k, v in parameters.items() if _secret_param(k) and isinstance(v, str))
+            msg = (f"{src.name}: code cell {n} (cell {index} of the executed notebook) failed: "
+                   f"{exc.ename}: {redact(str(exc.evalue), known)}\n  cell starts: {redact(code, known)}\n"
+                   f"  the executed notebook (secrets redacted) with the full traceback: {output}")
+            raise ReportError(msg, notebook=str(src), cell=index) from None
+    _clean(result)
+    _write_notebook(result, output)
     if timings is not None:
         timings["execute"] = time.perf_counter() - t0
     return result
 
 
 class _Bundle:
-    """The vega + vega-lite + vega-embed bundle from vl-convert: computed once, cached on disk per altair version.
+    """The vega + vega-lite + vega-embed bundle from vl-convert: computed once, cached on disk per version.
 
-    vl-convert takes 1.6-9 s to produce it on a busy 2-core machine; the cache (``$OBSNB_CACHE_DIR`` or
-    ``~/.cache/obsnb``) makes later reports skip that, and :func:`render` warms it while the notebook runs.
+    vl-convert takes 1.6-9 s to produce it on a busy 2-core machine; the cache makes later reports skip
+    that, and :func:`render` warms it while the notebook runs. Every report inlines the bundle as a
+    script that runs, so the cache is only read from a folder private to this user: ``$OBSNB_CACHE_DIR``
+    (or ``~/.cache/obsnb``) when it is owned by this user and writable by nobody else, else a
+    subfolder ``obsnb-<uid>`` of it created 0700. Folder and file are checked on the opened
+    descriptors (owner, no group/other write, no symlink), so a bundle planted in a shared cache
+    folder is never read; it is recomputed instead. The file name carries the altair, vega-lite and
+    vl-convert versions.
     """
 
     text: str | None = None
     _lock = threading.Lock()
 
     @classmethod
-    def _cache_file(cls) -> pathlib.Path:
-        import altair as alt
-
+    def _cache_dir(cls) -> pathlib.Path:
         base = os.environ.get("OBSNB_CACHE_DIR") or os.path.join(
             os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "obsnb")
-        return pathlib.Path(base) / f"vega-bundle-altair-{alt.__version__}-vl-{alt.SCHEMA_VERSION}.js"
+        base_path = pathlib.Path(base)
+        if not base_path.exists():
+            _private_dir(base_path)
+        return base_path if _is_private(base_path, folder=True) else base_path / f"obsnb-{os.geteuid()}"
+
+    @classmethod
+    def _name(cls) -> str:
+        import altair as alt
+        import vl_convert as vlc
+
+        return f"vega-bundle-altair-{alt.__version__}-vl-{alt.SCHEMA_VERSION}-vlc-{vlc.__version__}.js"
 
     @classmethod
     def get(cls) -> str:
@@ -221,11 +330,6 @@ class _Bundle:
 
     @classmethod
     def _load(cls) -> str:
-        cache = cls._cache_file()
-        with contextlib.suppress(OSError):
-            text = cache.read_text(encoding="utf-8")
-            if len(text) > 100_000:
-                return text
         try:
             import vl_convert as vlc
         except ImportError as exc:
@@ -233,14 +337,20 @@ class _Bundle:
             raise MissingDependencyError(msg) from exc
         import altair as alt
 
+        name = cls._name()
+        try:
+            folder: pathlib.Path | None = cls._cache_dir()
+        except OSError:  # no cache folder can be made (read-only home): compute the bundle every time
+            folder = None
+        text = _read_private(folder, name) if folder is not None else None
+        if text is not None and len(text) > 100_000:
+            return text
         major_minor = "_".join(alt.SCHEMA_VERSION.lstrip("v").split(".")[:2])
         text = vlc.javascript_bundle(vl_version=f"v{major_minor}")
         text = re.sub(r"</(script)", r"<\\/\1", text, flags=re.I)  # never close the inline <script> early
         with contextlib.suppress(OSError):
-            cache.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cache.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_text(text, encoding="utf-8")
-            tmp.replace(cache)
+            if folder is not None and _is_private(_private_dir(folder), folder=True):
+                _write_private(folder / name, text)
         return text
 
     @classmethod
@@ -256,8 +366,68 @@ class _Bundle:
             cls.get()
 
 
+def _is_private(path: pathlib.Path, *, folder: bool) -> bool:
+    """Whether ``path`` (not a symlink) is owned by this user and writable by nobody else."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return False
+    import stat
+
+    kind_ok = stat.S_ISDIR(st.st_mode) if folder else stat.S_ISREG(st.st_mode)
+    return kind_ok and st.st_uid == os.geteuid() and not st.st_mode & 0o022
+
+
+def _read_private(folder: pathlib.Path, name: str) -> str | None:
+    """The text of ``folder/name`` when both are this user's and writable by nobody else, else None.
+
+    Checked with ``fstat`` on descriptors opened with ``O_NOFOLLOW``, so what is checked is what is read.
+    """
+    import stat
+
+    dir_fd = fd = None
+    try:
+        dir_fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        st = os.fstat(dir_fd)
+        if st.st_uid != os.geteuid() or st.st_mode & 0o022:
+            return None
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=dir_fd)
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o022:
+            return None
+        with os.fdopen(fd, "rb") as f:
+            fd = None
+            return f.read().decode("utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    finally:
+        for d in (fd, dir_fd):
+            if d is not None:
+                os.close(d)
+
+
+_CHART_SCRIPT = re.compile(r'\A\s*<div id="obsnb-chart-[\w-]+" class="obsnb-chart"></div>\s*'
+                           r'<script type="text/javascript">([^<]*)</script>\s*\Z')
+
+
+def _chart_scripts(node) -> list[str]:
+    """The script texts of the charts obsnb's report renderer drew (a div and one script holding no ``<``)."""
+    found = []
+    for cell in node.cells:
+        for out in cell.get("outputs", []):
+            value = out.get("data", {}).get("text/html")
+            text = "".join(value) if isinstance(value, list) else value
+            if isinstance(text, str) and (m := _CHART_SCRIPT.match(text)):
+                found.append(m.group(1))
+    return found
+
+
 def export_html(nb, output: str | os.PathLike, *, title: str | None = None, show_code: bool = False) -> pathlib.Path:
-    """Export an executed notebook (node or path) to one self-contained HTML file; returns its path."""
+    """Export an executed notebook (node or path) to one self-contained HTML file (0600); returns its path.
+
+    The page runs only the vega bundle and obsnb's own chart calls, reaches no network and links
+    nowhere outside itself (:func:`obsnb.safe_html.lockdown` plus a Content-Security-Policy).
+    """
     import altair as alt
     import nbformat
     from nbconvert import HTMLExporter
@@ -265,18 +435,18 @@ def export_html(nb, output: str | os.PathLike, *, title: str | None = None, show
     node = nbformat.read(str(nb), as_version=4) if isinstance(nb, (str, os.PathLike)) else nb
     _clean(node)
     resources: dict[str, Any] = {"metadata": {"name": title or "obsnb report"}}
-    if any("vegaEmbed" in json.dumps(c.get("outputs", [])) for c in node.cells if c.get("cell_type") == "code"):
+    scripts = _chart_scripts(node)
+    if scripts:
         resources["obsnb_vega_bundle"] = _Bundle.get()
         resources["obsnb_vega_debug"] = json.dumps({"vega_version": alt.VEGA_VERSION,
                                                     "vegalite_version": alt.VEGALITE_VERSION,
                                                     "vegaembed_version": alt.VEGAEMBED_VERSION})
+        scripts += [resources["obsnb_vega_bundle"], f"var VEGA_DEBUG = {resources['obsnb_vega_debug']};"]
     exp = HTMLExporter(template_name="obsnb", extra_template_basedirs=[str(TEMPLATES)], exclude_input=not show_code,
                        exclude_input_prompt=True, exclude_output_prompt=True)
     body, _ = exp.from_notebook_node(node, resources=resources)
-    out = pathlib.Path(output)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(body, encoding="utf-8")
-    return out
+    body, _ = lockdown(body, scripts=scripts)
+    return _write_private(output, body)
 
 
 def find_chromium() -> str:
@@ -289,19 +459,19 @@ def find_chromium() -> str:
 
 
 def export_pdf(html_path: str | os.PathLike, output: str | os.PathLike) -> pathlib.Path:
-    """Print the self-contained HTML to PDF with headless Chromium, the network blocked."""
+    """Print the self-contained HTML to PDF (0600) with headless Chromium, the network blocked."""
     chromium = find_chromium()
-    out = pathlib.Path(output).resolve()
     with tempfile.TemporaryDirectory(prefix="obsnb-chromium-") as profile:
+        out = pathlib.Path(profile) / "report.pdf"  # in the private folder, then copied 0600
         cmd = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                "--disable-background-networking", "--disable-component-update", "--disable-sync",
                "--host-resolver-rules=MAP * ~NOTFOUND", f"--user-data-dir={profile}", "--virtual-time-budget=10000",
                "--no-pdf-header-footer", f"--print-to-pdf={out}", pathlib.Path(html_path).resolve().as_uri()]
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
-    if proc.returncode != 0 or not out.is_file():
-        msg = f"Chromium could not print {html_path} to PDF (exit {proc.returncode}): {proc.stderr.strip()[-400:]}"
-        raise ReportError(msg, notebook=str(html_path))
-    return out
+        if proc.returncode != 0 or not out.is_file():
+            msg = f"Chromium could not print {html_path} to PDF (exit {proc.returncode}): {proc.stderr.strip()[-400:]}"
+            raise ReportError(msg, notebook=str(html_path))
+        return _write_private(output, out.read_bytes())
 
 
 def render(nb: str | os.PathLike, *, to: str = "html", output: str | os.PathLike | None = None,
@@ -310,7 +480,8 @@ def render(nb: str | os.PathLike, *, to: str = "html", output: str | os.PathLike
     """Run ``nb`` with ``parameters`` and write one report file (``to="html"`` or ``"pdf"``); returns its path.
 
     The executed notebook (redacted) is kept beside the report as ``<name>.executed.ipynb`` unless
-    ``keep_notebook=False``.
+    ``keep_notebook=False``. Report and notebook are created 0600, missing folders 0700. Parameter
+    names must be identifiers and values data (:func:`check_parameters`).
     """
     if to not in ("html", "pdf"):
         msg = f"--to must be html or pdf, got {to!r}"
@@ -319,7 +490,8 @@ def render(nb: str | os.PathLike, *, to: str = "html", output: str | os.PathLike
     out = pathlib.Path(output) if output else pathlib.Path.cwd() / f"{src.stem}.{to}"
     if out.suffix != f".{to}":
         out = out.with_suffix(f".{to}")
-    out.parent.mkdir(parents=True, exist_ok=True)
+    parameters = check_parameters(parameters)
+    _private_dir(out.parent)
     timings = timings if timings is not None else {}
     executed = out.with_name(f"{out.stem}.executed.ipynb")
     _Bundle.warm()
@@ -328,11 +500,7 @@ def render(nb: str | os.PathLike, *, to: str = "html", output: str | os.PathLike
         t0 = time.perf_counter()
         html_path = out if to == "html" else pathlib.Path(tmp) / f"{src.stem}.html"
         export_html(node, html_path, title=out.stem, show_code=show_code)
-        if keep_notebook:
-            import nbformat
-
-            nbformat.write(node, str(executed))  # now redacted
-        else:
+        if not keep_notebook:
             executed.unlink(missing_ok=True)
         timings["export"] = time.perf_counter() - t0
         if to == "pdf":

@@ -7,7 +7,11 @@
 * Every failure becomes :class:`~obsnb.errors.QueryError` (the backend rejected the query: raised at
   once) or :class:`~obsnb.errors.BackendUnavailableError` (after the retries), in :meth:`HttpClient.request`
   only, carrying the source, the URL without credentials, the query, the status and the backend's words.
-* :func:`redact_url` / :data:`SECRET_QUERY_PARAMS` are shared with the report redactor.
+* :func:`redact_url` / :func:`redact_text` use the one pattern set of :mod:`obsnb.safe_text`; every
+  message also has the credentials this client sent (header values, basic auth and its base64 form,
+  secret query values) scrubbed, and a lower-layer error is chained as a redacted stand-in.
+* On a redirect to another scheme, host or port no header obsnb set is sent (requests alone drops
+  only ``Authorization``).
 * :func:`run_chunks` fetches the pieces of a split query concurrently: a failed piece fails the load,
   or with ``partial=True`` gives what there is and a :class:`~obsnb.errors.TruncatedResultWarning`.
 """
@@ -27,6 +31,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
+from .. import safe_text
 from ..errors import BackendUnavailableError, BackendWarning, QueryError, TruncatedResultWarning, UsageError
 from ..options import get_option
 from ..timeutil import duration_ns
@@ -48,12 +53,9 @@ __all__ = [
     "iso",
 ]
 
-# Query parameters whose values are credentials (compared lowercase).
-SECRET_QUERY_PARAMS = frozenset({
-    "token", "access_token", "id_token", "refresh_token", "api_key", "apikey", "api-key", "key", "password",
-    "passwd", "pass", "pwd", "secret", "client_secret", "auth", "authorization", "signature", "sig",
-    "x-amz-signature", "x-amz-security-token", "x-goog-signature", "sas", "code", "session", "sessionid",
-})
+# Query parameters whose values are credentials (compared lowercase); any name that
+# safe_text.is_secret_name() accepts (private_token, x-api-token, ...) is one too.
+SECRET_QUERY_PARAMS = safe_text.QUERY_SECRET_PARAMS
 # Headers whose values are credentials (compared lowercase).
 SECRET_HEADERS = frozenset({
     "authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key", "api-key", "x-auth-token",
@@ -66,32 +68,28 @@ MAX_MESSAGE = 1_000
 
 def redact_url(url: str) -> str:
     """``url`` without user:password and with the values of secret query parameters replaced by ``REDACTED``."""
-    try:
-        parts = urllib.parse.urlsplit(url)
-    except ValueError:
-        return "<unparseable URL>"
-    netloc = parts.netloc.rpartition("@")[2]
-    query = parts.query
-    if query:
-        pairs = urllib.parse.parse_qsl(query, keep_blank_values=True)
-        query = urllib.parse.urlencode(
-            [(k, REDACTED if k.lower() in SECRET_QUERY_PARAMS else v) for k, v in pairs], safe="*:/"
-        )
-    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, query, ""))
+    return safe_text.redact_url(url, marker=REDACTED)
 
 
 _SECRET_IN_TEXT = re.compile(r"(?i)([?&;\s](?:" + "|".join(re.escape(k) for k in SECRET_QUERY_PARAMS) + r")=)[^&\s)'\"]+")
-_USERINFO_IN_TEXT = re.compile(r"(://)[^/@\s:]+(?::[^/@\s]*)?@")
+_USERINFO_IN_TEXT = re.compile(r"(://)[^/@\s:]+(?::[^/\s]*)?@")
 
 
-def redact_text(text: str) -> str:
-    """``text`` with URL user:password and secret query parameter values replaced (for messages)."""
-    return _SECRET_IN_TEXT.sub(r"\1" + REDACTED, _USERINFO_IN_TEXT.sub(r"\1", text))
+def redact_text(text: str, secrets: Iterable[Any] = ()) -> str:
+    """``text`` for a message: URL user:password dropped, secret query values ``REDACTED``, and every other
+    credential shape :func:`obsnb.safe_text.redact` knows, plus the known ``secrets`` (values a request
+    sent, in their base64 and URL-quoted forms too), replaced."""
+    text = _SECRET_IN_TEXT.sub(r"\1" + REDACTED, _USERINFO_IN_TEXT.sub(r"\1", text))
+    return safe_text.redact(text, secrets)
 
 
 def redact_headers(headers: dict[str, str]) -> dict[str, str]:
     """A copy of ``headers`` with credential values replaced by ``REDACTED``."""
-    return {k: (REDACTED if k.lower() in SECRET_HEADERS else v) for k, v in headers.items()}
+    return {k: (REDACTED if _secret_header(k) else v) for k, v in headers.items()}
+
+
+def _secret_header(name: str) -> bool:
+    return name.lower() in SECRET_HEADERS or safe_text.is_secret_name(name)
 
 
 def http_url(url: str) -> tuple[str, str]:
@@ -114,7 +112,7 @@ def make_client(req: Any, *, is_final: Callable[[requests.Response], bool] | Non
     o = req.options
     auth = o.get("_auth")
     return HttpClient(base, source=req.source_name or req.safe_url, headers=dict(req.headers),
-                      auth=auth.value if auth is not None else None, verify=o.get("verify", True),
+                      secret_headers=getattr(req.headers, "hidden", ()), auth=auth.value if auth is not None else None, verify=o.get("verify", True),
                       cert=o.get("_cert"), timeout=o.get("timeout"), retries=int(o.get("retries", 3)),
                       backoff=float(o.get("backoff", 0.5)), is_final=is_final)
 
@@ -146,6 +144,33 @@ def backend_message(resp: requests.Response) -> str:
     return msg if len(msg) <= MAX_MESSAGE else msg[:MAX_MESSAGE] + "…"
 
 
+class _Session(requests.Session):
+    """A session that sends none of its own headers to another origin on a redirect.
+
+    requests drops only ``Authorization`` (and keeps it on an http -> https upgrade of the default
+    ports); here every header obsnb set for this backend (``headers``, ``headers_env``, the token) and any
+    header with a credential's name is dropped whenever the scheme, host or port changes.
+    """
+
+    strip_on_redirect: frozenset = frozenset()
+
+    def rebuild_auth(self, prepared_request, response):
+        super().rebuild_auth(prepared_request, response)
+        if _origin(response.request.url) != _origin(prepared_request.url):
+            for name in list(prepared_request.headers):
+                if name.lower() in self.strip_on_redirect or _secret_header(name):
+                    del prepared_request.headers[name]
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urllib.parse.urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    return parts.scheme.lower(), (parts.hostname or "").lower(), port or {"http": 80, "https": 443}.get(parts.scheme)
+
+
 class HttpClient:
     """One session to one backend: auth, TLS, timeouts, retries and error mapping.
 
@@ -156,7 +181,7 @@ class HttpClient:
     def __init__(self, base_url: str, *, source: str, headers: dict[str, str] | None = None,
                  auth: tuple[str, str] | None = None, verify: bool | str = True, cert: Any = None,
                  timeout: Any = None, retries: int = 3, backoff: float = 0.5, pool: int = 8,
-                 is_final: Callable[[requests.Response], bool] | None = None):
+                 is_final: Callable[[requests.Response], bool] | None = None, secret_headers: Iterable[str] = ()):
         parts = urllib.parse.urlsplit(base_url)
         if parts.username is not None and auth is None:
             auth = (urllib.parse.unquote(parts.username), urllib.parse.unquote(parts.password or ""))
@@ -168,7 +193,15 @@ class HttpClient:
         self.backoff = float(backoff)
         self.timeout = _timeout(timeout)
         self.is_final = is_final
-        self.session = requests.Session()
+        hidden = {h.lower() for h in secret_headers}
+        # Values this client sends that are credentials: scrubbed (also base64 / URL-quoted) from every message.
+        self.secrets: tuple = tuple(v for k, v in (headers or {}).items() if k.lower() in hidden or _secret_header(k))
+        self.secrets += tuple(v for k, v in urllib.parse.parse_qsl(parts.query) if k.lower() in SECRET_QUERY_PARAMS
+                              or safe_text.is_secret_name(k))
+        if auth is not None:
+            self.secrets += (tuple(auth),)
+        self.session = _Session()
+        self.session.strip_on_redirect = frozenset({h.lower() for h in (headers or {})} | hidden)
         self.session.trust_env = False  # no proxies or .netrc from the environment: loopback stays loopback
         self.session.headers.update(headers or {})
         self.session.auth = auth
@@ -205,14 +238,14 @@ class HttpClient:
                 resp = self.session.request(method, url, params=params, data=data, json=json_body,
                                             headers=headers, timeout=self.timeout)
             except requests.exceptions.RequestException as exc:
-                reason = _reason(exc)
+                reason = redact_text(_reason(exc), self.secrets)
                 msg = (f"{self.source}: cannot reach {safe} after {self.retries + 1} attempts: {reason}"
                        + _q(query) + "\nCheck that the server is up and the URL is right (retries=, timeout= options).")
                 raise BackendUnavailableError(msg, source=self.source, url=safe, query=_qs(query),
-                                              backend_message=reason) from exc
+                                              backend_message=reason) from self._safe_cause(exc)
             if resp.status_code < 400:
                 return resp
-            words = backend_message(resp)
+            words = redact_text(backend_message(resp), self.secrets)
             final = self.is_final(resp) if self.is_final else False
             if resp.status_code in RETRY_STATUS and not final:
                 if attempt < self.retries:
@@ -230,6 +263,17 @@ class HttpClient:
             msg = f"{self.source}: {safe} rejected the query (HTTP {resp.status_code}): {words}" + _q(query) + f"\n{hint}."
             raise QueryError(msg, source=self.source, url=safe, status=resp.status_code, query=_qs(query),
                              backend_message=words)
+
+    def _safe_cause(self, exc: BaseException) -> BaseException:
+        """A stand-in for a lower-layer error whose text (and chain) may show the URL's query or userinfo:
+        same type, redacted message, no chain of its own."""
+        text = redact_text(f"{exc}", self.secrets)
+        try:
+            cause = type(exc)(text)
+        except Exception:  # noqa: BLE001 - an exception type with another signature
+            cause = requests.exceptions.RequestException(f"{type(exc).__name__}: {text}")
+        cause.__suppress_context__ = True
+        return cause
 
     def _delay(self, attempt: int, resp: requests.Response) -> float:
         after = resp.headers.get("Retry-After")
@@ -251,7 +295,7 @@ class HttpClient:
             return resp.json()
         except ValueError as exc:
             safe = redact_url(self.url(path))
-            head = resp.text[:200]
+            head = redact_text(resp.text[:200], self.secrets)
             msg = f"{self.source}: {safe} did not answer JSON (starts {head!r}){_q(query)}\nIs this the right kind of backend?"
             raise BackendUnavailableError(msg, source=self.source, url=safe, status=resp.status_code,
                                           query=_qs(query), backend_message=head) from exc
@@ -301,7 +345,7 @@ def _q(query: Any) -> str:
 def warn_backend(ctx: Any, source: str, messages: Iterable[str]) -> None:
     """Surface warnings the backend sent with its answer (also kept in ``load_info().warnings``)."""
     for m in messages:
-        text = f"{source}: the backend warns: {m}"
+        text = f"{source}: the backend warns: {redact_text(str(m))}"
         if ctx is not None:
             ctx.warnings.append(text)
         warnings.warn(text, BackendWarning, stacklevel=4)

@@ -97,8 +97,9 @@ def test_config_refuses_a_credential_written_in_the_file(tmp_path, monkeypatch):
         ob.load("x", query="{a=\"b\"}")
 
 
-def test_config_found_in_a_parent_directory(tmp_path, monkeypatch):
-    """Without option or $OBSNB_CONFIG, obsnb.toml is found in the working directory or a parent."""
+def test_config_found_in_the_working_directory_only(tmp_path, monkeypatch):
+    """Without option or $OBSNB_CONFIG, obsnb.toml is found in the working directory, never in a parent
+    (issue 10: a file above the working folder could send the credentials it names anywhere)."""
     from obsnb import config
 
     (tmp_path / "obsnb.toml").write_text('[sources.prom]\nurl = "prometheus://h:9090"\nstep = "30s"\n')
@@ -106,6 +107,8 @@ def test_config_found_in_a_parent_directory(tmp_path, monkeypatch):
     sub.mkdir(parents=True)
     monkeypatch.delenv("OBSNB_CONFIG", raising=False)
     monkeypatch.chdir(sub)
+    assert not config.has_source("prom")
+    monkeypatch.chdir(tmp_path)
     assert config.has_source("prom") and not config.has_source("nope")
     assert config.get_source("prom").options == {"step": "30s"}
     with pytest.raises(ob.UsageError, match="no source named 'nope' .* known: prom"):
