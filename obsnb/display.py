@@ -12,7 +12,6 @@ import html
 import itertools
 import json
 import os
-import re
 import uuid
 from typing import Any
 

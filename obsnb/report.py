@@ -17,11 +17,14 @@ import re
 import shutil
 import subprocess
 import tempfile
-import threading
 import time
 from typing import Any
 
 from .errors import MissingDependencyError, ReportError, UsageError
+from .private_files import private_dir, write_private
+from .private_files import read_private as _read_private  # noqa: F401 (the name the tests know)
+from .vega_bundle import Bundle
+from .vega_bundle import Bundle as _Bundle  # noqa: F401 (the name the tests know)
 from .safe_html import lockdown
 from .safe_text import is_secret_name, redact
 
@@ -162,39 +165,10 @@ def resolve_notebook(nb: str | os.PathLike) -> pathlib.Path:
     raise UsageError(msg)
 
 
-def _private_dir(path: pathlib.Path) -> pathlib.Path:
-    """Create ``path`` and its missing parents 0700 (an existing folder is left as it is)."""
-    missing = []
-    p = path
-    while not p.exists():
-        missing.append(p)
-        p = p.parent
-    for d in reversed(missing):
-        with contextlib.suppress(FileExistsError):
-            d.mkdir(mode=0o700)
-    return path
-
-
-def _write_private(path: str | os.PathLike, data: str | bytes) -> pathlib.Path:
-    """Write ``data`` to ``path`` as a new 0600 file (atomically: a temp file beside it, then rename)."""
-    out = pathlib.Path(path)
-    _private_dir(out.parent)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)  # mkstemp: 0600
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data.encode("utf-8") if isinstance(data, str) else data)
-        os.replace(tmp, out)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    return out
-
-
 def _write_notebook(node, path: str | os.PathLike) -> pathlib.Path:
     import nbformat
 
-    return _write_private(path, nbformat.writes(node))
+    return write_private(path, nbformat.writes(node))
 
 
 _PARAM_TYPES = (str, int, float, bool, type(None))
@@ -289,123 +263,6 @@ def execute(nb: str | os.PathLike, output: str | os.PathLike, parameters: dict |
     return result
 
 
-class _Bundle:
-    """The vega + vega-lite + vega-embed bundle from vl-convert: computed once, cached on disk per version.
-
-    vl-convert takes 1.6-9 s to produce it on a busy 2-core machine; the cache makes later reports skip
-    that, and :func:`render` warms it while the notebook runs. Every report inlines the bundle as a
-    script that runs, so the cache is only read from a folder private to this user: ``$OBSNB_CACHE_DIR``
-    (or ``~/.cache/obsnb``) when it is owned by this user and writable by nobody else, else a
-    subfolder ``obsnb-<uid>`` of it created 0700. Folder and file are checked on the opened
-    descriptors (owner, no group/other write, no symlink), so a bundle planted in a shared cache
-    folder is never read; it is recomputed instead. The file name carries the altair, vega-lite and
-    vl-convert versions.
-    """
-
-    text: str | None = None
-    _lock = threading.Lock()
-
-    @classmethod
-    def _cache_dir(cls) -> pathlib.Path:
-        base = os.environ.get("OBSNB_CACHE_DIR") or os.path.join(
-            os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "obsnb")
-        base_path = pathlib.Path(base)
-        if not base_path.exists():
-            _private_dir(base_path)
-        return base_path if _is_private(base_path, folder=True) else base_path / f"obsnb-{os.geteuid()}"
-
-    @classmethod
-    def _name(cls) -> str:
-        import altair as alt
-        import vl_convert as vlc
-
-        return f"vega-bundle-altair-{alt.__version__}-vl-{alt.SCHEMA_VERSION}-vlc-{vlc.__version__}.js"
-
-    @classmethod
-    def get(cls) -> str:
-        with cls._lock:
-            if cls.text is None:
-                cls.text = cls._load()
-            return cls.text
-
-    @classmethod
-    def _load(cls) -> str:
-        try:
-            import vl_convert as vlc
-        except ImportError as exc:
-            msg = "reports need vl-convert-python for the offline vega bundle: pip install vl-convert-python"
-            raise MissingDependencyError(msg) from exc
-        import altair as alt
-
-        name = cls._name()
-        try:
-            folder: pathlib.Path | None = cls._cache_dir()
-        except OSError:  # no cache folder can be made (read-only home): compute the bundle every time
-            folder = None
-        text = _read_private(folder, name) if folder is not None else None
-        if text is not None and len(text) > 100_000:
-            return text
-        major_minor = "_".join(alt.SCHEMA_VERSION.lstrip("v").split(".")[:2])
-        text = vlc.javascript_bundle(vl_version=f"v{major_minor}")
-        text = re.sub(r"</(script)", r"<\\/\1", text, flags=re.I)  # never close the inline <script> early
-        with contextlib.suppress(OSError):
-            if folder is not None and _is_private(_private_dir(folder), folder=True):
-                _write_private(folder / name, text)
-        return text
-
-    @classmethod
-    def warm(cls) -> threading.Thread:
-        """Start computing the bundle in a background thread (errors surface later in :meth:`get`)."""
-        t = threading.Thread(target=cls._safe_get, daemon=True)
-        t.start()
-        return t
-
-    @classmethod
-    def _safe_get(cls) -> None:
-        with contextlib.suppress(Exception):
-            cls.get()
-
-
-def _is_private(path: pathlib.Path, *, folder: bool) -> bool:
-    """Whether ``path`` (not a symlink) is owned by this user and writable by nobody else."""
-    try:
-        st = os.lstat(path)
-    except OSError:
-        return False
-    import stat
-
-    kind_ok = stat.S_ISDIR(st.st_mode) if folder else stat.S_ISREG(st.st_mode)
-    return kind_ok and st.st_uid == os.geteuid() and not st.st_mode & 0o022
-
-
-def _read_private(folder: pathlib.Path, name: str) -> str | None:
-    """The text of ``folder/name`` when both are this user's and writable by nobody else, else None.
-
-    Checked with ``fstat`` on descriptors opened with ``O_NOFOLLOW``, so what is checked is what is read.
-    """
-    import stat
-
-    dir_fd = fd = None
-    try:
-        dir_fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
-        st = os.fstat(dir_fd)
-        if st.st_uid != os.geteuid() or st.st_mode & 0o022:
-            return None
-        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=dir_fd)
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o022:
-            return None
-        with os.fdopen(fd, "rb") as f:
-            fd = None
-            return f.read().decode("utf-8")
-    except (OSError, UnicodeDecodeError):
-        return None
-    finally:
-        for d in (fd, dir_fd):
-            if d is not None:
-                os.close(d)
-
-
 _CHART_SCRIPT = re.compile(r'\A\s*<div id="obsnb-chart-[\w-]+" class="obsnb-chart"></div>\s*'
                            r'<script type="text/javascript">([^<]*)</script>\s*\Z')
 
@@ -437,7 +294,7 @@ def export_html(nb, output: str | os.PathLike, *, title: str | None = None, show
     resources: dict[str, Any] = {"metadata": {"name": title or "obsnb report"}}
     scripts = _chart_scripts(node)
     if scripts:
-        resources["obsnb_vega_bundle"] = _Bundle.get()
+        resources["obsnb_vega_bundle"] = Bundle.get()
         resources["obsnb_vega_debug"] = json.dumps({"vega_version": alt.VEGA_VERSION,
                                                     "vegalite_version": alt.VEGALITE_VERSION,
                                                     "vegaembed_version": alt.VEGAEMBED_VERSION})
@@ -446,7 +303,7 @@ def export_html(nb, output: str | os.PathLike, *, title: str | None = None, show
                        exclude_input_prompt=True, exclude_output_prompt=True)
     body, _ = exp.from_notebook_node(node, resources=resources)
     body, _ = lockdown(body, scripts=scripts)
-    return _write_private(output, body)
+    return write_private(output, body)
 
 
 def find_chromium() -> str:
@@ -471,7 +328,7 @@ def export_pdf(html_path: str | os.PathLike, output: str | os.PathLike) -> pathl
         if proc.returncode != 0 or not out.is_file():
             msg = f"Chromium could not print {html_path} to PDF (exit {proc.returncode}): {proc.stderr.strip()[-400:]}"
             raise ReportError(msg, notebook=str(html_path))
-        return _write_private(output, out.read_bytes())
+        return write_private(output, out.read_bytes())
 
 
 def render(nb: str | os.PathLike, *, to: str = "html", output: str | os.PathLike | None = None,
@@ -491,10 +348,10 @@ def render(nb: str | os.PathLike, *, to: str = "html", output: str | os.PathLike
     if out.suffix != f".{to}":
         out = out.with_suffix(f".{to}")
     parameters = check_parameters(parameters)
-    _private_dir(out.parent)
+    private_dir(out.parent)
     timings = timings if timings is not None else {}
     executed = out.with_name(f"{out.stem}.executed.ipynb")
-    _Bundle.warm()
+    Bundle.warm()
     with tempfile.TemporaryDirectory(prefix="obsnb-render-") as tmp:
         node = execute(src, executed, parameters, cwd=cwd or src.parent, timings=timings)
         t0 = time.perf_counter()

@@ -15,7 +15,7 @@ from nbformat.v4 import new_code_cell, new_notebook
 
 from test_safety import HTML_PAYLOADS, MARKDOWN_PAYLOADS, PLANTED
 
-from obsnb import report
+from obsnb import report, vega_bundle
 from obsnb.errors import ReportError, UsageError
 
 pytestmark = pytest.mark.slow
@@ -247,7 +247,7 @@ def test_unwritable_cache_folder_still_renders_the_bundle(tmp_path, monkeypatch)
     locked = tmp_path / "locked"
     locked.mkdir()
     monkeypatch.setenv("OBSNB_CACHE_DIR", str(locked / "sub" / "cache"))
-    monkeypatch.setattr(report, "_private_dir", lambda p: (_ for _ in ()).throw(PermissionError(13, "denied", str(p))))
+    monkeypatch.setattr(vega_bundle, "private_dir", lambda p: (_ for _ in ()).throw(PermissionError(13, "denied", str(p))))
     monkeypatch.setattr(report._Bundle, "text", None)
     try:
         assert "vegaEmbed" in report._Bundle.get()

@@ -9,7 +9,8 @@ A log row is an error when any of these holds (each only where the column exists
   ``http_status``, ``status``) holds a number >= 500;
 * the event names a failure: a word such as ``failed``, ``failure``, ``error``, ``exception``,
   ``timeout``, ``crashed``, ``aborted``, ``rejected``, ``dead_lettered`` in a short event name
-  (``job_failed``, ``task.error``, ``upload timed out``), not inside a long free-text message.
+  (``job_failed``, ``task.error``, ``upload timed out``), when the event column holds event names
+  (few distinct values), not free-text messages.
 
 A span is an error when ``status`` is ERROR or an HTTP status attribute is >= 500. A chart and a
 summary that use this module never disagree about how many errors there were.
@@ -19,7 +20,8 @@ from __future__ import annotations
 
 import polars as pl
 
-__all__ = ["FAILURE_WORDS", "OUTCOME_COLUMNS", "HTTP_STATUS_COLUMNS", "failure_event", "error_expr", "is_spans"]
+__all__ = ["FAILURE_WORDS", "OUTCOME_COLUMNS", "HTTP_STATUS_COLUMNS", "failure_event", "error_expr", "is_spans",
+           "event_names"]
 
 FAILURE_WORDS = (
     r"(?i)(?:^|[^a-z])(?:fail|failed|failing|failure|error|errored|errors|exception|timeout|timed[ _.-]?out|"
@@ -36,6 +38,14 @@ def failure_event(column: str = "event") -> pl.Expr:
     text = pl.col(column).cast(pl.String)
     short = text.str.count_matches(r"\s+") < _MAX_EVENT_WORDS
     return (text.str.contains(FAILURE_WORDS) & short).fill_null(False)
+
+
+def event_names(frame: pl.DataFrame, column: str) -> bool:
+    """Whether ``column`` holds event names (few distinct values, each repeated: ``job_failed``) rather than
+    free-text messages, whose words are not a verdict ("Failed to connect, retrying" at INFO)."""
+    if column not in frame.columns or frame.is_empty():
+        return False
+    return frame.get_column(column).n_unique() <= min(2000, max(20, 0.2 * frame.height))
 
 
 def is_spans(frame: pl.DataFrame) -> bool:
@@ -75,7 +85,7 @@ def error_expr(frame: pl.DataFrame, *, event: str = "event", failed_events: list
         for c in STATUS_WORD_COLUMNS:
             if c in frame.columns and frame.schema[c] != pl.Null:
                 parts.append(failure_event(c))
-        if event in frame.columns and frame.schema[event] != pl.Null:
+        if event in frame.columns and frame.schema[event] != pl.Null and event_names(frame, event):
             parts.append(failure_event(event))
             if failed_events:
                 parts.append(pl.col(event).cast(pl.String).is_in(list(failed_events)).fill_null(False))

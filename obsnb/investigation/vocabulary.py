@@ -14,7 +14,7 @@ from typing import Any
 
 import polars as pl
 
-from ..analysis.failures import FAILURE_WORDS
+from ..analysis.failures import FAILURE_WORDS, event_names
 from ..errors import UsageError
 
 __all__ = ["Reading", "read_evidence", "HINTS"]
@@ -218,10 +218,8 @@ def _heartbeat(logs: pl.DataFrame, r: Reading) -> None:
 
 
 def structured_events(frame: pl.DataFrame, ev: str) -> bool:
-    """Whether ``ev`` holds event names (few distinct values, each repeated) rather than free-text messages."""
-    if ev not in frame.columns or frame.is_empty():
-        return False
-    return frame.get_column(ev).n_unique() <= min(2000, max(20, 0.2 * frame.height))
+    """Whether ``ev`` holds event names rather than free-text messages (obsnb.analysis.failures.event_names)."""
+    return event_names(frame, ev)
 
 
 def error_columns(frame: pl.DataFrame) -> list[str]:
