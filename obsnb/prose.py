@@ -347,7 +347,7 @@ def metrics_overview(metrics: Any, findings, limit: int = 4) -> None:
     table = pd.DataFrame({"before": before, "during": during}).dropna(subset=["during"])
     table["change"] = (table["during"] - table["before"]).abs() / table["before"].abs().where(table["before"] != 0)
     table = table.sort_values("change", ascending=False, na_position="last").head(limit)
-    md("## Metrics that moved\n\nMean value per metric before ({b}) and in the window (from {w}).",
+    md("### Metrics that moved\n\nMean value per metric before ({b}) and in the window (from {w}).",
        b=b[2] if b else "no baseline", w=fmt_time(w0))
     show(table.reset_index().rename(columns={"index": "metric"}))
     for name in table.index:

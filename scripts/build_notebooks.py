@@ -100,6 +100,7 @@ POSTMORTEM = notebook(
              'if len(LOGS) else None, "No logs were loaded: no error-rate chart.")'),
         code('obn.draw(charts.error_rate(SPANS, EVERY, time="start", title="Error rate of spans") if len(SPANS) else None)'),
         code('obn.md("## Detection")\nobn.section(F, "first_error")\nobn.detection(F)'),
+        code('obn.metrics_overview(METRICS, F, limit=3)'),
         code('TL = obn.timeline_frame(F)\n'
              'obn.md("## Timeline (draft)\\n\\nEvery finding with a time, in order. Edit before publishing.")\n'
              'obn.show(TL, columns=["time", "end", "event", "kind", "detail"], max_rows=40)\n'
