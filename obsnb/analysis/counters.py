@@ -1,0 +1,322 @@
+"""Counters and gauges as PromQL reads them: ``increase``, ``counter_rate``, ``irate``, ``delta``.
+
+The arithmetic is Prometheus 3's (``promql/functions.go``: ``extrapolatedRate``, ``instantValue``):
+
+* a window ending at ``t`` holds the samples in ``(t - window, t]`` (left-open, as in Prometheus 3);
+* fewer than two samples in the window give no point;
+* ``increase``/``counter_rate`` add the value before every drop (a counter reset) to ``last - first``;
+* the result is extrapolated to the window's edges when the first/last sample is within 1.1 average
+  sample intervals of the edge, else by half an interval; a counter is never extrapolated below zero;
+* ``irate`` is the last two samples' difference (the last value after a reset) per second.
+
+Every series (one label set: every column but ``time``, ``value`` and the underscored ones) is
+evaluated at the points of a range query: ``every=None`` evaluates at every sample time of the input
+(all series at the same times, so ``by=`` sums line up); ``every="1m"`` at epoch-aligned steps from the
+first to the last sample, or at ``start + k * every <= end`` when ``start=`` is given (a
+``query_range``). Series whose ``_temporality`` is ``"delta"`` (OTLP delta sums and histograms) hold
+per-interval amounts already: their ``increase``/``delta`` is the sum of the samples in the window
+(no extrapolation, one sample is enough), ``counter_rate`` that sum per second of window, ``irate``
+the last sample per second since the one before.
+
+The work is columnar: one sort, then numpy ``searchsorted`` finds every window's first and last
+sample, and prefix sums give the reset corrections; no Python loop runs per sample or per point.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any, Sequence
+
+import numpy as np
+import polars as pl
+
+from ..errors import ObsnbWarning, UsageError
+from . import _frames as F
+
+__all__ = ["increase", "counter_rate", "irate", "delta", "idelta", "warn_if_cumulative"]
+
+NS = 1_000_000_000
+_KEEP_ALWAYS = ("metric", "le")  # never summed away by by=: other metrics or other buckets are other things
+
+
+def _series_keys(frame: pl.DataFrame, time: str) -> list[str]:
+    """The label columns that make a series: all but time, value and the underscored columns."""
+    return [c for c in frame.columns if c not in (time, "value") and not c.startswith("_")]
+
+
+def _window_sum(x: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """``sum(x[lo..hi])`` (inclusive; empty when lo > hi) for many windows at once, with IEEE edge cases.
+
+    A window with one non-zero term returns that term exactly; more terms come from prefix sums of
+    the finite values, and any NaN (or +Inf with -Inf) gives NaN, else an infinity wins.
+    """
+    finite = np.isfinite(x)
+    fx = np.where(finite, x, 0.0)
+
+    def prefix(a: np.ndarray) -> np.ndarray:
+        return np.concatenate([[0], np.cumsum(a)])
+
+    csum = prefix(fx)
+    nz = prefix(fx != 0)
+    nan = prefix(np.isnan(x))
+    pinf = prefix(np.isposinf(x))
+    ninf = prefix(np.isneginf(x))
+    a, b = lo, hi + 1  # prefix indices
+    n_nz = nz[b] - nz[a]
+    with np.errstate(invalid="ignore"):
+        out = csum[b] - csum[a]
+    # exactly one non-zero finite term: take it as it is (no rounding through the prefix sums)
+    last_nz = np.maximum.accumulate(np.where(fx != 0, np.arange(len(x)), -1)) if len(x) else np.zeros(0, np.int64)
+    one = n_nz == 1
+    if one.any():
+        out = np.where(one, fx[np.clip(last_nz[np.clip(hi, 0, None)], 0, None)] if len(x) else out, out)
+    out = np.where(n_nz == 0, 0.0, out)
+    p, m, q = pinf[b] - pinf[a], ninf[b] - ninf[a], nan[b] - nan[a]
+    out = np.where(p > 0, np.inf, out)
+    out = np.where(m > 0, -np.inf, out)
+    out = np.where((q > 0) | ((p > 0) & (m > 0)), np.nan, out)
+    return out
+
+
+class _Samples:
+    """Samples sorted by series then time, with their series table and the searchsorted keys."""
+
+    def __init__(self, frame: pl.DataFrame, time: str, helper: str):
+        keys = _series_keys(frame, time)
+        temporal = "_temporality" in frame.columns
+        cols = [*keys, *(["_temporality"] if temporal else [])]
+        data = frame.select([*cols, time, "value"])
+        if cols:
+            series = data.select(cols).unique(maintain_order=True).with_row_index("_sid")
+            data = data.join(series, on=cols, how="left", nulls_equal=True, maintain_order="left")
+        else:
+            series = pl.DataFrame({"_sid": pl.Series([0], dtype=pl.UInt32)})
+            data = data.with_columns(pl.lit(0, pl.UInt32).alias("_sid"))
+        data = data.select(
+            pl.col("_sid").cast(pl.Int64), pl.col(time).cast(pl.Int64).alias("_t"),
+            pl.col("value").cast(pl.Float64).fill_null(float("nan")),
+        )
+        bad = data.get_column("_t").null_count()
+        if bad:
+            msg = f"ob.{helper}: {bad} row(s) have no time and cannot be placed in a window; they are left out"
+            warnings.warn(msg, ObsnbWarning, stacklevel=4)
+            data = data.filter(pl.col("_t").is_not_null())
+        sid, t = data.get_column("_sid").to_numpy(), data.get_column("_t").to_numpy()
+        if len(sid) > 1 and not bool(np.all((np.diff(sid) > 0) | ((np.diff(sid) == 0) & (np.diff(t) >= 0)))):
+            data = data.sort(["_sid", "_t"], maintain_order=True)
+        sid, t = data.get_column("_sid").to_numpy(), data.get_column("_t").to_numpy()
+        v = data.get_column("value").to_numpy()
+        dup = np.flatnonzero((sid[1:] == sid[:-1]) & (t[1:] == t[:-1])) if len(t) > 1 else np.zeros(0, np.int64)
+        if len(dup):  # a series holds one sample per time (Prometheus rejects the second): keep the last
+            msg = (f"ob.{helper}: {len(dup)} sample(s) share a series and a time with another (overlapping "
+                   "files?); the last of each is used, as a re-scrape would overwrite it")
+            warnings.warn(msg, ObsnbWarning, stacklevel=4)
+            keep = np.ones(len(t), bool)
+            keep[dup] = False
+            sid, t, v = sid[keep], t[keep], v[keep]
+        self.keys, self.series, self.sid, self.t, self.v = keys, series, sid, t, v
+        n_series = series.height
+        self.starts = np.searchsorted(sid, np.arange(n_series), "left")
+        self.ends = np.searchsorted(sid, np.arange(n_series), "right")  # exclusive
+        self.times = np.unique(t)
+        self.R = len(self.times) + 1
+        rank = np.searchsorted(self.times, t, "left") + 1  # 1..len(times)
+        self.key = sid * self.R + rank
+        if temporal:
+            tmp = series.get_column("_temporality").cast(pl.String).str.to_lowercase()
+            self.is_delta = (tmp == "delta").fill_null(False).to_numpy()
+        else:
+            self.is_delta = np.zeros(n_series, bool)
+
+    def count_le(self, te: np.ndarray) -> np.ndarray:
+        """How many distinct sample times are <= each time."""
+        return np.searchsorted(self.times, te, "right")
+
+    def grid(self, every: Any, start: Any, end: Any, window_ns: int, helper: str) -> tuple[np.ndarray, np.ndarray]:
+        """The evaluation points (series id, time ns) of every series: each grid time whose window can hold samples."""
+        if every is None and start is None and end is None:
+            grid = self.times
+        else:
+            if every is None:
+                raise UsageError(f"ob.{helper}: start=/end= set a range query's points; pass every= (its step) too")
+            step = F.every_ns(every, helper)
+            if not len(self.t):
+                grid = np.zeros(0, np.int64)
+            else:
+                s = F.to_ns(start) if start is not None else -(-int(self.t.min()) // step) * step
+                e = F.to_ns(end) if end is not None else int(self.t.max())
+                grid = s + step * np.arange(max((e - s) // step + 1, 0), dtype=np.int64)
+        first_t = self.t[np.minimum(self.starts, len(self.t) - 1)] if len(self.t) else np.zeros(0, np.int64)
+        last_t = self.t[np.maximum(self.ends - 1, 0)] if len(self.t) else np.zeros(0, np.int64)
+        lo = np.searchsorted(grid, first_t, "left")
+        hi = np.searchsorted(grid, last_t + window_ns, "left")  # at last + window the last sample has left
+        counts = np.maximum(hi - lo, 0)
+        sid = np.repeat(np.arange(len(lo), dtype=np.int64), counts)
+        offs = np.arange(counts.sum(), dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
+        return sid, grid[np.repeat(lo, counts) + offs]
+
+    def windows(self, sid: np.ndarray, te: np.ndarray, window_ns: int) -> tuple[np.ndarray, np.ndarray]:
+        """Global index of the first and the last sample in ``(te - window, te]`` of each point's series."""
+        base = sid * self.R
+        last = np.searchsorted(self.key, base + self.count_le(te), "right") - 1
+        first = np.searchsorted(self.key, base + self.count_le(te - window_ns), "right")
+        return first, last
+
+
+def _extrapolated(s: _Samples, first: np.ndarray, last: np.ndarray, te: np.ndarray, window_ns: int,
+                  counter: bool, per_second: bool) -> np.ndarray:
+    """Prometheus's extrapolatedRate for every point (first/last: window sample indices, >= 2 samples)."""
+    t, v = s.t, s.v
+    ft, lt, fv, lv = t[first], t[last], v[first], v[last]
+    n = last - first + 1
+    with np.errstate(invalid="ignore", divide="ignore"):
+        result = lv - fv
+        if counter:
+            prev = np.concatenate([[np.nan], v[:-1]])
+            same = np.concatenate([[False], s.sid[1:] == s.sid[:-1]])
+            corr = np.where(same & (v < prev), prev, 0.0)  # the value before a drop was lost by the reset
+            result = result + _window_sum(corr, first + 1, last)
+        to_start = (ft - (te - window_ns)) / NS
+        to_end = (te - lt) / NS
+        sampled = (lt - ft) / NS
+        avg = sampled / (n - 1)
+        threshold = avg * 1.1
+        to_start = np.where(to_start >= threshold, avg / 2, to_start)
+        if counter:
+            to_zero = np.where((result > 0) & (fv >= 0), sampled * (fv / result), to_start)
+            to_start = np.where(to_zero < to_start, to_zero, to_start)
+        to_end = np.where(to_end >= threshold, avg / 2, to_end)
+        factor = (sampled + to_start + to_end) / sampled
+        if per_second:
+            factor = factor / (window_ns / NS)
+        return result * factor
+
+
+def _instant(s: _Samples, last: np.ndarray, counter: bool) -> np.ndarray:
+    """Prometheus's instantValue: the last two samples of the window (irate when ``counter``, else idelta)."""
+    t, v = s.t, s.v
+    a, b = v[last - 1], v[last]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if not counter:
+            return b - a
+        diff = np.where(b < a, b, b - a)
+        return diff / ((t[last] - t[last - 1]) / NS)
+
+
+def _evaluate(metrics: Any, window: Any, how: str, *, by: Any, every: Any, start: Any, end: Any, time: str):
+    helper = {"increase": "increase", "rate": "counter_rate", "irate": "irate", "delta": "delta",
+              "idelta": "idelta"}[how]
+    engine = F.engine_of(metrics)
+    frame = F.to_polars(metrics)
+    F.require(frame, [time, "value"], helper, "it needs metric samples: time, value and label columns")
+    frame = F.utc_ns(frame, time, helper)
+    window_ns = F.duration_ns(window)
+    if window_ns <= 0:
+        raise UsageError(f"ob.{helper}: window={window!r} must be a positive duration like '5m'")
+    keep = F.names(by)
+    F.require(frame, keep, helper)
+    s = _Samples(frame, time, helper)
+    sid, te = s.grid(every, start, end, window_ns, helper)
+    first, last = s.windows(sid, te, window_ns)
+    n = last - first + 1
+    delta_series = s.is_delta[sid] if len(sid) else np.zeros(0, bool)
+    need = np.where(delta_series & (how in ("increase", "delta", "rate")), 1, 2)
+    ok = n >= need
+    sid, te, first, last, delta_series = sid[ok], te[ok], first[ok], last[ok], delta_series[ok]
+    if how in ("increase", "rate", "delta"):
+        value = _extrapolated(s, np.maximum(first, 0), last, te, window_ns, how != "delta", how == "rate")
+        if delta_series.any():
+            summed = _window_sum(s.v, first, last)
+            if how == "rate":
+                summed = summed / (window_ns / NS)
+            value = np.where(delta_series, summed, value)
+    else:
+        value = _instant(s, last, how == "irate")
+        if how == "irate" and delta_series.any():
+            with np.errstate(invalid="ignore", divide="ignore"):
+                value = np.where(delta_series, s.v[last] / ((s.t[last] - s.t[last - 1]) / NS), value)
+    out = pl.DataFrame({"_sid": pl.Series(sid, dtype=pl.UInt32), "time": pl.Series(te, dtype=pl.Int64).cast(F.TS),
+                        "value": pl.Series(value, dtype=pl.Float64)})
+    labels = s.series.select(["_sid", *s.keys])
+    out = out.join(labels, on="_sid", how="left", maintain_order="left").drop("_sid")
+    order = ["time", *(["metric"] if "metric" in s.keys else []), "value", *[k for k in s.keys if k != "metric"]]
+    out = out.select(order)
+    if by is not None:
+        group = ["time", *[c for c in _KEEP_ALWAYS if c in out.columns and c not in keep], *keep]
+        out = out.group_by(group, maintain_order=True).agg(pl.col("value").sum())
+        out = out.select(["time", *(["metric"] if "metric" in group else []), "value",
+                          *[c for c in group[1:] if c != "metric"]])
+        out = out.sort([*group[1:], "time"], nulls_last=True, maintain_order=True)
+    if time != "time":
+        out = out.rename({"time": time})
+    return F.back(out, engine)
+
+
+def increase(metrics: Any, window: Any, *, by: str | Sequence[str] | None = None, every: Any = None,
+             start: Any = None, end: Any = None, time: str = "time"):
+    """How much each counter grew in the window ending at each point, as PromQL's ``increase(x[window])``.
+
+    ``metrics`` is a metrics frame (``time``, ``metric``, ``value``, label columns). Returns ``time``,
+    ``metric``, ``value`` and the label columns (``le`` included, so
+    ``ob.histogram_quantile(ob.increase(buckets, "5m"), 0.95)`` is p95 per 5-minute window), one row
+    per series and point where the window ``(t - window, t]`` holds two samples or more. Counter
+    resets, extrapolation to the window's edges and the zero floor are Prometheus's. ``by=`` sums the
+    series over the other labels (``sum by (...)``), keeping ``metric`` and ``le``. ``every=`` (with
+    ``start=``/``end=``) picks the points like a range query; default: every sample time.
+
+    >>> import obsnb as ob, polars as pl
+    >>> df = pl.DataFrame({"time": [0, 60, 120, 180], "metric": "jobs_total", "value": [0.0, 6.0, 2.0, 8.0]})
+    >>> ob.increase(df.with_columns(pl.col("time") * 10**9), "3m")["value"].to_list()
+    [6.0, 8.0, 12.0]
+    """
+    return _evaluate(metrics, window, "increase", by=by, every=every, start=start, end=end, time=time)
+
+
+def counter_rate(metrics: Any, window: Any, *, by: str | Sequence[str] | None = None, every: Any = None,
+                 start: Any = None, end: Any = None, time: str = "time"):
+    """Per-second growth of each counter over the window, as PromQL's ``rate(x[window])``.
+
+    Same columns and rules as :func:`increase`, divided by the window in seconds. (``ob.rate`` counts
+    events per bucket in logs; this one reads counters.)
+    """
+    return _evaluate(metrics, window, "rate", by=by, every=every, start=start, end=end, time=time)
+
+
+def irate(metrics: Any, window: Any, *, by: str | Sequence[str] | None = None, every: Any = None,
+          start: Any = None, end: Any = None, time: str = "time"):
+    """Per-second growth between the last two samples in the window, as PromQL's ``irate(x[window])``.
+
+    After a reset the last value itself is the growth. Same columns as :func:`increase`.
+    """
+    return _evaluate(metrics, window, "irate", by=by, every=every, start=start, end=end, time=time)
+
+
+def delta(metrics: Any, window: Any, *, by: str | Sequence[str] | None = None, every: Any = None,
+          start: Any = None, end: Any = None, time: str = "time"):
+    """How much each gauge changed over the window, as PromQL's ``delta(x[window])`` (extrapolated, no resets)."""
+    return _evaluate(metrics, window, "delta", by=by, every=every, start=start, end=end, time=time)
+
+
+def idelta(metrics: Any, window: Any, *, by: str | Sequence[str] | None = None, every: Any = None,
+           start: Any = None, end: Any = None, time: str = "time"):
+    """The difference of the last two samples in the window, as PromQL's ``idelta(x[window])``."""
+    return _evaluate(metrics, window, "idelta", by=by, every=every, start=start, end=end, time=time)
+
+
+def warn_if_cumulative(frame: pl.DataFrame, helper: str, time: str = "time") -> None:
+    """Warn when ``frame`` is marked cumulative and a series has more than one sample time.
+
+    ``ob.histogram_quantile`` on such buckets answers "since the process started" at each time;
+    ``ob.increase(buckets, "5m")`` first gives per-window counts.
+    """
+    if "_temporality" not in frame.columns or frame.height == 0:
+        return
+    cum = frame.filter(pl.col("_temporality") == "cumulative")
+    if cum.height == 0:
+        return
+    keys = _series_keys(cum, time)
+    most = cum.group_by(keys).agg(pl.col(time).n_unique()).get_column(time).max() if keys else cum[time].n_unique()
+    if most and most > 1:
+        msg = (f"ob.{helper}: these samples are cumulative (counts since each process started) and a series has "
+               f"{most} sample times; for values per interval use ob.{helper}(ob.increase(metrics, '5m'), ...)")
+        warnings.warn(msg, ObsnbWarning, stacklevel=3)
