@@ -17,6 +17,10 @@ Rows:
   (``x_bucket`` with cumulative counts and an ``le`` label, ``x_sum``, ``x_count``), exponential
   histograms rendered the same way with their bucket bounds, summaries as ``x{quantile=}``,
   ``x_sum``, ``x_count``. Attributes (data point and resource) become string label columns.
+  ``_type`` says what the metric is: ``counter`` (a monotonic sum), ``gauge`` (a gauge or a
+  non-monotonic sum, as Prometheus maps it), ``histogram`` (explicit or exponential), ``summary``;
+  ``_temporality`` is the sum's or histogram's ``aggregationTemporality`` (``cumulative``/``delta``,
+  null for gauges, summaries and an unspecified one).
 
 ``_line``: the line of the request in a one-request-per-line file; in a single-document file, the
 1-based ordinal of the record (span, log record or data point row) in the document.
@@ -190,16 +194,31 @@ def _exp_buckets(dp: dict) -> tuple[list[float], list[int]]:
     return bounds, counts
 
 
+_TEMPORALITY = {1: "delta", 2: "cumulative", "AGGREGATION_TEMPORALITY_DELTA": "delta",
+                "AGGREGATION_TEMPORALITY_CUMULATIVE": "cumulative"}
+
+
+def _kind(m: dict, key: str) -> dict[str, Any]:
+    """``_type`` and ``_temporality`` of an OTLP metric's ``key`` (sum, gauge, histogram, ...) data."""
+    body = m.get(key) or {}
+    if key == "sum":
+        kind = "counter" if body.get("isMonotonic") in (True, "true") else "gauge"
+    else:
+        kind = {"gauge": "gauge", "summary": "summary"}.get(key, "histogram")
+    t = body.get("aggregationTemporality")
+    return {"_type": kind, "_temporality": _TEMPORALITY.get(to_int(t) if str(t).isdigit() else t)}
+
+
 def _metric(m: dict, res: dict) -> list[dict]:
     name = m.get("name")
     rows: list[dict] = []
     for key in ("sum", "gauge"):
         for dp in (m.get(key) or {}).get("dataPoints") or []:
             v = dp.get("asDouble", dp.get("asInt"))
-            rows.append(_row(dp.get("timeUnixNano"), name, v, _labels(dp, res)))
+            rows.append(_row(dp.get("timeUnixNano"), name, v, _labels(dp, res), **_kind(m, key)))
     for key in ("histogram", "exponentialHistogram"):
         for dp in (m.get(key) or {}).get("dataPoints") or []:
-            labels = _labels(dp, res)
+            labels = {**_labels(dp, res), **_kind(m, key)}
             t = dp.get("timeUnixNano")
             if key == "histogram":
                 bounds = [to_float(b) for b in dp.get("explicitBounds") or []]
@@ -211,7 +230,7 @@ def _metric(m: dict, res: dict) -> list[dict]:
                 rows.append(_row(t, f"{name}_sum", dp["sum"], labels))
             rows.append(_row(t, f"{name}_count", dp.get("count", 0), labels))
     for dp in (m.get("summary") or {}).get("dataPoints") or []:
-        labels = _labels(dp, res)
+        labels = {**_labels(dp, res), **_kind(m, "summary")}
         t = dp.get("timeUnixNano")
         for q in dp.get("quantileValues") or []:
             quantile = format_le(to_float(q.get("quantile")) or 0.0)
