@@ -10,10 +10,10 @@ The arithmetic is Prometheus 3's (``promql/functions.go``: ``extrapolatedRate``,
 * ``irate`` is the last two samples' difference (the last value after a reset) per second.
 
 Every series (one label set: every column but ``time``, ``value`` and the underscored ones) is
-evaluated at the points of a range query: ``every=None`` evaluates at every sample time of the input
-(all series at the same times, so ``by=`` sums line up); ``every="1m"`` at epoch-aligned steps from the
-first to the last sample, or at ``start + k * every <= end`` when ``start=`` is given (a
-``query_range``). Series whose ``_temporality`` is ``"delta"`` (OTLP delta sums and histograms) hold
+evaluated at the points of a range query: ``every=None`` evaluates each series at its own sample
+times (with ``by=``: every series at every distinct sample time of the input, so that sums line up);
+``every="1m"`` at epoch-aligned steps from the first to the last sample, or at
+``start + k * every <= end`` when ``start=`` is given (a ``query_range``). Series whose ``_temporality`` is ``"delta"`` (OTLP delta sums and histograms) hold
 per-interval amounts already: their ``increase``/``delta`` is the sum of the samples in the window
 (no extrapolation, one sample is enough), ``counter_rate`` that sum per second of window, ``irate``
 the last sample per second since the one before.
@@ -47,34 +47,39 @@ def _series_keys(frame: pl.DataFrame, time: str) -> list[str]:
 def _window_sum(x: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
     """``sum(x[lo..hi])`` (inclusive; empty when lo > hi) for many windows at once, with IEEE edge cases.
 
-    A window with one non-zero term returns that term exactly; more terms come from prefix sums of
-    the finite values, and any NaN (or +Inf with -Inf) gives NaN, else an infinity wins.
+    Windows without a non-zero term are 0; one with a single non-zero term returns it exactly; more
+    terms come from prefix sums of the finite values, and any NaN (or +Inf with -Inf) gives NaN, else an
+    infinity wins. Only windows holding a non-zero term are worked on (resets are rare).
     """
-    finite = np.isfinite(x)
-    fx = np.where(finite, x, 0.0)
+    out = np.zeros(len(lo))
+    nonzero = x != 0  # NaN counts as non-zero
+    if not len(x) or not nonzero.any():
+        return out
+    nz = np.concatenate([[0], np.cumsum(nonzero)])
+    n_nz = nz[hi + 1] - nz[lo]
+    some = np.flatnonzero(n_nz > 0)
+    if not len(some):
+        return out
+    a, b, n = lo[some], hi[some] + 1, n_nz[some]
+    last_nz = np.maximum.accumulate(np.where(nonzero, np.arange(len(x)), 0))
+    res = x[last_nz[b - 1]]  # exact when the window has one non-zero term
+    many = n > 1
+    if many.any():
+        finite = np.isfinite(x)
+        csum = np.concatenate([[0.0], np.cumsum(np.where(finite, x, 0.0))])
+        am, bm = a[many], b[many]
+        part = csum[bm] - csum[am]
+        if not finite.all():
+            def count(mask: np.ndarray) -> np.ndarray:
+                c = np.concatenate([[0], np.cumsum(mask)])
+                return c[bm] - c[am]
 
-    def prefix(a: np.ndarray) -> np.ndarray:
-        return np.concatenate([[0], np.cumsum(a)])
-
-    csum = prefix(fx)
-    nz = prefix(fx != 0)
-    nan = prefix(np.isnan(x))
-    pinf = prefix(np.isposinf(x))
-    ninf = prefix(np.isneginf(x))
-    a, b = lo, hi + 1  # prefix indices
-    n_nz = nz[b] - nz[a]
-    with np.errstate(invalid="ignore"):
-        out = csum[b] - csum[a]
-    # exactly one non-zero finite term: take it as it is (no rounding through the prefix sums)
-    last_nz = np.maximum.accumulate(np.where(fx != 0, np.arange(len(x)), -1)) if len(x) else np.zeros(0, np.int64)
-    one = n_nz == 1
-    if one.any():
-        out = np.where(one, fx[np.clip(last_nz[np.clip(hi, 0, None)], 0, None)] if len(x) else out, out)
-    out = np.where(n_nz == 0, 0.0, out)
-    p, m, q = pinf[b] - pinf[a], ninf[b] - ninf[a], nan[b] - nan[a]
-    out = np.where(p > 0, np.inf, out)
-    out = np.where(m > 0, -np.inf, out)
-    out = np.where((q > 0) | ((p > 0) & (m > 0)), np.nan, out)
+            p, m, q = count(np.isposinf(x)), count(np.isneginf(x)), count(np.isnan(x))
+            part = np.where(p > 0, np.inf, part)
+            part = np.where(m > 0, -np.inf, part)
+            part = np.where((q > 0) | ((p > 0) & (m > 0)), np.nan, part)
+        res[many] = part
+    out[some] = res
     return out
 
 
@@ -85,13 +90,7 @@ class _Samples:
         keys = _series_keys(frame, time)
         temporal = "_temporality" in frame.columns
         cols = [*keys, *(["_temporality"] if temporal else [])]
-        data = frame.select([*cols, time, "value"])
-        if cols:
-            series = data.select(cols).unique(maintain_order=True).with_row_index("_sid")
-            data = data.join(series, on=cols, how="left", nulls_equal=True, maintain_order="left")
-        else:
-            series = pl.DataFrame({"_sid": pl.Series([0], dtype=pl.UInt32)})
-            data = data.with_columns(pl.lit(0, pl.UInt32).alias("_sid"))
+        data, series = _series_ids(frame.select([*cols, time, "value"]), cols)
         data = data.select(
             pl.col("_sid").cast(pl.Int64), pl.col(time).cast(pl.Int64).alias("_t"),
             pl.col("value").cast(pl.Float64).fill_null(float("nan")),
@@ -102,9 +101,11 @@ class _Samples:
             warnings.warn(msg, ObsnbWarning, stacklevel=4)
             data = data.filter(pl.col("_t").is_not_null())
         sid, t = data.get_column("_sid").to_numpy(), data.get_column("_t").to_numpy()
-        if len(sid) > 1 and not bool(np.all((np.diff(sid) > 0) | ((np.diff(sid) == 0) & (np.diff(t) >= 0)))):
-            data = data.sort(["_sid", "_t"], maintain_order=True)
-        sid, t = data.get_column("_sid").to_numpy(), data.get_column("_t").to_numpy()
+        if len(sid) > 1:
+            ds, dt = np.diff(sid), np.diff(t)
+            if not bool(np.all((ds > 0) | ((ds == 0) & (dt >= 0)))):
+                data = data.sort(["_sid", "_t"], maintain_order=True)
+                sid, t = data.get_column("_sid").to_numpy(), data.get_column("_t").to_numpy()
         v = data.get_column("value").to_numpy()
         dup = np.flatnonzero((sid[1:] == sid[:-1]) & (t[1:] == t[:-1])) if len(t) > 1 else np.zeros(0, np.int64)
         if len(dup):  # a series holds one sample per time (Prometheus rejects the second): keep the last
@@ -118,24 +119,40 @@ class _Samples:
         n_series = series.height
         self.starts = np.searchsorted(sid, np.arange(n_series), "left")
         self.ends = np.searchsorted(sid, np.arange(n_series), "right")  # exclusive
-        self.times = np.unique(t)
-        self.R = len(self.times) + 1
-        rank = np.searchsorted(self.times, t, "left") + 1  # 1..len(times)
-        self.key = sid * self.R + rank
+        # One sorted int64 key per sample, series-major, so one searchsorted finds a time inside a series:
+        # sid * span + (t - t_min) when that fits, else the rank of t among the distinct sample times.
+        self.t_min = int(t.min()) if len(t) else 0
+        span = int(t.max()) - self.t_min + 1 if len(t) else 1
+        self.times = None
+        if n_series * span < 2**62:
+            self.span, self.key = span, sid * span + (t - self.t_min)
+        else:
+            self.times = np.unique(t)
+            self.span = len(self.times) + 1
+            self.key = sid * self.span + np.searchsorted(self.times, t, "left")
         if temporal:
             tmp = series.get_column("_temporality").cast(pl.String).str.to_lowercase()
             self.is_delta = (tmp == "delta").fill_null(False).to_numpy()
         else:
             self.is_delta = np.zeros(n_series, bool)
 
-    def count_le(self, te: np.ndarray) -> np.ndarray:
-        """How many distinct sample times are <= each time."""
-        return np.searchsorted(self.times, te, "right")
+    def _offset(self, te: np.ndarray) -> np.ndarray:
+        """A time as the key's within-series offset: samples at or before ``te`` have offsets <= it."""
+        if self.times is None:
+            return np.clip(te - self.t_min, -1, self.span - 1)
+        return np.searchsorted(self.times, te, "right") - 1
 
-    def grid(self, every: Any, start: Any, end: Any, window_ns: int, helper: str) -> tuple[np.ndarray, np.ndarray]:
-        """The evaluation points (series id, time ns) of every series: each grid time whose window can hold samples."""
+    def grid(self, every: Any, start: Any, end: Any, window_ns: int, helper: str,
+             aligned: bool) -> tuple[np.ndarray, np.ndarray]:
+        """The evaluation points (series id, time ns) of every series: each grid time whose window can hold samples.
+
+        Without ``every`` each series is evaluated at its own sample times, or (``aligned``, for ``by=``)
+        every series at every distinct sample time of the input, so that sums line up.
+        """
         if every is None and start is None and end is None:
-            grid = self.times
+            if not aligned:
+                return self.sid, self.t
+            grid = self.times if self.times is not None else np.unique(self.t)
         else:
             if every is None:
                 raise UsageError(f"ob.{helper}: start=/end= set a range query's points; pass every= (its step) too")
@@ -151,16 +168,43 @@ class _Samples:
         lo = np.searchsorted(grid, first_t, "left")
         hi = np.searchsorted(grid, last_t + window_ns, "left")  # at last + window the last sample has left
         counts = np.maximum(hi - lo, 0)
+        if every is None and counts.sum() > 10 * max(len(self.t), 1_000):
+            msg = (f"ob.{helper}: by= evaluates every series at every distinct sample time, and these series are "
+                   f"sampled at different times ({len(grid):,} distinct times for {len(self.t):,} samples): pass "
+                   "every= (e.g. every='1m') to evaluate them on one grid")
+            raise UsageError(msg)
         sid = np.repeat(np.arange(len(lo), dtype=np.int64), counts)
         offs = np.arange(counts.sum(), dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
         return sid, grid[np.repeat(lo, counts) + offs]
 
-    def windows(self, sid: np.ndarray, te: np.ndarray, window_ns: int) -> tuple[np.ndarray, np.ndarray]:
-        """Global index of the first and the last sample in ``(te - window, te]`` of each point's series."""
-        base = sid * self.R
-        last = np.searchsorted(self.key, base + self.count_le(te), "right") - 1
-        first = np.searchsorted(self.key, base + self.count_le(te - window_ns), "right")
+    def windows(self, sid: np.ndarray, te: np.ndarray, window_ns: int,
+                own: bool) -> tuple[np.ndarray, np.ndarray]:
+        """Global index of the first and the last sample in ``(te - window, te]`` of each point's series.
+
+        ``own``: the points are the samples themselves (each is the last sample of its window).
+        """
+        base = sid * self.span
+        last = np.arange(len(sid)) if own else np.searchsorted(self.key, base + self._offset(te), "right") - 1
+        first = np.searchsorted(self.key, base + self._offset(te - window_ns), "right")
         return first, last
+
+
+def _series_ids(data: pl.DataFrame, cols: list[str]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """``data`` with a ``_sid`` per label set (numbered by first appearance) and the series table.
+
+    Frames from ``ob.load`` hold each series in one run of rows: then the runs are the series and no
+    join is needed.
+    """
+    if not cols:
+        return data.with_columns(pl.lit(0, pl.UInt32).alias("_sid")), pl.DataFrame({"_sid": pl.Series([0], dtype=pl.UInt32)})
+    changed = pl.any_horizontal([pl.col(c).ne_missing(pl.col(c).shift(1)) for c in cols])
+    run = data.select((changed | (pl.int_range(pl.len()) == 0)).alias("_new"))
+    starts = data.filter(run.get_column("_new"))
+    if not starts.select(cols).is_duplicated().any():
+        sid = run.get_column("_new").cast(pl.UInt32).cum_sum() - 1
+        return data.with_columns(sid.alias("_sid")), starts.select(cols).with_row_index("_sid")
+    series = data.select(cols).unique(maintain_order=True).with_row_index("_sid")
+    return data.join(series, on=cols, how="left", nulls_equal=True, maintain_order="left"), series
 
 
 def _extrapolated(s: _Samples, first: np.ndarray, last: np.ndarray, te: np.ndarray, window_ns: int,
@@ -216,8 +260,9 @@ def _evaluate(metrics: Any, window: Any, how: str, *, by: Any, every: Any, start
     keep = F.names(by)
     F.require(frame, keep, helper)
     s = _Samples(frame, time, helper)
-    sid, te = s.grid(every, start, end, window_ns, helper)
-    first, last = s.windows(sid, te, window_ns)
+    sid, te = s.grid(every, start, end, window_ns, helper, aligned=by is not None)
+    own = every is None and start is None and end is None and by is None
+    first, last = s.windows(sid, te, window_ns, own)
     n = last - first + 1
     delta_series = s.is_delta[sid] if len(sid) else np.zeros(0, bool)
     need = np.where(delta_series & (how in ("increase", "delta", "rate")), 1, 2)
@@ -235,10 +280,8 @@ def _evaluate(metrics: Any, window: Any, how: str, *, by: Any, every: Any, start
         if how == "irate" and delta_series.any():
             with np.errstate(invalid="ignore", divide="ignore"):
                 value = np.where(delta_series, s.v[last] / ((s.t[last] - s.t[last - 1]) / NS), value)
-    out = pl.DataFrame({"_sid": pl.Series(sid, dtype=pl.UInt32), "time": pl.Series(te, dtype=pl.Int64).cast(F.TS),
-                        "value": pl.Series(value, dtype=pl.Float64)})
-    labels = s.series.select(["_sid", *s.keys])
-    out = out.join(labels, on="_sid", how="left", maintain_order="left").drop("_sid")
+    out = s.series.select(s.keys)[pl.Series(sid, dtype=pl.UInt32)] if s.keys else pl.DataFrame()
+    out = out.with_columns(pl.Series("time", te, dtype=pl.Int64).cast(F.TS), pl.Series("value", value, dtype=pl.Float64))
     order = ["time", *(["metric"] if "metric" in s.keys else []), "value", *[k for k in s.keys if k != "metric"]]
     out = out.select(order)
     if by is not None:
