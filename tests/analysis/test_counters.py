@@ -223,3 +223,21 @@ def test_openmetrics_counter_family_and_no_types(tmp_path):
     plain.write_text("up 1 1700000000000\n")
     df = ob.load(str(plain), engine="polars")
     assert df["_type"].null_count() == 1 and df["_temporality"].null_count() == 1
+
+
+def test_histogram_quantile_on_raw_cumulative_file_warns_and_drops_the_markers(tmp_path):
+    """Raw buckets loaded from Prometheus text (cumulative, two scrapes) warn; the result has no _type column."""
+    lines = ["# TYPE d histogram"]
+    for ts, (a, b) in ((1700000000000, (1, 2)), (1700000015000, (3, 4))):
+        lines += [f'd_bucket{{le="1"}} {a} {ts}', f'd_bucket{{le="+Inf"}} {b} {ts}']
+    path = tmp_path / "d.prom"
+    path.write_text("\n".join(lines) + "\n")
+    df = ob.load(str(path), engine="polars")
+    with pytest.warns(ObsnbWarning, match="cumulative"):
+        out = ob.histogram_quantile(df, 0.5)
+    assert out.columns == ["time", "metric", "value"]
+    # the last scrape since start: rank 2 of 4 lies in (0, 1] holding 3 -> 2/3
+    assert out["value"].to_list()[-1] == pytest.approx(2 / 3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ob.histogram_quantile(ob.increase(df, "1m"), 0.5)
