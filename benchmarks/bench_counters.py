@@ -6,6 +6,11 @@
 hand-written answers are checked against obsnb's before timing. Medians of ``--repeat`` round-robin runs.
 
     python benchmarks/bench_counters.py --series 1000 --samples 10000
+
+Measured 2026-12-01 on the shared 2-vCPU VM (load average ~9: other engineers' tests), 10,000,000
+samples, median of 3 round-robin runs; read the ratios, not the seconds:
+
+    polars (hand, rolling)  11.812 s  1.00x · obsnb polars 14.610 s  1.24x · duckdb (hand, window) 46.879 s  3.97x
 """
 
 from __future__ import annotations

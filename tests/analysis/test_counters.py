@@ -241,3 +241,24 @@ def test_histogram_quantile_on_raw_cumulative_file_warns_and_drops_the_markers(t
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         ob.histogram_quantile(ob.increase(df, "1m"), 0.5)
+
+
+def test_otlp_cumulative_histogram_p95_per_window(tmp_path, engine):
+    """OTLP SDK exports every 15 s: 100 fast observations, then 10 per export in (1, 5]. Over 60 s at t=60 the
+    window holds 30 new ones (x 60/45 = 40), all in (1, 5]: p95 = 1 + 4 x 38/40 = 4.8 (since start: 4.3)."""
+    t0 = 1_700_000_000
+    lines = []
+    for k in range(5):
+        dp = {"timeUnixNano": str((t0 + 15 * k) * S), "startTimeUnixNano": str(t0 * S), "count": str(100 + 10 * k),
+              "sum": 1.0, "bucketCounts": ["100", "0", str(10 * k), "0"], "explicitBounds": [0.5, 1, 5]}
+        metric = {"name": "lat", "histogram": {"aggregationTemporality": 2, "dataPoints": [dp]}}
+        lines.append(json.dumps({"resourceMetrics": [{"resource": {}, "scopeMetrics": [{"metrics": [metric]}]}]}))
+    path = tmp_path / "metrics.otlp.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    df = ob.load(str(path), engine="polars").filter(pl.col("metric") == "lat_bucket")
+    buckets = df if engine == "polars" else df.to_pandas()
+    p95 = values(ob.histogram_quantile(ob.increase(buckets, "60s"), 0.95))
+    assert p95[t0 + 60] == pytest.approx(4.8, rel=1e-12)
+    with pytest.warns(ObsnbWarning, match="cumulative"):
+        raw = values(ob.histogram_quantile(buckets, 0.95))
+    assert raw[t0 + 60] == pytest.approx(4.3, rel=1e-12)
