@@ -282,8 +282,9 @@ def _evaluate(metrics: Any, window: Any, how: str, *, by: Any, every: Any, start
         if how == "irate" and delta_series.any():
             with np.errstate(invalid="ignore", divide="ignore"):
                 value = np.where(delta_series, s.v[last] / ((s.t[last] - s.t[last - 1]) / NS), value)
-    out = s.series.select(s.keys)[pl.Series(sid, dtype=pl.UInt32)] if s.keys else pl.DataFrame()
-    out = out.with_columns(pl.Series("time", te, dtype=pl.Int64).cast(F.TS), pl.Series("value", value, dtype=pl.Float64))
+    out = pl.DataFrame([pl.Series("time", te, dtype=pl.Int64).cast(F.TS), pl.Series("value", value, dtype=pl.Float64)])
+    if s.keys:
+        out = pl.concat([out, s.series.select(s.keys)[pl.Series(sid, dtype=pl.UInt32)]], how="horizontal")
     order = ["time", *(["metric"] if "metric" in s.keys else []), "value", *[k for k in s.keys if k != "metric"]]
     out = out.select(order)
     if by is not None:
