@@ -157,3 +157,32 @@ def test_functions_test_case(case, engine):
             assert math.isnan(got[key]), key
         else:
             assert got[key] == pytest.approx(v, rel=1e-12, abs=0), key
+
+
+# ----------------------------------------------------- against promqltest.py's one-window reference, at random
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_series = st.lists(st.tuples(st.integers(1, 40_000), st.floats(-5, 100, allow_nan=False)), min_size=1, max_size=40)
+
+
+@settings(max_examples=150, deadline=None)
+@given(steps=_series, window_ms=st.integers(1_000, 400_000), at_ms=st.integers(0, 800_000))
+def test_counter_rate_equals_the_reference_at_random(steps, window_ms, at_ms):
+    """Random gaps (1 ms..40 s), drops and negative starts: counter_rate at one point equals promqltest.py's
+    extrapolated_rate (Prometheus 3's rule, one window at a time) on the samples in (t - w, t]."""
+    t, pts = 0, []
+    for gap, v in steps:
+        t += gap
+        pts.append((t / 1000, v))
+    df = pl.DataFrame({"time": [int(round(s * 1000)) * 10**6 for s, _ in pts], "metric": "c",
+                       "value": [v for _, v in pts]}).with_columns(pl.col("time").cast(pl.Datetime("ns", "UTC")))
+    at = np.datetime64(at_ms, "ms")
+    out = ob.counter_rate(df, f"{window_ms}ms", every="1s", start=at, end=at)
+    inside = [(s, v) for s, v in pts if at_ms / 1000 - window_ms / 1000 < s <= at_ms / 1000]
+    want = promqltest.extrapolated_rate(inside, at_ms / 1000 - window_ms / 1000, at_ms / 1000)
+    if want is None:
+        assert out.height == 0
+    else:
+        assert out["value"].to_list() == [pytest.approx(want, rel=1e-9, abs=1e-12)]
