@@ -262,3 +262,25 @@ def test_otlp_cumulative_histogram_p95_per_window(tmp_path, engine):
     with pytest.warns(ObsnbWarning, match="cumulative"):
         raw = values(ob.histogram_quantile(buckets, 0.95))
     assert raw[t0 + 60] == pytest.approx(4.3, rel=1e-12)
+
+
+def test_otlp_exponential_histogram_rescaled_and_grown_is_one_layout(tmp_path):
+    """Exponential points at scale 1 (10 in (1, 2^.5]; then +5 in (2^1.5, 4]) and, after a downscale, at scale 0
+    (10 in (1, 2], 10 in (2, 4]): all rendered at scale 0 with le 0, 2, 4, +Inf at every time. increase over
+    30 s at t=30 holds the last two: 5 in (2, 4] (x 2 extrapolated), so the median is 2 + 2 x 5/10 = 3."""
+    t0 = 1_700_000_000
+    pts = [(0, 1, [10, 0], 10), (15, 1, [10, 0, 0, 5], 15), (30, 0, [10, 10], 20)]
+    lines = []
+    for dt, scale, counts, total in pts:
+        dp = {"timeUnixNano": str((t0 + dt) * S), "scale": scale, "count": str(total), "zeroCount": "0",
+              "positive": {"offset": 0, "bucketCounts": [str(c) for c in counts]}}
+        metric = {"name": "lat", "exponentialHistogram": {"aggregationTemporality": 2, "dataPoints": [dp]}}
+        lines.append(json.dumps({"resourceMetrics": [{"resource": {}, "scopeMetrics": [{"metrics": [metric]}]}]}))
+    path = tmp_path / "exp.otlp.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    df = ob.load(str(path), engine="polars").filter(pl.col("metric") == "lat_bucket")
+    layout = df.group_by("time").agg(pl.col("le")).sort("time")["le"].to_list()
+    assert layout == [["0", "2", "4", "+Inf"]] * 3
+    assert df.filter(pl.col("le") == "4")["value"].to_list() == [10.0, 15.0, 20.0]
+    median = values(ob.histogram_quantile(ob.increase(df, "30s"), 0.5))
+    assert median[t0 + 30] == pytest.approx(3.0, rel=1e-12)
