@@ -251,7 +251,10 @@ def _evaluate(metrics: Any, window: Any, how: str, *, by: Any, every: Any, start
     helper = {"increase": "increase", "rate": "counter_rate", "irate": "irate", "delta": "delta",
               "idelta": "idelta"}[how]
     engine = F.engine_of(metrics)
-    names = metrics.column_names if hasattr(metrics, "column_names") else list(metrics.columns)
+    if isinstance(metrics, pl.LazyFrame):
+        names = metrics.collect_schema().names()
+    else:
+        names = metrics.column_names if hasattr(metrics, "column_names") else list(metrics.columns)
     names += [n for n in getattr(getattr(metrics, "index", None), "names", []) if n is not None]  # pandas index
     frame = F.to_polars(metrics, [c for c in names if c not in ("_source", "_line")])  # provenance is per sample
     F.require(frame, [time, "value"], helper, "it needs metric samples: time, value and label columns")
