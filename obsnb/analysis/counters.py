@@ -44,29 +44,27 @@ def _series_keys(frame: pl.DataFrame, time: str) -> list[str]:
     return [c for c in frame.columns if c not in (time, "value") and not c.startswith("_")]
 
 
-def _window_sum(x: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-    """``sum(x[lo..hi])`` (inclusive; empty when lo > hi) for many windows at once, with IEEE edge cases.
+def _window_sum(pos: np.ndarray, vals: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """For many windows at once, the sum of the non-zero terms ``vals`` at sorted positions ``pos`` that lie
+    in ``[lo, hi]`` (0 for none), with IEEE edge cases.
 
-    Windows without a non-zero term are 0; one with a single non-zero term returns it exactly; more
+    Resets are rare, so the terms are kept sparse: a window with one term returns it exactly; more
     terms come from prefix sums of the finite values, and any NaN (or +Inf with -Inf) gives NaN, else an
-    infinity wins. Only windows holding a non-zero term are worked on (resets are rare).
+    infinity wins.
     """
     out = np.zeros(len(lo))
-    nonzero = x != 0  # NaN counts as non-zero
-    if not len(x) or not nonzero.any():
+    if not len(pos) or not len(lo):
         return out
-    nz = np.concatenate([[0], np.cumsum(nonzero)])
-    n_nz = nz[hi + 1] - nz[lo]
-    some = np.flatnonzero(n_nz > 0)
+    a, b = np.searchsorted(pos, lo, "left"), np.searchsorted(pos, hi, "right")
+    some = np.flatnonzero(b > a)
     if not len(some):
         return out
-    a, b, n = lo[some], hi[some] + 1, n_nz[some]
-    last_nz = np.maximum.accumulate(np.where(nonzero, np.arange(len(x)), 0))
-    res = x[last_nz[b - 1]]  # exact when the window has one non-zero term
-    many = n > 1
+    a, b = a[some], b[some]
+    res = vals[b - 1]  # exact when the window holds one term
+    many = (b - a) > 1
     if many.any():
-        finite = np.isfinite(x)
-        csum = np.concatenate([[0.0], np.cumsum(np.where(finite, x, 0.0))])
+        finite = np.isfinite(vals)
+        csum = np.concatenate([[0.0], np.cumsum(np.where(finite, vals, 0.0))])
         am, bm = a[many], b[many]
         part = csum[bm] - csum[am]
         if not finite.all():
@@ -74,13 +72,19 @@ def _window_sum(x: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
                 c = np.concatenate([[0], np.cumsum(mask)])
                 return c[bm] - c[am]
 
-            p, m, q = count(np.isposinf(x)), count(np.isneginf(x)), count(np.isnan(x))
+            p, m, q = count(np.isposinf(vals)), count(np.isneginf(vals)), count(np.isnan(vals))
             part = np.where(p > 0, np.inf, part)
             part = np.where(m > 0, -np.inf, part)
             part = np.where((q > 0) | ((p > 0) & (m > 0)), np.nan, part)
         res[many] = part
     out[some] = res
     return out
+
+
+def _dense_window_sum(x: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """``sum(x[lo..hi])`` for many windows (a delta series' samples)."""
+    pos = np.flatnonzero(x != 0)  # NaN counts as non-zero
+    return _window_sum(pos, x[pos], lo, hi)
 
 
 class _Samples:
@@ -209,31 +213,34 @@ def _series_ids(data: pl.DataFrame, cols: list[str]) -> tuple[pl.DataFrame, pl.D
 
 def _extrapolated(s: _Samples, first: np.ndarray, last: np.ndarray, te: np.ndarray, window_ns: int,
                   counter: bool, per_second: bool) -> np.ndarray:
-    """Prometheus's extrapolatedRate for every point (first/last: window sample indices, >= 2 samples)."""
+    """Prometheus's extrapolatedRate for every point (first/last: window sample indices, >= 2 samples).
+
+    The float operations are Prometheus's, in its order, so the answers are the same to the last bit
+    (reset corrections summed from more than one reset aside).
+    """
     t, v = s.t, s.v
-    ft, lt, fv, lv = t[first], t[last], v[first], v[last]
-    n = last - first + 1
+    ft, lt, fv = t[first], t[last], v[first]
     with np.errstate(invalid="ignore", divide="ignore"):
-        result = lv - fv
-        if counter:
-            prev = np.concatenate([[np.nan], v[:-1]])
-            same = np.concatenate([[False], s.sid[1:] == s.sid[:-1]])
-            corr = np.where(same & (v < prev), prev, 0.0)  # the value before a drop was lost by the reset
-            result = result + _window_sum(corr, first + 1, last)
-        to_start = (ft - (te - window_ns)) / NS
-        to_end = (te - lt) / NS
+        result = v[last] - fv
+        if counter:  # a drop is a restart: the value before it was lost and is added back
+            drops = np.flatnonzero((v[1:] < v[:-1]) & (s.sid[1:] == s.sid[:-1])) + 1
+            result += _window_sum(drops, v[drops - 1], first + 1, last)
         sampled = (lt - ft) / NS
-        avg = sampled / (n - 1)
+        to_start = (ft - te + window_ns) / NS
+        to_end = (te - lt) / NS
+        avg = sampled / (last - first)
         threshold = avg * 1.1
-        to_start = np.where(to_start >= threshold, avg / 2, to_start)
-        if counter:
-            to_zero = np.where((result > 0) & (fv >= 0), sampled * (fv / result), to_start)
-            to_start = np.where(to_zero < to_start, to_zero, to_start)
-        to_end = np.where(to_end >= threshold, avg / 2, to_end)
+        half = avg / 2
+        np.copyto(to_start, half, where=to_start >= threshold)
+        if counter:  # never extrapolate a counter below zero
+            to_zero = sampled * (fv / result)
+            np.copyto(to_start, to_zero, where=(result > 0) & (fv >= 0) & (to_zero < to_start))
+        np.copyto(to_end, half, where=to_end >= threshold)
         factor = (sampled + to_start + to_end) / sampled
         if per_second:
-            factor = factor / (window_ns / NS)
-        return result * factor
+            factor /= window_ns / NS
+        result *= factor
+        return result
 
 
 def _instant(s: _Samples, last: np.ndarray, counter: bool) -> np.ndarray:
@@ -269,14 +276,13 @@ def _evaluate(metrics: Any, window: Any, how: str, *, by: Any, every: Any, start
     own = every is None and start is None and end is None and by is None
     first, last = s.windows(sid, te, window_ns, own)
     n = last - first + 1
-    delta_series = s.is_delta[sid] if len(sid) else np.zeros(0, bool)
-    need = np.where(delta_series & (how in ("increase", "delta", "rate")), 1, 2)
-    ok = n >= need
+    delta_series = s.is_delta[sid] if s.is_delta.any() else np.zeros(len(sid), bool)
+    ok = n >= np.where(delta_series & (how in ("increase", "delta", "rate")), 1, 2) if s.is_delta.any() else n >= 2
     sid, te, first, last, delta_series = sid[ok], te[ok], first[ok], last[ok], delta_series[ok]
     if how in ("increase", "rate", "delta"):
-        value = _extrapolated(s, np.maximum(first, 0), last, te, window_ns, how != "delta", how == "rate")
+        value = _extrapolated(s, first, last, te, window_ns, how != "delta", how == "rate")
         if delta_series.any():
-            summed = _window_sum(s.v, first, last)
+            summed = _dense_window_sum(s.v, first, last)
             if how == "rate":
                 summed = summed / (window_ns / NS)
             value = np.where(delta_series, summed, value)
