@@ -211,19 +211,33 @@ def _series_ids(data: pl.DataFrame, cols: list[str]) -> tuple[pl.DataFrame, pl.D
     return data.join(series, on=cols, how="left", nulls_equal=True, maintain_order="left"), series
 
 
+CHUNK = 1 << 20  # points per block: block-sized temporaries are reused by the allocator, not faulted in anew
+
+
 def _extrapolated(s: _Samples, first: np.ndarray, last: np.ndarray, te: np.ndarray, window_ns: int,
                   counter: bool, per_second: bool) -> np.ndarray:
     """Prometheus's extrapolatedRate for every point (first/last: window sample indices, >= 2 samples).
 
     The float operations are Prometheus's, in its order, so the answers are the same to the last bit
-    (reset corrections summed from more than one reset aside).
+    (reset corrections summed from more than one reset aside). Worked in blocks of points.
     """
+    out = np.empty(len(first))
+    drops = np.zeros(0, np.int64)
+    if counter:  # a drop is a restart: the value before it was lost and is added back
+        drops = np.flatnonzero((s.v[1:] < s.v[:-1]) & (s.sid[1:] == s.sid[:-1])) + 1
+    for i in range(0, len(first), CHUNK):
+        j = slice(i, i + CHUNK)
+        out[j] = _extrapolated_block(s, first[j], last[j], te[j], window_ns, counter, per_second, drops)
+    return out
+
+
+def _extrapolated_block(s: _Samples, first: np.ndarray, last: np.ndarray, te: np.ndarray, window_ns: int,
+                        counter: bool, per_second: bool, drops: np.ndarray) -> np.ndarray:
     t, v = s.t, s.v
     ft, lt, fv = t[first], t[last], v[first]
     with np.errstate(invalid="ignore", divide="ignore"):
         result = v[last] - fv
-        if counter:  # a drop is a restart: the value before it was lost and is added back
-            drops = np.flatnonzero((v[1:] < v[:-1]) & (s.sid[1:] == s.sid[:-1])) + 1
+        if counter:
             result += _window_sum(drops, v[drops - 1], first + 1, last)
         sampled = (lt - ft) / NS
         to_start = (ft - te + window_ns) / NS
