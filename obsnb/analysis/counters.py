@@ -18,8 +18,11 @@ per-interval amounts already: their ``increase``/``delta`` is the sum of the sam
 (no extrapolation, one sample is enough), ``counter_rate`` that sum per second of window, ``irate``
 the last sample per second since the one before.
 
-The work is columnar: one sort, then numpy ``searchsorted`` finds every window's first and last
-sample, and prefix sums give the reset corrections; no Python loop runs per sample or per point.
+The work is columnar: series come from runs of rows (a join only when a series' rows are scattered),
+one int64 series-major key per sample lets numpy ``searchsorted`` find every window's first and last
+sample, and the reset corrections are summed over the (rare) drops inside each window; no Python loop
+runs per sample or per point. ``benchmarks/bench_counters.py`` compares it with hand-written polars
+and DuckDB.
 """
 
 from __future__ import annotations
