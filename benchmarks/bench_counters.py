@@ -7,10 +7,11 @@ hand-written answers are checked against obsnb's before timing. Medians of ``--r
 
     python benchmarks/bench_counters.py --series 1000 --samples 10000
 
-Measured 2026-12-01 on the shared 2-vCPU VM (load average ~9: other engineers' tests), 10,000,000
-samples, median of 3 round-robin runs; read the ratios, not the seconds:
+Measured 2026-12-01 on the shared 2-vCPU VM, 10,000,000 samples, median of 3 round-robin runs
+(load average ~1.5 at the end; earlier runs under load ~7-9 gave 1.24x-1.58x before the block-wise
+extrapolation): read the ratios, not the seconds:
 
-    polars (hand, rolling)  11.812 s  1.00x · obsnb polars 14.610 s  1.24x · duckdb (hand, window) 46.879 s  3.97x
+    polars (hand, rolling)  3.478 s  1.00x · obsnb polars 3.921 s  1.13x · duckdb (hand, window) 10.548 s  3.03x
 """
 
 from __future__ import annotations
