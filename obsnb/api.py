@@ -339,8 +339,9 @@ def load(
     instant = from_backend and (options.get("instant") or options.get("time") is not None)
     if from_backend and kind == "spans":
         table = _filter_traces_window(table, s_ns, e_ns)
-    elif not instant:
-        table = _filter_window(table, kind, s_ns, e_ns)
+    elif not instant:  # a metric range query keeps every point the backend evaluated, end included
+        closed = from_backend and kind == "metrics" and e_ns is not None
+        table = _filter_window(table, kind, s_ns, e_ns + 1 if closed else e_ns)
     if not from_backend and len(labels) > 1:
         table = _time_order(table, kind)
     info = LoadInfo(

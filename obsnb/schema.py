@@ -65,6 +65,9 @@ ID_COLUMNS = {"trace_id", "span_id", "parent_span_id"}
 # Where every row came from: the file (or URL + query) and its 1-based line (or record number).
 PROVENANCE = ("_source", "_line")
 PROVENANCE_TYPES = {"_source": pa.dictionary(pa.int32(), pa.string()), "_line": pa.int64()}
+# What a metric series is, where the source says it (else null): counter/gauge/histogram/summary and
+# cumulative/delta. Underscored like the provenance (never a label), just before it.
+METRIC_META = ("_type", "_temporality")
 SPAN_LISTS = ("links", "events")
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
@@ -199,6 +202,7 @@ def empty_table(kind: str) -> pa.Table:
     """A zero-row table with the canonical columns of ``kind`` (and the provenance columns)."""
     kind = canonical_kind(kind)
     fields = [pa.field(n, t) for n, t in CANONICAL[kind].items()]
+    fields += [pa.field(n, STR) for n in (METRIC_META if kind == "metrics" else ())]
     fields += [pa.field(n, PROVENANCE_TYPES[n]) for n in PROVENANCE]
     return pa.schema(fields).empty_table()
 
@@ -222,7 +226,7 @@ def conform(table: pa.Table, kind: str) -> pa.Table:
     """Add missing canonical columns as nulls, cast them, lowercase ids, order the columns.
 
     Order: canonical columns, then every other column in the order first seen, then (spans) ``links``
-    and ``events``, then the provenance columns ``_source`` and ``_line``.
+    and ``events``, (metrics) ``_type`` and ``_temporality``, then the provenance columns ``_source`` and ``_line``.
     """
     kind = canonical_kind(kind)
     n = table.num_rows
@@ -238,12 +242,15 @@ def conform(table: pa.Table, kind: str) -> pa.Table:
         else:
             cols[name] = _null_column(dtype, n)
     tail = [c for c in SPAN_LISTS if c in names] if kind == "spans" else []
+    meta = METRIC_META if kind == "metrics" else ()
     for name in names:
-        if name in canon or name in PROVENANCE or name in tail:
+        if name in canon or name in PROVENANCE or name in tail or name in meta:
             continue
         cols[name] = table.column(name)
     for name in tail:
         cols[name] = table.column(name)
+    for name in meta:
+        cols[name] = _cast(table.column(name), STR, name) if name in names else _null_column(STR, n)
     for name in PROVENANCE:
         if name in names:
             col = table.column(name)

@@ -3,6 +3,10 @@
 =====================  =======================================================================
 ``latency``            percentiles per group and epoch-aligned bucket, with counts
 ``histogram_quantile`` PromQL's ``histogram_quantile`` over classic ``le`` buckets
+``increase``           PromQL's ``increase``: counter growth per window (resets, extrapolation)
+``counter_rate``       PromQL's ``rate``: per-second counter growth per window
+``irate``              PromQL's ``irate``: per-second growth between the last two samples
+``delta``              PromQL's ``delta`` for gauges (``idelta``: last two samples)
 ``rate``               events per bucket, empty buckets present as zero
 ``error_rate``         errors / events per bucket
 ``gaps``               silences longer than a threshold (leading and trailing ones with a window)
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 from .absence import error_rate, gaps, rate
 from .compare import compare
+from .counters import counter_rate, delta, idelta, increase, irate
 from .histograms import histogram_quantile
 from .latency import latency
 from .patterns import log_patterns
@@ -29,6 +34,11 @@ from .timeline import timeline
 __all__ = [
     "latency",
     "histogram_quantile",
+    "increase",
+    "counter_rate",
+    "irate",
+    "delta",
+    "idelta",
     "rate",
     "error_rate",
     "gaps",

@@ -21,12 +21,13 @@ import polars as pl
 
 from ..errors import ObsnbWarning
 from . import _frames as F
+from .counters import warn_if_cumulative
 
 __all__ = ["histogram_quantile", "parse_le"]
 
 SMALL_DELTA = 1e-12  # Prometheus' smallDeltaTolerance
 _MIN_NORMAL = 2.2250738585072014e-308
-_SKIP = {"value", "le", "_source", "_line"}
+_SKIP = {"value", "le", "_source", "_line", "_type", "_temporality"}
 
 
 def parse_le(text: str | None) -> float | None:
@@ -151,6 +152,7 @@ def histogram_quantile(
             warnings.warn(msg, ObsnbWarning, stacklevel=2)
         frame = frame.with_columns(pl.lit(None, pl.String).alias(le)) if le not in frame.columns else frame
     frame = F.utc_ns(frame, time, "histogram_quantile")
+    warn_if_cumulative(frame.filter(pl.col(le).is_not_null()), "histogram_quantile", time)
     keys = F.names(by)
     if by is None:
         keys = [c for c in frame.columns if c not in _SKIP and c not in (time, le)]

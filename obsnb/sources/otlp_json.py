@@ -15,8 +15,13 @@ Rows:
   ``event`` = body (a map or list body as JSON), attributes and resource attributes.
 * metrics: one row per data point; sums and gauges by name, histograms as Prometheus writes them
   (``x_bucket`` with cumulative counts and an ``le`` label, ``x_sum``, ``x_count``), exponential
-  histograms rendered the same way with their bucket bounds, summaries as ``x{quantile=}``,
+  histograms rendered the same way with their bucket bounds (every point of a series on one layout: the
+  series' smallest scale and the union of its bucket ranges, so each ``le`` has a sample at each time), summaries as ``x{quantile=}``,
   ``x_sum``, ``x_count``. Attributes (data point and resource) become string label columns.
+  ``_type`` says what the metric is: ``counter`` (a monotonic sum), ``gauge`` (a gauge or a
+  non-monotonic sum, as Prometheus maps it), ``histogram`` (explicit or exponential), ``summary``;
+  ``_temporality`` is the sum's or histogram's ``aggregationTemporality`` (``cumulative``/``delta``,
+  null for gauges, summaries and an unspecified one).
 
 ``_line``: the line of the request in a one-request-per-line file; in a single-document file, the
 1-based ordinal of the record (span, log record or data point row) in the document.
@@ -24,6 +29,7 @@ Rows:
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any, Iterator
 
@@ -169,25 +175,84 @@ def _cumulative(name: str, t: Any, labels: dict, bounds: list[float], counts: li
     return rows
 
 
-def _exp_buckets(dp: dict) -> tuple[list[float], list[int]]:
-    """Exponential histogram buckets as (upper bound, count) pairs, negative to positive."""
-    base = 2.0 ** (2.0 ** -int(dp.get("scale") or 0))
-    bounds: list[float] = []
-    counts: list[int] = []
-    neg = dp.get("negative") or {}
-    off = int(neg.get("offset") or 0)
-    ncounts = [to_int(c) or 0 for c in neg.get("bucketCounts") or []]
-    for i in range(len(ncounts) - 1, -1, -1):  # most negative first; bucket i covers (-base^(i+1), -base^i]
-        bounds.append(-(base ** (off + i)))
-        counts.append(ncounts[i])
-    bounds.append(float(dp.get("zeroThreshold") or 0.0))
-    counts.append(to_int(dp.get("zeroCount")) or 0)
-    pos = dp.get("positive") or {}
-    off = int(pos.get("offset") or 0)
-    for i, c in enumerate(pos.get("bucketCounts") or []):
-        bounds.append(base ** (off + i + 1))
-        counts.append(to_int(c) or 0)
-    return bounds, counts
+def _pow2(x: float) -> float:
+    try:
+        return 2.0**x
+    except OverflowError:
+        return math.inf
+
+
+def _exp_side(dp: dict, side: str, scale: int) -> dict[int, int]:
+    """One side's bucket counts by index at ``scale`` (<= the point's own: a coarser bucket is the union
+    of 2**d finer ones, index ``i >> d``, so merging is exact)."""
+    b = dp.get(side) or {}
+    off, d = int(b.get("offset") or 0), int(dp.get("scale") or 0) - scale
+    out: dict[int, int] = {}
+    for i, c in enumerate(b.get("bucketCounts") or []):
+        j = (off + i) >> d
+        out[j] = out.get(j, 0) + (to_int(c) or 0)
+    return out
+
+
+def _render_exponential(rows: list[dict]) -> list[dict]:
+    """Exponential histogram points -> ``x_bucket`` rows, all points of a series on one bucket layout.
+
+    The layout is Prometheus's for rate(): the series' smallest scale, and the union of the bucket
+    index ranges of its points, each point holding 0 where it has no bucket (none observed there). So
+    every ``le`` series has a sample at every time and ``ob.increase`` works on each, as for a classic
+    histogram. Bucket i covers (base^i, base^(i+1)] (negative side mirrored), base = 2^(2^-scale).
+    """
+    exp = [r for r in rows if "_exp" in r]
+    if not exp:
+        return rows
+    groups: dict[tuple, list[dict]] = {}
+    for r in exp:
+        key = tuple(sorted((k, str(v)) for k, v in r.items() if k not in ("time", "_exp", "_line")))
+        groups.setdefault(key, []).append(r)
+    rendered: dict[int, list[dict]] = {}
+    for group in groups.values():
+        scale = min(int(r["_exp"].get("scale") or 0) for r in group)
+        sides = {side: [_exp_side(r["_exp"], side, scale) for r in group] for side in ("negative", "positive")}
+        ranges = {}
+        for side, per_point in sides.items():
+            idx = [i for counts in per_point for i in counts]
+            ranges[side] = range(min(idx), max(idx) + 1) if idx else range(0)
+        width = 2.0**-scale
+        for k, r in enumerate(group):
+            dp, neg, pos = r["_exp"], sides["negative"][k], sides["positive"][k]
+            bounds = [-_pow2(i * width) for i in reversed(ranges["negative"])]  # most negative first
+            counts = [neg.get(i, 0) for i in reversed(ranges["negative"])]
+            bounds.append(float(dp.get("zeroThreshold") or 0.0))
+            counts.append(to_int(dp.get("zeroCount")) or 0)
+            bounds += [_pow2((i + 1) * width) for i in ranges["positive"]]
+            counts += [pos.get(i, 0) for i in ranges["positive"]]
+            labels = {c: v for c, v in r.items() if c not in ("time", "metric", "_exp", "_line")}
+            out = _cumulative(r["metric"][: -len("_bucket")], r["time"], labels, bounds, counts, dp.get("count"))
+            for row in out:
+                row["_line"] = r.get("_line")
+            rendered[id(r)] = out
+    result: list[dict] = []
+    for r in rows:
+        if "_exp" in r:
+            result.extend(rendered[id(r)])
+        else:
+            result.append(r)
+    return result
+
+
+_TEMPORALITY = {1: "delta", 2: "cumulative", "AGGREGATION_TEMPORALITY_DELTA": "delta",
+                "AGGREGATION_TEMPORALITY_CUMULATIVE": "cumulative"}
+
+
+def _kind(m: dict, key: str) -> dict[str, Any]:
+    """``_type`` and ``_temporality`` of an OTLP metric's ``key`` (sum, gauge, histogram, ...) data."""
+    body = m.get(key) or {}
+    if key == "sum":
+        kind = "counter" if body.get("isMonotonic") in (True, "true") else "gauge"
+    else:
+        kind = {"gauge": "gauge", "summary": "summary"}.get(key, "histogram")
+    t = body.get("aggregationTemporality")
+    return {"_type": kind, "_temporality": _TEMPORALITY.get(to_int(t) if str(t).isdigit() else t)}
 
 
 def _metric(m: dict, res: dict) -> list[dict]:
@@ -196,22 +261,22 @@ def _metric(m: dict, res: dict) -> list[dict]:
     for key in ("sum", "gauge"):
         for dp in (m.get(key) or {}).get("dataPoints") or []:
             v = dp.get("asDouble", dp.get("asInt"))
-            rows.append(_row(dp.get("timeUnixNano"), name, v, _labels(dp, res)))
+            rows.append(_row(dp.get("timeUnixNano"), name, v, _labels(dp, res), **_kind(m, key)))
     for key in ("histogram", "exponentialHistogram"):
         for dp in (m.get(key) or {}).get("dataPoints") or []:
-            labels = _labels(dp, res)
+            labels = {**_labels(dp, res), **_kind(m, key)}
             t = dp.get("timeUnixNano")
             if key == "histogram":
                 bounds = [to_float(b) for b in dp.get("explicitBounds") or []]
                 counts = [to_int(c) or 0 for c in dp.get("bucketCounts") or []]
-            else:
-                bounds, counts = _exp_buckets(dp)
-            rows += _cumulative(name, t, labels, bounds, counts, dp.get("count"))
+                rows += _cumulative(name, t, labels, bounds, counts, dp.get("count"))
+            else:  # rendered once the series' other points are known (_render_exponential)
+                rows.append({"time": to_int(t), "metric": f"{name}_bucket", "_exp": dp, **labels})
             if "sum" in dp:
                 rows.append(_row(t, f"{name}_sum", dp["sum"], labels))
             rows.append(_row(t, f"{name}_count", dp.get("count", 0), labels))
     for dp in (m.get("summary") or {}).get("dataPoints") or []:
-        labels = _labels(dp, res)
+        labels = {**_labels(dp, res), **_kind(m, "summary")}
         t = dp.get("timeUnixNano")
         for q in dp.get("quantileValues") or []:
             quantile = format_le(to_float(q.get("quantile")) or 0.0)
@@ -278,7 +343,9 @@ def parse_otlp_document(obj: dict, source: str, ctx: ReadContext, line: int | No
     line the document starts on (one request per line); without it ``_line`` is the record ordinal.
     Records without the ids or times they need are rejected through ``ctx``.
     """
-    return parts_from_rows(otlp_rows(obj, source, ctx, line), source)
+    out = otlp_rows(obj, source, ctx, line)
+    out["metrics"] = _render_exponential(out["metrics"])
+    return parts_from_rows(out, source)
 
 
 class OtlpJson(FileFormat):
@@ -301,4 +368,5 @@ class OtlpJson(FileFormat):
         out: dict[str, list[dict]] = {"spans": [], "logs": [], "metrics": []}
         for obj, line in iter_json_docs(src, ctx):  # rows of every request, one table per kind
             otlp_rows(obj, src.path, ctx, line, out)
+        out["metrics"] = _render_exponential(out["metrics"])
         yield from parts_from_rows(out, src.path)

@@ -10,6 +10,13 @@ seconds in OpenMetrics (a file with ``# EOF`` or a timestamp with a decimal poin
 a timestamp take the option ``time=`` (anything :func:`obsnb.timeutil.to_ns` reads), else the file's
 modification time: a scrape saved to a file is as old as the file.
 
+``_type`` is the family's ``# TYPE`` (``counter``, ``gauge``, ``histogram``, ``summary``, or OpenMetrics'
+``gaugehistogram``/``info``/``stateset``; null for ``unknown``/``untyped`` or no TYPE line); a sample
+belongs to the family it names or whose name it extends (``x_bucket``, ``x_sum``, ``x_count``,
+``x_total``, ``x_created``). ``_temporality`` is ``cumulative`` for the counts Prometheus keeps since a
+process started (a counter's samples, a histogram's ``_bucket``/``_sum``/``_count``, a summary's
+``_sum``/``_count``), else null.
+
 ``_line`` is the 1-based line number. Rejected: lines that are not a sample or a comment, values that
 are not numbers, binary garbage.
 """
@@ -37,6 +44,37 @@ LABEL = r'[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*"'
 _NUMBER = r"^[+-]?(\d+\.?\d*([eE][+-]?\d+)?|\.\d+([eE][+-]?\d+)?|[Ii]nf|Inf|NaN|nan)$"
 _SNIFF_SAMPLE = re.compile(SAMPLE.encode())
 _SNIFF_TYPE = re.compile(rb"^# (TYPE|HELP) [a-zA-Z_:][a-zA-Z0-9_:]* ", re.M)
+_TYPE_LINE = r"^#\s*TYPE\s+(?P<family>[a-zA-Z_:][a-zA-Z0-9_:]*)\s+(?P<type>[a-zA-Z]+)\s*$"
+_SUFFIXES = ("_bucket", "_sum", "_count", "_total", "_created", "_gsum", "_gcount", "_info")
+_CUMULATIVE = {"counter": ("_total", ""), "histogram": ("_bucket", "_sum", "_count"), "summary": ("_sum", "_count")}
+
+
+def _family_types(comments: pa.Array) -> dict[str, str]:
+    """``# TYPE family type`` lines -> {family: type} (types lowercased; unknown/untyped left out)."""
+    matched, m = extract(comments, _TYPE_LINE, "family")
+    fam, typ = m["family"].filter(matched).to_pylist(), m["type"].filter(matched).to_pylist()
+    return {f: t.lower() for f, t in zip(fam, typ) if t.lower() not in ("unknown", "untyped")}
+
+
+def _type_columns(names: pa.Array, types: dict[str, str]) -> dict[str, pa.Array]:
+    """``_type`` and ``_temporality`` for each sample name (worked out once per distinct name)."""
+    uniq = pc.unique(names).to_pylist()
+    kind, temporality = {}, {}
+    for name in uniq:
+        family, suffix = name, ""
+        if name not in types:
+            for suf in _SUFFIXES:
+                if name.endswith(suf) and name[: -len(suf)] in types:
+                    family, suffix = name[: -len(suf)], suf
+                    break
+        t = types.get(family)
+        kind[name] = t
+        # Prometheus text names the counter family x_total itself; OpenMetrics names it x
+        temporality[name] = "cumulative" if t in _CUMULATIVE and (suffix in _CUMULATIVE[t] or (
+            t == "counter" and suffix == "" and not name.endswith("_created"))) else None
+    idx = pc.index_in(names, value_set=pa.array(uniq, pa.string()))
+    return {"_type": pc.take(pa.array([kind[u] for u in uniq], pa.string()), idx),
+            "_temporality": pc.take(pa.array([temporality[u] for u in uniq], pa.string()), idx)}
 
 
 class PromText(FileFormat):
@@ -64,6 +102,7 @@ class PromText(FileFormat):
     def read(self, src: FileInput, ctx: ReadContext) -> Iterator[Part]:
         lines, numbers, bad = read_lines(src)
         sample = pc.invert(pc.starts_with(pc.utf8_ltrim_whitespace(lines), "#"))
+        types = _family_types(lines.filter(pc.fill_null(pc.invert(sample), False)))
         lines, numbers, bad = lines.filter(sample), numbers.filter(sample), bad.filter(sample)
         if len(lines) == 0:
             return
@@ -97,6 +136,8 @@ class PromText(FileFormat):
             for k, v in pairs_to_columns(labels, LABEL, unescape_newline=True).items():
                 if k not in out:
                     out[k] = v
+        if types:
+            out.update(_type_columns(m["name"], types))
         out["_line"] = numbers.filter(good)
         out["_source"] = source_column(src.path, n)
         yield Part("metrics", pa.table(out))

@@ -1,8 +1,9 @@
 """Prometheus-compatible backends (Prometheus, VictoriaMetrics, Thanos, Mimir) over the HTTP API.
 
-``ob.load("prometheus://host:9090", query="rate(x[5m])", start=t0, end=t1)`` runs ``/api/v1/query_range``;
-without ``start`` (or with ``instant=True``) it runs an instant ``/api/v1/query`` at ``time=`` (any time
-form), else 1 ms before ``end`` (windows are ``[start, end)``), else now.
+``ob.load("prometheus://host:9090", query="rate(x[5m])", start=t0, end=t1)`` runs ``/api/v1/query_range``
+and returns every point the server evaluated, ``start + k*step <= end``, the one at ``end`` included (as
+Prometheus's UI and Grafana show it); without ``start`` (or with ``instant=True``) it runs an instant
+``/api/v1/query`` at ``time=`` (any time form), else 1 ms before ``end``, else now.
 
 * ``step=`` ("15s", seconds, timedelta): when omitted, the smallest of 1s, 2s, 5s, 10s, 15s, 30s, 1m,
   2m, 5m, 10m, 15m, 30m, 1h, 2h, 6h, 12h, 1d that gives at most 1,000 points per series (3 h -> 15s,

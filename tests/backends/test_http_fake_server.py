@@ -45,14 +45,14 @@ def free_port() -> int:
 
 
 def test_prometheus_fake_server_chunks_concurrently_and_stitch():
-    """[T0, T0+1000] at 1 s in chunks of 100 points: 11 requests, then load() keeps [T0, T0+1000): 1,000 points once each."""
+    """[T0, T0+1000] at 1 s in chunks of 100 points: 11 requests, and load() keeps every point, end included: 1,001 points once each."""
     with FakeServer(prom_handler()) as srv:
         df = ob.load(f"prometheus://{srv.hostport}", query="m", start=T0, end=T0 + 1000, step=1, max_points=100,
                      progress=False)
         starts = sorted(float(r.params["start"]) for r in srv.requests)
     assert starts == [T0 + 100 * k for k in range(11)]
     t = df["time"].astype("int64").to_numpy() // 10**9
-    assert np.array_equal(np.sort(t), np.arange(T0, T0 + 1000))
+    assert np.array_equal(np.sort(t), np.arange(T0, T0 + 1001))
     assert df["value"].tolist() == [float(x) for x in np.sort(t)]
 
 
@@ -78,7 +78,7 @@ def test_prometheus_fake_server_partial_true_warns_missing_range():
     text = str(rec[0].message)
     assert "PARTIAL RESULT: 1 of 11 chunks failed and are MISSING" in text
     assert "[2024-01-01T00:05:00.000000000Z, 2024-01-01T00:06:39.000000000Z]" in text
-    assert len(df) == 900
+    assert len(df) == 901  # [T0, T0+1000] at 1 s minus the 100 points of the failed chunk
     assert not ((df["time"].astype("int64") // 10**9).between(T0 + 300, T0 + 399)).any()
     assert any("PARTIAL RESULT" in w for w in ob.load_info(df).warnings)
 
@@ -97,7 +97,7 @@ def test_prometheus_fake_server_retries_503_then_succeeds():
     """Two 503 answers then success: the load succeeds after 3 requests."""
     with FakeServer(Flaky(prom_handler(), 2, status=503)) as srv:
         df = ob.load(f"prometheus://{srv.hostport}", query="m", start=T0, end=T0 + 10, step=1, backoff=0.01)
-        assert len(df) == 10 and len(srv.requests) == 3
+        assert len(df) == 11 and len(srv.requests) == 3  # [T0, T0+10], end included
 
 
 def test_prometheus_fake_server_429_honours_retry_after():
@@ -106,7 +106,7 @@ def test_prometheus_fake_server_429_honours_retry_after():
         t = time.perf_counter()
         df = ob.load(f"prometheus://{srv.hostport}", query="m", start=T0, end=T0 + 10, step=1, backoff=0.01)
         waited = time.perf_counter() - t
-        assert len(df) == 10 and len(srv.requests) == 2
+        assert len(df) == 11 and len(srv.requests) == 2
     assert waited >= 0.9
 
 

@@ -91,8 +91,8 @@ def test_loki_fake_server_metric_query_gives_metrics(loki):
     srv, _ = loki
     df = ob.load("loki://" + srv.hostport, query='count_over_time({app="api"}[10s])', start=T0 + 100 * S,
                  end=T0 + 160 * S, step=10)
-    assert df["value"].tolist() == [5.0] * 6
-    assert df["time"].tolist() == [pd.Timestamp(T0 + (100 + 10 * k) * S, unit="ns", tz="UTC") for k in range(6)]
+    assert df["value"].tolist() == [5.0] * 7  # T0+100s ... T0+160s: a range query keeps the point at end
+    assert df["time"].tolist() == [pd.Timestamp(T0 + (100 + 10 * k) * S, unit="ns", tz="UTC") for k in range(7)]
     assert set(df["app"]) == {"api"} and set(df["env"]) == {"prod"}
     assert df["metric"].isna().all()
 

@@ -52,23 +52,23 @@ class LiveSuite:
         self.fixture = live_backends["fixture"]
 
     def test_rate_equals_fixture_increments(self, engine):
-        """rate(counter[5m]) every 60 s equals each series' per-15 s increment / 15 read from the fixture file."""
+        """rate(counter[5m]) every 60 s over [T0+1h, T0+1h+10m] (end included) equals each series' per-15 s increment / 15."""
         df = to_pandas(ob.load(self.url, query="rate(obsnb_http_requests_total[5m])", start=T0 + HOUR,
                                end=T0 + HOUR + 600, step=60, engine=engine))
-        assert len(df) == 3 * 10
+        assert len(df) == 3 * 11
         for (svc, code), g in df.groupby(["service", "code"]):
             want = per_second(self.fixture, f'obsnb_http_requests_total{{service="{svc}",code="{code}"}}', T0 + HOUR)
-            assert g["value"].tolist() == pytest.approx([want] * 10)
-            assert g["time"].tolist() == list(pd.date_range("2024-01-01T01:00Z", periods=10, freq="60s"))
+            assert g["value"].tolist() == pytest.approx([want] * 11)
+            assert g["time"].tolist() == list(pd.date_range("2024-01-01T01:00Z", periods=11, freq="60s"))
         assert df["metric"].isna().all()  # rate() drops __name__
 
-    def test_gauge_equals_fixture_samples_with_window_half_open(self):
-        """A gauge at its own 15 s resolution over [T0, T0+3h) gives every fixture sample but the one at T0+3h."""
+    def test_gauge_equals_fixture_samples_end_included(self):
+        """A gauge at its own 15 s resolution over [T0, T0+3h] gives every fixture sample, the one at end included."""
         df = ob.load(self.url, query="obsnb_queue_depth", start=T0, end=T0 + 3 * HOUR, step=15)
         want = samples(self.fixture, 'obsnb_queue_depth{service="worker"}')
-        assert len(df) == 720
+        assert len(df) == 721 and max(want) == T0 + 3 * HOUR
         got = dict(zip(df["time"].astype("int64") // 10**9, df["value"]))
-        assert got == {t: v for t, v in want.items() if t < T0 + 3 * HOUR}
+        assert got == want
         assert set(df["metric"]) == {"obsnb_queue_depth"} and set(df["service"]) == {"worker"}
 
     def test_p95_pushed_down_as_histogram_quantile(self):
@@ -117,10 +117,10 @@ class LiveSuite:
     def test_quarter_second_step_over_3h_returns_every_point(self):
         """3 h at 0.25 s (43,201 points, past the server's points limit) arrives whole through load()."""
         df = ob.load(self.url, query="obsnb_queue_depth", start=T0, end=T0 + 3 * HOUR, step=0.25, progress=False)
-        assert len(df) == 43_200  # [start, end): the point at end is outside the window
+        assert len(df) == 43_201  # every point the server evaluated, the one at end included
         assert df["time"].diff().dropna().eq(pd.Timedelta("250ms")).all()
         want = samples(self.fixture, 'obsnb_queue_depth{service="worker"}')
-        assert df["value"].iloc[0] == want[T0] and df["value"].iloc[-1] == want[T0 + 3 * HOUR - 15]
+        assert df["value"].iloc[0] == want[T0] and df["value"].iloc[-1] == want[T0 + 3 * HOUR]
 
     def test_bad_promql_raises_query_error_with_server_words(self):
         """Unparseable PromQL raises QueryError at once with the server's own message and the query."""
