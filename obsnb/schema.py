@@ -238,6 +238,9 @@ def conform(table: pa.Table, kind: str) -> pa.Table:
             col = _cast(table.column(name), dtype, name)
             if name in ID_COLUMNS and _has_upper_ascii(col):
                 col = pc.utf8_lower(col)
+            if name in ID_COLUMNS and col.null_count < len(col):
+                # an all-zero id is OpenTelemetry's "no trace/span" (otelTraceID="0" outside a span): null
+                col = pc.if_else(pc.match_substring_regex(col, r"^0+$"), pa.scalar(None, col.type), col)
             cols[name] = col
         else:
             cols[name] = _null_column(dtype, n)

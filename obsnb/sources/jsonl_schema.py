@@ -18,7 +18,7 @@ LEVEL_FIELDS = ("level", "levelname", "log.level", "severity", "severity_text", 
 LEVEL_NUM_FIELDS = ("severityNumber", "severity_number", "SeverityNumber")  # OpenTelemetry 1-24
 EVENT_FIELDS = ("event", "message", "msg", "body", "Body", "@m", "@mt", "log", "text")
 SERVICE_FIELDS = ("service", "service.name", "serviceName", "service_name", "resource.service.name",
-                  "ServiceName", "app", "application")
+                  "ServiceName", "otelServiceName", "app", "application")
 TRACE_FIELDS = ("trace_id", "traceId", "trace.id", "traceID", "TraceId", "otelTraceID", "trace")
 SPAN_FIELDS = ("span_id", "spanId", "span.id", "spanID", "SpanId", "otelSpanID")
 

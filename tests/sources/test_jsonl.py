@@ -240,7 +240,7 @@ def test_bunyan_corpus(realworld):
     rej = ob.rejected(df)
     assert list(zip(rej["source"], rej["line"])) == expected_rejects
     all_log = [json.loads(x) for x in (d / "all.log").read_text().splitlines() if x.startswith("{") and '"time"' in x]
-    got = df[df["_source"] == str(d / "all.log")]
+    got = df[df["_source"] == str(d / "all.log")].sort_values("_line", kind="stable")  # several files: time order
     assert list(got["level_original"].astype(int)) == [r["level"] for r in all_log]
     bunyan = {10: "DEBUG", 20: "DEBUG", 30: "INFO", 40: "WARNING", 50: "ERROR", 55: "ERROR", 60: "CRITICAL"}
     assert list(got["level"]) == [bunyan[r["level"]] for r in all_log]
@@ -313,3 +313,20 @@ def test_otel_severity_number_as_text_maps_to_a_level(tmp_path):
                  '{"timeUnixNano":"1715680802000000000","severityNumber":9,"body":"y"}\n')
     df = _load(p)
     assert list(df["level"]) == ["ERROR", "INFO"]
+
+
+def test_otel_logging_instrumentation_fields(tmp_path):
+    """OpenTelemetry's Python logging instrumentation: otelTraceID="0" outside a span is no trace (null),
+    otelServiceName is the service; inside a span the ids are kept."""
+    import obsnb as ob
+
+    p = tmp_path / "otel.jsonl"
+    p.write_text('{"asctime": "2024-05-14T12:00:00Z", "message": "boot", "otelTraceID": "0", "otelSpanID": "0", '
+                 '"otelServiceName": "billing"}\n'
+                 '{"asctime": "2024-05-14T12:00:01Z", "message": "charge", "otelTraceID": "4BF92F3577B34DA6A3CE929D0E0E4736", '
+                 '"otelSpanID": "00F067AA0BA902B7", "otelServiceName": "billing"}\n')
+    df = ob.load(str(p))
+    assert df["trace_id"].tolist()[0] is None or df["trace_id"].isna().tolist()[0]
+    assert df["trace_id"].tolist()[1] == "4bf92f3577b34da6a3ce929d0e0e4736"
+    assert df["span_id"].tolist()[1] == "00f067aa0ba902b7" and df["span_id"].isna().tolist()[0]
+    assert df["service"].tolist() == ["billing", "billing"]
