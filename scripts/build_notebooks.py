@@ -85,7 +85,7 @@ obn.draw(charts.rate(W, EVERY, by=obn.entity_of(F), gaps=obn.gaps_frame(F, obn.e
 DEPENDENCY_CHART = '''\
 DEP = next(iter(F.of("degraded_dependency", "latency_regression")), None)
 CALLS = obn.calls_of(SPANS, LOGS, DEP) if DEP is not None and DEP.kind == "degraded_dependency" else None
-obn.draw(charts.latency(CALLS, every=EVERY, gaps=obn.gaps_frame(F), title=f"Call latency of {DEP.entity_value} (ms)")
+obn.draw(charts.latency(CALLS, every=EVERY, title=f"Call latency of {DEP.entity_value} (ms)")
          if CALLS is not None and len(CALLS) else None)'''
 
 POSTMORTEM = notebook(

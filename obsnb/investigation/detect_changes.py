@@ -16,6 +16,7 @@ _SKIP = {"time", "level", "trace_id", "span_id", "_source", "_line", "_err", "le
 _MAX = 12
 _BURST = 10 * 60 * 10**9
 _SAME_CHANGE = 5 * 60 * 10**9
+_EVIDENCE_START = 2 * 60 * 10**9
 
 
 def _ns(t) -> int:
@@ -110,8 +111,11 @@ def _restarts(ctx: Ctx, rows: pl.DataFrame, ev: str, first_err: int | None) -> l
     t = pl.col("time").cast(pl.Int64)
     rows = rows.sort("time").with_columns(((t - t.shift(1)).fill_null(0) > _BURST).cum_sum().alias("_burst"))
     out = []
+    evidence_start = _ns(ctx.logs.get_column("time").min()) if ctx.logs is not None and ctx.logs.height else None
     for _, g in rows.group_by("_burst", maintain_order=True):
         t0, t1 = _ns(g.get_column("time").min()), _ns(g.get_column("time").max())
+        if evidence_start is not None and t0 - evidence_start < _EVIDENCE_START:
+            continue  # processes starting as the evidence begins: the start of the logs, not a change
         who = {c: sorted(set(g.get_column(c).drop_nulls().cast(pl.String).to_list()))[:10]
                for c in ctx.reading.entity if c in g.columns and c != "service"}
         who_txt = "; ".join(f"`{c}`: {', '.join(v)}" for c, v in who.items() if v)
