@@ -3,6 +3,7 @@ with the live (offline, anywidget) chart renderer: no cell errors, the title ren
 
 from __future__ import annotations
 
+import html
 import importlib.util
 import json
 import os
@@ -20,7 +21,9 @@ import requests
 
 from conftest import need
 
-from obsnb.report import NOTEBOOKS
+from _support import SAMPLE_DATA
+
+from obsnb.cli import new_investigation
 
 pytestmark = pytest.mark.slow
 WIDGET = "application/vnd.jupyter.widget-view+json"
@@ -37,7 +40,12 @@ def lab(tmp_path_factory):
     jupyter = os.path.join(os.path.dirname(sys.executable), "jupyter-lab")
     need(os.path.exists(jupyter) or shutil.which("jupyter-lab") is not None, "jupyter-lab is not installed")
     root = tmp_path_factory.mktemp("lab")
-    shutil.copy(NOTEBOOKS / "postmortem.ipynb", root / "postmortem.ipynb")
+    # as a user would: `obsnb new postmortem` on the sample incident's files
+    truth = json.loads((SAMPLE_DATA / "ground_truth.json").read_text())
+    new_investigation("postmortem", root, incident=truth["incident"], start=truth["window"]["start"],
+                      end=truth["window"]["end"], sources={"logs": str(SAMPLE_DATA / "logs"),
+                                                          "traces": str(SAMPLE_DATA / "traces"),
+                                                          "metrics": str(SAMPLE_DATA / "metrics")})
     run = root / ".run"
     env = {**os.environ, "JUPYTER_CONFIG_DIR": str(run / "config"), "JUPYTER_DATA_DIR": str(run / "data"),
            "JUPYTER_RUNTIME_DIR": str(run / "runtime"), "OBSNB_ALTAIR_RENDERER": "jupyter"}
@@ -120,7 +128,7 @@ def test_postmortem_runs_live_in_jupyterlab(lab):
     errors = [f"{o['ename']}: {o['evalue']}" for o in outputs if o["type"] == "error"]
     assert errors == []
     markdown = "".join(o.get("data", {}).get("text/markdown", "") for o in outputs)
-    assert "# Postmortem INC-2041" in markdown
+    assert "# Postmortem INC-2041" in html.unescape(markdown)  # values are escaped as entities
     widgets = [o for o in outputs if WIDGET in o.get("data", {})]
     assert len(widgets) >= 8
     assert not any("cdn.jsdelivr" in json.dumps(o) for o in outputs)
