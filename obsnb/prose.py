@@ -19,7 +19,7 @@ from .investigation.findings import dur_arg, fmt_duration, fmt_time
 from .investigation.vocabulary import span_dependency_expr
 
 __all__ = ["section", "evidence", "headline", "gaps_frame", "timeline_frame", "action_items", "trace_of_interest",
-           "rows_about", "calls_of", "root_cause", "recovery", "trace_status", "bucket", "entity_of", "work_rows",
+           "rows_about", "calls_of", "root_cause", "recovery", "has_trace", "trace_status", "bucket", "entity_of", "work_rows",
            "work_title", "detection", "log_columns", "metrics_overview", "why_this_trace", "findings_about_trace"]
 
 _SECTION_NONE = {
@@ -245,6 +245,14 @@ def recovery(findings) -> None:
         _print("No finding has an end to report: nothing was found that needed to recover.")
         return
     _markdown("\n".join(f"* {_text(x)}" for x in lines))
+
+
+def has_trace(trace_id: str | None, spans: Any, logs: Any) -> bool:
+    """Whether any span or log line of the evidence carries ``trace_id``."""
+    if not trace_id:
+        return False
+    sp, lg = _pd(spans), _pd(logs)
+    return bool((sp["trace_id"] == trace_id).any() or (lg["trace_id"] == trace_id).any())
 
 
 def trace_status(trace_id: str | None, asked: str | None, spans: Any, logs: Any) -> None:

@@ -159,7 +159,7 @@ TRACE = notebook(
     'obn.trace_status(TID, trace_id, SPANS, LOGS)\n'
     'obn.why_this_trace(F, TID, trace_id)',
     [
-        code('T = ob.timeline(TID, logs=LOGS, spans=SPANS) if TID else None\n'
+        code('T = ob.timeline(TID, logs=LOGS, spans=SPANS) if obn.has_trace(TID, SPANS, LOGS) else None\n'
              'if T is not None:\n'
              '    obn.md("## Waterfall\\n\\n{n} spans and {m} log lines.", n=int((T["source"] == "span").sum()),\n'
              '           m=int((T["source"] == "log").sum()))\n'

@@ -186,3 +186,16 @@ def test_postmortem_renders_on_one_kind_of_evidence(path, kind, tmp_path):
     missing = {"logs": "No logs", "traces": "No traces", "metrics": "No metrics"}
     for k, phrase in missing.items():
         assert (phrase in text) == (k != kind), (k, kind)
+
+
+@pytest.mark.slow
+def test_trace_template_says_when_the_asked_trace_is_absent(tmp_path):
+    """`-p trace_id=` naming a trace that is not in the evidence says so, and shows nothing else as if it were."""
+    path = FULL[0]
+    truth = json.loads(path.read_text())
+    params = {"incident": truth["name"], "start": truth["window"]["start"], "end": truth["window"]["end"],
+              "trace_id": "0123456789abcdef0123456789abcdef", **{k: v for k, v in sources(path).items() if v}}
+    report.execute("trace", tmp_path / "trace.ipynb", params)
+    text = visible_text(markdown_text(tmp_path / "trace.ipynb"))
+    assert "Trace 0123456789abcdef0123456789abcdef is not in the loaded evidence" in text
+    assert "Waterfall" not in text
