@@ -24,6 +24,11 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
+from .analysis import error_rate as _error_rate
+from .analysis import latency as _latency
+from .analysis import rate as _rate
+from .timeutil import duration_ns
+
 __all__ = [
     "MAX_POINTS",
     "latency",
@@ -54,7 +59,6 @@ def _pandas(df: Any) -> pd.DataFrame:
 
 
 def _td(value: Any) -> pd.Timedelta:
-    from .timeutil import duration_ns
 
     return pd.Timedelta(duration_ns(value), unit="ns")
 
@@ -125,7 +129,6 @@ def latency(
 
     Buckets with no values break the lines; ``gaps`` (an ``ob.gaps`` result) adds red bands.
     """
-    from .analysis import latency as _latency
 
     pdf = _pandas(df)
     names = [c for c in pdf.columns if c.startswith("p") and c[1:].replace(".", "").isdigit()]
@@ -157,7 +160,6 @@ def latency(
 def rate(df: Any, every: Any = None, *, by: str | None = None, time: str = "time", title: str = "Events per bucket",
          start: Any = None, end: Any = None, gaps: Any = None) -> alt.Chart:
     """Events per bucket as bars (stacked by ``by``); empty buckets show as zero."""
-    from .analysis import rate as _rate
 
     pdf = _pandas(df)
     step = _td(every) if every is not None else _pick_every(pd.to_datetime(pdf[time], utc=True))
@@ -175,7 +177,6 @@ def rate(df: Any, every: Any = None, *, by: str | None = None, time: str = "time
 def error_rate(df: Any, every: Any = None, *, errors: Any = None, time: str = "time", start: Any = None,
                end: Any = None, title: str = "Error rate") -> alt.Chart:
     """The share of error rows per bucket (line, 0–100 %), breaking where a bucket had no events."""
-    from .analysis import error_rate as _error_rate
 
     pdf = _pandas(df)
     step = _td(every) if every is not None else _pick_every(pd.to_datetime(pdf[time], utc=True))

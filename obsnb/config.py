@@ -32,6 +32,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import pathlib
+import stat
 import tomllib
 from typing import Any
 
@@ -109,7 +110,6 @@ def find_config() -> pathlib.Path | None:
 
 def _trusted(path: pathlib.Path) -> pathlib.Path:
     """``path`` when no other user can write it or replace it, else a UsageError saying why."""
-    import stat
 
     st, dst = path.stat(), path.parent.stat()
     me = os.geteuid()

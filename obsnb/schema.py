@@ -13,6 +13,8 @@ from typing import Iterable
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .errors import UsageError
+
 __all__ = [
     "KINDS",
     "CANONICAL",
@@ -78,7 +80,6 @@ def canonical_kind(kind: str | None) -> str | None:
         return None
     k = ALIASES.get(kind.lower(), kind.lower())
     if k not in CANONICAL:
-        from .errors import UsageError
 
         msg = f"unknown kind {kind!r}; use one of 'logs', 'spans' (alias 'traces') or 'metrics'"
         raise UsageError(msg)
@@ -296,7 +297,6 @@ def to_engine(table: pa.Table, engine: str):
         return df
     if engine == "arrow":
         return table
-    from .errors import UsageError
 
     raise UsageError(f"unknown engine {engine!r}; use 'pandas' or 'polars'")
 
@@ -320,6 +320,5 @@ def to_arrow(df) -> pa.Table:
         return df.to_arrow()
     if mod == "pandas":
         return pa.Table.from_pandas(df, preserve_index=False)
-    from .errors import UsageError
 
     raise UsageError(f"expected a pandas or polars DataFrame, got {type(df).__name__}")
