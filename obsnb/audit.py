@@ -99,11 +99,19 @@ def audit_findings(result: Audit) -> list[Finding]:
     return sorted(out, key=lambda f: -f.score)
 
 
-def _frame(df: Any, time_cols: tuple[str, ...]):
+_CANONICAL = {"logs": ("time", "level", "event", "service", "trace_id", "span_id"),
+              "spans": ("trace_id", "span_id", "parent_span_id", "name", "service", "kind", "start", "end", "status"),
+              "metrics": ("time", "metric", "value")}
+
+
+def _frame(df: Any, time_cols: tuple[str, ...], kind: str):
+    """Polars, times as ns UTC, canonical columns present (null where a hand-made frame lacks them)."""
     if df is None:
         return None, None
     engine = F.engine_of(df)
     out = F.to_polars(df)
+    missing = [c for c in _CANONICAL[kind] if c not in out.columns]
+    out = out.with_columns(*[pl.lit(None, pl.String).alias(c) for c in missing]) if missing else out
     casts = [pl.col(c).cast(_TS) for c in time_cols if c in out.columns and out.schema[c] != _TS]
     return (out.with_columns(casts) if casts else out), engine
 
@@ -115,9 +123,9 @@ def audit(logs: Any = None, spans: Any = None, metrics: Any = None, **hints: Any
     Hints are ``ob.investigate``'s (``obsnb.investigation.HINTS``: ``key``, ``entity``, ``failed``, ...).
     A rule without evidence to judge is ``n/a`` and says why.
     """
-    lg, e1 = _frame(logs, ("time",))
-    sp, e2 = _frame(spans, ("start", "end"))
-    me, e3 = _frame(metrics, ("time",))
+    lg, e1 = _frame(logs, ("time",), "logs")
+    sp, e2 = _frame(spans, ("start", "end"), "spans")
+    me, e3 = _frame(metrics, ("time",), "metrics")
     engine = "polars" if next((e for e in (e1, e2, e3) if e), "pandas") == "polars" else "pandas"
     reading = read_evidence(lg, sp, hints)
     ev = R.Evidence(lg, sp, me, reading)

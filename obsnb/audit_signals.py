@@ -19,6 +19,7 @@ THROUGHPUT = re.compile(r"(?i)(processed|completed|handled|jobs|tasks|requests|m
 LATENCY = re.compile(r"(?i)(duration|latency|seconds|runtime|elapsed|time|_ms$)")
 QUEUE_DEPTH = re.compile(r"(?i)(queue|depth|backlog|pending|lag|length|inflight|in_flight)")
 OLDEST_AGE = re.compile(r"(?i)(oldest|age)")
+FAILURE_LABEL = r"(?i)(" + FAILURE_WORDS[4:] + r"|^retr(y|ied)$)"
 GAUGE_WORDS = re.compile(r"(?i)(active|busy|inflight|in_flight|current|concurrency|info$|build)")
 OUTCOME_LABELS = ("outcome", "status", "state", "result", "code", "status_code", "http_status", "error")
 MIN_BEATS = 3  # a periodic signal: at least 3 occurrences for the entity
@@ -161,7 +162,7 @@ def metrics_that_matter(ev: Evidence) -> dict:
     labels = [c for c in OUTCOME_LABELS if c in me.columns]
     labelled = []
     for c in labels:
-        hit = me.filter(pl.col("metric").is_in(counters) & pl.col(c).cast(pl.String).str.contains(FAILURE_WORDS).fill_null(False))
+        hit = me.filter(pl.col("metric").is_in(counters) & pl.col(c).cast(pl.String).str.contains(FAILURE_LABEL).fill_null(False))
         labelled += hit.get_column("metric").unique().to_list()
     failure = sorted(set(fail_named) | set(labelled))
     latency = sorted(b for b in is_hist | summaries if LATENCY.search(b))
