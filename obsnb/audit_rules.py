@@ -185,7 +185,10 @@ def levels(ev: Evidence) -> dict:
             "error_without_failure_share": round(s_empty, 4), "error_share": round(s_err, 4)}
     summary = (f"{low.height:,} of {fails:,} failure rows are logged below ERROR; {empty.height:,} of {errs:,} ERROR rows "
                f"report no failure; ERROR is {s_err:.1%} of all rows")
-    return row(rule, verdict, summary, nums, log_examples(pl.concat([low, empty], how="diagonal_relaxed")), fix)
+    shown = pl.concat([low, empty], how="diagonal_relaxed")
+    if shown.is_empty() and verdict != "pass":  # too much ERROR: show some of it
+        shown = f.filter(pl.col("_lvl"))
+    return row(rule, verdict, summary, nums, log_examples(shown), fix)
 
 
 def errors_once(ev: Evidence) -> dict:
