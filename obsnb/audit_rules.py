@@ -30,7 +30,7 @@ THRESHOLDS: dict[str, dict[str, tuple[float, float]]] = {
     "errors_logged_once": {"repeated_share": (0.0, 0.05)},
     "one_trace_id_per_workflow": {"unit_rows_without_trace_share": (0.01, 0.10),
                                   "units_with_several_traces_share": (0.01, 0.10), "orphan_span_share": (0.01, 0.10),
-                                  "unlinked_consumer_root_share": (0.01, 0.10),
+                                  "unlinked_consumer_root_share": (0.01, 0.10), "calls_not_continued_share": (0.01, 0.10),
                                   "log_traces_without_span_share": (0.01, 0.10)},
     "audit_events": {"incomplete_share": (0.0, 0.50)},
 }

@@ -10,6 +10,7 @@ import polars as pl
 from .analysis.failures import FAILURE_WORDS
 from .audit_rules import THRESHOLDS, Evidence, grade, log_examples, na, row, share, worst
 from .investigation.findings import fmt_duration
+from .investigation.vocabulary import span_dependency_expr
 
 __all__ = ["boundaries", "trace_ids", "metrics_that_matter", "absence", "BOUNDARY_LOG_AFTER_NS"]
 
@@ -54,7 +55,6 @@ def boundaries(ev: Evidence) -> dict:
         logged = pl.concat(hits).unique()
     bad = calls.join(logged, on="span_id", how="anti").sort("start")
     v = share(bad.height, calls.height)
-    from .investigation.vocabulary import span_dependency_expr
     dep = span_dependency_expr(calls)
     dep = pl.coalesce([dep, pl.col("name")]) if dep is not None else pl.col("name")
     per = (calls.with_columns(dep.alias("_dep"), pl.col("span_id").is_in(bad.get_column("span_id").implode()).alias("_bad"))
@@ -109,6 +109,20 @@ def trace_ids(ev: Evidence) -> dict:
         consumers = roots.filter(pl.col("kind") == "CONSUMER") if producers else roots.clear()
         unlinked = consumers.filter(link_n == 0).sort("start")
         all_consumers = sp.filter(pl.col("kind") == "CONSUMER").height if producers else 0
+        # a call to a service whose own spans are in the evidence, yet with no child span: the callee started a
+        # new trace (its server spans are separate roots)
+        dep = span_dependency_expr(sp)
+        services = sp.select(pl.col("service").drop_nulls().unique()).get_column("service")
+        to_traced = sp.filter(pl.col("kind") == "CLIENT").with_columns(
+            (dep if dep is not None else pl.lit(None, pl.String)).alias("_dep")) \
+            .filter(pl.col("_dep").is_in(services.implode()) & (pl.col("_dep") != pl.col("service")))
+        childless = to_traced.join(has_parent.select(pl.col("parent_span_id").alias("span_id")).unique(),
+                                   on="span_id", how="anti").sort("start")
+        s_c = share(childless.height, to_traced.height)
+        nums |= {"calls_to_traced_services": to_traced.height, "calls_not_continued": childless.height,
+                 "calls_not_continued_share": round(s_c, 4)}
+        verdicts.append(grade(s_c, *t["calls_not_continued_share"]))
+        examples += _span_examples(childless, 2)
         s_o, s_u = share(orphans.height, sp.height), share(unlinked.height, all_consumers)
         nums |= {"spans": sp.height, "orphan_spans": orphans.height, "orphan_span_share": round(s_o, 4),
                  "root_spans": roots.height, "producer_spans": producers, "consumer_spans": all_consumers, "unlinked_consumer_roots": unlinked.height,
@@ -116,7 +130,8 @@ def trace_ids(ev: Evidence) -> dict:
         verdicts += [grade(s_o, *t["orphan_span_share"]), grade(s_u, *t["unlinked_consumer_root_share"])]
         examples += _span_examples(orphans, 2) + _span_examples(unlinked, 2)
         parts.append(f"{orphans.height:,} of {sp.height:,} spans have a missing parent; {unlinked.height:,} of "
-                     f"{all_consumers:,} consumer spans start a new trace with no link")
+                     f"{all_consumers:,} consumer spans start a new trace with no link; {childless.height:,} of "
+                     f"{to_traced.height:,} calls to traced services are not continued by the callee")
         if lg is not None and not lg.is_empty() and lg.get_column("trace_id").null_count() < lg.height:
             lt = lg.select(pl.col("trace_id").drop_nulls().unique())
             missing = lt.join(sp.select(pl.col("trace_id").unique()), on="trace_id", how="anti").sort("trace_id")

@@ -166,3 +166,19 @@ def test_hints_are_investigates():
     rows = [{"time": i, "level": "INFO", "event": "step", "ref": f"r{i // 2}"} for i in range(8)]
     a = ob.audit(_frame(rows), key="ref")
     assert a.reading.key == "ref" and a.of("one_trace_id_per_workflow")["numbers"]["unit_rows_without_trace"] == 8
+
+
+def test_callee_starting_new_traces_breaks_only_the_trace_rule(tmp_path):
+    a, raw, spans, state = _run(tmp_path, server_new_trace=True)
+    assert a.verdicts == CLEAN | {"one_trace_id_per_workflow": "fail"}
+    n = a.of("one_trace_id_per_workflow")["numbers"]
+    calls = spans[(spans["kind"] == "CLIENT") & (spans["peer.service"] == "payments")]
+    childless = calls[~calls["span_id"].isin(spans["parent_span_id"].dropna())]
+    assert (n["calls_to_traced_services"], n["calls_not_continued"]) == (len(calls), len(childless)) == (20, 20)
+    roots = spans[spans["parent_span_id"].isna()]
+    assert (roots["service"] == "payments").sum() == state["jobs"]  # every payments server span is its own root
+    first = childless.sort_values("start").iloc[0]
+    assert f"trace {first['trace_id']} span {first['span_id']}" in a.of("one_trace_id_per_workflow")["examples"]
+    clean, *_ = _run(tmp_path)
+    c = clean.of("one_trace_id_per_workflow")["numbers"]
+    assert (c["calls_to_traced_services"], c["calls_not_continued"]) == (20, 0)

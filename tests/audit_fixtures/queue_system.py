@@ -5,6 +5,7 @@ that takes the trace id from the current span. Time is simulated (explicit span 
 so the output is deterministic. Each ``break_*`` flag breaks one rule of the seed on purpose:
 
 * ``new_trace``: the worker starts a new trace instead of continuing the producer's context (no link);
+* ``server_new_trace``: the payments service's server spans start new traces (separate roots);
 * ``warn_failures``: job failures are logged at WARNING;
 * ``log_twice``: a failure is logged by the payment call and again by the job handler (up the stack);
 * ``narrate``: the worker logs "entering process_job" / "exiting process_job";
@@ -41,7 +42,8 @@ class _Json(logging.Formatter):
         return json.dumps(out)
 
 
-def run(path: pathlib.Path, *, new_trace=False, warn_failures=False, log_twice=False, narrate=False, free_text=False):
+def run(path: pathlib.Path, *, new_trace=False, warn_failures=False, log_twice=False, narrate=False, free_text=False,
+        server_new_trace=False):
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
@@ -91,6 +93,11 @@ def run(path: pathlib.Path, *, new_trace=False, warn_failures=False, log_twice=F
                 if not ok and log_twice:
                     emit(logging.ERROR, "payment failed", t + 50 * 10**6 + 1, **base, error_type="PaymentError",
                          error="payments answered 503")
+                # the payments service is traced too: it continues the caller's trace (or, broken, starts its own)
+                callee = context.Context() if server_new_trace else None
+                with tracer.start_as_current_span("POST /v1/charge", context=callee, kind=trace.SpanKind.SERVER,
+                                                  start_time=t + 3 * 10**6, end_on_exit=False) as srv:
+                    srv.end(t + 49 * 10**6)
                 call.end(t + 50 * 10**6)
             if ok:
                 emit(logging.INFO, "job_completed", t + 60 * 10**6, **base)
@@ -109,7 +116,7 @@ def run(path: pathlib.Path, *, new_trace=False, warn_failures=False, log_twice=F
         rows.append({"trace_id": f"{s.context.trace_id:032x}", "span_id": f"{s.context.span_id:016x}",
                      "parent_span_id": f"{s.parent.span_id:016x}" if s.parent else None, "name": s.name,
                      "kind": kinds[s.kind], "start": s.start_time, "end": s.end_time,
-                     "service": "api" if s.name in ("POST /jobs", "enqueue job") else "worker",
+                     "service": {"POST /jobs": "api", "enqueue job": "api", "POST /v1/charge": "payments"}.get(s.name, "worker"),
                      "peer.service": (s.attributes or {}).get("peer.service"), "links": [str(x) for x in s.links]})
     state["spans"] = len(rows)
     return rows, state
