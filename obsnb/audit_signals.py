@@ -8,6 +8,7 @@ import re
 import polars as pl
 
 from .analysis.failures import FAILURE_WORDS
+from .analysis.timeline import _links
 from .audit_rules import THRESHOLDS, Evidence, grade, log_examples, na, row, share, worst
 from .investigation.findings import fmt_duration
 from .investigation.vocabulary import span_dependency_expr
@@ -66,6 +67,22 @@ def boundaries(ev: Evidence) -> dict:
     return row(rule, grade(v, *THRESHOLDS[rule]["unlogged_share"]), summary, nums, _span_examples(bad), fix)
 
 
+def _unlinked_units(rows: pl.DataFrame, per: pl.DataFrame, key: str, spans: pl.DataFrame | None) -> pl.DataFrame:
+    """Units whose rows carry several trace ids not joined by span links (a queue hop with a link to the producer
+    is one workflow): a unit with n trace ids needs n - 1 links among them."""
+    several = per.filter(pl.col("n") > 1)
+    links = _links(spans) if spans is not None and several.height else None
+    if links is None or links.is_empty():
+        return several
+    pairs = rows.filter(pl.col(key).is_in(several.get_column(key).implode()) & pl.col("trace_id").is_not_null()) \
+        .select(key, "trace_id").unique()
+    edges = (links.select("trace_id", "link_trace_id").unique()
+             .join(pairs, on="trace_id").join(pairs.rename({"trace_id": "link_trace_id"}), on=["link_trace_id", key])
+             .filter(pl.col("trace_id") != pl.col("link_trace_id"))
+             .group_by(key).agg(pl.len().alias("edges")))
+    return several.join(edges, on=key, how="left").filter(pl.col("edges").fill_null(0) < pl.col("n") - 1).drop("edges")
+
+
 def trace_ids(ev: Evidence) -> dict:
     rule = "one_trace_id_per_workflow"
     fix = ("Create one trace id at the edge and carry it everywhere (logs, message headers, worker spans), "
@@ -89,7 +106,7 @@ def trace_ids(ev: Evidence) -> dict:
                    .agg(pl.col("trace_id").n_unique().alias("n"), pl.col("_source").first() if "_source" in lg.columns
                         else pl.lit(None).alias("_source"), pl.col("_line").first() if "_line" in lg.columns
                         else pl.lit(None).alias("_line")))
-            several = per.filter(pl.col("n") > 1).sort(r.key)
+            several = _unlinked_units(unit_rows, per, r.key, sp).sort(r.key)
             s = share(several.height, per.height)
             nums |= {"units": per.height, "units_with_several_traces": several.height,
                      "units_with_several_traces_share": round(s, 4)}

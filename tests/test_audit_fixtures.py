@@ -182,3 +182,14 @@ def test_callee_starting_new_traces_breaks_only_the_trace_rule(tmp_path):
     clean, *_ = _run(tmp_path)
     c = clean.of("one_trace_id_per_workflow")["numbers"]
     assert (c["calls_to_traced_services"], c["calls_not_continued"]) == (20, 0)
+
+
+def test_worker_starting_a_new_trace_linked_to_the_producer_is_one_workflow(tmp_path):
+    a, raw, spans, state = _run(tmp_path, linked_new_trace=True)
+    assert a.verdicts == CLEAN
+    n = a.of("one_trace_id_per_workflow")["numbers"]
+    per_job = raw.dropna(subset=["job_id"]).groupby("job_id")["trace_id"].nunique()
+    assert (per_job == 2).sum() == state["jobs"]  # two trace ids per job, joined by the consumer's link
+    assert (n["units_with_several_traces"], n["unlinked_consumer_roots"]) == (0, 0)
+    consumers = spans[spans["kind"] == "CONSUMER"]
+    assert consumers["parent_span_id"].isna().all() and consumers["links"].map(len).eq(1).all()

@@ -5,6 +5,7 @@ that takes the trace id from the current span. Time is simulated (explicit span 
 so the output is deterministic. Each ``break_*`` flag breaks one rule of the seed on purpose:
 
 * ``new_trace``: the worker starts a new trace instead of continuing the producer's context (no link);
+* ``linked_new_trace`` (not a break): the worker starts a new trace with a span link to the producer;
 * ``server_new_trace``: the payments service's server spans start new traces (separate roots);
 * ``warn_failures``: job failures are logged at WARNING;
 * ``log_twice``: a failure is logged by the payment call and again by the job handler (up the stack);
@@ -43,7 +44,7 @@ class _Json(logging.Formatter):
 
 
 def run(path: pathlib.Path, *, new_trace=False, warn_failures=False, log_twice=False, narrate=False, free_text=False,
-        server_new_trace=False):
+        server_new_trace=False, linked_new_trace=False):
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
@@ -78,9 +79,11 @@ def run(path: pathlib.Path, *, new_trace=False, warn_failures=False, log_twice=F
         queue.append((i, t + 10**9, carrier))
     for i, t, carrier in queue:
         worker = f"worker-{i % 2 + 1}"
-        ctx = context.Context() if new_trace else prop.extract(carrier)
+        producer = trace.get_current_span(prop.extract(carrier)).get_span_context()
+        ctx = context.Context() if new_trace or linked_new_trace else prop.extract(carrier)
+        links = [trace.Link(producer)] if linked_new_trace else None
         with tracer.start_as_current_span("process job", context=ctx, kind=trace.SpanKind.CONSUMER, start_time=t,
-                                          end_on_exit=False) as c:
+                                          end_on_exit=False, links=links) as c:
             base = {"job_id": f"job-{i}", "worker": worker, "service": "worker"}
             if narrate:
                 emit(logging.INFO, "entering process_job", t + 1, **base)
@@ -117,6 +120,7 @@ def run(path: pathlib.Path, *, new_trace=False, warn_failures=False, log_twice=F
                      "parent_span_id": f"{s.parent.span_id:016x}" if s.parent else None, "name": s.name,
                      "kind": kinds[s.kind], "start": s.start_time, "end": s.end_time,
                      "service": {"POST /jobs": "api", "enqueue job": "api", "POST /v1/charge": "payments"}.get(s.name, "worker"),
-                     "peer.service": (s.attributes or {}).get("peer.service"), "links": [str(x) for x in s.links]})
+                     "peer.service": (s.attributes or {}).get("peer.service"), "links": [{"trace_id": f"{x.context.trace_id:032x}", "span_id": f"{x.context.span_id:016x}"}
+                               for x in s.links]})
     state["spans"] = len(rows)
     return rows, state
