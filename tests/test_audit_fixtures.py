@@ -193,3 +193,10 @@ def test_worker_starting_a_new_trace_linked_to_the_producer_is_one_workflow(tmp_
     assert (n["units_with_several_traces"], n["unlinked_consumer_roots"]) == (0, 0)
     consumers = spans[spans["kind"] == "CONSUMER"]
     assert consumers["parent_span_id"].isna().all() and consumers["links"].map(len).eq(1).all()
+
+
+def test_no_evidence_every_rule_is_na_and_says_why():
+    a = ob.audit()
+    assert set(a.verdicts.values()) == {"n/a"} and a.findings() == []
+    assert a.of("metrics_that_matter")["summary"] == "no metrics were given"
+    assert a.of("boundaries_logged")["summary"].startswith("no spans were given")
