@@ -55,6 +55,7 @@ _LAZY = {
     "compare": "obsnb.analysis",
     "log_patterns": "obsnb.analysis",
     "investigate": "obsnb.investigation",
+    "audit": "obsnb.audit",
     "register_format": "obsnb.registry",
     "register_backend": "obsnb.registry",
     "setup": "obsnb.notebook",
