@@ -163,7 +163,7 @@ def _time_order(table: pa.Table, kind: str) -> pa.Table:
     col = "start" if kind == "spans" else "time"
     if col not in table.column_names or table.num_rows < 2:
         return table
-    idx = pc.sort_indices(table, sort_keys=[(col, "ascending")], null_placement="at_end")
+    idx = pc.sort_indices(table, sort_keys=[(col, "ascending")])  # nulls sort last by default
     return table.take(idx)
 
 

@@ -33,6 +33,7 @@ EPILOG = """examples:
   obsnb render inc-2041/postmortem.ipynb --to html     (also writes postmortem.findings.json beside it)
   obsnb render postmortem --to pdf -p incident=INC-7 -p logs=app.log --out reports/INC-7.pdf
   obsnb investigate --source logs='/var/log/app/*.jsonl.gz' --start 2026-11-03T12:00Z --end 2026-11-03T16:00Z [--json]
+  obsnb audit --source logs=app/logs --source traces=traces.otlp.json      how observable was it, rule by rule
 """
 
 TEMPLATES = ("postmortem", "triage", "trace")
@@ -46,7 +47,7 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     p.add_argument("--version", action="version", version=f"obsnb {__version__}")
-    sub = p.add_subparsers(dest="command", metavar="{new,render,investigate,demo}")
+    sub = p.add_subparsers(dest="command", metavar="{new,render,investigate,audit,demo}")
 
     n = sub.add_parser("new", help="create an investigation folder from a template", epilog=EPILOG,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -78,6 +79,15 @@ def _parser() -> argparse.ArgumentParser:
     i.add_argument("--hint", action="append", default=[], metavar="NAME=VALUE",
                    help="override what is detected, e.g. --hint key=order_id --hint entity=host (repeat)")
     i.add_argument("--json", action="store_true", help="print the findings document (schema obsnb.findings/1)")
+
+    u = sub.add_parser("audit", help="print how observable the evidence is, rule by rule (or --json)", epilog=EPILOG,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    u.add_argument("--source", action="append", default=[], metavar="KIND=WHERE",
+                   help="logs=, traces= or metrics= followed by a path, glob, directory, URL or obsnb.toml source name")
+    u.add_argument("--start", help="start of the evidence to judge")
+    u.add_argument("--end", help="end of the evidence to judge")
+    u.add_argument("--hint", action="append", default=[], metavar="NAME=VALUE", help="as for obsnb investigate")
+    u.add_argument("--json", action="store_true", help="one JSON object per rule")
 
     d = sub.add_parser("demo", help="render the postmortem of the bundled sample incident", epilog=EPILOG,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -258,20 +268,49 @@ def _render_with_findings(nb, *, to, output, parameters, show_code=False) -> pat
             os.environ["OBSNB_FINDINGS_OUT"] = old
 
 
-def _cmd_investigate(a) -> int:
-    from .investigation import investigate
+def _evidence(a, lookback: str | None):
+    """The frames a command's --source/--start/--end name (warnings of the loads printed to stderr)."""
     from .notebook import load_incident
 
     sources = resolve_sources(_kv(a.source, "--source"))
     if not sources:
-        raise UsageError("obsnb investigate needs at least one --source logs=..., traces=... or metrics=...")
-    hints = {k: _param_value(v) for k, v in _kv(a.hint, "--hint").items()}
+        raise UsageError(f"obsnb {a.command} needs at least one --source logs=..., traces=... or metrics=...")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        logs, spans, metrics = load_incident(sources.get("logs"), sources.get("traces"), sources.get("metrics"),
-                                             start=a.start, end=a.end, lookback=a.lookback)
+        frames = load_incident(sources.get("logs"), sources.get("traces"), sources.get("metrics"),
+                               start=a.start, end=a.end, lookback=lookback)
     for w in caught:
         print(f"obsnb: warning: {w.message}", file=sys.stderr)
+    return frames
+
+
+def _cmd_audit(a) -> int:
+    from .audit import audit
+    from .report import redact
+
+    logs, spans, metrics = _evidence(a, None)
+    hints = {k: _param_value(v) for k, v in _kv(a.hint, "--hint").items()}
+    result = audit(logs, spans, metrics, **hints)
+    rows = result.to_polars().to_dicts()
+    if a.json:
+        print(redact(json.dumps(rows, default=str, indent=2)))
+        return 0
+    width = max(60, min(shutil.get_terminal_size((100, 20)).columns, 140))
+    out = [f"{'rule':<28} verdict"]
+    for r in rows:
+        out.append(f"{r['rule']:<28} {r['verdict']}")
+        out += textwrap.wrap(r["summary"], width=width - 5, initial_indent="     ", subsequent_indent="     ")
+        if r["verdict"] in ("warn", "fail"):
+            out += textwrap.wrap("fix: " + r["fix"], width=width - 5, initial_indent="     ", subsequent_indent="     ")
+    print(redact("\n".join(out)))
+    return 0
+
+
+def _cmd_investigate(a) -> int:
+    from .investigation import investigate
+
+    hints = {k: _param_value(v) for k, v in _kv(a.hint, "--hint").items()}
+    logs, spans, metrics = _evidence(a, a.lookback)
     found = investigate(logs, spans, metrics, start=a.start, end=a.end, **hints)
     if a.json:
         from .report import redact
@@ -326,7 +365,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return {"new": _cmd_new, "render": _cmd_render, "investigate": _cmd_investigate,
+        return {"new": _cmd_new, "render": _cmd_render, "investigate": _cmd_investigate, "audit": _cmd_audit,
                 "demo": _cmd_demo}[args.command](args)
     except UsageError as exc:
         print(f"obsnb: error: {exc}", file=sys.stderr)

@@ -19,7 +19,7 @@ from .investigation.findings import dur_arg, fmt_duration, fmt_time
 from .investigation.vocabulary import span_dependency_expr
 
 __all__ = ["section", "evidence", "headline", "gaps_frame", "timeline_frame", "action_items", "trace_of_interest",
-           "rows_about", "calls_of", "root_cause", "recovery", "has_trace", "trace_status", "bucket", "entity_of", "work_rows",
+           "rows_about", "calls_of", "root_cause", "recovery", "audit_table", "has_trace", "trace_status", "bucket", "entity_of", "work_rows",
            "work_title", "detection", "log_columns", "metrics_overview", "why_this_trace", "findings_about_trace"]
 
 _SECTION_NONE = {
@@ -114,11 +114,11 @@ _ACTIONS = {
     "latency_regression": ("detect", "Alert on p95 of {who} ({before} -> {during})"),
     "error_spike": ("detect", "Alert on the error rate ({during} in the window, {before} before)"),
     "change": ("process", "Roll out changes like {who} behind a canary, with automatic rollback on errors"),
-    "telemetry_gap": ("observability", "{summary}"),
+    "telemetry_gap": ("observability", "{fix}"),
 }
 
 
-def action_items(findings, limit: int = 8) -> pd.DataFrame:
+def action_items(findings, limit: int = 12) -> pd.DataFrame:
     """Action items drafted from the findings (one per finding kind and entity): ``action``, ``type``,
     ``from finding`` (its rank), ``owner`` (empty). A draft to edit, not a decision."""
 
@@ -133,12 +133,12 @@ def action_items(findings, limit: int = 8) -> pd.DataFrame:
         kind, template = _ACTIONS[f.kind]
         dur = fmt_duration(f.end - f.start) if f.end and f.start else ""
         values = {"who": f"{f.entity_column}={f.entity_value}", "key": f.entity_column, "unit": f.entity_value,
-                  "what": n.get("completion_event") or "log line", "minutes": max(1, int(round(n.get("threshold_s", 600) / 60))),
+                  "what": n.get("completion_event") or (f"increase of {n['metric']}" if n.get("metric") else "log line"), "minutes": max(1, int(round(n.get("threshold_s", 600) / 60))),
                   "dur": dur, "attempts": n.get("attempts"), "errors": n.get("error_types") or "errors that cannot succeed",
                   "metric": "error rate" if n.get("mode") == "failing" else "p95 latency",
                   "before": pct(n.get("error_rate_before")) if n.get("mode") == "failing" else _ms(n.get("p95_before_ms")),
                   "during": pct(n.get("error_rate_during")) if n.get("mode") == "failing" else _ms(n.get("p95_during_ms")),
-                  "summary": f.summary}
+                  "summary": f.summary, "fix": n.get("fix") or f.summary}
         if f.kind == "error_spike":
             values.update(before=pct(n.get("error_rate_before")), during=pct(n.get("error_rate_during")))
         if f.kind == "stall":
@@ -245,6 +245,15 @@ def recovery(findings) -> None:
         _print("No finding has an end to report: nothing was found that needed to recover.")
         return
     _markdown("\n".join(f"* {_text(x)}" for x in lines))
+
+
+def audit_table(audit) -> None:
+    """The audit as a table: each rule's verdict, what it found and the fix (one line when no audit ran)."""
+    if audit is None:
+        _print("No audit was run.")
+        return
+    show(audit.frame, columns=["rule", "verdict", "summary", "fix"], max_rows=20,
+         caption="How observable the system was, rule by rule (ob.audit)")
 
 
 def has_trace(trace_id: str | None, spans: Any, logs: Any) -> bool:

@@ -51,6 +51,8 @@ HINTS = dict(entity=entity, key=key, started=started, succeeded=succeeded, faile
              dependency=dependency, silence=silence, retry_min_attempts=retry_min_attempts, stall_after=stall_after,
              every=every)
 F = ob.investigate(LOGS, SPANS, METRICS, start=start, end=end, **HINTS)
+AUDIT = ob.audit(LOGS, SPANS, METRICS, **HINTS)   # what the telemetry could not tell: telemetry_gap findings
+F = F.with_findings(AUDIT.findings())
 EVERY = obn.bucket(F)
 obn.save_findings(F)   # `obsnb render` writes them beside the report
 '''
@@ -126,8 +128,9 @@ POSTMORTEM = notebook(
              '    obn.show(WT[WT["source"] == "log"], columns=obn.log_columns(WT, F), max_rows=15,\n'
              '             caption="Log lines of the trace")'),
         code('obn.md("## Resolution and recovery")\nobn.recovery(F)'),
-        code('obn.md("## Why was this hard to see")\nobn.section(F, "telemetry_gap")\n'
-             'obn.md("### Other signals")\nobn.section(F, "suspect", "new_pattern")'),
+        code('obn.md("## What the telemetry could not tell us")\nobn.section(F, "telemetry_gap", limit=12)\n'
+             'obn.audit_table(AUDIT)'),
+        code('obn.md("### Other signals")\nobn.section(F, "suspect", "new_pattern")'),
         code('obn.md("## Action items (draft — assign owners)")\nobn.show(obn.action_items(F))'),
         new_markdown_cell("## Lessons\n\n* What went well:\n* What went wrong:\n* Where we got lucky:"),
         code('obn.md("## All findings")\nobn.show(F.frame, columns=["rank", "kind", "entity_column", "entity_value", '

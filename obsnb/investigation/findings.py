@@ -125,6 +125,12 @@ class Findings:
         for i, f in enumerate(self.items, 1):
             f.rank = i
 
+    def with_findings(self, extra: list[Finding]) -> "Findings":
+        """These findings and ``extra`` (e.g. ``ob.audit(...).findings()``), ranked together; ``looked_at``
+        keeps what was examined."""
+        items = [dataclasses.replace(f) for f in (*self.items, *extra)]
+        return Findings(items, self.reading, self.window, self.baseline, self.evidence, dict(self.looked_at), self.engine)
+
     @property
     def window_start(self) -> pd.Timestamp:
         return pd.Timestamp(self.window[0], tz="UTC")
