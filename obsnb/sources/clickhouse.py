@@ -2,8 +2,11 @@
 
 ``ob.load("clickhouse://ch:8123", kind="logs", query="ServiceName = 'api' AND hasToken(Body, 'timeout')", start=t0, end=t1)``
 
+* The table's columns are read first (``DESCRIBE``) and the SELECT names only those there: the current
+  exporter's ``otel_logs`` (no ``TimestampTime``, ordered by ``(toStartOfFiveMinutes(Timestamp),
+  ServiceName, Timestamp)``, ``EventName``) and the older ones (``TimestampTime`` in the key) both load.
 * ``query=`` is a SQL condition; the time range and the condition go into the ``WHERE`` clause (with
-  ``TimestampTime`` too for ``otel_logs``, so the partition and primary key prune), the server returns
+  ``TimestampTime`` too where the table has it, so the partition and primary key prune), the server returns
   the selected columns as Arrow (``FORMAT ArrowStream``), and nothing is filtered in Python. A query
   starting with ``SELECT``/``WITH`` is sent as it is (then it owns its time range; columns named like
   the canonical ones are used as such).
@@ -30,23 +33,33 @@ from ..errors import BackendUnavailableError, UsageError
 from . import _http
 from .base import Backend, BackendRequest, Part, ReadContext, require_kind
 
-__all__ = ["ClickHouse", "build_sql"]
+__all__ = ["ClickHouse", "Session", "build_sql", "table_name", "time_conditions"]
 
 NS = 1_000_000_000
 # Exception codes worth retrying: timeouts, too many queries, network, memory pressure, keeper.
 TRANSIENT = {159, 160, 164, 202, 203, 209, 210, 241, 242, 425, 999}
 _CODE = re.compile(r"Code:\s*(\d+)")
 
-LOGS_COLUMNS = """toUnixTimestamp64Nano(Timestamp) AS time, SeverityText AS severity_text,
-    SeverityNumber AS severity_number, Body AS event, ServiceName AS service, TraceId AS trace_id,
-    SpanId AS span_id, ScopeName AS scope_name, LogAttributes AS log_attributes,
-    ResourceAttributes AS resource_attributes"""
-SPANS_COLUMNS = """TraceId AS trace_id, SpanId AS span_id, ParentSpanId AS parent_span_id, SpanName AS name,
-    ServiceName AS service, SpanKind AS kind, toUnixTimestamp64Nano(Timestamp) AS start,
-    toUnixTimestamp64Nano(Timestamp) + toInt64(Duration) AS end, Duration / 1000000 AS duration_ms,
-    StatusCode AS status, StatusMessage AS status_message, ScopeName AS scope_name,
-    SpanAttributes AS span_attributes, ResourceAttributes AS resource_attributes"""
+# canonical alias -> (exporter column it needs, SQL expression); a column the table lacks is left out
+LOGS_COLUMNS = {
+    "time": ("Timestamp", "toUnixTimestamp64Nano(Timestamp)"), "severity_text": ("SeverityText", "SeverityText"),
+    "severity_number": ("SeverityNumber", "SeverityNumber"), "event": ("Body", "Body"),
+    "service": ("ServiceName", "ServiceName"), "trace_id": ("TraceId", "TraceId"), "span_id": ("SpanId", "SpanId"),
+    "scope_name": ("ScopeName", "ScopeName"), "event_name": ("EventName", "nullIf(EventName, '')"),
+    "log_attributes": ("LogAttributes", "LogAttributes"), "resource_attributes": ("ResourceAttributes", "ResourceAttributes"),
+}
+SPANS_COLUMNS = {
+    "trace_id": ("TraceId", "TraceId"), "span_id": ("SpanId", "SpanId"), "parent_span_id": ("ParentSpanId", "ParentSpanId"),
+    "name": ("SpanName", "SpanName"), "service": ("ServiceName", "ServiceName"), "kind": ("SpanKind", "SpanKind"),
+    "start": ("Timestamp", "toUnixTimestamp64Nano(Timestamp)"),
+    "end": ("Duration", "toUnixTimestamp64Nano(Timestamp) + toInt64(Duration)"),
+    "duration_ms": ("Duration", "Duration / 1000000"), "status": ("StatusCode", "StatusCode"),
+    "status_message": ("StatusMessage", "StatusMessage"), "scope_name": ("ScopeName", "ScopeName"),
+    "span_attributes": ("SpanAttributes", "SpanAttributes"), "resource_attributes": ("ResourceAttributes", "ResourceAttributes"),
+}
 MAPS = ("log_attributes", "span_attributes", "resource_attributes")
+# every column of the exporter's tables, for the callers that build SQL without asking the server
+ALL_COLUMNS = frozenset(c for cols in (LOGS_COLUMNS, SPANS_COLUMNS) for c, _ in cols.values()) | {"TimestampTime"}
 
 
 def _ident(name: str) -> str:
@@ -55,22 +68,39 @@ def _ident(name: str) -> str:
     return name
 
 
-def build_sql(kind: str, *, table: str | None, where: str | None, start_ns: int | None, end_ns: int | None,
-              limit: int | None) -> str:
-    """The SELECT for ``kind`` over the exporter's table, time range and condition in WHERE, as ArrowStream."""
-    table = _ident(table or ("otel_logs" if kind == "logs" else "otel_traces"))
-    conds = []
+def table_name(kind: str, table: str | None) -> str:
+    """The exporter's table for ``kind`` (``otel_logs`` / ``otel_traces``) or the one named, checked."""
+    return _ident(table or ("otel_logs" if kind == "logs" else "otel_traces"))
+
+
+def time_conditions(kind: str, columns, start_ns: int | None, end_ns: int | None) -> list[str]:
+    """``[start, end)`` on ``Timestamp``, plus ``TimestampTime`` (the older schemas' key) where the table has it."""
+    conds, coarse = [], kind == "logs" and "TimestampTime" in columns
     if start_ns is not None:
         conds.append(f"Timestamp >= fromUnixTimestamp64Nano(toInt64({int(start_ns)}))")
-        if kind == "logs":
+        if coarse:
             conds.append(f"TimestampTime >= toDateTime({start_ns // NS})")
     if end_ns is not None:
         conds.append(f"Timestamp < fromUnixTimestamp64Nano(toInt64({int(end_ns)}))")
-        if kind == "logs":
+        if coarse:
             conds.append(f"TimestampTime <= toDateTime({-(-end_ns // NS)})")
+    return conds
+
+
+def build_sql(kind: str, *, table: str | None, where: str | None, start_ns: int | None, end_ns: int | None,
+              limit: int | None, columns=ALL_COLUMNS) -> str:
+    """The SELECT for ``kind`` over the exporter's table, time range and condition in WHERE, as ArrowStream.
+
+    ``columns`` are the table's columns (from ``DESCRIBE``): only the expressions whose column is
+    there are selected, and ``TimestampTime`` prunes only where the table has it (exporter < v0.151).
+    """
+    table = table_name(kind, table)
+    wanted = LOGS_COLUMNS if kind == "logs" else SPANS_COLUMNS
+    select = ", ".join(f"{expr} AS {alias}" for alias, (col, expr) in wanted.items() if col in columns)
+    conds = time_conditions(kind, columns, start_ns, end_ns)
     if where and where.strip():
         conds.append(f"({where.strip()})")
-    sql = f"SELECT {LOGS_COLUMNS if kind == 'logs' else SPANS_COLUMNS}\nFROM {table}"
+    sql = f"SELECT {select}\nFROM {table}"
     if conds:
         sql += "\nWHERE " + "\n  AND ".join(conds)
     sql += "\nORDER BY Timestamp"
@@ -101,26 +131,56 @@ class ClickHouse(Backend):
         kind = req.kind or ("logs" if (o.get("table") or "otel_logs").endswith("logs") and not raw else None)
         kind = require_kind(kind, self.kinds, f"{req.source_name or req.safe_url} (ClickHouse)")
         limit = o.get("limit")
-        if raw:
-            sql = q.rstrip("; \n") + ("" if re.search(r"(?i)\bformat\s+\w+\s*$", q) else "\nFORMAT ArrowStream")
-        else:
-            sql = build_sql(kind, table=o.get("table"), where=q, start_ns=req.start_ns, end_ns=req.end_ns,
-                            limit=int(limit) if limit is not None else None)
-        params = {"output_format_arrow_string_as_string": "1", "output_format_arrow_low_cardinality_as_dictionary": "0"}
-        if o.get("database"):
-            params["database"] = str(o["database"])
-        client = _http.make_client(req, is_final=_is_final)
-        try:
-            resp = client.request("POST", "/", query=req.query, params=params, data=sql.encode())
-            table = _read_arrow(resp.content, client.source, req.query)
-        finally:
-            client.close()
+        with Session(req) as ch:
+            if raw:
+                sql = q.rstrip("; \n") + ("" if re.search(r"(?i)\bformat\s+\w+\s*$", q) else "\nFORMAT ArrowStream")
+            else:
+                table = table_name(kind, o.get("table"))
+                sql = build_sql(kind, table=table, where=q, start_ns=req.start_ns, end_ns=req.end_ns,
+                                limit=int(limit) if limit is not None else None, columns=ch.columns(table))
+            table = ch.arrow(sql, shown=req.query)
         if limit is not None and not raw and table.num_rows > int(limit):
             table = table.slice(0, int(limit))
-            _http.warn_truncated(ctx, client.source, f"stopped at limit={limit} rows; later rows"
+            _http.warn_truncated(ctx, ch.client.source, f"stopped at limit={limit} rows; later rows"
                                  f"{_http.window_text(req.start_ns, req.end_ns)} were not read")
         if table.num_rows:
             yield Part(kind, _canonical(table, kind))
+
+
+class Session:
+    """One HTTP client to one ClickHouse server: ``DESCRIBE`` a table, run SQL, read the Arrow answer.
+
+    The loader and the push-down (:mod:`obsnb.sources.pushdown`) both talk to the server through it, so
+    credentials, retries, error mapping and ``database=`` are the same for both.
+    """
+
+    def __init__(self, req: BackendRequest):
+        self.req = req
+        self.client = _http.make_client(req, is_final=_is_final)
+        self.params = {"output_format_arrow_string_as_string": "1", "output_format_arrow_low_cardinality_as_dictionary": "0"}
+        if req.options.get("database"):
+            self.params["database"] = str(req.options["database"])
+        self._columns: dict[str, dict[str, str]] = {}
+
+    def __enter__(self) -> "Session":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.client.close()
+
+    def text(self, sql: str, shown=None) -> str:
+        return self.client.request("POST", "/", query=shown or sql, params=self.params, data=sql.encode()).text
+
+    def arrow(self, sql: str, shown=None) -> pa.Table:
+        resp = self.client.request("POST", "/", query=shown or sql, params=self.params, data=sql.encode())
+        return _read_arrow(resp.content, self.client.source, shown or sql)
+
+    def columns(self, table: str) -> dict[str, str]:
+        """``{column: type}`` of ``table`` as the server describes it (asked once per session)."""
+        if table not in self._columns:
+            out = self.text(f"DESCRIBE TABLE {_ident(table)} FORMAT TabSeparated")
+            self._columns[table] = dict(line.split("\t")[:2] for line in out.splitlines() if "\t" in line)
+        return self._columns[table]
 
 
 def _read_arrow(data: bytes, source: str, query) -> pa.Table:
