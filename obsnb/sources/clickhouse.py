@@ -246,3 +246,126 @@ def _flatten_map(t: pa.Table, name: str) -> pa.Table:
             continue
         t = t.append_column(k, pc.map_lookup(col, pa.scalar(k, col.type.key_type), "first"))
     return t
+
+
+# ---------------------------------------------------------------------------------------------- push-down
+# The SQL the analysis helpers' ClickHouse forms run (planned by obsnb.sources.pushdown). Each answers the
+# helper's frame itself: times as epoch ns (Int64), the by= columns under their canonical names, the counts
+# as Int64, so the client only casts the time columns.
+
+# canonical column -> SQL over the exporter's columns, per kind, normalised like the loader normalises it
+_KEYS = {
+    "spans": {"service": "ServiceName", "name": "SpanName", "status_message": "StatusMessage",
+              "kind": "nullIf(replaceRegexpOne(upper(SpanKind), '^SPAN_KIND_', ''), 'UNSPECIFIED')",
+              "status": "replaceRegexpOne(upper(StatusCode), '^STATUS_CODE_', '')",
+              "trace_id": "nullIf(TraceId, '')", "scope_name": "ScopeName"},
+    "logs": {"service": "ServiceName", "event": "Body", "trace_id": "nullIf(TraceId, '')", "scope_name": "ScopeName",
+             "event_name": "nullIf(EventName, '')"},
+}
+_SPAN_ERROR = ("(upper(StatusCode) IN ('ERROR', 'STATUS_CODE_ERROR')"
+               " OR toInt64OrZero(SpanAttributes['http.response.status_code']) >= 500"
+               " OR toInt64OrZero(SpanAttributes['http.status_code']) >= 500)")
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def key_sql(kind: str, name: str, columns) -> str:
+    """The SQL for group column ``name``: a known canonical column, else the attribute of that name (null if absent)."""
+    if name in _KEYS[kind]:
+        return _KEYS[kind][name]
+    maps = [m for m in (("SpanAttributes" if kind == "spans" else "LogAttributes"), "ResourceAttributes") if m in columns]
+    expr = "NULL"
+    for m in reversed(maps):  # the record's own attributes win over the resource's, as in the loaded frame
+        expr = f"if(mapContains({m}, {_quote(name)}), {m}[{_quote(name)}], {expr})"
+    return expr
+
+
+def _source(kind, table, columns, by, start_ns, end_ns, where) -> tuple[str, list[str]]:
+    keys = [f"{key_sql(kind, k, columns)} AS `{k}`" for k in by]
+    conds = time_conditions(kind, columns, start_ns, end_ns)
+    if where and str(where).strip():
+        conds.append(f"({str(where).strip()})")
+    return f"FROM {table}" + ("\nWHERE " + "\n  AND ".join(conds) if conds else ""), keys
+
+
+def _bucket(step_ns: int) -> str:
+    return f"toUnixTimestamp64Nano(toStartOfInterval(Timestamp, INTERVAL {int(step_ns)} NANOSECOND))"
+
+
+def _names(by) -> str:
+    return "".join(f", `{k}`" for k in by)
+
+
+def latency_sql(kind, table, columns, *, value, qs, names, by, step_ns, start_ns, end_ns, where, exact=True) -> str:
+    """Quantiles per group (and bucket): ``quantilesExactInclusive`` is numpy's linear interpolation."""
+    if kind != "spans" or value != "duration_ms":
+        raise UsageError(f"ClickHouse computes latency from otel_traces' Duration: pass kind='spans' and "
+                         f"value='duration_ms' (got kind={kind!r}, value={value!r})")
+    src, keys = _source(kind, table, columns, by, start_ns, end_ns, where)
+    fn = "quantilesExactInclusive" if exact else "quantiles"
+    head = ([f"{_bucket(step_ns)} AS time"] if step_ns else []) + keys
+    group = (["time"] if step_ns else []) + [f"`{k}`" for k in by]
+    qcols = ", ".join(f"_q[{i + 1}] AS `{n}`" for i, n in enumerate(names))
+    levels = ", ".join(repr(float(q)) for q in qs)
+    aggs = ["toInt64(count()) AS count", f"{fn}({levels})(Duration / 1000000) AS _q"]
+    inner = (f"SELECT {', '.join(head + aggs)}"
+             f"\n{src}" + (f"\nGROUP BY {', '.join(group)}" if group else ""))
+    outer = ", ".join(([c for c in group] if group else []) + ["count", qcols, "toInt64(0) AS nan"])
+    return f"SELECT {outer}\nFROM ({inner})" + (f"\nORDER BY {', '.join(group)}" if group else "")
+
+
+def counts_sql(kind, table, columns, *, by, step_ns, start_ns, end_ns, where, errors=False) -> str:
+    """Events per bucket and group, empty buckets filled with zeros (``WITH FILL`` within each group)."""
+    src, keys = _source(kind, table, columns, by, start_ns, end_ns, where)
+    step = int(step_ns)
+    t = "toUnixTimestamp64Nano(Timestamp)"
+
+    def bound(ns, agg, extra):  # the grid's first / one-past-last bucket: the window's, else the data's
+        if ns is not None:
+            return str((int(ns) // step) * step + extra)
+        return f"assumeNotNull((SELECT intDiv({agg}({t}), {step}) * {step} + {extra} {src}))"
+
+    lo = bound(start_ns, "min", 0)
+    hi = str(((int(end_ns) - 1) // step) * step + step) if end_ns is not None else bound(None, "max", step)
+    if errors:
+        if kind != "spans":
+            raise UsageError("ClickHouse computes error_rate server-side for spans (status ERROR, HTTP status >= 500); "
+                             "for logs load them and run ob.error_rate on the frame")
+        aggs = ["toInt64(count()) AS total", f"toInt64(countIf({_SPAN_ERROR})) AS errors"]
+        outer = "total, errors, if(total > 0, errors / total, nan) AS error_rate"
+    else:
+        aggs = ["toInt64(count()) AS count"]
+        outer = f"count, count / {step / 1e9!r} AS per_second"
+    by_names = [f"`{k}`" for k in by]
+    inner = (f"SELECT {', '.join([f'{_bucket(step)} AS time', *keys, *aggs])}\n{src}\nGROUP BY {', '.join(['time', *by_names])}"
+             f"\nORDER BY {', '.join([*by_names, 'time'])} WITH FILL FROM {lo} TO {hi} STEP {step}")
+    return f"SELECT time{_names(by)}, {outer}\nFROM ({inner})\nORDER BY time{_names(by)}"
+
+
+def gaps_sql(kind, table, columns, *, by, threshold_ns, start_ns, end_ns, where) -> str:
+    """Silences longer than the threshold per group: ``lagInFrame`` over each group's times, plus the edges."""
+    cond_end = None if end_ns is None else end_ns + 1  # gaps() keeps events at ``end`` itself: [start, end]
+    src, keys = _source(kind, table, columns, by, start_ns, cond_end, where)
+    th = int(threshold_ns)
+    by_names = [f"`{k}`" for k in by]
+    part = "PARTITION BY " + ", ".join(by_names) + " " if by else ""
+    ev = f"SELECT {', '.join([*keys, 'toUnixTimestamp64Nano(Timestamp) AS t'])}\n{src}"
+    parts = [f"SELECT {''.join(k + ', ' for k in by_names)}prev AS gap_start, t AS gap_end FROM (\n"
+             f"SELECT *, lagInFrame(t) OVER w AS prev, row_number() OVER w AS rn FROM ({ev})\n"
+             f"WINDOW w AS ({part}ORDER BY t ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW))\n"
+             f"WHERE rn > 1 AND t - prev > {th}"]
+    grp = f"\nGROUP BY {', '.join(by_names)}" if by else ""
+    if start_ns is not None:
+        parts.append(f"SELECT {''.join(k + ', ' for k in by_names)}toInt64({int(start_ns)}) AS gap_start, min(t) AS gap_end "
+                     f"FROM ({ev}){grp}\nHAVING count() > 0 AND min(t) - {int(start_ns)} > {th}")
+    if end_ns is not None:
+        parts.append(f"SELECT {''.join(k + ', ' for k in by_names)}max(t) AS gap_start, toInt64({int(end_ns)}) AS gap_end "
+                     f"FROM ({ev}){grp}\nHAVING count() > 0 AND {int(end_ns)} - max(t) > {th}")
+    if not by and start_ns is not None and end_ns is not None and end_ns - start_ns > th:
+        parts.append(f"SELECT toInt64({int(start_ns)}) AS gap_start, toInt64({int(end_ns)}) AS gap_end "
+                     f"FROM (SELECT count() AS n FROM ({ev})) WHERE n = 0")
+    union = "\nUNION ALL\n".join(f"({p})" for p in parts)
+    return (f"SELECT {''.join(k + ', ' for k in by_names)}gap_start, gap_end, gap_end - gap_start AS duration\n"
+            f"FROM ({union})\nORDER BY {''.join(k + ', ' for k in by_names)}gap_start")

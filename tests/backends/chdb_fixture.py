@@ -10,8 +10,12 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
 import otel_schema
+from _support import need
+from chdb_shim import HAVE_CHDB, ChdbShim
+from fake_server import FakeServer
 
 T0 = 1704067200 * 10**9          # 2024-01-01T00:00:00Z
 S = 10**9
@@ -76,3 +80,16 @@ def fill(shim, spans_rows: list[dict], logs_rows: list[dict]) -> None:
 def _insert(shim, table: str, rows: list[dict]) -> None:
     lines = "\n".join(json.dumps({**r, "Timestamp": _ts(r["Timestamp"])}) for r in rows)
     shim.execute(f"INSERT INTO {table} FORMAT JSONEachRow\n{lines}")
+
+
+SPANS, LOGS = spans(), logs()
+
+
+@pytest.fixture(scope="module")
+def ch():
+    """``(clickhouse://127.0.0.1:port, shim)``: chdb behind the HTTP shim, holding :data:`SPANS` and :data:`LOGS`."""
+    need(HAVE_CHDB, "chdb is not installed (pip install -e '.[test]')")
+    shim = ChdbShim()
+    fill(shim, SPANS, LOGS)
+    with FakeServer(shim) as srv:
+        yield f"clickhouse://{srv.hostport}", shim

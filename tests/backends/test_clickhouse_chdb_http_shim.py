@@ -10,22 +10,8 @@ import pandas as pd
 import pytest
 
 import obsnb as ob
-from _support import need
-from chdb_fixture import MIN, S, T0, fill, logs, spans
-from chdb_shim import HAVE_CHDB, ChdbShim
-from fake_server import FakeServer
+from chdb_fixture import LOGS, MIN, SPANS, T0, ch  # noqa: F401 - ch is the module's server fixture
 from obsnb.errors import QueryError
-
-SPANS, LOGS = spans(), logs()
-
-
-@pytest.fixture(scope="module")
-def ch():
-    need(HAVE_CHDB, "chdb is not installed (pip install -e '.[test]')")
-    shim = ChdbShim()
-    fill(shim, SPANS, LOGS)
-    with FakeServer(shim) as srv:
-        yield f"clickhouse://{srv.hostport}", shim
 
 
 def test_chdb_http_shim_spans_load_every_fixture_span(ch):
