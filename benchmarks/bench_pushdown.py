@@ -42,7 +42,7 @@ def build(shim: ChdbShim, n: int, hours: int) -> float:
     shim.execute(f"""
         INSERT INTO otel_traces (Timestamp, TraceId, SpanId, ParentSpanId, SpanName, SpanKind, ServiceName,
                                  ResourceAttributes, ScopeName, SpanAttributes, Duration, StatusCode)
-        SELECT fromUnixTimestamp64Nano(toInt64({T0 * 10**9} + intDiv(number * {span_ns}, {n}) + number % 997)),
+        SELECT fromUnixTimestamp64Nano(toInt64({T0 * 10**9} + number * {span_ns // n} + number % 997)),
                lower(hex(cityHash64(number, 1))) || lower(hex(cityHash64(number, 2))), lower(hex(cityHash64(number, 3))), '',
                ['GET /orders', 'POST /pay', 'GET /items'][number % 3 + 1], 'Server',
                ['api', 'db', 'web', 'auth', 'cart', 'search', 'mail', 'queue'][cityHash64(number, 4) % 8 + 1],

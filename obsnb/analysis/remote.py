@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from .. import schema
 from ..api import load
@@ -60,7 +61,11 @@ def _counts(measure: str, source: str, every: Any, by: Any, start: Any, end: Any
     keys = (by,) if isinstance(by, str) else tuple(by or ())
     spec = Aggregation(measure, "", by=keys, kind=kind, where=where)
     p = plan(source, spec, start_ns=_ns(start), end_ns=_ns(end), step=every, options=o)
-    return p.explain() if explain else _frame(p, engine)
+    if explain:
+        return p.explain()
+    if p.run is not None:
+        return _frame(p, engine)
+    return schema.to_engine(_filled_counts(source, p, keys, start, end, o), engine or get_option("engine"))
 
 
 def _ns(t: Any) -> int | None:
@@ -111,19 +116,46 @@ def remote_latency(source: str, metric: str, q: Any = (0.5, 0.95, 0.99), *, by: 
         return p.explain()
     if p.run is not None:
         return _frame(p, engine)
-    options = o
+    out = _metric_columns(source, p, by_keys, start, end, step, o)
+    if "count" in out.column_names:  # Loki: lines per bucket, from count_over_time
+        out = out.set_column(out.column_names.index("count"), "count", pc.fill_null(out.column("count"), 0).cast(pa.int64()))
+    return schema.to_engine(out, engine or get_option("engine"))
+
+
+def _metric_columns(source: str, p, by_keys, start, end, step, options) -> pa.Table:
+    """Run a plan's metric queries (one answer column each) and join them on time and the ``by`` labels."""
     keys = ["time", *by_keys]
+    if p.eval_window is not None:
+        start, end, step = p.eval_window[0], p.eval_window[1], p.step_ns / 1e9
     out = None
     for column, query in p.queries:
-        t = load(source, "metrics", query=query, start=start, end=end, step=step, engine="arrow", **options)
+        t = load(source, "metrics", query=query, start=start, end=end, step=step, engine="arrow",
+                 **{**options, **p.load_options})
         for k in keys[1:]:
             if k not in t.column_names:
                 t = t.append_column(k, pa.nulls(t.num_rows, pa.string()))
         t = t.select(keys + ["value"]).rename_columns(keys + [column])
         out = t if out is None else out.join(t, keys, join_type="full outer")
+    if p.closes_bucket:  # the time is the bucket's end (ms-rounded by the backend): label it by its start
+        ts = pc.subtract(out.column("time").cast(pa.int64()), p.step_ns // 2)
+        starts = pc.multiply(pc.divide(ts, pa.scalar(p.step_ns, pa.int64())), p.step_ns)  # integer division (t > 0)
+        out = out.set_column(0, "time", starts.cast(pa.timestamp("ns", "UTC")))
     out = out.sort_by([(k, "ascending") for k in keys])
-    out = out.select(keys + [column for column, _ in p.queries])
-    return schema.to_engine(out, engine or get_option("engine"))
+    return out.select(keys + [column for column, _ in p.queries])
+
+
+def _filled_counts(source, p, keys, start, end, options) -> pa.Table:
+    """Counts per bucket from metric queries, with the buckets the backend left out present as zeros."""
+    import polars as pl
+
+    step = p.step_ns
+    got = pl.from_arrow(_metric_columns(source, p, keys, start, end, step, options))
+    grid = pl.DataFrame({"time": np.arange(p.eval_window[0], p.eval_window[1], step, dtype=np.int64)}).with_columns(pl.col("time").cast(pl.Datetime("ns", "UTC")))
+    if keys:
+        grid = got.select(keys).unique().join(grid, how="cross")
+    out = grid.join(got, on=["time", *keys], how="left", nulls_equal=True)
+    out = out.with_columns(pl.col("count").fill_null(0).cast(pl.Int64)).sort(["time", *keys], nulls_last=True)
+    return out.with_columns((pl.col("count") / (step / 1e9)).alias("per_second")).select(["time", *keys, "count", "per_second"]).to_arrow()
 
 
 def remote_gaps(source: str, selector: str | None, threshold: Any, *, matchers: Any = None, start: Any = None,

@@ -59,6 +59,7 @@ from .. import registry
 from ..errors import UsageError
 from ..timeutil import duration_ns
 from . import clickhouse as ch
+from . import loki
 from .backend import resolve, scheme_of
 from .prometheus import auto_step, promql_absent_over_time, promql_histogram_quantile
 
@@ -95,6 +96,9 @@ class Plan:
     queries: list[tuple[str, str]]
     step_ns: int | None = None                     # None: the caller's step=, else the backend's choice
     run: Callable[[], Any] | None = dataclasses.field(default=None, compare=False)  # answers the whole frame
+    eval_window: tuple[int, int] | None = None     # (start, end) ns to evaluate at, when not the caller's
+    closes_bucket: bool = False                    # answer times are bucket ends: label them by the start
+    load_options: dict = dataclasses.field(default_factory=dict)  # extra load() options for the queries
 
     def explain(self) -> str:
         """The compiled queries, as the backend's own UI takes them (one per line block)."""
@@ -155,11 +159,27 @@ def _clickhouse(spec: Aggregation, start_ns: int | None, end_ns: int | None, ste
     return Plan([(spec.measure, sql)], step_ns, run=run)
 
 
+def _logql(spec: Aggregation, start_ns: int | None, end_ns: int | None, step: Any, **_: Any) -> Plan:
+    """LogQL metric queries evaluated at each bucket's last nanosecond: ``(t - every, t]`` is ``[b, b + every)``."""
+    if step is None or start_ns is None or end_ns is None:
+        raise UsageError("Loki push-down needs every= (the bucket) and start=/end= (the window)")
+    every = duration_ns(step)
+    if every < 10**9:  # Loki answers times in milliseconds: a bucket is found from its end only when much wider
+        raise UsageError("Loki push-down buckets must be at least 1s (every=)")
+    queries = loki.logql_aggregations(spec.measure, spec.where or "", by=spec.by, every_ns=every, value=spec.series,
+                                      quantiles=spec.quantiles, names=[quantile_column(q) for q in spec.quantiles])
+    first = (start_ns // every) * every
+    last = ((end_ns - 1) // every) * every
+    return Plan(queries, every, eval_window=(first, last + every), closes_bucket=True,
+                load_options={"evaluate_at": "bucket_end"})
+
+
 # backend class ("module:Class", as obsnb.registry.BACKENDS names it) -> compiler(spec, start_ns, end_ns, step,
 # source=, options=)
 COMPILERS: dict[str, Callable[..., Plan]] = {
     "obsnb.sources.prometheus:Prometheus": _promql,
     "obsnb.sources.clickhouse:ClickHouse": _clickhouse,
+    "obsnb.sources.loki:Loki": _logql,
 }
 
 

@@ -57,31 +57,62 @@ class LokiFake:
                                                              "stats": {"summary": {"totalEntriesReturned": len(hits)}}}})
 
     def _metric(self, req: Request, q: str, start: int, end: int) -> Response:
-        m = re.match(r'count_over_time\(\{(.*)\}\[(\d+)s\]\)', q.strip())
+        """``count_over_time({sel}[Ns])`` per stream, ``sum [by (l, ...)] (count_over_time({sel} [Ns]))`` and
+        ``quantile_over_time(q, {sel} [| json] | unwrap f [Ns]) [by (l, ...)]``, evaluated as Loki does: at
+        ``start + k*step`` up to ``end``, each over ``(t - range, t]``, points without lines left out, times
+        in seconds with millisecond precision (Loki's JSON)."""
+        q = q.strip()
+        m = (re.fullmatch(r'count_over_time\(\{(.*?)\}\s*\[(\d+)s\]\)', q)
+             or re.fullmatch(r'sum(?: by \(([\w., ]*)\))? \(count_over_time\(\{(.*?)\}(.*?) \[(\d+)s\]\)\)', q)
+             or re.fullmatch(r'quantile_over_time\(([\d.e-]+), \{(.*?)\}(.*?) \| unwrap ([\w.]+) \[(\d+)s\]\)(?: by \(([\w., ]*)\))?', q))
         if not m:
-            return Response.text("parse error: only count_over_time({...}[Ns]) in this fake", 400)
-        sel = dict(re.findall(r'(\w+)="([^"]*)"', m.group(1)))
-        rng = int(m.group(2)) * 10**9
+            return Response.text("parse error at line 1, col 1: syntax error: unexpected IDENTIFIER", 400)
+        if q.startswith("count_over_time"):
+            sel, rng, by, pipeline, field, level = m.group(1), int(m.group(2)), None, "", None, None
+        elif q.startswith("sum"):
+            by, sel, pipeline, rng, field, level = m.group(1) or "", m.group(2), m.group(3), int(m.group(4)), None, None
+        else:
+            level, sel, pipeline, field, rng, by = float(m.group(1)), m.group(2), m.group(3), m.group(4), int(m.group(5)), m.group(6) or ""
+        sel = dict(re.findall(r'(\w+)="([^"]*)"', sel))
+        rng *= 10**9
         step = round(float(req.params["step"]) * 1e9)
         if (end - start) // step > 11000:
             return Response.text("exceeded maximum resolution of 11,000 points per timeseries. Try decreasing "
                                  "the query resolution (?step=XX)", 400)
         groups: dict[str, list] = {}
         for labels, ts, line, meta in self.entries:
-            if all(labels.get(k) == v for k, v in sel.items()):
-                groups.setdefault(json.dumps(labels, sort_keys=True), []).append(ts)
+            if not all(labels.get(k) == v for k, v in sel.items()):
+                continue
+            fields = {**labels, **meta, **(json.loads(line) if "| json" in pipeline else {})}
+            key = labels if by is None else {k.strip(): str(fields[k.strip()]) for k in by.split(",") if k.strip() in fields}
+            if field is not None and field not in fields:
+                continue  # Loki: an __error__ line, dropped here
+            groups.setdefault(json.dumps(key, sort_keys=True), []).append((ts, float(fields[field]) if field else 1.0))
         result = []
-        for key, tss in groups.items():
+        for key, pts in groups.items():
             values = []
             t = start
             while t <= end:
-                n = sum(1 for x in tss if t - rng < x <= t)
-                if n:
-                    values.append([t / 1e9, str(n)])
+                vs = sorted(v for x, v in pts if t - rng < x <= t)
+                if vs:
+                    values.append([(t // 10**6) / 1000, _fmt(len(vs) if level is None else _quantile(vs, level))])
                 t += step
             if values:
                 result.append({"metric": json.loads(key), "values": values})
         return Response.json({"status": "success", "data": {"resultType": "matrix", "result": result}})
+
+
+def _quantile(vs: list[float], q: float) -> float:
+    """Prometheus' quantile (Loki's quantile_over_time): linear between order statistics, rank q*(n-1)."""
+    rank = q * (len(vs) - 1)
+    lo = int(rank)
+    hi = min(lo + 1, len(vs) - 1)
+    w = rank - lo
+    return vs[lo] * (1 - w) + vs[hi] * w
+
+
+def _fmt(v: float) -> str:
+    return str(int(v)) if float(v).is_integer() else repr(float(v))
 
 
 # ---------------------------------------------------------------------------------------------- Elasticsearch
