@@ -53,12 +53,14 @@ and one line in :data:`COMPILERS`; the helpers above do not change.
 from __future__ import annotations
 
 import dataclasses
+import json
 from typing import Any, Callable
 
 from .. import registry
 from ..errors import UsageError
 from ..timeutil import duration_ns
 from . import clickhouse as ch
+from . import elasticsearch as es
 from . import loki
 from .backend import resolve, scheme_of
 from .prometheus import auto_step, promql_absent_over_time, promql_histogram_quantile
@@ -174,12 +176,34 @@ def _logql(spec: Aggregation, start_ns: int | None, end_ns: int | None, step: An
                 load_options={"evaluate_at": "bucket_end"})
 
 
+def _elastic(spec: Aggregation, start_ns: int | None, end_ns: int | None, step: Any, *, source: str,
+             options: dict[str, Any]) -> Plan:
+    """One aggregation request (composite paged with after_key, or date_histogram) answering the helper's frame."""
+    every = duration_ns(step) if step is not None else None
+    if spec.measure == "count" and every is None:
+        raise UsageError("Elasticsearch rate needs every= (the bucket width)")
+    req, _ = resolve(source, kind="logs", query=spec.where, start_ns=start_ns, end_ns=end_ns, options=options)
+    time_field = str(options.get("time_field", "@timestamp"))
+    names = [quantile_column(q) for q in spec.quantiles]
+    aggs = es.aggregation_body(spec.measure, by=spec.by, every_ns=every, value=spec.series, quantiles=spec.quantiles,
+                               time_field=time_field, fields=dict(options.get("fields") or {}), start_ns=start_ns,
+                               end_ns=end_ns, page=int(options.get("page_size", es.COMPOSITE_PAGE)))
+
+    def run():
+        rows = es.run_aggregation(req, aggs, time_field)
+        return es.aggregation_frame(spec.measure, rows, by=spec.by, every_ns=every, names=names, start_ns=start_ns,
+                                    end_ns=end_ns)
+
+    return Plan([(spec.measure, json.dumps({"size": 0, "aggs": aggs}, indent=1))], every, run=run)
+
+
 # backend class ("module:Class", as obsnb.registry.BACKENDS names it) -> compiler(spec, start_ns, end_ns, step,
 # source=, options=)
 COMPILERS: dict[str, Callable[..., Plan]] = {
     "obsnb.sources.prometheus:Prometheus": _promql,
     "obsnb.sources.clickhouse:ClickHouse": _clickhouse,
     "obsnb.sources.loki:Loki": _logql,
+    "obsnb.sources.elasticsearch:Elasticsearch": _elastic,
 }
 
 

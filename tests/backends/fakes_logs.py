@@ -192,6 +192,9 @@ class ElasticFake:
             if (lo is None or lo <= t < hi) and _match(d, text):
                 rows.append(([t, i], d, i))
         rows.sort(key=lambda r: r[0])
+        if "aggs" in body:
+            return Response.json({"took": 1, "timed_out": False, "_shards": {"total": 1, "successful": 1, "failed": 0},
+                                  "hits": {"hits": []}, "aggregations": _aggs(body["aggs"], [(self.ms[i], d) for _, d, i in rows])})
         after = body.get("search_after")
         if after is not None:
             rows = [r for r in rows if r[0] > list(after)]
@@ -213,3 +216,81 @@ def _match(doc: dict, text: str | None) -> bool:
     for part in field.split("."):
         cur = cur.get(part) if isinstance(cur, dict) else None
     return str(cur) == value.strip('"')
+
+
+# Aggregations, as Elasticsearch answers them: composite (terms / date_histogram sources, missing_bucket,
+# size, after -> buckets sorted by key with nulls first, after_key = the last bucket's key), date_histogram
+# (fixed_interval, epoch-aligned keys in ms, min_doc_count, extended_bounds), value_count and percentiles
+# (keyed: false -> [{"key": 95.0, "value": ...}]). The fake's percentiles are exact (numpy's linear
+# interpolation); Elasticsearch's are t-digest estimates, exact only for small buckets.
+
+def _field(doc: dict, name: str):
+    if name in doc:
+        return doc[name]
+    cur: object = doc
+    for part in name.split("."):
+        cur = cur.get(part) if isinstance(cur, dict) else None
+    return cur
+
+
+def _interval_ms(text: str) -> int:
+    m = re.fullmatch(r"(\d+)(ms|s|m|h|d)", text)
+    return int(m.group(1)) * {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}[m.group(2)]
+
+
+def _metric_aggs(aggs: dict, docs: list) -> dict:
+    import numpy as np
+
+    out = {}
+    for name, spec in aggs.items():
+        if "value_count" in spec:
+            out[name] = {"value": sum(_field(d, spec["value_count"]["field"]) is not None for _, d in docs)}
+        elif "percentiles" in spec:
+            vals = [float(v) for _, d in docs if (v := _field(d, spec["percentiles"]["field"])) is not None]
+            pcts = spec["percentiles"].get("percents", [1, 5, 25, 50, 75, 95, 99])
+            out[name] = {"values": [{"key": float(p), "value": float(np.quantile(vals, p / 100)) if vals else None}
+                                    for p in pcts]}
+    return out
+
+
+def _aggs(aggs: dict, docs: list) -> dict:
+    out = {}
+    for name, spec in aggs.items():
+        subs = spec.get("aggs", {})
+        if "composite" in spec:
+            comp = spec["composite"]
+            groups: dict = {}
+            for t, d in docs:
+                key = []
+                for src in comp["sources"]:
+                    (k, s), = src.items()
+                    if "date_histogram" in s:
+                        iv = _interval_ms(s["date_histogram"]["fixed_interval"])
+                        key.append((k, t // iv * iv))
+                    else:
+                        key.append((k, _field(d, s["terms"]["field"])))
+                groups.setdefault(tuple(key), []).append((t, d))
+            order = sorted(groups, key=lambda key: tuple((v is not None, v) for _, v in key))
+            if comp.get("after"):
+                after = tuple((v is not None, v) for v in comp["after"].values())
+                order = [k for k in order if tuple((v is not None, v) for _, v in k) > after]
+            page = order[: comp["size"]]
+            buckets = [{"key": dict(k), "doc_count": len(groups[k]), **_metric_aggs(subs, groups[k])} for k in page]
+            out[name] = {"buckets": buckets, **({"after_key": dict(page[-1])} if page else {})}
+        elif "date_histogram" in spec:
+            h = spec["date_histogram"]
+            iv = _interval_ms(h["fixed_interval"])
+            groups = {}
+            for t, d in docs:
+                groups.setdefault(t // iv * iv, []).append((t, d))
+            keys = set(groups)
+            if h.get("min_doc_count", 1) == 0 and (keys or h.get("extended_bounds")):
+                b = h.get("extended_bounds") or {}
+                lo = min([*keys, *([b["min"] // iv * iv] if b else [])])
+                hi = max([*keys, *([b["max"] // iv * iv] if b else [])])
+                keys = set(range(lo, hi + 1, iv))
+            out[name] = {"buckets": [{"key": k, "doc_count": len(groups.get(k, [])), **_metric_aggs(subs, groups.get(k, []))}
+                                     for k in sorted(keys)]}
+        else:
+            out.update(_metric_aggs({name: spec}, docs))
+    return out
