@@ -246,6 +246,8 @@ def aggregation_frame(measure: str, rows: list[dict], *, by, every_ns, names, st
     keys = (["time"] if every_ns else []) + list(by)
     if measure == "count" and every_ns:
         rows = _fill(rows, list(by), every_ns, start_ns, end_ns)
+    # buckets (not records) in the helpers' order, nulls last
+    rows = sorted(rows, key=lambda r: tuple((r.get(k) is None, 0 if r.get(k) is None else r.get(k)) for k in keys))
     cols: dict[str, Any] = {}
     for k in keys:
         vals = [r.get(k) for r in rows]
@@ -262,7 +264,7 @@ def aggregation_frame(measure: str, rows: list[dict], *, by, every_ns, names, st
         cols["nan"] = pa.array(np.maximum(docs - n, 0) if rows and rows[0].get("doc_count") is not None else n * 0)
     t = pa.table(cols) if rows else pa.table({k: pa.array([], pa.int64() if k != "per_second" else pa.float64())
                                               for k in cols})
-    return t.sort_by([(k, "ascending") for k in keys], null_placement="at_end") if keys else t
+    return t
 
 
 def _fill(rows: list[dict], by: list[str], every_ns: int, start_ns, end_ns) -> list[dict]:
