@@ -12,6 +12,13 @@ shim the tests use (tests/backends/chdb_shim.py), then times, in one run, side b
 checks that both give the same frame, and prints the ratio (target: push-down <= 0.2x pull).
 
     python benchmarks/bench_pushdown.py --spans 10000000
+
+Measured 2026-12-01 on the shared 2-vCPU VM (other engineers running tests), one run:
+
+    built 10,000,000 spans in chdb in 18.0 s
+    push-down  ob.latency(clickhouse source)           2.02 s  (2,880 rows)
+    pull       ob.load   60.16 s + ob.latency   1.24 s =    61.41 s  (10,000,000 spans)
+    ratio push-down / pull = 0.033  (target <= 0.2)
 """
 
 from __future__ import annotations

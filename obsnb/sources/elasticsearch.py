@@ -198,6 +198,12 @@ def aggregation_body(measure: str, *, by, every_ns, value, quantiles, time_field
     return metrics
 
 
+def search_body(req: BackendRequest, aggs: dict, time_field: str) -> dict:
+    """The ``_search`` body: no hits, the window and query as filters, the aggregation."""
+    return {"size": 0, "query": {"bool": {"filter": Elasticsearch()._filters(req, time_field)}}, "aggs": aggs,
+            "track_total_hits": False}
+
+
 def run_aggregation(req: BackendRequest, aggs: dict, time_field: str) -> list[dict]:
     """POST the aggregation (paging a composite with ``after_key``); one dict per bucket: key parts, doc_count, metrics."""
     head, _, rest = str(req.url).partition("://")
@@ -207,8 +213,7 @@ def run_aggregation(req: BackendRequest, aggs: dict, time_field: str) -> list[di
                          start_ns=req.start_ns, end_ns=req.end_ns, options=req.options, source_name=req.source_name,
                          headers=req.headers)
     client = _http.make_client(sub)
-    body = {"size": 0, "query": {"bool": {"filter": Elasticsearch()._filters(req, time_field)}}, "aggs": aggs,
-            "track_total_hits": False}
+    body = search_body(req, aggs, time_field)
     url = f"/{urllib.parse.quote(index, safe='*,-_.')}/_search"
     rows: list[dict] = []
     try:

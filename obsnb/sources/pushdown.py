@@ -194,7 +194,7 @@ def _elastic(spec: Aggregation, start_ns: int | None, end_ns: int | None, step: 
         return es.aggregation_frame(spec.measure, rows, by=spec.by, every_ns=every, names=names, start_ns=start_ns,
                                     end_ns=end_ns)
 
-    return Plan([(spec.measure, json.dumps({"size": 0, "aggs": aggs}, indent=1))], every, run=run)
+    return Plan([(spec.measure, json.dumps(es.search_body(req, aggs, time_field), indent=1))], every, run=run)
 
 
 # backend class ("module:Class", as obsnb.registry.BACKENDS names it) -> compiler(spec, start_ns, end_ns, step,

@@ -36,6 +36,14 @@ def test_chdb_http_shim_latency_pushed_down_equals_in_memory(ch, by, every):
     same(remote, local, rtol=1e-12)
 
 
+def test_chdb_http_shim_latency_exact_false_uses_quantiles_exact_under_8192_values(ch):
+    """ClickHouse's ``quantiles`` keeps every value while a group holds at most 8,192: the same numbers here."""
+    url, shim = ch
+    remote = ob.latency(url, by="service", every="5min", kind="spans", exact=False)
+    assert "quantiles(0.5, 0.95, 0.99)(Duration / 1000000)" in shim.sql[-1]
+    same(remote, ob.latency(ob.load(url, kind="spans"), by="service", every="5min"), rtol=1e-12)
+
+
 def test_chdb_http_shim_latency_numbers_match_numpy_on_the_fixture(ch):
     """p99 of api in the first minute, straight from the fixture rows with numpy's linear interpolation."""
     url, _ = ch

@@ -87,6 +87,8 @@ def test_replay_elasticsearch_explain_shows_the_aggregation(es):
     url, srv = es
     n = len(srv.requests)
     text = ob.latency(url, q=(0.5, 0.99), by="service", every="1min", start=T0, end=END, explain=True)
-    aggs = json.loads(text)["aggs"]["g"]
+    body = json.loads(text)
+    assert body["query"]["bool"]["filter"][0]["range"]["@timestamp"]["gte"] == "2024-01-01T00:00:00.000000000Z"
+    aggs = body["aggs"]["g"]
     assert aggs["aggs"]["q"]["percentiles"]["percents"] == [50.0, 99.0] and len(srv.requests) == n
     assert aggs["composite"]["sources"][1] == {"service": {"terms": {"field": "service.name", "missing_bucket": True}}}
