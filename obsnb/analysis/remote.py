@@ -28,7 +28,6 @@ from ..timeutil import duration_ns, to_ns
 __all__ = ["remote_latency", "remote_gaps", "remote_rate", "remote_error_rate"]
 
 _TIMES = ("time", "gap_start", "gap_end")
-_PLAN_OPTIONS = ("table", "database", "timeout", "retries", "backoff", "verify", "headers")
 
 
 def _split(options: dict) -> tuple[dict, Any, Any, bool]:

@@ -134,13 +134,9 @@ def _clickhouse(spec: Aggregation, start_ns: int | None, end_ns: int | None, ste
     if kind not in ("logs", "spans"):
         raise UsageError(f"ClickHouse aggregates kind='logs' or kind='spans', not {kind!r}")
     req, _ = resolve(source, kind=kind, query=spec.where, start_ns=start_ns, end_ns=end_ns, options=options)
-    session = ch.Session(req)
-    try:
-        table = ch.table_name(kind, options.get("table"))
+    table = ch.table_name(kind, options.get("table"))
+    with ch.Session(req) as session:
         cols = session.columns(table)
-    except Exception:
-        session.client.close()
-        raise
     args = dict(by=list(spec.by), start_ns=start_ns, end_ns=end_ns, where=spec.where)
     step_ns = duration_ns(step) if step is not None else None
     if spec.measure == "quantiles":
@@ -155,7 +151,7 @@ def _clickhouse(spec: Aggregation, start_ns: int | None, end_ns: int | None, ste
     sql += "\nFORMAT ArrowStream"
 
     def run():
-        with session:
+        with ch.Session(req) as session:
             return session.arrow(sql)
 
     return Plan([(spec.measure, sql)], step_ns, run=run)

@@ -85,11 +85,18 @@ def _insert(shim, table: str, rows: list[dict]) -> None:
 SPANS, LOGS = spans(), logs()
 
 
+_SHIM: list = []
+
+
 @pytest.fixture(scope="module")
 def ch():
-    """``(clickhouse://127.0.0.1:port, shim)``: chdb behind the HTTP shim, holding :data:`SPANS` and :data:`LOGS`."""
+    """``(clickhouse://127.0.0.1:port, shim)``: chdb behind the HTTP shim, holding :data:`SPANS` and :data:`LOGS`.
+
+    chdb keeps one engine per process, so the filled shim is made once and shared by the test modules.
+    """
     need(HAVE_CHDB, "chdb is not installed (pip install -e '.[test]')")
-    shim = ChdbShim()
-    fill(shim, SPANS, LOGS)
-    with FakeServer(shim) as srv:
-        yield f"clickhouse://{srv.hostport}", shim
+    if not _SHIM:
+        _SHIM.append(ChdbShim())
+        fill(_SHIM[0], SPANS, LOGS)
+    with FakeServer(_SHIM[0]) as srv:
+        yield f"clickhouse://{srv.hostport}", _SHIM[0]
