@@ -1,7 +1,7 @@
 """Compatibility alias: the names that lived here, now in the modules that hold each idea.
 
-Kept because ``obsnb/analysis/latency.py`` and ``obsnb/analysis/absence.py`` still import
-``remote_latency``/``remote_gaps`` from here; new code imports from :mod:`obsnb.sources.backend`
+Kept because ``benchmarks/bench_prometheus_chunks.py`` still imports ``resolve`` from here (the
+analysis helpers import :mod:`obsnb.analysis.remote` directly); new code imports from :mod:`obsnb.sources.backend`
 (resolve, fetch, label_of, Secret), :mod:`obsnb.sources.snapshots` and :mod:`obsnb.analysis.remote`.
 """
 

@@ -11,6 +11,7 @@ from ..errors import UsageError
 from ..timeutil import format_duration, to_ns
 from . import _frames as F
 from .failures import error_expr
+from .remote import remote_error_rate, remote_gaps, remote_rate
 
 __all__ = ["rate", "error_rate", "gaps"]
 
@@ -93,14 +94,18 @@ def rate(
     end: Any = None,
     groups: Any = None,
     time: str | None = None,
+    **backend: Any,
 ):
     """Events per epoch-aligned bucket, with empty buckets present as zero.
 
     Returns ``time`` (bucket start), the ``by`` columns, ``count`` and ``per_second``. The buckets run
     from the first to the last event, or over ``[start, end)`` when given (events outside are not
     counted). Every group seen in the frame (and every group named in ``groups=``) gets every bucket:
-    absence needs the zeros.
+    absence needs the zeros. Backend form: a ClickHouse source (``kind=``, ``query=``, ``explain=``) counts
+    in SQL and fills the empty buckets with ``WITH FILL`` (see :func:`obsnb.analysis.remote.remote_rate`).
     """
+    if isinstance(df, str):
+        return remote_rate(df, every, by=by, start=start, end=end, groups=groups, **backend)
     engine = F.engine_of(df)
     keys = F.names(by)
     step = F.every_ns(every, "rate")
@@ -125,6 +130,7 @@ def error_rate(
     start: Any = None,
     end: Any = None,
     time: str | None = None,
+    **backend: Any,
 ):
     """Share of error rows per bucket: the ratio of two :func:`rate` series over the same grid.
 
@@ -133,8 +139,13 @@ def error_rate(
     span status ERROR for spans: see :mod:`obsnb.analysis.failures`); a column name means that
     boolean column; ``{"status": ["ERROR"], ...}`` means rows whose columns hold those values; or a
     boolean mask with one value per row. Returns ``time``, the ``by`` columns, ``total``, ``errors``
-    and ``error_rate`` (errors / total; NaN for a bucket with no events).
+    and ``error_rate`` (errors / total; NaN for a bucket with no events). Backend form: a ClickHouse
+    source with ``kind="spans"`` (see :func:`obsnb.analysis.remote.remote_error_rate`).
     """
+    if isinstance(df, str):
+        if errors is not None:
+            raise UsageError("errors= is for frames; on a backend the error definition is obsnb's for spans")
+        return remote_error_rate(df, every, by=by, start=start, end=end, **backend)
     engine = F.engine_of(df)
     keys = F.names(by)
     step = F.every_ns(every, "error_rate")
@@ -178,7 +189,8 @@ def gaps(
 
     Backend form: ``ob.gaps(source, threshold, selector="up", start=..., end=...)`` with a
     Prometheus-compatible source (URL or obsnb.toml name) has the server find the silences with
-    ``absent_over_time`` (see :func:`obsnb.remote_gaps`; ``matchers``, ``step`` go there).
+    ``absent_over_time`` (see :func:`obsnb.remote_gaps`; ``matchers``, ``step`` go there). On a ClickHouse
+    source (``kind=``, ``by=``) window functions over each group's times return this same frame.
 
     Returns one row per silence: the ``by`` columns, ``gap_start`` (the last event before it, or
     ``start``), ``gap_end`` (the next event, or ``end``) and ``duration``, sorted by group and time.
@@ -188,11 +200,9 @@ def gaps(
     ``end``. Events outside ``[start, end]`` are ignored.
     """
     if isinstance(df, str):
-        from ..backends_api import remote_gaps
-
-        if selector is None:
-            raise UsageError("ob.gaps(source, ...) on a backend needs selector=, the series that must not go silent")
-        return remote_gaps(df, selector, threshold, start=start, end=end, **backend)
+        if groups is not None:
+            raise UsageError("groups= is not computed server-side; load the rows and run ob.gaps on the frame")
+        return remote_gaps(df, selector, threshold, by=by, start=start, end=end, **backend)
     if backend or selector is not None:
         msg = "selector=, matchers= and step= are for the backend form: ob.gaps('prometheus://host:9090', ...)"
         raise UsageError(msg)

@@ -9,6 +9,7 @@ import polars as pl
 
 from ..errors import UsageError
 from . import _frames as F
+from .remote import remote_latency
 
 __all__ = ["latency", "quantile_name"]
 
@@ -48,6 +49,8 @@ def latency(
     Backend form: when ``df`` is a Prometheus-compatible source (a URL or an obsnb.toml name), ``value``
     names a classic histogram metric and the server computes ``histogram_quantile`` (see
     :func:`obsnb.remote_latency`; ``start``, ``end``, ``window``, ``matchers`` go there, ``every`` is the step).
+    On a ClickHouse source (``kind="spans"``, ``value="duration_ms"``) one SQL query with
+    ``quantilesExactInclusive`` returns this same frame; ``explain=True`` returns the SQL instead.
 
     Returns one row per group (and bucket): ``time`` (bucket start, only with ``every``), the ``by``
     columns, ``count`` (values used), one column per quantile (``p50``, ``p95``, ``p99``; 0.999 ->
@@ -64,8 +67,6 @@ def latency(
     [20.0]
     """
     if isinstance(df, str):
-        from ..backends_api import remote_latency
-
         return remote_latency(df, value, q, by=by, step=every, **backend)
     if backend:
         msg = (f"latency() got {', '.join(sorted(backend))}: those are for its backend form, "

@@ -1,7 +1,10 @@
-"""The analysis helpers' backend forms: latency quantiles and silences computed by the server.
+"""The analysis helpers' backend forms: latency quantiles, rates and silences computed by the server.
 
 ``ob.latency("prod-prom", "http_request_duration_seconds", ...)`` and ``ob.gaps("prod-prom", ...,
-selector="up")`` come here. Each describes what it wants as an
+selector="up")`` come here, and so do ``ob.latency("clickhouse://ch:8123", by="service", every="1m",
+kind="spans")``, ``ob.rate`` / ``ob.error_rate`` / ``ob.gaps`` on a ClickHouse source: there one SQL query
+returns the helper's whole frame (same columns and numbers as the in-memory helper on the same rows).
+``explain=True`` returns the compiled query text instead of running it. Each describes what it wants as an
 :class:`~obsnb.sources.pushdown.Aggregation`, asks the source for its :func:`~obsnb.sources.pushdown.plan`
 (the backend's own queries), runs them through :func:`obsnb.load` (snapshots, windows and
 rejected records as for any load) and shapes the answer like its in-memory twin.
@@ -13,14 +16,78 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from .. import schema
 from ..api import load
+from ..errors import UsageError
 from ..options import get_option
 from ..sources.pushdown import Aggregation, plan
 from ..timeutil import duration_ns, to_ns
 
-__all__ = ["remote_latency", "remote_gaps"]
+__all__ = ["remote_latency", "remote_gaps", "remote_rate", "remote_error_rate"]
+
+_TIMES = ("time", "gap_start", "gap_end")
+
+
+def _split(options: dict) -> tuple[dict, Any, Any, bool]:
+    """(backend options, kind, where, explain) out of a helper's keywords."""
+    o = dict(options)
+    kind, where, explain = o.pop("kind", None), o.pop("query", None), bool(o.pop("explain", False))
+    return o, kind, where, explain
+
+
+def _frame(p, engine: str | None):
+    """Run a plan that answers the whole frame; epoch-ns columns become UTC times / durations."""
+    t = p.run()
+    ts = pa.timestamp("ns", "UTC")
+    for i, name in enumerate(t.column_names):
+        typ = t.schema.field(i).type
+        if pa.types.is_binary(typ) or pa.types.is_large_binary(typ):
+            t = t.set_column(i, name, t.column(i).cast(pa.string()))
+        elif name in _TIMES:
+            t = t.set_column(i, name, t.column(i).cast(pa.int64()).cast(ts))
+        elif name == "duration":
+            t = t.set_column(i, name, t.column(i).cast(pa.int64()).cast(pa.duration("ns")))
+    return schema.to_engine(t, engine or get_option("engine"))
+
+
+def _counts(measure: str, source: str, every: Any, by: Any, start: Any, end: Any, groups: Any, engine, options):
+    o, kind, where, explain = _split(options)
+    if groups is not None:
+        raise UsageError(f"groups= is not computed server-side; load the rows and run ob.{'rate' if measure == 'count' else 'error_rate'} "
+                         "on the frame, or add the missing groups' zeros yourself")
+    keys = (by,) if isinstance(by, str) else tuple(by or ())
+    spec = Aggregation(measure, "", by=keys, kind=kind, where=where)
+    p = plan(source, spec, start_ns=_ns(start), end_ns=_ns(end), step=every, options=o)
+    if explain:
+        return p.explain()
+    if p.run is not None:
+        return _frame(p, engine)
+    return schema.to_engine(_filled_counts(source, p, keys, start, end, o), engine or get_option("engine"))
+
+
+def _ns(t: Any) -> int | None:
+    return to_ns(t) if t is not None else None
+
+
+def remote_rate(source: str, every: Any, *, by: Any = None, start: Any = None, end: Any = None, groups: Any = None,
+                engine: str | None = None, **options: Any):
+    """``ob.rate`` computed by the backend: ``time``, the ``by`` columns, ``count``, ``per_second``, zeros included.
+
+    ClickHouse: ``toStartOfInterval`` buckets, ``WITH FILL`` within each group over ``[start, end)``
+    (or the data's first to last bucket). ``kind=`` picks otel_logs / otel_traces, ``query=`` a SQL condition.
+    """
+    return _counts("count", source, every, by, start, end, groups, engine, options)
+
+
+def remote_error_rate(source: str, every: Any, *, by: Any = None, start: Any = None, end: Any = None,
+                      engine: str | None = None, **options: Any):
+    """``ob.error_rate`` computed by the backend: ``time``, the ``by`` columns, ``total``, ``errors``, ``error_rate``.
+
+    ClickHouse, spans: an error is status ERROR or an HTTP status >= 500 attribute, as obsnb's definition for spans.
+    """
+    return _counts("errors", source, every, by, start, end, None, engine, options)
 
 
 def remote_latency(source: str, metric: str, q: Any = (0.5, 0.95, 0.99), *, by: Any = None, matchers: Any = None,
@@ -37,26 +104,61 @@ def remote_latency(source: str, metric: str, q: Any = (0.5, 0.95, 0.99), *, by: 
     """
     qs = (q,) if isinstance(q, (int, float)) else tuple(q)
     by_keys = (by,) if isinstance(by, str) else tuple(by or ())
-    spec = Aggregation("quantiles", metric, by=by_keys, bucket=window, quantiles=qs, matchers=matchers)
+    o, kind, where, explain = _split(options)
+    exact = o.pop("exact", True)
+    spec = Aggregation("quantiles", metric, by=by_keys, bucket=window, quantiles=qs, matchers=matchers, kind=kind,
+                       where=where, exact=exact)
     s_ns = to_ns(start) if start is not None else None
     e_ns = to_ns(end) if end is not None else None
-    p = plan(source, spec, start_ns=s_ns, end_ns=e_ns, step=step)
+    p = plan(source, spec, start_ns=s_ns, end_ns=e_ns, step=step, options=o)
+    if explain:
+        return p.explain()
+    if p.run is not None:
+        return _frame(p, engine)
+    out = _metric_columns(source, p, by_keys, start, end, step, o)
+    if "count" in out.column_names:  # Loki: lines per bucket, from count_over_time
+        out = out.set_column(out.column_names.index("count"), "count", pc.fill_null(out.column("count"), 0).cast(pa.int64()))
+    return schema.to_engine(out, engine or get_option("engine"))
+
+
+def _metric_columns(source: str, p, by_keys, start, end, step, options) -> pa.Table:
+    """Run a plan's metric queries (one answer column each) and join them on time and the ``by`` labels."""
     keys = ["time", *by_keys]
+    if p.eval_window is not None:
+        start, end, step = p.eval_window[0], p.eval_window[1], p.step_ns / 1e9
     out = None
     for column, query in p.queries:
-        t = load(source, "metrics", query=query, start=start, end=end, step=step, engine="arrow", **options)
+        t = load(source, "metrics", query=query, start=start, end=end, step=step, engine="arrow",
+                 **{**options, **p.load_options})
         for k in keys[1:]:
             if k not in t.column_names:
                 t = t.append_column(k, pa.nulls(t.num_rows, pa.string()))
         t = t.select(keys + ["value"]).rename_columns(keys + [column])
         out = t if out is None else out.join(t, keys, join_type="full outer")
+    if p.closes_bucket:  # the time is the bucket's end (ms-rounded by the backend): label it by its start
+        ts = pc.subtract(out.column("time").cast(pa.int64()), p.step_ns // 2)
+        starts = pc.multiply(pc.divide(ts, pa.scalar(p.step_ns, pa.int64())), p.step_ns)  # integer division (t > 0)
+        out = out.set_column(0, "time", starts.cast(pa.timestamp("ns", "UTC")))
     out = out.sort_by([(k, "ascending") for k in keys])
-    out = out.select(keys + [column for column, _ in p.queries])
-    return schema.to_engine(out, engine or get_option("engine"))
+    return out.select(keys + [column for column, _ in p.queries])
 
 
-def remote_gaps(source: str, selector: str, threshold: Any, *, matchers: Any = None, start: Any, end: Any,
-                step: Any = None, engine: str | None = None, **options: Any):
+def _filled_counts(source, p, keys, start, end, options) -> pa.Table:
+    """Counts per bucket from metric queries, with the buckets the backend left out present as zeros."""
+    import polars as pl
+
+    step = p.step_ns
+    got = pl.from_arrow(_metric_columns(source, p, keys, start, end, step, options))
+    grid = pl.DataFrame({"time": np.arange(p.eval_window[0], p.eval_window[1], step, dtype=np.int64)}).with_columns(pl.col("time").cast(pl.Datetime("ns", "UTC")))
+    if keys:
+        grid = got.select(keys).unique().join(grid, how="cross")
+    out = grid.join(got, on=["time", *keys], how="left", nulls_equal=True)
+    out = out.with_columns(pl.col("count").fill_null(0).cast(pl.Int64)).sort(["time", *keys], nulls_last=True)
+    return out.with_columns((pl.col("count") / (step / 1e9)).alias("per_second")).select(["time", *keys, "count", "per_second"]).to_arrow()
+
+
+def remote_gaps(source: str, selector: str | None, threshold: Any, *, matchers: Any = None, start: Any = None,
+                end: Any = None, step: Any = None, by: Any = None, engine: str | None = None, **options: Any):
     """Silences longer than ``threshold`` found by the backend with ``absent_over_time`` (the backend form of ``ob.gaps``).
 
     Returns ``gap_start``, ``gap_end``, ``duration``: ``gap_start`` is the first evaluation time with no
@@ -64,9 +166,16 @@ def remote_gaps(source: str, selector: str, threshold: Any, *, matchers: Any = N
     ``min(threshold, auto step)``); ``gap_end`` is the first evaluation time that saw data again, or
     ``end`` when the silence lasts to the end of the window.
     """
-    s_ns, e_ns, thr = to_ns(start), to_ns(end), duration_ns(threshold)
-    spec = Aggregation("absence", selector, absence=threshold, matchers=matchers)
-    p = plan(source, spec, start_ns=s_ns, end_ns=e_ns, step=step)
+    o, kind, where, explain = _split(options)
+    keys = (by,) if isinstance(by, str) else tuple(by or ())
+    s_ns, e_ns, thr = _ns(start), _ns(end), duration_ns(threshold)
+    spec = Aggregation("absence", selector or "", by=keys, absence=threshold, matchers=matchers, kind=kind, where=where)
+    p = plan(source, spec, start_ns=s_ns, end_ns=e_ns, step=step, options=o)
+    if explain:
+        return p.explain()
+    if p.run is not None:
+        return _frame(p, engine)
+    options = o
     step_ns = p.step_ns
     ((_, query),) = p.queries
     t = load(source, "metrics", query=query, start=start, end=end, step=step_ns / 1e9, engine="arrow", **options)

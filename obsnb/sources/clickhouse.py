@@ -2,8 +2,11 @@
 
 ``ob.load("clickhouse://ch:8123", kind="logs", query="ServiceName = 'api' AND hasToken(Body, 'timeout')", start=t0, end=t1)``
 
+* The table's columns are read first (``DESCRIBE``) and the SELECT names only those there: the current
+  exporter's ``otel_logs`` (no ``TimestampTime``, ordered by ``(toStartOfFiveMinutes(Timestamp),
+  ServiceName, Timestamp)``, ``EventName``) and the older ones (``TimestampTime`` in the key) both load.
 * ``query=`` is a SQL condition; the time range and the condition go into the ``WHERE`` clause (with
-  ``TimestampTime`` too for ``otel_logs``, so the partition and primary key prune), the server returns
+  ``TimestampTime`` too where the table has it, so the partition and primary key prune), the server returns
   the selected columns as Arrow (``FORMAT ArrowStream``), and nothing is filtered in Python. A query
   starting with ``SELECT``/``WITH`` is sent as it is (then it owns its time range; columns named like
   the canonical ones are used as such).
@@ -30,23 +33,33 @@ from ..errors import BackendUnavailableError, UsageError
 from . import _http
 from .base import Backend, BackendRequest, Part, ReadContext, require_kind
 
-__all__ = ["ClickHouse", "build_sql"]
+__all__ = ["ClickHouse", "Session", "build_sql", "table_name", "time_conditions"]
 
 NS = 1_000_000_000
 # Exception codes worth retrying: timeouts, too many queries, network, memory pressure, keeper.
 TRANSIENT = {159, 160, 164, 202, 203, 209, 210, 241, 242, 425, 999}
 _CODE = re.compile(r"Code:\s*(\d+)")
 
-LOGS_COLUMNS = """toUnixTimestamp64Nano(Timestamp) AS time, SeverityText AS severity_text,
-    SeverityNumber AS severity_number, Body AS event, ServiceName AS service, TraceId AS trace_id,
-    SpanId AS span_id, ScopeName AS scope_name, LogAttributes AS log_attributes,
-    ResourceAttributes AS resource_attributes"""
-SPANS_COLUMNS = """TraceId AS trace_id, SpanId AS span_id, ParentSpanId AS parent_span_id, SpanName AS name,
-    ServiceName AS service, SpanKind AS kind, toUnixTimestamp64Nano(Timestamp) AS start,
-    toUnixTimestamp64Nano(Timestamp) + toInt64(Duration) AS end, Duration / 1000000 AS duration_ms,
-    StatusCode AS status, StatusMessage AS status_message, ScopeName AS scope_name,
-    SpanAttributes AS span_attributes, ResourceAttributes AS resource_attributes"""
+# canonical alias -> (exporter column it needs, SQL expression); a column the table lacks is left out
+LOGS_COLUMNS = {
+    "time": ("Timestamp", "toUnixTimestamp64Nano(Timestamp)"), "severity_text": ("SeverityText", "SeverityText"),
+    "severity_number": ("SeverityNumber", "SeverityNumber"), "event": ("Body", "Body"),
+    "service": ("ServiceName", "ServiceName"), "trace_id": ("TraceId", "TraceId"), "span_id": ("SpanId", "SpanId"),
+    "scope_name": ("ScopeName", "ScopeName"), "event_name": ("EventName", "nullIf(EventName, '')"),
+    "log_attributes": ("LogAttributes", "LogAttributes"), "resource_attributes": ("ResourceAttributes", "ResourceAttributes"),
+}
+SPANS_COLUMNS = {
+    "trace_id": ("TraceId", "TraceId"), "span_id": ("SpanId", "SpanId"), "parent_span_id": ("ParentSpanId", "ParentSpanId"),
+    "name": ("SpanName", "SpanName"), "service": ("ServiceName", "ServiceName"), "kind": ("SpanKind", "SpanKind"),
+    "start": ("Timestamp", "toUnixTimestamp64Nano(Timestamp)"),
+    "end": ("Duration", "toUnixTimestamp64Nano(Timestamp) + toInt64(Duration)"),
+    "duration_ms": ("Duration", "Duration / 1000000"), "status": ("StatusCode", "StatusCode"),
+    "status_message": ("StatusMessage", "StatusMessage"), "scope_name": ("ScopeName", "ScopeName"),
+    "span_attributes": ("SpanAttributes", "SpanAttributes"), "resource_attributes": ("ResourceAttributes", "ResourceAttributes"),
+}
 MAPS = ("log_attributes", "span_attributes", "resource_attributes")
+# every column of the exporter's tables, for the callers that build SQL without asking the server
+ALL_COLUMNS = frozenset(c for cols in (LOGS_COLUMNS, SPANS_COLUMNS) for c, _ in cols.values()) | {"TimestampTime"}
 
 
 def _ident(name: str) -> str:
@@ -55,22 +68,39 @@ def _ident(name: str) -> str:
     return name
 
 
-def build_sql(kind: str, *, table: str | None, where: str | None, start_ns: int | None, end_ns: int | None,
-              limit: int | None) -> str:
-    """The SELECT for ``kind`` over the exporter's table, time range and condition in WHERE, as ArrowStream."""
-    table = _ident(table or ("otel_logs" if kind == "logs" else "otel_traces"))
-    conds = []
+def table_name(kind: str, table: str | None) -> str:
+    """The exporter's table for ``kind`` (``otel_logs`` / ``otel_traces``) or the one named, checked."""
+    return _ident(table or ("otel_logs" if kind == "logs" else "otel_traces"))
+
+
+def time_conditions(kind: str, columns, start_ns: int | None, end_ns: int | None) -> list[str]:
+    """``[start, end)`` on ``Timestamp``, plus ``TimestampTime`` (the older schemas' key) where the table has it."""
+    conds, coarse = [], kind == "logs" and "TimestampTime" in columns
     if start_ns is not None:
         conds.append(f"Timestamp >= fromUnixTimestamp64Nano(toInt64({int(start_ns)}))")
-        if kind == "logs":
+        if coarse:
             conds.append(f"TimestampTime >= toDateTime({start_ns // NS})")
     if end_ns is not None:
         conds.append(f"Timestamp < fromUnixTimestamp64Nano(toInt64({int(end_ns)}))")
-        if kind == "logs":
+        if coarse:
             conds.append(f"TimestampTime <= toDateTime({-(-end_ns // NS)})")
+    return conds
+
+
+def build_sql(kind: str, *, table: str | None, where: str | None, start_ns: int | None, end_ns: int | None,
+              limit: int | None, columns=ALL_COLUMNS) -> str:
+    """The SELECT for ``kind`` over the exporter's table, time range and condition in WHERE, as ArrowStream.
+
+    ``columns`` are the table's columns (from ``DESCRIBE``): only the expressions whose column is
+    there are selected, and ``TimestampTime`` prunes only where the table has it (exporter < v0.151).
+    """
+    table = table_name(kind, table)
+    wanted = LOGS_COLUMNS if kind == "logs" else SPANS_COLUMNS
+    select = ", ".join(f"{expr} AS {alias}" for alias, (col, expr) in wanted.items() if col in columns)
+    conds = time_conditions(kind, columns, start_ns, end_ns)
     if where and where.strip():
         conds.append(f"({where.strip()})")
-    sql = f"SELECT {LOGS_COLUMNS if kind == 'logs' else SPANS_COLUMNS}\nFROM {table}"
+    sql = f"SELECT {select}\nFROM {table}"
     if conds:
         sql += "\nWHERE " + "\n  AND ".join(conds)
     sql += "\nORDER BY Timestamp"
@@ -101,26 +131,56 @@ class ClickHouse(Backend):
         kind = req.kind or ("logs" if (o.get("table") or "otel_logs").endswith("logs") and not raw else None)
         kind = require_kind(kind, self.kinds, f"{req.source_name or req.safe_url} (ClickHouse)")
         limit = o.get("limit")
-        if raw:
-            sql = q.rstrip("; \n") + ("" if re.search(r"(?i)\bformat\s+\w+\s*$", q) else "\nFORMAT ArrowStream")
-        else:
-            sql = build_sql(kind, table=o.get("table"), where=q, start_ns=req.start_ns, end_ns=req.end_ns,
-                            limit=int(limit) if limit is not None else None)
-        params = {"output_format_arrow_string_as_string": "1", "output_format_arrow_low_cardinality_as_dictionary": "0"}
-        if o.get("database"):
-            params["database"] = str(o["database"])
-        client = _http.make_client(req, is_final=_is_final)
-        try:
-            resp = client.request("POST", "/", query=req.query, params=params, data=sql.encode())
-            table = _read_arrow(resp.content, client.source, req.query)
-        finally:
-            client.close()
+        with Session(req) as ch:
+            if raw:
+                sql = q.rstrip("; \n") + ("" if re.search(r"(?i)\bformat\s+\w+\s*$", q) else "\nFORMAT ArrowStream")
+            else:
+                table = table_name(kind, o.get("table"))
+                sql = build_sql(kind, table=table, where=q, start_ns=req.start_ns, end_ns=req.end_ns,
+                                limit=int(limit) if limit is not None else None, columns=ch.columns(table))
+            table = ch.arrow(sql, shown=req.query)
         if limit is not None and not raw and table.num_rows > int(limit):
             table = table.slice(0, int(limit))
-            _http.warn_truncated(ctx, client.source, f"stopped at limit={limit} rows; later rows"
+            _http.warn_truncated(ctx, ch.client.source, f"stopped at limit={limit} rows; later rows"
                                  f"{_http.window_text(req.start_ns, req.end_ns)} were not read")
         if table.num_rows:
             yield Part(kind, _canonical(table, kind))
+
+
+class Session:
+    """One HTTP client to one ClickHouse server: ``DESCRIBE`` a table, run SQL, read the Arrow answer.
+
+    The loader and the push-down (:mod:`obsnb.sources.pushdown`) both talk to the server through it, so
+    credentials, retries, error mapping and ``database=`` are the same for both.
+    """
+
+    def __init__(self, req: BackendRequest):
+        self.req = req
+        self.client = _http.make_client(req, is_final=_is_final)
+        self.params = {"output_format_arrow_string_as_string": "1", "output_format_arrow_low_cardinality_as_dictionary": "0"}
+        if req.options.get("database"):
+            self.params["database"] = str(req.options["database"])
+        self._columns: dict[str, dict[str, str]] = {}
+
+    def __enter__(self) -> "Session":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.client.close()
+
+    def text(self, sql: str, shown=None) -> str:
+        return self.client.request("POST", "/", query=shown or sql, params=self.params, data=sql.encode()).text
+
+    def arrow(self, sql: str, shown=None) -> pa.Table:
+        resp = self.client.request("POST", "/", query=shown or sql, params=self.params, data=sql.encode())
+        return _read_arrow(resp.content, self.client.source, shown or sql)
+
+    def columns(self, table: str) -> dict[str, str]:
+        """``{column: type}`` of ``table`` as the server describes it (asked once per session)."""
+        if table not in self._columns:
+            out = self.text(f"DESCRIBE TABLE {_ident(table)} FORMAT TabSeparated")
+            self._columns[table] = dict(line.split("\t")[:2] for line in out.splitlines() if "\t" in line)
+        return self._columns[table]
 
 
 def _read_arrow(data: bytes, source: str, query) -> pa.Table:
@@ -186,3 +246,126 @@ def _flatten_map(t: pa.Table, name: str) -> pa.Table:
             continue
         t = t.append_column(k, pc.map_lookup(col, pa.scalar(k, col.type.key_type), "first"))
     return t
+
+
+# ---------------------------------------------------------------------------------------------- push-down
+# The SQL the analysis helpers' ClickHouse forms run (planned by obsnb.sources.pushdown). Each answers the
+# helper's frame itself: times as epoch ns (Int64), the by= columns under their canonical names, the counts
+# as Int64, so the client only casts the time columns.
+
+# canonical column -> SQL over the exporter's columns, per kind, normalised like the loader normalises it
+_KEYS = {
+    "spans": {"service": "ServiceName", "name": "SpanName", "status_message": "StatusMessage",
+              "kind": "nullIf(replaceRegexpOne(upper(SpanKind), '^SPAN_KIND_', ''), 'UNSPECIFIED')",
+              "status": "replaceRegexpOne(upper(StatusCode), '^STATUS_CODE_', '')",
+              "trace_id": "nullIf(TraceId, '')", "scope_name": "ScopeName"},
+    "logs": {"service": "ServiceName", "event": "Body", "trace_id": "nullIf(TraceId, '')", "scope_name": "ScopeName",
+             "event_name": "nullIf(EventName, '')"},
+}
+_SPAN_ERROR = ("(upper(StatusCode) IN ('ERROR', 'STATUS_CODE_ERROR')"
+               " OR toInt64OrZero(SpanAttributes['http.response.status_code']) >= 500"
+               " OR toInt64OrZero(SpanAttributes['http.status_code']) >= 500)")
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def key_sql(kind: str, name: str, columns) -> str:
+    """The SQL for group column ``name``: a known canonical column, else the attribute of that name (null if absent)."""
+    if name in _KEYS[kind]:
+        return _KEYS[kind][name]
+    maps = [m for m in (("SpanAttributes" if kind == "spans" else "LogAttributes"), "ResourceAttributes") if m in columns]
+    expr = "NULL"
+    for m in reversed(maps):  # the record's own attributes win over the resource's, as in the loaded frame
+        expr = f"if(mapContains({m}, {_quote(name)}), {m}[{_quote(name)}], {expr})"
+    return expr
+
+
+def _source(kind, table, columns, by, start_ns, end_ns, where) -> tuple[str, list[str]]:
+    keys = [f"{key_sql(kind, k, columns)} AS `{k}`" for k in by]
+    conds = time_conditions(kind, columns, start_ns, end_ns)
+    if where and str(where).strip():
+        conds.append(f"({str(where).strip()})")
+    return f"FROM {table}" + ("\nWHERE " + "\n  AND ".join(conds) if conds else ""), keys
+
+
+def _bucket(step_ns: int) -> str:
+    return f"toUnixTimestamp64Nano(toStartOfInterval(Timestamp, INTERVAL {int(step_ns)} NANOSECOND))"
+
+
+def _names(by) -> str:
+    return "".join(f", `{k}`" for k in by)
+
+
+def latency_sql(kind, table, columns, *, value, qs, names, by, step_ns, start_ns, end_ns, where, exact=True) -> str:
+    """Quantiles per group (and bucket): ``quantilesExactInclusive`` is numpy's linear interpolation."""
+    if kind != "spans" or value != "duration_ms":
+        raise UsageError(f"ClickHouse computes latency from otel_traces' Duration: pass kind='spans' and "
+                         f"value='duration_ms' (got kind={kind!r}, value={value!r})")
+    src, keys = _source(kind, table, columns, by, start_ns, end_ns, where)
+    fn = "quantilesExactInclusive" if exact else "quantiles"
+    head = ([f"{_bucket(step_ns)} AS time"] if step_ns else []) + keys
+    group = (["time"] if step_ns else []) + [f"`{k}`" for k in by]
+    qcols = ", ".join(f"_q[{i + 1}] AS `{n}`" for i, n in enumerate(names))
+    levels = ", ".join(repr(float(q)) for q in qs)
+    aggs = ["toInt64(count()) AS count", f"{fn}({levels})(Duration / 1000000) AS _q"]
+    inner = (f"SELECT {', '.join(head + aggs)}"
+             f"\n{src}" + (f"\nGROUP BY {', '.join(group)}" if group else ""))
+    outer = ", ".join(([c for c in group] if group else []) + ["count", qcols, "toInt64(0) AS nan"])
+    return f"SELECT {outer}\nFROM ({inner})" + (f"\nORDER BY {', '.join(group)}" if group else "")
+
+
+def counts_sql(kind, table, columns, *, by, step_ns, start_ns, end_ns, where, errors=False) -> str:
+    """Events per bucket and group, empty buckets filled with zeros (``WITH FILL`` within each group)."""
+    src, keys = _source(kind, table, columns, by, start_ns, end_ns, where)
+    step = int(step_ns)
+    t = "toUnixTimestamp64Nano(Timestamp)"
+
+    def bound(ns, agg, extra):  # the grid's first / one-past-last bucket: the window's, else the data's
+        if ns is not None:
+            return str((int(ns) // step) * step + extra)
+        return f"assumeNotNull((SELECT intDiv({agg}({t}), {step}) * {step} + {extra} {src}))"
+
+    lo = bound(start_ns, "min", 0)
+    hi = str(((int(end_ns) - 1) // step) * step + step) if end_ns is not None else bound(None, "max", step)
+    if errors:
+        if kind != "spans":
+            raise UsageError("ClickHouse computes error_rate server-side for spans (status ERROR, HTTP status >= 500); "
+                             "for logs load them and run ob.error_rate on the frame")
+        aggs = ["toInt64(count()) AS total", f"toInt64(countIf({_SPAN_ERROR})) AS errors"]
+        outer = "total, errors, if(total > 0, errors / total, nan) AS error_rate"
+    else:
+        aggs = ["toInt64(count()) AS count"]
+        outer = f"count, count / {step / 1e9!r} AS per_second"
+    by_names = [f"`{k}`" for k in by]
+    inner = (f"SELECT {', '.join([f'{_bucket(step)} AS time', *keys, *aggs])}\n{src}\nGROUP BY {', '.join(['time', *by_names])}"
+             f"\nORDER BY {', '.join([*by_names, 'time'])} WITH FILL FROM {lo} TO {hi} STEP {step}")
+    return f"SELECT time{_names(by)}, {outer}\nFROM ({inner})\nORDER BY time{_names(by)}"
+
+
+def gaps_sql(kind, table, columns, *, by, threshold_ns, start_ns, end_ns, where) -> str:
+    """Silences longer than the threshold per group: ``lagInFrame`` over each group's times, plus the edges."""
+    cond_end = None if end_ns is None else end_ns + 1  # gaps() keeps events at ``end`` itself: [start, end]
+    src, keys = _source(kind, table, columns, by, start_ns, cond_end, where)
+    th = int(threshold_ns)
+    by_names = [f"`{k}`" for k in by]
+    part = "PARTITION BY " + ", ".join(by_names) + " " if by else ""
+    ev = f"SELECT {', '.join([*keys, 'toUnixTimestamp64Nano(Timestamp) AS t'])}\n{src}"
+    parts = [f"SELECT {''.join(k + ', ' for k in by_names)}prev AS gap_start, t AS gap_end FROM (\n"
+             f"SELECT *, lagInFrame(t) OVER w AS prev, row_number() OVER w AS rn FROM ({ev})\n"
+             f"WINDOW w AS ({part}ORDER BY t ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW))\n"
+             f"WHERE rn > 1 AND t - prev > {th}"]
+    grp = f"\nGROUP BY {', '.join(by_names)}" if by else ""
+    if start_ns is not None:
+        parts.append(f"SELECT {''.join(k + ', ' for k in by_names)}toInt64({int(start_ns)}) AS gap_start, min(t) AS gap_end "
+                     f"FROM ({ev}){grp}\nHAVING count() > 0 AND min(t) - {int(start_ns)} > {th}")
+    if end_ns is not None:
+        parts.append(f"SELECT {''.join(k + ', ' for k in by_names)}max(t) AS gap_start, toInt64({int(end_ns)}) AS gap_end "
+                     f"FROM ({ev}){grp}\nHAVING count() > 0 AND {int(end_ns)} - max(t) > {th}")
+    if not by and start_ns is not None and end_ns is not None and end_ns - start_ns > th:
+        parts.append(f"SELECT toInt64({int(start_ns)}) AS gap_start, toInt64({int(end_ns)}) AS gap_end "
+                     f"FROM (SELECT count() AS n FROM ({ev})) WHERE n = 0")
+    union = "\nUNION ALL\n".join(f"({p})" for p in parts)
+    return (f"SELECT {''.join(k + ', ' for k in by_names)}gap_start, gap_end, gap_end - gap_start AS duration\n"
+            f"FROM ({union})\nORDER BY {''.join(k + ', ' for k in by_names)}gap_start")

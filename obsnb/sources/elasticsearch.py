@@ -20,6 +20,9 @@ from __future__ import annotations
 import urllib.parse
 from typing import Any, Iterator
 
+import numpy as np
+import pyarrow as pa
+
 from ..errors import QueryError, UsageError
 from . import _http
 from .backend import label_of
@@ -151,3 +154,132 @@ class Elasticsearch(Backend):
         if shards.get("failed"):
             reasons = "; ".join(str((f.get("reason") or {}).get("reason", f)) for f in shards.get("failures") or [])[:500]
             _http.warn_truncated(ctx, source, f"{shards['failed']} of {shards.get('total')} shards failed: {reasons}")
+
+
+# ---------------------------------------------------------------------------------------------- push-down
+# ob.latency / ob.rate on an Elasticsearch or OpenSearch source (planned by obsnb.sources.pushdown): one
+# aggregation request. With by=: a ``composite`` aggregation (a ``date_histogram`` source for the buckets,
+# one ``terms`` source per group column, ``missing_bucket`` so null groups count), paged with ``after_key``
+# past any bucket limit; composite leaves out empty buckets, so the rate's zeros are filled here. Without
+# by=: a ``date_histogram`` with ``min_doc_count: 0`` over the window (``extended_bounds``): the server
+# fills. Quantiles are ``percentiles`` (Elasticsearch's t-digest: approximate, exact only for small
+# buckets); ``count`` is ``value_count`` of the value field and ``nan`` the documents without it.
+
+ECS_FIELDS = {"service": "service.name", "level": "log.level", "trace_id": "trace.id", "span_id": "span.id",
+              "event": "message"}
+COMPOSITE_PAGE = 1_000
+
+
+def _ms(ns: int) -> str:
+    return f"{ns // 1_000_000}ms"
+
+
+def aggregation_body(measure: str, *, by, every_ns, value, quantiles, time_field: str, fields: dict,
+                     start_ns=None, end_ns=None, page: int = COMPOSITE_PAGE) -> dict:
+    """The ``aggs`` of the search body for a helper (see above)."""
+    metrics: dict[str, Any] = {}
+    if measure == "quantiles":
+        if not value:
+            raise UsageError("Elasticsearch latency needs value= the numeric field (e.g. 'duration_ms')")
+        metrics = {"count": {"value_count": {"field": value}},
+                   "q": {"percentiles": {"field": value, "percents": [q * 100 for q in quantiles], "keyed": False}}}
+    elif measure != "count":
+        raise UsageError(f"Elasticsearch computes latency and rate server-side, not {measure}")
+    hist = {"field": time_field, "fixed_interval": _ms(every_ns)} if every_ns else None
+    if by:
+        sources = ([{"time": {"date_histogram": hist}}] if hist else [])
+        sources += [{k: {"terms": {"field": fields.get(k, ECS_FIELDS.get(k, k)), "missing_bucket": True}}} for k in by]
+        return {"g": {"composite": {"size": page, "sources": sources}, "aggs": metrics}}
+    if hist:
+        hist = {**hist, "min_doc_count": 0 if measure == "count" else 1}
+        if start_ns is not None and end_ns is not None:
+            hist["extended_bounds"] = {"min": start_ns // 1_000_000, "max": (end_ns - 1) // 1_000_000}
+        return {"g": {"date_histogram": hist, "aggs": metrics}}
+    return metrics
+
+
+def search_body(req: BackendRequest, aggs: dict, time_field: str) -> dict:
+    """The ``_search`` body: no hits, the window and query as filters, the aggregation."""
+    return {"size": 0, "query": {"bool": {"filter": Elasticsearch()._filters(req, time_field)}}, "aggs": aggs,
+            "track_total_hits": False}
+
+
+def run_aggregation(req: BackendRequest, aggs: dict, time_field: str) -> list[dict]:
+    """POST the aggregation (paging a composite with ``after_key``); one dict per bucket: key parts, doc_count, metrics."""
+    head, _, rest = str(req.url).partition("://")
+    netloc, _, path = rest.partition("/")
+    index = str(req.options.get("index") or path.strip("/") or "*")
+    sub = BackendRequest(url=f"{head}://{netloc}", safe_url=req.safe_url, kind="logs", query=req.query,
+                         start_ns=req.start_ns, end_ns=req.end_ns, options=req.options, source_name=req.source_name,
+                         headers=req.headers)
+    client = _http.make_client(sub)
+    body = search_body(req, aggs, time_field)
+    url = f"/{urllib.parse.quote(index, safe='*,-_.')}/_search"
+    rows: list[dict] = []
+    try:
+        while True:
+            obj = client.post_json(url, query=body, json_body=body)
+            Elasticsearch()._check(obj, client.source, None)
+            res = obj.get("aggregations") or {}
+            if "g" not in res:
+                return [{"doc_count": None, **_metrics(res)}]
+            buckets = res["g"].get("buckets") or []
+            for b in buckets:
+                key = b["key"] if isinstance(b["key"], dict) else {"time": b["key"]}
+                rows.append({**key, "doc_count": b.get("doc_count", 0), **_metrics(b)})
+            comp = aggs["g"].get("composite")
+            if comp is None or len(buckets) < comp["size"] or not res["g"].get("after_key"):
+                return rows
+            comp["after"] = res["g"]["after_key"]
+    finally:
+        client.close()
+
+
+def _metrics(b: dict) -> dict:
+    out = {}
+    if "count" in b:
+        out["count"] = b["count"].get("value")
+    if "q" in b:  # keyed: false keeps the order asked for
+        vals = b["q"].get("values")
+        items = vals if isinstance(vals, list) else [{"key": float(k), "value": v} for k, v in (vals or {}).items()]
+        out["qs"] = [i.get("value") for i in sorted(items, key=lambda i: float(i["key"]))]
+    return out
+
+
+def aggregation_frame(measure: str, rows: list[dict], *, by, every_ns, names, start_ns=None, end_ns=None) -> pa.Table:
+    """The helper's frame from the buckets: times as epoch ns, nulls sorted last; the rate's empty buckets as zeros."""
+    keys = (["time"] if every_ns else []) + list(by)
+    if measure == "count" and every_ns:
+        rows = _fill(rows, list(by), every_ns, start_ns, end_ns)
+    # buckets (not records) in the helpers' order, nulls last
+    rows = sorted(rows, key=lambda r: tuple((r.get(k) is None, 0 if r.get(k) is None else r.get(k)) for k in keys))
+    cols: dict[str, Any] = {}
+    for k in keys:
+        vals = [r.get(k) for r in rows]
+        cols[k] = pa.array([v * 1_000_000 for v in vals], pa.int64()) if k == "time" else pa.array(vals)
+    docs = np.array([r.get("doc_count") or 0 for r in rows], np.int64)
+    if measure == "count":
+        cols["count"] = pa.array(docs)
+        cols["per_second"] = pa.array(docs / (every_ns / 1e9))
+    else:
+        n = np.array([r.get("count") or 0 for r in rows], np.int64)
+        cols["count"] = pa.array(n)
+        for i, name in enumerate(names):
+            cols[name] = pa.array([(r.get("qs") or [None] * len(names))[i] for r in rows], pa.float64())
+        cols["nan"] = pa.array(np.maximum(docs - n, 0) if rows and rows[0].get("doc_count") is not None else n * 0)
+    t = pa.table(cols) if rows else pa.table({k: pa.array([], pa.int64() if k != "per_second" else pa.float64())
+                                              for k in cols})
+    return t
+
+
+def _fill(rows: list[dict], by: list[str], every_ns: int, start_ns, end_ns) -> list[dict]:
+    step = every_ns // 1_000_000
+    times = [r["time"] for r in rows]
+    lo = (start_ns // every_ns) * step if start_ns is not None else (min(times) if times else None)
+    hi = ((end_ns - 1) // every_ns) * step if end_ns is not None else (max(times) if times else None)
+    if lo is None or hi is None:
+        return rows
+    have = {(r["time"], *(r.get(k) for k in by)): r for r in rows}
+    groups = sorted({g[1:] for g in have}, key=lambda g: tuple((v is None, v) for v in g)) if by else [()]
+    return [have.get((t, *g)) or {"time": t, **dict(zip(by, g)), "doc_count": 0}
+            for g in groups for t in range(lo, hi + 1, step)]

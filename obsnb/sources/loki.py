@@ -15,6 +15,11 @@
 * Metric queries (``count_over_time``, ``rate``, ``sum by`` ...) run as range queries with the same step
   choice and chunking as Prometheus (:mod:`obsnb.sources.prometheus`) and give a metrics frame.
 * ``tenant=`` sets ``X-Scope-OrgID``.
+* Push-down (:func:`logql_aggregations`, planned by :mod:`obsnb.sources.pushdown`): ``ob.latency`` becomes
+  ``quantile_over_time(q, <query> | unwrap <value> [every]) by (<by>)``, ``ob.rate`` becomes
+  ``sum by (<by>) (count_over_time(<query> [every]))``, evaluated every ``every`` at the last nanosecond
+  of each epoch-aligned bucket, so Loki's left-open range ``(t - every, t]`` is exactly the bucket
+  ``[b, b + every)`` of the in-memory helpers.
 """
 
 from __future__ import annotations
@@ -31,11 +36,34 @@ from .jsonl import records_to_parts
 from .prom_api import parse_prom_api_document
 from .prometheus import auto_step, range_chunks
 
-__all__ = ["Loki", "is_metric_query"]
+__all__ = ["Loki", "is_metric_query", "logql_duration", "logql_aggregations"]
 
 API = "/loki/api/v1"
 DEFAULT_LIMIT = 5_000
 DEFAULT_WINDOW_NS = 3600 * 1_000_000_000
+
+
+def logql_duration(ns: int) -> str:
+    """A LogQL range: ``60000000000`` -> ``60s`` (``ms`` when not whole seconds)."""
+    return f"{ns // 1_000_000_000}s" if ns % 1_000_000_000 == 0 else f"{ns // 1_000_000}ms"
+
+
+def logql_aggregations(measure: str, selector: str, *, by, every_ns: int, quantiles=(), names=(),
+                       value: str | None = None) -> list[tuple[str, str]]:
+    """``(column, LogQL)`` pairs for a helper: one query per quantile (plus ``count``), or the counts."""
+    if not selector or is_metric_query(selector):
+        raise UsageError("Loki push-down needs query= a log query ('{app=\"api\"} | json') to aggregate over")
+    rng = logql_duration(int(every_ns))
+    grp = f" by ({', '.join(by)})" if by else ""
+    counts = ("count", f"sum{grp} (count_over_time({selector} [{rng}]))")
+    if measure == "count":
+        return [counts]
+    if measure != "quantiles":
+        raise UsageError(f"Loki computes latency and rate server-side, not {measure}; load the lines for the rest")
+    if not value or not value.replace("_", "").replace(".", "").isalnum():
+        raise UsageError(f"Loki unwraps a label or extracted field: pass value=<its name>, got {value!r}")
+    return [counts] + [(n, f"quantile_over_time({q:g}, {selector} | unwrap {value} [{rng}]){grp}")
+                       for q, n in zip(quantiles, names)]
 
 
 def is_metric_query(query: str) -> bool:
@@ -79,6 +107,8 @@ class Loki(Backend):
     def _metrics(self, client, req, ctx, start, end) -> Iterator[Part]:
         o = req.options
         step = duration_ns(o["step"]) if o.get("step") is not None else auto_step(end - start)
+        if o.get("evaluate_at") == "bucket_end":  # push-down: at the last ns of each bucket, (t - step, t] = [b, b + step)
+            start, end = start + step - 1, end - 1
         chunks = range_chunks(start, end, step, int(o.get("max_points", 11_000)))
 
         def one(c):

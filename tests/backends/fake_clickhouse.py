@@ -34,6 +34,12 @@ SPAN_COLS = {
     "resource_attributes": ("ResourceAttributes", MAP),
 }
 
+# the columns DESCRIBE answers: the sources of the aliases above, under the exporter's names
+DESCRIBE = {
+    "otel_logs": ["Timestamp", "TimestampTime", *(c for c, _ in LOG_COLS.values() if c != "Timestamp")],
+    "otel_traces": ["Timestamp", "Duration", *(c for c, _ in SPAN_COLS.values() if c not in ("Timestamp", "End", "DurationMs"))],
+}
+
 
 def ch_error(code: int, name: str, text: str, status: int) -> Response:
     return Response.text(f"Code: {code}. DB::Exception: {text}. ({name}) (version 24.3.1.1 (official build))\n",
@@ -55,6 +61,12 @@ class ClickHouseFake:
                                 "incorrect, or there is no user with such name", 403)
         sql = req.body.decode()
         self.sql.append(sql)
+        m = re.match(r"DESCRIBE TABLE ([\w.]+)", sql)
+        if m:  # the older exporter schema: otel_logs keyed by TimestampTime
+            name = m.group(1).split(".")[-1]
+            if name not in DESCRIBE:
+                return ch_error(60, "UNKNOWN_TABLE", f"Table default.{name} does not exist", 404)
+            return Response.text("".join(f"{c}\tString\t\t\t\t\t\n" for c in DESCRIBE[name]))
         if not sql.lstrip().upper().startswith("SELECT") or sql.count("(") != sql.count(")"):
             return ch_error(62, "SYNTAX_ERROR", "Syntax error: failed at position 1 ('SELEKT'): SELEKT. "
                             "Expected one of: Query, SELECT query", 400)

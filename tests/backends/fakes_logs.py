@@ -57,31 +57,62 @@ class LokiFake:
                                                              "stats": {"summary": {"totalEntriesReturned": len(hits)}}}})
 
     def _metric(self, req: Request, q: str, start: int, end: int) -> Response:
-        m = re.match(r'count_over_time\(\{(.*)\}\[(\d+)s\]\)', q.strip())
+        """``count_over_time({sel}[Ns])`` per stream, ``sum [by (l, ...)] (count_over_time({sel} [Ns]))`` and
+        ``quantile_over_time(q, {sel} [| json] | unwrap f [Ns]) [by (l, ...)]``, evaluated as Loki does: at
+        ``start + k*step`` up to ``end``, each over ``(t - range, t]``, points without lines left out, times
+        in seconds with millisecond precision (Loki's JSON)."""
+        q = q.strip()
+        m = (re.fullmatch(r'count_over_time\(\{(.*?)\}\s*\[(\d+)s\]\)', q)
+             or re.fullmatch(r'sum(?: by \(([\w., ]*)\))? \(count_over_time\(\{(.*?)\}(.*?) \[(\d+)s\]\)\)', q)
+             or re.fullmatch(r'quantile_over_time\(([\d.e-]+), \{(.*?)\}(.*?) \| unwrap ([\w.]+) \[(\d+)s\]\)(?: by \(([\w., ]*)\))?', q))
         if not m:
-            return Response.text("parse error: only count_over_time({...}[Ns]) in this fake", 400)
-        sel = dict(re.findall(r'(\w+)="([^"]*)"', m.group(1)))
-        rng = int(m.group(2)) * 10**9
+            return Response.text("parse error at line 1, col 1: syntax error: unexpected IDENTIFIER", 400)
+        if q.startswith("count_over_time"):
+            sel, rng, by, pipeline, field, level = m.group(1), int(m.group(2)), None, "", None, None
+        elif q.startswith("sum"):
+            by, sel, pipeline, rng, field, level = m.group(1) or "", m.group(2), m.group(3), int(m.group(4)), None, None
+        else:
+            level, sel, pipeline, field, rng, by = float(m.group(1)), m.group(2), m.group(3), m.group(4), int(m.group(5)), m.group(6) or ""
+        sel = dict(re.findall(r'(\w+)="([^"]*)"', sel))
+        rng *= 10**9
         step = round(float(req.params["step"]) * 1e9)
         if (end - start) // step > 11000:
             return Response.text("exceeded maximum resolution of 11,000 points per timeseries. Try decreasing "
                                  "the query resolution (?step=XX)", 400)
         groups: dict[str, list] = {}
         for labels, ts, line, meta in self.entries:
-            if all(labels.get(k) == v for k, v in sel.items()):
-                groups.setdefault(json.dumps(labels, sort_keys=True), []).append(ts)
+            if not all(labels.get(k) == v for k, v in sel.items()):
+                continue
+            fields = {**labels, **meta, **(json.loads(line) if "| json" in pipeline else {})}
+            key = labels if by is None else {k.strip(): str(fields[k.strip()]) for k in by.split(",") if k.strip() in fields}
+            if field is not None and field not in fields:
+                continue  # Loki: an __error__ line, dropped here
+            groups.setdefault(json.dumps(key, sort_keys=True), []).append((ts, float(fields[field]) if field else 1.0))
         result = []
-        for key, tss in groups.items():
+        for key, pts in groups.items():
             values = []
             t = start
             while t <= end:
-                n = sum(1 for x in tss if t - rng < x <= t)
-                if n:
-                    values.append([t / 1e9, str(n)])
+                vs = sorted(v for x, v in pts if t - rng < x <= t)
+                if vs:
+                    values.append([(t // 10**6) / 1000, _fmt(len(vs) if level is None else _quantile(vs, level))])
                 t += step
             if values:
                 result.append({"metric": json.loads(key), "values": values})
         return Response.json({"status": "success", "data": {"resultType": "matrix", "result": result}})
+
+
+def _quantile(vs: list[float], q: float) -> float:
+    """Prometheus' quantile (Loki's quantile_over_time): linear between order statistics, rank q*(n-1)."""
+    rank = q * (len(vs) - 1)
+    lo = int(rank)
+    hi = min(lo + 1, len(vs) - 1)
+    w = rank - lo
+    return vs[lo] * (1 - w) + vs[hi] * w
+
+
+def _fmt(v: float) -> str:
+    return str(int(v)) if float(v).is_integer() else repr(float(v))
 
 
 # ---------------------------------------------------------------------------------------------- Elasticsearch
@@ -161,6 +192,9 @@ class ElasticFake:
             if (lo is None or lo <= t < hi) and _match(d, text):
                 rows.append(([t, i], d, i))
         rows.sort(key=lambda r: r[0])
+        if "aggs" in body:
+            return Response.json({"took": 1, "timed_out": False, "_shards": {"total": 1, "successful": 1, "failed": 0},
+                                  "hits": {"hits": []}, "aggregations": _aggs(body["aggs"], [(self.ms[i], d) for _, d, i in rows])})
         after = body.get("search_after")
         if after is not None:
             rows = [r for r in rows if r[0] > list(after)]
@@ -182,3 +216,81 @@ def _match(doc: dict, text: str | None) -> bool:
     for part in field.split("."):
         cur = cur.get(part) if isinstance(cur, dict) else None
     return str(cur) == value.strip('"')
+
+
+# Aggregations, as Elasticsearch answers them: composite (terms / date_histogram sources, missing_bucket,
+# size, after -> buckets sorted by key with nulls first, after_key = the last bucket's key), date_histogram
+# (fixed_interval, epoch-aligned keys in ms, min_doc_count, extended_bounds), value_count and percentiles
+# (keyed: false -> [{"key": 95.0, "value": ...}]). The fake's percentiles are exact (numpy's linear
+# interpolation); Elasticsearch's are t-digest estimates, exact only for small buckets.
+
+def _field(doc: dict, name: str):
+    if name in doc:
+        return doc[name]
+    cur: object = doc
+    for part in name.split("."):
+        cur = cur.get(part) if isinstance(cur, dict) else None
+    return cur
+
+
+def _interval_ms(text: str) -> int:
+    m = re.fullmatch(r"(\d+)(ms|s|m|h|d)", text)
+    return int(m.group(1)) * {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}[m.group(2)]
+
+
+def _metric_aggs(aggs: dict, docs: list) -> dict:
+    import numpy as np
+
+    out = {}
+    for name, spec in aggs.items():
+        if "value_count" in spec:
+            out[name] = {"value": sum(_field(d, spec["value_count"]["field"]) is not None for _, d in docs)}
+        elif "percentiles" in spec:
+            vals = [float(v) for _, d in docs if (v := _field(d, spec["percentiles"]["field"])) is not None]
+            pcts = spec["percentiles"].get("percents", [1, 5, 25, 50, 75, 95, 99])
+            out[name] = {"values": [{"key": float(p), "value": float(np.quantile(vals, p / 100)) if vals else None}
+                                    for p in pcts]}
+    return out
+
+
+def _aggs(aggs: dict, docs: list) -> dict:
+    out = {}
+    for name, spec in aggs.items():
+        subs = spec.get("aggs", {})
+        if "composite" in spec:
+            comp = spec["composite"]
+            groups: dict = {}
+            for t, d in docs:
+                key = []
+                for src in comp["sources"]:
+                    (k, s), = src.items()
+                    if "date_histogram" in s:
+                        iv = _interval_ms(s["date_histogram"]["fixed_interval"])
+                        key.append((k, t // iv * iv))
+                    else:
+                        key.append((k, _field(d, s["terms"]["field"])))
+                groups.setdefault(tuple(key), []).append((t, d))
+            order = sorted(groups, key=lambda key: tuple((v is not None, v) for _, v in key))
+            if comp.get("after"):
+                after = tuple((v is not None, v) for v in comp["after"].values())
+                order = [k for k in order if tuple((v is not None, v) for _, v in k) > after]
+            page = order[: comp["size"]]
+            buckets = [{"key": dict(k), "doc_count": len(groups[k]), **_metric_aggs(subs, groups[k])} for k in page]
+            out[name] = {"buckets": buckets, **({"after_key": dict(page[-1])} if page else {})}
+        elif "date_histogram" in spec:
+            h = spec["date_histogram"]
+            iv = _interval_ms(h["fixed_interval"])
+            groups = {}
+            for t, d in docs:
+                groups.setdefault(t // iv * iv, []).append((t, d))
+            keys = set(groups)
+            if h.get("min_doc_count", 1) == 0 and (keys or h.get("extended_bounds")):
+                b = h.get("extended_bounds") or {}
+                lo = min([*keys, *([b["min"] // iv * iv] if b else [])])
+                hi = max([*keys, *([b["max"] // iv * iv] if b else [])])
+                keys = set(range(lo, hi + 1, iv))
+            out[name] = {"buckets": [{"key": k, "doc_count": len(groups.get(k, [])), **_metric_aggs(subs, groups.get(k, []))}
+                                     for k in sorted(keys)]}
+        else:
+            out.update(_metric_aggs({name: spec}, docs))
+    return out

@@ -49,9 +49,18 @@ def test_a_named_source_is_planned_by_its_url_scheme(tmp_path):
 
 
 def test_a_backend_without_a_compiler_says_so():
-    """Loki has no compiler yet: a clear error rather than PromQL sent to a LogQL server."""
-    with pytest.raises(UsageError, match=r"loki:// cannot compute quantiles server-side yet"):
-        plan("loki://loki:3100", Aggregation("quantiles", "x", quantiles=(0.5,)), start_ns=None, end_ns=None)
+    """Jaeger has no compiler: a clear error rather than PromQL sent to a trace server."""
+    with pytest.raises(UsageError, match=r"jaeger:// cannot compute quantiles server-side yet"):
+        plan("jaeger://jaeger:16686", Aggregation("quantiles", "x", quantiles=(0.5,)), start_ns=None, end_ns=None)
+
+
+def test_loki_quantiles_are_logql_evaluated_at_each_buckets_last_nanosecond():
+    """(t - 60s, t] at t = b + 60s - 1ns is exactly the bucket [b, b + 60s) the in-memory helpers use."""
+    spec = Aggregation("quantiles", "duration_ms", by=("service",), quantiles=(0.5,), where='{app="api"} | json')
+    p = plan("loki://loki:3100", spec, start_ns=H + 5, end_ns=2 * H, step="1m")
+    assert p.queries == [("count", 'sum by (service) (count_over_time({app="api"} | json [60s]))'),
+                         ("p50", 'quantile_over_time(0.5, {app="api"} | json | unwrap duration_ms [60s]) by (service)')]
+    assert p.eval_window == (H, 2 * H) and p.load_options == {"evaluate_at": "bucket_end"}
 
 
 def test_an_unknown_scheme_gets_the_registry_error():
