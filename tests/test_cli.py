@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import tomllib
@@ -22,7 +23,7 @@ def test_help_shows_examples(capsys):
         cli.main(["--help"])
     out = capsys.readouterr().out
     assert info.value.code == 0
-    assert "{new,render,investigate,demo}" in out and "obsnb new postmortem inc-2041 --incident INC-2041" in out
+    assert "{new,render,investigate,audit,demo}" in out and "obsnb new postmortem inc-2041 --incident INC-2041" in out
     assert "obsnb render inc-2041/postmortem.ipynb --to html" in out
 
 
@@ -148,3 +149,31 @@ def test_render_to_pdf(tmp_path, capsys):
     assert capsys.readouterr().out.strip() == str(tmp_path / "r.pdf")
     assert (tmp_path / "r.pdf").read_bytes().startswith(b"%PDF-")
     assert not (tmp_path / "r.html").exists()
+
+
+def test_audit_prints_the_scorecard(capsys):
+    """`obsnb audit` prints one line per rule with its verdict, and the fix under each warn or fail."""
+    from _support import SAMPLE_DATA
+
+    inc = SAMPLE_DATA / "incidents" / "webhooks"
+    assert cli.main(["audit", "--source", f"logs={inc / 'logs'}", "--source", f"metrics={inc / 'metrics'}"]) == 0
+    out = capsys.readouterr().out
+    verdicts = dict(re.findall(r"^(\w+)\s+(pass|warn|fail|n/a)$", out, flags=re.M))
+    assert verdicts["boundaries_logged"] == "n/a"  # no spans given
+    assert verdicts["one_trace_id_per_workflow"] == "fail"  # the dispatcher's rows carry no trace id
+    assert out.count("fix: ") == sum(v in ("warn", "fail") for v in verdicts.values())
+
+
+def test_investigate_json_is_the_findings_document(capsys):
+    """`obsnb investigate --json` prints the findings document, with the planted storm of the webhooks incident."""
+    from _support import SAMPLE_DATA
+
+    inc = SAMPLE_DATA / "incidents" / "webhooks"
+    truth = json.loads((inc / "ground_truth.json").read_text())
+    assert cli.main(["investigate", "--source", f"logs={inc / 'logs'}", "--start", truth["window"]["start"],
+                     "--end", truth["window"]["end"], "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    storm = next(f for f in truth["facts"] if f["kind"] == "retry_storm")
+    assert doc["schema"] == "obsnb.findings/1"
+    assert any(f["kind"] == "retry_storm" and f["entity"] == {"column": "delivery_id", "value": storm["value"]}
+               for f in doc["findings"])
