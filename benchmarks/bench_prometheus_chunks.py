@@ -33,7 +33,7 @@ import requests
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from obsnb.backends_api import resolve  # noqa: E402
+from obsnb.sources.backend import resolve  # noqa: E402
 from obsnb.sources.base import ReadContext  # noqa: E402
 from obsnb.sources.prometheus import Prometheus, fmt_seconds, range_chunks  # noqa: E402
 

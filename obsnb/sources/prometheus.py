@@ -18,7 +18,7 @@ Prometheus's UI and Grafana show it); without ``start`` (or with ``instant=True`
 * ``tenant=`` sends ``X-Scope-OrgID`` (Mimir, Cortex); a URL path is kept as the API prefix
   (``mimir://mimir:8080/prometheus``).
 * :func:`promql_histogram_quantile` and :func:`promql_absent_over_time` build the PromQL that the
-  analysis helpers push down (see :func:`obsnb.backends_api.remote_latency`).
+  analysis helpers push down (see :func:`obsnb.analysis.remote.remote_latency`).
 """
 
 from __future__ import annotations
