@@ -25,14 +25,14 @@ from .errors import ObsnbError, UsageError
 
 __all__ = ["main", "new_investigation"]
 
-EPILOG = """examples:
+EPILOG = """examples (on the bundled public incidents; point --source at your own files, URLs or names):
   obsnb demo                                   render the bundled sample incident's postmortem
-  obsnb new postmortem inc-2041 --incident INC-2041 --start 2026-11-03T12:00Z --end 2026-11-03T16:00Z \\
-        --source logs='/var/log/app/*.jsonl.gz' --source traces=traces.otlp.json \\
+  obsnb new postmortem inc-tq --incident TQ-7 --start 2026-09-14T09:15Z --end 2026-09-14T10:45Z \\
+        --source logs=sample_data/incidents/taskqueue/logs --source traces=sample_data/incidents/taskqueue/traces \\
         --source metrics=prometheus://prom:9090
-  obsnb render inc-2041/postmortem.ipynb --to html     (also writes postmortem.findings.json beside it)
-  obsnb render postmortem --to pdf -p incident=INC-7 -p logs=app.log --out reports/INC-7.pdf
-  obsnb investigate --source logs='/var/log/app/*.jsonl.gz' --start 2026-11-03T12:00Z --end 2026-11-03T16:00Z [--json]
+  obsnb render inc-tq/postmortem.ipynb --to html       (also writes postmortem.findings.json beside it)
+  obsnb render postmortem --to pdf -p incident=TQ-8 -p logs=app.log --out reports/TQ-8.pdf
+  obsnb investigate --source logs=sample_data/incidents/batch/logs --start 2026-10-14T08:00Z --end 2026-10-14T10:00Z [--json]
   obsnb audit --source logs=app/logs --source traces=traces.otlp.json      how observable was it, rule by rule
 """
 
@@ -53,7 +53,7 @@ def _parser() -> argparse.ArgumentParser:
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     n.add_argument("template", choices=TEMPLATES, help="which notebook to start from")
     n.add_argument("directory", help="folder to create (may exist if empty)")
-    n.add_argument("--incident", required=True, help="incident id, e.g. INC-2041")
+    n.add_argument("--incident", required=True, help="incident id, e.g. INC-7")
     n.add_argument("--start", help="window start: ISO time, epoch or now-2h")
     n.add_argument("--end", help="window end")
     n.add_argument("--source", action="append", default=[], metavar="KIND=WHERE",
@@ -71,22 +71,13 @@ def _parser() -> argparse.ArgumentParser:
 
     i = sub.add_parser("investigate", help="print the findings of an incident (a table, or --json)", epilog=EPILOG,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    i.add_argument("--source", action="append", default=[], metavar="KIND=WHERE",
-                   help="logs=, traces= or metrics= followed by a path, glob, directory, URL or obsnb.toml source name")
-    i.add_argument("--start", help="window start: ISO time, epoch or now-2h (default: found from the evidence)")
-    i.add_argument("--end", help="window end")
+    _evidence_arguments(i, "window start: ISO time, epoch or now-2h (default: found from the evidence)")
     i.add_argument("--lookback", default="auto", help="evidence loaded before --start as the baseline (default: auto)")
-    i.add_argument("--hint", action="append", default=[], metavar="NAME=VALUE",
-                   help="override what is detected, e.g. --hint key=order_id --hint entity=host (repeat)")
     i.add_argument("--json", action="store_true", help="print the findings document (schema obsnb.findings/1)")
 
     u = sub.add_parser("audit", help="print how observable the evidence is, rule by rule (or --json)", epilog=EPILOG,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    u.add_argument("--source", action="append", default=[], metavar="KIND=WHERE",
-                   help="logs=, traces= or metrics= followed by a path, glob, directory, URL or obsnb.toml source name")
-    u.add_argument("--start", help="start of the evidence to judge")
-    u.add_argument("--end", help="end of the evidence to judge")
-    u.add_argument("--hint", action="append", default=[], metavar="NAME=VALUE", help="as for obsnb investigate")
+    _evidence_arguments(u, "start of the evidence to judge")
     u.add_argument("--json", action="store_true", help="one JSON object per rule")
 
     d = sub.add_parser("demo", help="render the postmortem of the bundled sample incident", epilog=EPILOG,
@@ -94,6 +85,16 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--out", default="reports", help="folder for the report (default ./reports)")
     d.add_argument("--to", choices=("html", "pdf"), default="html")
     return p
+
+
+def _evidence_arguments(p: argparse.ArgumentParser, start_help: str) -> None:
+    """--source (repeat), --start, --end and --hint (repeat): the evidence a command reads, and its hints."""
+    p.add_argument("--source", action="append", default=[], metavar="KIND=WHERE",
+                   help="logs=, traces= or metrics= followed by a path, glob, directory, URL or obsnb.toml source name")
+    p.add_argument("--start", help=start_help)
+    p.add_argument("--end", help="end of the window")
+    p.add_argument("--hint", action="append", default=[], metavar="NAME=VALUE",
+                   help="override what is detected, e.g. --hint key=order_id --hint entity=host (repeat)")
 
 
 def _kv(items: Sequence[str], what: str) -> dict[str, str]:

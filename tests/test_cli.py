@@ -23,8 +23,8 @@ def test_help_shows_examples(capsys):
         cli.main(["--help"])
     out = capsys.readouterr().out
     assert info.value.code == 0
-    assert "{new,render,investigate,audit,demo}" in out and "obsnb new postmortem inc-2041 --incident INC-2041" in out
-    assert "obsnb render inc-2041/postmortem.ipynb --to html" in out
+    assert "{new,render,investigate,audit,demo}" in out and "obsnb new postmortem inc-tq --incident TQ-7" in out
+    assert "obsnb render inc-tq/postmortem.ipynb --to html" in out
 
 
 def test_new_creates_investigation_with_parameters(tmp_path, capsys, monkeypatch):
