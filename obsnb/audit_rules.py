@@ -14,7 +14,7 @@ from typing import Any
 import polars as pl
 
 from .analysis.failures import error_expr, failure_event
-from .analysis.patterns import _mask_expr
+from .analysis.patterns import mask_expr
 from .investigation.vocabulary import Reading, error_columns
 
 __all__ = ["Evidence", "THRESHOLDS", "row", "grade", "log_examples", "structured", "code_flow", "levels",
@@ -107,7 +107,7 @@ def structured(ev: Evidence) -> dict:
     fields = _fields(lg)
     has_field = pl.any_horizontal([pl.col(c).is_not_null() for c in fields]) if fields else pl.lit(False)
     events = lg.select(pl.col(col).cast(pl.String).unique().alias("_e")).filter(pl.col("_e").is_not_null())
-    events = events.with_columns(((_mask_expr(pl.col("_e")) != pl.col("_e").str.strip_chars())
+    events = events.with_columns(((mask_expr(pl.col("_e")) != pl.col("_e").str.strip_chars())
                                   & pl.col("_e").str.contains(r"\s")).alias("_interp"))
     flags = lg.select(has_field.alias("_f"), pl.col(col).cast(pl.String).alias("_e"), pl.col("*").exclude(col)) \
         .join(events, on="_e", how="left", maintain_order="left") \

@@ -8,7 +8,7 @@ import re
 import polars as pl
 
 from .analysis.failures import FAILURE_WORDS
-from .analysis.timeline import _links
+from .analysis.timeline import span_links
 from .audit_rules import THRESHOLDS, Evidence, grade, log_examples, na, row, share, worst
 from .investigation.findings import fmt_duration
 from .investigation.vocabulary import span_dependency_expr
@@ -71,7 +71,7 @@ def _unlinked_units(rows: pl.DataFrame, per: pl.DataFrame, key: str, spans: pl.D
     """Units whose rows carry several trace ids not joined by span links (a queue hop with a link to the producer
     is one workflow): a unit with n trace ids needs n - 1 links among them."""
     several = per.filter(pl.col("n") > 1)
-    links = _links(spans) if spans is not None and several.height else None
+    links = span_links(spans) if spans is not None and several.height else None
     if links is None or links.is_empty():
         return several
     pairs = rows.filter(pl.col(key).is_in(several.get_column(key).implode()) & pl.col("trace_id").is_not_null()) \

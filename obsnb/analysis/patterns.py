@@ -24,7 +24,7 @@ MASKS: list[tuple[str, str]] = [
 ]
 
 
-def _mask_expr(expr: pl.Expr) -> pl.Expr:
+def mask_expr(expr: pl.Expr) -> pl.Expr:
     for pattern, repl in MASKS:
         expr = expr.str.replace_all(pattern, repl)
     return expr.str.strip_chars()
@@ -32,7 +32,7 @@ def _mask_expr(expr: pl.Expr) -> pl.Expr:
 
 def mask_message(text: str) -> str:
     """The template of one message: ``"retry 3 for 10.0.0.7"`` -> ``"retry <num> for <ip>"``."""
-    return pl.select(_mask_expr(pl.lit(text, pl.String))).item()
+    return pl.select(mask_expr(pl.lit(text, pl.String))).item()
 
 
 def log_patterns(
@@ -74,7 +74,7 @@ def log_patterns(
         .group_by(["_msg", *keys])
         .agg(pl.len().alias("count"), pl.col("_t").min().alias("first"), pl.col("_t").max().alias("last"))
     )
-    per_msg = per_msg.with_columns(_mask_expr(pl.col("_msg")).alias("pattern"))
+    per_msg = per_msg.with_columns(mask_expr(pl.col("_msg")).alias("pattern"))
     out = per_msg.group_by(["pattern", *keys]).agg(
         pl.col("count").sum().cast(pl.Int64),
         pl.col("first").min(),

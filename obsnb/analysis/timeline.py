@@ -27,7 +27,7 @@ _LEADING = ["time", "end", "duration_ms", "source", "service", "name", "level", 
             "parent_span_id", "depth"]
 
 
-def _links(spans: pl.DataFrame) -> pl.DataFrame:
+def span_links(spans: pl.DataFrame) -> pl.DataFrame:
     """(trace_id, span_id, link_trace_id, link_span_id) for every span link."""
     schema = {"trace_id": pl.String, "span_id": pl.String, "link_trace_id": pl.String, "link_span_id": pl.String}
     if "links" not in spans.columns or not isinstance(spans.schema["links"], pl.List):
@@ -145,7 +145,7 @@ def timeline(
         sp = F.utc_ns(sp, "start", "timeline")
         if "end" in sp.columns:
             sp = F.utc_ns(sp, "end", "timeline")
-    links = _links(sp) if sp is not None else _links(pl.DataFrame())
+    links = span_links(sp) if sp is not None else span_links(pl.DataFrame())
     ids = _ids(trace_id)
     if ids is None and lg is not None:  # every trace: rows without a trace id belong to none
         lg = lg.filter(pl.col("trace_id").is_not_null())
