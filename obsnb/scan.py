@@ -177,6 +177,11 @@ class Scan:
         return st
 
     @property
+    def attrs(self) -> dict:
+        """Where ``ob.load_info`` / ``ob.rejected`` find the ingest's accounting (ingests on first use)."""
+        return self._ingest().setdefault("attrs", {})
+
+    @property
     def kind(self) -> str:
         return self._ingest()["kind"]
 
@@ -235,6 +240,8 @@ class Scan:
             table = table.filter(pc.fill_null(mask, False))
         for expr in self._exprs:
             table = table.filter(expr)
+        if table.num_rows == 0:
+            table = pa.Table.from_batches([], table.schema)  # no chunks, as load()'s filtered frame has
         if len(self.files) > 1:
             table = api._time_order(table, kind)
         if self._columns is not None:
