@@ -338,7 +338,7 @@ def ingest(folder: str | os.PathLike, key: str, path: str, fmt: str, ctx: ReadCo
     """
     limit = int(get_option("cache_chunk_bytes"))
     size = os.path.getsize(path)
-    if fmt not in CHUNKABLE or size <= limit or (path.endswith(".gz") and size * 4 <= limit):
+    if fmt not in CHUNKABLE or size <= limit or (path.endswith(".gz") and size * 8 <= limit):
         before_n, before_list = ctx.n_rejected, len(ctx.rejects)
         parts = parse(path, fmt, ctx)
         store_entry(folder, key, parts, ctx.rejects[before_list:], ctx.n_rejected - before_n)
