@@ -329,6 +329,16 @@ def _merge(pieces: list[tuple[pathlib.Path, list]], kind: str, out: pathlib.Path
     return w.close()
 
 
+def _gz_size(path: str) -> int:
+    """The uncompressed size a gzip file's trailer states (modulo 4 GiB; 0 when unreadable)."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(-4, os.SEEK_END)
+            return int.from_bytes(f.read(4), "little")
+    except OSError:
+        return 0
+
+
 def ingest(folder: str | os.PathLike, key: str, path: str, fmt: str, ctx: ReadContext,
            parse: Callable[[str, str, ReadContext], list[Part]], source: str) -> list[Part] | None:
     """Parse ``path`` into a new store entry, reporting its rejects into ``ctx``.
@@ -338,7 +348,9 @@ def ingest(folder: str | os.PathLike, key: str, path: str, fmt: str, ctx: ReadCo
     """
     limit = int(get_option("cache_chunk_bytes"))
     size = os.path.getsize(path)
-    if fmt not in CHUNKABLE or size <= limit or (path.endswith(".gz") and size * 8 <= limit):
+    if path.endswith(".gz"):
+        size = max(size, _gz_size(path))
+    if fmt not in CHUNKABLE or size <= limit:
         before_n, before_list = ctx.n_rejected, len(ctx.rejects)
         parts = parse(path, fmt, ctx)
         store_entry(folder, key, parts, ctx.rejects[before_list:], ctx.n_rejected - before_n)
