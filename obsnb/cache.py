@@ -32,6 +32,7 @@ import os
 import pathlib
 import shutil
 import tempfile
+import time
 import zlib
 from typing import Any, Callable, Iterator
 
@@ -193,7 +194,14 @@ def _write_meta(tmp: pathlib.Path, kinds: list[str], groups: list, rejects: list
     (tmp / "entry.json").write_text(json.dumps(meta))
 
 
+def _touch(path: pathlib.Path) -> None:
+    """Mark an entry used now (the file system's own clock can be too coarse to order two uses)."""
+    now = time.time_ns()
+    os.utime(path, ns=(now, now))
+
+
 def _publish(base: pathlib.Path, tmp: pathlib.Path, key: str) -> None:
+    _touch(tmp / "entry.json")
     try:
         os.replace(tmp, base / key)
     except OSError:  # another process wrote it first
@@ -430,7 +438,7 @@ def load_entry(folder: str | os.PathLike, key: str, source: str, *, start_ns: in
     if meta is None:
         return None
     try:
-        os.utime(d / "entry.json")  # least recently used goes first when the store is over its cap
+        _touch(d / "entry.json")  # least recently used goes first when the store is over its cap
         parts = []
         for i, kind in enumerate(meta["kinds"]):
             f = pq.ParquetFile(d / f"part-{i}.parquet")
