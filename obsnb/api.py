@@ -156,6 +156,13 @@ def _expand(source: Any) -> list[str]:
     return files
 
 
+def _size(path: str) -> int:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
+
+
 def _time_order(table: pa.Table, kind: str) -> pa.Table:
     """Rows of several files in time order (a stable sort: equal times keep file and line order, null times
     last), so "the last line" means the latest one even when rotated files are listed newest first. The
@@ -343,8 +350,10 @@ def load(
         label = files[0] if len(files) == 1 else f"{len(files)} files"
         parts = []
         fmt_kinds: set = set()
-        for f in files:
-            parts.extend(_read_or_reject(f, format, ctx, fmt_kinds, len(files) > 1))
+        with cache.progress(sum(_size(f) for f in files), "loading files") as bar:  # shown after 2 s
+            for f in files:
+                parts.extend(_read_or_reject(f, format, ctx, fmt_kinds, len(files) > 1))
+                bar.update(_size(f))
         if kind is None and not parts and len(fmt_kinds) == 1:
             kind = fmt_kinds.pop()
 
