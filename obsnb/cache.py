@@ -165,7 +165,7 @@ class _PartWriter:
             self._flush(self.size)
 
     def _flush(self, n: int) -> None:
-        t = pa.concat_tables([p[0] for p in self.pending]).combine_chunks()
+        t = pa.concat_tables([p[0] for p in self.pending])  # zero-copy: chunks, then slices of them
         has_ns = all(p[1] is not None for p in self.pending)
         ns = pa.chunked_array([c for p in self.pending for c in p[1].chunks], pa.int64()) if has_ns else None
         head, rest = t.slice(0, n), t.slice(n)
@@ -188,8 +188,10 @@ class _PartWriter:
         return self.groups
 
 
-def _write_meta(tmp: pathlib.Path, kinds: list[str], groups: list, rejects: list[Reject], n_rejected: int) -> None:
-    meta = {"kinds": kinds, "groups": groups, "rows": [sum(g[0] for g in gs) for gs in groups],
+def _write_meta(tmp: pathlib.Path, kinds: list[str], runs: list[list[dict]], rejects: list[Reject], n_rejected: int) -> None:
+    """``runs[i]``: the files of part i, each ``{"file", "groups": [[rows, first ns, last ns], ...]}``, in time
+    order (a part is one sorted file, or sorted files whose time ranges meet at most at their edges)."""
+    meta = {"kinds": kinds, "runs": runs, "rows": [sum(g[0] for r in rs for g in r["groups"]) for rs in runs],
             "n_rejected": n_rejected, "rejects": [[r.line, r.reason, r.raw] for r in rejects]}
     (tmp / "entry.json").write_text(json.dumps(meta))
 
@@ -218,13 +220,13 @@ def _new_tmp(folder: str | os.PathLike) -> tuple[pathlib.Path, pathlib.Path]:
 def store_entry(folder: str | os.PathLike, key: str, parts: list[Part], rejects: list[Reject], n_rejected: int) -> None:
     """Write an entry of parts held in memory, each sorted by time, atomically (a reader never sees half)."""
     base, tmp = _new_tmp(folder)
-    groups = []
+    runs = []
     for i, p in enumerate(parts):
         t, ns = _sorted(_with_row(p.table, 0), p.kind)
         w = _PartWriter(tmp / f"part-{i}.parquet", t.schema)
         w.write(t, ns)
-        groups.append(w.close())
-    _write_meta(tmp, [p.kind for p in parts], groups, rejects, n_rejected)
+        runs.append([{"file": w.path.name, "groups": w.close()}])
+    _write_meta(tmp, [p.kind for p in parts], runs, rejects, n_rejected)
     _publish(base, tmp, key)
 
 
@@ -298,17 +300,37 @@ def _conform_to(t: pa.Table, target: pa.Schema) -> pa.Table:
     return pa.table(cols, schema=target)
 
 
+def _disjoint(pieces: list[tuple[pathlib.Path, list]]) -> bool:
+    """Whether sorted pieces, taken in order of their first time, overlap only in the row group at each
+    edge (logs written in time order, with some jitter): then they are the part as they are."""
+    spans = [(gs[0][1], gs) for _, gs in pieces if gs]
+    if any(lo is None for lo, _ in spans) or [lo for lo, _ in spans] != sorted(lo for lo, _ in spans):
+        return False
+    for (_, a), (b_lo, b) in zip(spans, spans[1:]):
+        a_hi = a[-1][2] if a[-1][2] is not None else a[-1][1]
+        late = sum(1 for g in a if g[2] is None or g[2] >= b_lo)
+        early = sum(1 for g in b if g[1] <= a_hi)
+        if late > 1 or early > 1 or any(g[2] is None for g in a[:-1]):
+            return False
+    return True
+
+
 def _merge(pieces: list[tuple[pathlib.Path, list]], kind: str, out: pathlib.Path) -> list:
     """Merge pieces (each sorted, with its row-group time ranges) into one sorted Parquet file, one time
-    range at a time: a range holds about a row group per piece, so memory stays near two pieces."""
+    range at a time: a range holds about a piece's rows, so memory stays near two pieces."""
     import pyarrow.parquet as pq
 
     files = [pq.ParquetFile(p) for p, _ in pieces]
     target = _target_schema([f.schema_arrow for f in files])
     w = _PartWriter(out, target)
-    # boundaries: every k-th first time of a row group (k = pieces), so a range holds about one group's rows
-    bounds = sorted({g[1] for _, gs in pieces for g in gs if g[1] is not None})
-    cuts = bounds[:: max(1, len(pieces))][1:]
+    # a cut wherever the row groups met so far (by first time) hold a piece's worth of rows
+    budget = max(sum(g[0] for g in gs) for _, gs in pieces)
+    cuts, acc = [], 0
+    for n, lo, _ in sorted((g for _, gs in pieces for g in gs if g[1] is not None), key=lambda g: g[1]):
+        if acc >= budget and (not cuts or lo > cuts[-1]):
+            cuts.append(lo)
+            acc = 0
+        acc += n
     name = _time_name(kind)
     for lo, hi in zip([None] + cuts, cuts + [None]):
         tabs = []
@@ -397,8 +419,18 @@ def ingest(folder: str | os.PathLike, key: str, path: str, fmt: str, ctx: ReadCo
                 piece.unlink()
                 bar.update(nbytes)
         kinds = list(by_kind)
-        groups = [_merge(by_kind[k], k, tmp / f"part-{i}.parquet") for i, k in enumerate(kinds)]
-        _write_meta(tmp, kinds, groups, rejects, n_rejected)
+        runs = []
+        for i, k in enumerate(kinds):
+            pieces = by_kind[k]
+            if _disjoint(pieces):  # already in time order: the sorted pieces are the part's files
+                rs = []
+                for j, (p, gs) in enumerate(pieces):
+                    os.replace(p, tmp / f"part-{i}-{j:05d}.parquet")
+                    rs.append({"file": f"part-{i}-{j:05d}.parquet", "groups": gs})
+                runs.append(rs)
+            else:
+                runs.append([{"file": f"part-{i}.parquet", "groups": _merge(pieces, k, tmp / f"part-{i}.parquet")}])
+        _write_meta(tmp, kinds, runs, rejects, n_rejected)
         _publish(base, tmp, key)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -440,16 +472,19 @@ def load_entry(folder: str | os.PathLike, key: str, source: str, *, start_ns: in
     try:
         _touch(d / "entry.json")  # least recently used goes first when the store is over its cap
         parts = []
-        for i, kind in enumerate(meta["kinds"]):
-            f = pq.ParquetFile(d / f"part-{i}.parquet")
-            idx = row_groups_for(meta["groups"][i], start_ns, end_ns)
-            cols = None
+        for kind, runs in zip(meta["kinds"], meta["runs"]):
+            files = [pq.ParquetFile(d / r["file"]) for r in runs]
+            target = files[0].schema_arrow if len(files) == 1 else _target_schema([f.schema_arrow for f in files])
             if columns is not None:
                 want = set(columns) | {_time_name(kind), ROW}
-                cols = [n for n in f.schema_arrow.names if n in want]
-            t = f.read_row_groups(idx, columns=cols) if idx else f.schema_arrow.empty_table()
-            if cols is not None and not idx:
-                t = t.select(cols)
+                target = pa.schema([f for f in target if f.name in want])
+            tabs = []
+            for f, r in zip(files, runs):
+                idx = row_groups_for(r["groups"], start_ns, end_ns)
+                if idx:
+                    cols = [n for n in target.names if n in f.schema_arrow.names]
+                    tabs.append(_conform_to(f.read_row_groups(idx, columns=cols), target))
+            t = pa.concat_tables(tabs) if tabs else target.empty_table()
             if t.num_rows > 1:
                 t = t.take(pc.sort_indices(t.column(ROW)))  # file order back
             t = t.drop_columns([ROW])

@@ -190,23 +190,24 @@ class Scan:
         st = self._ingest()
         los, his = [], []
         for _, _, m in st["entries"]:
-            for k, gs in zip(m["kinds"], m["groups"]):
+            for k, runs in zip(m["kinds"], m["runs"]):
                 if k == st["kind"]:
-                    los += [g[1] for g in gs if g[1] is not None]
-                    his += [g[2] for g in gs if g[2] is not None]
+                    for r in runs:
+                        los += [g[1] for g in r["groups"] if g[1] is not None]
+                        his += [g[2] if g[2] is not None else g[1] for g in r["groups"] if g[1] is not None]
         ts = pa.array([min(los) if los else None, max(his) if his else None], pa.int64())
         return tuple(ts.cast(pa.timestamp("ns", "UTC")).to_pylist())
 
     def explain(self) -> list[dict]:
-        """What a collect reads: per file and part, the row groups in the window out of all."""
+        """What a collect reads: per file and Parquet file of the store, the row groups in the window out of all."""
         st = self._ingest()
         out = []
         for f, key, m in st["entries"]:
-            for i, (k, gs) in enumerate(zip(m["kinds"], m["groups"])):
+            for k, runs in zip(m["kinds"], m["runs"]):
                 if k == st["kind"]:
-                    out.append({"file": f, "part": os.path.join(st["folder"], key, f"part-{i}.parquet"),
-                                "row_groups": cache.row_groups_for(gs, self.start_ns, self.end_ns),
-                                "of": len(gs)})
+                    out += [{"file": f, "part": os.path.join(st["folder"], key, r["file"]),
+                             "row_groups": cache.row_groups_for(r["groups"], self.start_ns, self.end_ns),
+                             "of": len(r["groups"])} for r in runs]
         return out
 
     # ------------------------------------------------------------------------------------- collect

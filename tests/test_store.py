@@ -175,3 +175,39 @@ def test_progress_bar_on_a_streamed_ingest(messy, tmp_path, monkeypatch):
     made.clear()
     quiet_load(messy, cache=tmp_path / "store2")
     assert [d for _, desc, d in made if desc.startswith("ingesting")] == [True]
+
+
+def test_a_streamed_ingest_of_pieces_that_overlap_in_time_is_merged_sorted(tmp_path):
+    """Two writers' logs appended one after the other (the same 25 minutes twice): the pieces overlap,
+    so they are merged by time ranges into one sorted file; the frame is the whole-file read's."""
+    lines = messy_lines(1500) + messy_lines(1500)  # the same 25 minutes twice
+    p = tmp_path / "two-writers.jsonl"
+    p.write_text("\n".join(lines) + "\n")
+    ob.set_option("cache_chunk_bytes", 40_000)
+    store = tmp_path / "store"
+    got = quiet_load(p, cache=store)
+    (part,) = parts_of(store)
+    assert part.name == "part-0.parquet"  # merged: one file
+    times = pq.read_table(part, columns=["time"]).column("time").cast(pa.int64()).to_pylist()
+    assert times == sorted(times) and len(times) == 3000 - 2 * 2  # two bad lines in each copy of 1500
+    pd.testing.assert_frame_equal(got, quiet_load(p, cache=None))
+    lo, hi = pd.Timestamp("2024-05-14T12:10:00Z"), pd.Timestamp("2024-05-14T12:12:00Z")
+    w = ob.scan(p, cache=store, start=lo, end=hi)
+    (plan,) = w.explain()
+    assert plan["row_groups"] == _groups_overlapping(part, lo, hi) and len(plan["row_groups"]) <= 2
+    pd.testing.assert_frame_equal(quiet_load(p, cache=store, start=lo, end=hi), quiet_load(p, cache=None, start=lo, end=hi))
+
+
+def test_a_streamed_ingest_of_a_file_in_time_order_keeps_its_sorted_pieces(messy, tmp_path):
+    ob.set_option("cache_chunk_bytes", 50_000)
+    store = tmp_path / "store"
+    got = quiet_load(messy, cache=store)
+    files = parts_of(store)
+    assert len(files) >= messy.stat().st_size // 50_000
+    ends = []
+    for f in files:  # each sorted; each starts at or after the previous one's first row group ends
+        t = pq.read_table(f, columns=["time"]).column("time").cast(pa.int64()).to_pylist()
+        assert t == sorted(t)
+        ends.append((t[0], t[-1]))
+    assert all(a[0] <= b[0] for a, b in zip(ends, ends[1:]))
+    pd.testing.assert_frame_equal(got, quiet_load(messy, cache=None))
