@@ -151,6 +151,19 @@ def test_enable_store_turns_the_store_on_for_every_later_load(messy, tmp_path):
     assert len(parts_of(store)) == 1
 
 
+def test_an_investigation_folder_toml_turns_the_store_on(messy, tmp_path):
+    inv = tmp_path / "inc-1"
+    inv.mkdir()
+    assert cache.enable_store_from(inv / "obsnb.toml") is None  # no file: nothing changes
+    (inv / "obsnb.toml").write_text("[sources.x]\nurl = 'loki://l'\n")
+    assert cache.enable_store_from(inv / "obsnb.toml") is None and ob.get_option("cache") is None
+    (inv / "obsnb.toml").write_text('[investigation]\nstore = ".obsnb-store"\nstore_max_bytes = 5000000\n')
+    assert cache.enable_store_from(inv / "obsnb.toml") == str(inv / ".obsnb-store")
+    assert ob.get_option("cache_max_bytes") == 5_000_000
+    quiet_load(messy)
+    assert len(parts_of(inv / ".obsnb-store")) == 1
+
+
 def test_progress_bar_on_a_streamed_ingest(messy, tmp_path, monkeypatch):
     """A streamed ingest drives a tqdm bar over the file's bytes (shown after 2 s; tqdm.auto picks the
     notebook widget in Jupyter); ``progress=False`` hides it."""
