@@ -1,4 +1,4 @@
-"""The store: a persistent Parquet copy of parsed files, sorted by time, shared by every load and scan.
+"""The store: a persistent Parquet copy of parsed files, in time order, shared by every load and scan.
 
 Off by default; ``ob.set_option("cache", "DIR")``, ``cache.enable_store("DIR")`` or ``load(..., cache="DIR")``
 turns it on (an investigation folder whose obsnb.toml says ``[investigation] store = ".obsnb-store"`` turns
@@ -7,15 +7,19 @@ modification time, the format, the reader options, the obsnb version and the *pa
 the readers' source code: a parser change parses again). Engine and window are not in the key, so every
 ``load()`` and ``scan()`` of a file shares its entry.
 
-An entry holds each part of the file as zstd Parquet written **sorted by time** (``time``, or ``start`` for
-spans; stable, null times last) in row groups of ``cache_row_group`` rows, with each group's first and last
-time in ``entry.json`` (Parquet's statistics hold them too): a window reads only the row groups that
-overlap it. A hidden ``__obsnb_row`` column keeps the file order, which a load gives back. The rejected
-records are kept, so ``obsnb.rejected()`` is the same on a hit.
+An entry holds each part of the file as zstd Parquet **in time order** (``time``, or ``start`` for spans) in
+row groups of ``cache_row_group`` rows, with each group's min and max time in ``entry.json`` (Parquet's
+statistics hold them too): a window reads only the row groups that overlap it. Rows already nearly in time
+order (logs written as they happen: each row group overlaps in time only its neighbours) are written as
+they are, so a load needs no re-ordering and a window reads at most one group more at each edge than in a
+sorted file; any other part is sorted by time (stable, null times last), and a hidden ``__obsnb_row``
+column gives a load the file order back. The rejected records are kept, so ``obsnb.rejected()`` is the
+same on a hit.
 
 A file larger than ``cache_chunk_bytes`` in a line format (JSON lines, logfmt; ``.gz`` too) is ingested in
-pieces: each piece is parsed and written sorted, then the pieces are merged by time ranges into the entry,
-so the first ingest holds about two pieces in memory, never the whole file.
+pieces cut at newlines: each piece is parsed and written in time order as above; pieces that meet in time
+only at their edges are the entry's files as they are, others are merged by time ranges into one sorted
+file. The first ingest holds about two pieces in memory, never the whole file.
 
 The disk cap is ``cache_max_bytes`` (default 20 GiB): after each write, the least recently used entries
 are removed until the store fits (the entry just written stays, even when it alone is larger). Only local
@@ -154,7 +158,7 @@ def load_entry(folder: str | os.PathLike, key: str, source: str, *, start_ns: in
                     cols = [n for n in target.names if n in f.schema_arrow.names]
                     tabs.append(_conform_to(f.read_row_groups(idx, columns=cols), target))
             t = pa.concat_tables(tabs) if tabs else target.empty_table()
-            if t.num_rows > 1:
+            if t.num_rows > 1 and not all(r.get("file_order") for r in runs):
                 t = t.take(pc.sort_indices(t.column(ROW)))  # file order back
             t = t.drop_columns([ROW])
             if "_source" in t.column_names:  # the label the user gave this time

@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 
 from ..options import get_option
 from ..sources.base import Part, ReadContext, Reject
-from ._write import (_conform_to, _new_tmp, _PartWriter, _publish, _sorted, _target_schema, _time_name, _time_ns,
+from ._write import (_conform_to, _new_tmp, _PartWriter, _publish, _arrange, _sorted, _target_schema, _time_name, _time_ns,
                      _with_row, _write_meta, progress, row_groups_for, store_entry)
 
 CHUNKABLE = {"jsonl", "logfmt"}  # one record per line: a piece cut at a newline parses as the whole would
@@ -57,16 +57,14 @@ def _piece(out: pathlib.Path, j: int, name: str, data: bytes) -> pathlib.Path:
 
 
 def _disjoint(pieces: list[tuple[pathlib.Path, list]]) -> bool:
-    """Whether sorted pieces, taken in order of their first time, overlap only in the row group at each
-    edge (logs written in time order, with some jitter): then they are the part as they are."""
-    spans = [(gs[0][1], gs) for _, gs in pieces if gs]
-    if any(lo is None for lo, _ in spans) or [lo for lo, _ in spans] != sorted(lo for lo, _ in spans):
+    """Whether pieces, taken in file order, overlap in time only in the row group at each edge (logs written
+    in time order, with some jitter): then they are the part as they are."""
+    if any(not gs or any(g[1] is None or g[2] is None for g in gs[:-1]) or gs[-1][1] is None for _, gs in pieces):
         return False
-    for (_, a), (b_lo, b) in zip(spans, spans[1:]):
-        a_hi = a[-1][2] if a[-1][2] is not None else a[-1][1]
-        late = sum(1 for g in a if g[2] is None or g[2] >= b_lo)
-        early = sum(1 for g in b if g[1] <= a_hi)
-        if late > 1 or early > 1 or any(g[2] is None for g in a[:-1]):
+    for (_, a), (_, b) in zip(pieces, pieces[1:]):
+        b_lo = min(g[1] for g in b)
+        a_hi = max(g[2] if g[2] is not None else g[1] for g in a)
+        if a[-1][2] is None or sum(1 for g in a if g[2] >= b_lo) > 1 or sum(1 for g in b if g[1] <= a_hi) > 1:
             return False
     return True
 
@@ -145,6 +143,7 @@ def ingest(folder: str | os.PathLike, key: str, path: str, fmt: str, ctx: ReadCo
     work = pathlib.Path(tempfile.mkdtemp(prefix=".pieces-", dir=base))
     try:
         by_kind: dict[str, list] = {}
+        ordered: dict[str, list[bool]] = {}
         rows: dict[str, int] = {}
         rejects: list[Reject] = []
         n_rejected = 0
@@ -167,11 +166,12 @@ def ingest(folder: str | os.PathLike, key: str, path: str, fmt: str, ctx: ReadCo
                     t = p.table
                     if "_line" in t.column_names:
                         t = t.set_column(t.column_names.index("_line"), "_line", pc.add(t.column("_line"), line0 - 1))
-                    t, ns = _sorted(_with_row(t, rows.get(p.kind, 0)), p.kind)
+                    t, ns, in_order = _arrange(_with_row(t, rows.get(p.kind, 0)), p.kind)
                     rows[p.kind] = rows.get(p.kind, 0) + t.num_rows
                     w = _PartWriter(work / f"sorted-{j:05d}-{i}.parquet", t.schema)
                     w.write(t, ns)
                     by_kind.setdefault(p.kind, []).append((w.path, w.close()))
+                    ordered.setdefault(p.kind, []).append(in_order)
                 piece.unlink()
                 bar.update(nbytes)
         kinds = list(by_kind)
@@ -182,10 +182,11 @@ def ingest(folder: str | os.PathLike, key: str, path: str, fmt: str, ctx: ReadCo
                 rs = []
                 for j, (p, gs) in enumerate(pieces):
                     os.replace(p, tmp / f"part-{i}-{j:05d}.parquet")
-                    rs.append({"file": f"part-{i}-{j:05d}.parquet", "groups": gs})
+                    rs.append({"file": f"part-{i}-{j:05d}.parquet", "groups": gs, "file_order": ordered[k][j]})
                 runs.append(rs)
             else:
-                runs.append([{"file": f"part-{i}.parquet", "groups": _merge(pieces, k, tmp / f"part-{i}.parquet")}])
+                runs.append([{"file": f"part-{i}.parquet", "groups": _merge(pieces, k, tmp / f"part-{i}.parquet"),
+                              "file_order": False}])
         _write_meta(tmp, kinds, runs, rejects, n_rejected)
         _publish(base, tmp, key)
     except BaseException:

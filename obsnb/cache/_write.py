@@ -44,6 +44,33 @@ def _sorted(table: pa.Table, kind: str) -> tuple[pa.Table, pa.ChunkedArray | Non
     return table.take(idx), ns.take(idx)
 
 
+def _nearly_ordered(ns: pa.ChunkedArray, size: int) -> bool:
+    """Whether rows in file order already make row groups of ``size`` rows that overlap in time only their
+    neighbours (logs written in time order, with some jitter): a window then reads at most one group more
+    at each edge than in a sorted file, and a load needs no re-ordering."""
+    import numpy as np
+
+    if ns.null_count or len(ns) <= 2 * size:
+        return ns.null_count == 0 and len(ns) <= size
+    a = ns.to_numpy()
+    pad = (-len(a)) % size
+    g = np.concatenate([a, np.full(pad, a[-1])]).reshape(-1, size)
+    lo, hi = g.min(axis=1), g.max(axis=1)
+    later_lo = np.minimum.accumulate(lo[::-1])[::-1]  # the smallest first time of group i and every later one
+    return bool(np.all(hi[:-2] < later_lo[2:]))
+
+
+def _arrange(table: pa.Table, kind: str) -> tuple[pa.Table, pa.ChunkedArray | None, bool]:
+    """The rows as they are when they are nearly in time order (see :func:`_nearly_ordered`), else sorted
+    by time: the table, its times as int64 ns, and whether it is in file order."""
+    name = _time_name(kind)
+    ns = _time_ns(table.column(name)) if name in table.column_names else None
+    if ns is None or _nearly_ordered(ns, int(get_option("cache_row_group"))):
+        return table, ns, True
+    t, ns = _sorted(table, kind)
+    return t, ns, False
+
+
 def _with_row(table: pa.Table, first: int) -> pa.Table:
     return table.append_column(ROW, pa.array(range(first, first + table.num_rows), pa.int64()))
 
@@ -56,13 +83,13 @@ class _PartWriter:
 
         self.path = path
         self.writer = pq.ParquetWriter(path, schema, compression="zstd", write_statistics=True)
-        self.groups: list[list[int | None]] = []  # [rows, first time ns, last time ns] per row group
+        self.groups: list[list[int | None]] = []  # [rows, min time ns, max time ns] per row group
         self.size = int(get_option("cache_row_group"))
         self.pending: list[tuple[pa.Table, pa.ChunkedArray | None]] = []
         self.n_pending = 0
 
     def write(self, table: pa.Table, ns: pa.ChunkedArray | None) -> None:
-        """Append rows already in time order (after the rows written before)."""
+        """Append rows (after the rows written before), sorted or nearly in time order."""
         self.pending.append((table, ns))
         self.n_pending += table.num_rows
         while self.n_pending >= self.size:
@@ -77,11 +104,10 @@ class _PartWriter:
             self.writer.write_table(head, row_group_size=head.num_rows)
             lo = hi = None
             if ns is not None:
-                valid = ns.slice(0, n).drop_null()
-                if len(valid):
-                    lo, hi = int(valid[0].as_py()), int(valid[-1].as_py())
+                mm = pc.min_max(ns.slice(0, n))
+                lo, hi = mm["min"].as_py(), mm["max"].as_py()
             nulls = ns is None or ns.slice(0, n).null_count > 0
-            self.groups.append([head.num_rows, lo, None if nulls else hi])  # hi None: unbounded (nulls, unsorted)
+            self.groups.append([head.num_rows, lo, None if nulls else hi])  # hi None: unbounded (nulls, no time)
         self.pending = [(rest, ns.slice(n) if ns is not None else None)] if rest.num_rows else []
         self.n_pending = rest.num_rows
 
@@ -93,8 +119,9 @@ class _PartWriter:
 
 
 def _write_meta(tmp: pathlib.Path, kinds: list[str], runs: list[list[dict]], rejects: list[Reject], n_rejected: int) -> None:
-    """``runs[i]``: the files of part i, each ``{"file", "groups": [[rows, first ns, last ns], ...]}``, in time
-    order (a part is one sorted file, or sorted files whose time ranges meet at most at their edges)."""
+    """``runs[i]``: the files of part i, each ``{"file", "groups": [[rows, min ns, max ns], ...], "file_order"}``,
+    in time order (one file, or files whose time ranges meet only at their edges); ``file_order`` says its
+    rows are in the file's order (nearly in time order already) rather than sorted by time."""
     meta = {"kinds": kinds, "runs": runs, "rows": [sum(g[0] for r in rs for g in r["groups"]) for rs in runs],
             "n_rejected": n_rejected, "rejects": [[r.line, r.reason, r.raw] for r in rejects]}
     (tmp / "entry.json").write_text(json.dumps(meta))
@@ -126,10 +153,10 @@ def store_entry(folder: str | os.PathLike, key: str, parts: list[Part], rejects:
     base, tmp = _new_tmp(folder)
     runs = []
     for i, p in enumerate(parts):
-        t, ns = _sorted(_with_row(p.table, 0), p.kind)
+        t, ns, in_order = _arrange(_with_row(p.table, 0), p.kind)
         w = _PartWriter(tmp / f"part-{i}.parquet", t.schema)
         w.write(t, ns)
-        runs.append([{"file": w.path.name, "groups": w.close()}])
+        runs.append([{"file": w.path.name, "groups": w.close(), "file_order": in_order}])
     _write_meta(tmp, [p.kind for p in parts], runs, rejects, n_rejected)
     _publish(base, tmp, key)
 
