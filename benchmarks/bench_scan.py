@@ -73,7 +73,7 @@ def main() -> None:
                 idx = cache.row_groups_for(r["groups"], *((s_ns, e_ns) if window else (None, None)))
                 if idx:
                     tabs.append(pq.ParquetFile(f).read_row_groups(idx, columns=cols))
-            t = pa.concat_tables(tabs)
+            t = pa.concat_tables(tabs, promote_options="permissive")  # the runs may order columns differently
             if window:
                 m = pc.and_(pc.greater_equal(t["time"], pa.scalar(s_ns, ts)), pc.less(t["time"], pa.scalar(e_ns, ts)))
                 t = t.filter(m)
