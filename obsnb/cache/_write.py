@@ -238,9 +238,37 @@ def enforce_cap(folder: str | os.PathLike, keep: str | None = None) -> list[str]
     return removed
 
 
-def progress(total: int, desc: str) -> Any:
-    """A progress bar (terminal or notebook) that shows itself only after 2 s, when ``progress`` is on."""
-    from tqdm.auto import tqdm
+PROGRESS_AFTER = 2.0  # seconds an ingest runs before its bar appears
 
-    return tqdm(total=total, desc=desc, unit="B", unit_scale=True, delay=2.0, leave=False,
-                disable=not get_option("progress"))
+
+class _LazyBar:
+    """A tqdm bar made only once the work has run ``PROGRESS_AFTER`` seconds: a quick load makes no bar at
+    all (so no notebook widget lands in a rendered report), a long one shows where it is."""
+
+    def __init__(self, total: int | None, desc: str):
+        self.total, self.desc, self.n, self.bar = total, desc, 0, None
+        self.t0 = time.perf_counter()
+        self.on = bool(get_option("progress"))
+
+    def __enter__(self) -> "_LazyBar":
+        return self
+
+    def update(self, n: int = 1) -> None:
+        self.n += n
+        if self.bar is None and self.on and time.perf_counter() - self.t0 >= PROGRESS_AFTER:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=self.total, desc=self.desc, unit="B" if self.total and self.total > 10_000 else "it",
+                            unit_scale=True, leave=False, initial=self.n - n, disable=False)
+        if self.bar is not None:
+            self.bar.update(n)
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def progress(total: int | None, desc: str) -> Any:
+    """A progress bar (terminal or notebook, tqdm.auto) over ``total`` units, shown when ``progress`` is on
+    and the work has run for 2 s; ``with progress(n, "...") as bar: ... bar.update(k)``."""
+    return _LazyBar(total, desc)
