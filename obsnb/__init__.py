@@ -36,6 +36,7 @@ _LAZY = {
     "load": "obsnb.api",
     "rejected": "obsnb.api",
     "load_info": "obsnb.api",
+    "scan": "obsnb.scan",
     "set_option": "obsnb.options",
     "get_option": "obsnb.options",
     "latency": "obsnb.analysis",

@@ -156,6 +156,13 @@ def _expand(source: Any) -> list[str]:
     return files
 
 
+def _size(path: str) -> int:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
+
+
 def _time_order(table: pa.Table, kind: str) -> pa.Table:
     """Rows of several files in time order (a stable sort: equal times keep file and line order, null times
     last), so "the last line" means the latest one even when rotated files are listed newest first. The
@@ -169,22 +176,43 @@ def _time_order(table: pa.Table, kind: str) -> pa.Table:
 
 def _read_file(path: str, fmt: str | None, ctx: ReadContext, kinds: set | None = None) -> list[Part]:
     folder = ctx.options.get("cache", get_option("cache"))
-    if not folder:
+    key = cache.cache_key(path, fmt, ctx.options) if folder else None
+    if not key:
         return _parse_file(path, fmt, ctx, kinds)
-    key = cache.cache_key(path, fmt, ctx.options)
-    hit = cache.load_entry(folder, key, path) if key else None
-    if hit is not None:
-        parts, rejects, n = hit
-        for r in rejects:
-            ctx.reject(r.source, r.line, r.reason, r.raw)  # strict=True raises here too
-        ctx.n_rejected += n - len(rejects)
-        if kinds is not None:
-            kinds.update(p.kind for p in parts)
-        return parts
-    before_n, before_list = ctx.n_rejected, len(ctx.rejects)
-    parts = _parse_file(path, fmt, ctx, kinds)
-    if key:
-        cache.store_entry(folder, key, parts, ctx.rejects[before_list:], ctx.n_rejected - before_n)
+    # the window reaches the store: only the row groups that overlap it are read (rows counted, not lost)
+    hit = cache.load_entry(folder, key, path, start_ns=ctx.start_ns, end_ns=ctx.end_ns)
+    if hit is None:
+        parts = store_file(folder, key, path, fmt, ctx, kinds)
+        if parts is not None:
+            return parts
+        hit = cache.load_entry(folder, key, path, start_ns=ctx.start_ns, end_ns=ctx.end_ns)
+        if hit is None:
+            raise SourceError(f"the store at {folder} lost the entry of {path} while it was read", source=path)
+        rejects, n = [], 0  # ingest reported them
+    else:
+        rejects, n = hit[1], hit[2]
+    parts, totals = hit[0], hit[3]
+    for r in rejects:
+        ctx.reject(r.source, r.line, r.reason, r.raw)  # strict=True raises here too
+    ctx.n_rejected += n - len(rejects)
+    pruned = ctx.__dict__.setdefault("pruned", collections.Counter())
+    for p, total in zip(parts, totals):
+        pruned[p.kind] += total - p.table.num_rows
+    if kinds is not None:
+        kinds.update(p.kind for p in parts)
+    return parts
+
+
+def store_file(folder: str, key: str, path: str, fmt: str | None, ctx: ReadContext, kinds: set | None) -> list[Part] | None:
+    """Parse a file into a new store entry (streamed in pieces when it is a big line file); its parts when
+    parsed whole, None when the entry must be read back."""
+    guess = fmt
+    if guess is None:
+        head = FileInput(path).head()
+        guess = registry.sniff(head, path) if head.strip() else None
+    parts = cache.ingest(folder, key, path, guess, ctx, lambda p, f, c: _parse_file(p, f or fmt, c, kinds), path)
+    if kinds is not None and parts is None:
+        kinds.update((cache.entry_meta(folder, key) or {}).get("kinds", []))
     return parts
 
 
@@ -322,8 +350,10 @@ def load(
         label = files[0] if len(files) == 1 else f"{len(files)} files"
         parts = []
         fmt_kinds: set = set()
-        for f in files:
-            parts.extend(_read_or_reject(f, format, ctx, fmt_kinds, len(files) > 1))
+        with cache.progress(sum(_size(f) for f in files), "loading files") as bar:  # shown after 2 s
+            for f in files:
+                parts.extend(_read_or_reject(f, format, ctx, fmt_kinds, len(files) > 1))
+                bar.update(_size(f))
         if kind is None and not parts and len(fmt_kinds) == 1:
             kind = fmt_kinds.pop()
 
@@ -331,7 +361,8 @@ def load(
     ctx.rejects.sort(key=lambda r: (order.get(r.source, len(order)), r.line if r.line is not None else -1))
     kind = _pick_kind(parts, kind, label)
     tables = [p.table for p in parts if p.kind == kind]
-    records = sum(t.num_rows for t in tables)
+    pruned = ctx.__dict__.get("pruned", {}).get(kind, 0)  # rows the store's window push-down did not read
+    records = sum(t.num_rows for t in tables) + pruned
     table = schema.conform(schema.concat(tables), kind) if tables else schema.empty_table(kind)
     before = table.num_rows
     # The window is [start, end) for every source. Backends answer whole traces (spans that began
@@ -349,7 +380,7 @@ def load(
         kind=kind,
         records_read=records + ctx.n_rejected,
         rows_loaded=table.num_rows,
-        rows_outside_window=before - table.num_rows,
+        rows_outside_window=before - table.num_rows + pruned,
         n_rejected=ctx.n_rejected,
         rejects=ctx.rejects,
         seconds=time.perf_counter() - t0,

@@ -215,7 +215,8 @@ def new_investigation(template: str, directory: str | pathlib.Path, *, incident:
     # own (those are backend definitions: see the README), so every ob.load() keeps working.
     lines = ["# obsnb investigation: the notebook's parameters were filled from these values.",
              "# Named backends go in [sources.NAME] tables (url = ..., token_env = ...).",
-             "[investigation]", f"incident = {_toml_str(incident)}"]
+             "[investigation]", f"incident = {_toml_str(incident)}",
+             "store = \".obsnb-store\"   # parsed evidence kept here (time-sorted Parquet): re-runs read it"]
     lines += [f"{k} = {_toml_str(v)}" for k, v in (("start", start), ("end", end)) if v]
     lines += ["", "[investigation.evidence]", *(f"{k} = {_toml_str(v)}" for k, v in sources.items())]
     toml_path.write_text("\n".join(lines) + "\n")

@@ -17,6 +17,7 @@ from typing import Any
 
 import pandas as pd
 
+from .options import set_option
 from .safe_text import md_text
 
 __all__ = ["setup", "md", "show", "draw"]
@@ -70,7 +71,8 @@ def setup(renderer: str | None = None) -> str:
     import altair as alt
 
     name = renderer or os.environ.get("OBSNB_ALTAIR_RENDERER", "jupyter")
-    if name == "html":
+    if name == "html":  # a report run: no progress widget in the page
+        set_option("progress", False)
         alt.renderers.register("obsnb_html", _report_renderer)
         alt.renderers.enable("obsnb_html")
     elif name == "jupyter":

@@ -12,6 +12,7 @@ from typing import Any
 import pandas as pd
 
 from .api import get_option, load
+from .cache import enable_store_from
 from .display import *  # noqa: F403 - the templates call these as obn.md, obn.show, ...
 from .display import __all__ as _display_all
 from .prose import *  # noqa: F403
@@ -46,6 +47,7 @@ def load_incident(logs: Any = None, traces: Any = None, metrics: Any = None, *, 
     from concurrent.futures import ThreadPoolExecutor
 
 
+    enable_store_from(pathlib.Path("obsnb.toml"))  # an investigation folder made by `obsnb new` keeps a store
     lo = start
     if start is not None and lookback:
         t0 = to_ns(start)

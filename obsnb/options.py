@@ -8,19 +8,26 @@ from .errors import UsageError
 
 __all__ = ["set_option", "get_option"]
 
-_OPTIONS: dict[str, Any] = {"engine": "pandas", "config": None, "progress": True, "cache": None}
+_OPTIONS: dict[str, Any] = {"engine": "pandas", "config": None, "progress": True, "cache": None,
+                            # the store (obsnb.cache): disk cap, rows per row group, piece size of a streamed ingest
+                            "cache_max_bytes": 20 * 2**30, "cache_row_group": 65_536, "cache_chunk_bytes": 256 * 2**20}
 
 
 def set_option(name: str, value: Any) -> None:
     """Set a global option.
 
     ``engine`` ("pandas" or "polars"), ``config`` (path of obsnb.toml), ``progress`` (progress bars for long
-    backend fetches), ``cache`` (a folder for the Parquet cache of parsed files, or None: off).
+    backend fetches and long ingests), ``cache`` (a folder for the store, the Parquet copy of parsed files, or
+    None: off), ``cache_max_bytes`` (the store's disk cap, default 20 GiB; None: no cap), ``cache_row_group``
+    (rows per row group, default 65,536), ``cache_chunk_bytes`` (a line file larger than this, default 256 MiB,
+    is ingested piece by piece of this size).
     """
     if name not in _OPTIONS:
         raise UsageError(f"unknown option {name!r}; options: {', '.join(sorted(_OPTIONS))}")
     if name == "engine" and value not in ("pandas", "polars"):
         raise UsageError(f"engine must be 'pandas' or 'polars', got {value!r}")
+    if name in ("cache_row_group", "cache_chunk_bytes") and not (isinstance(value, int) and value > 0):
+        raise UsageError(f"{name} must be a positive integer, got {value!r}")
     _OPTIONS[name] = value
 
 

@@ -27,3 +27,24 @@ def realworld() -> pathlib.Path:
     """../shared/realworld (or $OBSNB_REALWORLD); skips (fails in CI) when absent."""
     need(REALWORLD.is_dir(), f"real-world telemetry files not found at {REALWORLD}")
     return REALWORLD
+
+
+# chdb (the embedded ClickHouse of the push-down tests) can crash while Python tears the interpreter down
+# ("ShutdownTablesThreadPool is not initialized", then SIGSEGV), after every test has passed and the summary
+# is printed; the run would then exit non-zero. When chdb was loaded, leave with pytest's own exit status
+# as soon as pytest is done, before that teardown.
+_EXIT: dict[str, int] = {}
+
+
+def pytest_sessionfinish(session, exitstatus):
+    _EXIT["status"] = int(exitstatus)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config):
+    if "chdb" in sys.modules and "status" in _EXIT:
+        import os
+
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(_EXIT["status"])

@@ -48,7 +48,8 @@ def test_new_creates_investigation_with_parameters(tmp_path, capsys, monkeypatch
         "INC-7", "2026-11-03T12:00Z", "2026-11-03T16:00Z", str(tmp_path / "app" / "*.jsonl.gz"),
         "prometheus://prom:9090", None)
     conf = tomllib.loads((folder / "obsnb.toml").read_text())
-    assert conf == {"investigation": {"incident": "INC-7", "start": "2026-11-03T12:00Z", "end": "2026-11-03T16:00Z",
+    assert conf == {"investigation": {"incident": "INC-7", "store": ".obsnb-store",
+                                      "start": "2026-11-03T12:00Z", "end": "2026-11-03T16:00Z",
                                       "evidence": {"logs": str(tmp_path / "app" / "*.jsonl.gz"),
                                                    "metrics": "prometheus://prom:9090"}}}
     from obsnb import config, set_option

@@ -1,0 +1,171 @@
+"""The store: a persistent Parquet copy of parsed files, in time order, shared by every load and scan.
+
+Off by default; ``ob.set_option("cache", "DIR")``, ``cache.enable_store("DIR")`` or ``load(..., cache="DIR")``
+turns it on (an investigation folder whose obsnb.toml says ``[investigation] store = ".obsnb-store"`` turns
+it on through :func:`enable_store`). One entry per file, keyed on the file's absolute path, size and
+modification time, the format, the reader options, the obsnb version and the *parser revision* (a hash of
+the readers' source code: a parser change parses again). Engine and window are not in the key, so every
+``load()`` and ``scan()`` of a file shares its entry.
+
+An entry holds each part of the file as zstd Parquet **in time order** (``time``, or ``start`` for spans) in
+row groups of ``cache_row_group`` rows, with each group's min and max time in ``entry.json`` (Parquet's
+statistics hold them too): a window reads only the row groups that overlap it. Rows already nearly in time
+order (logs written as they happen: each row group overlaps in time only its neighbours) are written as
+they are, so a load needs no re-ordering and a window reads at most one group more at each edge than in a
+sorted file; any other part is sorted by time (stable, null times last), and a hidden ``__obsnb_row``
+column gives a load the file order back. The rejected records are kept, so ``obsnb.rejected()`` is the
+same on a hit.
+
+A file larger than ``cache_chunk_bytes`` in a line format (JSON lines, logfmt; ``.gz`` too) is ingested in
+pieces cut at newlines: each piece is parsed and written in time order as above; pieces that meet in time
+only at their edges are the entry's files as they are, others are merged by time ranges into one sorted
+file. The first ingest holds about two pieces in memory, never the whole file.
+
+The disk cap is ``cache_max_bytes`` (default 20 GiB): after each write, the least recently used entries
+are removed until the store fits (the entry just written stays, even when it alone is larger). Only local
+files are stored: backend results have snapshots (:func:`obsnb.snapshot`), and no credential can reach it.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+import pathlib
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .. import __version__
+from ..options import set_option
+from ..sources.base import Part, Reject
+from ._ingest import CHUNKABLE, ingest
+from ._write import (ROW, _conform_to, _target_schema, _time_name, _touch, enforce_cap, progress, row_groups_for,
+                     store_entry, store_size)
+
+__all__ = ["cache_key", "load_entry", "store_entry", "has_entry", "entry_meta", "ingest", "enable_store", "enable_store_from",
+           "parser_revision", "store_size", "enforce_cap", "row_groups_for", "progress", "CHUNKABLE", "ROW"]
+
+_VERSION = 2
+
+def enable_store(path: str | os.PathLike, *, max_bytes: int | None = None) -> str:
+    """Turn the store on at ``path`` (created when first written) for every later load and scan.
+
+    This is what an investigation folder's ``[investigation] store = ".obsnb-store"`` does (the path taken
+    relative to the folder). ``max_bytes`` sets the disk cap (option ``cache_max_bytes``). Returns the path.
+    """
+    p = os.fspath(path)
+    set_option("cache", p)
+    if max_bytes is not None:
+        set_option("cache_max_bytes", int(max_bytes))
+    return p
+
+
+def enable_store_from(toml_path: str | os.PathLike) -> str | None:
+    """Turn the store on when the obsnb.toml at ``toml_path`` says ``[investigation] store = "DIR"`` (DIR taken
+    relative to that file's folder; ``store_max_bytes`` there sets the cap). Returns the store's path, or
+    None (and changes nothing) when the file or the setting is absent. ``obsnb.notebook.load_incident``
+    calls it for the investigation folder's obsnb.toml."""
+    import tomllib
+
+    p = pathlib.Path(toml_path)
+    try:
+        inv = tomllib.loads(p.read_text()).get("investigation", {})
+    except (OSError, tomllib.TOMLDecodeError):
+        return None
+    store = inv.get("store") if isinstance(inv, dict) else None
+    if not store:
+        return None
+    return enable_store(p.parent / os.path.expanduser(str(store)), max_bytes=inv.get("store_max_bytes"))
+
+
+def _parser_files() -> list[pathlib.Path]:
+    here = pathlib.Path(__file__).parent.parent
+    return sorted((here / "sources").glob("*.py")) + [here / n for n in ("schema.py", "timeutil.py", "registry.py")]
+
+
+@functools.lru_cache(maxsize=None)
+def _revision_of(files: tuple[str, ...]) -> str:
+    h = hashlib.sha256()
+    for f in files:
+        h.update(f.encode())
+        try:
+            h.update(pathlib.Path(f).read_bytes())
+        except OSError:
+            h.update(b"-")
+    return h.hexdigest()[:16]
+
+
+def parser_revision() -> str:
+    """A hash of the readers' source code (obsnb/sources, schema, timeutil, registry): part of every key."""
+    files = tuple(str(p) for p in _parser_files())
+    stamp = tuple((f, os.stat(f).st_mtime_ns) for f in files if os.path.exists(f))
+    return _revision_of(files + tuple(str(s) for s in stamp))
+
+
+def cache_key(path: str, fmt: str | None, options: dict) -> str | None:
+    """The entry name for a file read with these options (None when the options cannot be keyed)."""
+    try:
+        st = os.stat(path)
+        opts = json.dumps({k: v for k, v in sorted(options.items()) if k != "cache"}, default=str, sort_keys=True)
+    except (OSError, TypeError):
+        return None
+    raw = json.dumps([_VERSION, __version__, parser_revision(), os.path.abspath(path), st.st_size, st.st_mtime_ns,
+                      fmt, opts])
+    return hashlib.sha256(raw.encode()).hexdigest()[:32]
+
+
+def entry_meta(folder: str | os.PathLike, key: str) -> dict | None:
+    """The entry's ``entry.json`` (kinds, rows and row-group time ranges per part, rejects); None on a miss."""
+    try:
+        return json.loads((pathlib.Path(folder) / key / "entry.json").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def has_entry(folder: str | os.PathLike, key: str) -> bool:
+    return (pathlib.Path(folder) / key / "entry.json").is_file()
+
+
+def load_entry(folder: str | os.PathLike, key: str, source: str, *, start_ns: int | None = None,
+               end_ns: int | None = None, columns: list[str] | None = None
+               ) -> tuple[list[Part], list[Reject], int, list[int]] | None:
+    """Parts, rejects, the rejected count and each part's row count in the entry; None on a miss or a damaged entry.
+
+    With a window only the row groups that overlap it are read (rows outside it may remain: the caller
+    filters exactly); ``columns`` reads only those (and the time column). Rows come back in file order.
+    """
+    import pyarrow.parquet as pq
+
+    d = pathlib.Path(folder) / key
+    meta = entry_meta(folder, key)
+    if meta is None:
+        return None
+    try:
+        _touch(d / "entry.json")  # least recently used goes first when the store is over its cap
+        parts = []
+        for kind, runs in zip(meta["kinds"], meta["runs"]):
+            files = [pq.ParquetFile(d / r["file"]) for r in runs]
+            target = files[0].schema_arrow if len(files) == 1 else _target_schema([f.schema_arrow for f in files])
+            if columns is not None:
+                want = set(columns) | {_time_name(kind), ROW}
+                target = pa.schema([f for f in target if f.name in want])
+            tabs = []
+            for f, r in zip(files, runs):
+                idx = row_groups_for(r["groups"], start_ns, end_ns)
+                if idx:
+                    cols = [n for n in target.names if n in f.schema_arrow.names]
+                    tabs.append(_conform_to(f.read_row_groups(idx, columns=cols), target))
+            t = pa.concat_tables(tabs) if tabs else target.empty_table()
+            if t.num_rows > 1 and not all(r.get("file_order") for r in runs):
+                t = t.take(pc.sort_indices(t.column(ROW)))  # file order back
+            t = t.drop_columns([ROW])
+            if "_source" in t.column_names:  # the label the user gave this time
+                t = t.set_column(t.column_names.index("_source"), "_source",
+                                 pa.DictionaryArray.from_arrays(pa.array([0] * t.num_rows, pa.int32()), pa.array([source])))
+            parts.append(Part(kind, t))
+        rejects = [Reject(source, r[0], r[1], r[2]) for r in meta["rejects"]]
+        return parts, rejects, int(meta["n_rejected"]), [int(r) for r in meta["rows"]]
+    except (OSError, ValueError, KeyError, IndexError, pa.ArrowException):
+        return None

@@ -1,0 +1,197 @@
+"""The streamed first ingest: a big line file cut at newlines into pieces, each parsed and written sorted,
+then kept as sorted runs (a file in time order) or merged by time ranges, never held whole."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import pathlib
+import shutil
+import tempfile
+import zlib
+from typing import Callable, Iterator
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..options import get_option
+from ..sources.base import Part, ReadContext, Reject
+from ._write import (_conform_to, _new_tmp, _PartWriter, _publish, _arrange, _sorted, _target_schema, _time_name, _time_ns,
+                     _with_row, _write_meta, progress, row_groups_for, store_entry)
+
+CHUNKABLE = {"jsonl", "logfmt"}  # one record per line: a piece cut at a newline parses as the whole would
+
+
+def _pieces(path: str, limit: int, out: pathlib.Path, name: str) -> Iterator[tuple[pathlib.Path, int, int, str | None]]:
+    """Cut a (gzipped) line file at newlines into files of about ``limit`` bytes: (piece, first line, bytes
+    read, truncation reason or None). The reason is set on the last piece when a gzip stream ends early."""
+    opener = gzip.open if path.endswith(".gz") else open
+    line0, carry, j, broken = 1, b"", 0, None
+    with opener(path, "rb") as f:
+        while True:
+            try:
+                block = f.read(limit)
+            except (EOFError, OSError, zlib.error) as exc:
+                block, broken = b"", f"gzip stream ends early or is corrupt ({exc})"
+            data = carry + block
+            if not block:
+                if data:
+                    yield _piece(out, j, name, data), line0, len(data), broken
+                elif broken:
+                    yield _piece(out, j, name, b""), line0, 0, broken
+                return
+            cut = data.rfind(b"\n") + 1
+            if cut == 0:
+                carry = data
+                continue
+            piece, carry = data[:cut], data[cut:]
+            yield _piece(out, j, name, piece), line0, len(piece), None
+            line0 += piece.count(b"\n")
+            j += 1
+
+
+def _piece(out: pathlib.Path, j: int, name: str, data: bytes) -> pathlib.Path:
+    p = out / f"piece-{j:05d}-{name}"
+    p.write_bytes(data)
+    return p
+
+
+def _disjoint(pieces: list[tuple[pathlib.Path, list]]) -> bool:
+    """Whether pieces, taken in file order, overlap in time only in the row group at each edge (logs written
+    in time order, with some jitter): then they are the part as they are."""
+    if any(not gs or any(g[1] is None or g[2] is None for g in gs[:-1]) or gs[-1][1] is None for _, gs in pieces):
+        return False
+    for (_, a), (_, b) in zip(pieces, pieces[1:]):
+        b_lo = min(g[1] for g in b)
+        a_hi = max(g[2] if g[2] is not None else g[1] for g in a)
+        if a[-1][2] is None or sum(1 for g in a if g[2] >= b_lo) > 1 or sum(1 for g in b if g[1] <= a_hi) > 1:
+            return False
+    return True
+
+
+def _merge(pieces: list[tuple[pathlib.Path, list]], kind: str, out: pathlib.Path) -> list:
+    """Merge pieces (each sorted, with its row-group time ranges) into one sorted Parquet file, one time
+    range at a time: a range holds about a piece's rows, so memory stays near two pieces."""
+    import pyarrow.parquet as pq
+
+    files = [pq.ParquetFile(p) for p, _ in pieces]
+    target = _target_schema([f.schema_arrow for f in files])
+    w = _PartWriter(out, target)
+    # a cut wherever the row groups met so far (by first time) hold a piece's worth of rows
+    budget = max(sum(g[0] for g in gs) for _, gs in pieces)
+    cuts, acc = [], 0
+    for n, lo, _ in sorted((g for _, gs in pieces for g in gs if g[1] is not None), key=lambda g: g[1]):
+        if acc >= budget and (not cuts or lo > cuts[-1]):
+            cuts.append(lo)
+            acc = 0
+        acc += n
+    name = _time_name(kind)
+    for lo, hi in zip([None] + cuts, cuts + [None]):
+        tabs = []
+        for f, (_, gs) in zip(files, pieces):
+            idx = row_groups_for(gs, lo, hi)
+            if not idx:
+                continue
+            t = f.read_row_groups(idx)
+            ns = _time_ns(t.column(name)) if name in t.column_names else None
+            if ns is None and hi is not None:
+                continue  # rows without a time go with the last range
+            if ns is not None:
+                m = pc.is_valid(ns)
+                if lo is not None:
+                    m = pc.and_(m, pc.greater_equal(ns, lo))
+                if hi is not None:
+                    m = pc.and_(m, pc.less(ns, hi))
+                else:
+                    m = pc.or_(pc.fill_null(m, False), pc.is_null(ns))  # the last range takes the null times
+                t = t.filter(pc.fill_null(m, False))
+            if t.num_rows:
+                tabs.append(_conform_to(t, target))
+        if tabs:
+            t, ns = _sorted(pa.concat_tables(tabs), kind)
+            w.write(t, ns)
+    return w.close()
+
+
+def _gz_size(path: str) -> int:
+    """The uncompressed size a gzip file's trailer states (modulo 4 GiB; 0 when unreadable)."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(-4, os.SEEK_END)
+            return int.from_bytes(f.read(4), "little")
+    except OSError:
+        return 0
+
+
+def ingest(folder: str | os.PathLike, key: str, path: str, fmt: str, ctx: ReadContext,
+           parse: Callable[[str, str, ReadContext], list[Part]], source: str) -> list[Part] | None:
+    """Parse ``path`` into a new store entry, reporting its rejects into ``ctx``.
+
+    Small files (or formats that cannot be cut) are parsed whole: the parts are returned as well. A line
+    file over ``cache_chunk_bytes`` is parsed piece by piece and merged (returns None: read the entry).
+    """
+    limit = int(get_option("cache_chunk_bytes"))
+    size = os.path.getsize(path)
+    if path.endswith(".gz"):
+        size = max(size, _gz_size(path))
+    if fmt not in CHUNKABLE or size <= limit:
+        before_n, before_list = ctx.n_rejected, len(ctx.rejects)
+        parts = parse(path, fmt, ctx)
+        store_entry(folder, key, parts, ctx.rejects[before_list:], ctx.n_rejected - before_n)
+        return parts
+    base, tmp = _new_tmp(folder)
+    work = pathlib.Path(tempfile.mkdtemp(prefix=".pieces-", dir=base))
+    try:
+        by_kind: dict[str, list] = {}
+        ordered: dict[str, list[bool]] = {}
+        rows: dict[str, int] = {}
+        rejects: list[Reject] = []
+        n_rejected = 0
+        name = os.path.basename(path)[:-3] if path.endswith(".gz") else os.path.basename(path)
+        with progress(None if path.endswith(".gz") else size, f"ingesting {os.path.basename(path)}") as bar:
+            for j, (piece, line0, nbytes, broken) in enumerate(_pieces(path, limit, work, name)):
+                sub = ReadContext(strict=ctx.strict, options=ctx.options, kind=ctx.kind)
+                parts = parse(str(piece), fmt, sub) if nbytes else []
+                for r in sub.rejects:
+                    rej = Reject(source, None if r.line is None else r.line + line0 - 1, r.reason, r.raw)
+                    rejects.append(rej)
+                    ctx.reject(rej.source, rej.line, rej.reason, rej.raw)
+                n_rejected += sub.n_rejected
+                ctx.n_rejected += sub.n_rejected - len(sub.rejects)
+                if broken:
+                    ctx.reject(source, None, broken, None)
+                    rejects.append(Reject(source, None, broken, None))
+                    n_rejected += 1
+                for i, p in enumerate(parts):
+                    t = p.table
+                    if "_line" in t.column_names:
+                        t = t.set_column(t.column_names.index("_line"), "_line", pc.add(t.column("_line"), line0 - 1))
+                    t, ns, in_order = _arrange(_with_row(t, rows.get(p.kind, 0)), p.kind)
+                    rows[p.kind] = rows.get(p.kind, 0) + t.num_rows
+                    w = _PartWriter(work / f"sorted-{j:05d}-{i}.parquet", t.schema)
+                    w.write(t, ns)
+                    by_kind.setdefault(p.kind, []).append((w.path, w.close()))
+                    ordered.setdefault(p.kind, []).append(in_order)
+                piece.unlink()
+                bar.update(nbytes)
+        kinds = list(by_kind)
+        runs = []
+        for i, k in enumerate(kinds):
+            pieces = by_kind[k]
+            if _disjoint(pieces):  # already in time order: the sorted pieces are the part's files
+                rs = []
+                for j, (p, gs) in enumerate(pieces):
+                    os.replace(p, tmp / f"part-{i}-{j:05d}.parquet")
+                    rs.append({"file": f"part-{i}-{j:05d}.parquet", "groups": gs, "file_order": ordered[k][j]})
+                runs.append(rs)
+            else:
+                runs.append([{"file": f"part-{i}.parquet", "groups": _merge(pieces, k, tmp / f"part-{i}.parquet"),
+                              "file_order": False}])
+        _write_meta(tmp, kinds, runs, rejects, n_rejected)
+        _publish(base, tmp, key)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return None

@@ -1,0 +1,262 @@
+"""The store (obsnb.cache): time-sorted Parquet with row-group statistics, shared, keyed on the parser's
+revision, under a disk cap. What a load reads is shown from the Parquet files and the reads themselves."""
+
+from __future__ import annotations
+
+import pathlib
+import warnings
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from test_scan import BAD_LINES, messy_lines  # noqa: F401  (the messy JSON-lines file)
+
+import obsnb as ob
+from obsnb import api, cache, options
+from obsnb.errors import RejectedRecordsWarning
+
+
+@pytest.fixture(autouse=True)
+def _options(monkeypatch):
+    for name in ("cache", "cache_row_group", "cache_chunk_bytes", "cache_max_bytes", "progress"):
+        monkeypatch.setitem(options._OPTIONS, name, options._OPTIONS[name])
+    ob.set_option("cache_row_group", 256)
+    ob.set_option("progress", False)
+
+
+@pytest.fixture
+def messy(tmp_path):
+    p = tmp_path / "app.jsonl"
+    p.write_text("\n".join(messy_lines()) + "\n")
+    return p
+
+
+def quiet_load(*a, **kw):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RejectedRecordsWarning)
+        return ob.load(*a, **kw)
+
+
+def parts_of(store: pathlib.Path) -> list[pathlib.Path]:
+    return sorted(store.glob("*/part-*.parquet"))
+
+
+def _stats(part: pathlib.Path) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
+    """Each row group's (min, max) time, from the Parquet footer."""
+    md = pq.read_metadata(part)
+    ti = md.schema.to_arrow_schema().names.index("time")
+    out = []
+    for g in range(md.num_row_groups):
+        st = md.row_group(g).column(ti).statistics
+        assert st.has_min_max
+        out.append((pd.Timestamp(st.min), pd.Timestamp(st.max)))
+    return out
+
+
+def test_a_file_in_time_order_is_stored_as_it_is_with_row_groups_meeting_only_neighbours(messy, tmp_path):
+    """Every 10th line is 5 s early: groups of 256 rows overlap their neighbours in time, no others."""
+    store = tmp_path / "store"
+    got = quiet_load(messy, cache=store)
+    (part,) = parts_of(store)
+    md = pq.read_metadata(part)
+    assert md.num_rows == 2997 and md.num_row_groups == 12  # 256 rows a group
+    assert pq.read_table(part, columns=["_line"]).column("_line").to_pylist() == list(got["_line"])  # file order
+    st = _stats(part)
+    assert all(st[i][1] < st[j][0] for i in range(len(st)) for j in range(i + 2, len(st)))
+    assert any(st[i][1] > st[i + 1][0] for i in range(len(st) - 1))  # the jitter is there
+
+
+def test_a_file_out_of_time_order_is_stored_sorted(tmp_path):
+    import random
+
+    lines = messy_lines()
+    random.Random(7).shuffle(lines)
+    p = tmp_path / "shuffled.jsonl"
+    p.write_text("\n".join(lines) + "\n")
+    store = tmp_path / "store"
+    got = quiet_load(p, cache=store)
+    (part,) = parts_of(store)
+    times = pq.read_table(part, columns=["time"]).column("time").cast(pa.int64()).to_pylist()
+    assert times == sorted(times)
+    st = _stats(part)
+    assert all(st[i][1] <= st[i + 1][0] for i in range(len(st) - 1))
+    pd.testing.assert_frame_equal(got, quiet_load(p, cache=None))  # the file's order comes back
+    lo, hi = pd.Timestamp("2024-05-14T12:20:00Z"), pd.Timestamp("2024-05-14T12:22:00Z")
+    assert len(ob.scan(p, cache=store, start=lo, end=hi).explain()[0]["row_groups"]) <= 2
+    pd.testing.assert_frame_equal(quiet_load(p, cache=store, start=lo, end=hi), quiet_load(p, cache=None, start=lo, end=hi))
+
+
+def _groups_overlapping(part: pathlib.Path, lo: pd.Timestamp, hi: pd.Timestamp) -> list[int]:
+    """From the Parquet footer alone: the row groups whose [min, max] time meets [lo, hi)."""
+    md = pq.read_metadata(part)
+    ti = md.schema.to_arrow_schema().names.index("time")
+    out = []
+    for g in range(md.num_row_groups):
+        st = md.row_group(g).column(ti).statistics
+        if pd.Timestamp(st.min) < hi and pd.Timestamp(st.max) >= lo:
+            out.append(g)
+    return out
+
+
+def test_a_window_load_reads_only_the_row_groups_that_hold_it(messy, tmp_path, monkeypatch):
+    store = tmp_path / "store"
+    quiet_load(messy, cache=store)  # the first load writes the store
+    (part,) = parts_of(store)
+    lo, hi = pd.Timestamp("2024-05-14T12:20:00Z"), pd.Timestamp("2024-05-14T12:25:00Z")
+    expected_groups = _groups_overlapping(part, lo, hi)
+    assert 1 <= len(expected_groups) <= 3
+    reads = []
+    real = pq.ParquetFile.read_row_groups
+    monkeypatch.setattr(pq.ParquetFile, "read_row_groups",
+                        lambda self, groups, *a, **k: reads.append(list(groups)) or real(self, groups, *a, **k))
+    got = quiet_load(messy, cache=store, start=lo, end=hi)
+    assert reads == [expected_groups]
+    rows_read = sum(pq.read_metadata(part).row_group(g).num_rows for g in expected_groups)
+    assert rows_read <= 3 * 256 < 2997
+    expected = quiet_load(messy, cache=None, start=lo, end=hi)
+    pd.testing.assert_frame_equal(got, expected)
+    info = ob.load_info(got)
+    assert info.records_read == 3000 and info.rows_loaded == len(expected)
+    assert info.rows_loaded + info.rows_outside_window + info.n_rejected == info.records_read
+
+
+def test_one_entry_is_shared_by_loads_and_scans_and_a_hit_does_not_parse(messy, tmp_path, monkeypatch):
+    store = tmp_path / "store"
+    first = quiet_load(messy, cache=store)
+    calls = []
+    monkeypatch.setattr(api, "_parse_file", lambda *a, **k: calls.append(a) or pytest.fail("parsed again"))
+    second = quiet_load(messy, cache=store, engine="polars", start="2024-05-14T12:10:00Z")
+    s = ob.scan(messy, cache=store, start="2024-05-14T12:10:00Z")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RejectedRecordsWarning)
+        third = s.collect()
+    assert calls == [] and len(list(store.iterdir())) == 1
+    pd.testing.assert_frame_equal(third, first[first["time"] >= pd.Timestamp("2024-05-14T12:10:00Z")].reset_index(drop=True))
+    assert second.height == len(third)
+    assert list(ob.rejected(second)["line"]) == BAD_LINES == list(ob.rejected(s)["line"])
+
+
+def test_a_parser_change_parses_again(messy, tmp_path, monkeypatch):
+    fake = tmp_path / "reader.py"
+    fake.write_text("REVISION = 1\n")
+    monkeypatch.setattr(cache, "_parser_files", lambda: [fake])
+    store = tmp_path / "store"
+    quiet_load(messy, cache=store)
+    quiet_load(messy, cache=store)
+    assert len(list(store.iterdir())) == 1
+    fake.write_text("REVISION = 2  # the reader changed\n")
+    calls = []
+    real = api._parse_file
+    monkeypatch.setattr(api, "_parse_file", lambda *a, **k: calls.append(a[0]) or real(*a, **k))
+    quiet_load(messy, cache=store)
+    assert calls == [str(messy)] and len(list(store.iterdir())) == 2
+
+
+def test_the_disk_cap_removes_the_least_recently_used_entries(tmp_path):
+    store = tmp_path / "store"
+    files = []
+    for i in range(4):
+        p = tmp_path / f"f{i}.jsonl"
+        p.write_text("\n".join(messy_lines(600)) + "\n")
+        files.append(p)
+    quiet_load(files[0], cache=store)
+    one = cache.store_size(store)
+    ob.set_option("cache_max_bytes", int(2.5 * one))  # room for two entries
+    quiet_load(files[1], cache=store)
+    quiet_load(files[0], cache=store)  # used again: f1 is now the least recently used
+    quiet_load(files[2], cache=store)
+    assert cache.store_size(store) <= 2.5 * one
+    keys = {p.name for p in store.iterdir()}
+    assert keys == {cache.cache_key(str(f), None, {"cache": store}) for f in (files[0], files[2])}
+    ob.set_option("cache_max_bytes", 1)  # smaller than any entry: only the one just written stays
+    quiet_load(files[3], cache=store)
+    assert {p.name for p in store.iterdir()} == {cache.cache_key(str(files[3]), None, {"cache": store})}
+
+
+def test_enable_store_turns_the_store_on_for_every_later_load(messy, tmp_path):
+    store = tmp_path / "inv" / ".obsnb-store"
+    assert cache.enable_store(store, max_bytes=10**9) == str(store)
+    assert ob.get_option("cache") == str(store) and ob.get_option("cache_max_bytes") == 10**9
+    quiet_load(messy)
+    assert len(parts_of(store)) == 1
+
+
+def test_an_investigation_folder_toml_turns_the_store_on(messy, tmp_path):
+    inv = tmp_path / "inc-1"
+    inv.mkdir()
+    assert cache.enable_store_from(inv / "obsnb.toml") is None  # no file: nothing changes
+    (inv / "obsnb.toml").write_text("[sources.x]\nurl = 'loki://l'\n")
+    assert cache.enable_store_from(inv / "obsnb.toml") is None and ob.get_option("cache") is None
+    (inv / "obsnb.toml").write_text('[investigation]\nstore = ".obsnb-store"\nstore_max_bytes = 5000000\n')
+    assert cache.enable_store_from(inv / "obsnb.toml") == str(inv / ".obsnb-store")
+    assert ob.get_option("cache_max_bytes") == 5_000_000
+    quiet_load(messy)
+    assert len(parts_of(inv / ".obsnb-store")) == 1
+
+
+def test_progress_bar_on_a_streamed_ingest(messy, tmp_path, monkeypatch):
+    """A streamed ingest that runs past PROGRESS_AFTER drives a tqdm bar over the file's bytes (tqdm.auto
+    picks the notebook widget in Jupyter); a quick one makes no bar at all; ``progress=False`` none either."""
+    import tqdm.auto
+
+    from obsnb.cache import _write
+
+    made = []
+    real = tqdm.auto.tqdm
+
+    class Spy(real):
+        def __init__(self, *a, **k):
+            super().__init__(*a, **k)
+            made.append((self, k["desc"]))
+
+    monkeypatch.setattr(tqdm.auto, "tqdm", Spy)
+    ob.set_option("progress", True)
+    ob.set_option("cache_chunk_bytes", 50_000)
+    quiet_load(messy, cache=tmp_path / "quick")  # well under 2 s
+    assert made == []
+    monkeypatch.setattr(_write, "PROGRESS_AFTER", 0.0)  # as if every step were slow
+    quiet_load(messy, cache=tmp_path / "store")
+    (bar, _), = [b for b in made if b[1].startswith("ingesting")]
+    assert bar.total == messy.stat().st_size and bar.n == messy.stat().st_size
+    ob.set_option("progress", False)
+    made.clear()
+    quiet_load(messy, cache=tmp_path / "store2")
+    assert made == []
+
+
+def test_a_streamed_ingest_of_pieces_that_overlap_in_time_is_merged_sorted(tmp_path):
+    """Two writers' logs appended one after the other (the same 25 minutes twice): the pieces overlap,
+    so they are merged by time ranges into one sorted file; the frame is the whole-file read's."""
+    lines = messy_lines(1500) + messy_lines(1500)  # the same 25 minutes twice
+    p = tmp_path / "two-writers.jsonl"
+    p.write_text("\n".join(lines) + "\n")
+    ob.set_option("cache_chunk_bytes", 40_000)
+    store = tmp_path / "store"
+    got = quiet_load(p, cache=store)
+    (part,) = parts_of(store)
+    assert part.name == "part-0.parquet"  # merged: one file
+    times = pq.read_table(part, columns=["time"]).column("time").cast(pa.int64()).to_pylist()
+    assert times == sorted(times) and len(times) == 3000 - 2 * 2  # two bad lines in each copy of 1500
+    pd.testing.assert_frame_equal(got, quiet_load(p, cache=None))
+    lo, hi = pd.Timestamp("2024-05-14T12:10:00Z"), pd.Timestamp("2024-05-14T12:12:00Z")
+    w = ob.scan(p, cache=store, start=lo, end=hi)
+    (plan,) = w.explain()
+    assert plan["row_groups"] == _groups_overlapping(part, lo, hi) and len(plan["row_groups"]) <= 2
+    pd.testing.assert_frame_equal(quiet_load(p, cache=store, start=lo, end=hi), quiet_load(p, cache=None, start=lo, end=hi))
+
+
+def test_a_streamed_ingest_of_a_file_in_time_order_keeps_its_pieces(messy, tmp_path):
+    ob.set_option("cache_chunk_bytes", 50_000)
+    store = tmp_path / "store"
+    got = quiet_load(messy, cache=store)
+    files = parts_of(store)
+    assert len(files) >= messy.stat().st_size // 50_000
+    ends = []
+    for f in files:  # each in file order; each piece overlaps the next only in its edge row group
+        st = _stats(f)
+        ends.append(st)
+    for a, b in zip(ends, ends[1:]):
+        b_min, a_max = min(g[0] for g in b), max(g[1] for g in a)
+        assert sum(1 for g in a if g[1] >= b_min) <= 1 and sum(1 for g in b if g[0] <= a_max) <= 1
+    pd.testing.assert_frame_equal(got, quiet_load(messy, cache=None))
