@@ -260,3 +260,19 @@ def test_a_streamed_ingest_of_a_file_in_time_order_keeps_its_pieces(messy, tmp_p
         b_min, a_max = min(g[0] for g in b), max(g[1] for g in a)
         assert sum(1 for g in a if g[1] >= b_min) <= 1 and sum(1 for g in b if g[0] <= a_max) <= 1
     pd.testing.assert_frame_equal(got, quiet_load(messy, cache=None))
+
+
+def test_store_and_snapshot_files_are_private(tmp_path):
+    """Parsed evidence in the store and backend snapshots are files only their owner can read (0600, folders 0700)."""
+    import os
+    import stat
+
+    import obsnb as ob
+
+    log = tmp_path / "a.jsonl"
+    log.write_text('{"time": "2024-05-14T12:00:00Z", "event": "x"}\n')
+    store = tmp_path / "store"
+    ob.load(str(log), cache=str(store))
+    files = [p for p in store.rglob("*") if p.is_file() and p.suffix == ".parquet"]
+    assert files and all(stat.S_IMODE(os.stat(p).st_mode) == 0o600 for p in files)
+    assert stat.S_IMODE(os.stat(store).st_mode) == 0o700

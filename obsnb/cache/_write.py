@@ -14,6 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..options import get_option
+from ..private_files import private_dir
 from ..sources.base import Part, Reject
 
 ROW = "__obsnb_row"  # the row's place in its file: a load gives the file order back
@@ -115,6 +116,7 @@ class _PartWriter:
         if self.n_pending:
             self._flush(self.n_pending)
         self.writer.close()
+        os.chmod(self.path, 0o600)  # evidence: readable by its owner only
         return self.groups
 
 
@@ -143,8 +145,7 @@ def _publish(base: pathlib.Path, tmp: pathlib.Path, key: str) -> None:
 
 
 def _new_tmp(folder: str | os.PathLike) -> tuple[pathlib.Path, pathlib.Path]:
-    base = pathlib.Path(folder)
-    base.mkdir(parents=True, exist_ok=True)
+    base = private_dir(pathlib.Path(folder))  # 0700 when obsnb makes it
     return base, pathlib.Path(tempfile.mkdtemp(prefix=".tmp-", dir=base))
 
 

@@ -28,6 +28,7 @@ import pyarrow.parquet as pq
 
 from .. import __version__, schema
 from ..errors import TruncatedResultWarning, UsageError
+from ..private_files import private_dir
 from ._http import http_url
 from ._http import iso as _iso
 from .base import BackendRequest, Part, ReadContext
@@ -52,8 +53,7 @@ def snapshot(folder: str | os.PathLike | None = "evidence") -> pathlib.Path | No
     if folder is None:
         _STATE["folder"] = None
         return None
-    p = pathlib.Path(folder).expanduser()
-    p.mkdir(parents=True, exist_ok=True)
+    p = private_dir(pathlib.Path(folder).expanduser())  # 0700 when obsnb makes it
     _STATE["folder"] = p
     return p
 
@@ -104,9 +104,10 @@ def write_snapshot(path: pathlib.Path, parts: list[Part], req: BackendRequest, l
         "obsnb.partial": "\n".join(partial),
     }
     table = table.replace_schema_metadata({**(table.schema.metadata or {}), **{k: v.encode() for k, v in meta.items()}})
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     tmp = path.with_suffix(".parquet.tmp")
     pq.write_table(table, tmp)
+    os.chmod(tmp, 0o600)  # evidence: readable by its owner only
     os.replace(tmp, path)
 
 

@@ -122,6 +122,7 @@ def test_snapshot_fake_server_rerun_reads_evidence_after_backend_is_gone(named):
     first = ob.load("prod-loki", query='{app="api"}', start=T0, end=T0 + 30 * S, snapshot=str(ev), progress=False)
     files = list(ev.glob("*.parquet"))
     assert len(files) == 1 and files[0].name.startswith("prod-loki-auto-")
+    assert (files[0].stat().st_mode & 0o777, ev.stat().st_mode & 0o777) == (0o600, 0o700)  # the owner's only
     meta = read_snapshot(files[0])
     assert meta["source"] == f'prod-loki: loki://{srv.hostport} {{app="api"}}'
     assert (meta["query"], meta["kind"], meta["rows"]) == ('{app="api"}', "logs", "30")
