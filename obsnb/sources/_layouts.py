@@ -149,7 +149,8 @@ def fold_continuations(lines: pa.Array, start_np: np.ndarray, cont_np: np.ndarra
     return pc.take(agg["s"].to_arrow().cast(pa.string()), pa.array(idx, mask=idx < 0))
 
 
-def _check_tz(tz) -> str:
+def check_tz(tz) -> str:
+    """``tz`` as an IANA zone name, or a UsageError saying what it must be."""
     if not re.fullmatch(r"[A-Za-z0-9_+\-/]+", str(tz)):
         msg = f"tz={tz!r} is not a time zone name; use an IANA name like 'Europe/Berlin' or 'UTC'"
         raise UsageError(msg)
@@ -217,7 +218,7 @@ def stamp_ns(cols: dict[str, pa.Array], n: int, src: FileInput, ctx: ReadContext
     yearless = (has_date & parts["Y"].is_null()).to_numpy()
     tz = ctx.option("tz")
     if tz is not None:
-        tz = _check_tz(tz)
+        tz = check_tz(tz)
     if yearless.any():
         parts = parts.with_columns(pl.Series("Y", _years(parts, yearless, src, ctx, tz)).fill_null(parts["Y"]))
     if ((has_date & parts["zmin"].is_null()).any()) and tz is None:
@@ -251,7 +252,7 @@ def _whole_stamp(texts: pa.Array, ctx: ReadContext, what: str) -> pa.Array:
         if "%z" in fmt or "%Z" in fmt:
             expr = "epoch_ns(try_strptime(s, $fmt)::TIMESTAMPTZ)"
         elif tz is not None:
-            expr = f"epoch_ns(timezone('{_check_tz(tz)}', try_strptime(s, $fmt)::TIMESTAMP))"
+            expr = f"epoch_ns(timezone('{check_tz(tz)}', try_strptime(s, $fmt)::TIMESTAMP))"
         else:
             note_utc(ctx, what)
             expr = "epoch_ns(try_strptime(s, $fmt)::TIMESTAMP)"

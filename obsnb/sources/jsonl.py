@@ -40,6 +40,7 @@ import pyarrow.compute as pc
 from ..schema import LEVEL_SQL
 from ..timeutil import SQL_TIME_MACROS
 from .base import FileFormat, FileInput, Part, ReadContext
+from ._layouts import check_tz, note_utc
 from .jsonl_conform import _concat_unify, _fetch_arrow, _finish, _flatten_dict, _read_records, _select, _time_reason
 from .jsonl_lines import LineMap, _late_fields, _row_lines, _why_bad, _without_rows
 from .jsonl_schema import _col, _lit, _q, _Schema
@@ -58,6 +59,24 @@ def _connect():
     con.execute(SQL_TIME_MACROS)
     con.execute(LEVEL_SQL)
     return con
+
+def _local_times(out: pa.Table, ctx) -> pa.Table:
+    """Zone-less date-times: read in ``tz=`` (an IANA name) when given, else as UTC, and said once."""
+    if "__obsnb_time_naive" not in out.column_names:
+        return out
+    naive = pc.fill_null(out.column("__obsnb_time_naive"), False)
+    if not pc.any(naive).as_py():
+        return out
+    tz = ctx.options.get("tz")
+    if tz is None:
+        note_utc(ctx, "JSON-lines")
+        return out
+    ns = out.column("__obsnb_time_ns")
+    wall = pc.cast(ns, pa.timestamp("ns"))  # the digits as written, no zone
+    local = pc.assume_timezone(wall, timezone=check_tz(tz), ambiguous="earliest", nonexistent="earliest")
+    fixed = pc.if_else(naive, pc.cast(pc.cast(local, pa.timestamp("ns", tz="UTC")), pa.int64()), ns)
+    return out.set_column(out.column_names.index("__obsnb_time_ns"), "__obsnb_time_ns", fixed)
+
 
 def read_jsonl_path(path: str, source: str, ctx: ReadContext) -> pa.Table | None:
     """Read one uncompressed JSON-lines file into a canonical logs table (None when it holds no records)."""
@@ -125,7 +144,7 @@ def read_jsonl_path(path: str, source: str, ctx: ReadContext) -> pa.Table | None
                     _, obj = _why_bad(lm.raw(ln), False)
                     ctx.reject(source, ln, _time_reason(obj), lm.raw(ln))
                 parts.append(r.filter(ok))
-        out = _finish(out, rest, types)
+        out = _finish(_local_times(out, ctx), rest, types)
         if parts:
             out = _concat_unify([out] + parts)
             out = out.take(pc.sort_indices(out.column("_line")))

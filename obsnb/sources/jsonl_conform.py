@@ -68,6 +68,12 @@ def _select(cols: dict[str, str]) -> tuple[list[str], dict[str, str]]:
     tf = first(TIME_FIELDS)
     sel.append(f"coalesce({', '.join(f'obsnb_str_ns({cols[c]})' for c in tf)}) AS __obsnb_time_ns" if tf
                else "CAST(NULL AS BIGINT) AS __obsnb_time_ns")
+    if tf:  # a date-time written with no zone (python-json-logger's asctime): read as UTC unless tz= says
+        raw = f"CAST(coalesce({', '.join(cols[c] for c in tf)}) AS VARCHAR)"
+        tail = f"substr({raw}, 20)"  # after the seconds: where a zone would be (no regex: this runs on every row)
+        sel.append(f"(length({raw}) >= 16 AND substr({raw}, 5, 1) = '-' AND substr({raw}, 11, 1) IN ('T', ' ') "
+                   f"AND NOT (suffix({raw}, 'Z') OR suffix({raw}, 'z') OR suffix({raw}, 'UTC') OR suffix({raw}, 'GMT') "
+                   f"OR contains({tail}, '+') OR contains({tail}, '-'))) AS __obsnb_time_naive")
     used.update(tf[:1])
     lf, ln = first(LEVEL_FIELDS), first(LEVEL_NUM_FIELDS)
     if lf:

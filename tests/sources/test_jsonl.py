@@ -330,3 +330,28 @@ def test_otel_logging_instrumentation_fields(tmp_path):
     assert df["trace_id"].tolist()[1] == "4bf92f3577b34da6a3ce929d0e0e4736"
     assert df["span_id"].tolist()[1] == "00f067aa0ba902b7" and df["span_id"].isna().tolist()[0]
     assert df["service"].tolist() == ["billing", "billing"]
+
+
+def test_zone_less_times_are_read_in_tz_or_as_utc_with_a_warning(tmp_path):
+    """python-json-logger's default asctime has no zone: read as UTC with one warning, or in tz= (DST-aware);
+    times that carry a zone are not moved by tz=."""
+    import warnings
+
+    import obsnb as ob
+
+    p = tmp_path / "app.jsonl"
+    p.write_text('{"asctime": "2024-05-14 12:00:00,123", "message": "a"}\n'
+                 '{"asctime": "2024-01-14 12:00:00,000", "message": "b"}\n'
+                 '{"asctime": "2024-05-14T12:00:00+02:00", "message": "c"}\n')
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        utc = ob.load(str(p))
+    said = [str(w.message) for w in caught if "no time zone" in str(w.message)]
+    assert len(said) == 1 and "tz=" in said[0]
+    assert utc["time"].tolist() == [pd.Timestamp("2024-05-14T12:00:00.123Z"), pd.Timestamp("2024-01-14T12:00:00Z"),
+                                    pd.Timestamp("2024-05-14T10:00:00Z")]
+    ny = ob.load(str(p), tz="America/New_York")  # EDT (UTC-4) in May, EST (UTC-5) in January
+    assert ny["time"].tolist() == [pd.Timestamp("2024-05-14T16:00:00.123Z"), pd.Timestamp("2024-01-14T17:00:00Z"),
+                                   pd.Timestamp("2024-05-14T10:00:00Z")]
+    with pytest.raises(ob.UsageError, match="not a known time zone"):
+        ob.load(str(p), tz="Mars/Olympus")
