@@ -47,8 +47,9 @@ def _spike(ctx: Ctx, frame: pl.DataFrame, col: str, what: str, entity: tuple[str
     before_txt = f"{pct(r_b)} before ({e_b:,} of {n_b:,})" if n_b else "no rows before the window to compare with"
     who = f" of `{entity[0]}`={entity[1]}" if entity else ""
     summary = (f"Errors{who} were {pct(r_d)} of {what} in the window ({e_d:,} of {n_d:,}) against {before_txt}; "
-               f"the error rate was above {pct(limit)} from {ctx.t(s)} to {ctx.t(e)}, peaking at {pct(peak['r'])} "
-               f"({int(peak['e']):,} errors) in the {fmt_duration(step)} from {ctx.t(peak['b'])}.")
+               f"{hot.height} of the {b.height} {fmt_duration(step)} buckets with {what} were above {pct(limit)}, the first from {ctx.t(s)}, "
+               f"the last ending {ctx.t(e)}; the peak was {pct(peak['r'])} "
+               f"({int(peak['e']):,} errors) in the bucket from {ctx.t(peak['b'])}.")
     frame_name = "logs" if what == "log lines" else "spans"
     call = f'ob.error_rate({frame_name}, "{dur_arg(step)}", {ctx.window_args()})'
     ratio = r_d / base if base else 10.0
