@@ -67,10 +67,19 @@ def _pick_every(times: pd.Series, points: int = 240) -> pd.Timedelta:
     """A round bucket width that gives about ``points`` buckets over the span of ``times``."""
     span = (times.max() - times.min()) if len(times) else pd.Timedelta(0)
     raw = span / max(points, 1)
-    for step in ("1s", "5s", "10s", "15s", "30s", "1min", "2min", "5min", "10min", "15min", "30min", "1h", "6h", "1D"):
+    for step in ("1s", "5s", "10s", "15s", "30s", "1min", "2min", "5min", "10min", "15min", "30min", "1h", "6h", "1D",
+                 "7D", "30D", "91D", "365D"):
         if pd.Timedelta(step) >= raw:
             return pd.Timedelta(step)
-    return pd.Timedelta("1D")
+    return pd.Timedelta("365D")
+
+
+def _step(times: pd.Series, every: Any, series: int = 1) -> pd.Timedelta:
+    """The bucket asked for (or a round one), widened when it would give a chart more than ``MAX_POINTS`` rows
+    (evidence that spans months at a 5-minute bucket)."""
+    step = _td(every) if every is not None else _pick_every(times)
+    cap = _pick_every(times, max(MAX_POINTS // max(series, 1), 1))
+    return max(step, cap)
 
 
 def break_gaps(df: pd.DataFrame, *, time: str, every: Any, by: Sequence[str] = (), values: Sequence[str] = ()) -> pd.DataFrame:
@@ -133,7 +142,7 @@ def latency(
     pdf = _pandas(df)
     names = [c for c in pdf.columns if c.startswith("p") and c[1:].replace(".", "").isdigit()]
     if not names:  # raw rows: aggregate first
-        step = _td(every) if every is not None else _pick_every(pd.to_datetime(pdf[time], utc=True))
+        step = _step(pd.to_datetime(pdf[time], utc=True), every, len(q))
         pdf = _pandas(_latency(pdf, value, q, every=step, time=time))
         names = [c for c in pdf.columns if c.startswith("p") and c[1:].replace(".", "").isdigit()]
         every = step
@@ -162,7 +171,8 @@ def rate(df: Any, every: Any = None, *, by: str | None = None, time: str = "time
     """Events per bucket as bars (stacked by ``by``); empty buckets show as zero."""
 
     pdf = _pandas(df)
-    step = _td(every) if every is not None else _pick_every(pd.to_datetime(pdf[time], utc=True))
+    groups = pdf[by].nunique() if by and by in pdf else 1
+    step = _step(pd.to_datetime(pdf[time], utc=True), every, groups)
     r = _pandas(_rate(pdf, step, by=by, time=time, start=start, end=end))
     enc = {"x": _x(), "y": alt.Y("count:Q", title=f"per {_label(step)}"),
            "tooltip": ["time:T", "count:Q", *([by] if by else [])]}
@@ -179,7 +189,7 @@ def error_rate(df: Any, every: Any = None, *, errors: Any = None, time: str = "t
     """The share of error rows per bucket (line, 0–100 %), breaking where a bucket had no events."""
 
     pdf = _pandas(df)
-    step = _td(every) if every is not None else _pick_every(pd.to_datetime(pdf[time], utc=True))
+    step = _step(pd.to_datetime(pdf[time], utc=True), every)
     r = _pandas(_error_rate(pdf, step, errors=errors, time=time, start=start, end=end))
     r = r[["time", "total", "errors", "error_rate"]]
     return (

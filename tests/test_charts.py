@@ -123,3 +123,17 @@ def test_incident_timeline_orders_events():
     (data,) = _data(chart)
     assert list(data["row"]) == ["01 deploy 2.14.0", "02 worker-2 silent"]
     assert [layer["mark"]["type"] for layer in chart.to_dict()["layer"]] == ["bar", "point"]
+
+
+def test_charts_of_evidence_spanning_years_stay_under_the_row_limit():
+    """A 5-minute bucket over three years of logs is widened so the chart holds at most MAX_POINTS rows."""
+    import pandas as pd
+
+    from obsnb import charts
+    from obsnb.testing import make_logs
+
+    times = pd.date_range("2021-01-01", "2024-01-01", periods=500, tz="UTC")
+    logs = make_logs([{"time": t, "level": "ERROR" if i % 7 == 0 else "INFO", "event": "x", "service": f"s{i % 3}"}
+                      for i, t in enumerate(times)])
+    for chart in (charts.error_rate(logs, "5min"), charts.rate(logs, "5min", by="service")):
+        assert 0 < len(chart.data) <= charts.MAX_POINTS
