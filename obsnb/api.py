@@ -363,6 +363,9 @@ def load(
     tables = [p.table for p in parts if p.kind == kind]
     pruned = ctx.__dict__.get("pruned", {}).get(kind, 0)  # rows the store's window push-down did not read
     records = sum(t.num_rows for t in tables) + pruned
+    typed = {(c, str(t.schema.field(c).type)) for t in tables for c in schema.CANONICAL[kind] if c in t.column_names}
+    if len(typed) > len({c for c, _ in typed}):
+        tables = [schema.conform(t, kind) for t in tables]  # parts of different readers: canonical types first
     table = schema.conform(schema.concat(tables), kind) if tables else schema.empty_table(kind)
     before = table.num_rows
     # The window is [start, end) for every source. Backends answer whole traces (spans that began

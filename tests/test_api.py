@@ -196,3 +196,14 @@ def test_a_directory_is_read_with_its_subdirectories(tmp_path):
     (tmp_path / ".cache" / "x.jsonl").write_text('{"time": "2024-05-14T12:00:00Z", "event": "hidden"}\n')
     logs = ob.load(str(tmp_path))
     assert logs["event"].tolist() == ["h2", "h1"]
+
+
+def test_a_folder_mixing_formats_loads_as_one_frame(tmp_path):
+    """Parts from different readers (syslog text and a JSON array) are typed alike before they are joined."""
+    import obsnb as ob
+
+    (tmp_path / "app.log").write_text("<13>1 2024-05-14T12:00:01Z host app 12 - - started\n")
+    (tmp_path / "events.json").write_text('[{"@timestamp": "2024-05-14T12:00:00Z", "message": "hello"}]')
+    df = ob.load(str(tmp_path))
+    assert df["event"].tolist() == ["hello", "started"]
+    assert str(df["time"].dtype) == "datetime64[ns, UTC]"
