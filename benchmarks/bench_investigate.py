@@ -61,8 +61,10 @@ def spans_file(n: int) -> pathlib.Path:
     return path
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def side_by_side(name: str, analyse, describe) -> None:
+    """ob.load of the evidence, then ``analyse(logs, spans)`` on the frames, in each round of one run; prints the
+    medians side by side, their ratio, and ``describe(result)``."""
+    ap = argparse.ArgumentParser(description=f"{name} against ob.load of the same evidence, side by side")
     ap.add_argument("--lines", type=int, default=1_000_000)
     ap.add_argument("--spans", type=int, default=200_000)
     ap.add_argument("--repeat", type=int, default=3)
@@ -70,8 +72,7 @@ def main() -> None:
     import obsnb as ob
 
     lf, sf = logs_file(a.lines), spans_file(a.spans)
-    start, end = "2024-05-14T18:00:00Z", "2024-05-15T00:00:00Z"
-    loads, invs = [], []
+    loads, runs = [], []
     for _ in range(a.repeat):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -79,18 +80,25 @@ def main() -> None:
             logs = ob.load(str(lf))
             spans = ob.load(str(sf), kind="spans")
             t1 = time.perf_counter()
-            found = ob.investigate(logs, spans, start=start, end=end)
+            result = analyse(logs, spans)
             t2 = time.perf_counter()
         loads.append(t1 - t0)
-        invs.append(t2 - t1)
+        runs.append(t2 - t1)
         del logs, spans
-    lo, inv = statistics.median(loads), statistics.median(invs)
+    lo, an = statistics.median(loads), statistics.median(runs)
     print(f"evidence: {lf.name} ({a.lines:,} lines), {sf.name} ({a.spans:,} spans); {a.repeat} rounds, medians")
-    print(f"{'case':<14}{'median s':>10}{'min-max s':>16}")
-    print(f"{'ob.load':<14}{lo:>10.2f}{min(loads):>8.2f}-{max(loads):<7.2f}")
-    print(f"{'ob.investigate':<14}{inv:>10.2f}{min(invs):>8.2f}-{max(invs):<7.2f}")
-    print(f"investigate / load = {inv / lo:.2f} (target <= 1.5); {len(found)} findings: "
-          + ", ".join(sorted({f.kind for f in found})))
+    print(f"{'case':<16}{'median s':>10}{'min-max s':>16}")
+    print(f"{'ob.load':<16}{lo:>10.2f}{min(loads):>8.2f}-{max(loads):<7.2f}")
+    print(f"{name:<16}{an:>10.2f}{min(runs):>8.2f}-{max(runs):<7.2f}")
+    print(f"{name} / load = {an / lo:.2f} (target <= 1.5); {describe(result)}")
+
+
+def main() -> None:
+    import obsnb as ob
+
+    side_by_side("ob.investigate",
+                 lambda logs, spans: ob.investigate(logs, spans, start="2024-05-14T18:00:00Z", end="2024-05-15T00:00:00Z"),
+                 lambda found: f"{len(found)} findings: " + ", ".join(sorted({f.kind for f in found})))
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+import pandas as pd
 import polars as pl
 
 from ..analysis.failures import error_expr
@@ -13,7 +14,7 @@ from ..timeutil import duration_ns, to_ns
 from .findings import fmt_time, iso
 from .vocabulary import Reading
 
-__all__ = ["Ctx", "TS", "prepare", "pick_every", "quantile", "q", "pct"]
+__all__ = ["Ctx", "TS", "prepare", "pick_every", "quantile", "q", "pct", "ns_of"]
 
 TS = pl.Datetime("ns", "UTC")
 _STEPS = [60, 300, 600, 900, 1800, 3600, 7200, 21600, 86400]
@@ -82,7 +83,12 @@ class Ctx:
         return fmt_time(ns)
 
 
-def _ns(frame: pl.DataFrame, col: str) -> pl.DataFrame:
+def ns_of(t: Any) -> int:
+    """A time (datetime, pandas Timestamp, ISO text) as epoch nanoseconds."""
+    return int(pd.Timestamp(t).value)
+
+
+def _as_ts(frame: pl.DataFrame, col: str) -> pl.DataFrame:
     if col in frame.columns and frame.schema[col] != TS:
         frame = frame.with_columns(pl.col(col).cast(TS))
     return frame
@@ -92,13 +98,13 @@ def prepare(logs: pl.DataFrame | None, spans: pl.DataFrame | None, metrics: pl.D
             start: Any, end: Any) -> Ctx:
     """Frames with ``_err``, time-sorted; the window (given, or found from the error rate) and the baseline."""
     if logs is not None:
-        logs = _ns(logs, "time").filter(pl.col("time").is_not_null()).sort("time", maintain_order=True)
+        logs = _as_ts(logs, "time").filter(pl.col("time").is_not_null()).sort("time", maintain_order=True)
         logs = logs.with_columns(error_expr(logs, event=reading.event_column, failed_events=reading.failed).alias("_err"))
     if spans is not None:
-        spans = _ns(_ns(spans, "start"), "end").filter(pl.col("start").is_not_null()).sort("start", maintain_order=True)
+        spans = _as_ts(_as_ts(spans, "start"), "end").filter(pl.col("start").is_not_null()).sort("start", maintain_order=True)
         spans = spans.with_columns(error_expr(spans).alias("_err"))
     if metrics is not None:
-        metrics = _ns(metrics, "time").filter(pl.col("time").is_not_null())
+        metrics = _as_ts(metrics, "time").filter(pl.col("time").is_not_null())
     bounds = []
     for f, c in ((logs, "time"), (spans, "start"), (metrics, "time")):
         if f is not None and not f.is_empty():

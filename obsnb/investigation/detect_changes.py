@@ -3,10 +3,9 @@ changes, restarts, a new ``service.version``) and ``telemetry_gap``."""
 
 from __future__ import annotations
 
-import pandas as pd
 import polars as pl
 
-from .context import TS, Ctx, pct
+from .context import TS, Ctx, ns_of, pct
 from .findings import Finding, iso
 from .vocabulary import CHANGE_WORDS, RESTART_WORDS, VERSION_COLUMNS, structured_events
 
@@ -18,9 +17,6 @@ _BURST = 10 * 60 * 10**9
 _SAME_CHANGE = 5 * 60 * 10**9
 _EVIDENCE_START = 2 * 60 * 10**9
 
-
-def _ns(t) -> int:
-    return int(pd.Timestamp(t).value)
 
 
 def _fields(row: dict, ev: str, limit: int = 6) -> dict:
@@ -41,7 +37,7 @@ def changes(ctx: Ctx) -> tuple[list[Finding], str]:
     first_err = None
     if lg is not None and not lg.is_empty():
         errs = lg.filter(ctx.during() & pl.col("_err"))
-        first_err = _ns(errs.get_column("time").min()) if errs.height else None
+        first_err = ns_of(errs.get_column("time").min()) if errs.height else None
     ev = r.event_column
     if lg is not None and not lg.is_empty() and ev in lg.columns:
         text = pl.col(ev).cast(pl.String)
@@ -59,7 +55,7 @@ def changes(ctx: Ctx) -> tuple[list[Finding], str]:
         rows = pl.concat([rows.filter(pl.col("_in")), rows.filter(~pl.col("_in")).sort("time", descending=True)])
         looked.append(f"{rows.height:,} deploy/config/restart events")
         for row in rows.filter(~pl.col("_restart")).head(_MAX).sort("time").iter_rows(named=True):
-            t = _ns(row["time"])
+            t = ns_of(row["time"])
             fields = _fields({k: v for k, v in row.items() if k not in ("_restart", "_in")}, ev)
             detail = ", ".join(f"{k}={v}" for k, v in fields.items())
             svc = f" from `{row['service']}`" if row.get("service") else ""
@@ -84,7 +80,7 @@ def changes(ctx: Ctx) -> tuple[list[Finding], str]:
             for svc, g in firsts.group_by("service", maintain_order=True):
                 vals = g.rows(named=True)
                 for prev, cur in zip(vals, vals[1:]):
-                    t = _ns(cur["t"])
+                    t = ns_of(cur["t"])
                     if any(abs((f.start or 0) - t) <= _SAME_CHANGE and (f.numbers.get("service") == str(svc[0])
                            or f.numbers.get("fields", {}).get("service") == str(svc[0])) for f in out):
                         continue  # the same change, already found (a deploy event, or the other kind of evidence)
@@ -111,9 +107,9 @@ def _restarts(ctx: Ctx, rows: pl.DataFrame, ev: str, first_err: int | None) -> l
     t = pl.col("time").cast(pl.Int64)
     rows = rows.sort("time").with_columns(((t - t.shift(1)).fill_null(0) > _BURST).cum_sum().alias("_burst"))
     out = []
-    evidence_start = _ns(ctx.logs.get_column("time").min()) if ctx.logs is not None and ctx.logs.height else None
+    evidence_start = ns_of(ctx.logs.get_column("time").min()) if ctx.logs is not None and ctx.logs.height else None
     for _, g in rows.group_by("_burst", maintain_order=True):
-        t0, t1 = _ns(g.get_column("time").min()), _ns(g.get_column("time").max())
+        t0, t1 = ns_of(g.get_column("time").min()), ns_of(g.get_column("time").max())
         if evidence_start is not None and t0 - evidence_start < _EVIDENCE_START:
             continue  # processes starting as the evidence begins: the start of the logs, not a change
         who = {c: sorted(set(g.get_column(c).drop_nulls().cast(pl.String).to_list()))[:10]

@@ -3,10 +3,9 @@
 
 from __future__ import annotations
 
-import pandas as pd
 import polars as pl
 
-from .context import Ctx, pct, q
+from .context import Ctx, ns_of, pct, q
 from .findings import Finding, fmt_duration, iso
 from .vocabulary import span_dependency_expr
 
@@ -17,9 +16,6 @@ _SLOWER = 2.0  # p95 at least twice the baseline's ...
 _SLOWER_MS = 50.0  # ... and at least 50 ms more
 _REGRESSION = 1.5
 
-
-def _ns(t) -> int:
-    return int(pd.Timestamp(t).value)
 
 
 def _compare(ctx: Ctx, frame: pl.DataFrame, key: str, time: str, dur: str) -> pl.DataFrame:
@@ -56,8 +52,8 @@ def _dep_findings(ctx: Ctx, frame: pl.DataFrame, key: str, time: str, dur: str, 
         calls = frame.filter(ctx.during(time) & (pl.col(key) == row[key]))
         if mode == "failing":
             bad = calls.filter(pl.col("_err"))
-            s = _ns(bad.get_column(time).min()) if bad.height else ctx.t0
-            e = _ns(bad.get_column(time).max()) if bad.height else ctx.t1
+            s = ns_of(bad.get_column(time).min()) if bad.height else ctx.t0
+            e = ns_of(bad.get_column(time).max()) if bad.height else ctx.t1
         else:  # the buckets whose own p95 is past the slowdown limit
             limit = max(_SLOWER * row["p95_b"], row["p95_b"] + _SLOWER_MS)
             b = (calls.group_by((pl.col(time).cast(pl.Int64) // ctx.every * ctx.every).alias("_b"))

@@ -8,7 +8,7 @@ import polars as pl
 from ..analysis.compare import compare
 from ..analysis.failures import HTTP_STATUS_COLUMNS, OUTCOME_COLUMNS
 from ..analysis.patterns import log_patterns
-from .context import Ctx, pct
+from .context import Ctx, ns_of, pct
 from .findings import Finding, dur_arg, fmt_duration, iso
 from .vocabulary import structured_events
 
@@ -86,7 +86,7 @@ def first_error(ctx: Ctx) -> tuple[list[Finding], str]:
         if errs.height:
             row = errs.row(0, named=True)
             ev = ctx.reading.event_column
-            nums = {"time": iso(_ns(row["time"])), "event": row.get(ev),
+            nums = {"time": iso(ns_of(row["time"])), "event": row.get(ev),
                     "service": row.get("service"), "level": row.get("level"), "trace_id": row.get("trace_id"),
                     "source": row.get("_source"), "line": row.get("_line"), **_detail(row)}
             for c in ctx.reading.entity:
@@ -97,26 +97,23 @@ def first_error(ctx: Ctx) -> tuple[list[Finding], str]:
             where = f" from `{row['service']}`" if row.get("service") else ""
             unit = f" about `{ctx.reading.key}` {row[ctx.reading.key]}" if ctx.reading.key and row.get(ctx.reading.key) is not None else ""
             err = next((f": {v}" for k, v in _detail(row).items() if k not in ("message", "msg", "status")), "")
-            summary = f"The first error in the window was `{row.get(ev)}`{where} at {ctx.t(_ns(row['time']))}{unit}{err}."
+            summary = f"The first error in the window was `{row.get(ev)}`{where} at {ctx.t(ns_of(row['time']))}{unit}{err}."
             call = f'ob.error_rate(logs, "1min", {ctx.window_args()})  # first bucket with errors > 0'
-            out.append(Finding("first_error", summary, nums, call, 50, "event", str(row.get(ev)), _ns(row["time"]), None))
+            out.append(Finding("first_error", summary, nums, call, 50, "event", str(row.get(ev)), ns_of(row["time"]), None))
     if not out and ctx.spans is not None and not ctx.spans.is_empty():
         errs = ctx.spans.filter(ctx.during("start") & pl.col("_err"))
         if errs.height:
             row = errs.row(0, named=True)
-            nums = {"time": iso(_ns(row["start"])), "name": row.get("name"), "service": row.get("service"),
+            nums = {"time": iso(ns_of(row["start"])), "name": row.get("name"), "service": row.get("service"),
                     "trace_id": row.get("trace_id"), "span_id": row.get("span_id"),
                     "status_message": row.get("status_message")}
             msg = f": {row['status_message']}" if row.get("status_message") else ""
             summary = (f"The first failed span in the window was `{row.get('name')}` of `{row.get('service')}` "
-                       f"at {ctx.t(_ns(row['start']))}{msg}.")
+                       f"at {ctx.t(ns_of(row['start']))}{msg}.")
             out.append(Finding("first_error", summary, nums, f'ob.timeline("{row.get("trace_id")}", spans=spans)', 50,
-                               "name", str(row.get("name")), _ns(row["start"]), None))
+                               "name", str(row.get("name")), ns_of(row["start"]), None))
     return out, "the earliest error of the window"
 
-
-def _ns(t) -> int:
-    return int(pd.Timestamp(t).value)
 
 
 _NOT_SUSPECT = {"level", "level_original", "_err", "_source", "_line", "time", "trace_id", "span_id",
@@ -178,10 +175,10 @@ def new_patterns(ctx: Ctx) -> tuple[list[Finding], str]:
         return [], f"{pats.height:,} message templates; none first seen in the window"
     out = []
     for row in new.head(3).iter_rows(named=True):
-        summary = (f"A message template first seen in the window at {ctx.t(_ns(row['first']))}: `{row['pattern'][:160]}` "
+        summary = (f"A message template first seen in the window at {ctx.t(ns_of(row['first']))}: `{row['pattern'][:160]}` "
                    f"(e.g. `{str(row['example'])[:160]}`).")
-        nums = {"pattern": row["pattern"][:300], "first": iso(_ns(row["first"])), "example": str(row["example"])[:300]}
+        nums = {"pattern": row["pattern"][:300], "first": iso(ns_of(row["first"])), "example": str(row["example"])[:300]}
         out.append(Finding("new_pattern", summary, nums, f'ob.log_patterns(logs, new_since="{iso(ctx.t0)}")', 35,
-                           "pattern", row["pattern"][:120], _ns(row["first"]), None))
+                           "pattern", row["pattern"][:120], ns_of(row["first"]), None))
     return out, f"{pats.height:,} message templates, {new.height:,} first seen in the window"
 

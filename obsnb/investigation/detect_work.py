@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import math
 
-import pandas as pd
 import polars as pl
 
 from ..analysis.retries import retries
 from ..timeutil import duration_ns
-from .context import TS, Ctx, quantile
+from .context import TS, Ctx, ns_of, quantile
 from .findings import Finding, dur_arg, fmt_duration, iso
 from .vocabulary import ENTITY_NAME, error_columns
 
@@ -18,9 +17,6 @@ __all__ = ["silences", "stalls_found", "retry_storms"]
 
 _CADENCE_FACTOR = 5  # a silence is longer than 5x the entity's own 95th-percentile gap (and the minimum)
 
-
-def _ns(t) -> int:
-    return int(pd.Timestamp(t).value)
 
 
 def _gaps(frame: pl.DataFrame, col: str, lo: int, hi: int, trailing_to: int) -> pl.DataFrame:
@@ -70,7 +66,7 @@ def silences(ctx: Ctx) -> tuple[list[Finding], str]:
             resumed_at = None
             if trailing:
                 later = logs.filter((pl.col(col).cast(pl.String) == row[col]) & (pl.col("time") >= pl.lit(ctx.t1).cast(TS)))
-                resumed_at = _ns(later.get_column("time").min()) if later.height else None
+                resumed_at = ns_of(later.get_column("time").min()) if later.height else None
                 g1 = resumed_at if resumed_at is not None else max(ctx.ev_end, ctx.t1)
             last = frame.filter((pl.col(col) == row[col]) & (pl.col("time").cast(pl.Int64) <= g0)).tail(1)
             last_row = last.row(0, named=True) if last.height else {}
@@ -166,16 +162,16 @@ def retry_storms(ctx: Ctx) -> tuple[list[Finding], str]:
         if kinds:  # the error types (or texts) of the unit's error rows, most frequent first
             vals = rows.filter(pl.col("_err")).get_column(kinds[0]).drop_nulls().value_counts(sort=True)
             errors = ", ".join(str(v)[:120] for v in vals.get_column(kinds[0]).head(3).to_list()) or None
-        nums = {"attempts": int(row["attempts"]), "failed_attempts": failed_n, "first": iso(_ns(row["first"])), "last": iso(_ns(row["last"])),
+        nums = {"attempts": int(row["attempts"]), "failed_attempts": failed_n, "first": iso(ns_of(row["first"])), "last": iso(ns_of(row["last"])),
                 "error_types": errors or row.get("error_types"), "error_column": kinds[0] if kinds else None, "last_event": row.get("last_event"), "threshold": limit,
                 "p99_attempts_usual": p99, "units": per.height, "trace_ids": sorted(map(str, traces))[:5]}
         errs = f"; its errors (`{kinds[0]}`): {errors}" if errors else ""
-        summary = (f"`{r.key}` `{unit}` was attempted {int(row['attempts']):,} times ({failed_n:,} error lines) from {ctx.t(_ns(row['first']))} to "
-                   f"{ctx.t(_ns(row['last']))} (99% of the {usual.height:,} units {'begun before the window' if usual is not per else 'seen'} took at most {p99:.0f}){errs}; "
+        summary = (f"`{r.key}` `{unit}` was attempted {int(row['attempts']):,} times ({failed_n:,} error lines) from {ctx.t(ns_of(row['first']))} to "
+                   f"{ctx.t(ns_of(row['last']))} (99% of the {usual.height:,} units {'begun before the window' if usual is not per else 'seen'} took at most {p99:.0f}){errs}; "
                    f"its last event was `{row.get('last_event')}`.")
         call = f'ob.retries(logs, key="{r.key}", min_attempts={limit}, {counted})'
         out.append(Finding("retry_storm", summary, nums, call, 70 + min(row["attempts"] / limit, 10), r.key, unit,
-                           _ns(row["first"]), _ns(row["last"])))
+                           ns_of(row["first"]), ns_of(row["last"])))
     return out, f"attempts of {per.height:,} units (`{r.key}`), a storm being {limit} or more"
 
 
@@ -218,7 +214,7 @@ def stalls_found(ctx: Ctx) -> tuple[list[Finding], str]:
     oldest = st.row(0, named=True)
     ent = {c: sorted(set(st.get_column(c).drop_nulls().to_list()))[:10] for c in r.entity if c in st.columns}
     nums = {"units": len(ids), "ids": ids[:20], "never_finished": never[:20], "retried_later": len(ids) - len(never),
-            "oldest": str(oldest[r.key]), "oldest_started": iso(_ns(oldest["started"])),
+            "oldest": str(oldest[r.key]), "oldest_started": iso(ns_of(oldest["started"])),
             "oldest_age_s": oldest["age"].total_seconds(), "judged_at": iso(at), "stall_after_s": after / 1e9,
             "usual_duration_p95_s": None if p95 is None else p95 / 1e9, "entities": ent}
     where = "; ".join(f"`{c}`: {', '.join(v)}" for c, v in ent.items() if v)
@@ -226,11 +222,11 @@ def stalls_found(ctx: Ctx) -> tuple[list[Finding], str]:
              if len(ids) != len(never) else "")
     summary = (f"{len(ids):,} unit{'s' if len(ids) != 1 else ''} (`{r.key}`) had an attempt that never finished "
                f"(no {', '.join(f'`{e}`' for e in finish)} within {fmt_duration(after)}){later}; the longest, "
-               f"`{oldest[r.key]}`, started at {ctx.t(_ns(oldest['started']))} and waited {fmt_duration(oldest['age'].total_seconds() * 1e9)}"
+               f"`{oldest[r.key]}`, started at {ctx.t(ns_of(oldest['started']))} and waited {fmt_duration(oldest['age'].total_seconds() * 1e9)}"
                + (f" ({where})." if where else "."))
     call = (f'ob.stalls(logs, key="{r.key}", started={r.started!r}, finished={finish!r}, older_than="{dur_arg(after)}")')
     return [Finding("stall", summary, nums, call, 65 + min(len(ids), 10) / 2, r.key, str(oldest[r.key]),
-                    _ns(oldest["started"]), _ns(oldest["started"]) + int(oldest["age"].total_seconds() * 1e9))], looked
+                    ns_of(oldest["started"]), ns_of(oldest["started"]) + int(oldest["age"].total_seconds() * 1e9))], looked
 
 
 _WORK_COUNTER = r"(?i)(process|complet|succe|done|handled|consum|deliver|finish|jobs|tasks|messages|records|items|requests|runs)"
