@@ -3,7 +3,8 @@
 ``ob.latency("prod-prom", "http_request_duration_seconds", ...)`` and ``ob.gaps("prod-prom", ...,
 selector="up")`` come here, and so do ``ob.latency("clickhouse://ch:8123", by="service", every="1m",
 kind="spans")``, ``ob.rate`` / ``ob.error_rate`` / ``ob.gaps`` on a ClickHouse source: there one SQL query
-returns the helper's whole frame (same columns and numbers as the in-memory helper on the same rows).
+returns the helper's whole frame (same columns and numbers as the in-memory helper on the same rows); on
+Loki (LogQL metric queries) and Elasticsearch / OpenSearch (aggregations) the same four.
 ``explain=True`` returns the compiled query text instead of running it. Each describes what it wants as an
 :class:`~obsnb.sources.pushdown.Aggregation`, asks the source for its :func:`~obsnb.sources.pushdown.plan`
 (the backend's own queries), runs them through :func:`obsnb.load` (snapshots, windows and
@@ -19,11 +20,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .. import schema
-from ..api import load
-from ..errors import UsageError
+from ..api import load, load_info
+from ..errors import BackendError, UsageError
 from ..options import get_option
-from ..sources.pushdown import Aggregation, plan
+from ..sources.jsonl_schema import LEVEL_FIELDS
+from ..sources.pushdown import Aggregation, error_frame, fill_grid, gaps_from_buckets, number_at_least, plan
 from ..timeutil import duration_ns, to_ns
+from . import failures
 
 __all__ = ["remote_latency", "remote_gaps", "remote_rate", "remote_error_rate"]
 
@@ -58,13 +61,32 @@ def _counts(measure: str, source: str, every: Any, by: Any, start: Any, end: Any
         raise UsageError(f"groups= is not computed server-side; load the rows and run ob.{'rate' if measure == 'count' else 'error_rate'} "
                          "on the frame, or add the missing groups' zeros yourself")
     keys = (by,) if isinstance(by, str) else tuple(by or ())
-    spec = Aggregation(measure, "", by=keys, kind=kind, where=where)
+    spec = Aggregation(measure, "", by=keys, kind=kind, where=where,
+                       errors=error_definition() if measure == "errors" else None)
     p = plan(source, spec, start_ns=_ns(start), end_ns=_ns(end), step=every, options=o)
     if explain:
         return p.explain()
     if p.run is not None:
         return _frame(p, engine)
-    return schema.to_engine(_filled_counts(source, p, keys, start, end, o), engine or get_option("engine"))
+    got = _metric_columns(source, p, keys, start, end, p.step_ns, o, whole=True)
+    first, stop = p.eval_window
+    if measure == "errors":
+        out = error_frame(got, keys, first, stop, p.step_ns)
+    else:
+        out = fill_grid(got, keys, ["count"], first, stop, p.step_ns)
+        out = out.append_column("per_second", pc.divide(out.column("count").cast(pa.float64()), p.step_ns / 1e9))
+    return schema.to_engine(out, engine or get_option("engine"))
+
+
+def error_definition() -> dict:
+    """obsnb's one definition of an error (:mod:`obsnb.analysis.failures`) as data a backend compiler translates
+    (see :class:`obsnb.sources.pushdown.Aggregation`)."""
+    bad = ("ERROR", "CRITICAL")
+    return {"levels": tuple(k for k, v in schema._LEVEL_MAP.items() if v in bad),
+            "level_fields": LEVEL_FIELDS,
+            "level_numbers": number_at_least(min(n for n in range(100) if schema.level_from_number(n) in bad)),
+            "outcome_columns": failures.OUTCOME_COLUMNS, "word_columns": failures.STATUS_WORD_COLUMNS,
+            "words": failures.FAILURE_WORDS, "http_columns": failures.HTTP_STATUS_COLUMNS}
 
 
 def _ns(t: Any) -> int | None:
@@ -86,6 +108,11 @@ def remote_error_rate(source: str, every: Any, *, by: Any = None, start: Any = N
     """``ob.error_rate`` computed by the backend: ``time``, the ``by`` columns, ``total``, ``errors``, ``error_rate``.
 
     ClickHouse, spans: an error is status ERROR or an HTTP status >= 500 attribute, as obsnb's definition for spans.
+    Loki (``query=`` a log query) and Elasticsearch / OpenSearch, logs: obsnb's definition for logs
+    (:func:`error_definition`) compiled to a LogQL label filter (:func:`obsnb.sources.loki.logql_error_filter`)
+    or a ``filter`` aggregation (:func:`obsnb.sources.elasticsearch.error_query`); those say where it
+    differs (a failure word in a short event name is not read). Every bucket of ``[start, end)`` of every
+    group with a line in the window is present, empty ones as 0 total and NaN ``error_rate``, as in memory.
     """
     return _counts("errors", source, every, by, start, end, None, engine, options)
 
@@ -121,8 +148,12 @@ def remote_latency(source: str, metric: str, q: Any = (0.5, 0.95, 0.99), *, by: 
     return schema.to_engine(out, engine or get_option("engine"))
 
 
-def _metric_columns(source: str, p, by_keys, start, end, step, options) -> pa.Table:
-    """Run a plan's metric queries (one answer column each) and join them on time and the ``by`` labels."""
+def _metric_columns(source: str, p, by_keys, start, end, step, options, whole: bool = False) -> pa.Table:
+    """Run a plan's metric queries (one answer column each) and join them on time and the ``by`` labels.
+
+    ``whole``: the caller reads a missing bucket as zero lines (rates, errors, silences), so an answer with
+    rejected parts or a partial-result warning is an error rather than a frame that looks complete.
+    """
     keys = ["time", *by_keys]
     if p.eval_window is not None:
         start, end, step = p.eval_window[0], p.eval_window[1], p.step_ns / 1e9
@@ -130,6 +161,11 @@ def _metric_columns(source: str, p, by_keys, start, end, step, options) -> pa.Ta
     for column, query in p.queries:
         t = load(source, "metrics", query=query, start=start, end=end, step=step, engine="arrow",
                  **{**options, **p.load_options})
+        info = load_info()
+        if whole and (info.n_rejected or info.warnings):
+            why = "; ".join([*info.warnings, *(r.reason for r in info.rejects[:3])])[:600]
+            raise BackendError(f"{source}: the answer to {query!r} is incomplete ({why}); its missing buckets would "
+                               "read as zero lines, so nothing was returned", source=source, query=query)
         for k in keys[1:]:
             if k not in t.column_names:
                 t = t.append_column(k, pa.nulls(t.num_rows, pa.string()))
@@ -143,28 +179,24 @@ def _metric_columns(source: str, p, by_keys, start, end, step, options) -> pa.Ta
     return out.select(keys + [column for column, _ in p.queries])
 
 
-def _filled_counts(source, p, keys, start, end, options) -> pa.Table:
-    """Counts per bucket from metric queries, with the buckets the backend left out present as zeros."""
-    import polars as pl
-
-    step = p.step_ns
-    got = pl.from_arrow(_metric_columns(source, p, keys, start, end, step, options))
-    grid = pl.DataFrame({"time": np.arange(p.eval_window[0], p.eval_window[1], step, dtype=np.int64)}).with_columns(pl.col("time").cast(pl.Datetime("ns", "UTC")))
-    if keys:
-        grid = got.select(keys).unique().join(grid, how="cross")
-    out = grid.join(got, on=["time", *keys], how="left", nulls_equal=True)
-    out = out.with_columns(pl.col("count").fill_null(0).cast(pl.Int64)).sort(["time", *keys], nulls_last=True)
-    return out.with_columns((pl.col("count") / (step / 1e9)).alias("per_second")).select(["time", *keys, "count", "per_second"]).to_arrow()
-
-
 def remote_gaps(source: str, selector: str | None, threshold: Any, *, matchers: Any = None, start: Any = None,
                 end: Any = None, step: Any = None, by: Any = None, engine: str | None = None, **options: Any):
-    """Silences longer than ``threshold`` found by the backend with ``absent_over_time`` (the backend form of ``ob.gaps``).
+    """Silences longer than ``threshold`` found by the backend (the backend form of ``ob.gaps``).
 
-    Returns ``gap_start``, ``gap_end``, ``duration``: ``gap_start`` is the first evaluation time with no
-    sample in the preceding ``threshold`` minus ``threshold`` (exact to one ``step``, default
-    ``min(threshold, auto step)``); ``gap_end`` is the first evaluation time that saw data again, or
-    ``end`` when the silence lasts to the end of the window.
+    Prometheus-compatible: ``absent_over_time`` of ``selector``. Returns ``gap_start``, ``gap_end``,
+    ``duration``: ``gap_start`` is the first evaluation time with no sample in the preceding ``threshold``
+    minus ``threshold`` (exact to one ``step``, default ``min(threshold, auto step)``); ``gap_end`` is the
+    first evaluation time that saw data again, or ``end`` when the silence lasts to the end of the window.
+
+    Loki (``query=`` a log query) and Elasticsearch / OpenSearch: the lines per bucket of ``step`` (default
+    ``threshold / 4``) per ``by`` group (``sum by (...) (count_over_time(...))``; a ``date_histogram``
+    under a ``composite``), and a silence is a run of empty or missing buckets: the ``by`` columns,
+    ``gap_start`` (the end of the last non-empty bucket, or ``start``), ``gap_end`` (the start of the next,
+    or ``end``), ``duration``, where that span is longer than ``threshold``. It is known to bucket precision:
+    the in-memory silence (last line to next line) contains it and is at most one ``step`` longer at each
+    end, so a silence up to ``2 * step`` longer than ``threshold`` may be missed; a finer ``step=`` narrows
+    that. Leading and trailing silences within ``[start, end]`` count; a group with no line in the window
+    has no row (as in memory without ``groups=``).
     """
     o, kind, where, explain = _split(options)
     keys = (by,) if isinstance(by, str) else tuple(by or ())
@@ -175,6 +207,10 @@ def remote_gaps(source: str, selector: str | None, threshold: Any, *, matchers: 
         return p.explain()
     if p.run is not None:
         return _frame(p, engine)
+    if p.closes_bucket:  # a log backend's lines per bucket (Loki): silences are runs of empty buckets
+        got = _metric_columns(source, p, keys, start, end, p.step_ns, o, whole=True)
+        out = gaps_from_buckets(got, keys, step_ns=p.step_ns, start_ns=s_ns, end_ns=e_ns, threshold_ns=thr)
+        return schema.to_engine(out, engine or get_option("engine"))
     options = o
     step_ns = p.step_ns
     ((_, query),) = p.queries

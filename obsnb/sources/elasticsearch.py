@@ -17,13 +17,15 @@
 
 from __future__ import annotations
 
+import json
+import re
 import urllib.parse
 from typing import Any, Iterator
 
 import numpy as np
 import pyarrow as pa
 
-from ..errors import QueryError, UsageError
+from ..errors import BackendError, QueryError, UsageError
 from . import _http
 from .backend import label_of
 from .base import Backend, BackendRequest, Part, ReadContext, require_kind
@@ -175,7 +177,7 @@ def _ms(ns: int) -> str:
 
 
 def aggregation_body(measure: str, *, by, every_ns, value, quantiles, time_field: str, fields: dict,
-                     start_ns=None, end_ns=None, page: int = COMPOSITE_PAGE) -> dict:
+                     start_ns=None, end_ns=None, page: int = COMPOSITE_PAGE, errors: dict | None = None) -> dict:
     """The ``aggs`` of the search body for a helper (see above)."""
     metrics: dict[str, Any] = {}
     if measure == "quantiles":
@@ -183,19 +185,56 @@ def aggregation_body(measure: str, *, by, every_ns, value, quantiles, time_field
             raise UsageError("Elasticsearch latency needs value= the numeric field (e.g. 'duration_ms')")
         metrics = {"count": {"value_count": {"field": value}},
                    "q": {"percentiles": {"field": value, "percents": [q * 100 for q in quantiles], "keyed": False}}}
-    elif measure != "count":
-        raise UsageError(f"Elasticsearch computes latency and rate server-side, not {measure}")
+    elif measure == "errors":
+        metrics = {"errors": {"filter": error_query(errors or {}, fields)}}
+    elif measure not in ("count", "absence"):
+        raise UsageError(f"Elasticsearch computes latency, rate, error_rate and gaps server-side, not {measure}")
     hist = {"field": time_field, "fixed_interval": _ms(every_ns)} if every_ns else None
     if by:
         sources = ([{"time": {"date_histogram": hist}}] if hist else [])
         sources += [{k: {"terms": {"field": fields.get(k, ECS_FIELDS.get(k, k)), "missing_bucket": True}}} for k in by]
         return {"g": {"composite": {"size": page, "sources": sources}, "aggs": metrics}}
     if hist:
-        hist = {**hist, "min_doc_count": 0 if measure == "count" else 1}
+        hist = {**hist, "min_doc_count": 1 if measure == "quantiles" else 0}
         if start_ns is not None and end_ns is not None:
             hist["extended_bounds"] = {"min": start_ns // 1_000_000, "max": (end_ns - 1) // 1_000_000}
         return {"g": {"date_histogram": hist, "aggs": metrics}}
     return metrics
+
+
+def error_query(d: dict, fields: dict) -> dict:
+    """The documents that are errors by obsnb's definition (``d``: see obsnb.sources.pushdown), as a bool query.
+
+    Any of: a level field (the JSON level aliases, or ``fields["level"]``) matching ERROR/CRITICAL names or a
+    pino number >= 50 (``regexp``, case-insensitive); an outcome field ``failure``; a status/result/state/
+    outcome field holding a failure word (``regexp``); an HTTP status field in [500, 600) (``range``).
+    ``fields={"status": "status.keyword"}`` points a rule at another field, ``{"status": None}`` leaves it
+    out. Where it differs from the in-memory rule: every level alias is read, not the first present; a
+    failure word in a short event name (``job_failed``) is not read; ``regexp`` needs keyword or text
+    fields (a field mapped as a number there is the server's 400 error: leave it out with ``None``), and
+    the status range needs a numeric field (ECS's ``http.response.status_code`` is ``long``).
+    """
+    def names(cols):
+        return [f for f in dict.fromkeys(fields.get(c, c) for c in cols) if f]
+
+    words = _lucene_words(d["words"])
+    levels = "[ \t]*(" + "|".join(v.lower() for v in d["levels"]) + "|" + d["level_numbers"] + ")[ \t]*"
+    level_fields = names(["level"]) if "level" in fields else names(d["level_fields"])
+    should: list[dict] = [{"regexp": {f: {"value": levels, "case_insensitive": True}}} for f in level_fields]
+    should += [{"term": {f: {"value": "failure", "case_insensitive": True}}} for f in names(d["outcome_columns"])]
+    should += [{"regexp": {f: {"value": words, "case_insensitive": True}}} for f in names(d["word_columns"])]
+    should += [{"range": {f: {"gte": 500, "lt": 600}}} for f in names(d["http_columns"])]
+    return {"bool": {"should": should, "minimum_should_match": 1}}
+
+
+def _lucene_words(pattern: str) -> str:
+    """The failure-word regex (``(?i)(?:^|[^a-z])(?:fail|...)(?:$|[^a-z])``, searched) as an anchored Lucene
+    regexp: ``(.*[^a-zA-Z])?(fail|...)([^a-zA-Z].*)?``."""
+    m = re.fullmatch(r"\(\?i\)\(\?:\^\|\[\^a-z\]\)\(\?:(.*)\)\(\?:\$\|\[\^a-z\]\)", pattern)
+    if m is None:  # the definition changed shape: say so rather than search for something else
+        raise ValueError(f"cannot translate the failure words to Lucene: {pattern!r}")
+    body = m.group(1).replace("(?:", "(").replace("[ _.-]", "[ _.\\-]")
+    return f"(.*[^a-zA-Z])?({body})([^a-zA-Z].*)?"
 
 
 def search_body(req: BackendRequest, aggs: dict, time_field: str) -> dict:
@@ -216,10 +255,12 @@ def run_aggregation(req: BackendRequest, aggs: dict, time_field: str) -> list[di
     body = search_body(req, aggs, time_field)
     url = f"/{urllib.parse.quote(index, safe='*,-_.')}/_search"
     rows: list[dict] = []
+    pages = 0
     try:
         while True:
             obj = client.post_json(url, query=body, json_body=body)
-            Elasticsearch()._check(obj, client.source, None)
+            pages += 1
+            _complete(obj, client.source, pages)
             res = obj.get("aggregations") or {}
             if "g" not in res:
                 return [{"doc_count": None, **_metrics(res)}]
@@ -228,17 +269,39 @@ def run_aggregation(req: BackendRequest, aggs: dict, time_field: str) -> list[di
                 key = b["key"] if isinstance(b["key"], dict) else {"time": b["key"]}
                 rows.append({**key, "doc_count": b.get("doc_count", 0), **_metrics(b)})
             comp = aggs["g"].get("composite")
-            if comp is None or len(buckets) < comp["size"] or not res["g"].get("after_key"):
+            if comp is None or len(buckets) < comp["size"]:
                 return rows
+            if not res["g"].get("after_key"):  # a full page and nowhere to continue: the rest would be missing
+                raise QueryError(f"{client.source}: composite page {pages} was full ({len(buckets)} buckets) but "
+                                 "had no after_key, so the buckets after it cannot be read; nothing was returned",
+                                 source=client.source, query=json.dumps(body)[:2000])
             comp["after"] = res["g"]["after_key"]
     finally:
         client.close()
+
+
+def _complete(obj: Any, source: str, page: int) -> None:
+    """An aggregation over part of the documents is wrong numbers that look right (an empty bucket reads as
+    silence): shard failures and server time-outs are errors here, not warnings."""
+    shards = obj.get("_shards") or {}
+    problem = None
+    if obj.get("timed_out"):
+        problem = "the search timed out on the server"
+    elif shards.get("failed"):
+        reasons = "; ".join(str((f.get("reason") or {}).get("reason", f)) for f in shards.get("failures") or [])[:500]
+        problem = f"{shards['failed']} of {shards.get('total')} shards failed: {reasons}"
+    if problem:
+        raise BackendError(f"{source}: aggregation page {page} is PARTIAL ({problem}); its buckets would undercount, "
+                           "so nothing was returned (narrow the window, or raise the server's search timeout)",
+                           source=source)
 
 
 def _metrics(b: dict) -> dict:
     out = {}
     if "count" in b:
         out["count"] = b["count"].get("value")
+    if "errors" in b:
+        out["errors"] = b["errors"].get("doc_count", 0)
     if "q" in b:  # keyed: false keeps the order asked for
         vals = b["q"].get("values")
         items = vals if isinstance(vals, list) else [{"key": float(k), "value": v} for k, v in (vals or {}).items()]
@@ -258,7 +321,10 @@ def aggregation_frame(measure: str, rows: list[dict], *, by, every_ns, names, st
         vals = [r.get(k) for r in rows]
         cols[k] = pa.array([v * 1_000_000 for v in vals], pa.int64()) if k == "time" else pa.array(vals)
     docs = np.array([r.get("doc_count") or 0 for r in rows], np.int64)
-    if measure == "count":
+    if measure == "errors":  # the buckets as answered: the caller fills the grid (composite leaves out empty ones)
+        cols["total"] = pa.array(docs)
+        cols["errors"] = pa.array(np.array([r.get("errors") or 0 for r in rows], np.int64))
+    elif measure == "count":
         cols["count"] = pa.array(docs)
         cols["per_second"] = pa.array(docs / (every_ns / 1e9))
     else:
@@ -267,8 +333,8 @@ def aggregation_frame(measure: str, rows: list[dict], *, by, every_ns, names, st
         for i, name in enumerate(names):
             cols[name] = pa.array([(r.get("qs") or [None] * len(names))[i] for r in rows], pa.float64())
         cols["nan"] = pa.array(np.maximum(docs - n, 0) if rows and rows[0].get("doc_count") is not None else n * 0)
-    t = pa.table(cols) if rows else pa.table({k: pa.array([], pa.int64() if k != "per_second" else pa.float64())
-                                              for k in cols})
+    t = pa.table(cols) if rows else pa.table({k: pa.array([], pa.float64() if k == "per_second" else
+                                                          pa.string() if k in by else pa.int64()) for k in cols})
     return t
 
 

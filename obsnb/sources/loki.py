@@ -25,6 +25,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, Iterator
 
 from ..errors import UsageError
@@ -36,7 +37,7 @@ from .jsonl import records_to_parts
 from .prom_api import parse_prom_api_document
 from .prometheus import auto_step, range_chunks
 
-__all__ = ["Loki", "is_metric_query", "logql_duration", "logql_aggregations"]
+__all__ = ["Loki", "is_metric_query", "logql_duration", "logql_aggregations", "logql_error_filter", "logql_label"]
 
 API = "/loki/api/v1"
 DEFAULT_LIMIT = 5_000
@@ -49,21 +50,64 @@ def logql_duration(ns: int) -> str:
 
 
 def logql_aggregations(measure: str, selector: str, *, by, every_ns: int, quantiles=(), names=(),
-                       value: str | None = None) -> list[tuple[str, str]]:
-    """``(column, LogQL)`` pairs for a helper: one query per quantile (plus ``count``), or the counts."""
+                       value: str | None = None, errors: dict | None = None) -> list[tuple[str, str]]:
+    """``(column, LogQL)`` pairs for a helper: one query per quantile (plus ``count``), the counts, or the
+    ``total`` and ``errors`` per bucket (``errors`` is the error definition, see :func:`logql_error_filter`)."""
     if not selector or is_metric_query(selector):
         raise UsageError("Loki push-down needs query= a log query ('{app=\"api\"} | json') to aggregate over")
     rng = logql_duration(int(every_ns))
     grp = f" by ({', '.join(by)})" if by else ""
     counts = ("count", f"sum{grp} (count_over_time({selector} [{rng}]))")
-    if measure == "count":
+    if measure in ("count", "absence"):
         return [counts]
+    if measure == "errors":
+        # the error filter reads parsed fields: parse JSON lines when the query has no parser (a line that is
+        # not JSON keeps its stream labels and metadata; its parse error is dropped, not a failed query)
+        base = selector if _PARSER.search(selector) else f"{selector} | json | drop __error__, __error_details__"
+        return [("total", f"sum{grp} (count_over_time({base} [{rng}]))"),
+                ("errors", f"sum{grp} (count_over_time({base} | {logql_error_filter(errors or {})} [{rng}]))")]
     if measure != "quantiles":
-        raise UsageError(f"Loki computes latency and rate server-side, not {measure}; load the lines for the rest")
+        raise UsageError(f"Loki computes latency, rate, error_rate and gaps server-side, not {measure}")
     if not value or not value.replace("_", "").replace(".", "").isalnum():
         raise UsageError(f"Loki unwraps a label or extracted field: pass value=<its name>, got {value!r}")
     return [counts] + [(n, f"quantile_over_time({q:g}, {selector} | unwrap {value} [{rng}]){grp}")
                        for q, n in zip(quantiles, names)]
+
+
+_PARSER = re.compile(r"\|\s*(?:json|logfmt|regexp|pattern|unpack)\b")
+
+
+def logql_label(field: str) -> str:
+    """The label Loki's ``json`` parser makes of a (flattened) field: ``log.level`` -> ``log_level``, ``@l`` -> ``_l``."""
+    out = re.sub(r"[^A-Za-z0-9_]", "_", field)
+    return "_" + out if out[:1].isdigit() else out
+
+
+def logql_error_filter(d: dict) -> str:
+    """A LogQL label filter that keeps the error lines, by obsnb's definition (``d``: see obsnb.sources.pushdown).
+
+    One ``or`` of regex matchers (LogQL's ``=~`` is anchored, RE2): a level field (the JSON level aliases,
+    Loki's ``detected_level``) naming ERROR/CRITICAL (``error``, ``err``, ``fatal``, ... or a pino number
+    >= 50); an outcome field ``failure``; a status/result/state/outcome field holding a failure word; an
+    HTTP status field 500-599. Where it differs from the in-memory rule: every level alias is read, not the
+    first present; a failure word in a short event name (``job_failed``) is not read (in memory that rule
+    depends on how many distinct events the whole frame has); a status code is read as text (``503``,
+    ``503.0``), so a fractional ``503.5`` is not an error here.
+    """
+    def labels(fields):
+        return list(dict.fromkeys(logql_label(f) for f in fields))
+
+    def rx(text: str) -> str:
+        return "`" + text + "`"  # a raw string: no escaping (the patterns hold no backtick)
+
+    words = d["words"].removeprefix("(?i)")
+    level = r"(?i)\s*(" + "|".join(v.lower() for v in d["levels"]) + "|" + d["level_numbers"] + r")\s*"
+    clauses = [f"{lab}=~{rx(level)}" for lab in labels([*d["level_fields"], "detected_level"])]
+    clauses += [f"{lab}=~{rx('(?i)failure')}" for lab in labels(d["outcome_columns"])]
+    clauses += [f"{lab}=~{rx('(?is).*' + words + '.*')}" for lab in labels(d["word_columns"])]
+    http = r"\s*5[0-9][0-9](\.0+)?\s*"
+    clauses += [f"{lab}=~{rx(http)}" for lab in labels(d["http_columns"])]
+    return " or ".join(clauses)
 
 
 def is_metric_query(query: str) -> bool:
@@ -114,7 +158,8 @@ class Loki(Backend):
         def one(c):
             params = {"query": req.query, "start": str(c[0]), "end": str(c[1]), "step": f"{step / 1e9:g}"}
             obj = client.get_json(f"{API}/query_range", query=req.query, params=params)
-            return {"status": obj.get("status", "success"), "data": obj.get("data")}
+            kept = {k: obj[k] for k in ("errorType", "error") if k in obj}  # an error answer keeps its words
+            return {"status": obj.get("status", "success"), "data": obj.get("data"), **kept}
 
         objs = _http.run_chunks(chunks, one, describe=lambda c: f"[{_http.iso(c[0])}, {_http.iso(c[1])}]", ctx=ctx, source=client.source,
                                 partial=bool(o.get("partial")), workers=int(o.get("workers", 4)),

@@ -11,7 +11,8 @@ same as for any load) and the shape each one answers in.
 The spec
 --------
 ``measure``
-    What is read: ``"quantiles"`` (latency from a histogram) or ``"absence"`` (silence).
+    What is read: ``"quantiles"`` (latency), ``"absence"`` (silence), ``"count"`` (``ob.rate``) or
+    ``"errors"`` (``ob.error_rate``).
 ``series``
     The series the backend reads: a classic histogram's base name for quantiles
     (``http_request_duration_seconds``; ``_bucket`` is added), a selector for absence (``up``).
@@ -25,6 +26,13 @@ The spec
     For ``quantiles``: the quantiles wanted, ``(0.5, 0.95)``; answer columns ``p50``, ``p95``.
 ``absence``
     For ``absence``: the threshold; a point means "no sample in the ``absence`` before this time".
+``errors``
+    For ``errors``: obsnb's one definition of an error (:mod:`obsnb.analysis.failures`) as data, built
+    by :mod:`obsnb.analysis.remote` (this layer does not import the analysis): ``levels`` (the level
+    names that map to ERROR or CRITICAL), ``level_fields``, ``level_numbers`` (a regex of the numeric
+    levels that are errors: pino's >= 50, :func:`number_at_least`), ``outcome_columns`` (``failure``), ``word_columns`` + ``words`` (a
+    failure word), ``http_columns`` (a status 500-599). Each backend translates it as closely as its
+    language allows (:func:`obsnb.sources.loki.logql_error_filter`, :func:`obsnb.sources.elasticsearch.error_query`).
 ``kind``, ``where``, ``exact``
     For backends that hold the records themselves (ClickHouse's ``otel_logs``/``otel_traces``): which
     table (``"logs"``/``"spans"``), a condition in the backend's language, and for quantiles whether
@@ -42,12 +50,16 @@ answers ``time``, the ``by`` labels and ``value``:
 * for ``absence``, one query whose rows are exactly the evaluation times (every ``Plan.step_ns``)
   at which the series had no sample in the preceding ``absence``.
 
-A backend that can answer the helper's whole frame in one query (ClickHouse SQL) returns a plan with
-``run``: a callable that runs the query (``Plan.queries[0]``) and returns the frame as Arrow, times as
-epoch-ns integers. The measures ``count`` (``ob.rate``) and ``errors`` (``ob.error_rate``) exist only there.
+* for ``count`` / ``errors`` on Loki, one query per answer column (``count``; ``total`` and ``errors``),
+  each the lines per bucket, and the buckets the backend left out are zeros (:func:`fill_grid`);
+* for ``absence`` on Loki, the lines per bucket (``count``): :func:`gaps_from_buckets` finds the silences.
 
-Adding a backend (LogQL, Elasticsearch aggregations) is one compiler that answers in these shapes
-and one line in :data:`COMPILERS`; the helpers above do not change.
+A backend that can answer the helper's whole frame itself (ClickHouse SQL, Elasticsearch aggregations)
+returns a plan with ``run``: a callable that runs the query (``Plan.queries[0]``) and returns the frame
+as Arrow, times as epoch-ns integers.
+
+Adding a backend is one compiler that answers in these shapes and one line in :data:`COMPILERS`; the
+helpers above do not change.
 """
 
 from __future__ import annotations
@@ -55,6 +67,9 @@ from __future__ import annotations
 import dataclasses
 import json
 from typing import Any, Callable
+
+import numpy as np
+import pyarrow as pa
 
 from .. import registry
 from ..errors import UsageError
@@ -65,7 +80,8 @@ from . import loki
 from .backend import resolve, scheme_of
 from .prometheus import auto_step, promql_absent_over_time, promql_histogram_quantile
 
-__all__ = ["Aggregation", "Plan", "plan", "quantile_column", "COMPILERS", "MEASURES"]
+__all__ = ["Aggregation", "Plan", "plan", "quantile_column", "COMPILERS", "MEASURES", "fill_grid", "gaps_from_buckets",
+           "number_at_least", "gap_step", "error_frame", "window_grid"]
 
 
 MEASURES = ("quantiles", "absence", "count", "errors")
@@ -75,7 +91,7 @@ MEASURES = ("quantiles", "absence", "count", "errors")
 class Aggregation:
     """What a helper asks a backend to compute server-side (see the module docs)."""
 
-    measure: str                                   # "quantiles" or "absence"
+    measure: str                                   # one of MEASURES
     series: str
     by: tuple[str, ...] = ()
     bucket: Any = "5m"
@@ -85,6 +101,7 @@ class Aggregation:
     kind: str | None = None
     where: Any = None
     exact: bool = True
+    errors: Any = dataclasses.field(default=None, compare=False)  # the error definition, for "errors"
 
     def __post_init__(self):
         if self.measure not in MEASURES:
@@ -157,15 +174,27 @@ def _clickhouse(spec: Aggregation, start_ns: int | None, end_ns: int | None, ste
     return Plan([(spec.measure, sql)], step_ns, run=run)
 
 
+def gap_step(threshold: Any) -> int:
+    """The bucket ``ob.gaps`` reads a log backend at when ``step=`` is not given: a quarter of the threshold.
+
+    A silence is known to one bucket at each end (see :func:`gaps_from_buckets`): a quarter keeps the
+    error under half the threshold at 4 points per threshold-long span (``step=`` refines it).
+    """
+    return duration_ns(threshold) // 4
+
+
 def _logql(spec: Aggregation, start_ns: int | None, end_ns: int | None, step: Any, **_: Any) -> Plan:
     """LogQL metric queries evaluated at each bucket's last nanosecond: ``(t - every, t]`` is ``[b, b + every)``."""
-    if step is None or start_ns is None or end_ns is None:
-        raise UsageError("Loki push-down needs every= (the bucket) and start=/end= (the window)")
-    every = duration_ns(step)
+    absence = spec.measure == "absence"
+    if start_ns is None or end_ns is None or (step is None and not absence):
+        raise UsageError("Loki push-down needs every= (the bucket) and start=/end= (the window)" if not absence else
+                         "ob.gaps on Loki needs start= and end= (the window whose silences are wanted)")
+    every = duration_ns(step) if step is not None else gap_step(spec.absence)
     if every < 10**9:  # Loki answers times in milliseconds: a bucket is found from its end only when much wider
-        raise UsageError("Loki push-down buckets must be at least 1s (every=)")
-    queries = loki.logql_aggregations(spec.measure, spec.where or "", by=spec.by, every_ns=every, value=spec.series,
-                                      quantiles=spec.quantiles, names=[quantile_column(q) for q in spec.quantiles])
+        raise UsageError("Loki push-down buckets must be at least 1s (every=; for ob.gaps step=, default threshold/4)")
+    queries = loki.logql_aggregations(spec.measure, spec.where or (spec.series if absence else "") or "", by=spec.by,
+                                      every_ns=every, value=spec.series, quantiles=spec.quantiles,
+                                      names=[quantile_column(q) for q in spec.quantiles], errors=spec.errors)
     first = (start_ns // every) * every
     last = ((end_ns - 1) // every) * every
     return Plan(queries, every, eval_window=(first, last + every), closes_bucket=True,
@@ -175,22 +204,113 @@ def _logql(spec: Aggregation, start_ns: int | None, end_ns: int | None, step: An
 def _elastic(spec: Aggregation, start_ns: int | None, end_ns: int | None, step: Any, *, source: str,
              options: dict[str, Any]) -> Plan:
     """One aggregation request (composite paged with after_key, or date_histogram) answering the helper's frame."""
-    every = duration_ns(step) if step is not None else None
-    if spec.measure == "count" and every is None:
-        raise UsageError("Elasticsearch rate needs every= (the bucket width)")
+    absence = spec.measure == "absence"
+    every = duration_ns(step) if step is not None else (gap_step(spec.absence) if absence else None)
+    if spec.measure in ("count", "errors") and every is None:
+        raise UsageError(f"Elasticsearch {'rate' if spec.measure == 'count' else 'error_rate'} needs every= (the bucket width)")
+    if absence and (start_ns is None or end_ns is None or not every):
+        raise UsageError("ob.gaps on Elasticsearch needs start= and end= (the window whose silences are wanted)")
     req, _ = resolve(source, kind="logs", query=spec.where, start_ns=start_ns, end_ns=end_ns, options=options)
     time_field = str(options.get("time_field", "@timestamp"))
     names = [quantile_column(q) for q in spec.quantiles]
+    fields = dict(options.get("fields") or {})
     aggs = es.aggregation_body(spec.measure, by=spec.by, every_ns=every, value=spec.series, quantiles=spec.quantiles,
-                               time_field=time_field, fields=dict(options.get("fields") or {}), start_ns=start_ns,
-                               end_ns=end_ns, page=int(options.get("page_size", es.COMPOSITE_PAGE)))
+                               time_field=time_field, fields=fields, start_ns=start_ns, end_ns=end_ns,
+                               page=int(options.get("page_size", es.COMPOSITE_PAGE)), errors=spec.errors)
 
     def run():
         rows = es.run_aggregation(req, aggs, time_field)
-        return es.aggregation_frame(spec.measure, rows, by=spec.by, every_ns=every, names=names, start_ns=start_ns,
-                                    end_ns=end_ns)
+        if absence:
+            counts = es.aggregation_frame("count", rows, by=spec.by, every_ns=every, names=[])
+            return gaps_from_buckets(counts, spec.by, step_ns=every, start_ns=start_ns, end_ns=end_ns,
+                                     threshold_ns=duration_ns(spec.absence))
+        out = es.aggregation_frame(spec.measure, rows, by=spec.by, every_ns=every, names=names, start_ns=start_ns,
+                                   end_ns=end_ns)
+        if spec.measure == "errors":
+            first, stop = window_grid(start_ns, end_ns, every, out)
+            out = error_frame(out, spec.by, first, stop, every)
+        return out
 
     return Plan([(spec.measure, json.dumps(es.search_body(req, aggs, time_field), indent=1))], every, run=run)
+
+
+def number_at_least(n: int) -> str:
+    """A regex (RE2 and Lucene alike) for the decimal integers >= ``n`` (10 <= n <= 99), leading zeros allowed."""
+    tens, ones = divmod(int(n), 10)
+    if not 1 <= tens <= 9:
+        raise ValueError(f"number_at_least takes a two-digit number, got {n}")
+    alts = [f"{tens}[{ones}-9]"] + ([f"[{tens + 1}-9][0-9]"] if tens < 9 else []) + ["[1-9][0-9][0-9]+"]
+    return f"0*({'|'.join(alts)})"
+
+
+def fill_grid(table: pa.Table, keys, columns, first_ns: int, stop_ns: int, step_ns: int) -> pa.Table:
+    """Every bucket ``[first_ns, stop_ns)`` for every group in ``table``, the ``columns`` missing there as 0.
+
+    ``table`` has ``time`` (bucket starts, timestamps or epoch ns), the ``keys`` and the count ``columns``;
+    the answer is sorted by time then group, nulls last, as the in-memory helpers sort.
+    """
+    import polars as pl
+
+    keys = list(keys)
+    ts = pl.Datetime("ns", "UTC")
+    got = pl.from_arrow(table).with_columns(pl.col("time").cast(pl.Int64).cast(ts))
+    grid = pl.DataFrame({"time": np.arange(first_ns, stop_ns, step_ns, dtype=np.int64)}).with_columns(pl.col("time").cast(ts))
+    if keys:
+        grid = got.select(keys).unique().join(grid, how="cross")
+    out = grid.join(got, on=["time", *keys], how="left", nulls_equal=True)
+    out = out.with_columns(pl.col(c).fill_null(0).cast(pl.Int64) for c in columns)
+    return out.sort(["time", *keys], nulls_last=True).select(["time", *keys, *columns]).to_arrow()
+
+
+def window_grid(start_ns: int | None, end_ns: int | None, step_ns: int, table: pa.Table) -> tuple[int, int]:
+    """The first bucket and one past the last of ``[start_ns, end_ns)`` (else of the answer's buckets)."""
+    times = table.column("time").cast(pa.int64()).to_numpy() if table.num_rows else np.array([0], np.int64)
+    first = (start_ns // step_ns) * step_ns if start_ns is not None else int(times.min())
+    stop = ((end_ns - 1) // step_ns) * step_ns + step_ns if end_ns is not None else int(times.max()) + step_ns
+    return first, stop
+
+
+def error_frame(table: pa.Table, keys, first_ns: int, stop_ns: int, step_ns: int) -> pa.Table:
+    """``ob.error_rate``'s frame from ``total`` and ``errors`` per bucket: every bucket of every group, the missing
+    ones 0, ``error_rate`` = errors / total (NaN where a bucket has no lines, as in memory)."""
+    import polars as pl
+
+    out = pl.from_arrow(fill_grid(table, keys, ["total", "errors"], first_ns, stop_ns, step_ns))
+    rate = pl.when(pl.col("total") > 0).then(pl.col("errors") / pl.col("total")).otherwise(float("nan"))
+    return out.with_columns(rate.alias("error_rate")).to_arrow()
+
+
+def gaps_from_buckets(table: pa.Table, keys, *, step_ns: int, start_ns: int, end_ns: int, threshold_ns: int) -> pa.Table:
+    """``ob.gaps``' frame from lines per bucket: the runs of empty buckets longer than the threshold.
+
+    ``table`` has ``time`` (bucket starts), the ``keys`` and ``count``. A silence is the span the buckets
+    prove empty: from the end of a group's last non-empty bucket (or ``start_ns``) to the start of its
+    next one (or ``end_ns``), kept when longer than ``threshold_ns``. The true silence (last line to
+    next line, what the in-memory ``ob.gaps`` reports) contains it and is at most one bucket longer at
+    each end; a silence only up to two buckets longer than the threshold can fall under it here.
+    """
+    import polars as pl
+
+    keys = list(keys)
+    step, th = int(step_ns), int(threshold_ns)
+    b = pl.from_arrow(table).filter(pl.col("count") > 0).select(*keys, pl.col("time").cast(pl.Int64).alias("_b"))
+    lists = b.group_by(keys).agg(pl.col("_b").sort()) if keys else b.select(pl.col("_b").sort().implode())
+    lists = lists.filter(pl.col("_b").list.len() > 0)
+    pairs = lists.select(*keys, "_b", pl.col("_b").list.shift(1).alias("_p")).explode(["_b", "_p"])
+    parts = [
+        pairs.filter(pl.col("_p").is_not_null()).select(*keys, (pl.col("_p") + step).alias("gap_start"),
+                                                         pl.col("_b").alias("gap_end")),
+        lists.select(*keys, pl.lit(int(start_ns)).alias("gap_start"), pl.col("_b").list.first().alias("gap_end")),
+        lists.select(*keys, (pl.col("_b").list.last() + step).alias("gap_start"), pl.lit(int(end_ns)).alias("gap_end")),
+    ]
+    if not keys and lists.is_empty():  # nothing at all in the window
+        parts.append(pl.DataFrame({"gap_start": [int(start_ns)], "gap_end": [int(end_ns)]}))
+    ts = pl.Datetime("ns", "UTC")
+    out = pl.concat([p.cast({"gap_start": pl.Int64, "gap_end": pl.Int64}) for p in parts], how="vertical_relaxed")
+    out = out.filter(pl.col("gap_end") - pl.col("gap_start") > th)
+    out = out.with_columns(pl.col("gap_start").cast(ts), pl.col("gap_end").cast(ts))
+    out = out.with_columns((pl.col("gap_end") - pl.col("gap_start")).alias("duration"))
+    return out.sort([*keys, "gap_start"], nulls_last=True).select([*keys, "gap_start", "gap_end", "duration"]).to_arrow()
 
 
 # backend class ("module:Class", as obsnb.registry.BACKENDS names it) -> compiler(spec, start_ns, end_ns, step,
