@@ -165,7 +165,10 @@ class Elasticsearch(Backend):
 # past any bucket limit; composite leaves out empty buckets, so the rate's zeros are filled here. Without
 # by=: a ``date_histogram`` with ``min_doc_count: 0`` over the window (``extended_bounds``): the server
 # fills. Quantiles are ``percentiles`` (Elasticsearch's t-digest: approximate, exact only for small
-# buckets); ``count`` is ``value_count`` of the value field and ``nan`` the documents without it.
+# buckets); ``count`` is ``value_count`` of the value field and ``nan`` the documents without it. error_rate
+# adds a ``filter`` sub-aggregation (:func:`error_query`, obsnb's error definition); gaps read the buckets'
+# doc counts (a missing composite bucket is an empty one). A timed-out or shard-failed answer, or a full
+# composite page without ``after_key``, is an error: its missing buckets would read as silence.
 
 ECS_FIELDS = {"service": "service.name", "level": "log.level", "trace_id": "trace.id", "span_id": "span.id",
               "event": "message"}

@@ -19,7 +19,10 @@
   ``quantile_over_time(q, <query> | unwrap <value> [every]) by (<by>)``, ``ob.rate`` becomes
   ``sum by (<by>) (count_over_time(<query> [every]))``, evaluated every ``every`` at the last nanosecond
   of each epoch-aligned bucket, so Loki's left-open range ``(t - every, t]`` is exactly the bucket
-  ``[b, b + every)`` of the in-memory helpers.
+  ``[b, b + every)`` of the in-memory helpers. ``ob.error_rate`` is that count for all lines and for
+  the lines :func:`logql_error_filter` keeps (obsnb's error definition as label matchers); ``ob.gaps``
+  reads the counts at ``step`` (default threshold / 4) and a run of empty buckets is a silence. A
+  missing point is zero lines, so an answer with a failed chunk or an error status is an error.
 """
 
 from __future__ import annotations

@@ -184,16 +184,17 @@ def test_replay_documented_shapes_error_rate_without_groups_and_split_ranges(lok
     pd.testing.assert_frame_equal(remote, ob.error_rate(local, "1min", **WINDOW))
 
 
-def _certain(local_gaps: pd.DataFrame, step: int) -> pd.DataFrame:
-    """What bucket counts prove of each in-memory silence: from the end of the bucket of the line before
-    (or the window start) to the start of the bucket of the line after (or the window end)."""
+def certain(local_gaps: pd.DataFrame, step: int, start: int, end: int, threshold: pd.Timedelta) -> pd.DataFrame:
+    """What bucket counts prove of each in-memory silence longer than ``threshold``: from the end of the bucket
+    of the line before (or the window start) to the start of the bucket of the line after (or the window end),
+    kept where that is still longer than ``threshold`` (the documented relation of the backend form)."""
     s = local_gaps["gap_start"].astype("int64")
     e = local_gaps["gap_end"].astype("int64")
-    out = local_gaps[["service"]].copy() if "service" in local_gaps else pd.DataFrame(index=local_gaps.index)
-    out["gap_start"] = pd.to_datetime(np.where(s == T0, T0, s // step * step + step), utc=True)
-    out["gap_end"] = pd.to_datetime(np.where(e == END, END, e // step * step), utc=True)
+    out = local_gaps.drop(columns=["gap_start", "gap_end", "duration"])
+    out["gap_start"] = pd.to_datetime(np.where(s == start, start, s // step * step + step), utc=True)
+    out["gap_end"] = pd.to_datetime(np.where(e == end, end, e // step * step), utc=True)
     out["duration"] = out["gap_end"] - out["gap_start"]
-    return out
+    return out[out["duration"] > threshold].reset_index(drop=True)
 
 
 def test_replay_documented_shapes_gaps_are_the_in_memory_silences_to_bucket_precision(loki, local):
@@ -205,9 +206,7 @@ def test_replay_documented_shapes_gaps_are_the_in_memory_silences_to_bucket_prec
     assert list(remote.columns) == ["service", "gap_start", "gap_end", "duration"]
     mem = ob.gaps(local, "4min", by="service", **WINDOW)
     # the documented relation: each remote silence is an in-memory one cut to the buckets proven empty
-    cert = _certain(mem, MIN)
-    cert = cert[cert["duration"] > pd.Timedelta(minutes=4)].reset_index(drop=True)
-    pd.testing.assert_frame_equal(remote, cert)
+    pd.testing.assert_frame_equal(remote, certain(mem, MIN, T0, END, pd.Timedelta(minutes=4)))
     # the fixture's silences, from its construction: api leading, db inner, jobs trailing
     by_svc = remote.groupby("service")["duration"].max()
     assert by_svc["db"] >= pd.Timedelta(minutes=7) and by_svc["jobs"] >= pd.Timedelta(minutes=24)
