@@ -24,7 +24,7 @@ from ..api import load, load_info
 from ..errors import BackendError, UsageError
 from ..options import get_option
 from ..sources.jsonl_schema import LEVEL_FIELDS
-from ..sources.pushdown import Aggregation, error_frame, fill_grid, gaps_from_buckets, number_at_least, plan
+from ..sources.pushdown import Aggregation, error_frame, gaps_from_buckets, number_at_least, plan, rate_frame
 from ..timeutil import duration_ns, to_ns
 from . import failures
 
@@ -70,11 +70,7 @@ def _counts(measure: str, source: str, every: Any, by: Any, start: Any, end: Any
         return _frame(p, engine)
     got = _metric_columns(source, p, keys, start, end, p.step_ns, o, whole=True)
     first, stop = p.eval_window
-    if measure == "errors":
-        out = error_frame(got, keys, first, stop, p.step_ns)
-    else:
-        out = fill_grid(got, keys, ["count"], first, stop, p.step_ns)
-        out = out.append_column("per_second", pc.divide(out.column("count").cast(pa.float64()), p.step_ns / 1e9))
+    out = (error_frame if measure == "errors" else rate_frame)(got, keys, first, stop, p.step_ns)
     return schema.to_engine(out, engine or get_option("engine"))
 
 

@@ -312,11 +312,10 @@ def _metrics(b: dict) -> dict:
     return out
 
 
-def aggregation_frame(measure: str, rows: list[dict], *, by, every_ns, names, start_ns=None, end_ns=None) -> pa.Table:
-    """The helper's frame from the buckets: times as epoch ns, nulls sorted last; the rate's empty buckets as zeros."""
+def aggregation_frame(measure: str, rows: list[dict], *, by, every_ns, names) -> pa.Table:
+    """The buckets as a frame: times as epoch ns, nulls sorted last. Counts are the buckets answered (a composite
+    leaves out empty ones): obsnb.sources.pushdown fills the grid for the rates."""
     keys = (["time"] if every_ns else []) + list(by)
-    if measure == "count" and every_ns:
-        rows = _fill(rows, list(by), every_ns, start_ns, end_ns)
     # buckets (not records) in the helpers' order, nulls last
     rows = sorted(rows, key=lambda r: tuple((r.get(k) is None, 0 if r.get(k) is None else r.get(k)) for k in keys))
     cols: dict[str, Any] = {}
@@ -324,31 +323,17 @@ def aggregation_frame(measure: str, rows: list[dict], *, by, every_ns, names, st
         vals = [r.get(k) for r in rows]
         cols[k] = pa.array([v * 1_000_000 for v in vals], pa.int64()) if k == "time" else pa.array(vals)
     docs = np.array([r.get("doc_count") or 0 for r in rows], np.int64)
-    if measure == "errors":  # the buckets as answered: the caller fills the grid (composite leaves out empty ones)
+    if measure == "errors":
         cols["total"] = pa.array(docs)
         cols["errors"] = pa.array(np.array([r.get("errors") or 0 for r in rows], np.int64))
     elif measure == "count":
         cols["count"] = pa.array(docs)
-        cols["per_second"] = pa.array(docs / (every_ns / 1e9))
     else:
         n = np.array([r.get("count") or 0 for r in rows], np.int64)
         cols["count"] = pa.array(n)
         for i, name in enumerate(names):
             cols[name] = pa.array([(r.get("qs") or [None] * len(names))[i] for r in rows], pa.float64())
         cols["nan"] = pa.array(np.maximum(docs - n, 0) if rows and rows[0].get("doc_count") is not None else n * 0)
-    t = pa.table(cols) if rows else pa.table({k: pa.array([], pa.float64() if k == "per_second" else
-                                                          pa.string() if k in by else pa.int64()) for k in cols})
-    return t
-
-
-def _fill(rows: list[dict], by: list[str], every_ns: int, start_ns, end_ns) -> list[dict]:
-    step = every_ns // 1_000_000
-    times = [r["time"] for r in rows]
-    lo = (start_ns // every_ns) * step if start_ns is not None else (min(times) if times else None)
-    hi = ((end_ns - 1) // every_ns) * step if end_ns is not None else (max(times) if times else None)
-    if lo is None or hi is None:
-        return rows
-    have = {(r["time"], *(r.get(k) for k in by)): r for r in rows}
-    groups = sorted({g[1:] for g in have}, key=lambda g: tuple((v is None, v) for v in g)) if by else [()]
-    return [have.get((t, *g)) or {"time": t, **dict(zip(by, g)), "doc_count": 0}
-            for g in groups for t in range(lo, hi + 1, step)]
+    if rows:
+        return pa.table(cols)
+    return pa.table({k: pa.array([], pa.float64() if k in names else pa.string() if k in by else pa.int64()) for k in cols})

@@ -70,6 +70,7 @@ from typing import Any, Callable
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from .. import registry
 from ..errors import UsageError
@@ -81,7 +82,7 @@ from .backend import resolve, scheme_of
 from .prometheus import auto_step, promql_absent_over_time, promql_histogram_quantile
 
 __all__ = ["Aggregation", "Plan", "plan", "quantile_column", "COMPILERS", "MEASURES", "fill_grid", "gaps_from_buckets",
-           "number_at_least", "gap_step", "error_frame", "window_grid"]
+           "number_at_least", "gap_step", "error_frame", "rate_frame", "window_grid"]
 
 
 MEASURES = ("quantiles", "absence", "count", "errors")
@@ -220,15 +221,13 @@ def _elastic(spec: Aggregation, start_ns: int | None, end_ns: int | None, step: 
 
     def run():
         rows = es.run_aggregation(req, aggs, time_field)
+        out = es.aggregation_frame("count" if absence else spec.measure, rows, by=spec.by, every_ns=every, names=names)
         if absence:
-            counts = es.aggregation_frame("count", rows, by=spec.by, every_ns=every, names=[])
-            return gaps_from_buckets(counts, spec.by, step_ns=every, start_ns=start_ns, end_ns=end_ns,
+            return gaps_from_buckets(out, spec.by, step_ns=every, start_ns=start_ns, end_ns=end_ns,
                                      threshold_ns=duration_ns(spec.absence))
-        out = es.aggregation_frame(spec.measure, rows, by=spec.by, every_ns=every, names=names, start_ns=start_ns,
-                                   end_ns=end_ns)
-        if spec.measure == "errors":
+        if spec.measure in ("count", "errors"):
             first, stop = window_grid(start_ns, end_ns, every, out)
-            out = error_frame(out, spec.by, first, stop, every)
+            out = (error_frame if spec.measure == "errors" else rate_frame)(out, spec.by, first, stop, every)
         return out
 
     return Plan([(spec.measure, json.dumps(es.search_body(req, aggs, time_field), indent=1))], every, run=run)
@@ -268,6 +267,12 @@ def window_grid(start_ns: int | None, end_ns: int | None, step_ns: int, table: p
     first = (start_ns // step_ns) * step_ns if start_ns is not None else int(times.min())
     stop = ((end_ns - 1) // step_ns) * step_ns + step_ns if end_ns is not None else int(times.max()) + step_ns
     return first, stop
+
+
+def rate_frame(table: pa.Table, keys, first_ns: int, stop_ns: int, step_ns: int) -> pa.Table:
+    """``ob.rate``'s frame from ``count`` per bucket: every bucket of every group, the missing ones 0, ``per_second``."""
+    out = fill_grid(table, keys, ["count"], first_ns, stop_ns, step_ns)
+    return out.append_column("per_second", pc.divide(out.column("count").cast(pa.float64()), step_ns / 1e9))
 
 
 def error_frame(table: pa.Table, keys, first_ns: int, stop_ns: int, step_ns: int) -> pa.Table:
