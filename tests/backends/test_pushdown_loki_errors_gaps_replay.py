@@ -174,6 +174,10 @@ def test_replay_documented_shapes_error_filter_keeps_exactly_the_fixture_errors(
     picked = [any(re.fullmatch(p, str(_labels(lb, line, meta).get(n, ""))) for n, p in clauses)
               for lb, _, line, meta in LINES]
     assert picked == ERROR_LINES
+    # a query with its own parser is used as it is: its fields are the ones the filter reads
+    own = ob.error_rate(url, "1min", query='{app="shop"} | logfmt', explain=True, **WINDOW).split("\n\n")
+    assert own[0] == 'sum (count_over_time({app="shop"} | logfmt [60s]))'
+    assert own[1].startswith('sum (count_over_time({app="shop"} | logfmt | level=~`')
 
 
 def test_replay_documented_shapes_error_rate_without_groups_and_split_ranges(loki, local):
