@@ -259,3 +259,13 @@ def test_replay_documented_shapes_a_failed_or_truncated_chunk_is_an_error_not_si
     with FakeServer(LokiErrorsReplay(LINES, fail=cut)) as srv:
         with pytest.raises(BackendError, match="did not answer JSON"):
             ob.error_rate(url_of(srv), "1min", query='{app="shop"}', **WINDOW)
+
+
+def test_replay_documented_shapes_error_rate_from_evidence_snapshots(loki, tmp_path):
+    """A re-run reads the snapshots (no request) and gives the same frame: a snapshot is not a partial answer."""
+    url, srv = loki
+    first = ob.error_rate(url, "1min", by="service", query='{app="shop"}', snapshot=str(tmp_path), **WINDOW)
+    n = len(srv.requests)
+    again = ob.error_rate(url, "1min", by="service", query='{app="shop"}', snapshot=str(tmp_path), **WINDOW)
+    assert len(srv.requests) == n and len(list(tmp_path.glob("*.parquet"))) == 2
+    pd.testing.assert_frame_equal(again, first)
