@@ -181,7 +181,7 @@ def gap_step(threshold: Any) -> int:
     A silence is known to one bucket at each end (see :func:`gaps_from_buckets`): a quarter keeps the
     error under half the threshold at 4 points per threshold-long span (``step=`` refines it).
     """
-    return duration_ns(threshold) // 4
+    return duration_ns(threshold) // 4 // 1_000_000 * 1_000_000  # whole milliseconds, as both backends bucket
 
 
 def _logql(spec: Aggregation, start_ns: int | None, end_ns: int | None, step: Any, **_: Any) -> Plan:
@@ -209,8 +209,11 @@ def _elastic(spec: Aggregation, start_ns: int | None, end_ns: int | None, step: 
     every = duration_ns(step) if step is not None else (gap_step(spec.absence) if absence else None)
     if spec.measure in ("count", "errors") and every is None:
         raise UsageError(f"Elasticsearch {'rate' if spec.measure == 'count' else 'error_rate'} needs every= (the bucket width)")
+    if every is not None and every % 1_000_000:
+        raise UsageError("Elasticsearch buckets (fixed_interval) are whole milliseconds: pass every= / step= in ms")
     if absence and (start_ns is None or end_ns is None or not every):
-        raise UsageError("ob.gaps on Elasticsearch needs start= and end= (the window whose silences are wanted)")
+        raise UsageError("ob.gaps on Elasticsearch needs start= and end= (the window whose silences are wanted) and "
+                         "a step of at least 1ms")
     req, _ = resolve(source, kind="logs", query=spec.where, start_ns=start_ns, end_ns=end_ns, options=options)
     time_field = str(options.get("time_field", "@timestamp"))
     names = [quantile_column(q) for q in spec.quantiles]

@@ -21,7 +21,7 @@ import pytest
 import obsnb as ob
 from fake_server import FakeServer, Response
 from fakes_logs import ElasticFake, _aggs, _field, _interval_ms, _millis, es_error
-from obsnb.errors import BackendError, BackendUnavailableError, QueryError
+from obsnb.errors import BackendError, BackendUnavailableError, QueryError, UsageError
 from test_pushdown_loki_errors_gaps_replay import certain
 
 T0 = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
@@ -248,3 +248,13 @@ def test_replay_documented_shapes_fixture_errors_are_what_the_filter_keeps():
     assert [_matches(q, d) for d in DOCS] == [is_error(d) for d in DOCS]
     assert sum(map(is_error, DOCS)) > 100
 
+
+
+def test_replay_documented_shapes_bucket_limits(es):
+    url, _ = es
+    with pytest.raises(UsageError, match="whole milliseconds"):
+        ob.error_rate(url, "1500us", start=T0, end=END)
+    with pytest.raises(UsageError, match="needs every="):
+        ob.error_rate(url, None, start=T0, end=END)
+    with pytest.raises(UsageError, match="needs start= and end="):
+        ob.gaps(url, "4min", by="service")
