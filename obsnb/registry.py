@@ -28,6 +28,7 @@ FORMATS: dict[str, str] = {
     "ras": "obsnb.sources.ras:Ras",
     "klog": "obsnb.sources.klog:Klog",
     "kubernetes_cri": "obsnb.sources.cri:Cri",
+    "docker_json": "obsnb.sources.docker:DockerJson",
     "logplex": "obsnb.sources.heroku:Heroku",
     "otel_console": "obsnb.sources.otel_console:OtelConsole",
     "web_access": "obsnb.sources.httpd:AccessLog",
