@@ -29,6 +29,7 @@ FORMATS: dict[str, str] = {
     "klog": "obsnb.sources.klog:Klog",
     "kubernetes_cri": "obsnb.sources.cri:Cri",
     "docker_json": "obsnb.sources.docker:DockerJson",
+    "journald_json": "obsnb.sources.journald_json:JournaldJson",
     "logplex": "obsnb.sources.heroku:Heroku",
     "otel_console": "obsnb.sources.otel_console:OtelConsole",
     "web_access": "obsnb.sources.httpd:AccessLog",

@@ -66,34 +66,43 @@ def note_joined(ctx: ReadContext, path: str, lines: int, records: int) -> None:
                             "over several lines is one record; _line is its first line)")
 
 
-def read_message(out: dict[str, pa.Array]) -> None:
-    """Read a container's own line in ``out["event"]``, in place: a klog header, Python's BASIC_FORMAT
-    (``WARNING:root:msg``: level, ``logger``), a leading level word, or a JSON/logfmt payload (its own
-    time and level win). Shared by the CRI and Docker readers."""
+def read_message(out: dict[str, pa.Array], keep_time: str | None = None) -> None:
+    """Read a program's own line in ``out["event"]``, in place: a klog header, Python's BASIC_FORMAT
+    (``WARNING:root:msg``: level, ``logger``), a leading level word, or a JSON/logfmt payload.
+
+    The level the program wrote wins over a ``level`` already in ``out`` (journald's PRIORITY), and a
+    payload's own time over ``out["time"]``; with ``keep_time``, the outer time is kept under that name
+    when some payload time differs from it. Shared by the CRI, Docker and journald readers.
+    """
     import polars as pl
 
     msgs = pl.Series(out["event"])
+    found = pa.nulls(len(out["event"]), pa.string())
     for pattern in (KLOG, PY_BASIC, _LEVEL_WORD):
         m = msgs.str.extract_groups(pattern).struct.unnest()
         if "level2" in m.columns:
             m = m.with_columns(pl.coalesce("level", "level2", "level3").alias("level"))
-        hit = m["level"].is_not_null()
-        if not hit.any():
+        if not m["level"].is_not_null().any():
             continue
         level, _ = map_levels(m["level"].to_arrow().cast(pa.string()))
-        out["level"] = pc.coalesce(out["level"], level) if "level" in out else level
+        found = pc.coalesce(found, level)
         orig = m["level"].to_arrow().cast(pa.string())
         same = pc.fill_null(pc.equal(pc.utf8_upper(orig), level), False)  # "ERROR" is no other spelling
         orig = pc.if_else(same, pa.scalar(None, pa.string()), orig)
-        out["level_original"] = pc.coalesce(out["level_original"], orig) if "level_original" in out else orig
+        out["level_original"] = pc.coalesce(orig, out["level_original"]) if "level_original" in out else orig
         out["event"] = pc.coalesce(m["msg"].to_arrow().cast(pa.string()), out["event"])
         for k in ("file", "lineno") if pattern == KLOG else ("logger",) if pattern == PY_BASIC else ():
-            out[k] = m[k].cast(pl.Int64).to_arrow() if k == "lineno" else m[k].to_arrow().cast(pa.string())
+            v = m[k].cast(pl.Int64).to_arrow() if k == "lineno" else m[k].to_arrow().cast(pa.string())
+            out[k] = pc.coalesce(v, out[k].cast(v.type)) if k in out else v
         if pattern == KLOG:
             structured(out)
         # a line whose level is read is not read again ("W0701 ...] ERROR: x" keeps its message whole)
-        msgs = pl.Series(pc.if_else(pc.is_valid(out["level"]), pa.scalar(None, pa.string()), out["event"]))
+        msgs = pl.Series(pc.if_else(pc.is_valid(found), pa.scalar(None, pa.string()), out["event"]))
+    out["level"] = pc.coalesce(found, out["level"]) if "level" in out else found
+    outer = out.get("time")
     merge_payload(out)
+    if keep_time and outer is not None and pc.any(pc.fill_null(pc.not_equal(out["time"], outer), False)).as_py():
+        out[keep_time] = outer.cast(pa.timestamp("ns", "UTC"))
 
 
 class Cri(FileFormat):

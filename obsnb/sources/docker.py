@@ -107,10 +107,6 @@ class DockerJson(FileFormat):
             out = join_partials(out, end)
             note_joined(ctx, src.path, n, len(out["_line"]))
         out["event"] = pc.replace_substring_regex(out["event"], r"\r?\n$", "")
-        outer = out["time"]
-        read_message(out)
-        differs = pc.fill_null(pc.not_equal(out["time"], outer), False)
-        if pc.any(differs).as_py():
-            out["docker.time"] = outer.cast(pa.timestamp("ns", "UTC"))
+        read_message(out, keep_time="docker.time")
         out["_source"] = source_column(src.path, len(out["_line"]))
         yield Part("logs", pa.table(out))
