@@ -34,19 +34,12 @@ from ._common import source_column
 from ._lines import connect, infer_numbers, read_lines, reject_where
 from .base import FileFormat, FileInput, Part, ReadContext
 from .cri import read_message
-from .docker import head_objects
+from .docker import objects_sql, sniff_objects
 
 __all__ = ["JournaldJson", "PRIORITY_LEVELS"]
 
 PRIORITY_LEVELS = ("CRITICAL", "CRITICAL", "CRITICAL", "ERROR", "WARNING", "INFO", "INFO", "DEBUG")
 _TAKEN = {"__REALTIME_TIMESTAMP": "time", "MESSAGE": "event", "_HOSTNAME": "host", "SYSLOG_IDENTIFIER": "service"}
-
-_OBJECTS = """
-SELECT i, ok, CASE WHEN ok THEN v ELSE '{}' END AS j
-FROM (SELECT i, v, coalesce(json_type(v) = 'OBJECT', false) AS ok
-      FROM (SELECT i, CASE WHEN coalesce(json_valid(s), false) THEN s ELSE 'null' END AS v FROM obsnb_journal_in))
-"""
-
 
 def _sql_text(s: str) -> str:
     return "'" + s.replace("'", "''") + "'"
@@ -77,11 +70,7 @@ class JournaldJson(FileFormat):
 
     @classmethod
     def sniff(cls, head: bytes, path: str) -> float:
-        objs = head_objects(head)
-        if not objs:
-            return 0.0
-        hits = sum(1 for o in objs if o is not None and ("__REALTIME_TIMESTAMP" in o or "__CURSOR" in o))
-        return 0.95 if hits / len(objs) >= 0.8 else 0.0  # above generic JSON lines (0.5)
+        return sniff_objects(head, lambda o: "__REALTIME_TIMESTAMP" in o or "__CURSOR" in o)
 
     def read(self, src: FileInput, ctx: ReadContext) -> Iterator[Part]:
         lines, numbers, bad = read_lines(src)
@@ -90,7 +79,7 @@ class JournaldJson(FileFormat):
         con = connect()
         con.register("obsnb_journal_in", pa.table({"i": np.arange(len(lines), dtype=np.int64), "s": lines}))
         try:
-            con.execute(f"CREATE OR REPLACE TEMP TABLE obsnb_journal AS {_OBJECTS}")
+            con.execute(f"CREATE OR REPLACE TEMP TABLE obsnb_journal AS {objects_sql('obsnb_journal_in')}")
         finally:
             con.unregister("obsnb_journal_in")
         try:

@@ -84,17 +84,21 @@ def test_docker_lines_partials_payloads_and_levels(tmp_path):
     assert any("9 lines joined into 7 records" in w for w in info.warnings)
 
 
+def check_rejects(path, data: bytes, fmt: str, events: list, lines: list, reasons: list) -> None:
+    """Load ``data`` as ``fmt``: the good records give ``events``; the rejected ones ``lines`` and ``reasons``."""
+    path.write_bytes(data)
+    df = load_quiet(path, format=fmt)
+    assert list(df["event"]) == events
+    rej = ob.rejected(df)
+    assert list(rej["line"]) == lines
+    assert list(rej["reason"]) == reasons
+
+
 def test_bad_docker_lines_are_rejected_with_reasons(tmp_path):
     """Each bad line is rejected with its number and why; the good ones load."""
-    p = tmp_path / "m-json.log"
-    p.write_bytes(MESSY)
-    df = load_quiet(p, format="docker_json")
-    assert list(df["event"]) == ["fine", "also fine"]
-    rej = ob.rejected(df)
-    assert list(rej["line"]) == [2, 3, 4, 5]
-    assert list(rej["reason"]) == ["not a JSON object (a line cut short?)",
-                                   "binary or undecodable bytes, not a Docker log line",
-                                   'no "log" member', "unreadable time"]
+    check_rejects(tmp_path / "m-json.log", MESSY, "docker_json", ["fine", "also fine"], [2, 3, 4, 5],
+                  ["not a JSON object (a line cut short?)", "binary or undecodable bytes, not a Docker log line",
+                   'no "log" member', "unreadable time"])
 
 
 def test_docker_without_partials_says_nothing_about_joining(tmp_path):

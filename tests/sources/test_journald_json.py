@@ -14,6 +14,7 @@ import pandas as pd
 import obsnb as ob
 from conformance import ConformanceSuite, load_quiet, vals
 from obsnb.registry import sniff
+from test_docker import check_rejects
 
 ENTRIES = [
     {"__CURSOR": "s=1;i=1", "__REALTIME_TIMESTAMP": "1719835201123456", "__MONOTONIC_TIMESTAMP": "100",
@@ -94,12 +95,6 @@ def test_byte_array_messages_are_decoded(tmp_path):
 
 def test_bad_journal_entries_are_rejected_with_reasons(tmp_path):
     """Each bad entry is rejected with its line and why."""
-    p = tmp_path / "m.json"
-    p.write_bytes(MESSY)
-    df = load_quiet(p, format="journald_json")
-    assert list(df["event"]) == ["started", "tick"]
-    rej = ob.rejected(df)
-    assert list(rej["line"]) == [2, 3, 4, 5]
-    assert list(rej["reason"]) == ["not a JSON object (a line cut short?)", "no __REALTIME_TIMESTAMP",
-                                   "unreadable __REALTIME_TIMESTAMP 'soon'",
-                                   "binary or undecodable bytes, not a journal entry"]
+    check_rejects(tmp_path / "m.json", MESSY, "journald_json", ["started", "tick"], [2, 3, 4, 5],
+                  ["not a JSON object (a line cut short?)", "no __REALTIME_TIMESTAMP",
+                   "unreadable __REALTIME_TIMESTAMP 'soon'", "binary or undecodable bytes, not a journal entry"])
