@@ -12,11 +12,15 @@ from typing import Any
 from .errors import MissingDependencyError, UsageError
 
 __all__ = ["FORMATS", "BACKENDS", "register_format", "register_backend", "get_format", "get_backend", "sniff",
-           "FormatNotRecognised"]
+           "FormatNotRecognised", "NoTimestamps"]
 
 
 class FormatNotRecognised(UsageError):
     """No format, or more than one equally, recognises a file (a load of many files rejects that file and goes on)."""
+
+
+class NoTimestamps(FormatNotRecognised):
+    """A file recognised whose records carry no time (a load of many files rejects it like an unrecognised one)."""
 
 # format name -> "module:Class"
 FORMATS: dict[str, str] = {
@@ -35,6 +39,7 @@ FORMATS: dict[str, str] = {
     "web_access": "obsnb.sources.httpd:AccessLog",
     "web_error": "obsnb.sources.httpd:HttpdError",
     "text": "obsnb.sources.plaintext:PlainText",
+    "python_basic": "obsnb.sources.plaintext:PythonBasic",
     "regex": "obsnb.sources.plaintext:RegexText",
     "otlp_json": "obsnb.sources.otlp_json:OtlpJson",
     "jaeger_json": "obsnb.sources.jaeger_json:JaegerJson",
