@@ -4,9 +4,11 @@
 the same stream continues, up to the ``F`` that ends it; partial lines are joined into one record
 (``_line`` is where it starts). The message is what the container wrote, read again for what it
 holds: a klog/glog line (``W0701 12:00:01.123456 1 file.go:42] msg``: level, file, line and the
-message after the header), a JSON object or logfmt (its own fields, time and level win), or a line
-starting with a level word (``ERROR: ...``, ``[WARN] ...``). Lines that start no CRI record are rejected:
-the kubelet writes every line with its header, so a Python traceback comes as records of its own.
+message after the header), Python's BASIC_FORMAT (``WARNING:root:msg``: level and ``logger``), a JSON
+object or logfmt (its own fields, time and level win), or a line starting with a level word (``ERROR: ...``,
+``[WARN] ...``). Lines that start no CRI record are rejected: the kubelet writes every line with its
+header, so a Python traceback comes as records of its own. A joined record counts once in
+``load_info(df).records_read``; ``load_info(df).warnings`` says how many lines were joined.
 
 Columns: ``time`` (the runtime's stamp unless the payload has its own), ``stream``, ``level``,
 ``event``, and what the payload holds.
