@@ -346,6 +346,7 @@ def load(
             raise UsageError("query= is for backends; to filter a file, filter the frame after loading")
         from_backend = False
         files = _expand(source)
+        registry.check_options(files, format, options, lambda f: FileInput(f).head())  # a keyword no format takes
         labels = files
         label = files[0] if len(files) == 1 else f"{len(files)} files"
         parts = []

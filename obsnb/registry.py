@@ -11,12 +11,16 @@ from typing import Any
 
 from .errors import MissingDependencyError, UsageError
 
-__all__ = ["FORMATS", "BACKENDS", "register_format", "register_backend", "get_format", "get_backend", "sniff",
-           "FormatNotRecognised"]
+__all__ = ["FORMATS", "BACKENDS", "FORMAT_OPTIONS", "COMMON_OPTIONS", "check_options", "register_format", "register_backend", "get_format", "get_backend", "sniff",
+           "FormatNotRecognised", "NoTimestamps"]
 
 
 class FormatNotRecognised(UsageError):
     """No format, or more than one equally, recognises a file (a load of many files rejects that file and goes on)."""
+
+
+class NoTimestamps(FormatNotRecognised):
+    """A file recognised whose records carry no time (a load of many files rejects it like an unrecognised one)."""
 
 # format name -> "module:Class"
 FORMATS: dict[str, str] = {
@@ -28,11 +32,14 @@ FORMATS: dict[str, str] = {
     "ras": "obsnb.sources.ras:Ras",
     "klog": "obsnb.sources.klog:Klog",
     "kubernetes_cri": "obsnb.sources.cri:Cri",
+    "docker_json": "obsnb.sources.docker:DockerJson",
+    "journald_json": "obsnb.sources.journald_json:JournaldJson",
     "logplex": "obsnb.sources.heroku:Heroku",
     "otel_console": "obsnb.sources.otel_console:OtelConsole",
     "web_access": "obsnb.sources.httpd:AccessLog",
     "web_error": "obsnb.sources.httpd:HttpdError",
     "text": "obsnb.sources.plaintext:PlainText",
+    "python_basic": "obsnb.sources.plaintext:PythonBasic",
     "regex": "obsnb.sources.plaintext:RegexText",
     "otlp_json": "obsnb.sources.otlp_json:OtlpJson",
     "jaeger_json": "obsnb.sources.jaeger_json:JaegerJson",
@@ -41,6 +48,40 @@ FORMATS: dict[str, str] = {
     "prom_api": "obsnb.sources.prom_api:PromApiJson",
     "csv": "obsnb.sources.tabular:Csv",
     "parquet": "obsnb.sources.tabular:Parquet",
+}
+
+# The keywords of load() that are not its own parameters and that every file load takes.
+COMMON_OPTIONS: tuple[str, ...] = ("cache",)
+LOAD_PARAMETERS = ("kind", "start", "end", "engine", "strict", "format")  # load()'s own, for the error message
+_LAYOUT = ("tz", "year", "time_format")  # the line-layout readers (obsnb.sources._layouts): zone, year, strptime
+# format -> the reader options it reads. The one place a reader's options are declared: load() refuses a
+# keyword that no format of the load takes (check_options); tests/sources/test_options_declared.py walks
+# each reader's code and fails when it reads an option this table does not list for it, or lists one it never reads.
+FORMAT_OPTIONS: dict[str, tuple[str, ...]] = {
+    "jsonl": ("tz", "fields"),
+    "logfmt": (),
+    "syslog": _LAYOUT,
+    "log4j": _LAYOUT,
+    "logcat": _LAYOUT,
+    "ras": _LAYOUT,
+    "klog": _LAYOUT,
+    "kubernetes_cri": _LAYOUT,
+    "docker_json": (),
+    "journald_json": (),
+    "logplex": _LAYOUT,
+    "otel_console": (),
+    "web_access": _LAYOUT,
+    "web_error": _LAYOUT,
+    "text": _LAYOUT,
+    "python_basic": ("time",),
+    "regex": ("pattern",) + _LAYOUT,
+    "otlp_json": (),
+    "jaeger_json": (),
+    "zipkin_json": (),
+    "prom_text": ("time",),
+    "prom_api": (),
+    "csv": ("columns", "delimiter", "kind"),
+    "parquet": ("columns", "kind"),
 }
 
 # URL scheme -> "module:Class"
@@ -80,8 +121,15 @@ def _load(target: str) -> Any:
     return _cache[target]
 
 
-def register_format(name: str, target: str | type) -> None:
-    """Add or replace a file format: ``register_format("myfmt", "pkg.mod:MyFormat")``."""
+def register_format(name: str, target: str | type, options: tuple[str, ...] | None = None) -> None:
+    """Add or replace a file format: ``register_format("myfmt", "pkg.mod:MyFormat", options=("myopt",))``.
+
+    ``options`` are the keywords its reader takes; without them, a load using it accepts any keyword."""
+    _SNIFFED.clear()
+    if options is not None:
+        FORMAT_OPTIONS[name] = tuple(options)
+    else:
+        FORMAT_OPTIONS.pop(name, None)
     if isinstance(target, type):
         _cache[f"{target.__module__}:{target.__qualname__}"] = target
         target = f"{target.__module__}:{target.__qualname__}"
@@ -110,8 +158,20 @@ def get_backend(scheme: str):
     return _load(BACKENDS[scheme])
 
 
+_SNIFFED: dict[tuple[str, int, int], str] = {}  # (path, len, hash of head) -> format: check_options sniffs first
+
+
 def sniff(head: bytes, path: str) -> str:
     """The format of a file from its first bytes; an error listing the candidates when it is not clear."""
+    key = (path, len(head), hash(head))
+    if key not in _SNIFFED:
+        if len(_SNIFFED) > 4096:
+            _SNIFFED.clear()
+        _SNIFFED[key] = _sniff(head, path)
+    return _SNIFFED[key]
+
+
+def _sniff(head: bytes, path: str) -> str:
     scores = []
     for name in FORMATS:
         try:
@@ -137,3 +197,36 @@ def sniff(head: bytes, path: str) -> str:
                f"obsnb.load({path!r}, format='regex', pattern=r'(?P<time>\\S+) (?P<level>\\w+) (?P<msg>.*)'); "
                f"for another format, see obsnb.register_format")
     raise FormatNotRecognised(msg)
+
+
+def check_options(files: list[str], fmt: str | None, options: dict[str, Any], head_of) -> None:
+    """Refuse a ``load()`` keyword that no format of the load takes (:class:`UsageError` naming what they take).
+
+    The formats are ``fmt``, else each file's sniffed format (a folder of mixed formats takes the union of
+    theirs); a file that is empty or not recognised adds none (the load reports it). A format registered
+    without declared options accepts any keyword. Costs nothing when every keyword is a common one;
+    ``head_of(path)`` gives a file's first bytes (the sniffed format is remembered for the load's own sniff).
+    """
+    extra = set(options) - set(COMMON_OPTIONS)
+    if not extra:
+        return
+    used: set[str] = set()
+    if fmt is not None:
+        used.add(fmt)
+    else:
+        for path in files:
+            try:
+                head = head_of(path)
+                if head.strip():
+                    used.add(sniff(head, path))
+            except (OSError, FormatNotRecognised):
+                continue
+    if not used or any(f not in FORMAT_OPTIONS for f in used):
+        return
+    allowed = set().union(*(FORMAT_OPTIONS[f] for f in used))
+    bad = sorted(extra - allowed)
+    if bad:
+        takes = "; ".join(f"{f} takes {', '.join(FORMAT_OPTIONS[f]) or 'no options of its own'}" for f in sorted(used))
+        msg = (f"load() got the keyword{'s' if len(bad) > 1 else ''} {', '.join(bad)}, which no format of this load "
+               f"takes: {takes}. Every load takes {', '.join(LOAD_PARAMETERS + COMMON_OPTIONS)}.")
+        raise UsageError(msg)

@@ -19,17 +19,22 @@ or the file's modification time.
 
 from __future__ import annotations
 
+import re
 from typing import Iterator
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..errors import UsageError
-from ._common import source_column
-from ._layouts import CLOCK, ISO_STAMP, Layout, read_layouts, sniff_layouts
-from ._lines import head_lines
+from ..registry import NoTimestamps
+from ._common import file_mtime_ns, source_column
+from ._layouts import CLOCK, ISO_STAMP, Layout, fold_continuations, map_levels, read_layouts, sniff_layouts
+from ._lines import extract, head_lines, read_lines, reject_where
+from .cri import PY_BASIC
 from .base import FileFormat, FileInput, Part, ReadContext
 
-__all__ = ["PlainText", "RegexText"]
+__all__ = ["PlainText", "RegexText", "PythonBasic"]
 
 _WORD = (r"(?i:trace|debug|dbg|info|information|notice|warn|warning|error|err|severe|fatal|crit|critical|"
          r"alert|emerg|panic)")
@@ -39,6 +44,7 @@ _LEVEL = (rf"(?:\[(?P<level>{_WORD}|[DIWEF])\]|(?P<level2>{_UPPER})\b|<(?P<level
           rf"(?P<level4>{_WORD}):)")
 _FRAC = r"(?:[.,:](?P<f>\d{1,9}))?"
 _TAIL = rf"(?:[:,]?\s+{_LEVEL})?[:,]?(?:\s+(?P<msg>.*))?$"
+_BASIC = re.compile(PY_BASIC.encode())
 LAYOUTS = (
     Layout("cbs", rf"^{ISO_STAMP}, (?P<level>[A-Z][a-z]+)\s+(?P<component>\S+)\s+(?P<msg>.*)$"),
     Layout("pipe", r"^(?P<Y>\d{4})(?P<mo>\d{2})(?P<d>\d{2})-(?P<H>\d{2}):(?P<M>\d{2}):(?P<S>\d{2})" + _FRAC +
@@ -130,3 +136,62 @@ class RegexText(FileFormat):
         out["_source"] = source_column(src.path, len(out["_line"]))
         yield Part("logs", pa.table(out))
 
+
+
+class PythonBasic(FileFormat):
+    """Python logging's BASIC_FORMAT, ``%(levelname)s:%(name)s:%(message)s`` (``logging.basicConfig()``'s default).
+
+    ``WARNING:payments.db:pool exhausted`` holds a level, a ``logger`` and a message, but no time. obsnb
+    does not invent one: without ``time=`` the load stops with :class:`~obsnb.registry.NoTimestamps`
+    saying so and how to load the file (in a load of many files, that file is rejected and the others
+    load). With ``time="mtime"`` every record takes the file's modification time, with any other
+    ``time=`` (an ISO string, a datetime, epoch seconds) that time; the order of the records is their
+    ``_line``. Lines that start no record (a traceback) go to ``exception`` of the record above; before
+    the first record, and binary garbage, they are rejected.
+    """
+
+    name = "python_basic"
+    kinds = ("logs",)
+    extensions = ()
+
+    @classmethod
+    def sniff(cls, head: bytes, path: str) -> float:
+        lines = head_lines(head, 50)
+        hits = [bool(_BASIC.match(ln)) for ln in lines]
+        return 0.6 if hits and hits[0] and sum(hits) / len(hits) >= 0.3 else 0.0
+
+    def read(self, src: FileInput, ctx: ReadContext) -> Iterator[Part]:
+        from ..timeutil import to_ns, to_utc
+
+        when = ctx.option("time")
+        if when is None:
+            msg = (f"{src.path} holds Python logging's BASIC_FORMAT lines ('WARNING:root:message', the default of "
+                   "logging.basicConfig()), which carry no timestamps, so obsnb cannot place its records in time. "
+                   f"Load it with a time you choose: obsnb.load({src.path!r}, format='python_basic', time='mtime') "
+                   "gives every record the file's modification time; time='2024-05-14T12:00Z' a time of your own "
+                   "(the records keep their order in _line). Better: log with %(asctime)s in the format.")
+            raise NoTimestamps(msg)
+        t = file_mtime_ns(src) if when == "mtime" else to_ns(when)
+        lines, numbers, bad = read_lines(src)
+        if len(lines) == 0:
+            return
+        starts, cols = extract(lines, PY_BASIC, "level")
+        start_np = pc.and_(pc.fill_null(starts, False), pc.invert(bad)).to_numpy(zero_copy_only=False)
+        bad_np = bad.to_numpy(zero_copy_only=False)
+        orphan = ~start_np & ~bad_np & (np.cumsum(start_np) == 0)
+        reject_where(ctx, src.path, pa.array(bad_np | orphan), lines, numbers,
+                     pc.if_else(bad, "binary or undecodable bytes, not a BASIC_FORMAT line",
+                                "not a BASIC_FORMAT line (LEVEL:logger:message), and no record before it to continue"))
+        keep = pa.array(start_np)
+        n = int(start_np.sum())
+        level, original = map_levels(cols["level"].filter(keep))
+        out: dict[str, pa.Array] = {"time": pa.array(np.full(n, t, dtype=np.int64)), "level": level,
+                                    "event": cols["msg"].filter(keep), "logger": cols["logger"].filter(keep)}
+        cont = ~start_np & ~bad_np & ~orphan
+        if cont.any():
+            out["exception"] = fold_continuations(lines, start_np, cont, n)
+        out["_line"] = numbers.filter(keep)
+        out["_source"] = source_column(src.path, n)
+        ctx.warnings.append(f"{src.path} has no timestamps: its {n} records all have the time given by time= "
+                            f"({to_utc(t).isoformat()})")
+        yield Part("logs", pa.table(out))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -76,5 +77,23 @@ def test_unrecognisable_file_error_lists_candidates_and_fix(tmp_path):
     """A file no reader recognises raises UsageError naming candidates and showing format=."""
     p = tmp_path / "mystery.dat"
     p.write_text("%%% 1 2 3 %%%\n")
-    with pytest.raises(UsageError, match=r"no known format recognises it \(csv, jaeger_json, jsonl, .*format='jsonl'"):
+    known = re.escape(", ".join(sorted(registry.FORMATS)))
+    with pytest.raises(UsageError, match=rf"no known format recognises it \({known}\).*format='jsonl'"):
         ob.load(str(p))
+
+
+HEADS = {
+    "docker_json": b'{"log":"GET /health 200\\n","stream":"stdout","time":"2024-05-14T12:00:01.123456789Z"}\n'
+                   b'{"log":"boom\\n","stream":"stderr","attrs":{"tag":"web"},"time":"2024-05-14T12:00:02Z"}\n',
+    "journald_json": b'{"__CURSOR":"s=1;i=1","__REALTIME_TIMESTAMP":"1715688001000000","PRIORITY":"6","MESSAGE":"hi"}\n'
+                     b'{"__CURSOR":"s=1;i=2","__REALTIME_TIMESTAMP":"1715688002000000","PRIORITY":"3","MESSAGE":"x"}\n',
+    "python_basic": b"WARNING:root:disk full\nTraceback (most recent call last):\nERROR:app.db:boom\n",
+    "jsonl": b'{"time":"2024-05-14T12:00:01Z","level":"info","msg":"hi","log":"x","stream":"stdout"}\n' * 2,
+    "kubernetes_cri": b"2024-05-14T12:00:01.000000000Z stderr F WARNING:root:disk full\n",
+}
+
+
+@pytest.mark.parametrize("fmt", sorted(HEADS))
+def test_container_and_journal_shapes_are_told_apart(fmt):
+    """Docker json-file, journald JSON, BASIC_FORMAT lines, generic JSON lines and CRI each go to their reader."""
+    assert registry.sniff(HEADS[fmt], "x.log") == fmt

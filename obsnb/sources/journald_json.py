@@ -1,0 +1,134 @@
+"""journald's JSON export (format ``journald_json``): ``journalctl -o json``, one entry per line.
+
+Columns from the journal's fields:
+
+* ``time``: ``__REALTIME_TIMESTAMP`` (microseconds since the epoch, written as a string);
+* ``level``: ``PRIORITY`` (syslog severities): 0 emerg, 1 alert, 2 crit -> CRITICAL; 3 err -> ERROR;
+  4 warning -> WARNING; 5 notice, 6 info -> INFO; 7 debug -> DEBUG (``PRIORITY`` is kept as a column);
+* ``service``: ``SYSLOG_IDENTIFIER``, else ``_COMM``; ``host``: ``_HOSTNAME``; ``event``: ``MESSAGE``;
+* every other field (``_PID``, ``_SYSTEMD_UNIT``, ``_TRANSPORT``, ``__CURSOR`` ...) under its own name,
+  as an integer when every value is one.
+
+journald writes a value that is not printable UTF-8 as an array of byte values: a ``MESSAGE``
+array is decoded as UTF-8 (colour codes and other control characters kept); bytes that are not
+UTF-8 show as ``\\xNN`` escapes, so nothing is lost. A field with several values is an array of
+strings, kept as its JSON text. The message is then read like a container's line
+(:func:`obsnb.sources.cri.read_message`): a JSON/logfmt payload gives its fields and its own time
+and level, and a level the program wrote at the start (``WARNING:root:...``, ``ERROR: ...``, a klog
+letter) wins over ``PRIORITY`` (which, for a service's captured stdout/stderr, is only the unit's
+default); when the payload's time differs from the journal's, the journal's stays in ``journald.time``.
+
+Rejected (with the line): binary garbage, a line that is not a JSON object, and an entry without a
+readable ``__REALTIME_TIMESTAMP``. DuckDB's JSON functions do the parsing over the whole column.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ._common import source_column
+from ._lines import connect, infer_numbers, read_lines, reject_where
+from .base import FileFormat, FileInput, Part, ReadContext
+from .cri import read_message
+from .docker import objects_sql, sniff_objects
+
+__all__ = ["JournaldJson", "PRIORITY_LEVELS"]
+
+PRIORITY_LEVELS = ("CRITICAL", "CRITICAL", "CRITICAL", "ERROR", "WARNING", "INFO", "INFO", "DEBUG")
+_TAKEN = {"__REALTIME_TIMESTAMP": "time", "MESSAGE": "event", "_HOSTNAME": "host", "SYSLOG_IDENTIFIER": "service"}
+
+def _sql_text(s: str) -> str:
+    return "'" + s.replace("'", "''") + "'"
+
+
+def _pointer(key: str) -> str:
+    """A JSON pointer to a top-level member, as an SQL literal (any key, quotes and slashes included)."""
+    return _sql_text("/" + key.replace("~", "~0").replace("/", "~1"))
+
+
+def _message_bytes(lists: pa.Array) -> pa.Array:
+    """Byte-value arrays (list<uint8>) -> binary, built on the list's own buffers (no copy, no loop)."""
+    lists = lists.cast(pa.list_(pa.uint8()))
+    values = lists.values
+    if values.offset:  # the buffers below assume the child starts at its buffer's start
+        values = pa.concat_arrays([values])
+        lists = pa.ListArray.from_arrays(lists.offsets, values, mask=pc.is_null(lists))
+    return pa.BinaryArray.from_buffers(pa.binary(), len(lists), [lists.buffers()[0], lists.buffers()[1],
+                                       values.buffers()[1]], offset=lists.offset)
+
+
+class JournaldJson(FileFormat):
+    """``journalctl -o json`` exports."""
+
+    name = "journald_json"
+    kinds = ("logs",)
+    extensions = ()
+
+    @classmethod
+    def sniff(cls, head: bytes, path: str) -> float:
+        return sniff_objects(head, lambda o: "__REALTIME_TIMESTAMP" in o or "__CURSOR" in o)
+
+    def read(self, src: FileInput, ctx: ReadContext) -> Iterator[Part]:
+        lines, numbers, bad = read_lines(src)
+        if len(lines) == 0:
+            return
+        con = connect()
+        con.register("obsnb_journal_in", pa.table({"i": np.arange(len(lines), dtype=np.int64), "s": lines}))
+        try:
+            con.execute(f"CREATE OR REPLACE TEMP TABLE obsnb_journal AS {objects_sql('obsnb_journal_in')}")
+        finally:
+            con.unregister("obsnb_journal_in")
+        try:
+            keys = [r[0] for r in con.sql("SELECT k FROM (SELECT k, min(i) AS first FROM (SELECT i, unnest(json_keys(j)) "
+                                          "AS k FROM obsnb_journal WHERE ok) GROUP BY k) ORDER BY first").fetchall()]
+            cols = ", ".join(f"json_extract_string(j, {_pointer(k)}) AS c{n}" for n, k in enumerate(keys))
+            # MESSAGE as byte values: an array of numbers 0-255 only (an array of strings is a multi-valued field)
+            t = con.sql(f"SELECT ok, {cols + ', ' if cols else ''}marray, "
+                        "CASE WHEN len(b) = list_aggregate(b, 'count') THEN b END AS mbytes "
+                        "FROM (SELECT *, json_type(j, '/MESSAGE') = 'ARRAY' AS marray, "
+                        "try(from_json(json_extract(j, '/MESSAGE'), '[\"UTINYINT\"]')) AS b FROM obsnb_journal) "
+                        "ORDER BY i").to_arrow_table()
+            fields = {k: t.column(f"c{n}").combine_chunks().cast(pa.string()) for n, k in enumerate(keys)}
+            if "MESSAGE" in fields and pc.any(pc.fill_null(t.column("marray"), False)).as_py():
+                blobs = _message_bytes(t.column("mbytes").combine_chunks())
+                con.register("obsnb_journal_bytes", pa.table({"b": blobs}))
+                text = con.sql("SELECT coalesce(try(decode(b)), b::VARCHAR) AS m FROM obsnb_journal_bytes").to_arrow_table()
+                con.unregister("obsnb_journal_bytes")
+                fields["MESSAGE"] = pc.coalesce(text.column("m").combine_chunks().cast(pa.string()), fields["MESSAGE"])
+        finally:
+            con.execute("DROP TABLE IF EXISTS obsnb_journal")
+        ok = t.column("ok").combine_chunks()
+        raw_time = fields.get("__REALTIME_TIMESTAMP", pa.nulls(len(lines), pa.string()))
+        us = pc.if_else(pc.match_substring_regex(raw_time, r"^\d{1,18}$"), raw_time, pa.scalar(None, pa.string()))
+        time = pc.multiply(us.cast(pa.int64()), 1000)
+        reason = pc.if_else(bad, "binary or undecodable bytes, not a journal entry",
+                 pc.if_else(pc.invert(ok), "not a JSON object (a line cut short?)",
+                 pc.if_else(pc.is_null(raw_time), "no __REALTIME_TIMESTAMP",
+                            pc.binary_join_element_wise("unreadable __REALTIME_TIMESTAMP '", raw_time, "'", ""))))
+        good = pc.and_(pc.and_(pc.invert(bad), ok), pc.is_valid(time))
+        reject_where(ctx, src.path, pc.invert(good), lines, numbers, reason)
+        fields = {k: v.filter(good) for k, v in fields.items()}
+        out: dict[str, pa.Array] = {"time": time.filter(good)}
+        n = len(out["time"])
+        prio = pc.cast(pc.if_else(pc.match_substring_regex(fields.get("PRIORITY", pa.nulls(n, pa.string())), r"^[0-7]$"),
+                                  fields.get("PRIORITY", pa.nulls(n, pa.string())), pa.scalar(None, pa.string())),
+                       pa.int64())
+        out["level"] = pc.take(pa.array(PRIORITY_LEVELS, pa.string()), prio)
+        for key, name in _TAKEN.items():
+            if key in fields and name != "time":
+                out[name] = fields.pop(key)
+        fields.pop("__REALTIME_TIMESTAMP", None)
+        if "_COMM" in fields:
+            out["service"] = pc.coalesce(out["service"], fields["_COMM"]) if "service" in out else fields["_COMM"]
+        out["event"] = out.get("event", pa.nulls(n, pa.string()))
+        for k, v in fields.items():
+            if v.null_count < len(v):  # a field seen only on rejected lines is no column
+                out[k] = infer_numbers(v)
+        read_message(out, keep_time="journald.time")
+        out["_line"] = numbers.filter(good)
+        out["_source"] = source_column(src.path, n)
+        yield Part("logs", pa.table(out))
