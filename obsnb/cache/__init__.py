@@ -41,11 +41,12 @@ from .. import __version__
 from ..options import set_option
 from ..sources.base import Part, Reject
 from ._ingest import CHUNKABLE, ingest
-from ._write import (ROW, _conform_to, _target_schema, _time_name, _touch, enforce_cap, progress, row_groups_for,
-                     store_entry, store_size)
+from ._write import (ROW, StoreWriteWarning, _conform_to, _target_schema, _time_name, _touch, enforce_cap, flush,
+                     progress, row_groups_for, store_entry, store_size)
 
 __all__ = ["cache_key", "load_entry", "store_entry", "has_entry", "entry_meta", "ingest", "enable_store", "enable_store_from",
-           "parser_revision", "store_size", "enforce_cap", "row_groups_for", "progress", "CHUNKABLE", "ROW"]
+           "parser_revision", "store_size", "enforce_cap", "row_groups_for", "progress", "flush", "StoreWriteWarning",
+           "CHUNKABLE", "ROW"]
 
 _VERSION = 2
 
@@ -117,7 +118,9 @@ def cache_key(path: str, fmt: str | None, options: dict) -> str | None:
 
 
 def entry_meta(folder: str | os.PathLike, key: str) -> dict | None:
-    """The entry's ``entry.json`` (kinds, rows and row-group time ranges per part, rejects); None on a miss."""
+    """The entry's ``entry.json`` (kinds, rows and row-group time ranges per part, rejects); None on a miss.
+    Waits for the entry's background write first, when one is under way."""
+    flush(folder, key)
     try:
         return json.loads((pathlib.Path(folder) / key / "entry.json").read_text())
     except (OSError, ValueError):
@@ -125,6 +128,7 @@ def entry_meta(folder: str | os.PathLike, key: str) -> dict | None:
 
 
 def has_entry(folder: str | os.PathLike, key: str) -> bool:
+    flush(folder, key)
     return (pathlib.Path(folder) / key / "entry.json").is_file()
 
 
