@@ -286,3 +286,91 @@ def test_store_and_snapshot_files_are_private(tmp_path):
     files = [p for p in store.rglob("*") if p.is_file() and p.suffix == ".parquet"]
     assert files and all(stat.S_IMODE(os.stat(p).st_mode) == 0o600 for p in files)
     assert stat.S_IMODE(os.stat(store).st_mode) == 0o700
+
+
+def _spy_parse(monkeypatch) -> list[str]:
+    """The paths the readers parse from now on (a file, or a piece of one)."""
+    calls: list[str] = []
+    real = api._parse_file
+    monkeypatch.setattr(api, "_parse_file", lambda p, *a, **k: calls.append(str(p)) or real(p, *a, **k))
+    return calls
+
+
+def test_a_load_without_a_window_parses_a_big_file_whole_and_a_windowed_load_streams_it(messy, tmp_path, monkeypatch):
+    """A load that returns every row holds the whole frame anyway: it parses the file once and stores those
+    parts (one Parquet file); a windowed load of a file over cache_chunk_bytes parses it piece by piece.
+    Both store the rows, lines and rejects of the plain load."""
+    ob.set_option("cache_chunk_bytes", 50_000)
+    plain = quiet_load(messy, cache=None)
+    lo, hi = pd.Timestamp("2024-05-14T12:20:00Z"), pd.Timestamp("2024-05-14T12:30:00Z")
+    plain_window = quiet_load(messy, cache=None, start=lo, end=hi)
+    calls = _spy_parse(monkeypatch)
+    whole = quiet_load(messy, cache=tmp_path / "whole")
+    assert calls == [str(messy)]
+    (part,) = parts_of(tmp_path / "whole")
+    assert pq.read_metadata(part).num_rows == len(plain) == 3000 - len(BAD_LINES)
+    pd.testing.assert_frame_equal(whole, plain)
+    calls.clear()
+    windowed = quiet_load(messy, cache=tmp_path / "pieces", start=lo, end=hi)
+    assert len(calls) >= messy.stat().st_size // 50_000 and all("piece-" in c for c in calls)
+    pd.testing.assert_frame_equal(windowed, plain_window)
+    calls.clear()
+    again = quiet_load(messy, cache=tmp_path / "pieces")  # the streamed entry, read whole
+    assert calls == []
+    pd.testing.assert_frame_equal(again, plain)
+    assert list(ob.rejected(again)["line"]) == list(ob.rejected(whole)["line"]) == BAD_LINES
+
+
+def test_the_entry_is_written_in_the_background_and_a_read_waits_for_it(messy, tmp_path, monkeypatch):
+    import threading
+
+    from obsnb.cache import _write
+
+    release = threading.Event()
+    real = _write._write_entry
+    monkeypatch.setattr(_write, "_write_entry", lambda *a, **k: release.wait() and real(*a, **k))
+    store = tmp_path / "store"
+    try:
+        first = quiet_load(messy, cache=store)  # returns while the entry is still being written
+        assert len(first) == 3000 - len(BAD_LINES)
+        assert not store.exists() or [d for d in store.iterdir() if not d.name.startswith(".")] == []
+        calls = _spy_parse(monkeypatch)
+        threading.Timer(0.2, release.set).start()
+        second = quiet_load(messy, cache=store)  # waits for the entry rather than parsing again
+    finally:
+        release.set()  # never leave the writer waiting (Python waits for it at exit)
+    assert calls == [] and len(entries(store)) == 1
+    pd.testing.assert_frame_equal(second, first)
+    assert list(ob.rejected(second)["line"]) == BAD_LINES
+
+
+def test_a_failed_background_write_warns_and_the_next_load_parses_again(messy, tmp_path, monkeypatch):
+    from obsnb.cache import _write
+
+    def full_disk(self, *a, **k):
+        raise OSError(28, "No space left on device")
+
+    real_close = _write._PartWriter.close
+    monkeypatch.setattr(_write._PartWriter, "close", full_disk)
+    store = tmp_path / "store"
+    with pytest.warns(cache.StoreWriteWarning, match="No space left on device.*parses it again"):
+        got = quiet_load(messy, cache=store)
+        cache.flush()
+    pd.testing.assert_frame_equal(got, quiet_load(messy, cache=None))  # the frame is whole
+    assert entries(store) == [] and [p for p in store.iterdir()] == []  # no half entry left behind
+    monkeypatch.setattr(_write._PartWriter, "close", real_close)  # the disk has room again
+    calls = _spy_parse(monkeypatch)
+    quiet_load(messy, cache=store)
+    assert calls == [str(messy)] and len(entries(store)) == 1
+
+
+def test_a_rewritten_file_is_parsed_again(tmp_path, monkeypatch):
+    p = tmp_path / "app.jsonl"
+    p.write_text("\n".join(messy_lines(600)) + "\n")
+    store = tmp_path / "store"
+    assert len(quiet_load(p, cache=store)) == 600 - 1  # line 4 is bad
+    p.write_text("\n".join(messy_lines(900)) + "\n")
+    calls = _spy_parse(monkeypatch)
+    got = quiet_load(p, cache=store)
+    assert calls == [str(p)] and len(got) == 900 - 1
+    pd.testing.assert_frame_equal(got, quiet_load(p, cache=None))
