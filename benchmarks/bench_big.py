@@ -53,6 +53,12 @@ def _store_parts(store: str) -> list[str]:
     return sorted(glob.glob(os.path.join(store, "[!.]*", "part-*.parquet")))
 
 
+def _utc(duckdb):
+    con = duckdb.connect()
+    con.execute("SET TimeZone='UTC'")
+    return con
+
+
 def case(name: str, files: list[str], work: str) -> dict:
     import resource
     import warnings
@@ -83,11 +89,9 @@ def case(name: str, files: list[str], work: str) -> dict:
     elif name == "window_obsnb":
         rows = len(ob.load(files, cache=store, start=START, end=END))
     elif name == "window_duckdb":
-        con = duckdb.connect()
-        con.execute("SET TimeZone='UTC'")
-        rel = con.sql(f"SELECT * EXCLUDE (__obsnb_row) FROM read_parquet({_store_parts(store)!r}, union_by_name=true, "
-                      f"filename=true) WHERE time >= TIMESTAMPTZ '{START}' AND time < TIMESTAMPTZ '{END}' "
-                      "ORDER BY time, filename, __obsnb_row")
+        rel = _utc(duckdb).sql(f"SELECT * EXCLUDE (__obsnb_row) FROM read_parquet({_store_parts(store)!r}, "
+                               f"union_by_name=true, filename=true) WHERE time >= TIMESTAMPTZ '{START}' AND time < TIMESTAMPTZ '{END}' "
+                               "ORDER BY time, filename, __obsnb_row")
         tab = rel.to_arrow_table().drop_columns(["filename"])
         tab = tab.set_column(tab.column_names.index("time"), "time", tab.column("time").cast(pa.timestamp("ns", "UTC")))
         rows = len(tab.to_pandas())
@@ -98,11 +102,9 @@ def case(name: str, files: list[str], work: str) -> dict:
         except Exception as exc:  # run again after the scan-aware helpers are merged
             note = f"needs the scan-aware helpers ({type(exc).__name__}: {str(exc).splitlines()[0][:80]})"
     elif name == "latency_duckdb":
-        con = duckdb.connect()
-        con.execute("SET TimeZone='UTC'")
-        rel = con.sql(f"SELECT time_bucket(INTERVAL 1 minute, time) AS time, service, count(duration_ms) AS count, "
-                      f"quantile_cont(duration_ms, 0.95) AS p95 FROM read_parquet({_store_parts(store)!r}, "
-                      "union_by_name=true) GROUP BY ALL ORDER BY time, service")
+        rel = _utc(duckdb).sql(f"SELECT time_bucket(INTERVAL 1 minute, time) AS time, service, count(duration_ms) "
+                               f"AS count, quantile_cont(duration_ms, 0.95) AS p95 FROM read_parquet("
+                               f"{_store_parts(store)!r}, union_by_name=true) GROUP BY ALL ORDER BY time, service")
         rows = len(rel.to_arrow_table().to_pandas())
     seconds = time.perf_counter() - t0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB -> GiB
