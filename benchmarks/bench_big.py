@@ -67,8 +67,13 @@ def case(name: str, files: list[str], work: str) -> dict:
     import duckdb
     import pandas as pd  # noqa: F401  (imports are not timed)
     import pyarrow as pa
+    import pyarrow.parquet  # noqa: F401
 
     import obsnb as ob
+    from obsnb import api, registry, scan  # noqa: F401  (a notebook has imported them once)
+
+    for fmt in registry.FORMATS:
+        registry.get_format(fmt)
 
     ob.set_option("progress", False)
     store = os.path.join(work, "store")

@@ -7,7 +7,7 @@ modification time, the format, the reader options, the obsnb version and the *pa
 the readers' source code: a parser change parses again). Engine and window are not in the key, so every
 ``load()`` and ``scan()`` of a file shares its entry.
 
-An entry holds each part of the file as zstd Parquet **in time order** (``time``, or ``start`` for spans) in
+An entry holds each part of the file as zstd (level 1) Parquet **in time order** (``time``, or ``start`` for spans) in
 row groups of ``cache_row_group`` rows, with each group's min and max time in ``entry.json`` (Parquet's
 statistics hold them too): a window reads only the row groups that overlap it. Rows already nearly in time
 order (logs written as they happen: each row group overlaps in time only its neighbours) are written as
@@ -16,10 +16,14 @@ sorted file; any other part is sorted by time (stable, null times last), and a h
 column gives a load the file order back. The rejected records are kept, so ``obsnb.rejected()`` is the
 same on a hit.
 
-A file larger than ``cache_chunk_bytes`` in a line format (JSON lines, logfmt; ``.gz`` too) is ingested in
-pieces cut at newlines: each piece is parsed and written in time order as above; pieces that meet in time
-only at their edges are the entry's files as they are, others are merged by time ranges into one sorted
-file. The first ingest holds about two pieces in memory, never the whole file.
+A load with no window parses a file whole (its frame holds every row anyway) and a background thread
+writes the entry from the same Arrow tables while the frame is built (:func:`flush` waits; every read of
+an entry waits for its write; a failed write leaves no entry and warns, :class:`StoreWriteWarning`). A
+scan or a windowed load of a file larger than ``cache_chunk_bytes`` in a line format (JSON lines, logfmt;
+``.gz`` too) ingests it in pieces cut at newlines: each piece is parsed, then written in time order as
+above while the next is parsed; pieces that meet in time only at their edges are the entry's files as
+they are, others are merged by time ranges into one sorted file. Such an ingest holds about two pieces in
+memory, never the whole file.
 
 The disk cap is ``cache_max_bytes`` (default 20 GiB): after each write, the least recently used entries
 are removed until the store fits (the entry just written stays, even when it alone is larger). Only local
