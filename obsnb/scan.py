@@ -135,6 +135,7 @@ class Scan:
         t0 = time.perf_counter()
         folder = _store_folder(self._options)
         ctx = ReadContext(strict=self._strict, options=self._options, kind=self._kind)
+        ctx.stream = True  # a big line file is ingested piece by piece: a scan never holds a file whole
         entries, kinds = [], set()
         many = len(self.files) > 1
         with cache.progress(len(self.files), "scanning files") as bar:

@@ -38,8 +38,15 @@ def quiet_load(*a, **kw):
         return ob.load(*a, **kw)
 
 
+def entries(store: pathlib.Path) -> list[pathlib.Path]:
+    """The store's entries, once its background writes are done."""
+    cache.flush()
+    return [d for d in store.iterdir() if not d.name.startswith(".")]
+
+
 def parts_of(store: pathlib.Path) -> list[pathlib.Path]:
-    return sorted(store.glob("*/part-*.parquet"))
+    cache.flush()  # a load writes its entry in the background
+    return sorted(store.glob("[!.]*/part-*.parquet"))
 
 
 def _stats(part: pathlib.Path) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
@@ -131,7 +138,7 @@ def test_one_entry_is_shared_by_loads_and_scans_and_a_hit_does_not_parse(messy, 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RejectedRecordsWarning)
         third = s.collect()
-    assert calls == [] and len(list(store.iterdir())) == 1
+    assert calls == [] and len(list(entries(store))) == 1
     pd.testing.assert_frame_equal(third, first[first["time"] >= pd.Timestamp("2024-05-14T12:10:00Z")].reset_index(drop=True))
     assert second.height == len(third)
     assert list(ob.rejected(second)["line"]) == BAD_LINES == list(ob.rejected(s)["line"])
@@ -144,13 +151,13 @@ def test_a_parser_change_parses_again(messy, tmp_path, monkeypatch):
     store = tmp_path / "store"
     quiet_load(messy, cache=store)
     quiet_load(messy, cache=store)
-    assert len(list(store.iterdir())) == 1
+    assert len(list(entries(store))) == 1
     fake.write_text("REVISION = 2  # the reader changed\n")
     calls = []
     real = api._parse_file
     monkeypatch.setattr(api, "_parse_file", lambda *a, **k: calls.append(a[0]) or real(*a, **k))
     quiet_load(messy, cache=store)
-    assert calls == [str(messy)] and len(list(store.iterdir())) == 2
+    assert calls == [str(messy)] and len(list(entries(store))) == 2
 
 
 def test_the_disk_cap_removes_the_least_recently_used_entries(tmp_path):
@@ -167,11 +174,11 @@ def test_the_disk_cap_removes_the_least_recently_used_entries(tmp_path):
     quiet_load(files[0], cache=store)  # used again: f1 is now the least recently used
     quiet_load(files[2], cache=store)
     assert cache.store_size(store) <= 2.5 * one
-    keys = {p.name for p in store.iterdir()}
+    keys = {p.name for p in entries(store)}
     assert keys == {cache.cache_key(str(f), None, {"cache": store}) for f in (files[0], files[2])}
     ob.set_option("cache_max_bytes", 1)  # smaller than any entry: only the one just written stays
     quiet_load(files[3], cache=store)
-    assert {p.name for p in store.iterdir()} == {cache.cache_key(str(files[3]), None, {"cache": store})}
+    assert {p.name for p in entries(store)} == {cache.cache_key(str(files[3]), None, {"cache": store})}
 
 
 def test_enable_store_turns_the_store_on_for_every_later_load(messy, tmp_path):
@@ -213,15 +220,16 @@ def test_progress_bar_on_a_streamed_ingest(messy, tmp_path, monkeypatch):
     monkeypatch.setattr(tqdm.auto, "tqdm", Spy)
     ob.set_option("progress", True)
     ob.set_option("cache_chunk_bytes", 50_000)
-    quiet_load(messy, cache=tmp_path / "quick")  # well under 2 s
+    monkeypatch.setattr(_write, "PROGRESS_AFTER", 1e9)  # as if every step were quick (no timing in the test)
+    ob.scan(messy, cache=tmp_path / "quick").count()
     assert made == []
     monkeypatch.setattr(_write, "PROGRESS_AFTER", 0.0)  # as if every step were slow
-    quiet_load(messy, cache=tmp_path / "store")
+    ob.scan(messy, cache=tmp_path / "store").count()
     (bar, _), = [b for b in made if b[1].startswith("ingesting")]
     assert bar.total == messy.stat().st_size and bar.n == messy.stat().st_size
     ob.set_option("progress", False)
     made.clear()
-    quiet_load(messy, cache=tmp_path / "store2")
+    ob.scan(messy, cache=tmp_path / "store2").count()
     assert made == []
 
 
@@ -233,6 +241,7 @@ def test_a_streamed_ingest_of_pieces_that_overlap_in_time_is_merged_sorted(tmp_p
     p.write_text("\n".join(lines) + "\n")
     ob.set_option("cache_chunk_bytes", 40_000)
     store = tmp_path / "store"
+    ob.scan(p, cache=store).count()  # a scan streams the ingest
     got = quiet_load(p, cache=store)
     (part,) = parts_of(store)
     assert part.name == "part-0.parquet"  # merged: one file
@@ -249,6 +258,7 @@ def test_a_streamed_ingest_of_pieces_that_overlap_in_time_is_merged_sorted(tmp_p
 def test_a_streamed_ingest_of_a_file_in_time_order_keeps_its_pieces(messy, tmp_path):
     ob.set_option("cache_chunk_bytes", 50_000)
     store = tmp_path / "store"
+    ob.scan(messy, cache=store).count()
     got = quiet_load(messy, cache=store)
     files = parts_of(store)
     assert len(files) >= messy.stat().st_size // 50_000
@@ -273,6 +283,95 @@ def test_store_and_snapshot_files_are_private(tmp_path):
     log.write_text('{"time": "2024-05-14T12:00:00Z", "event": "x"}\n')
     store = tmp_path / "store"
     ob.load(str(log), cache=str(store))
+    cache.flush()
     files = [p for p in store.rglob("*") if p.is_file() and p.suffix == ".parquet"]
     assert files and all(stat.S_IMODE(os.stat(p).st_mode) == 0o600 for p in files)
     assert stat.S_IMODE(os.stat(store).st_mode) == 0o700
+
+
+def _spy_parse(monkeypatch) -> list[str]:
+    """The paths the readers parse from now on (a file, or a piece of one)."""
+    calls: list[str] = []
+    real = api._parse_file
+    monkeypatch.setattr(api, "_parse_file", lambda p, *a, **k: calls.append(str(p)) or real(p, *a, **k))
+    return calls
+
+
+def test_a_load_without_a_window_parses_a_big_file_whole_and_a_windowed_load_streams_it(messy, tmp_path, monkeypatch):
+    """A load that returns every row holds the whole frame anyway: it parses the file once and stores those
+    parts (one Parquet file); a windowed load of a file over cache_chunk_bytes parses it piece by piece.
+    Both store the rows, lines and rejects of the plain load."""
+    ob.set_option("cache_chunk_bytes", 50_000)
+    plain = quiet_load(messy, cache=None)
+    lo, hi = pd.Timestamp("2024-05-14T12:20:00Z"), pd.Timestamp("2024-05-14T12:30:00Z")
+    plain_window = quiet_load(messy, cache=None, start=lo, end=hi)
+    calls = _spy_parse(monkeypatch)
+    whole = quiet_load(messy, cache=tmp_path / "whole")
+    assert calls == [str(messy)]
+    (part,) = parts_of(tmp_path / "whole")
+    assert pq.read_metadata(part).num_rows == len(plain) == 3000 - len(BAD_LINES)
+    pd.testing.assert_frame_equal(whole, plain)
+    calls.clear()
+    windowed = quiet_load(messy, cache=tmp_path / "pieces", start=lo, end=hi)
+    assert len(calls) >= messy.stat().st_size // 50_000 and all("piece-" in c for c in calls)
+    pd.testing.assert_frame_equal(windowed, plain_window)
+    calls.clear()
+    again = quiet_load(messy, cache=tmp_path / "pieces")  # the streamed entry, read whole
+    assert calls == []
+    pd.testing.assert_frame_equal(again, plain)
+    assert list(ob.rejected(again)["line"]) == list(ob.rejected(whole)["line"]) == BAD_LINES
+
+
+def test_the_entry_is_written_in_the_background_and_a_read_waits_for_it(messy, tmp_path, monkeypatch):
+    import threading
+
+    from obsnb.cache import _write
+
+    release = threading.Event()
+    real = _write._write_entry
+    monkeypatch.setattr(_write, "_write_entry", lambda *a, **k: release.wait() and real(*a, **k))
+    store = tmp_path / "store"
+    try:
+        first = quiet_load(messy, cache=store)  # returns while the entry is still being written
+        assert len(first) == 3000 - len(BAD_LINES)
+        assert not store.exists() or [d for d in store.iterdir() if not d.name.startswith(".")] == []
+        calls = _spy_parse(monkeypatch)
+        threading.Timer(0.2, release.set).start()
+        second = quiet_load(messy, cache=store)  # waits for the entry rather than parsing again
+    finally:
+        release.set()  # never leave the writer waiting (Python waits for it at exit)
+    assert calls == [] and len(entries(store)) == 1
+    pd.testing.assert_frame_equal(second, first)
+    assert list(ob.rejected(second)["line"]) == BAD_LINES
+
+
+def test_a_failed_background_write_warns_and_the_next_load_parses_again(messy, tmp_path, monkeypatch):
+    from obsnb.cache import _write
+
+    def full_disk(self, *a, **k):
+        raise OSError(28, "No space left on device")
+
+    real_close = _write._PartWriter.close
+    monkeypatch.setattr(_write._PartWriter, "close", full_disk)
+    store = tmp_path / "store"
+    with pytest.warns(cache.StoreWriteWarning, match="No space left on device.*parses it again"):
+        got = quiet_load(messy, cache=store)
+        cache.flush()
+    pd.testing.assert_frame_equal(got, quiet_load(messy, cache=None))  # the frame is whole
+    assert entries(store) == [] and [p for p in store.iterdir()] == []  # no half entry left behind
+    monkeypatch.setattr(_write._PartWriter, "close", real_close)  # the disk has room again
+    calls = _spy_parse(monkeypatch)
+    quiet_load(messy, cache=store)
+    assert calls == [str(messy)] and len(entries(store)) == 1
+
+
+def test_a_rewritten_file_is_parsed_again(tmp_path, monkeypatch):
+    p = tmp_path / "app.jsonl"
+    p.write_text("\n".join(messy_lines(600)) + "\n")
+    store = tmp_path / "store"
+    assert len(quiet_load(p, cache=store)) == 600 - 1  # line 4 is bad
+    p.write_text("\n".join(messy_lines(900)) + "\n")
+    calls = _spy_parse(monkeypatch)
+    got = quiet_load(p, cache=store)
+    assert calls == [str(p)] and len(got) == 900 - 1
+    pd.testing.assert_frame_equal(got, quiet_load(p, cache=None))

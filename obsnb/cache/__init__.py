@@ -7,7 +7,7 @@ modification time, the format, the reader options, the obsnb version and the *pa
 the readers' source code: a parser change parses again). Engine and window are not in the key, so every
 ``load()`` and ``scan()`` of a file shares its entry.
 
-An entry holds each part of the file as zstd Parquet **in time order** (``time``, or ``start`` for spans) in
+An entry holds each part of the file as zstd (level 1) Parquet **in time order** (``time``, or ``start`` for spans) in
 row groups of ``cache_row_group`` rows, with each group's min and max time in ``entry.json`` (Parquet's
 statistics hold them too): a window reads only the row groups that overlap it. Rows already nearly in time
 order (logs written as they happen: each row group overlaps in time only its neighbours) are written as
@@ -16,10 +16,14 @@ sorted file; any other part is sorted by time (stable, null times last), and a h
 column gives a load the file order back. The rejected records are kept, so ``obsnb.rejected()`` is the
 same on a hit.
 
-A file larger than ``cache_chunk_bytes`` in a line format (JSON lines, logfmt; ``.gz`` too) is ingested in
-pieces cut at newlines: each piece is parsed and written in time order as above; pieces that meet in time
-only at their edges are the entry's files as they are, others are merged by time ranges into one sorted
-file. The first ingest holds about two pieces in memory, never the whole file.
+A load with no window parses a file whole (its frame holds every row anyway) and a background thread
+writes the entry from the same Arrow tables while the frame is built (:func:`flush` waits; every read of
+an entry waits for its write; a failed write leaves no entry and warns, :class:`StoreWriteWarning`). A
+scan or a windowed load of a file larger than ``cache_chunk_bytes`` in a line format (JSON lines, logfmt;
+``.gz`` too) ingests it in pieces cut at newlines: each piece is parsed, then written in time order as
+above while the next is parsed; pieces that meet in time only at their edges are the entry's files as
+they are, others are merged by time ranges into one sorted file. Such an ingest holds about two pieces in
+memory, never the whole file.
 
 The disk cap is ``cache_max_bytes`` (default 20 GiB): after each write, the least recently used entries
 are removed until the store fits (the entry just written stays, even when it alone is larger). Only local
@@ -41,11 +45,12 @@ from .. import __version__
 from ..options import set_option
 from ..sources.base import Part, Reject
 from ._ingest import CHUNKABLE, ingest
-from ._write import (ROW, _conform_to, _target_schema, _time_name, _touch, enforce_cap, progress, row_groups_for,
-                     store_entry, store_size)
+from ._write import (ROW, StoreWriteWarning, _conform_to, _target_schema, _time_name, _touch, enforce_cap, flush,
+                     progress, row_groups_for, store_entry, store_size)
 
 __all__ = ["cache_key", "load_entry", "store_entry", "has_entry", "entry_meta", "ingest", "enable_store", "enable_store_from",
-           "parser_revision", "store_size", "enforce_cap", "row_groups_for", "progress", "CHUNKABLE", "ROW"]
+           "parser_revision", "store_size", "enforce_cap", "row_groups_for", "progress", "flush", "StoreWriteWarning",
+           "CHUNKABLE", "ROW"]
 
 _VERSION = 2
 
@@ -117,7 +122,9 @@ def cache_key(path: str, fmt: str | None, options: dict) -> str | None:
 
 
 def entry_meta(folder: str | os.PathLike, key: str) -> dict | None:
-    """The entry's ``entry.json`` (kinds, rows and row-group time ranges per part, rejects); None on a miss."""
+    """The entry's ``entry.json`` (kinds, rows and row-group time ranges per part, rejects); None on a miss.
+    Waits for the entry's background write first, when one is under way."""
+    flush(folder, key)
     try:
         return json.loads((pathlib.Path(folder) / key / "entry.json").read_text())
     except (OSError, ValueError):
@@ -125,6 +132,7 @@ def entry_meta(folder: str | os.PathLike, key: str) -> dict | None:
 
 
 def has_entry(folder: str | os.PathLike, key: str) -> bool:
+    flush(folder, key)
     return (pathlib.Path(folder) / key / "entry.json").is_file()
 
 

@@ -3,6 +3,7 @@ then kept as sorted runs (a file in time order) or merged by time ranges, never 
 
 from __future__ import annotations
 
+import concurrent.futures
 import gzip
 import os
 import pathlib
@@ -16,8 +17,8 @@ import pyarrow.compute as pc
 
 from ..options import get_option
 from ..sources.base import Part, ReadContext, Reject
-from ._write import (_conform_to, _new_tmp, _PartWriter, _publish, _arrange, _sorted, _target_schema, _time_name, _time_ns,
-                     _with_row, _write_meta, progress, row_groups_for, store_entry)
+from ._write import (_arrange, _conform_to, _new_tmp, _PartWriter, _publish, _sorted, _target_schema, _time_name,
+                     _time_ns, _with_row, _write_meta, progress, row_groups_for, store_entry)
 
 CHUNKABLE = {"jsonl", "logfmt"}  # one record per line: a piece cut at a newline parses as the whole would
 
@@ -25,35 +26,85 @@ CHUNKABLE = {"jsonl", "logfmt"}  # one record per line: a piece cut at a newline
 def _pieces(path: str, limit: int, out: pathlib.Path, name: str) -> Iterator[tuple[pathlib.Path, int, int, str | None]]:
     """Cut a (gzipped) line file at newlines into files of about ``limit`` bytes: (piece, first line, bytes
     read, truncation reason or None). The reason is set on the last piece when a gzip stream ends early."""
-    opener = gzip.open if path.endswith(".gz") else open
+    if not path.endswith(".gz"):
+        yield from _plain_pieces(path, limit, out, name)
+        return
     line0, carry, j, broken = 1, b"", 0, None
-    with opener(path, "rb") as f:
+    with gzip.open(path, "rb") as f:
         while True:
             try:
                 block = f.read(limit)
             except (EOFError, OSError, zlib.error) as exc:
                 block, broken = b"", f"gzip stream ends early or is corrupt ({exc})"
-            data = carry + block
             if not block:
-                if data:
-                    yield _piece(out, j, name, data), line0, len(data), broken
-                elif broken:
-                    yield _piece(out, j, name, b""), line0, 0, broken
+                if carry or broken:
+                    yield _piece(out, j, name, [carry]), line0, len(carry), broken
                 return
-            cut = data.rfind(b"\n") + 1
+            cut = block.rfind(b"\n") + 1
             if cut == 0:
-                carry = data
+                carry += block
                 continue
-            piece, carry = data[:cut], data[cut:]
-            yield _piece(out, j, name, piece), line0, len(piece), None
-            line0 += piece.count(b"\n")
+            view = memoryview(block)
+            chunks = [carry, view[:cut]]
+            yield _piece(out, j, name, chunks), line0, len(carry) + cut, None
+            line0 += carry.count(b"\n") + block.count(b"\n", 0, cut)
+            carry = bytes(view[cut:])
             j += 1
 
 
-def _piece(out: pathlib.Path, j: int, name: str, data: bytes) -> pathlib.Path:
+def _piece(out: pathlib.Path, j: int, name: str, chunks: list) -> pathlib.Path:
     p = out / f"piece-{j:05d}-{name}"
-    p.write_bytes(data)
+    with open(p, "wb") as f:
+        for c in chunks:
+            f.write(c)
     return p
+
+
+def _plain_pieces(path: str, limit: int, out: pathlib.Path, name: str) -> Iterator[tuple[pathlib.Path, int, int, None]]:
+    """An uncompressed file's pieces: cut points found by seeking, bytes copied by the kernel
+    (``copy_file_range``, no pass through Python), newlines counted by numpy over a memory map."""
+    import mmap
+
+    import numpy as np
+
+    size = os.path.getsize(path)
+    line0, pos, j = 1, 0, 0
+    with open(path, "rb") as f:
+        mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if size else None
+        try:
+            while pos < size:
+                end = size if pos + limit >= size else mm.find(b"\n", pos + limit) + 1 or size
+                p = out / f"piece-{j:05d}-{name}"
+                with open(p, "wb") as g:
+                    _copy_range(f, g, pos, end - pos)
+                yield p, line0, end - pos, None
+                step = 1 << 24
+                line0 += sum(int(np.count_nonzero(np.frombuffer(mm, np.uint8, min(step, end - o), o) == 10))
+                             for o in range(pos, end, step))
+                pos, j = end, j + 1
+        finally:
+            if mm is not None:
+                mm.close()
+
+
+def _copy_range(src, dst, offset: int, n: int) -> None:
+    done = 0
+    try:
+        while done < n:
+            k = os.copy_file_range(src.fileno(), dst.fileno(), n - done, offset + done)
+            if k == 0:
+                break
+            done += k
+    except (AttributeError, OSError):  # no copy_file_range here (or across these file systems): copy in blocks
+        src.seek(offset + done)
+        while done < n:
+            block = src.read(min(1 << 24, n - done))
+            if not block:
+                break
+            dst.write(block)
+            done += len(block)
+    if done != n:
+        raise OSError(f"the file shrank while it was read ({done} of {n} bytes copied)")
 
 
 def _disjoint(pieces: list[tuple[pathlib.Path, list]]) -> bool:
@@ -127,20 +178,26 @@ def ingest(folder: str | os.PathLike, key: str, path: str, fmt: str, ctx: ReadCo
            parse: Callable[[str, str, ReadContext], list[Part]], source: str) -> list[Part] | None:
     """Parse ``path`` into a new store entry, reporting its rejects into ``ctx``.
 
-    Small files (or formats that cannot be cut) are parsed whole: the parts are returned as well. A line
-    file over ``cache_chunk_bytes`` is parsed piece by piece and merged (returns None: read the entry).
+    Small files, formats that cannot be cut, and a load that returns every row (no window: its frame holds
+    the whole file anyway) are parsed whole: the parts are returned at once and the entry is written from
+    them in a background thread while the caller builds its frame (:func:`~obsnb.cache.flush` waits for
+    it). A line file over ``cache_chunk_bytes`` read by a scan (``ctx.stream`` set) or a windowed load is
+    parsed piece by piece, each piece written while the next is parsed (returns None: read the entry).
     """
     limit = int(get_option("cache_chunk_bytes"))
     size = os.path.getsize(path)
     if path.endswith(".gz"):
         size = max(size, _gz_size(path))
-    if fmt not in CHUNKABLE or size <= limit:
+    whole_frame = ctx.start_ns is None and ctx.end_ns is None and not getattr(ctx, "stream", False)
+    if fmt not in CHUNKABLE or size <= limit or whole_frame:
         before_n, before_list = ctx.n_rejected, len(ctx.rejects)
         parts = parse(path, fmt, ctx)
-        store_entry(folder, key, parts, ctx.rejects[before_list:], ctx.n_rejected - before_n)
+        store_entry(folder, key, parts, ctx.rejects[before_list:], ctx.n_rejected - before_n, background=True,
+                    source=source)
         return parts
     base, tmp = _new_tmp(folder)
     work = pathlib.Path(tempfile.mkdtemp(prefix=".pieces-", dir=base))
+    pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="obsnb-store")
     try:
         by_kind: dict[str, list] = {}
         ordered: dict[str, list[bool]] = {}
@@ -148,6 +205,7 @@ def ingest(folder: str | os.PathLike, key: str, path: str, fmt: str, ctx: ReadCo
         rejects: list[Reject] = []
         n_rejected = 0
         name = os.path.basename(path)[:-3] if path.endswith(".gz") else os.path.basename(path)
+        writing = None
         with progress(None if path.endswith(".gz") else size, f"ingesting {os.path.basename(path)}") as bar:
             for j, (piece, line0, nbytes, broken) in enumerate(_pieces(path, limit, work, name)):
                 sub = ReadContext(strict=ctx.strict, options=ctx.options, kind=ctx.kind)
@@ -162,18 +220,20 @@ def ingest(folder: str | os.PathLike, key: str, path: str, fmt: str, ctx: ReadCo
                     ctx.reject(source, None, broken, None)
                     rejects.append(Reject(source, None, broken, None))
                     n_rejected += 1
+                piece.unlink()
+                if writing is not None:
+                    writing.result()  # at most one piece written while the next is parsed: two in memory
+                jobs = []
                 for i, p in enumerate(parts):
                     t = p.table
                     if "_line" in t.column_names:
                         t = t.set_column(t.column_names.index("_line"), "_line", pc.add(t.column("_line"), line0 - 1))
-                    t, ns, in_order = _arrange(_with_row(t, rows.get(p.kind, 0)), p.kind)
+                    jobs.append((p.kind, _with_row(t, rows.get(p.kind, 0)), work / f"sorted-{j:05d}-{i}.parquet"))
                     rows[p.kind] = rows.get(p.kind, 0) + t.num_rows
-                    w = _PartWriter(work / f"sorted-{j:05d}-{i}.parquet", t.schema)
-                    w.write(t, ns)
-                    by_kind.setdefault(p.kind, []).append((w.path, w.close()))
-                    ordered.setdefault(p.kind, []).append(in_order)
-                piece.unlink()
+                writing = pool.submit(_write_pieces, jobs, by_kind, ordered)
                 bar.update(nbytes)
+            if writing is not None:
+                writing.result()
         kinds = list(by_kind)
         runs = []
         for i, k in enumerate(kinds):
@@ -193,5 +253,16 @@ def ingest(folder: str | os.PathLike, key: str, path: str, fmt: str, ctx: ReadCo
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     finally:
+        pool.shutdown(wait=True)
         shutil.rmtree(work, ignore_errors=True)
     return None
+
+
+def _write_pieces(jobs: list, by_kind: dict[str, list], ordered: dict[str, list[bool]]) -> None:
+    """Write a piece's parts, each in time order (as it is when nearly so, else sorted), noting row groups."""
+    for kind, t, path in jobs:
+        t, ns, in_order = _arrange(t, kind)
+        w = _PartWriter(path, t.schema)
+        w.write(t, ns)
+        by_kind.setdefault(kind, []).append((w.path, w.close()))
+        ordered.setdefault(kind, []).append(in_order)
