@@ -9,7 +9,7 @@ import polars as pl
 
 from ..errors import UsageError
 from . import _frames as F
-from .lazy import collect, is_scan, scan_engine, scan_frame
+from .lazy import collect, is_scan, latency_duckdb, scan_engine, scan_frame
 from .remote import remote_latency
 
 __all__ = ["latency", "quantile_name"]
@@ -86,12 +86,16 @@ def latency(
     if not (dtype.is_numeric() or dtype == pl.Null or _all_null(frame, value)):  # e.g. an empty object column from pandas
         msg = f"ob.latency: column {value!r} holds {dtype}, not numbers; pass value=<a numeric column>"
         raise UsageError(msg)
-    group = list(keys)
+    group = [*(["time"] if every is not None else []), *keys]
+    step = F.every_ns(every, "latency") if every is not None else None
+    fast = latency_duckdb(df, frame, value, qs, keys, step, time) if lazy else None
+    if fast is not None:  # a plain scan: DuckDB over the store's Parquet
+        fast = fast.rename({f"__q{i}": quantile_name(x) for i, x in enumerate(qs)})
+        return F.back(fast.sort(group, nulls_last=True) if group else fast, engine)
     cols = [pl.col(value).cast(pl.Float64)] + [pl.col(k) for k in keys]
     if every is not None:
         frame = F.utc_ns(frame, time, "latency")
-        cols.append(F.epoch_floor(time, F.every_ns(every, "latency")).alias("time"))
-        group = ["time", *keys]
+        cols.append(F.epoch_floor(time, step).alias("time"))
     v = pl.col(value)
     work = frame.select(cols).with_columns(pl.when(v.is_nan()).then(None).otherwise(v).alias(value))
     aggs = [v.count().cast(pl.Int64).alias("count")]
