@@ -6,7 +6,7 @@ Without FOLDER, one messy JSON-lines day of ``--lines`` lines (benchmarks/gen_me
 it, every ``*.jsonl``/``*.jsonl.gz``/``*.ndjson`` file in FOLDER (e.g. /work/bigdata from gen_big_set.py) is
 the evidence. The files are ingested into a store once (timed, printed); then the question, p95 of
 ``duration_ms`` per service per minute, is answered three ways, each in a fresh process (rounds
-interleaved) so each way's peak RSS (minus the RSS after imports) is its own:
+interleaved) so each way's peak RSS is its own (printed with the peak before the work began):
 
 - ``scan``: ``ob.latency(ob.scan(files), "duration_ms", q=0.95, by="service", every="1m")``
   (polars lazy over the store's Parquet: obsnb.analysis.lazy);
@@ -14,7 +14,7 @@ interleaved) so each way's peak RSS (minus the RSS after imports) is its own:
   read_parquet(<the same store files>) GROUP BY ALL``, to an Arrow table;
 - ``load``: ``ob.latency(ob.load(files), ...)``: the frame loaded whole (from the same store), then the helper.
 
-Prints median seconds, each way's ratio to hand DuckDB and peak MB; checks that scan and load give the same
+Prints median seconds, each way's ratio to hand DuckDB and peak RSS; checks that scan and load give the same
 frame and that DuckDB's counts are equal and its p95 within 1e-9 relative.
 """
 
@@ -37,7 +37,7 @@ WAYS = ("scan", "duckdb", "load")
 
 
 def child(way: str, store: str, files: list[str], out: str) -> None:
-    """One way, in this (fresh) process: prints seconds and peak MB above the RSS after imports."""
+    """One way, in this (fresh) process: prints seconds, its peak RSS and the peak RSS before the work began."""
     import warnings
 
     import duckdb
@@ -68,7 +68,7 @@ def child(way: str, store: str, files: list[str], out: str) -> None:
     dt = time.perf_counter() - t0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     res.select("time", "service", "count", "p95").write_parquet(out)
-    print(json.dumps({"seconds": dt, "peak_mb": (peak - base) / 1024, "rows": res.height}))
+    print(json.dumps({"seconds": dt, "peak_mb": peak / 1024, "base_mb": base / 1024, "rows": res.height}))
 
 
 def main() -> None:
@@ -103,6 +103,7 @@ def main() -> None:
         print(f"{len(files)} file(s), {rows:,} rows in the store, ingest {time.perf_counter() - t0:.1f} s (once)")
         times = {w: [] for w in WAYS}
         peaks = {w: [] for w in WAYS}
+        bases = {w: [] for w in WAYS}
         outs = {w: os.path.join(tmp, f"{w}.parquet") for w in WAYS}
         for _ in range(a.rounds):
             for w in WAYS:
@@ -111,6 +112,7 @@ def main() -> None:
                 got = json.loads(r.stdout.strip().splitlines()[-1])
                 times[w].append(got["seconds"])
                 peaks[w].append(got["peak_mb"])
+                bases[w].append(got["base_mb"])
         res = {w: pl.read_parquet(outs[w]) for w in WAYS}
         assert res["scan"].equals(res["load"]), "scan and load+helper disagree"
         d = res["duckdb"].with_columns(pl.col("time").cast(pl.Datetime("ns", "UTC")))
@@ -122,7 +124,7 @@ def main() -> None:
               f"DuckDB p95 max relative difference {rel:.1e}; {a.rounds} rounds, fresh process each")
         for w in WAYS:
             print(f"{w:7s} {med[w]:7.3f} s ({med[w] / med['duckdb']:.2f}x hand DuckDB)  "
-                  f"peak RSS +{statistics.median(peaks[w]):7.1f} MB over the RSS after imports")
+                  f"peak RSS {statistics.median(peaks[w]):7.1f} MB (before the work {statistics.median(bases[w]):.1f} MB)")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

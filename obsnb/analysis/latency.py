@@ -9,7 +9,7 @@ import polars as pl
 
 from ..errors import UsageError
 from . import _frames as F
-from .lazy import collect, is_scan, latency_duckdb, scan_engine, scan_frame
+from .lazy import collect, is_scan, scan_engine, scan_frame
 from .remote import remote_latency
 
 __all__ = ["latency", "quantile_name"]
@@ -88,10 +88,6 @@ def latency(
         raise UsageError(msg)
     group = [*(["time"] if every is not None else []), *keys]
     step = F.every_ns(every, "latency") if every is not None else None
-    fast = latency_duckdb(df, frame, value, qs, keys, step, time) if lazy else None
-    if fast is not None:  # a plain scan: DuckDB over the store's Parquet
-        fast = fast.rename({f"__q{i}": quantile_name(x) for i, x in enumerate(qs)})
-        return F.back(fast.sort(group, nulls_last=True) if group else fast, engine)
     cols = [pl.col(value).cast(pl.Float64)] + [pl.col(k) for k in keys]
     if every is not None:
         frame = F.utc_ns(frame, time, "latency")

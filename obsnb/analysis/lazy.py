@@ -9,7 +9,9 @@ columns, dtypes and numbers. Only the aggregate (per bucket and group) is materi
 (``gaps`` holds the time column of the window, 8 bytes a row, to sort each group's times).
 
 Measured against hand-written DuckDB SQL over the same Parquet and against load + the in-memory helper in
-benchmarks/bench_scan_helpers.py. A scan narrowed with ``filter(<pyarrow expression>)`` cannot be pushed into
+benchmarks/bench_scan_helpers.py. DuckDB's order statistics were tried for ``latency`` (faster): polars'
+group-by quantile interpolates differently from ``lo + (hi - lo) * frac`` in the last bit on large groups,
+so that path could not return the in-memory helper's numbers exactly, and polars does it here. A scan narrowed with ``filter(<pyarrow expression>)`` cannot be pushed into
 polars: it is collected (every column of its window; a warning says so). Keyword filters are pushed down.
 """
 
@@ -29,7 +31,7 @@ from . import _frames as F
 if TYPE_CHECKING:
     from ..scan import Scan
 
-__all__ = ["is_scan", "scan_frame", "scan_engine", "parquet_parts", "latency_duckdb", "collect"]
+__all__ = ["is_scan", "scan_frame", "scan_engine", "parquet_parts", "collect"]
 
 
 def is_scan(obj: Any) -> bool:
@@ -119,74 +121,3 @@ def collect(lf: pl.LazyFrame) -> pl.DataFrame:
     return lf.collect(engine="streaming")
 
 
-
-def _sql_name(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def latency_duckdb(scan: Scan, frame: pl.LazyFrame, value: str, qs: list[float], keys: list[str],
-                   every_ns: int | None, time: str) -> pl.DataFrame | None:
-    """``ob.latency``'s frame for a plain windowed scan, aggregated by DuckDB over the store's Parquet; None
-    when the scan or its columns do not fit this path (keyword filters, non-text keys: polars does it then).
-
-    DuckDB returns per group the count and the two order statistics each quantile interpolates between
-    (positions from ``(n - 1) * q`` in doubles); polars then interpolates ``lo + (hi - lo) * frac`` exactly as
-    its own ``quantile(interpolation="linear")`` does, so the numbers are the in-memory helper's to the bit.
-    Measured against polars' group-by quantile in benchmarks/bench_scan_helpers.py."""
-    import duckdb
-
-    sch = frame.collect_schema()
-    if scan._equals or scan._exprs or sch.get(time) != F.TS or not (sch[value].is_numeric() or sch[value] == pl.Null):
-        return None
-    if any(not (sch[k] == pl.String or sch[k].is_integer()) for k in keys):
-        return None
-    parts = parquet_parts(scan)
-    import pyarrow as pa
-
-    schemas = [pq.read_schema(p) for p in parts]
-    types = {s.field(time).type for s in schemas if time in s.names}
-    if not parts or len(types) != 1 or not (pa.types.is_timestamp(*types) or pa.types.is_int64(*types)):
-        return None  # no time column, or times typed differently across the parts: polars casts those
-    stamped = pa.types.is_timestamp(*types)  # else epoch ns (the spans' store)
-    t, v = _sql_name(time), _sql_name(value)
-    ns = f"epoch_ns({t})" if stamped else t
-    cols = [f"CAST({_sql_name(k)} AS {'VARCHAR' if sch[k] == pl.String else 'BIGINT'}) AS {_sql_name(k)}" for k in keys]
-    groups = [_sql_name(k) for k in keys]
-    if every_ns is not None:
-        cols.append(f"({ns} - ((({ns} % {every_ns}) + {every_ns}) % {every_ns})) AS __b")
-        groups.insert(0, "__b")
-    where, params = [], []
-    for bound, op in ((scan.start_ns, ">="), (scan.end_ns, "<")):
-        if bound is not None:
-            where.append(f"{t} {op} {'make_timestamp_ns(?)::TIMESTAMPTZ_NS' if stamped else '?::BIGINT'}")
-            params.append(int(bound))
-    if every_ns is not None:
-        where.append(f"{t} IS NOT NULL")
-    picks = []
-    for i, q in enumerate(qs):
-        pos = f"CAST(n - 1 AS DOUBLE) * '{q!r}'::DOUBLE"
-        picks += [f"list_extract(v, CAST(floor({pos}) AS BIGINT) + 1) AS __lo{i}",
-                  f"list_extract(v, CAST(ceil({pos}) AS BIGINT) + 1) AS __hi{i}"]
-    inner = (f"SELECT {', '.join([*cols, f'CASE WHEN isnan(CAST({v} AS DOUBLE)) THEN NULL ELSE CAST({v} AS DOUBLE) END AS x'])} "
-             f"FROM read_parquet(?, union_by_name = true)" + (f" WHERE {' AND '.join(where)}" if where else ""))
-    by = ", ".join(groups)
-    agg = (f"SELECT {by + ', ' if by else ''}count(x) AS n, count(*) - count(x) AS nan, list_sort(list(x) FILTER (WHERE x IS NOT NULL)) AS v "
-           f"FROM ({inner}) {'GROUP BY ' + by if by else ''}")
-    sql = f"SELECT {by + ', ' if by else ''}n, nan, {', '.join(picks)} FROM ({agg})"
-    con = duckdb.connect()
-    try:
-        got = pl.from_arrow(con.sql(sql, params=[parts, *params]).to_arrow_table())
-    finally:
-        con.close()
-    n = pl.col("n").cast(pl.Int64)
-    out = []
-    if every_ns is not None:
-        out.append(pl.col("__b").cast(pl.Int64).cast(F.TS).alias("time"))
-    out += [pl.col(k).cast(sch[k]) for k in keys]
-    out.append(n.alias("count"))
-    for i, q in enumerate(qs):
-        f = (n - 1).cast(pl.Float64) * q
-        lo, hi = pl.col(f"__lo{i}").cast(pl.Float64), pl.col(f"__hi{i}").cast(pl.Float64)
-        out.append(pl.when(n > 0).then(lo + (hi - lo) * (f - f.floor())).otherwise(None).alias(f"__q{i}"))
-    out.append(pl.col("nan").cast(pl.Int64))
-    return got.select(out)
