@@ -27,6 +27,7 @@ import pandas as pd
 from .analysis import error_rate as _error_rate
 from .analysis import latency as _latency
 from .analysis import rate as _rate
+from .analysis.lazy import is_scan
 from .timeutil import duration_ns
 
 __all__ = [
@@ -52,10 +53,26 @@ def _x(field: str = "time", title: str | None = None) -> alt.X:
 
 
 def _pandas(df: Any) -> pd.DataFrame:
-    """A pandas copy of a pandas or polars frame (altair gets plain pandas)."""
-    if type(df).__module__.startswith("polars"):
+    """A pandas copy of a pandas, polars or Arrow frame (altair gets plain pandas)."""
+    if type(df).__module__.startswith(("polars", "pyarrow")):
         return df.to_pandas()
     return df.copy()
+
+
+def _scan_span(scan: Any, time: str, by: str | None = None) -> tuple[pd.Series, int]:
+    """A scan's first and last time (as a 2-row series, all ``_step`` needs) and how many ``by`` groups it has:
+    one aggregate in the engine, so a chart of a scan never holds its rows (the helpers then aggregate it)."""
+    import polars as pl
+
+    from .analysis.lazy import collect, scan_frame
+
+    lf = scan_frame(scan, [time, *([by] if by else [])])
+    names = lf.collect_schema().names()
+    aggs = [pl.col(time).min().alias("lo"), pl.col(time).max().alias("hi")] if time in names else []
+    aggs.append(pl.col(by).n_unique().alias("n") if by and by in names else pl.lit(1).alias("n"))
+    row = collect(lf.select(aggs)).row(0, named=True)
+    times = pd.Series([row.get("lo"), row.get("hi")]).dropna()
+    return pd.to_datetime(times, utc=True), int(row["n"])
 
 
 def _td(value: Any) -> pd.Timedelta:
@@ -134,11 +151,15 @@ def latency(
     title: str = "Latency percentiles",
     unit: str = "ms",
 ) -> alt.Chart:
-    """Percentile lines over time from raw rows (aggregated here with ``ob.latency``) or from its result.
+    """Percentile lines over time from raw rows (aggregated here with ``ob.latency``), from an ``ob.scan()``
+    (aggregated in the engine over its store: the rows are never held) or from ``ob.latency``'s result.
 
     Buckets with no values break the lines; ``gaps`` (an ``ob.gaps`` result) adds red bands.
     """
-
+    if is_scan(df):
+        step = _step(_scan_span(df, time)[0], every, len(q))
+        return latency(_latency(df, value, q, every=step, time=time), value, q=q, every=step, time="time", gaps=gaps,
+                       title=title, unit=unit)
     pdf = _pandas(df)
     names = [c for c in pdf.columns if c.startswith("p") and c[1:].replace(".", "").isdigit()]
     if not names:  # raw rows: aggregate first
@@ -168,11 +189,16 @@ def latency(
 
 def rate(df: Any, every: Any = None, *, by: str | None = None, time: str = "time", title: str = "Events per bucket",
          start: Any = None, end: Any = None, gaps: Any = None) -> alt.Chart:
-    """Events per bucket as bars (stacked by ``by``); empty buckets show as zero."""
-
-    pdf = _pandas(df)
-    groups = pdf[by].nunique() if by and by in pdf else 1
-    step = _step(pd.to_datetime(pdf[time], utc=True), every, groups)
+    """Events per bucket as bars (stacked by ``by``); empty buckets show as zero. ``df`` may be an ``ob.scan()``
+    (counted in the engine over its store)."""
+    if is_scan(df):
+        times, groups = _scan_span(df, time, by)
+        pdf = df
+    else:
+        pdf = _pandas(df)
+        groups = pdf[by].nunique() if by and by in pdf else 1
+        times = pd.to_datetime(pdf[time], utc=True)
+    step = _step(times, every, groups)
     r = _pandas(_rate(pdf, step, by=by, time=time, start=start, end=end))
     enc = {"x": _x(), "y": alt.Y("count:Q", title=f"per {_label(step)}"),
            "tooltip": ["time:T", "count:Q", *([by] if by else [])]}
@@ -186,10 +212,10 @@ def rate(df: Any, every: Any = None, *, by: str | None = None, time: str = "time
 
 def error_rate(df: Any, every: Any = None, *, errors: Any = None, time: str = "time", start: Any = None,
                end: Any = None, title: str = "Error rate") -> alt.Chart:
-    """The share of error rows per bucket (line, 0–100 %), breaking where a bucket had no events."""
-
-    pdf = _pandas(df)
-    step = _step(pd.to_datetime(pdf[time], utc=True), every)
+    """The share of error rows per bucket (line, 0–100 %), breaking where a bucket had no events. ``df`` may be
+    an ``ob.scan()`` (counted in the engine over its store)."""
+    pdf = df if is_scan(df) else _pandas(df)
+    step = _step(_scan_span(df, time)[0] if is_scan(df) else pd.to_datetime(pdf[time], utc=True), every)
     r = _pandas(_error_rate(pdf, step, errors=errors, time=time, start=start, end=end))
     r = r[["time", "total", "errors", "error_rate"]]
     return (

@@ -27,6 +27,7 @@ __all__ = [
     "ns_literal",
     "duration_ns",
     "TS",
+    "schema_of",
 ]
 
 TS = pl.Datetime("ns", "UTC")
@@ -86,32 +87,43 @@ def names(by: str | Sequence[str] | None) -> list[str]:
     return list(by)
 
 
-def require(df: pl.DataFrame, columns: Iterable[str], helper: str, hint: str = "") -> None:
+def schema_of(df: pl.DataFrame | pl.LazyFrame) -> pl.Schema:
+    """The column types of an eager or a lazy frame (a LazyFrame's without running it)."""
+    return df.collect_schema() if isinstance(df, pl.LazyFrame) else df.schema
+
+
+def require(df: pl.DataFrame | pl.LazyFrame, columns: Iterable[str], helper: str, hint: str = "") -> None:
     """Raise UsageError naming the helper and the missing columns when ``df`` lacks any of ``columns``."""
-    missing = [c for c in columns if c not in df.columns]
+    cols = schema_of(df).names()
+    missing = [c for c in columns if c not in cols]
     if missing:
-        have = ", ".join(df.columns[:20]) + (" ..." if len(df.columns) > 20 else "")
+        have = ", ".join(cols[:20]) + (" ..." if len(cols) > 20 else "")
         msg = f"ob.{helper}: column(s) {missing} not in the frame (it has: {have})"
         msg += f"; {hint}" if hint else "; pass the right column name(s) as arguments"
         raise UsageError(msg)
 
 
-def utc_ns(df: pl.DataFrame, column: str, helper: str) -> pl.DataFrame:
+def utc_ns(df: pl.DataFrame | pl.LazyFrame, column: str, helper: str) -> pl.DataFrame | pl.LazyFrame:
     """Make ``column`` a ``Datetime("ns", "UTC")`` (naive times are taken as UTC; integers as epoch ns)."""
-    dtype = df.schema[column]
+    dtype = schema_of(df)[column]
+    return df if dtype == TS else df.with_columns(utc_expr(dtype, column, helper))
+
+
+def utc_expr(dtype: pl.DataType, column: str, helper: str) -> pl.Expr:
+    """``column`` (of type ``dtype``) as a ``Datetime("ns", "UTC")`` expression; UsageError when it holds no times."""
     if dtype == TS:
-        return df
+        return pl.col(column)
     if isinstance(dtype, pl.Datetime):
         expr = pl.col(column)
         if dtype.time_zone is None:
             expr = expr.dt.replace_time_zone("UTC")
         elif dtype.time_zone != "UTC":
             expr = expr.dt.convert_time_zone("UTC")
-        return df.with_columns(expr.dt.cast_time_unit("ns"))
+        return expr.dt.cast_time_unit("ns")
     if dtype.is_integer():
-        return df.with_columns(pl.col(column).cast(pl.Int64).cast(TS))
+        return pl.col(column).cast(pl.Int64).cast(TS)
     if dtype == pl.Date:
-        return df.with_columns(pl.col(column).cast(pl.Datetime("ns")).dt.replace_time_zone("UTC"))
+        return pl.col(column).cast(pl.Datetime("ns")).dt.replace_time_zone("UTC")
     msg = (
         f"ob.{helper}: column {column!r} holds {dtype}, not times; pass time=<the time column>, "
         "or load the frame with ob.load() which makes times UTC datetimes"
@@ -139,34 +151,47 @@ def every_ns(every: Any, helper: str) -> int:
     return ns
 
 
-def default_time(df: pl.DataFrame) -> str:
+def default_time(df: pl.DataFrame | pl.LazyFrame) -> str:
     """``time`` when the frame has it, else ``start`` (spans), else ``time`` (so the error names it)."""
-    if "time" in df.columns:
+    cols = schema_of(df).names()
+    if "time" in cols:
         return "time"
-    return "start" if "start" in df.columns else "time"
+    return "start" if "start" in cols else "time"
 
 
 def row_mask(frame: pl.DataFrame, sel: Any, helper: str, what: str, time: str = "time") -> pl.Series:
     """A boolean row mask from a ``(start, end)`` time window, a boolean mask (pandas, numpy, polars),
     a polars expression, the name of a boolean column, or ``{"column": value(s)}``."""
-    if isinstance(sel, tuple) and len(sel) == 2 and not isinstance(sel[0], (bool, np.bool_)):
-        require(frame, [time], helper, f"{what}=(start, end) filters on the time column; pass time=")
-        t = utc_ns(frame.select(time), time, helper).get_column(time).cast(pl.Int64)
-        return ((t >= to_ns(sel[0])) & (t < to_ns(sel[1]))).fill_null(False)
-    if isinstance(sel, pl.Expr):
-        return frame.select(sel.cast(pl.Boolean)).to_series().fill_null(False)
-    if isinstance(sel, str):
-        require(frame, [sel], helper)
-        return frame.get_column(sel).cast(pl.Boolean).fill_null(False)
-    if isinstance(sel, dict):
-        mask = pl.Series(np.ones(frame.height, dtype=bool))
-        for col, val in sel.items():
-            require(frame, [col], helper)
-            vals = list(val) if isinstance(val, (list, tuple, set)) else [val]
-            mask &= frame.get_column(col).is_in(vals).fill_null(False)
-        return mask
+    if isinstance(sel, (tuple, pl.Expr, str, dict)) and not _is_bool_pair(sel):
+        return frame.select(row_expr(frame, sel, helper, what, time).alias("_m")).get_column("_m")
     arr = np.asarray(sel, dtype=bool)
     if arr.shape != (frame.height,):
         msg = f"ob.{helper}: {what}= has {arr.size} values but the frame has {frame.height} rows"
         raise UsageError(msg)
     return pl.Series(arr)
+
+
+def _is_bool_pair(sel: Any) -> bool:
+    return isinstance(sel, tuple) and (len(sel) != 2 or isinstance(sel[0], (bool, np.bool_)))
+
+
+def row_expr(frame: pl.DataFrame | pl.LazyFrame, sel: Any, helper: str, what: str, time: str = "time") -> pl.Expr:
+    """:func:`row_mask` as an expression (for a lazy frame): every selector but a mask with one value per row."""
+    if isinstance(sel, tuple) and not _is_bool_pair(sel):
+        require(frame, [time], helper, f"{what}=(start, end) filters on the time column; pass time=")
+        t = utc_expr(schema_of(frame)[time], time, helper).cast(pl.Int64)
+        return ((t >= to_ns(sel[0])) & (t < to_ns(sel[1]))).fill_null(False)
+    if isinstance(sel, pl.Expr):
+        return sel.cast(pl.Boolean).fill_null(False)
+    if isinstance(sel, str):
+        require(frame, [sel], helper)
+        return pl.col(sel).cast(pl.Boolean).fill_null(False)
+    if isinstance(sel, dict):
+        mask = pl.repeat(True, pl.len())
+        for col, val in sel.items():
+            require(frame, [col], helper)
+            vals = list(val) if isinstance(val, (list, tuple, set)) else [val]
+            mask &= pl.col(col).is_in(vals).fill_null(False)
+        return mask
+    msg = f"ob.{helper}: on a scan {what}= takes a column name, a dict, a (start, end) window or a polars expression, not a mask"
+    raise UsageError(msg)

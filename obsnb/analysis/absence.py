@@ -11,6 +11,7 @@ from ..errors import UsageError
 from ..timeutil import format_duration, to_ns
 from . import _frames as F
 from .failures import error_expr
+from .lazy import collect, is_scan, scan_engine, scan_frame
 from .remote import remote_error_rate, remote_gaps, remote_rate
 
 __all__ = ["rate", "error_rate", "gaps"]
@@ -41,29 +42,36 @@ def _bounds(start: Any, end: Any) -> tuple[int | None, int | None]:
     return (None if start is None else to_ns(start)), (None if end is None else to_ns(end))
 
 
-def _prepare(df: Any, keys: list[str], time: str | None, helper: str) -> tuple[pl.DataFrame, str]:
-    frame = F.to_polars(df, [*keys, time or "time", "start"])
+def _prepare(df: Any, keys: list[str], time: str | None, helper: str,
+             extra: tuple[str, ...] = ()) -> tuple[pl.DataFrame | pl.LazyFrame, str]:
+    """The time and ``by`` columns (and ``extra``) of a frame, or of a scan as a LazyFrame over its store."""
+    wanted = [*keys, time or "time", "start", *extra]
+    frame = df if isinstance(df, pl.LazyFrame) else scan_frame(df, wanted) if is_scan(df) else F.to_polars(df, wanted)
     time = time or F.default_time(frame)
     F.require(frame, [time, *keys], helper)
-    return F.utc_ns(frame.select([time, *keys]), time, helper), time
+    return F.utc_ns(frame.select([time, *keys, *extra]), time, helper), time
 
 
-def _counts(frame, time, keys, step, start_ns, end_ns, groups, helper) -> pl.DataFrame:
-    """Events per (bucket, group) on the full grid of buckets x groups over [start_ns, end_ns), zeros included."""
+def _counts(frame, time, keys, step, start_ns, end_ns, groups, helper, errors: str | None = None) -> pl.DataFrame:
+    """Events per (bucket, group) on the full grid of buckets x groups over [start_ns, end_ns), zeros included;
+    with ``errors`` (a boolean column) also how many of them are errors. Only the counts are materialised."""
     ints = pl.col(time).cast(pl.Int64)
     cond = ints.is_not_null()
     if start_ns is not None:
         cond &= ints >= start_ns
     if end_ns is not None:
         cond &= ints < end_ns
-    frame = frame.filter(cond)
     bucket = F.epoch_floor(time, step).alias("time")
-    counts = frame.group_by([bucket, *keys]).agg(pl.len().cast(pl.Int64).alias("count"))
-    times = frame.get_column(time)
-    ints = times.cast(pl.Int64)
+    aggs = [pl.len().cast(pl.Int64).alias("count")]
+    if errors is not None:
+        aggs.append(pl.col(errors).sum().cast(pl.Int64).alias("errors"))
+    counts = frame.filter(cond).group_by([bucket, *keys]).agg(aggs)
+    if isinstance(counts, pl.LazyFrame):
+        counts = collect(counts)
+    ints = counts.get_column("time").cast(pl.Int64)  # bucket starts: the floor of the first and last time
     lo = start_ns if start_ns is not None else ints.min()
     hi = end_ns - 1 if end_ns is not None else ints.max()
-    schema = {"time": F.TS, **{k: frame.schema[k] for k in keys}, "count": pl.Int64}
+    schema = {"time": F.TS, **{k: counts.schema[k] for k in keys}, **{a.meta.output_name(): pl.Int64 for a in aggs}}
     if lo is None or hi is None or hi < lo:
         return pl.DataFrame(schema=schema)
     lo, hi = (lo // step) * step, (hi // step) * step
@@ -81,7 +89,8 @@ def _counts(frame, time, keys, step, start_ns, end_ns, groups, helper) -> pl.Dat
             expected = expected.cast({k: present.schema[k] for k in keys}, strict=False)
             present = pl.concat([present, expected]).unique()
         grid = present.join(grid, how="cross")
-    out = grid.join(counts, on=["time", *keys], how="left", nulls_equal=True).with_columns(pl.col("count").fill_null(0))
+    out = grid.join(counts, on=["time", *keys], how="left", nulls_equal=True).with_columns(
+        [pl.col(c).fill_null(0) for c in schema if c not in ("time", *keys)])
     return out.select(list(schema)).sort(["time", *keys], nulls_last=True)
 
 
@@ -106,7 +115,7 @@ def rate(
     """
     if isinstance(df, str):
         return remote_rate(df, every, by=by, start=start, end=end, groups=groups, **backend)
-    engine = F.engine_of(df)
+    engine = scan_engine(df) if is_scan(df) else F.engine_of(df)
     keys = F.names(by)
     step = F.every_ns(every, "rate")
     frame, time = _prepare(df, keys, time, "rate")
@@ -115,9 +124,11 @@ def rate(
     return F.back(out, engine)
 
 
-def _error_mask(frame: pl.DataFrame, errors: Any) -> pl.Series:
+def _error_mask(frame: pl.DataFrame | pl.LazyFrame, errors: Any) -> pl.Series | pl.Expr:
     if errors is None:  # the one definition of an error (obsnb.analysis.failures), shared with ob.investigate
-        return frame.select(error_expr(frame).alias("_e")).get_column("_e")
+        return error_expr(frame)
+    if isinstance(frame, pl.LazyFrame):
+        return F.row_expr(frame, errors, "error_rate", "errors", F.default_time(frame))
     return F.row_mask(frame, errors, "error_rate", "errors", F.default_time(frame))
 
 
@@ -146,24 +157,15 @@ def error_rate(
         if errors is not None:
             raise UsageError("errors= is for frames; on a backend the error definition is obsnb's for spans")
         return remote_error_rate(df, every, by=by, start=start, end=end, **backend)
-    engine = F.engine_of(df)
+    lazy = is_scan(df)
+    engine = scan_engine(df) if lazy else F.engine_of(df)
     keys = F.names(by)
     step = F.every_ns(every, "error_rate")
-    full = F.to_polars(df)
-    mask = _error_mask(full, errors)
-    frame, time = _prepare(full, keys, time, "error_rate")
-    lo, hi = _bounds(start, end)
-    total = _counts(frame, time, keys, step, lo, hi, None, "error_rate")
-    if total.height:  # the errors on the same grid
-        ints = total.get_column("time").cast(pl.Int64)
-        lo = ints.min() if lo is None else lo
-        hi = ints.max() + step if hi is None else hi
-    groups = total.select(keys).unique() if keys else None
-    errs = _counts(frame.filter(mask), time, keys, step, lo, hi, groups, "error_rate")
-    out = total.rename({"count": "total"}).join(
-        errs.rename({"count": "errors"}), on=["time", *keys], how="left", nulls_equal=True
-    )
-    out = out.with_columns(pl.col("errors").fill_null(0))
+    full = scan_frame(df) if lazy else F.to_polars(df)  # lazy: only the columns the definition reads are read
+    full = full.with_columns(_error_mask(full, errors).alias("_e"))
+    frame, time = _prepare(full, keys, time, "error_rate", ("_e",))
+    out = _counts(frame, time, keys, step, *_bounds(start, end), None, "error_rate", errors="_e")
+    out = out.rename({"count": "total"})
     out = out.with_columns(
         pl.when(pl.col("total") > 0)
         .then(pl.col("errors") / pl.col("total"))
@@ -206,7 +208,7 @@ def gaps(
     if backend or selector is not None:
         msg = "selector=, matchers= and step= are for the backend form: ob.gaps('prometheus://host:9090', ...)"
         raise UsageError(msg)
-    engine = F.engine_of(df)
+    engine = scan_engine(df) if is_scan(df) else F.engine_of(df)
     keys = F.names(by)
     th = F.duration_ns(threshold)
     frame, time = _prepare(df, keys, time, "gaps")
@@ -220,6 +222,8 @@ def gaps(
     ts = pl.col(time).cast(pl.Int64).sort().alias("_t")
     lists = frame.group_by(keys).agg(ts) if keys else frame.select(ts.implode())
     lists = lists.filter(pl.col("_t").list.len() > 0)
+    if isinstance(lists, pl.LazyFrame):  # a scan: only each group's times are materialised
+        lists = collect(lists)
     inner = (
         lists.select(*keys, "_t", pl.col("_t").list.diff().alias("_d"))
         .explode(["_t", "_d"])
@@ -239,10 +243,10 @@ def gaps(
     if start is not None and end is not None:
         window = [pl.lit(to_ns(start)).alias("gap_start"), pl.lit(to_ns(end)).alias("gap_end")]
         if expected is not None:
-            expected = expected.cast({k: frame.schema[k] for k in keys}, strict=False).unique()
+            expected = expected.cast({k: lists.schema[k] for k in keys}, strict=False).unique()
             silent = expected.join(lists.select(keys), on=keys, how="anti", nulls_equal=True)
             parts.append(silent.select([*keys, *window]))
-        elif not keys and frame.is_empty():  # nothing at all happened in the window
+        elif not keys and lists.is_empty():  # nothing at all happened in the window
             parts.append(pl.select(window))
     ends = {"gap_start": pl.Int64, "gap_end": pl.Int64}
     parts = [p.cast(ends).cast({"gap_start": F.TS, "gap_end": F.TS}) for p in parts]

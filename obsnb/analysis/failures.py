@@ -43,21 +43,30 @@ def failure_event(column: str = "event") -> pl.Expr:
 def event_names(frame: pl.DataFrame, column: str) -> bool:
     """Whether ``column`` holds event names (few distinct values, each repeated: ``job_failed``) rather than
     free-text messages, whose words are not a verdict ("Failed to connect, retrying" at INFO)."""
-    if column not in frame.columns or frame.is_empty():
+    if column not in _schema(frame):
         return False
-    return frame.get_column(column).n_unique() <= min(2000, max(20, 0.2 * frame.height))
+    if isinstance(frame, pl.LazyFrame):  # one pass over the column, in the engine
+        n, distinct = frame.select(pl.len(), pl.col(column).n_unique()).collect(engine="streaming").row(0)
+    else:
+        n, distinct = frame.height, (frame.get_column(column).n_unique() if frame.height else 0)
+    return n > 0 and distinct <= min(2000, max(20, 0.2 * n))
 
 
-def is_spans(frame: pl.DataFrame) -> bool:
+def _schema(frame: pl.DataFrame | pl.LazyFrame) -> pl.Schema:
+    return frame.collect_schema() if isinstance(frame, pl.LazyFrame) else frame.schema
+
+
+def is_spans(frame: pl.DataFrame | pl.LazyFrame) -> bool:
     """Whether a frame is a canonical span frame (has ``span_id``, ``start``, ``status``)."""
-    return {"span_id", "start", "status"} <= set(frame.columns)
+    return {"span_id", "start", "status"} <= set(_schema(frame).names())
 
 
-def _status_ge_500(frame: pl.DataFrame, columns: tuple[str, ...]) -> list[pl.Expr]:
+def _status_ge_500(frame: pl.DataFrame | pl.LazyFrame, columns: tuple[str, ...]) -> list[pl.Expr]:
     out = []
+    sch = _schema(frame)
     for c in columns:
-        if c in frame.columns and frame.schema[c] != pl.Null:
-            if frame.schema[c].is_numeric():
+        if c in sch and sch[c] != pl.Null:
+            if sch[c].is_numeric():
                 code = pl.col(c).cast(pl.Float64)
             else:
                 code = pl.col(c).cast(pl.String).str.extract(r"^\s*(\d{3})(?:\.0+)?\s*$").cast(pl.Int64, strict=False)
@@ -65,27 +74,28 @@ def _status_ge_500(frame: pl.DataFrame, columns: tuple[str, ...]) -> list[pl.Exp
     return out
 
 
-def error_expr(frame: pl.DataFrame, *, event: str = "event", failed_events: list[str] | None = None) -> pl.Expr:
+def error_expr(frame: pl.DataFrame | pl.LazyFrame, *, event: str = "event", failed_events: list[str] | None = None) -> pl.Expr:
     """A boolean expression: which rows of ``frame`` (logs or spans) are errors, by the module's definition.
 
     ``failed_events`` names event values that are failures whatever their words (a hint); ``event`` is
     the column holding event names.
     """
     parts: list[pl.Expr] = []
+    sch = _schema(frame)
     if is_spans(frame):
         parts.append(pl.col("status").cast(pl.String).str.to_uppercase().eq("ERROR").fill_null(False))
         parts += _status_ge_500(frame, ("http.response.status_code", "http.status_code"))
     else:
-        if "level" in frame.columns:
+        if "level" in sch:
             parts.append(pl.col("level").cast(pl.String).is_in(["ERROR", "CRITICAL"]).fill_null(False))
         for c in OUTCOME_COLUMNS:
-            if c in frame.columns and frame.schema[c] != pl.Null:
+            if c in sch and sch[c] != pl.Null:
                 parts.append(pl.col(c).cast(pl.String).str.to_lowercase().eq("failure").fill_null(False))
         parts += _status_ge_500(frame, HTTP_STATUS_COLUMNS)
         for c in STATUS_WORD_COLUMNS:
-            if c in frame.columns and frame.schema[c] != pl.Null:
+            if c in sch and sch[c] != pl.Null:
                 parts.append(failure_event(c))
-        if event in frame.columns and frame.schema[event] != pl.Null and event_names(frame, event):
+        if event in sch and sch[event] != pl.Null and event_names(frame, event):
             parts.append(failure_event(event))
             if failed_events:
                 parts.append(pl.col(event).cast(pl.String).is_in(list(failed_events)).fill_null(False))

@@ -9,6 +9,7 @@ import polars as pl
 
 from ..errors import UsageError
 from . import _frames as F
+from .lazy import collect, is_scan, scan_engine, scan_frame
 from .remote import remote_latency
 
 __all__ = ["latency", "quantile_name"]
@@ -72,23 +73,25 @@ def latency(
         msg = (f"latency() got {', '.join(sorted(backend))}: those are for its backend form, "
                "ob.latency('prometheus://host:9090' or an obsnb.toml name, 'metric', ...)")
         raise UsageError(msg)
-    engine = F.engine_of(df)
     qs = _check_q(q)
     keys = F.names(by)
-    frame = F.to_polars(df, [value, *keys, time or "time", "start"])
+    wanted = [value, *keys, time or "time", "start"]
+    lazy = is_scan(df)
+    engine = scan_engine(df) if lazy else F.engine_of(df)
+    frame = scan_frame(df, wanted) if lazy else F.to_polars(df, wanted)
     time = time or F.default_time(frame)
     need = [value, *keys] + ([time] if every is not None else [])
     F.require(frame, need, "latency", "name the latency column with value=... (e.g. value='duration_ms')")
-    all_null = frame.get_column(value).null_count() == frame.height  # e.g. an empty object column from pandas
-    if not (frame.schema[value].is_numeric() or all_null):
-        msg = f"ob.latency: column {value!r} holds {frame.schema[value]}, not numbers; pass value=<a numeric column>"
+    dtype = F.schema_of(frame)[value]
+    if not (dtype.is_numeric() or dtype == pl.Null or _all_null(frame, value)):  # e.g. an empty object column from pandas
+        msg = f"ob.latency: column {value!r} holds {dtype}, not numbers; pass value=<a numeric column>"
         raise UsageError(msg)
-    group = list(keys)
+    group = [*(["time"] if every is not None else []), *keys]
+    step = F.every_ns(every, "latency") if every is not None else None
     cols = [pl.col(value).cast(pl.Float64)] + [pl.col(k) for k in keys]
     if every is not None:
         frame = F.utc_ns(frame, time, "latency")
-        cols.append(F.epoch_floor(time, F.every_ns(every, "latency")).alias("time"))
-        group = ["time", *keys]
+        cols.append(F.epoch_floor(time, step).alias("time"))
     v = pl.col(value)
     work = frame.select(cols).with_columns(pl.when(v.is_nan()).then(None).otherwise(v).alias(value))
     aggs = [v.count().cast(pl.Int64).alias("count")]
@@ -98,4 +101,9 @@ def latency(
         out = work.group_by(group).agg(aggs).sort(group, nulls_last=True)
     else:
         out = work.select(aggs)
-    return F.back(out, engine)
+    return F.back(collect(out) if lazy else out, engine)
+
+
+def _all_null(frame: pl.DataFrame | pl.LazyFrame, value: str) -> bool:
+    check = frame.select(pl.col(value).null_count() == pl.len())
+    return bool((collect(check) if isinstance(check, pl.LazyFrame) else check).item())

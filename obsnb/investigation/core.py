@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..analysis import _frames as F
 from . import detect_changes, detect_deps, detect_errors, detect_work
+from ..options import get_option
 from .context import prepare
+from .evidence import frame_of
 from .findings import Findings
 from .vocabulary import read_evidence
 
@@ -42,19 +43,13 @@ def _one_per_moment(items: list) -> list:
     return out
 
 
-def _frame(df: Any):
-    if df is None:
-        return None, None
-    engine = F.engine_of(df)
-    return F.to_polars(df), engine
-
-
 def investigate(logs: Any = None, spans: Any = None, metrics: Any = None, *, start: Any = None, end: Any = None,
                 **hints: Any) -> Findings:
     """The findings of an incident, ranked: what happened, where, and what the evidence cannot tell.
 
-    ``logs``, ``spans``, ``metrics`` are canonical frames (``ob.load``), pandas or polars; any may be
-    None (no evidence of that kind, which is itself a finding). ``start``/``end`` are the incident
+    ``logs``, ``spans``, ``metrics`` are canonical frames (``ob.load``), pandas or polars, ``ob.scan()``
+    handles, paths (a file, glob or folder) or backend sources (which need ``start``/``end``: see
+    :mod:`obsnb.investigation.evidence`); any may be None (no evidence of that kind, which is itself a finding). ``start``/``end`` are the incident
     window; without them the window is found from the error rate (or is all the evidence). The
     baseline is the evidence before ``start``; without any, the window's first quarter, and a
     ``telemetry_gap`` finding says so.
@@ -66,10 +61,9 @@ def investigate(logs: Any = None, spans: Any = None, metrics: Any = None, *, sta
     Returns :class:`~obsnb.investigation.Findings`: ``.frame`` (the evidence's engine), ``.of(kind)``,
     ``.reading`` (what was assumed), ``.looked_at`` and ``.to_json()`` (schema ``obsnb.findings/1``).
     """
-    lg, e1 = _frame(logs)
-    sp, e2 = _frame(spans)
-    me, e3 = _frame(metrics)
-    engine = next((e for e in (e1, e2, e3) if e), "pandas")
+    read = [frame_of(x, k, start, end, hints.get("baseline")) for x, k in ((logs, "logs"), (spans, "spans"), (metrics, "metrics"))]
+    (lg, e1, n1), (sp, e2, n2), (me, e3, n3) = read
+    engine = next((e for e in (e1, e2, e3) if e), None) or get_option("engine")
     engine = "polars" if engine == "polars" else "pandas"
     reading = read_evidence(lg, sp, hints)
     ctx = prepare(lg, sp, me, reading, start, end)
@@ -79,6 +73,9 @@ def investigate(logs: Any = None, spans: Any = None, metrics: Any = None, *, sta
         found, text = detect(ctx)
         items += found
         looked[kind] = f"{looked[kind]}; {text}" if kind in looked else text
+    notes = [n for n in (n1, n2, n3) if n]
+    if notes:  # how the evidence was read, where a reader of telemetry gaps looks
+        looked["telemetry_gap"] = "; ".join([looked.get("telemetry_gap", ""), *notes]).lstrip("; ")
     items = _one_per_moment(items)
     evidence = {"logs": 0 if lg is None else lg.height, "spans": 0 if sp is None else sp.height,
                 "metrics": 0 if me is None else me.height}

@@ -178,7 +178,7 @@ def _events(logs: pl.DataFrame, r: Reading) -> None:
         return
     units = keyed.get_column(r.key).n_unique()
     per = (keyed.group_by(ev).agg(pl.col(r.key).n_unique().alias("units"), pl.len().alias("rows"))
-           .sort("units", descending=True).head(200))
+           .sort(["units", ev], descending=[True, False], nulls_last=True).head(200))  # ties by name: not by row order
     names = per.get_column(ev).cast(pl.String).to_list()
     cover = dict(zip(names, per.get_column("units").to_list()))
     fail = [e for e in names if _FAILURE.search(e) and len(e.split()) < 6]
@@ -211,7 +211,7 @@ def _heartbeat(logs: pl.DataFrame, r: Reading) -> None:
     ev = r.event_column
     if r.heartbeat or ev not in logs.columns:
         return
-    top = logs.group_by(ev).len().sort("len", descending=True).head(300).get_column(ev).cast(pl.String).to_list()
+    top = logs.group_by(ev).len().sort(["len", ev], descending=[True, False], nulls_last=True).head(300).get_column(ev).cast(pl.String).to_list()
     hb = [e for e in top if e and HEARTBEAT_WORDS.search(e) and len(e.split()) < 6]
     r.heartbeat = hb[:2]
     r.why["heartbeat"] = "events named heartbeat/alive/ping/poll" if hb else "no heartbeat-like event"

@@ -1,0 +1,143 @@
+"""ob.latency on a scan (out of core) vs hand-written DuckDB over the same Parquet vs load + the in-memory helper.
+
+    python benchmarks/bench_scan_helpers.py [--lines 2000000] [--rounds 3] [FOLDER]
+
+Without FOLDER, one messy JSON-lines day of ``--lines`` lines (benchmarks/gen_messy_logs.py) is written; with
+it, every ``*.jsonl``/``*.jsonl.gz``/``*.ndjson`` file in FOLDER (e.g. /work/bigdata from gen_big_set.py) is
+the evidence. The files are ingested into a store once (timed, printed); then the question, p95 of
+``duration_ms`` per service per minute, is answered three ways, each in a fresh process (rounds
+interleaved) so each way's peak RSS is its own (printed with the peak before the work began):
+
+- ``scan``: ``ob.latency(ob.scan(files), "duration_ms", q=0.95, by="service", every="1m")``
+  (polars lazy over the store's Parquet: obsnb.analysis.lazy);
+- ``duckdb``: ``SELECT time_bucket(...), service, count(duration_ms), quantile_cont(duration_ms, 0.95) FROM
+  read_parquet(<the same store files>) GROUP BY ALL``, to an Arrow table;
+- ``load``: ``ob.latency(ob.load(files), ...)``: the frame loaded whole (from the same store), then the helper.
+
+Prints median seconds, each way's ratio to hand DuckDB and peak RSS; checks that scan and load give the same
+frame and that DuckDB's counts are equal and its p95 within 1e-9 relative.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+WAYS = ("scan", "duckdb", "load")
+
+
+def _hwm_mb() -> float:
+    """This process's peak RSS (VmHWM: reset by exec, unlike getrusage's ru_maxrss, which a child inherits)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def child(way: str, store: str, files: list[str], out: str) -> None:
+    """One way, in this (fresh) process: prints seconds, its peak RSS and the peak RSS before the work began."""
+    import warnings
+
+    import duckdb
+    import polars as pl
+
+    import obsnb as ob
+
+    warnings.simplefilter("ignore")
+    ob.set_option("progress", False)
+    ob.set_option("cache", store)
+    ob.set_option("engine", "polars")
+    s = ob.scan(files, "logs")
+    parts = [p["part"] for p in s.explain()]  # ingested already: this reads entry.json only
+    base = _hwm_mb()
+    t0 = time.perf_counter()
+    if way == "scan":
+        res = ob.latency(s, "duration_ms", q=0.95, by="service", every="1m")
+    elif way == "load":
+        res = ob.latency(ob.load(files, "logs", engine="polars"), "duration_ms", q=0.95, by="service", every="1m")
+    else:
+        con = duckdb.connect()
+        con.execute("SET TimeZone='UTC'")
+        sql = ("SELECT time_bucket(INTERVAL 1 minute, time) AS time, service, count(duration_ms) AS count, "
+               "quantile_cont(duration_ms, 0.95) AS p95 "
+               f"FROM read_parquet({parts!r}, union_by_name=true) GROUP BY ALL ORDER BY ALL")
+        rel = con.sql(sql)
+        res = pl.from_arrow(rel.to_arrow_table() if hasattr(rel, "to_arrow_table") else rel.arrow())
+    dt = time.perf_counter() - t0
+    peak = _hwm_mb()
+    res.select("time", "service", "count", "p95").write_parquet(out)
+    print(json.dumps({"seconds": dt, "peak_mb": peak, "base_mb": base, "rows": res.height}))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("folder", nargs="?")
+    ap.add_argument("--lines", type=int, default=2_000_000)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--child", nargs=4, metavar=("WAY", "STORE", "FILES_JSON", "OUT"), help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    if a.child:
+        way, store, files, out = a.child
+        return child(way, store, json.loads(files), out)
+    import polars as pl
+
+    import obsnb as ob
+
+    tmp = tempfile.mkdtemp(prefix="obsnb-bench-scan-helpers-")
+    try:
+        if a.folder:
+            files = sorted(f for pat in ("*.jsonl", "*.jsonl.gz", "*.ndjson", "*.ndjson.gz")
+                           for f in glob.glob(os.path.join(a.folder, pat)))
+            store = os.path.join(a.folder, ".obsnb-store") if os.access(a.folder, os.W_OK) else os.path.join(tmp, "store")
+        else:
+            files = [os.path.join(tmp, "messy.jsonl")]
+            subprocess.run([sys.executable, os.path.join(HERE, "gen_messy_logs.py"), str(a.lines), files[0]],
+                           check=True, capture_output=True)
+            store = os.path.join(tmp, "store")
+        ob.set_option("progress", False)
+        ob.set_option("cache", store)  # as the children do (a cache= keyword would be a reader option: another key)
+        t0 = time.perf_counter()
+        s = ob.scan(files, "logs")
+        rows = ob.load_info(s).rows_loaded
+        print(f"{len(files)} file(s), {rows:,} rows in the store, ingest {time.perf_counter() - t0:.1f} s (once)")
+        times = {w: [] for w in WAYS}
+        peaks = {w: [] for w in WAYS}
+        bases = {w: [] for w in WAYS}
+        outs = {w: os.path.join(tmp, f"{w}.parquet") for w in WAYS}
+        for _ in range(a.rounds):
+            for w in WAYS:
+                r = subprocess.run([sys.executable, __file__, "--child", w, store, json.dumps(files), outs[w]],
+                                   check=True, capture_output=True, text=True)
+                got = json.loads(r.stdout.strip().splitlines()[-1])
+                times[w].append(got["seconds"])
+                peaks[w].append(got["peak_mb"])
+                bases[w].append(got["base_mb"])
+        res = {w: pl.read_parquet(outs[w]) for w in WAYS}
+        assert res["scan"].equals(res["load"]), "scan and load+helper disagree"
+        d = res["duckdb"].with_columns(pl.col("time").cast(pl.Datetime("ns", "UTC")))
+        j = res["scan"].join(d, on=["time", "service"], how="full", suffix="_d", nulls_equal=True)
+        assert (j["count"] == j["count_d"]).all(), "DuckDB counts differ"
+        rel = ((j["p95"] - j["p95_d"]).abs() / j["p95_d"].abs().clip(1e-12)).max() or 0.0
+        med = {w: statistics.median(v) for w, v in times.items()}
+        print(f"p95 of duration_ms per service per minute: {res['scan'].height:,} rows; "
+              f"DuckDB p95 max relative difference {rel:.1e}; {a.rounds} rounds, fresh process each")
+        for w in WAYS:
+            print(f"{w:7s} {med[w]:7.3f} s ({med[w] / med['duckdb']:.2f}x hand DuckDB)  "
+                  f"peak RSS {statistics.median(peaks[w]):7.1f} MB (before the work {statistics.median(bases[w]):.1f} MB)")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

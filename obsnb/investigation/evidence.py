@@ -1,0 +1,97 @@
+"""What ``ob.investigate`` accepts as evidence besides frames: scans, paths, and backend sources.
+
+* An ``ob.scan()`` handle: its window's rows are collected (every column: the detectors read attribute
+  columns such as the suspects' ones) into one polars frame. The detectors are not out of core yet; the
+  analysis helpers are (``ob.latency(scan, ...)``). ``looked_at`` says how much was read.
+* A path, glob or folder: loaded as :func:`obsnb.load` loads it, through a scan when the store is on
+  (option ``cache``) or the files are larger than :data:`SCAN_BYTES`, so a big file is parsed piece by
+  piece into the store rather than whole in memory. The frame is the same either way.
+* A backend source (``clickhouse://...``, a Loki or Elasticsearch URL, an obsnb.toml name): needs ``start=``
+  and ``end=``. Its rows from ``start - baseline`` (the ``baseline`` hint, default the window's length) to
+  ``end`` are pulled with one bounded :func:`obsnb.load` per kind, so no more than the window and its
+  baseline leaves the server; ``looked_at`` (under ``telemetry_gap``) says the detectors ran on those rows
+  and that nothing was aggregated server-side. The source's address is never echoed (it may hold a user).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+import polars as pl
+
+from ..analysis import _frames as F
+from ..analysis.lazy import is_scan
+from ..errors import UsageError
+from ..options import get_option
+from ..timeutil import duration_ns, to_ns
+from .findings import fmt_time
+
+__all__ = ["SCAN_BYTES", "frame_of", "is_source"]
+
+#: files larger than this (in total) are read through a scan (the store) rather than loaded whole
+SCAN_BYTES = 1 << 30
+
+
+def is_source(obj: Any) -> bool:
+    """Whether ``obj`` names evidence to read (a path, glob, folder or backend) rather than holding it."""
+    return isinstance(obj, (str, os.PathLike))
+
+
+def _scan_function():
+    """``obsnb.scan`` the function (the package maps the name lazily; importing the module would shadow it)."""
+    pkg = sys.modules["obsnb"]
+    fn = vars(pkg).get("scan")
+    return fn if callable(fn) else pkg.__getattr__("scan")
+
+
+def _size(files: list[str]) -> int:
+    total = 0
+    for f in files:
+        try:
+            total += os.path.getsize(f)
+        except OSError:
+            pass
+    return total
+
+
+def frame_of(obj: Any, kind: str, start: Any, end: Any, baseline: Any) -> tuple[pl.DataFrame | None, str | None, str | None]:
+    """(the evidence as a polars frame, the engine to answer in or None, a note for ``looked_at`` or None)."""
+    if obj is None:
+        return None, None, None
+    if is_source(obj):
+        from .. import api
+
+        source = os.fspath(obj)
+        if api._is_backend(source):
+            return _from_backend(source, kind, start, end, baseline)
+        files = api._expand(source)
+        if not (get_option("cache") or _size(files) > SCAN_BYTES):
+            return F.to_polars(api.load(source, kind, engine="polars")), None, None
+        obj = _scan_function()(source, kind)
+    if is_scan(obj):
+        df = obj.collect(engine="polars")
+        note = (f"the {kind} were a scan of {len(obj.files)} file(s): its {df.height:,} rows were collected in memory "
+                "for the detectors")
+        return df, None, note
+    return F.to_polars(obj), F.engine_of(obj), None
+
+
+def _from_backend(source: str, kind: str, start: Any, end: Any, baseline: Any) -> tuple[pl.DataFrame, None, str]:
+    from .. import api
+
+    if start is None or end is None:
+        msg = (f"ob.investigate over a backend ({kind}) reads a bounded window: pass start= and end= (and the "
+               "baseline= hint for how much before it to compare with; default the window's length)")
+        raise UsageError(msg)
+    t0, t1 = to_ns(start), to_ns(end)
+    if t1 <= t0:
+        raise UsageError(f"ob.investigate: end= ({end}) is not after start= ({start})")
+    lo = t0 - (duration_ns(baseline) if baseline else t1 - t0)
+    df = F.to_polars(api.load(source, kind, start=lo, end=t1, engine="polars"))
+    scheme = source.split("://", 1)[0] if "://" in source else "named"
+    note = (f"the {kind} came from a {scheme} backend: {df.height:,} rows from {fmt_time(lo)} to {fmt_time(t1)} "
+            "(the window and its baseline) were pulled with one bounded load and the detectors ran on them; "
+            "nothing was aggregated server-side and nothing before the baseline was read")
+    return df, None, note
