@@ -64,10 +64,11 @@ def _read(path: pathlib.Path) -> bytes | None:
 
 def user_key() -> bytes:
     """This user's key, created on first use (two processes racing both end up with the same key)."""
+    where = f"{os.environ.get('XDG_CONFIG_HOME')}\0{os.environ.get('HOME')}"
+    if where in _CACHE:  # the folder checks cost more than the hash: done once per key location
+        return _CACHE[where]
     path = key_path()
     with _LOCK:
-        if str(path) in _CACHE:
-            return _CACHE[str(path)]
         key = _read(path)
         if key is None:
             fd, tmp = tempfile.mkstemp(prefix=".key.", dir=path.parent)  # 0600
@@ -79,7 +80,7 @@ def user_key() -> bytes:
             finally:
                 os.unlink(tmp)
             key = _read(path)
-        _CACHE[str(path)] = key
+        _CACHE[where] = key
         return key
 
 

@@ -26,12 +26,13 @@ than 3 characters are replaced only where their field names them, never as free 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import html
 import ipaddress
 import re
 from typing import Any, Iterable
 
-from .keyed import keyed_hash
+from .keyed import keyed_hash, user_key
 
 __all__ = ["Scrub", "pseudonym"]
 
@@ -41,6 +42,11 @@ _MISSING = frozenset({"", "nan", "NaN", "None", "none", "null", "NULL", "<NA>", 
 
 def pseudonym(kind: str, value: str) -> str:
     """The stable pseudonym of ``value``: ``{kind:<8 hex digits of its keyed hash>}``."""
+    return _pseudonym(user_key(), kind, value)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _pseudonym(key: bytes, kind: str, value: str) -> str:
     return "{" + kind + ":" + keyed_hash(value, "obsnb.scrub." + kind, 8) + "}"
 
 
@@ -193,8 +199,9 @@ class Scrub:
                     r"(?i)(?:(?:version|ver|release|build)[\w.-]*[\"']?\s*[:=]\s*[\"']?)?[0-9]{1,3}(?:\.[0-9]{1,3}){3}",
                     r"[0-9A-Fa-f:.]*:[0-9A-Fa-f]*:[0-9A-Fa-f:.]*"]
             found = col.str.extract_all("|".join(f"(?:{p})" for p in pats)).explode().drop_nulls().unique().to_list()
+            judge = Scrub(pii=True)
             for cand in found:  # judged once per distinct candidate, not per row
-                scrubbed = Scrub(pii=True).text(cand)
+                scrubbed = judge.text(cand)
                 if scrubbed != cand:
                     old.append(cand)
                     new.append(scrubbed)

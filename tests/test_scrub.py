@@ -16,6 +16,7 @@ import polars as pl
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
+import obsnb as ob
 from obsnb import cli
 from obsnb.keyed import key_path
 from obsnb.safe_text import md_text
@@ -148,3 +149,23 @@ def test_render_scrub_pii_leaves_no_planted_value_in_any_file_and_keeps_pseudony
     assert expected("id", "u-4711") in findings and expected("ip", "192.168.7.44") in findings
     assert expected("id", "u-9000") in html.unescape(report)
     assert all(p.stat().st_mode & 0o777 == 0o600 for p in files)
+
+
+def test_report_table_of_obsnb_toml_turns_scrubbing_on_and_is_checked(tmp_path):
+    """[report] scrub_pii / scrub_values / scrub_fields apply to render(); the CLI flags add to them."""
+    from obsnb.report import scrub_for
+
+    assert scrub_for(None) is None and scrub_for(False) is None  # off unless asked
+    cfg = tmp_path / "obsnb.toml"
+    cfg.write_text('[report]\nscrub_pii = true\nscrub_values = ["mallory"]\nscrub_fields = ["user.id"]\n')
+    s = scrub_for(None)
+    assert (s.pii, s.values, s.fields) == (True, ("mallory",), ("user.id",))
+    args = cli._parser().parse_args(["render", "x.ipynb", "--scrub-value", "trent", "--scrub-field", "customer"])
+    s = cli._scrub_of(args)
+    assert (s.pii, s.values, s.fields) == (True, ("mallory", "trent"), ("user.id", "customer"))
+    cfg.write_text("[report]\nscrub_pii = true\nscrub_emails = true\n")
+    with pytest.raises(ob.UsageError, match="no setting 'scrub_emails'"):
+        scrub_for(None)
+    cfg.write_text('[report]\nscrub_pii = "yes"\n')
+    with pytest.raises(ob.UsageError, match="scrub_pii must be true or false"):
+        scrub_for(True)
