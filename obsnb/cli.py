@@ -68,6 +68,12 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE",
                    help="set a parameter (value read as JSON when it parses, else as a string)")
     r.add_argument("--show-code", action="store_true", help="include code cells (hidden by default)")
+    r.add_argument("--scrub-pii", action="store_true",
+                   help="replace e-mails and IP addresses with stable pseudonyms in every file written")
+    r.add_argument("--scrub-value", action="append", default=[], metavar="VALUE",
+                   help="also replace this value (a user name, an id) wherever it shows (repeat)")
+    r.add_argument("--scrub-field", action="append", default=[], metavar="FIELD",
+                   help="also replace every value of this field (user.id) wherever it shows (repeat)")
 
     i = sub.add_parser("investigate", help="print the findings of an incident (a table, or --json)", epilog=EPILOG,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -239,28 +245,44 @@ def _cmd_render(a) -> int:
     params.update(resolve_sources(given))
     src = pathlib.Path(a.notebook)
     out = a.out or (str(src.with_suffix(f".{a.to}")) if src.suffix == ".ipynb" else None)
-    path = _render_with_findings(a.notebook, to=a.to, output=out, parameters=params, show_code=a.show_code)
+    path = _render_with_findings(a.notebook, to=a.to, output=out, parameters=params, show_code=a.show_code,
+                                 scrub=_scrub_of(a))
     print(path)
     return 0
 
 
-def _render_with_findings(nb, *, to, output, parameters, show_code=False) -> pathlib.Path:
+def _scrub_of(a):
+    """The render's scrubbing: obsnb.toml's [report] settings, extended by --scrub-pii/-value/-field."""
+    from .report import Scrub, scrub_for
+
+    base = scrub_for(True if a.scrub_pii else None)
+    pii = bool(a.scrub_pii or (base is not None and base.pii))
+    values = (*(base.values if base else ()), *a.scrub_value)
+    fields = (*(base.fields if base else ()), *a.scrub_field)
+    scrub = Scrub(pii=pii, values=values, fields=fields)
+    return scrub if scrub.active else False
+
+
+def _render_with_findings(nb, *, to, output, parameters, show_code=False, scrub=None) -> pathlib.Path:
     """Render, and write the findings the notebook computed beside the report as ``<report>.findings.json``
-    (redacted like the report, readable by the owner only)."""
-    from .report import redact, render
+    (redacted and scrubbed like the report, readable by the owner only)."""
+    from .report import redact, render, scrub_for
+
+    scrub = scrub_for(scrub)
 
     fd, tmp = tempfile.mkstemp(prefix="obsnb-findings-", suffix=".json")
     os.close(fd)
     old = os.environ.get("OBSNB_FINDINGS_OUT")
     os.environ["OBSNB_FINDINGS_OUT"] = tmp
     try:
-        path = pathlib.Path(render(nb, to=to, output=output, parameters=parameters, show_code=show_code))
+        path = pathlib.Path(render(nb, to=to, output=output, parameters=parameters, show_code=show_code,
+                                   scrub=scrub or False))
         text = pathlib.Path(tmp).read_text() if os.path.getsize(tmp) else ""
         if text:
             target = path.with_suffix(".findings.json")
             fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "w") as fh:
-                fh.write(redact(text))
+                fh.write(_scrubbed(redact(text), scrub))
         return path
     finally:
         os.unlink(tmp)
@@ -268,6 +290,14 @@ def _render_with_findings(nb, *, to, output, parameters, show_code=False) -> pat
             os.environ.pop("OBSNB_FINDINGS_OUT", None)
         else:
             os.environ["OBSNB_FINDINGS_OUT"] = old
+
+
+def _scrubbed(text: str, scrub) -> str:
+    """The findings JSON scrubbed like the report (with the field values learnt from the report)."""
+    if scrub is None:
+        return text
+    scrub.learn(text)
+    return scrub.text(text)
 
 
 def _evidence(a, lookback: str | None):

@@ -39,7 +39,7 @@ from typing import Any
 from .errors import UsageError
 from .options import get_option
 
-__all__ = ["SourceConfig", "find_config", "has_source", "get_source", "sources"]
+__all__ = ["SourceConfig", "find_config", "has_source", "get_source", "sources", "report_settings"]
 
 _KNOWN = {"url", "type", "headers", "headers_env", "token_env", "password_env", "username", "username_env",
           "verify", "ca_cert", "client_cert", "client_key", "description"}
@@ -212,3 +212,28 @@ def _parse(path: pathlib.Path) -> dict[str, SourceConfig]:
 def _rel(base: pathlib.Path, p: str) -> pathlib.Path:
     q = pathlib.Path(p).expanduser()
     return q if q.is_absolute() else base / q
+
+
+_REPORT_KEYS = {"scrub_pii": bool, "scrub_values": list, "scrub_fields": list}
+
+
+def report_settings() -> dict[str, Any]:
+    """The ``[report]`` table of the obsnb.toml in use (``scrub_pii``, ``scrub_values``, ``scrub_fields``), or {}."""
+    path = find_config()
+    if path is None:
+        return {}
+    try:
+        with open(path, "rb") as f:
+            table = tomllib.load(f).get("report", {})
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"cannot read {path}: {exc}") from exc
+    if not isinstance(table, dict):
+        raise UsageError(f"{path}: [report] must be a table")
+    for key, value in table.items():
+        want = _REPORT_KEYS.get(key)
+        if want is None:
+            raise UsageError(f"{path}: [report] has no setting {key!r}; known: {', '.join(sorted(_REPORT_KEYS))}")
+        if not isinstance(value, want) or (want is list and not all(isinstance(v, str) for v in value)):
+            kind = "true or false" if want is bool else 'a list of strings like ["alice"]'
+            raise UsageError(f"{path}: [report] {key} must be {kind}")
+    return table

@@ -21,6 +21,7 @@ import time
 from typing import Any
 
 from .errors import MissingDependencyError, ReportError, UsageError
+from .scrub import Scrub
 from .private_files import private_dir, write_private
 from .private_files import read_private as _read_private  # noqa: F401 (the name the tests know)
 from .vega_bundle import Bundle
@@ -28,7 +29,8 @@ from .vega_bundle import Bundle as _Bundle  # noqa: F401 (the name the tests kno
 from .safe_html import lockdown
 from .safe_text import is_secret_name, redact
 
-__all__ = ["render", "execute", "export_html", "export_pdf", "redact", "TEMPLATES", "find_chromium"]
+__all__ = ["render", "execute", "export_html", "export_pdf", "redact", "TEMPLATES", "find_chromium", "Scrub",
+           "scrub_for"]
 
 TEMPLATES = pathlib.Path(__file__).parent / "templates"
 NOTEBOOKS = pathlib.Path(__file__).parent / "notebooks"
@@ -83,8 +85,9 @@ _MD_BARE_URL = re.compile(r"(?i)\b(https?|ftp)://|\bwww\.(?=\w)")
 _DATA_IMAGE = re.compile(r"(?i)data:image/(?:png|jpe?g|gif|webp|bmp)[;,]")
 
 
-def _clean(nb) -> None:
-    """Redact secrets everywhere and defuse non-chart HTML/markdown outputs, in place.
+def _clean(nb, pii: Scrub | None = None) -> None:
+    """Redact secrets everywhere and defuse non-chart HTML/markdown outputs, in place; with ``pii``, make
+    personal data pseudonyms everywhere too (:mod:`obsnb.scrub`).
 
     The values of secret parameters (``api_token``, ``db_password``, ...) are replaced wherever they
     show up, in their base64 and URL-quoted forms too, besides every pattern :func:`redact` knows.
@@ -122,6 +125,51 @@ def _clean(nb) -> None:
                         text = _defuse(text, markdown=mime == "text/markdown")
                     data[mime] = text
         cell.source = scrub(cell.source)
+    if pii is not None and pii.active:
+        _scrub_node(nb, pii)
+
+
+def scrub_for(scrub: Scrub | bool | None) -> Scrub | None:
+    """The scrubbing a render applies: ``scrub`` as given, ``True`` for e-mails and IPs plus the lists of
+    obsnb.toml's ``[report]``, ``None`` for what ``[report]`` says (``scrub_pii = true``), ``False`` for none."""
+    if isinstance(scrub, Scrub) or scrub is False:
+        return scrub or None
+    from . import config
+
+    cfg = config.report_settings()
+    pii = True if scrub is True else bool(cfg.get("scrub_pii", False))
+    out = Scrub(pii=pii, values=cfg.get("scrub_values", ()), fields=cfg.get("scrub_fields", ()))
+    return out if out.active else None
+
+
+_BINARY = re.compile(r"(?i)^(?:image/(?!svg)|application/pdf)")
+
+
+def _scrub_node(nb, scrub: Scrub) -> None:
+    """Personal data made pseudonyms in every string of the notebook (sources, outputs, metadata), in place.
+
+    Two passes: the values of listed fields are learnt from every output first, so a user id seen in a
+    table is replaced in prose and charts as well. Binary outputs (PNG, PDF as base64) are left alone.
+    """
+
+    def walk(obj: Any, fn) -> Any:
+        if isinstance(obj, str):
+            return fn(obj)
+        if isinstance(obj, list):
+            return [walk(x, fn) for x in obj]
+        if isinstance(obj, dict):
+            for k in list(obj):
+                if not _BINARY.match(str(k)):
+                    obj[k] = walk(obj[k], fn)
+            return obj
+        return obj
+
+    def learn(text: str) -> str:
+        scrub.learn(text)
+        return text
+
+    walk(nb, learn)
+    walk(nb, scrub.text)
 
 
 def _is_chart(text: str) -> bool:
@@ -213,11 +261,11 @@ def check_parameters(parameters: dict | None) -> dict:
 
 def execute(nb: str | os.PathLike, output: str | os.PathLike, parameters: dict | None = None, *,
             cwd: str | os.PathLike | None = None, renderer: str = "html", kernel_name: str = "python3",
-            timings: dict | None = None):
+            timings: dict | None = None, scrub: Scrub | None = None):
     """Execute ``nb`` with papermill (``parameters`` injected) and return the executed notebook node.
 
     The notebook runs into a private temporary folder; what is written to ``output`` (0600) is the
-    redacted notebook, for a failed run too. Raises :class:`~obsnb.ReportError` naming the failing
+    redacted notebook (and scrubbed with ``scrub``), for a failed run too. Raises :class:`~obsnb.ReportError` naming the failing
     cell, its source and the error.
     """
     import nbformat
@@ -242,7 +290,7 @@ def execute(nb: str | os.PathLike, output: str | os.PathLike, parameters: dict |
             raise ReportError(msg, notebook=str(src)) from exc
         except PapermillExecutionError as exc:
             failed = nbformat.read(str(raw), as_version=4)
-            _clean(failed)
+            _clean(failed, scrub)
             _write_notebook(failed, output)
             code_cells = [c for c in failed.cells if c.get("cell_type") == "code"]
             bad = [i for i, c in enumerate(failed.cells)
@@ -256,7 +304,7 @@ def execute(nb: str | os.PathLike, output: str | os.PathLike, parameters: dict |
                    f"{exc.ename}: {redact(str(exc.evalue), known)}\n  cell starts: {redact(code, known)}\n"
                    f"  the executed notebook (secrets redacted) with the full traceback: {output}")
             raise ReportError(msg, notebook=str(src), cell=index) from None
-    _clean(result)
+    _clean(result, scrub)
     _write_notebook(result, output)
     if timings is not None:
         timings["execute"] = time.perf_counter() - t0
@@ -279,7 +327,8 @@ def _chart_scripts(node) -> list[str]:
     return found
 
 
-def export_html(nb, output: str | os.PathLike, *, title: str | None = None, show_code: bool = False) -> pathlib.Path:
+def export_html(nb, output: str | os.PathLike, *, title: str | None = None, show_code: bool = False,
+                scrub: Scrub | None = None) -> pathlib.Path:
     """Export an executed notebook (node or path) to one self-contained HTML file (0600); returns its path.
 
     The page runs only the vega bundle and obsnb's own chart calls, reaches no network and links
@@ -290,7 +339,7 @@ def export_html(nb, output: str | os.PathLike, *, title: str | None = None, show
     from nbconvert import HTMLExporter
 
     node = nbformat.read(str(nb), as_version=4) if isinstance(nb, (str, os.PathLike)) else nb
-    _clean(node)
+    _clean(node, scrub)
     resources: dict[str, Any] = {"metadata": {"name": title or "obsnb report"}}
     scripts = _chart_scripts(node)
     if scripts:
@@ -333,12 +382,17 @@ def export_pdf(html_path: str | os.PathLike, output: str | os.PathLike) -> pathl
 
 def render(nb: str | os.PathLike, *, to: str = "html", output: str | os.PathLike | None = None,
            parameters: dict | None = None, cwd: str | os.PathLike | None = None, show_code: bool = False,
-           keep_notebook: bool = True, timings: dict | None = None) -> pathlib.Path:
+           keep_notebook: bool = True, timings: dict | None = None, scrub: Scrub | bool | None = None) -> pathlib.Path:
     """Run ``nb`` with ``parameters`` and write one report file (``to="html"`` or ``"pdf"``); returns its path.
 
     The executed notebook (redacted) is kept beside the report as ``<name>.executed.ipynb`` unless
     ``keep_notebook=False``. Report and notebook are created 0600, missing folders 0700. Parameter
     names must be identifiers and values data (:func:`check_parameters`).
+
+    ``scrub`` replaces personal data with stable pseudonyms in the report and the executed notebook
+    (:class:`obsnb.scrub.Scrub`; ``True``: e-mails and IP addresses; ``None``: as obsnb.toml's
+    ``[report]`` says, see :func:`scrub_for`). The same instance then scrubs anything else the report
+    carries (the CLI's findings JSON).
     """
     if to not in ("html", "pdf"):
         msg = f"--to must be html or pdf, got {to!r}"
@@ -348,15 +402,16 @@ def render(nb: str | os.PathLike, *, to: str = "html", output: str | os.PathLike
     if out.suffix != f".{to}":
         out = out.with_suffix(f".{to}")
     parameters = check_parameters(parameters)
+    pii = scrub_for(scrub)
     private_dir(out.parent)
     timings = timings if timings is not None else {}
     executed = out.with_name(f"{out.stem}.executed.ipynb")
     Bundle.warm()
     with tempfile.TemporaryDirectory(prefix="obsnb-render-") as tmp:
-        node = execute(src, executed, parameters, cwd=cwd or src.parent, timings=timings)
+        node = execute(src, executed, parameters, cwd=cwd or src.parent, timings=timings, scrub=pii)
         t0 = time.perf_counter()
         html_path = out if to == "html" else pathlib.Path(tmp) / f"{src.stem}.html"
-        export_html(node, html_path, title=out.stem, show_code=show_code)
+        export_html(node, html_path, title=out.stem, show_code=show_code, scrub=pii)
         if not keep_notebook:
             executed.unlink(missing_ok=True)
         timings["export"] = time.perf_counter() - t0

@@ -17,7 +17,7 @@ import pyarrow as pa
 from .. import config, registry, schema
 from ._http import SECRET_HEADERS, http_url, redact_url
 from .base import BackendRequest, Part, ReadContext
-from .snapshots import read_cached, snapshot_path, write_snapshot
+from .snapshots import read_cached, snapshot_path, usable_snapshot, warn_old_snapshots, write_snapshot
 
 __all__ = ["scheme_of", "resolve", "label_of", "fetch", "Secret"]
 
@@ -103,8 +103,10 @@ def fetch(source: str, *, kind: str | None, query: Any, start_ns: int | None, en
     req, backend = resolve(source, kind=kind, query=query, start_ns=start_ns, end_ns=end_ns, options=ctx.options)
     label = label_of(req)
     path = snapshot_path(req)
-    if path is not None and path.exists() and not req.options.get("refresh", False):
-        return read_cached(path, req, ctx), [label]
+    if path is not None:
+        warn_old_snapshots(path.parent, ctx)
+        if path.exists() and usable_snapshot(path, req, ctx) and not req.options.get("refresh", False):
+            return read_cached(path, req, ctx), [label]
     impl = backend()
     parts = list(impl.fetch(req, ctx))
     if not parts:  # nothing matched: an empty frame with the canonical columns, never an error
