@@ -24,7 +24,7 @@ import polars as pl
 __all__ = ["WILDCARD", "templates", "pattern_id"]
 
 WILDCARD = "<*>"
-PREFIX_TOKENS = 2
+PREFIX_TOKENS = 1
 SIMILARITY = 0.5
 MAX_CHILDREN = 100
 SPLIT_MAX_VALUES = 3
@@ -64,7 +64,37 @@ def _drain(messages: list[str]) -> list[int]:
             clusters.append(tokens)
             leaf.append(best)
         out.append(best)
-    return out
+    return _merge_prefixes(out, clusters)
+
+
+def _merge_prefixes(out: list[int], clusters: list[list[str]]) -> list[int]:
+    """Clusters equal but for one routing token are merged (the split pass re-splits few-valued columns).
+
+    Drain routes by the first tokens, so a variable word there ("user alice logged in") opens a branch
+    per value; a template that agrees elsewhere on at least ``SIMILARITY`` of its positions is one.
+    """
+    parent = list(range(len(clusters)))
+
+    def find(c: int) -> int:
+        while parent[c] != c:
+            parent[c] = parent[parent[c]]
+            c = parent[c]
+        return c
+
+    for pos in range(PREFIX_TOKENS):
+        seen: dict = {}
+        for c, tpl in enumerate(clusters):
+            if len(tpl) <= pos:
+                continue
+            rest = tpl[:pos] + tpl[pos + 1:]
+            if sum(t != WILDCARD for t in rest) < SIMILARITY * len(tpl):
+                continue
+            key = (len(tpl), pos, *rest)
+            if key in seen:
+                parent[find(c)] = find(seen[key])
+            else:
+                seen[key] = c
+    return [find(c) for c in out]
 
 
 def templates(masked: pl.DataFrame) -> pl.DataFrame:

@@ -29,7 +29,8 @@ MASKS: list[tuple[str, str]] = [
     (r"\b0[xX][0-9a-fA-F]+\b", "<hex>"),
     (r"\b[0-9a-fA-F]{12,}\b", "<hex>"),
     (r"[-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?", "<num>"),
-    (r"\s+", " "),
+    # runs of white space and tabs/newlines -> one space (a lone space already is one: cheaper than \s+)
+    (r"\s{2,}|[^\S ]", " "),
 ]
 
 
@@ -56,12 +57,12 @@ def _text(frame: pl.DataFrame, column: str | None, helper: str) -> pl.Expr:
     return pl.coalesce([pl.col(c).cast(pl.String) for c in found])
 
 
-def _assign(messages: pl.DataFrame) -> pl.DataFrame:
-    """``messages`` has distinct-enough ``_msg`` with line counts ``_n``: adds ``pattern_id`` and ``pattern``.
-
-    Each distinct message is masked once and each distinct masked message clustered once.
+def _assign(messages: pl.DataFrame, unique: bool) -> pl.DataFrame:
+    """``messages`` has ``_msg`` (``unique``: once each) with line counts ``_n``: adds ``pattern_id`` and
+    ``pattern``. Each distinct message is masked once and each distinct masked message clustered once.
     """
-    per_msg = messages.group_by("_msg").agg(pl.col("_n").sum()).with_columns(mask_expr(pl.col("_msg")).alias("_mk"))
+    per_msg = messages.select("_msg", "_n") if unique else messages.group_by("_msg").agg(pl.col("_n").sum())
+    per_msg = per_msg.with_columns(mask_expr(pl.col("_msg")).alias("_mk"))
     found = templates(per_msg.group_by("_mk").agg(pl.col("_n").sum().alias("_w")))
     ids = found.select("pattern").unique()
     found = found.join(ids.with_columns(pattern_id(ids.get_column("pattern"))), on="pattern")
@@ -81,7 +82,7 @@ def with_patterns(logs: Any, *, column: str | None = None):
     frame = F.to_polars(logs)
     text = _text(frame, column, "with_patterns")
     msgs = frame.select(text.alias("_msg"))
-    added = _assign(msgs.filter(pl.col("_msg").is_not_null()).group_by("_msg").agg(pl.len().alias("_n")))
+    added = _assign(msgs.filter(pl.col("_msg").is_not_null()).group_by("_msg").agg(pl.len().alias("_n")), unique=True)
     cols = msgs.join(added.drop("_n"), on="_msg", how="left", maintain_order="left").select("pattern_id", "pattern")
     if engine == "polars":
         return frame.drop([c for c in ("pattern_id", "pattern") if c in frame.columns]).hstack(cols)
@@ -130,7 +131,7 @@ def log_patterns(
         .group_by(["_msg", *keys])
         .agg(pl.len().alias("_n"), pl.col("_t").min().alias("first"), pl.col("_t").max().alias("last"))
     )
-    per_msg = _assign(per_msg)
+    per_msg = _assign(per_msg, unique=not keys)
     out = per_msg.group_by(["pattern_id", "pattern", *keys]).agg(
         pl.col("_n").sum().cast(pl.Int64).alias("count"),
         pl.col("first").min(),
