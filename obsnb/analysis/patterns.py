@@ -61,13 +61,15 @@ def _assign(messages: pl.DataFrame, unique: bool) -> pl.DataFrame:
     """``messages`` has ``_msg`` (``unique``: once each) with line counts ``_n``: adds ``pattern_id`` and
     ``pattern``. Each distinct message is masked once and each distinct masked message clustered once.
     """
-    per_msg = messages.select("_msg", "_n") if unique else messages.group_by("_msg").agg(pl.col("_n").sum())
+    per_msg = messages if unique else messages.group_by("_msg").agg(pl.col("_n").sum())
     per_msg = per_msg.with_columns(mask_expr(pl.col("_msg")).alias("_mk"))
     found = templates(per_msg.group_by("_mk").agg(pl.col("_n").sum().alias("_w")))
     ids = found.select("pattern").unique()
     found = found.join(ids.with_columns(pattern_id(ids.get_column("pattern"))), on="pattern")
-    mapping = per_msg.join(found, on="_mk").select("_msg", "pattern_id", "pattern")
-    return messages.join(mapping, on="_msg", how="left", maintain_order="left")
+    mapped = per_msg.join(found, on="_mk", how="left").drop("_mk")
+    if unique:
+        return mapped
+    return messages.join(mapped.select("_msg", "pattern_id", "pattern"), on="_msg", how="left", maintain_order="left")
 
 
 def with_patterns(logs: Any, *, column: str | None = None):
