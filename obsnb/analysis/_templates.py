@@ -23,6 +23,7 @@ from __future__ import annotations
 import gc
 import hashlib
 import re
+from operator import eq
 
 import polars as pl
 
@@ -42,6 +43,7 @@ def _drain(messages: list[list[str]]) -> list[int]:
     """The Drain cluster number of each (distinct, masked) message, given as its tokens."""
     root: dict = {}
     clusters: list[list[str]] = []
+    wilds: list[int] = []  # <*> per cluster template
     out: list[int] = []
     for tokens in messages:
         node = root.setdefault(len(tokens), {})
@@ -53,20 +55,17 @@ def _drain(messages: list[list[str]]) -> list[int]:
         leaf = node.setdefault(None, [])
         best, best_same, best_wild = -1, -1, -1
         for c in leaf:
-            same = wild = 0
-            for a, b in zip(clusters[c], tokens):
-                if a == WILDCARD:
-                    wild += 1
-                elif a == b:
-                    same += 1
-            if same > best_same or (same == best_same and wild > best_wild):
-                best, best_same, best_wild = c, same, wild
+            same = sum(map(eq, clusters[c], tokens))  # C speed; a template's <*> never equals a token
+            if same > best_same or (same == best_same and wilds[c] > best_wild):
+                best, best_same, best_wild = c, same, wilds[c]
         if best >= 0 and best_same >= SIMILARITY * len(tokens):
             if best_same + best_wild < len(tokens):  # else the template already covers the message
                 clusters[best] = [a if a == b else WILDCARD for a, b in zip(clusters[best], tokens)]
+                wilds[best] = clusters[best].count(WILDCARD)
         else:
             best = len(clusters)
             clusters.append(tokens)
+            wilds.append(tokens.count(WILDCARD))
             leaf.append(best)
         out.append(best)
     return _merge_prefixes(out, clusters)

@@ -57,12 +57,23 @@ def _text(frame: pl.DataFrame, column: str | None, helper: str) -> pl.Expr:
     return pl.coalesce([pl.col(c).cast(pl.String) for c in found])
 
 
+def _masked(frame: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` with ``_mk``, the masked ``_msg``: one slice per polars thread, masked in parallel
+    (a regex replace runs on one thread; this is most of log_patterns' cost on a large log)."""
+    n = pl.thread_pool_size()
+    if n < 2 or frame.height < 100_000:
+        return frame.with_columns(mask_expr(pl.col("_msg")).alias("_mk"))
+    size = -(-frame.height // n)
+    parts = [frame.slice(i * size, size).lazy().with_columns(mask_expr(pl.col("_msg")).alias("_mk")) for i in range(n)]
+    return pl.concat(parts, parallel=True).collect()
+
+
 def _assign(messages: pl.DataFrame, unique: bool) -> pl.DataFrame:
     """``messages`` has ``_msg`` (``unique``: once each) with line counts ``_n``: adds ``pattern_id`` and
     ``pattern``. Each distinct message is masked once and each distinct masked message clustered once.
     """
     per_msg = messages if unique else messages.group_by("_msg").agg(pl.col("_n").sum())
-    per_msg = per_msg.with_columns(mask_expr(pl.col("_msg")).alias("_mk"))
+    per_msg = _masked(per_msg)
     found = templates(per_msg.group_by("_mk").agg(pl.col("_n").sum().alias("_w")))
     ids = found.select("pattern").unique()
     found = found.join(ids.with_columns(pattern_id(ids.get_column("pattern"))), on="pattern")
