@@ -55,6 +55,7 @@ _LAZY = {
     "timeline": "obsnb.analysis",
     "compare": "obsnb.analysis",
     "log_patterns": "obsnb.analysis",
+    "with_patterns": "obsnb.analysis",
     "investigate": "obsnb.investigation",
     "audit": "obsnb.audit",
     "register_format": "obsnb.registry",

@@ -16,6 +16,7 @@
 ``timeline``           one trace (or a chain joined through queues) in time order, with depth
 ``compare``            attribute values over-represented in the incident rows (BubbleUp)
 ``log_patterns``       messages grouped into templates with counts and first/last seen
+``with_patterns``      every row with its template (``pattern_id``, ``pattern``)
 =====================  =======================================================================
 """
 
@@ -26,7 +27,7 @@ from .compare import compare
 from .counters import counter_rate, delta, idelta, increase, irate
 from .histograms import histogram_quantile
 from .latency import latency
-from .patterns import log_patterns
+from .patterns import log_patterns, with_patterns
 from .retries import retries
 from .stalls import oldest_age, stalls
 from .timeline import timeline
@@ -48,4 +49,5 @@ __all__ = [
     "timeline",
     "compare",
     "log_patterns",
+    "with_patterns",
 ]

@@ -164,11 +164,9 @@ def new_patterns(ctx: Ctx) -> tuple[list[Finding], str]:
     msg = ev if few else next((c for c in ("message", "msg") if c in frame.columns), ev)
     if msg not in frame.columns:
         return [], "no message column"
-    # one row per distinct message (far fewer than rows) keeps this cheap on millions of lines
-    uniq = (frame.group_by(msg).agg(pl.len().alias("n"), pl.col("time").min().alias("t_first"),
-                                   pl.col("time").max().alias("t_last"), pl.col("_err").any().alias("err"))
-            .filter(pl.col(msg).is_not_null()))
-    pats = log_patterns(uniq.rename({"t_first": "time"}).select("time", pl.col(msg).cast(pl.String).alias("message")),
+    # every row, not one per distinct message: templates are mined with line counts, as ob.log_patterns(logs)
+    # does (it collapses to distinct messages itself)
+    pats = log_patterns(frame.select("time", pl.col(msg).cast(pl.String).alias("message")),
                         column="message", new_since=pd.Timestamp(ctx.t0, tz="UTC"))
     new = pats.filter(pl.col("new"))
     if new.is_empty():
