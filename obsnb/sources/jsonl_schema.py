@@ -48,6 +48,34 @@ def _shape(obj: dict) -> tuple:
             tuple(_shape(v) for v in obj.values() if type(v) is dict and v))
 
 
+def _head_lines(path: str, max_record: int, budget: int = 1 << 22) -> list[bytes]:
+    """The first non-blank whole lines of a file (up to ``_PY_SAMPLE`` of them, ``budget`` bytes read, more
+    when the first line is longer: a 5 MiB first record is sampled, not cut); a line over ``max_record`` is
+    passed over (it is rejected by the reader), read in pieces, never whole."""
+    out: list[bytes] = []
+    with open(path, "rb") as f:
+        buf, skipping, read = b"", False, 0
+        while len(out) < _PY_SAMPLE:
+            chunk = f.read(budget)
+            if not chunk:
+                if buf.strip() and not skipping:
+                    out.append(buf)  # the last line, without its newline
+                break
+            read += len(chunk)
+            pieces = (buf + chunk).split(b"\n")
+            buf = pieces.pop()
+            for i, ln in enumerate(pieces):
+                if skipping and i == 0:
+                    skipping = False  # the end of a line over the cap
+                elif ln.strip():
+                    out.append(ln)
+            if skipping or len(buf) > max_record:
+                buf, skipping = b"", True
+            if read >= budget and out:
+                break
+    return [ln for ln in out[:_PY_SAMPLE] if len(ln) <= max_record]
+
+
 def _json_path(path: tuple[str, ...]) -> str:
     return "$" + "".join("." + json.dumps(p) for p in path)
 
@@ -60,17 +88,13 @@ class _Schema:
     ``key_pass`` (one DuckDB pass listing every key of the file at every object path).
     """
 
-    def __init__(self, con, path: str, fields: list[str] | None = None):
+    def __init__(self, con, path: str, fields: list[str] | None = None, max_record: int = 64 << 20):
         self.paths: dict[tuple[str, ...], str] = {}
-        with open(path, "rb") as f:
-            head = f.read(1 << 22)
         shapes: set = set()
-        for ln in head.split(b"\n")[:_PY_SAMPLE]:
-            if not ln.strip():
-                continue
+        for ln in _head_lines(path, max_record):
             try:
                 obj = json.loads(ln)
-            except ValueError:
+            except (ValueError, RecursionError):
                 continue
             if isinstance(obj, dict):
                 shape = _shape(obj)
@@ -147,6 +171,8 @@ class _Schema:
                 self._walk(v, p)
                 continue
             t = self._PY.get(type(v), "VARCHAR") if v is not None else None
+            if t == "BIGINT" and not -2**63 <= v < 2**63:
+                t = "VARCHAR"  # an integer no int64 holds stays exact, as text
             old = self.paths.get(p)
             if old == "STRUCT" or t is None:
                 self.paths.setdefault(p, "VARCHAR")

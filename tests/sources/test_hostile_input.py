@@ -1,0 +1,128 @@
+"""Hostile input: every hostile record is one rejected record (file, line, reason), the rest load,
+and loaded + rejected = records read. Each hostile file is built here, in tmp_path."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import warnings
+
+import pandas as pd
+import pytest
+
+import obsnb as ob
+from obsnb.errors import RejectedRecordsWarning
+
+T0 = "2024-05-14T10:00:0{}Z"
+
+
+def _load(path, **kw):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RejectedRecordsWarning)
+        return ob.load(path, **kw)
+
+
+def _write(path, lines: list[str | bytes]) -> str:
+    data = b"".join((ln if isinstance(ln, bytes) else ln.encode()) + b"\n" for ln in lines)
+    if str(path).endswith(".gz"):
+        path.write_bytes(gzip.compress(data))
+    else:
+        path.write_bytes(data)
+    return str(path)
+
+
+def _rejects(df) -> dict[int, str]:
+    r = ob.rejected(df)
+    return dict(zip(r["line"].tolist(), r["reason"].tolist()))
+
+
+def _accounted(df) -> None:
+    info = ob.load_info(df)
+    assert info.rows_loaded + info.n_rejected == info.records_read
+
+
+OUT_OF_RANGE = ["0001-01-01T00:00:00Z", "9999-12-31T23:59:59Z", "-62135596800"]
+BAD_OFFSETS = ["2024-05-14T10:00:00+25:00", "2024-05-14T10:00:00-24:30", "2024-05-14T10:00:00+99:99"]
+
+
+def _json_time_lines():
+    lines = [json.dumps({"ts": T0.format(0), "msg": "first"})]
+    for s in OUT_OF_RANGE + BAD_OFFSETS:
+        lines.append(json.dumps({"ts": s, "msg": "hostile"}))
+    lines.append(json.dumps({"ts": -62135596800, "msg": "hostile number"}))
+    lines.append(json.dumps({"ts": "2024-05-14T10:00:00+18:00", "msg": "widest offset"}))
+    lines.append(json.dumps({"ts": T0.format(1), "msg": "last"}))
+    return lines
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".jsonl.gz"])
+def test_jsonl_out_of_range_times_and_offsets_are_rejected(tmp_path, suffix):
+    df = _load(_write(tmp_path / f"t{suffix}", _json_time_lines()))
+    assert df["event"].tolist() == ["first", "widest offset", "last"]  # one file keeps its order
+    assert df["_line"].tolist() == [1, 9, 10]
+    assert df["time"].tolist()[1] == pd.Timestamp("2024-05-13T16:00:00Z")  # +18:00 is a real offset
+    rej = _rejects(df)
+    assert sorted(rej) == [2, 3, 4, 5, 6, 7, 8]
+    for ln in (2, 3, 4, 8):
+        assert "out of range" in rej[ln] and "1677-09-21" in rej[ln] and "2262-04-11" in rej[ln]
+    assert "UTC offset +25:00, out of range" in rej[5]
+    assert "UTC offset -24:30, out of range" in rej[6]
+    assert "UTC offset +99:99, out of range" in rej[7]
+    _accounted(df)
+
+
+def test_logfmt_out_of_range_times_and_offsets_are_rejected(tmp_path):
+    stamps = [T0.format(0)] + OUT_OF_RANGE + BAD_OFFSETS + [T0.format(1)]
+    lines = [f"time={s} level=info msg=m{i}" for i, s in enumerate(stamps)]
+    df = _load(_write(tmp_path / "t.log", lines), format="logfmt")
+    assert df["event"].tolist() == ["m0", "m7"]
+    assert df["_line"].tolist() == [1, 8]
+    rej = _rejects(df)
+    assert sorted(rej) == [2, 3, 4, 5, 6, 7]
+    for ln in (2, 3, 4):
+        assert "out of range" in rej[ln] and "1677-09-21" in rej[ln]
+    assert "UTC offset +25:00" in rej[5] and "UTC offset -24:30" in rej[6] and "UTC offset +99:99" in rej[7]
+    _accounted(df)
+
+
+def test_syslog_out_of_range_time_is_rejected(tmp_path):
+    lines = [f"<14>1 {s} host app 1 - - m{i}" for i, s in
+             enumerate([T0.format(0), "0001-01-01T00:00:00Z", "2024-05-14T10:00:00+25:00", T0.format(1)])]
+    df = _load(_write(tmp_path / "t.syslog", lines), format="syslog")
+    assert df["event"].tolist() == ["m0", "m3"]
+    rej = _rejects(df)
+    assert sorted(rej) == [2, 3]
+    assert "out of range" in rej[2] and "UTC offset +25:00" in rej[3]
+    _accounted(df)
+
+
+def test_integer_above_int64_keeps_the_id_column_exact_text(tmp_path):
+    ids = ["1", "9007199254740993", str(2**63)]
+    lines = [f'{{"ts":"{T0.format(i)}","msg":"m","id":{v}}}' for i, v in enumerate(ids)]
+    df = _load(_write(tmp_path / "ids.jsonl", lines))
+    assert df["id"].tolist() == ids  # as written: no 9007199254740992.0
+    _accounted(df)
+
+
+def test_integer_above_2_53_with_a_fraction_elsewhere_stays_text(tmp_path):
+    lines = [f'{{"ts":"{T0.format(0)}","msg":"m","v":1.5}}', f'{{"ts":"{T0.format(1)}","msg":"m","v":9007199254740993}}']
+    df = _load(_write(tmp_path / "v.jsonl", lines))
+    assert df["v"].tolist() == ["1.5", "9007199254740993"]
+
+
+def test_integer_above_int64_after_the_sample_stays_text(tmp_path):
+    n = 5_001  # past the 5,000 lines the schema is sampled from
+    lines = [f'{{"ts":"{T0.format(0)}","msg":"m","id":7}}'] * n + [f'{{"ts":"{T0.format(1)}","msg":"m","id":{2**63}}}']
+    df = _load(_write(tmp_path / "late.jsonl", lines))
+    assert df["id"].tolist() == ["7"] * n + [str(2**63)]
+
+
+@pytest.mark.parametrize("first", [True, False])
+def test_a_first_line_of_5_mib_loads_like_any_other(tmp_path, first):
+    big = json.dumps({"ts": T0.format(0), "msg": "big", "pad": "x" * (5 << 20)})
+    small = [json.dumps({"ts": T0.format(i), "msg": f"s{i}"}) for i in (1, 2)]
+    lines = [big] + small if first else [small[0], big, small[1]]
+    df = _load(_write(tmp_path / "big.jsonl", lines))
+    assert df["event"].tolist() == (["big", "s1", "s2"] if first else ["s1", "big", "s2"])
+    assert len(df.loc[df["event"] == "big", "pad"].iloc[0]) == 5 << 20
+    assert _rejects(df) == {}
