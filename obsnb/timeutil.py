@@ -234,10 +234,12 @@ def time_problem(text: object) -> str | None:
         return None
     s = str(text)
     m = _OFFSET_RE.search(s)
-    if m and (int(m.group(2)) * 60 + int(m.group(3) or 0) > MAX_OFFSET_HOURS * 60 or int(m.group(3) or 0) >= 60):
+    minutes = int(m.group(3) or 0) if m else 0
+    if m and (int(m.group(2)) * 60 + minutes > MAX_OFFSET_HOURS * 60 or minutes >= 60):
         return (f"timestamp {s[:60]!r} has UTC offset {m.group(1)}{m.group(2)}:{m.group(3) or '00'}, out of range "
                 f"(offsets are within ±{MAX_OFFSET_HOURS:02d}:00)")
-    out = f"timestamp {s[:60]!r} is out of range: a time must lie within {NS_MIN_TEXT}..{NS_MAX_TEXT} (nanoseconds in 64 bits)"
+    out = (f"timestamp {s[:60]!r} is out of range: a time must lie within {NS_MIN_TEXT}..{NS_MAX_TEXT} "
+           "(nanoseconds in 64 bits)")
     m = _YEAR_RE.match(s)
     if m:
         year = int(m.group(1))

@@ -39,7 +39,7 @@ import pyarrow.compute as pc
 
 from ..schema import LEVEL_SQL
 from ..timeutil import SQL_TIME_MACROS
-from .base import FileFormat, FileInput, Part, ReadContext
+from .base import FileFormat, FileInput, Part, ReadContext, over_cap_reason, record_cap
 from ._layouts import check_tz, note_utc
 from .jsonl_conform import _concat_unify, _fetch_arrow, _finish, _flatten_dict, _read_records, _select, _time_reason
 from .jsonl_lines import LineMap, _late_fields, _row_lines, _why_bad, _without_rows
@@ -78,10 +78,19 @@ def _local_times(out: pa.Table, ctx) -> pa.Table:
     return out.set_column(out.column_names.index("__obsnb_time_ns"), "__obsnb_time_ns", fixed)
 
 
+class _OverCap(Exception):
+    """A line of the file is over the record cap: read a copy with such lines left empty instead."""
+
+
 def read_jsonl_path(path: str, source: str, ctx: ReadContext) -> pa.Table | None:
-    """Read one uncompressed JSON-lines file into a canonical logs table (None when it holds no records)."""
-    if os.path.getsize(path) == 0:
+    """Read one uncompressed JSON-lines file into a canonical logs table (None when it holds no records).
+
+    Raises ``_OverCap`` when a line is longer than the record cap (see :func:`~obsnb.sources.base.record_cap`).
+    """
+    size = os.path.getsize(path)
+    if size == 0:
         return None
+    cap = record_cap(ctx)
     con = _connect()
     # the newline scan (numpy, GIL released) runs beside DuckDB's scans; it is needed only at the end
     pool = concurrent.futures.ThreadPoolExecutor(1)
@@ -89,7 +98,11 @@ def read_jsonl_path(path: str, source: str, ctx: ReadContext) -> pa.Table | None
     lm = None
     try:
         fields = ctx.options.get("fields")
-        schema = _Schema(con, path, list(fields) if fields is not None else None)
+        schema = _Schema(con, path, list(fields) if fields is not None else None, cap)
+        if size > cap:  # a line can be over the cap: DuckDB may refuse it or take it; neither is wanted
+            lm = lm_future.result()
+            if lm.n_lines and int((lm.ends - lm.starts).max()) > cap:
+                raise _OverCap(path)
         if not schema.paths:  # nothing parses as a JSON object
             lm = lm_future.result()
             for i in range(lm.n_lines):
@@ -171,7 +184,7 @@ def _scan(con, path: str, schema: _Schema, count_members: bool):
         sl = [cols[".".join(p)] for p, _ in leaves if p[: len(sp)] == sp]
         bad += f" OR ({_col(sp)} IS NOT NULL AND " + " AND ".join(f"{x} IS NULL" for x in sl) + ")"
     src = (f"read_json({_lit(path)}, format='newline_delimited', ignore_errors=true, "
-           f"columns={schema.read_columns()}, maximum_object_size=67108864)")
+           f"columns={schema.read_columns()}, maximum_object_size={schema.max_object})")
     sel, rest = _select(cols)
     if count_members:
         sel.append(f"{schema.members_sql()} AS __obsnb_members")
@@ -217,22 +230,31 @@ class JsonLines(FileFormat):
         if src.head(4096).lstrip().startswith(b"["):
             yield from self._read_array(src, ctx)
             return
-        if src.gzipped:
-            data = src.data()
-            if not data.strip():
-                return
-            with tempfile.NamedTemporaryFile(suffix=".jsonl", delete=False) as tmp:
-                tmp.write(data)
-                tmp_path = tmp.name
+        table = None
+        if not src.gzipped:
             try:
-                table = read_jsonl_path(tmp_path, src.path, ctx)
-            finally:
-                os.unlink(tmp_path)
+                table = read_jsonl_path(src.path, src.path, ctx)
+            except _OverCap:
+                table = self._read_copy(src, ctx)
         else:
-            table = read_jsonl_path(src.path, src.path, ctx)
+            table = self._read_copy(src, ctx)
         if table is not None and table.num_rows:
             yield Part("logs", table)
 
+    @staticmethod
+    def _read_copy(src: FileInput, ctx: ReadContext) -> pa.Table | None:
+        """Decompress (or copy) the file to a temporary one piece by piece, lines over the record cap left
+        empty and rejected, and read that; the copy is removed however the read ends (an interrupt too)."""
+        src.max_record = record_cap(ctx)
+        fd, tmp_path = tempfile.mkstemp(suffix=".jsonl", prefix="obsnb-")
+        try:
+            with os.fdopen(fd, "wb") as tmp:
+                src.copy_to(tmp)
+            for line, nbytes, first in src.oversized:
+                ctx.reject(src.path, line, over_cap_reason(nbytes, src.max_record), first)
+            return read_jsonl_path(tmp_path, src.path, ctx)
+        finally:
+            os.unlink(tmp_path)
 
     def _read_array(self, src: FileInput, ctx: ReadContext) -> Iterator[Part]:
         """A JSON document that is an array of records (``[{...}, {...}]``); ``_line`` is the record's index + 1."""

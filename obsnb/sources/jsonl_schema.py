@@ -90,6 +90,7 @@ class _Schema:
 
     def __init__(self, con, path: str, fields: list[str] | None = None, max_record: int = 64 << 20):
         self.paths: dict[tuple[str, ...], str] = {}
+        self.max_object = max(max_record + 2, 1 << 20)  # DuckDB's bound on a line ("\r\n" included)
         shapes: set = set()
         for ln in _head_lines(path, max_record):
             try:
@@ -114,7 +115,7 @@ class _Schema:
         # one parse per line: the keys at every object path, de-duplicated as lists (a file has few shapes)
         shapes = con.execute(
             f"SELECT any_value(ks) FROM (SELECT json_keys(json, {jp}) AS ks FROM read_json_objects({_lit(path)}, "
-            f"format='newline_delimited', ignore_errors=true, maximum_object_size=67108864)) GROUP BY hash(ks)"
+            f"format='newline_delimited', ignore_errors=true, maximum_object_size={self.max_object})) GROUP BY hash(ks)"
         ).fetchall()
         return self.add_keys(objects, [ks for (ks,) in shapes])
 

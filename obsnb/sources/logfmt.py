@@ -173,7 +173,7 @@ class Logfmt(FileFormat):
         return 0.4 + 0.4 * share if share >= 0.3 else 0.0
 
     def read(self, src: FileInput, ctx: ReadContext) -> Iterator[Part]:
-        lines, numbers, bad = read_lines(src)
+        lines, numbers, bad = read_lines(src, ctx)
         if len(lines) == 0:
             return
         con = connect()

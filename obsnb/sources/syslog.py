@@ -114,7 +114,7 @@ class Syslog(FileFormat):
         return 0.0
 
     def read(self, src: FileInput, ctx: ReadContext) -> Iterator[Part]:
-        lines, numbers, bad = read_lines(src)
+        lines, numbers, bad = read_lines(src, ctx)
         if len(lines) == 0:
             return
         start_idx, forms, cols = self._match_forms(lines, bad)

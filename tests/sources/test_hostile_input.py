@@ -105,7 +105,8 @@ def test_integer_above_int64_keeps_the_id_column_exact_text(tmp_path):
 
 
 def test_integer_above_2_53_with_a_fraction_elsewhere_stays_text(tmp_path):
-    lines = [f'{{"ts":"{T0.format(0)}","msg":"m","v":1.5}}', f'{{"ts":"{T0.format(1)}","msg":"m","v":9007199254740993}}']
+    lines = [f'{{"ts":"{T0.format(0)}","msg":"m","v":1.5}}',
+             f'{{"ts":"{T0.format(1)}","msg":"m","v":9007199254740993}}']
     df = _load(_write(tmp_path / "v.jsonl", lines))
     assert df["v"].tolist() == ["1.5", "9007199254740993"]
 
@@ -126,3 +127,81 @@ def test_a_first_line_of_5_mib_loads_like_any_other(tmp_path, first):
     assert df["event"].tolist() == (["big", "s1", "s2"] if first else ["s1", "big", "s2"])
     assert len(df.loc[df["event"] == "big", "pad"].iloc[0]) == 5 << 20
     assert _rejects(df) == {}
+
+
+CAP = 1_000  # a small record cap, so the over-cap path is proven on kilobytes, not gigabytes
+
+
+def _cap_lines(fmt: str):
+    if fmt == "jsonl":
+        rec = [json.dumps({"ts": T0.format(i), "msg": f"s{i}"}) for i in range(3)]
+        big = json.dumps({"ts": T0.format(9), "msg": "x" * 5_000})
+    else:
+        rec = [f"time={T0.format(i)} msg=s{i}" for i in range(3)]
+        big = f"time={T0.format(9)} msg={'x' * 5_000}"
+    return [rec[0], big, rec[1], big, rec[2]], len(big.encode())
+
+
+@pytest.mark.parametrize("fmt,suffix", [("jsonl", ".jsonl"), ("jsonl", ".jsonl.gz"), ("logfmt", ".log"),
+                                        ("logfmt", ".log.gz")])
+def test_a_line_over_the_record_cap_is_one_rejected_record(tmp_path, fmt, suffix):
+    lines, big_len = _cap_lines(fmt)
+    path = _write(tmp_path / f"cap{suffix}", lines)
+    df = _load(path, format=fmt, max_record_bytes=CAP)
+    assert df["event"].tolist() == ["s0", "s1", "s2"]
+    assert df["_line"].tolist() == [1, 3, 5]
+    rej = _rejects(df)
+    assert sorted(rej) == [2, 4]
+    assert rej[2] == (f"record of {big_len:,} bytes is over the {CAP:,}-byte cap on one record; raise it with "
+                      "obsnb.set_option('max_record_bytes', N) or load(..., max_record_bytes=N)")
+    _accounted(df)
+    assert ob.load_info(df).records_read == 5
+    # the default cap (64 MiB) takes them
+    assert _load(path, format=fmt)["_line"].tolist() == [1, 2, 3, 4, 5]
+
+
+def test_the_record_cap_option_applies_and_is_checked(tmp_path):
+    lines, _ = _cap_lines("jsonl")
+    path = _write(tmp_path / "cap.jsonl.gz", lines)
+    before = ob.get_option("max_record_bytes")
+    assert before == 64 * 2**20
+    ob.set_option("max_record_bytes", CAP)
+    try:
+        df = _load(path)
+        assert sorted(_rejects(df)) == [2, 4]
+    finally:
+        ob.set_option("max_record_bytes", before)
+    with pytest.raises(ob.UsageError):
+        ob.set_option("max_record_bytes", 0)
+
+
+def test_a_gzip_of_one_line_over_the_cap_leaves_no_temp_file(tmp_path, monkeypatch):
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    # one line of 2 MiB of zeros compresses to ~2 KiB: read past in pieces, rejected, the copy removed
+    big = b'{"ts":"' + T0.format(0).encode() + b'","msg":"' + b"0" * (2 << 20) + b'"}'
+    path = _write(tmp_path / "bomb.jsonl.gz", [big, json.dumps({"ts": T0.format(1), "msg": "after"}).encode()])
+    df = _load(path, max_record_bytes=CAP)
+    assert df["event"].tolist() == ["after"]
+    assert sorted(_rejects(df)) == [1]
+    assert list((tmp_path / "tmp").iterdir()) == []
+
+
+def test_an_interrupted_read_leaves_no_temp_file(tmp_path, monkeypatch):
+    import tempfile
+
+    from obsnb.sources import jsonl
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(jsonl, "read_jsonl_path", interrupted)
+    path = _write(tmp_path / "x.jsonl.gz", [json.dumps({"ts": T0.format(0), "msg": "m"})])
+    with pytest.raises(KeyboardInterrupt):
+        _load(path)
+    assert list((tmp_path / "tmp").iterdir()) == []
