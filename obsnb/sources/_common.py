@@ -185,6 +185,9 @@ def iter_json_docs(src: FileInput, ctx: ReadContext) -> Iterator[tuple[Any, int 
         return
     try:
         doc = json.loads(data)
+    except RecursionError:
+        ctx.reject(src.path, 1, "JSON nested deeper than Python's JSON parser reads (about 1,000 levels)", data[:2000])
+        return
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         whole_err = exc
     else:
@@ -195,7 +198,7 @@ def iter_json_docs(src: FileInput, ctx: ReadContext) -> Iterator[tuple[Any, int 
     try:
         json.loads(first)
         per_line = True
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
         per_line = False
     if not per_line:
         ctx.reject(src.path, 1, f"not a valid JSON document ({whole_err}); is the file truncated?",
@@ -206,7 +209,7 @@ def iter_json_docs(src: FileInput, ctx: ReadContext) -> Iterator[tuple[Any, int 
             continue
         try:
             doc = json.loads(ln)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
             reason = f"invalid JSON ({exc})" + (" in the last line: truncated file?" if i >= len(lines) - 1 else "")
             ctx.reject(src.path, i, reason, ln)
             continue

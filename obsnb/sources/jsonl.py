@@ -42,8 +42,8 @@ from ..timeutil import SQL_TIME_MACROS
 from .base import FileFormat, FileInput, Part, ReadContext, over_cap_reason, record_cap
 from ._layouts import check_tz, note_utc
 from .jsonl_conform import _concat_unify, _fetch_arrow, _finish, _flatten_dict, _read_records, _select, _time_reason
-from .jsonl_lines import LineMap, _late_fields, _row_lines, _why_bad, _without_rows
-from .jsonl_schema import _col, _lit, _q, _Schema
+from .jsonl_lines import _TOO_DEEP, LineMap, _late_fields, _row_lines, _why_bad, _without_rows
+from .jsonl_schema import MAX_COLUMNS, MORE_FIELDS, _col, _lit, _q, _Schema
 
 __all__ = ["JsonLines", "records_to_parts", "read_jsonl_path"]
 
@@ -110,14 +110,18 @@ def read_jsonl_path(path: str, source: str, ctx: ReadContext) -> pa.Table | None
                     reason, _ = _why_bad(lm.raw(i + 1), i == lm.n_lines - 1)
                     ctx.reject(source, i + 1, reason or "not a JSON-lines record", lm.raw(i + 1))
             return None
+        if fields is None and schema.too_wide():
+            _bound(con, schema, path, source, ctx)
         # keys the sample did not show: the lines that could hold one are found by counting, and looked at
-        verify = fields is None
+        verify = fields is None and schema.kept is None
         out, cols, types, rest, members, drop_mask = _scan(con, path, schema, count_members=verify)
         lm = lm_future.result()
         row_lines = _row_lines(out, lm, source)
         if verify:
             late = _late_fields(con, lm, members, row_lines, drop_mask, schema, path)
-            if late is None:  # a late key that names a canonical column, or too many lines to look at
+            if late is None or schema.too_wide():  # a late key naming a canonical column, too many lines or keys
+                if schema.too_wide():
+                    _bound(con, schema, path, source, ctx)
                 out, cols, types, rest, _, drop_mask = _scan(con, path, schema, count_members=False)
                 row_lines = _row_lines(out, lm, source)
             else:
@@ -143,7 +147,7 @@ def read_jsonl_path(path: str, source: str, ctx: ReadContext) -> pa.Table | None
                 if obj is None:
                     ctx.reject(source, ln, reason, text)
                 elif was_bad:  # valid after all (an object where a scalar was seen, ...): the slow path
-                    flat = _flatten_dict(obj)
+                    flat = _flatten_dict(_kept(obj, schema))
                     if fields is not None:
                         flat = {k: v for k, v in flat.items() if k in cols or k in fields}
                     rescued.append(flat)
@@ -172,6 +176,31 @@ def read_jsonl_path(path: str, source: str, ctx: ReadContext) -> pa.Table | None
         lm.close()
         con.close()
 
+def _kept(obj: dict, schema: _Schema) -> dict:
+    """A record as the bounded schema has it: the kept keys, the others as JSON text under ``MORE_FIELDS``."""
+    if schema.kept is None:
+        return obj
+    kept = set(schema.kept)
+    more = {k: v for k, v in obj.items() if k not in kept}
+    out = {k: v for k, v in obj.items() if k in kept}
+    if more:
+        out[MORE_FIELDS] = json.dumps(more, ensure_ascii=False, separators=(",", ":"))
+    return out
+
+
+def _none_of(exprs: list[str]) -> str:
+    return f"NOT list_bool_or([{', '.join(f'{x} IS NOT NULL' for x in exprs)}])" if exprs else "true"
+
+
+def _bound(con, schema: _Schema, path: str, source: str, ctx: ReadContext) -> None:
+    """A file of more keys than ``MAX_COLUMNS``: every key listed first (one key pass), then bounded."""
+    schema.key_pass(con, path)
+    schema.bound()
+    ctx.warnings.append(f"{source}: more than {MAX_COLUMNS:,} distinct fields; the first {len(schema.paths):,} "
+                        f"are columns, the other top-level keys of each record are kept whole, as JSON text, in "
+                        f"the column {MORE_FIELDS!r}")
+
+
 def _scan(con, path: str, schema: _Schema, count_members: bool):
     """The main scan: every known leaf as text, canonical columns named, bad rows flagged; with
     ``count_members``, also how many members each row showed (for ``_late_fields``)."""
@@ -179,12 +208,20 @@ def _scan(con, path: str, schema: _Schema, count_members: bool):
     cols = {".".join(p): _col(p) for p, _ in leaves}
     types = {".".join(p): t for p, t in leaves}
     tops = [_q(p[0]) for p in schema.paths if len(p) == 1]
-    bad = " AND ".join(f"{t} IS NULL" for t in tops)
+    # lists rather than chains of AND: a file of 1,000 keys stays under DuckDB's expression depth limit
+    bad = [_none_of(tops)]
     for sp in schema.structs():  # an object column that held a scalar: struct there, every leaf NULL
         sl = [cols[".".join(p)] for p, _ in leaves if p[: len(sp)] == sp]
-        bad += f" OR ({_col(sp)} IS NOT NULL AND " + " AND ".join(f"{x} IS NULL" for x in sl) + ")"
-    src = (f"read_json({_lit(path)}, format='newline_delimited', ignore_errors=true, "
-           f"columns={schema.read_columns()}, maximum_object_size={schema.max_object})")
+        bad.append(f"({_col(sp)} IS NOT NULL AND {_none_of(sl)})")
+    bad = f"list_bool_or([{', '.join(bad)}])"
+    if schema.kept is None:
+        src = (f"read_json({_lit(path)}, format='newline_delimited', ignore_errors=true, "
+               f"columns={schema.read_columns()}, maximum_object_size={schema.max_object})")
+    else:  # too wide (see _Schema.bound): the raw records, the kept keys shaped, the others as JSON text
+        src = (f"(SELECT unnest(json_transform(json, {_lit(schema.transform_spec())})), {schema.more_sql()} AS "
+               f"{_q(MORE_FIELDS)} FROM read_json_objects({_lit(path)}, format='newline_delimited', "
+               f"ignore_errors=true, maximum_object_size={schema.max_object}))")
+        cols[MORE_FIELDS] = _q(MORE_FIELDS)
     sel, rest = _select(cols)
     if count_members:
         sel.append(f"{schema.members_sql()} AS __obsnb_members")
@@ -219,7 +256,7 @@ class JsonLines(FileFormat):
                 try:
                     if isinstance(json.loads(ln), dict):
                         objs += 1
-                except ValueError:
+                except (ValueError, RecursionError):
                     pass
         if objs == 0:
             return 0.0
@@ -260,6 +297,9 @@ class JsonLines(FileFormat):
         """A JSON document that is an array of records (``[{...}, {...}]``); ``_line`` is the record's index + 1."""
         try:
             doc = json.loads(src.data())
+        except RecursionError:
+            ctx.reject(src.path, 1, _TOO_DEEP, src.data()[:2000])
+            return
         except ValueError as exc:
             ctx.reject(src.path, getattr(exc, "lineno", None), f"invalid JSON document: {exc}", src.data()[:2000])
             return

@@ -140,11 +140,13 @@ def _float_exact(col) -> bool:
 
 def _type_columns(out: pa.Table, rest: dict[str, str], types: dict[str, str]) -> pa.Table:
     """Numbers and booleans the sample saw get their type back when every value has it; else text."""
+    names = {n: i for i, n in enumerate(out.column_names)}
+    columns = list(out.columns)
     for alias, field in rest.items():
         target = {"BIGINT": pa.int64(), "DOUBLE": pa.float64(), "BOOLEAN": pa.bool_()}.get(types.get(field, ""))
         if target is None:
             continue
-        col = out.column(alias)
+        col = columns[names[alias]]
         if target == pa.float64() and not _float_exact(col):
             continue  # an integer a float64 cannot hold exactly (an id above 2**53): the column stays text, exact
         try:
@@ -157,8 +159,8 @@ def _type_columns(out: pa.Table, rest: dict[str, str], types: dict[str, str]) ->
                     continue
             else:
                 continue  # an integer above int64, or type drift: the column stays text
-        out = out.set_column(out.column_names.index(alias), alias, typed)
-    return out
+        columns[names[alias]] = typed
+    return pa.table(columns, names=out.column_names)
 
 
 def _finish(out: pa.Table, rest: dict[str, str], types: dict[str, str]) -> pa.Table:

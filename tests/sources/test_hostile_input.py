@@ -205,3 +205,52 @@ def test_an_interrupted_read_leaves_no_temp_file(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         _load(path)
     assert list((tmp_path / "tmp").iterdir()) == []
+
+
+def test_a_file_of_more_keys_than_the_column_bound_keeps_the_rest_as_json_text(tmp_path):
+    from obsnb.sources.jsonl_schema import MAX_COLUMNS, MORE_FIELDS
+
+    n = MAX_COLUMNS + 200
+    lines = [json.dumps({"ts": T0.format(0), "msg": f"m{i}", f"k{i}": i}) for i in range(n)]
+    df = _load(_write(tmp_path / "wide.jsonl", lines))
+    assert len(df) == n and _rejects(df) == {}
+    fields = [c for c in df.columns if c.startswith("k")]
+    # ts and msg are canonical (time, event); the file's fields, more_fields included, take MAX_COLUMNS columns
+    assert fields == [f"k{i}" for i in range(MAX_COLUMNS - 3)]
+    more = df[MORE_FIELDS].tolist()
+    for i in range(n):  # every value is somewhere, exactly once
+        if i < MAX_COLUMNS - 3:
+            assert df[f"k{i}"].iloc[i] == i and pd.isna(more[i])
+        else:
+            assert json.loads(more[i]) == {f"k{i}": i}
+    assert any(MORE_FIELDS in w and f"{MAX_COLUMNS:,}" in w for w in ob.load_info(df).warnings)
+
+
+def test_one_record_of_50000_keys_loads_with_the_rest_as_json_text(tmp_path):
+    from obsnb.sources.jsonl_schema import MAX_COLUMNS, MORE_FIELDS
+
+    rec = {"ts": T0.format(0), "msg": "wide", **{f"k{i}": i for i in range(50_000)}}
+    df = _load(_write(tmp_path / "wide1.jsonl", [json.dumps(rec), json.dumps({"ts": T0.format(1), "msg": "next"})]))
+    assert df["event"].tolist() == ["wide", "next"]
+    kept = MAX_COLUMNS - 3
+    assert [c for c in df.columns if c.startswith("k")] == [f"k{i}" for i in range(kept)]
+    assert df[f"k{kept - 1}"].iloc[0] == kept - 1
+    assert json.loads(df[MORE_FIELDS].iloc[0]) == {f"k{i}": i for i in range(kept, 50_000)}
+    assert pd.isna(df[MORE_FIELDS].iloc[1])
+
+
+@pytest.mark.parametrize("depth", [900, 5_000])
+def test_deep_nesting_is_flattened_to_the_depth_bound_and_kept_as_json_text(tmp_path, depth):
+    from obsnb.sources.jsonl_schema import MAX_DEPTH
+
+    deep = '{"a":' * depth + "1" + "}" * depth
+    lines = [f'{{"ts":"{T0.format(0)}","msg":"deep","x":{deep}}}', json.dumps({"ts": T0.format(1), "msg": "next"})]
+    df = _load(_write(tmp_path / "deep.jsonl", lines))
+    assert df["event"].tolist() == ["deep", "next"] and _rejects(df) == {}
+    cols = [c for c in df.columns if c.startswith("x")]
+    assert len(cols) == 1
+    levels = cols[0].count(".a")  # the objects flattened into the column name
+    # 900 levels: flattened to the bound; 5,000 (past Python's parser): the whole object kept as text
+    assert levels == (MAX_DEPTH - 1 if depth == 900 else 0)
+    rest = depth - levels
+    assert df[cols[0]].iloc[0] == '{"a":' * rest + "1" + "}" * rest
