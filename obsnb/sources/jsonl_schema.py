@@ -228,28 +228,27 @@ class _Schema:
                 kids.setdefault(p[:-1], []).append(p)
         return kids
 
-    def read_columns(self) -> str:
-        """The ``columns={...}`` spec: objects as STRUCTs of VARCHAR leaves, every leaf VARCHAR."""
+    def _nested(self, field, struct, leaf: str) -> list[tuple[str, str]]:
+        """(name, type) of each top-level path; inside, members as ``field(name, type)`` joined into
+        ``struct(members)`` for an object, ``leaf`` for a leaf."""
         kids = self._kids()
 
         def typ(path):
             if self.paths[path] == "STRUCT" and kids.get(path):
-                return "STRUCT(" + ", ".join(f"{_q(k[-1])} {typ(k)}" for k in kids[path]) + ")"
-            return "VARCHAR"
+                return struct(", ".join(field(k[-1], typ(k)) for k in kids[path]))
+            return leaf
 
-        tops = [p for p in self.paths if len(p) == 1]
-        return "{" + ", ".join(f"{_lit(p[0])}: {_lit(typ(p))}" for p in tops) + "}"
+        return [(p[0], typ(p)) for p in self.paths if len(p) == 1]
+
+    def read_columns(self) -> str:
+        """The ``columns={...}`` spec: objects as STRUCTs of VARCHAR leaves, every leaf VARCHAR."""
+        tops = self._nested(lambda k, t: f"{_q(k)} {t}", lambda m: f"STRUCT({m})", "VARCHAR")
+        return "{" + ", ".join(f"{_lit(k)}: {_lit(t)}" for k, t in tops) + "}"
 
     def transform_spec(self) -> str:
         """The same shape as ``json_transform``'s JSON structure (for a file read as raw records)."""
-        kids = self._kids()
-
-        def spec(path):
-            if self.paths[path] == "STRUCT" and kids.get(path):
-                return "{" + ", ".join(f"{json.dumps(k[-1])}: {spec(k)}" for k in kids[path]) + "}"
-            return '"VARCHAR"'
-
-        return "{" + ", ".join(f"{json.dumps(p[0])}: {spec(p)}" for p in self.paths if len(p) == 1) + "}"
+        field = lambda k, t: f"{json.dumps(k)}: {t}"  # noqa: E731
+        return "{" + ", ".join(field(k, t) for k, t in self._nested(field, lambda m: "{" + m + "}", '"VARCHAR"')) + "}"
 
     def leaves(self) -> list[tuple[tuple[str, ...], str]]:
         parents = self._kids()
