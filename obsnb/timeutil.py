@@ -183,8 +183,6 @@ MAX_OFFSET_HOURS = 18
 # outside the nanosecond range (Go's zero time 0001-01-01, 9999-12-31, epoch -62135596800) and an offset
 # beyond ±18:00 (+25:00, +99:99) are NULL too, never an error that stops the load (see time_problem()).
 SQL_TIME_MACROS = r"""
-CREATE OR REPLACE MACRO obsnb_us_ns(us) AS (
-    CASE WHEN us BETWEEN -9223372036854774 AND 9223372036854774 THEN us * 1000 ELSE NULL END);
 CREATE OR REPLACE MACRO obsnb_epoch_ns(x) AS (
     CASE WHEN x IS NULL OR isnan(x) OR isinf(x) THEN NULL
          WHEN abs(x) < 1e11 THEN TRY_CAST(round(x * 1e9) AS BIGINT)
@@ -198,19 +196,23 @@ CREATE OR REPLACE MACRO obsnb_iepoch_ns(x) AS (TRY_CAST(
          WHEN abs(x) < 100000000000000 THEN x * 1000000
          WHEN abs(x) < 100000000000000000 THEN x * 1000
          ELSE x END AS BIGINT));
+CREATE OR REPLACE MACRO obsnb_off_bad(hh, mm) AS (hh > '18' OR (hh = '18' AND mm <> '00') OR mm >= '60');
 CREATE OR REPLACE MACRO obsnb_bad_offset(s) AS (
-    length(s) > 19 AND (contains(substr(s, 20), '+') OR contains(substr(s, 20), '-'))
-    AND regexp_matches(substr(s, 20), '[+-](1[89]|[2-9]\d)(:?\d\d)?\s*$|[+-]\d\d:?[6-9]\d\s*$')
-    AND NOT regexp_matches(substr(s, 20), '[+-]18(:?00)?\s*$'));
-CREATE OR REPLACE MACRO obsnb_str_ns(s) AS (
-    CASE WHEN obsnb_bad_offset(s) THEN NULL ELSE
-    coalesce(obsnb_us_ns(epoch_us(TRY_CAST(s AS TIMESTAMPTZ))) + CASE WHEN length(s) > 27
+    length(s) > 19 AND (
+        (substr(s, -6, 1) IN ('+', '-') AND substr(s, -3, 1) = ':' AND obsnb_off_bad(substr(s, -5, 2), substr(s, -2, 2)))
+        OR (substr(s, -5, 1) IN ('+', '-') AND NOT contains(substr(s, -4, 4), ':')
+            AND obsnb_off_bad(substr(s, -4, 2), substr(s, -2, 2)))
+        OR (substr(s, -3, 1) IN ('+', '-') AND substr(s, -2, 2) > '18')));
+CREATE OR REPLACE MACRO obsnb_parse_ns(s) AS (
+    coalesce(try(epoch_ns(TRY_CAST(s AS TIMESTAMPTZ))) + CASE WHEN length(s) > 27
                  THEN coalesce(TRY_CAST(rpad(regexp_extract(s, '\.\d{6}(\d{1,3})', 1), 3, '0') AS BIGINT), 0) ELSE 0 END,
         CASE WHEN s IS NULL THEN NULL
              WHEN regexp_full_match(s, '\s*[+-]?\d{1,19}\s*') THEN obsnb_iepoch_ns(TRY_CAST(s AS HUGEINT))
              WHEN regexp_full_match(s, '\s*[+-]?\d+\.\d*\s*') THEN obsnb_epoch_ns(TRY_CAST(s AS DOUBLE))
-             ELSE obsnb_us_ns(epoch_us(TRY_CAST(regexp_replace(s, '(\d{2}:\d{2}:\d{2}),(\d)', '\1.\2') AS TIMESTAMPTZ)))
-             END) END);
+             ELSE try(epoch_ns(TRY_CAST(regexp_replace(s, '(\d{2}:\d{2}:\d{2}),(\d)', '\1.\2') AS TIMESTAMPTZ)))
+             END));
+CREATE OR REPLACE MACRO obsnb_str_ns(s) AS (
+    CASE WHEN NOT suffix(s, 'Z') AND obsnb_bad_offset(s) THEN NULL ELSE obsnb_parse_ns(s) END);
 CREATE OR REPLACE MACRO obsnb_json_ns(j) AS (
     CASE json_type(j)
         WHEN 'VARCHAR' THEN obsnb_str_ns(j ->> '$')

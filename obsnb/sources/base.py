@@ -149,14 +149,40 @@ class FileInput:
     def data(self) -> bytes:
         """All bytes, decompressed; a truncated or corrupt gzip gives what could be read and sets ``truncated``."""
         if self._data is None:
-            if not self.gzipped and os.path.getsize(self.path) <= self.max_record:
-                with open(self.path, "rb") as f:  # no line can be over the cap: read as it is
+            if not self.gzipped:  # read whole (the file's own size), over-cap lines found with numpy
+                with open(self.path, "rb") as f:
                     self._data = f.read()
+                if len(self._data) > self.max_record:
+                    self._data = self._without_long_lines(self._data)
             else:
                 out = io.BytesIO()
                 self.copy_to(out)
                 self._data = out.getvalue()
         return self._data
+
+    def _without_long_lines(self, data: bytes) -> bytes:
+        """``data`` with every line over the cap left empty (and listed in ``oversized``)."""
+        self.oversized = []
+        # a line over the cap holds a whole block of cap/2 bytes with no newline: a memchr per block says
+        # whether one can be there (a few calls for a normal file) before numpy looks at every newline
+        half = max(self.max_record // 2, 1)
+        if all(data.find(b"\n", j, j + half) >= 0 for j in range(0, len(data) - half + 1, half)):
+            return data
+        arr = np.frombuffer(data, dtype=np.uint8)  # scanned in pieces: no file-sized mask
+        nl = np.concatenate([np.flatnonzero(arr[i:i + _PIECE] == 10) + i for i in range(0, len(arr), _PIECE)])
+        starts = np.concatenate([[0], nl + 1])
+        ends = np.append(nl, len(data))
+        over = np.flatnonzero(ends - starts > self.max_record)
+        if not len(over):
+            return data
+        pieces, pos = [], 0
+        for i in over.tolist():
+            a, b = int(starts[i]), int(ends[i])
+            self.oversized.append((i + 1, b - a, data[a:a + 200]))
+            pieces.append(data[pos:a])
+            pos = b
+        pieces.append(data[pos:])
+        return b"".join(pieces)
 
     def copy_to(self, out) -> None:
         """Write the bytes :meth:`data` gives to the binary file ``out``, in pieces (bounded memory)."""

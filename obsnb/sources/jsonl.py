@@ -33,6 +33,7 @@ import re
 import tempfile
 from typing import Iterable, Iterator
 
+import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -99,10 +100,6 @@ def read_jsonl_path(path: str, source: str, ctx: ReadContext) -> pa.Table | None
     try:
         fields = ctx.options.get("fields")
         schema = _Schema(con, path, list(fields) if fields is not None else None, cap)
-        if size > cap:  # a line can be over the cap: DuckDB may refuse it or take it; neither is wanted
-            lm = lm_future.result()
-            if lm.n_lines and int((lm.ends - lm.starts).max()) > cap:
-                raise _OverCap(path)
         if not schema.paths:  # nothing parses as a JSON object
             lm = lm_future.result()
             for i in range(lm.n_lines):
@@ -114,8 +111,15 @@ def read_jsonl_path(path: str, source: str, ctx: ReadContext) -> pa.Table | None
             _bound(con, schema, path, source, ctx)
         # keys the sample did not show: the lines that could hold one are found by counting, and looked at
         verify = fields is None and schema.kept is None
-        out, cols, types, rest, members, drop_mask = _scan(con, path, schema, count_members=verify)
+        try:
+            out, cols, types, rest, members, drop_mask = _scan(con, path, schema, count_members=verify)
+        except duckdb.InvalidInputException as exc:
+            if "maximum_object_size" in str(exc):
+                raise _OverCap(path) from None
+            raise
         lm = lm_future.result()
+        if size > cap and lm.n_lines and int((lm.ends - lm.starts).max()) > cap:
+            raise _OverCap(path)  # a line over the cap that DuckDB took: read the copy instead
         row_lines = _row_lines(out, lm, source)
         if verify:
             late = _late_fields(con, lm, members, row_lines, drop_mask, schema, path)
@@ -188,8 +192,17 @@ def _kept(obj: dict, schema: _Schema) -> dict:
     return out
 
 
+def _any_of(conds: list[str]) -> str:
+    """SQL: any of ``conds``; a list past 100 of them (a chain of 1,000 ORs passes DuckDB's expression depth limit)."""
+    return " OR ".join(conds) if len(conds) <= 100 else f"list_bool_or([{', '.join(conds)}])"
+
+
 def _none_of(exprs: list[str]) -> str:
-    return f"NOT list_bool_or([{', '.join(f'{x} IS NOT NULL' for x in exprs)}])" if exprs else "true"
+    if not exprs:
+        return "true"
+    if len(exprs) <= 100:
+        return " AND ".join(f"{x} IS NULL" for x in exprs)
+    return f"NOT {_any_of([f'{x} IS NOT NULL' for x in exprs])}"
 
 
 def _bound(con, schema: _Schema, path: str, source: str, ctx: ReadContext) -> None:
@@ -208,12 +221,11 @@ def _scan(con, path: str, schema: _Schema, count_members: bool):
     cols = {".".join(p): _col(p) for p, _ in leaves}
     types = {".".join(p): t for p, t in leaves}
     tops = [_q(p[0]) for p in schema.paths if len(p) == 1]
-    # lists rather than chains of AND: a file of 1,000 keys stays under DuckDB's expression depth limit
     bad = [_none_of(tops)]
     for sp in schema.structs():  # an object column that held a scalar: struct there, every leaf NULL
         sl = [cols[".".join(p)] for p, _ in leaves if p[: len(sp)] == sp]
         bad.append(f"({_col(sp)} IS NOT NULL AND {_none_of(sl)})")
-    bad = f"list_bool_or([{', '.join(bad)}])"
+    bad = _any_of(bad)
     if schema.kept is None:
         src = (f"read_json({_lit(path)}, format='newline_delimited', ignore_errors=true, "
                f"columns={schema.read_columns()}, maximum_object_size={schema.max_object})")
@@ -279,7 +291,7 @@ class JsonLines(FileFormat):
             yield Part("logs", table)
 
     @staticmethod
-    def _read_copy(src: FileInput, ctx: ReadContext) -> pa.Table | None:
+    def _read_copy(src: FileInput, ctx: ReadContext, source: str | None = None) -> pa.Table | None:
         """Decompress (or copy) the file to a temporary one piece by piece, lines over the record cap left
         empty and rejected, and read that; the copy is removed however the read ends (an interrupt too)."""
         src.max_record = record_cap(ctx)
@@ -288,8 +300,8 @@ class JsonLines(FileFormat):
             with os.fdopen(fd, "wb") as tmp:
                 src.copy_to(tmp)
             for line, nbytes, first in src.oversized:
-                ctx.reject(src.path, line, over_cap_reason(nbytes, src.max_record), first)
-            return read_jsonl_path(tmp_path, src.path, ctx)
+                ctx.reject(source or src.path, line, over_cap_reason(nbytes, src.max_record), first)
+            return read_jsonl_path(tmp_path, source or src.path, ctx)
         finally:
             os.unlink(tmp_path)
 
@@ -333,7 +345,11 @@ def records_to_parts(records: Iterable[dict], source: str, ctx: ReadContext,
             tmp.write("\n")
         tmp_path = tmp.name
     try:
-        table = read_jsonl_path(tmp_path, source, ctx)
+        try:
+            table = read_jsonl_path(tmp_path, source, ctx)
+        except _OverCap:  # a record over the cap: rejected, the others read
+            copy = FileInput(tmp_path)
+            table = JsonLines._read_copy(copy, ctx, source)
     finally:
         os.unlink(tmp_path)
     if table is None or not table.num_rows:

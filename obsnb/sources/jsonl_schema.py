@@ -144,8 +144,10 @@ class _Schema:
         """SQL: how many members (at every level) the scan saw in a line: known keys with a non-null
         value, and the known objects holding them. (A row that fails this, an object with no known
         member, is a bad row and looked at in Python anyway.)"""
-        terms = [f"{_col(p)} IS NOT NULL" for p in self.paths]  # a list, not a sum: no expression depth limit
-        return f"len(list_filter([{', '.join(terms)}], lambda x: x))" if terms else "0"
+        terms = [f"{_col(p)} IS NOT NULL" for p in self.paths]
+        if len(terms) > 100:  # a list, not a sum: 1,000 terms pass DuckDB's expression depth limit
+            return f"len(list_filter([{', '.join(terms)}], lambda x: x))"
+        return " + ".join(f"({t})::INTEGER" for t in terms) if terms else "0"
 
     def _project(self, fields: list[str]) -> None:
         """Keep only the named fields (flattened names) and the canonical ones; no key pass."""
