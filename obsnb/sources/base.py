@@ -276,10 +276,10 @@ class _LineCap:
 
     def write(self, piece: bytes) -> None:
         view = memoryview(piece)
-        nl = np.flatnonzero(np.frombuffer(piece, dtype=np.uint8) == 10)
-        if not len(nl):
+        if piece.find(b"\n") < 0:  # inside one long line (a memchr, no newline scan)
             self._tail(view)
             return
+        nl = np.flatnonzero(np.frombuffer(piece, dtype=np.uint8) == 10)
         self._tail(view[: nl[0]])
         if self.skipped >= 0:
             self._over(self.skipped)

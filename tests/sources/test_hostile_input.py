@@ -254,3 +254,27 @@ def test_deep_nesting_is_flattened_to_the_depth_bound_and_kept_as_json_text(tmp_
     assert levels == (MAX_DEPTH - 1 if depth == 900 else 0)
     rest = depth - levels
     assert df[cols[0]].iloc[0] == '{"a":' * rest + "1" + "}" * rest
+
+
+@pytest.mark.parametrize("piece", [1, 3, 64])
+def test_over_cap_lines_are_found_across_piece_boundaries(tmp_path, monkeypatch, piece):
+    import random
+
+    from obsnb.sources import base
+
+    monkeypatch.setattr(base, "_PIECE", piece)  # decompress a few bytes at a time: lines cross every boundary
+    rnd = random.Random(piece)
+    for trial in range(60):
+        lines = [b"x" * rnd.choice([0, 1, 5, 10, 11, 30]) for _ in range(rnd.randint(0, 20))]
+        data = b"\n".join(lines) + rnd.choice([b"", b"\n"])
+        path = tmp_path / f"p{trial}.log.gz"
+        path.write_bytes(gzip.compress(data) + (gzip.compress(b"\nlast") if trial % 3 == 0 else b""))
+        if trial % 3 == 0:
+            data += b"\nlast"
+        src = base.FileInput(str(path))
+        src.max_record = 10
+        got = src.data()
+        parts = data.split(b"\n")
+        assert got == b"\n".join(b"" if len(ln) > 10 else ln for ln in parts)
+        assert [(ln, n) for ln, n, _ in src.oversized] == [(i + 1, len(p)) for i, p in enumerate(parts) if len(p) > 10]
+        assert src.truncated is None
