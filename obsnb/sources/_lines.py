@@ -79,7 +79,7 @@ def split_lines(src: FileInput, ctx: ReadContext | None = None) -> tuple[pa.Arra
                 ctx.reject(src.path, line, over_cap_reason(nbytes, src.max_record), first)
         if ctx is None:
             at = np.array([ln - 1 for ln, _, _ in src.oversized], dtype=np.int64)
-            marks = [first.decode("utf-8", "replace") + "\x00" for _, _, first in src.oversized]
+            marks = [(first or b"").decode("utf-8", "replace") + "\x00" for _, _, first in src.oversized]
             lines = pa.array(lines.to_numpy(zero_copy_only=False), pa.string())
             mask = np.zeros(len(lines), dtype=bool)
             mask[at] = True

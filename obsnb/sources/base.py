@@ -125,7 +125,7 @@ class FileInput:
         self._data: bytes | None = None
         self.truncated: str | None = None
         self.max_record = get_option("max_record_bytes")
-        self.oversized: list[tuple[int, int, bytes]] = []
+        self.oversized: list[tuple[int, int, bytes | None]] = []
 
     @property
     def stem(self) -> str:
@@ -262,7 +262,11 @@ class _LineCap:
         self.line = 1  # the current line's number
 
     def _over(self, nbytes: int) -> None:
-        self.oversized.append((self.line, nbytes, bytes(self.first)))
+        self._note(self.line, nbytes, self.first)
+
+    def _note(self, line: int, nbytes: int, first) -> None:
+        # the first bytes only for as many as keep their raw text (ReadContext), so a million long lines stay small
+        self.oversized.append((line, nbytes, bytes(first) if len(self.oversized) < MAX_RAW else None))
 
     def _tail(self, piece) -> None:
         if self.skipped >= 0:
@@ -294,7 +298,7 @@ class _LineCap:
         for i in over.tolist():
             start, end = int(nl[i]) + 1, int(nl[i + 1])
             self.out.write(view[pos:start])
-            self.oversized.append((self.line + i, end - start, bytes(view[start:start + 200])))
+            self._note(self.line + i, end - start, view[start:start + 200])
             self.out.write(b"\n")
             pos = end + 1
         self.out.write(view[pos: int(nl[-1]) + 1])
