@@ -15,7 +15,7 @@ from .errors import UsageError
 UTC = _dt.timezone.utc
 _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=UTC)
 
-__all__ = ["to_utc", "to_ns", "parse_duration", "duration_ns", "epoch_to_ns", "now", "format_duration"]
+__all__ = ["to_utc", "to_ns", "parse_duration", "duration_ns", "epoch_to_ns", "now", "format_duration", "time_problem"]
 
 _UNITS_NS = {
     "ns": 1,
@@ -172,34 +172,84 @@ def _iso_ns(s: str) -> int:
     return to_ns(d.replace(microsecond=0)) + frac_ns
 
 
+# The instants a nanosecond int64 (pandas' datetime64[ns]) can hold.
+NS_MIN_TEXT, NS_MAX_TEXT = "1677-09-21T00:12:43Z", "2262-04-11T23:47:16Z"
+# A UTC offset beyond this is rejected (ISO 8601 practice and every real zone stay within ±14:00; ±18:00 is
+# the bound java.time and Python's datetime accept), and so is a minutes field of 60 or more.
+MAX_OFFSET_HOURS = 18
+
 # DuckDB macros shared by every loader that normalises a column of mixed timestamps.
-# obsnb_ts_ns(j JSON) -> BIGINT epoch ns, NULL when it cannot be read.
+# obsnb_str_ns(s VARCHAR) / obsnb_json_ns(j JSON) -> BIGINT epoch ns, NULL when it cannot be read: a time
+# outside the nanosecond range (Go's zero time 0001-01-01, 9999-12-31, epoch -62135596800) and an offset
+# beyond ±18:00 (+25:00, +99:99) are NULL too, never an error that stops the load (see time_problem()).
 SQL_TIME_MACROS = r"""
 CREATE OR REPLACE MACRO obsnb_epoch_ns(x) AS (
     CASE WHEN x IS NULL OR isnan(x) OR isinf(x) THEN NULL
-         WHEN abs(x) < 1e11 THEN CAST(round(x * 1e9) AS BIGINT)
-         WHEN abs(x) < 1e14 THEN CAST(round(x * 1e6) AS BIGINT)
-         WHEN abs(x) < 1e17 THEN CAST(round(x * 1e3) AS BIGINT)
-         WHEN abs(x) < 9.2e18 THEN CAST(x AS BIGINT)
+         WHEN abs(x) < 1e11 THEN TRY_CAST(round(x * 1e9) AS BIGINT)
+         WHEN abs(x) < 1e14 THEN TRY_CAST(round(x * 1e6) AS BIGINT)
+         WHEN abs(x) < 1e17 THEN TRY_CAST(round(x * 1e3) AS BIGINT)
+         WHEN abs(x) < 9.2e18 THEN TRY_CAST(x AS BIGINT)
          ELSE NULL END);
-CREATE OR REPLACE MACRO obsnb_iepoch_ns(x) AS (
+CREATE OR REPLACE MACRO obsnb_iepoch_ns(x) AS (TRY_CAST(
     CASE WHEN x IS NULL THEN NULL
          WHEN abs(x) < 100000000000 THEN x * 1000000000
          WHEN abs(x) < 100000000000000 THEN x * 1000000
          WHEN abs(x) < 100000000000000000 THEN x * 1000
-         ELSE x END);
-CREATE OR REPLACE MACRO obsnb_str_ns(s) AS (
-    coalesce(epoch_ns(TRY_CAST(s AS TIMESTAMPTZ)) + CASE WHEN length(s) > 27
+         ELSE x END AS BIGINT));
+CREATE OR REPLACE MACRO obsnb_off_bad(hh, mm) AS (hh > '18' OR (hh = '18' AND mm <> '00') OR mm >= '60');
+CREATE OR REPLACE MACRO obsnb_bad_offset(s) AS (
+    length(s) > 19 AND (
+        (substr(s, -6, 1) IN ('+', '-') AND substr(s, -3, 1) = ':' AND obsnb_off_bad(substr(s, -5, 2), substr(s, -2, 2)))
+        OR (substr(s, -5, 1) IN ('+', '-') AND NOT contains(substr(s, -4, 4), ':')
+            AND obsnb_off_bad(substr(s, -4, 2), substr(s, -2, 2)))
+        OR (substr(s, -3, 1) IN ('+', '-') AND substr(s, -2, 2) > '18')));
+CREATE OR REPLACE MACRO obsnb_parse_ns(s) AS (
+    coalesce(try(epoch_ns(TRY_CAST(s AS TIMESTAMPTZ))) + CASE WHEN length(s) > 27
                  THEN coalesce(TRY_CAST(rpad(regexp_extract(s, '\.\d{6}(\d{1,3})', 1), 3, '0') AS BIGINT), 0) ELSE 0 END,
         CASE WHEN s IS NULL THEN NULL
-             WHEN regexp_full_match(s, '\s*[+-]?\d{1,19}\s*') THEN obsnb_iepoch_ns(TRY_CAST(s AS HUGEINT))::BIGINT
+             WHEN regexp_full_match(s, '\s*[+-]?\d{1,19}\s*') THEN obsnb_iepoch_ns(TRY_CAST(s AS HUGEINT))
              WHEN regexp_full_match(s, '\s*[+-]?\d+\.\d*\s*') THEN obsnb_epoch_ns(TRY_CAST(s AS DOUBLE))
-             ELSE epoch_ns(TRY_CAST(regexp_replace(s, '(\d{2}:\d{2}:\d{2}),(\d)', '\1.\2') AS TIMESTAMPTZ)) END));
+             ELSE try(epoch_ns(TRY_CAST(regexp_replace(s, '(\d{2}:\d{2}:\d{2}),(\d)', '\1.\2') AS TIMESTAMPTZ)))
+             END));
+CREATE OR REPLACE MACRO obsnb_str_ns(s) AS (
+    CASE WHEN NOT suffix(s, 'Z') AND obsnb_bad_offset(s) THEN NULL ELSE obsnb_parse_ns(s) END);
 CREATE OR REPLACE MACRO obsnb_json_ns(j) AS (
     CASE json_type(j)
         WHEN 'VARCHAR' THEN obsnb_str_ns(j ->> '$')
-        WHEN 'BIGINT' THEN obsnb_iepoch_ns(TRY_CAST(j AS HUGEINT))::BIGINT
-        WHEN 'UBIGINT' THEN obsnb_iepoch_ns(TRY_CAST(j AS HUGEINT))::BIGINT
+        WHEN 'BIGINT' THEN obsnb_iepoch_ns(TRY_CAST(j AS HUGEINT))
+        WHEN 'UBIGINT' THEN obsnb_iepoch_ns(TRY_CAST(j AS HUGEINT))
         WHEN 'DOUBLE' THEN obsnb_epoch_ns(TRY_CAST(j AS DOUBLE))
         ELSE NULL END);
 """
+
+_OFFSET_RE = re.compile(r"[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?\s*([+-])(\d{2}):?(\d{2})?\s*$")
+_YEAR_RE = re.compile(r"^\s*([+-]?\d{4,})-\d{2}-\d{2}")
+_NUM_RE = re.compile(r"^\s*[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*$")
+
+
+def time_problem(text: object) -> str | None:
+    """Why a timestamp that did not parse cannot be placed, when the reason is its range; else None.
+
+    Called for rejected records only (a reason per rejected record), never per loaded row.
+    """
+    if text is None:
+        return None
+    s = str(text)
+    m = _OFFSET_RE.search(s)
+    minutes = int(m.group(3) or 0) if m else 0
+    if m and (int(m.group(2)) * 60 + minutes > MAX_OFFSET_HOURS * 60 or minutes >= 60):
+        return (f"timestamp {s[:60]!r} has UTC offset {m.group(1)}{m.group(2)}:{m.group(3) or '00'}, out of range "
+                f"(offsets are within ±{MAX_OFFSET_HOURS:02d}:00)")
+    out = (f"timestamp {s[:60]!r} is out of range: a time must lie within {NS_MIN_TEXT}..{NS_MAX_TEXT} "
+           "(nanoseconds in 64 bits)")
+    m = _YEAR_RE.match(s)
+    if m:
+        year = int(m.group(1))
+        return out if year < 1678 or year > 2261 else None
+    if _NUM_RE.match(s):
+        try:
+            x = float(s)
+        except ValueError:
+            return None
+        return out if abs(epoch_to_ns(x)) >= 2**63 - 1 else None
+    return None

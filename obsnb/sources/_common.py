@@ -185,6 +185,9 @@ def iter_json_docs(src: FileInput, ctx: ReadContext) -> Iterator[tuple[Any, int 
         return
     try:
         doc = json.loads(data)
+    except RecursionError:
+        ctx.reject(src.path, 1, "JSON nested deeper than Python's JSON parser reads (about 1,000 levels)", data[:2000])
+        return
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         whole_err = exc
     else:
@@ -195,7 +198,7 @@ def iter_json_docs(src: FileInput, ctx: ReadContext) -> Iterator[tuple[Any, int 
     try:
         json.loads(first)
         per_line = True
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
         per_line = False
     if not per_line:
         ctx.reject(src.path, 1, f"not a valid JSON document ({whole_err}); is the file truncated?",
@@ -206,7 +209,7 @@ def iter_json_docs(src: FileInput, ctx: ReadContext) -> Iterator[tuple[Any, int 
             continue
         try:
             doc = json.loads(ln)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
             reason = f"invalid JSON ({exc})" + (" in the last line: truncated file?" if i >= len(lines) - 1 else "")
             ctx.reject(src.path, i, reason, ln)
             continue
@@ -299,3 +302,25 @@ def read_span_docs(src: FileInput, ctx: ReadContext, rows_of) -> Iterator[Part]:
 def file_mtime_ns(src: FileInput) -> int:
     """The file's modification time in epoch nanoseconds."""
     return os.stat(src.path).st_mtime_ns
+
+
+def with_time_problems(reason: pa.Array, raw_time: pa.Array, rejected: pa.Array) -> pa.Array:
+    """``reason`` with the out-of-range ones said so (see :func:`obsnb.timeutil.time_problem`): looked at
+    only where a record is ``rejected`` with a time that did not parse (a call per rejected record)."""
+    import numpy as np
+    import pyarrow.compute as pc
+
+    from ..timeutil import time_problem
+
+    mask = pc.fill_null(pc.and_(rejected, pc.is_valid(raw_time)), False)
+    idx = np.flatnonzero(mask.to_numpy(zero_copy_only=False))
+    if not len(idx):
+        return reason
+    found = [time_problem(v) for v in raw_time.take(pa.array(idx)).to_pylist()]
+    hit = [(i, f) for i, f in zip(idx.tolist(), found) if f is not None]
+    if not hit:
+        return reason
+    out = reason.to_pylist() if isinstance(reason, pa.Array) else [reason] * len(raw_time)
+    for i, f in hit:
+        out[i] = f
+    return pa.array(out, pa.string())

@@ -333,7 +333,7 @@ def read_layouts(src: FileInput, ctx: ReadContext, layouts: tuple[Layout, ...], 
     impossible (Feb 30). ``_line`` is where the record starts. With ``fold=False`` (formats with no
     multi-line records) a line that starts no record is rejected instead.
     """
-    lines, numbers, bad = read_lines(src)
+    lines, numbers, bad = read_lines(src, ctx)
     if len(lines) == 0:
         return None
     starts, forms, cols = match_layouts(lines, bad, layouts)

@@ -33,17 +33,18 @@ import re
 import tempfile
 from typing import Iterable, Iterator
 
+import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..schema import LEVEL_SQL
 from ..timeutil import SQL_TIME_MACROS
-from .base import FileFormat, FileInput, Part, ReadContext
+from .base import FileFormat, FileInput, Part, ReadContext, over_cap_reason, record_cap
 from ._layouts import check_tz, note_utc
 from .jsonl_conform import _concat_unify, _fetch_arrow, _finish, _flatten_dict, _read_records, _select, _time_reason
-from .jsonl_lines import LineMap, _late_fields, _row_lines, _why_bad, _without_rows
-from .jsonl_schema import _col, _lit, _q, _Schema
+from .jsonl_lines import _TOO_DEEP, LineMap, _late_fields, _row_lines, _why_bad, _without_rows
+from .jsonl_schema import MAX_COLUMNS, MORE_FIELDS, _col, _lit, _q, _Schema
 
 __all__ = ["JsonLines", "records_to_parts", "read_jsonl_path"]
 
@@ -78,10 +79,19 @@ def _local_times(out: pa.Table, ctx) -> pa.Table:
     return out.set_column(out.column_names.index("__obsnb_time_ns"), "__obsnb_time_ns", fixed)
 
 
+class _OverCap(Exception):
+    """A line of the file is over the record cap: read a copy with such lines left empty instead."""
+
+
 def read_jsonl_path(path: str, source: str, ctx: ReadContext) -> pa.Table | None:
-    """Read one uncompressed JSON-lines file into a canonical logs table (None when it holds no records)."""
-    if os.path.getsize(path) == 0:
+    """Read one uncompressed JSON-lines file into a canonical logs table (None when it holds no records).
+
+    Raises ``_OverCap`` when a line is longer than the record cap (see :func:`~obsnb.sources.base.record_cap`).
+    """
+    size = os.path.getsize(path)
+    if size == 0:
         return None
+    cap = record_cap(ctx)
     con = _connect()
     # the newline scan (numpy, GIL released) runs beside DuckDB's scans; it is needed only at the end
     pool = concurrent.futures.ThreadPoolExecutor(1)
@@ -89,7 +99,7 @@ def read_jsonl_path(path: str, source: str, ctx: ReadContext) -> pa.Table | None
     lm = None
     try:
         fields = ctx.options.get("fields")
-        schema = _Schema(con, path, list(fields) if fields is not None else None)
+        schema = _Schema(con, path, list(fields) if fields is not None else None, cap)
         if not schema.paths:  # nothing parses as a JSON object
             lm = lm_future.result()
             for i in range(lm.n_lines):
@@ -97,14 +107,25 @@ def read_jsonl_path(path: str, source: str, ctx: ReadContext) -> pa.Table | None
                     reason, _ = _why_bad(lm.raw(i + 1), i == lm.n_lines - 1)
                     ctx.reject(source, i + 1, reason or "not a JSON-lines record", lm.raw(i + 1))
             return None
+        if fields is None and schema.too_wide():
+            _bound(con, schema, path, source, ctx)
         # keys the sample did not show: the lines that could hold one are found by counting, and looked at
-        verify = fields is None
-        out, cols, types, rest, members, drop_mask = _scan(con, path, schema, count_members=verify)
+        verify = fields is None and schema.kept is None
+        try:
+            out, cols, types, rest, members, drop_mask = _scan(con, path, schema, count_members=verify)
+        except duckdb.InvalidInputException as exc:
+            if "maximum_object_size" in str(exc):
+                raise _OverCap(path) from None
+            raise
         lm = lm_future.result()
+        if size > cap and lm.n_lines and int((lm.ends - lm.starts).max()) > cap:
+            raise _OverCap(path)  # a line over the cap that DuckDB took: read the copy instead
         row_lines = _row_lines(out, lm, source)
         if verify:
             late = _late_fields(con, lm, members, row_lines, drop_mask, schema, path)
-            if late is None:  # a late key that names a canonical column, or too many lines to look at
+            if late is None or schema.too_wide():  # a late key naming a canonical column, too many lines or keys
+                if schema.too_wide():
+                    _bound(con, schema, path, source, ctx)
                 out, cols, types, rest, _, drop_mask = _scan(con, path, schema, count_members=False)
                 row_lines = _row_lines(out, lm, source)
             else:
@@ -130,7 +151,7 @@ def read_jsonl_path(path: str, source: str, ctx: ReadContext) -> pa.Table | None
                 if obj is None:
                     ctx.reject(source, ln, reason, text)
                 elif was_bad:  # valid after all (an object where a scalar was seen, ...): the slow path
-                    flat = _flatten_dict(obj)
+                    flat = _flatten_dict(_kept(obj, schema))
                     if fields is not None:
                         flat = {k: v for k, v in flat.items() if k in cols or k in fields}
                     rescued.append(flat)
@@ -159,6 +180,40 @@ def read_jsonl_path(path: str, source: str, ctx: ReadContext) -> pa.Table | None
         lm.close()
         con.close()
 
+def _kept(obj: dict, schema: _Schema) -> dict:
+    """A record as the bounded schema has it: the kept keys, the others as JSON text under ``MORE_FIELDS``."""
+    if schema.kept is None:
+        return obj
+    kept = set(schema.kept)
+    more = {k: v for k, v in obj.items() if k not in kept}
+    out = {k: v for k, v in obj.items() if k in kept}
+    if more:
+        out[MORE_FIELDS] = json.dumps(more, ensure_ascii=False, separators=(",", ":"))
+    return out
+
+
+def _any_of(conds: list[str]) -> str:
+    """SQL: any of ``conds``; a list past 100 of them (a chain of 1,000 ORs passes DuckDB's expression depth limit)."""
+    return " OR ".join(conds) if len(conds) <= 100 else f"list_bool_or([{', '.join(conds)}])"
+
+
+def _none_of(exprs: list[str]) -> str:
+    if not exprs:
+        return "true"
+    if len(exprs) <= 100:
+        return " AND ".join(f"{x} IS NULL" for x in exprs)
+    return f"NOT {_any_of([f'{x} IS NOT NULL' for x in exprs])}"
+
+
+def _bound(con, schema: _Schema, path: str, source: str, ctx: ReadContext) -> None:
+    """A file of more keys than ``MAX_COLUMNS``: every key listed first (one key pass), then bounded."""
+    schema.key_pass(con, path)
+    schema.bound()
+    ctx.warnings.append(f"{source}: more than {MAX_COLUMNS:,} distinct fields; the first {len(schema.paths):,} "
+                        f"are columns, the other top-level keys of each record are kept whole, as JSON text, in "
+                        f"the column {MORE_FIELDS!r}")
+
+
 def _scan(con, path: str, schema: _Schema, count_members: bool):
     """The main scan: every known leaf as text, canonical columns named, bad rows flagged; with
     ``count_members``, also how many members each row showed (for ``_late_fields``)."""
@@ -166,12 +221,19 @@ def _scan(con, path: str, schema: _Schema, count_members: bool):
     cols = {".".join(p): _col(p) for p, _ in leaves}
     types = {".".join(p): t for p, t in leaves}
     tops = [_q(p[0]) for p in schema.paths if len(p) == 1]
-    bad = " AND ".join(f"{t} IS NULL" for t in tops)
+    bad = [_none_of(tops)]
     for sp in schema.structs():  # an object column that held a scalar: struct there, every leaf NULL
         sl = [cols[".".join(p)] for p, _ in leaves if p[: len(sp)] == sp]
-        bad += f" OR ({_col(sp)} IS NOT NULL AND " + " AND ".join(f"{x} IS NULL" for x in sl) + ")"
-    src = (f"read_json({_lit(path)}, format='newline_delimited', ignore_errors=true, "
-           f"columns={schema.read_columns()}, maximum_object_size=67108864)")
+        bad.append(f"({_col(sp)} IS NOT NULL AND {_none_of(sl)})")
+    bad = _any_of(bad)
+    if schema.kept is None:
+        src = (f"read_json({_lit(path)}, format='newline_delimited', ignore_errors=true, "
+               f"columns={schema.read_columns()}, maximum_object_size={schema.max_object})")
+    else:  # too wide (see _Schema.bound): the raw records, the kept keys shaped, the others as JSON text
+        src = (f"(SELECT unnest(json_transform(json, {_lit(schema.transform_spec())})), {schema.more_sql()} AS "
+               f"{_q(MORE_FIELDS)} FROM read_json_objects({_lit(path)}, format='newline_delimited', "
+               f"ignore_errors=true, maximum_object_size={schema.max_object}))")
+        cols[MORE_FIELDS] = _q(MORE_FIELDS)
     sel, rest = _select(cols)
     if count_members:
         sel.append(f"{schema.members_sql()} AS __obsnb_members")
@@ -206,7 +268,7 @@ class JsonLines(FileFormat):
                 try:
                     if isinstance(json.loads(ln), dict):
                         objs += 1
-                except ValueError:
+                except (ValueError, RecursionError):
                     pass
         if objs == 0:
             return 0.0
@@ -217,27 +279,39 @@ class JsonLines(FileFormat):
         if src.head(4096).lstrip().startswith(b"["):
             yield from self._read_array(src, ctx)
             return
-        if src.gzipped:
-            data = src.data()
-            if not data.strip():
-                return
-            with tempfile.NamedTemporaryFile(suffix=".jsonl", delete=False) as tmp:
-                tmp.write(data)
-                tmp_path = tmp.name
+        table = None
+        if not src.gzipped:
             try:
-                table = read_jsonl_path(tmp_path, src.path, ctx)
-            finally:
-                os.unlink(tmp_path)
+                table = read_jsonl_path(src.path, src.path, ctx)
+            except _OverCap:
+                table = self._read_copy(src, ctx)
         else:
-            table = read_jsonl_path(src.path, src.path, ctx)
+            table = self._read_copy(src, ctx)
         if table is not None and table.num_rows:
             yield Part("logs", table)
 
+    @staticmethod
+    def _read_copy(src: FileInput, ctx: ReadContext, source: str | None = None) -> pa.Table | None:
+        """Decompress (or copy) the file to a temporary one piece by piece, lines over the record cap left
+        empty and rejected, and read that; the copy is removed however the read ends (an interrupt too)."""
+        src.max_record = record_cap(ctx)
+        fd, tmp_path = tempfile.mkstemp(suffix=".jsonl", prefix="obsnb-")
+        try:
+            with os.fdopen(fd, "wb") as tmp:
+                src.copy_to(tmp)
+            for line, nbytes, first in src.oversized:
+                ctx.reject(source or src.path, line, over_cap_reason(nbytes, src.max_record), first)
+            return read_jsonl_path(tmp_path, source or src.path, ctx)
+        finally:
+            os.unlink(tmp_path)
 
     def _read_array(self, src: FileInput, ctx: ReadContext) -> Iterator[Part]:
         """A JSON document that is an array of records (``[{...}, {...}]``); ``_line`` is the record's index + 1."""
         try:
             doc = json.loads(src.data())
+        except RecursionError:
+            ctx.reject(src.path, 1, _TOO_DEEP, src.data()[:2000])
+            return
         except ValueError as exc:
             ctx.reject(src.path, getattr(exc, "lineno", None), f"invalid JSON document: {exc}", src.data()[:2000])
             return
@@ -271,7 +345,11 @@ def records_to_parts(records: Iterable[dict], source: str, ctx: ReadContext,
             tmp.write("\n")
         tmp_path = tmp.name
     try:
-        table = read_jsonl_path(tmp_path, source, ctx)
+        try:
+            table = read_jsonl_path(tmp_path, source, ctx)
+        except _OverCap:  # a record over the cap: rejected, the others read
+            copy = FileInput(tmp_path)
+            table = JsonLines._read_copy(copy, ctx, source)
     finally:
         os.unlink(tmp_path)
     if table is None or not table.num_rows:

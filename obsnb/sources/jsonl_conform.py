@@ -15,6 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..schema import level_from_number, level_from_text
+from ..timeutil import time_problem
 from .jsonl_schema import (_BUNYAN, EVENT_FIELDS, LEVEL_FIELDS, LEVEL_NUM_FIELDS, SERVICE_FIELDS, SPAN_FIELDS,
                            TIME_FIELDS, TRACE_FIELDS, _q)
 
@@ -49,6 +50,9 @@ def _time_reason(obj: dict | None) -> str:
         flat = _flatten_dict(obj)
         for c in TIME_FIELDS:
             if flat.get(c) is not None:
+                problem = time_problem(flat[c])
+                if problem is not None:
+                    return f"{c}: {problem}"
                 return f"unparseable timestamp {c}={flat[c][:60]!r}"
     return "no timestamp (looked for " + ", ".join(TIME_FIELDS[:6]) + ", ...)"
 
@@ -123,25 +127,40 @@ def _levels(raw: pa.ChunkedArray | None, otel: pa.ChunkedArray | None, n: int) -
     return level, original
 
 
+def _float_exact(col) -> bool:
+    """Whether every integer written in ``col`` survives float64 (none above 2**53 in magnitude)."""
+    long = pc.match_substring_regex(col, r"^-?\d{16,}$")  # 2**53 has 16 digits
+    if not pc.any(long).as_py():
+        return True
+    big = pc.filter(col, long)
+    if pc.any(pc.greater(pc.utf8_length(big), 17)).as_py():
+        return False
+    return not pc.any(pc.greater(pc.abs(big.cast(pa.int64())), 2**53)).as_py()
+
+
 def _type_columns(out: pa.Table, rest: dict[str, str], types: dict[str, str]) -> pa.Table:
     """Numbers and booleans the sample saw get their type back when every value has it; else text."""
+    names = {n: i for i, n in enumerate(out.column_names)}
+    columns = list(out.columns)
     for alias, field in rest.items():
         target = {"BIGINT": pa.int64(), "DOUBLE": pa.float64(), "BOOLEAN": pa.bool_()}.get(types.get(field, ""))
         if target is None:
             continue
-        col = out.column(alias)
+        col = columns[names[alias]]
+        if target == pa.float64() and not _float_exact(col):
+            continue  # an integer a float64 cannot hold exactly (an id above 2**53): the column stays text, exact
         try:
             typed = col.cast(target)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            if target == pa.int64():
-                try:
+            if target == pa.int64() and pc.any(pc.match_substring_regex(col, "[.eE]")).as_py() and _float_exact(col):
+                try:  # integers, then a fraction: float64 (every value fits, none above 2**53)
                     typed = col.cast(pa.float64())
                 except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
                     continue
             else:
-                continue
-        out = out.set_column(out.column_names.index(alias), alias, typed)
-    return out
+                continue  # an integer above int64, or type drift: the column stays text
+        columns[names[alias]] = typed
+    return pa.table(columns, names=out.column_names)
 
 
 def _finish(out: pa.Table, rest: dict[str, str], types: dict[str, str]) -> pa.Table:

@@ -104,6 +104,9 @@ class LineMap:
         i = line - 1
         return self._read(int(self.starts[i]), int(self.ends[i])).rstrip(b"\r")
 
+_TOO_DEEP = "JSON nested deeper than Python's JSON parser reads (about 1,000 levels)"
+
+
 def _binary(raw: bytes) -> bool:
     ctrl = sum(1 for b in raw[:512] if b < 9 or 13 < b < 32)
     return ctrl > 2
@@ -120,6 +123,8 @@ def _why_bad(raw: bytes, is_last: bool) -> tuple[str, dict | None]:
     s = text.strip()
     try:
         obj = json.loads(s)
+    except RecursionError:
+        return _TOO_DEEP, None
     except json.JSONDecodeError as exc:
         if exc.msg.startswith("Extra data"):
             return "more than one JSON value on one line", None

@@ -28,6 +28,12 @@ _CANONICAL = frozenset(TIME_FIELDS + LEVEL_FIELDS + LEVEL_NUM_FIELDS + EVENT_FIE
 _BUNYAN = frozenset(("name", "hostname", "pid", "v"))  # together they make "name" the service
 
 _PY_SAMPLE = 5_000  # lines of the head parsed in Python for types and object shapes
+# Bounds on a file's shape (hostile input: 50,000 keys, 900 levels of nesting). An object nested deeper than
+# MAX_DEPTH levels is kept as its JSON text in the column at that depth; past MAX_COLUMNS flattened columns,
+# the remaining top-level keys of every record (each whole) go into one JSON-text column, MORE_FIELDS.
+MAX_DEPTH = 20
+MAX_COLUMNS = 1_000
+MORE_FIELDS = "more_fields"
 
 def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
@@ -41,11 +47,41 @@ def _col(path: tuple[str, ...]) -> str:
 def _lit(s: str) -> str:
     return "'" + s.replace("'", "''") + "'"
 
-def _shape(obj: dict) -> tuple:
+def _shape(obj: dict, depth: int = 1) -> tuple:
     """What ``_Schema._walk`` learns from a record: its keys in order, the type of each value, and the
-    same for every non-empty object inside it."""
+    same for every non-empty object inside it (to ``MAX_DEPTH``)."""
+    if depth >= MAX_DEPTH:
+        return (tuple(obj), tuple(map(type, obj.values())))
     return (tuple(obj), tuple(map(type, obj.values())),
-            tuple(_shape(v) for v in obj.values() if type(v) is dict and v))
+            tuple(_shape(v, depth + 1) for v in obj.values() if type(v) is dict and v))
+
+
+def _head_lines(path: str, max_record: int, budget: int = 1 << 22) -> list[bytes]:
+    """The first non-blank whole lines of a file (up to ``_PY_SAMPLE`` of them, ``budget`` bytes read, more
+    when the first line is longer: a 5 MiB first record is sampled, not cut); a line over ``max_record`` is
+    passed over (it is rejected by the reader), read in pieces, never whole."""
+    out: list[bytes] = []
+    with open(path, "rb") as f:
+        buf, skipping, read = b"", False, 0
+        while len(out) < _PY_SAMPLE:
+            chunk = f.read(budget)
+            if not chunk:
+                if buf.strip() and not skipping:
+                    out.append(buf)  # the last line, without its newline
+                break
+            read += len(chunk)
+            pieces = (buf + chunk).split(b"\n")
+            buf = pieces.pop()
+            for i, ln in enumerate(pieces):
+                if skipping and i == 0:
+                    skipping = False  # the end of a line over the cap
+                elif ln.strip():
+                    out.append(ln)
+            if skipping or len(buf) > max_record:
+                buf, skipping = b"", True
+            if read >= budget and out:
+                break
+    return [ln for ln in out[:_PY_SAMPLE] if len(ln) <= max_record]
 
 
 def _json_path(path: tuple[str, ...]) -> str:
@@ -60,17 +96,15 @@ class _Schema:
     ``key_pass`` (one DuckDB pass listing every key of the file at every object path).
     """
 
-    def __init__(self, con, path: str, fields: list[str] | None = None):
+    def __init__(self, con, path: str, fields: list[str] | None = None, max_record: int = 64 << 20):
         self.paths: dict[tuple[str, ...], str] = {}
-        with open(path, "rb") as f:
-            head = f.read(1 << 22)
+        self.kept: list[str] | None = None  # the top-level keys given columns, when the file is too wide (bound())
+        self.max_object = max(max_record + 2, 1 << 20)  # DuckDB's bound on a line ("\r\n" included)
         shapes: set = set()
-        for ln in head.split(b"\n")[:_PY_SAMPLE]:
-            if not ln.strip():
-                continue
+        for ln in _head_lines(path, max_record):
             try:
                 obj = json.loads(ln)
-            except ValueError:
+            except (ValueError, RecursionError):
                 continue
             if isinstance(obj, dict):
                 shape = _shape(obj)
@@ -90,7 +124,7 @@ class _Schema:
         # one parse per line: the keys at every object path, de-duplicated as lists (a file has few shapes)
         shapes = con.execute(
             f"SELECT any_value(ks) FROM (SELECT json_keys(json, {jp}) AS ks FROM read_json_objects({_lit(path)}, "
-            f"format='newline_delimited', ignore_errors=true, maximum_object_size=67108864)) GROUP BY hash(ks)"
+            f"format='newline_delimited', ignore_errors=true, maximum_object_size={self.max_object})) GROUP BY hash(ks)"
         ).fetchall()
         return self.add_keys(objects, [ks for (ks,) in shapes])
 
@@ -110,10 +144,10 @@ class _Schema:
         """SQL: how many members (at every level) the scan saw in a line: known keys with a non-null
         value, and the known objects holding them. (A row that fails this, an object with no known
         member, is a bad row and looked at in Python anyway.)"""
-        terms = []
-        for p in self.paths:
-            terms.append(f"({_col(p)} IS NOT NULL)::INTEGER")
-        return " + ".join(terms) if terms else "0"
+        terms = [f"{_col(p)} IS NOT NULL" for p in self.paths]
+        if len(terms) > 100:  # a list, not a sum: 1,000 terms pass DuckDB's expression depth limit
+            return f"len(list_filter([{', '.join(terms)}], lambda x: x))"
+        return " + ".join(f"({t})::INTEGER" for t in terms) if terms else "0"
 
     def _project(self, fields: list[str]) -> None:
         """Keep only the named fields (flattened names) and the canonical ones; no key pass."""
@@ -139,14 +173,43 @@ class _Schema:
 
     _PY = {str: "VARCHAR", bool: "BOOLEAN", int: "BIGINT", float: "DOUBLE"}
 
+    def too_wide(self) -> bool:
+        return len(self.paths) > MAX_COLUMNS
+
+    def bound(self) -> None:
+        """Keep the top-level keys (those that feed canonical columns first, then in order of first
+        appearance) while their flattened columns fit in ``MAX_COLUMNS``; the others go to ``MORE_FIELDS``."""
+        by_top: dict[str, list] = {}
+        for p in self.paths:
+            by_top.setdefault(p[0], []).append(p)
+        order = sorted(by_top, key=lambda k: k not in _CANONICAL)
+        kept, n = [], 0
+        for k in order:
+            if n + len(by_top[k]) <= MAX_COLUMNS - 1:
+                kept.append(k)
+                n += len(by_top[k])
+        keep = set(kept)
+        self.paths = {p: t for p, t in self.paths.items() if p[0] in keep}
+        self.kept = [k for k in by_top if k in keep]
+
+    def more_sql(self) -> str:
+        """SQL over the raw record ``json``: its top-level keys without a column, as one JSON object text."""
+        kept = "[" + ", ".join(_lit(k) for k in self.kept or []) + "]"
+        entries = "map_entries(json_transform(json, '\"MAP(VARCHAR, JSON)\"'))"  # one parse per record
+        return (f"CASE WHEN json_type(json) = 'OBJECT' THEN nullif('{{' || array_to_string(list_transform(list_filter("
+                f"{entries}, lambda e: NOT list_contains({kept}, e.key)), lambda e: to_json(e.key) || ':' || "
+                f"e.value::VARCHAR), ',') || '}}', '{{}}') END")
+
     def _walk(self, obj: dict, prefix: tuple[str, ...]) -> None:
         for k, v in obj.items():
             p = prefix + (k,)
-            if isinstance(v, dict) and v:
+            if isinstance(v, dict) and v and len(p) < MAX_DEPTH:
                 self.paths[p] = "STRUCT"
                 self._walk(v, p)
                 continue
             t = self._PY.get(type(v), "VARCHAR") if v is not None else None
+            if t == "BIGINT" and not -2**63 <= v < 2**63:
+                t = "VARCHAR"  # an integer no int64 holds stays exact, as text
             old = self.paths.get(p)
             if old == "STRUCT" or t is None:
                 self.paths.setdefault(p, "VARCHAR")
@@ -160,26 +223,39 @@ class _Schema:
             else:
                 self.paths[p] = "VARCHAR"
 
-    def read_columns(self) -> str:
-        """The ``columns={...}`` spec: objects as STRUCTs of VARCHAR leaves, every leaf VARCHAR."""
+    def _kids(self) -> dict[tuple[str, ...], list[tuple[str, ...]]]:
+        kids: dict[tuple[str, ...], list[tuple[str, ...]]] = {}
+        for p in self.paths:
+            if len(p) > 1:
+                kids.setdefault(p[:-1], []).append(p)
+        return kids
+
+    def _nested(self, field, struct, leaf: str) -> list[tuple[str, str]]:
+        """(name, type) of each top-level path; inside, members as ``field(name, type)`` joined into
+        ``struct(members)`` for an object, ``leaf`` for a leaf."""
+        kids = self._kids()
 
         def typ(path):
-            kids = [p for p in self.paths if len(p) == len(path) + 1 and p[: len(path)] == path]
-            if self.paths[path] == "STRUCT" and kids:
-                return "STRUCT(" + ", ".join(f"{_q(k[-1])} {typ(k)}" for k in kids) + ")"
-            return "VARCHAR"
+            if self.paths[path] == "STRUCT" and kids.get(path):
+                return struct(", ".join(field(k[-1], typ(k)) for k in kids[path]))
+            return leaf
 
-        tops = [p for p in self.paths if len(p) == 1]
-        return "{" + ", ".join(f"{_lit(p[0])}: {_lit(typ(p))}" for p in tops) + "}"
+        return [(p[0], typ(p)) for p in self.paths if len(p) == 1]
+
+    def read_columns(self) -> str:
+        """The ``columns={...}`` spec: objects as STRUCTs of VARCHAR leaves, every leaf VARCHAR."""
+        tops = self._nested(lambda k, t: f"{_q(k)} {t}", lambda m: f"STRUCT({m})", "VARCHAR")
+        return "{" + ", ".join(f"{_lit(k)}: {_lit(t)}" for k, t in tops) + "}"
+
+    def transform_spec(self) -> str:
+        """The same shape as ``json_transform``'s JSON structure (for a file read as raw records)."""
+        field = lambda k, t: f"{json.dumps(k)}: {t}"  # noqa: E731
+        return "{" + ", ".join(field(k, t) for k, t in self._nested(field, lambda m: "{" + m + "}", '"VARCHAR"')) + "}"
 
     def leaves(self) -> list[tuple[tuple[str, ...], str]]:
-        out = []
-        for p, t in self.paths.items():
-            is_obj = t == "STRUCT" and any(len(q) > len(p) and q[: len(p)] == p for q in self.paths)
-            if not is_obj:
-                out.append((p, t))
-        return out
+        parents = self._kids()
+        return [(p, t) for p, t in self.paths.items() if not (t == "STRUCT" and p in parents)]
 
     def structs(self) -> list[tuple[str, ...]]:
-        return [p for p, t in self.paths.items()
-                if t == "STRUCT" and any(len(q) > len(p) and q[: len(p)] == p for q in self.paths)]
+        parents = self._kids()
+        return [p for p, t in self.paths.items() if t == "STRUCT" and p in parents]

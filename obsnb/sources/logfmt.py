@@ -29,7 +29,7 @@ import pyarrow.compute as pc
 
 from .. import schema
 from ._lines import connect, head_lines, infer_numbers, pairs_to_columns, read_lines, reject_where, times_to_ns
-from ._common import source_column
+from ._common import source_column, with_time_problems
 from .base import FileFormat, FileInput, Part, ReadContext
 
 __all__ = ["Logfmt", "PAIR", "take_canonical", "payload_fields"]
@@ -173,7 +173,7 @@ class Logfmt(FileFormat):
         return 0.4 + 0.4 * share if share >= 0.3 else 0.0
 
     def read(self, src: FileInput, ctx: ReadContext) -> Iterator[Part]:
-        lines, numbers, bad = read_lines(src)
+        lines, numbers, bad = read_lines(src, ctx)
         if len(lines) == 0:
             return
         con = connect()
@@ -191,6 +191,7 @@ class Logfmt(FileFormat):
                             pc.binary_join_element_wise("unparseable timestamp '", raw_time, "'", ""),
                             "no timestamp (looked for " + ", ".join(ALIASES["time"]) + ")"))))
         good = pc.and_(ok, pc.and_(has_pair, pc.is_valid(time)))
+        reason = with_time_problems(reason, raw_time, pc.and_(ok, pc.and_(has_pair, pc.is_null(time))))
         reject_where(ctx, src.path, pc.invert(good), lines, numbers, reason)
         out: dict[str, pa.Array] = {"time": time.filter(good)}
         if "level" in canon:

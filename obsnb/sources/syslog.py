@@ -39,7 +39,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ._common import source_column
+from ._common import source_column, with_time_problems
 from .logfmt import merge_payload
 from ._layouts import CLOCK, stamp_ns
 from ._lines import connect, extract, head_lines, place_pairs, read_lines, reject_where, times_to_ns
@@ -114,7 +114,7 @@ class Syslog(FileFormat):
         return 0.0
 
     def read(self, src: FileInput, ctx: ReadContext) -> Iterator[Part]:
-        lines, numbers, bad = read_lines(src)
+        lines, numbers, bad = read_lines(src, ctx)
         if len(lines) == 0:
             return
         start_idx, forms, cols = self._match_forms(lines, bad)
@@ -184,7 +184,8 @@ class Syslog(FileFormat):
         timed = pc.is_valid(time)
         if not pc.all(timed).as_py():  # a header that matched but holds an impossible date (Feb 30, month 13)
             reject_where(ctx, src.path, pc.invert(timed), lines.filter(start), out["_line"],
-                         pc.binary_join_element_wise("unparseable timestamp '", ts, "'", ""))
+                         with_time_problems(pc.binary_join_element_wise("unparseable timestamp '", ts, "'", ""),
+                                            ts, pc.invert(timed)))
             out = {k: v.filter(timed) for k, v in out.items()}
         out["_source"] = source_column(src.path, len(out["_line"]))
         yield Part("logs", pa.table(out))  # also when every line was rejected: the kind is known
