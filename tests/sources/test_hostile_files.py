@@ -1,0 +1,165 @@
+"""Hostile files: each bad record is one rejected record (file, line, reason) or the file is a clear
+ObsnbError naming it; the load never crashes, hangs or fills memory. Loaded + rejected = read.
+
+Every file is built here in ``tmp_path``; the expected rows and rejects follow from how it was built.
+"""
+
+from __future__ import annotations
+
+import json
+
+import obsnb as ob
+from conformance import load_quiet
+
+HUGE = "1" * 30  # 30 digits: no int64 holds it
+TRACE = "5b8efff798038103d269b633813fc60c"
+
+
+def _info(df):
+    info = ob.load_info(df)
+    assert info.rows_loaded + info.n_rejected == info.records_read
+    return info
+
+
+def _reasons(df):
+    return [(r.line, r.reason) for r in ob.load_info(df).rejects]
+
+
+# ------------------------------------------------------------------------------------ 1. OTLP huge times
+
+
+def _otlp_spans(spans):
+    return {"resourceSpans": [{"scopeSpans": [{"spans": spans}]}]}
+
+
+def _sp(sid, start, end, **kw):
+    return {"traceId": TRACE, "spanId": sid, "name": f"op-{sid}", "startTimeUnixNano": start,
+            "endTimeUnixNano": end, **kw}
+
+
+def test_otlp_span_with_a_30_digit_time_is_rejected_and_the_rest_load(tmp_path):
+    lines = [
+        _otlp_spans([_sp("0000000000000001", "1700000000000000000", "1700000000500000000")]),
+        _otlp_spans([_sp("0000000000000002", HUGE, "1700000000500000000")]),
+        _otlp_spans([_sp("0000000000000003", "1700000000000000000", HUGE)]),
+        _otlp_spans([_sp("0000000000000004", "1700000000000000000", "1700000000500000000",
+                         events=[{"timeUnixNano": HUGE, "name": "e"}])]),
+        _otlp_spans([_sp("0000000000000005", "1e400", "1700000000500000000")]),
+        _otlp_spans([_sp("0000000000000006", "1700000001000000000", "1700000001250000000")]),
+    ]
+    p = tmp_path / "traces.otlp.jsonl"
+    p.write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+    df = load_quiet(p)
+    assert df["span_id"].tolist() == ["0000000000000001", "0000000000000006"]
+    assert df["duration_ms"].tolist() == [500.0, 250.0]
+    info = _info(df)
+    assert (info.records_read, info.n_rejected) == (6, 4)
+    assert [r.line for r in info.rejects] == [2, 3, 4, 5]
+    reasons = [r.reason for r in info.rejects]
+    assert reasons[0] == f"OTLP span startTimeUnixNano '{HUGE}' is out of range (30 digits; nanoseconds fit in 19)"
+    assert reasons[1] == f"OTLP span endTimeUnixNano '{HUGE}' is out of range (30 digits; nanoseconds fit in 19)"
+    assert reasons[2] == f"OTLP span event timeUnixNano '{HUGE}' is out of range (30 digits; nanoseconds fit in 19)"
+    assert reasons[3] == "OTLP span startTimeUnixNano '1e400' is not a finite number of nanoseconds"
+    assert all(r.source == str(p) for r in info.rejects)
+
+
+def test_otlp_log_and_metric_with_a_30_digit_time_are_rejected(tmp_path):
+    logs = {"resourceLogs": [{"scopeLogs": [{"logRecords": [
+        {"timeUnixNano": "1700000000000000000", "body": {"stringValue": "kept"}},
+        {"timeUnixNano": HUGE, "body": {"stringValue": "huge"}},
+        {"observedTimeUnixNano": HUGE, "body": {"stringValue": "huge observed"}},
+        {"timeUnixNano": "1700000000000000001", "severityNumber": "1e400", "body": {"stringValue": "odd level"}},
+    ]}]}]}
+    metrics = {"resourceMetrics": [{"scopeMetrics": [{"metrics": [
+        {"name": "g", "gauge": {"dataPoints": [{"timeUnixNano": "1700000000000000000", "asDouble": 1.5},
+                                               {"timeUnixNano": HUGE, "asDouble": 2.5},
+                                               {"timeUnixNano": "1e400", "asDouble": 3.5}]}}]}]}]}
+    lp, mp = tmp_path / "logs.otlp.json", tmp_path / "metrics.otlp.json"
+    lp.write_text(json.dumps(logs))
+    mp.write_text(json.dumps(metrics))
+    df = load_quiet(lp)
+    assert df["event"].tolist() == ["kept", "odd level"]
+    assert df["level"].isna().tolist() == [True, True]
+    assert _reasons(df) == [
+        (2, f"OTLP log record timeUnixNano '{HUGE}' is out of range (30 digits; nanoseconds fit in 19)"),
+        (3, f"OTLP log record observedTimeUnixNano '{HUGE}' is out of range (30 digits; nanoseconds fit in 19)")]
+    _info(df)
+    dm = load_quiet(mp)
+    assert dm["value"].tolist() == [1.5]
+    assert _reasons(dm) == [
+        (1, f"OTLP metric 'g': timeUnixNano '{HUGE}' is not a nanosecond time (out of range or not an integer)"),
+        (1, "OTLP metric 'g': timeUnixNano '1e400' is not a nanosecond time (out of range or not an integer)")]
+    assert (_info(dm).records_read, _info(dm).n_rejected) == (3, 2)
+
+
+def test_otlp_exponential_histogram_with_a_hostile_layout_is_rejected_not_drawn(tmp_path):
+    def point(t, offset, scale=0):
+        return {"timeUnixNano": str(t), "count": "1", "sum": 1.0, "scale": scale, "zeroCount": "0",
+                "positive": {"offset": offset, "bucketCounts": ["1"]}}
+
+    def metric(name, points):
+        return {"name": name, "exponentialHistogram": {"aggregationTemporality": 2, "dataPoints": points}}
+
+    doc = {"resourceMetrics": [{"scopeMetrics": [{"metrics": [
+        metric("wide", [point(1_700_000_000_000_000_000, 0), point(1_700_000_001_000_000_000, 2**30)]),
+        metric("badscale", [point(1_700_000_000_000_000_000, 0, scale=99)]),
+        metric("ok", [point(1_700_000_000_000_000_000, 0)]),
+    ]}]}]}
+    p = tmp_path / "exp.otlp.json"
+    p.write_text(json.dumps(doc))
+    df = load_quiet(p)
+    # "ok": bucket 0 at scale 0 is (1, 2]: le=1 is the zero bucket (0), le=2 and +Inf hold the one count
+    ok = df[df["metric"].str.startswith("ok")]
+    assert list(zip(ok["metric"], ok["le"].fillna(""), ok["value"])) == [
+        ("ok_bucket", "0", 0.0), ("ok_bucket", "2", 1.0), ("ok_bucket", "+Inf", 1.0), ("ok_sum", "", 1.0),
+        ("ok_count", "", 1.0)]
+    # "wide" keeps its _sum/_count rows; its two bucket points (2**30 + 1 indexes apart) are rejected
+    assert sorted(df[df["metric"].str.startswith("wide")]["metric"].tolist()) == ["wide_count"] * 2 + ["wide_sum"] * 2
+    # _line in one document is the metric's ordinal: wide 1, badscale 2
+    assert _reasons(df) == [
+        *[(1, "OTLP metric 'wide': exponential histogram series spans 1073741825 buckets (more than 16384): not drawn")] * 2,
+        (2, "malformed OTLP metrics record (ValueError: exponential histogram scale 99 outside -10..20)")]
+    _info(df)
+
+
+# ------------------------------------------------------------------------------- 2. Prometheus huge stamps
+
+
+def test_prometheus_text_with_a_20_digit_timestamp_rejects_that_sample(tmp_path):
+    p = tmp_path / "scrape.prom"
+    p.write_text("# TYPE jobs gauge\n"
+                 "jobs 1 1700000000000\n"
+                 "jobs 2 99999999999999999999\n"      # 20 digits of ms
+                 "jobs 3 1e30\n"                      # seconds (has an e): far past 2262
+                 "jobs 4 1.5e5e5\n"                   # matches the stamp's characters, is no number
+                 "jobs 5 1700000000001\n")
+    df = load_quiet(p)
+    assert df["value"].tolist() == [1.0, 5.0]
+    assert df["time"].astype("int64").tolist() == [1_700_000_000_000_000_000, 1_700_000_000_001_000_000]
+    assert _reasons(df) == [(3, "sample timestamp out of range (not a time after 1677 and before 2262)"),
+                            (4, "sample timestamp out of range (not a time after 1677 and before 2262)"),
+                            (5, "sample timestamp is not a number")]
+    assert _info(df).records_read == 5
+
+
+def test_prometheus_api_json_with_huge_or_unreadable_samples_rejects_each(tmp_path):
+    doc = {"status": "success", "data": {"resultType": "matrix", "result": [
+        {"metric": {"__name__": "up", "job": "a"},
+         "values": [[1700000000, "1"], [1e20, "2"], ["abc", "3"], [1700000001, "zz"], [1700000002, "+Inf"]]},
+        {"metric": {"__name__": "up", "job": "b"}, "values": [[1700000000, "0"]]},
+        {"metric": {"__name__": "up", "job": "c"}, "values": [[1700000000]]},
+    ]}}
+    p = tmp_path / "answer.json"
+    p.write_text(json.dumps(doc))
+    df = load_quiet(p, format="prom_api")
+    assert df["job"].tolist() == ["a", "a", "b"]
+    assert df["value"].tolist() == [1.0, float("inf"), 0.0]
+    assert df["time"].astype("int64").tolist() == [1_700_000_000_000_000_000, 1_700_000_002_000_000_000,
+                                                   1_700_000_000_000_000_000]
+    rej = ob.load_info(df).rejects
+    assert [(r.line, r.reason) for r in rej[:3]] == [
+        (1, "sample time '1e+20' is not a time in seconds (not a number, or past the year 2262)"),
+        (1, "sample time 'abc' is not a time in seconds (not a number, or past the year 2262)"),
+        (1, "sample value 'zz' is not a number")]
+    assert rej[3].line == 3 and rej[3].reason.startswith("series with malformed samples (")
+    assert (_info(df).records_read, _info(df).n_rejected) == (7, 4)
