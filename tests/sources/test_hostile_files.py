@@ -7,8 +7,15 @@ Every file is built here in ``tmp_path``; the expected rows and rejects follow f
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
 
 import obsnb as ob
+from obsnb.errors import SourceError
 from conformance import load_quiet
 
 HUGE = "1" * 30  # 30 digits: no int64 holds it
@@ -163,3 +170,119 @@ def test_prometheus_api_json_with_huge_or_unreadable_samples_rejects_each(tmp_pa
         (1, "sample value 'zz' is not a number")]
     assert rej[3].line == 3 and rej[3].reason.startswith("series with malformed samples (")
     assert (_info(df).records_read, _info(df).n_rejected) == (7, 4)
+
+
+# ------------------------------------------------------------------ 3. symlinks: each real file read once
+
+
+def _jsonl(path, events):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps({"time": f"2024-05-14T12:00:0{i}Z", "event": e}) + "\n"
+                            for i, e in enumerate(events)))
+
+
+def _tree(tmp_path):
+    """logs/a/1.jsonl (2 rows), logs/c/2.jsonl (1 row); logs/b/to_a -> ../a (a folder inside the tree),
+    logs/0link.jsonl -> c/2.jsonl (a file of the same load), logs/a/up -> .. (a loop)."""
+    logs = tmp_path / "logs"
+    _jsonl(logs / "a" / "1.jsonl", ["a1", "a2"])
+    _jsonl(logs / "c" / "2.jsonl", ["c1"])
+    (logs / "b").mkdir()
+    (logs / "b" / "to_a").symlink_to("../a")
+    (logs / "0link.jsonl").symlink_to("c/2.jsonl")
+    (logs / "a" / "up").symlink_to("..")
+    return logs
+
+
+@pytest.mark.parametrize("how", ["glob", "directory"])
+def test_symlinked_folder_file_and_loop_read_each_real_file_once(tmp_path, how):
+    logs = _tree(tmp_path)
+    src = str(logs / "**" / "*.jsonl") if how == "glob" else str(logs)
+    df = load_quiet(src)
+    assert sorted(df["event"]) == ["a1", "a2", "c1"]
+    # the file's own path is kept, not the symlink's
+    assert sorted(set(df["_source"].astype(str))) == [str(logs / "a" / "1.jsonl"), str(logs / "c" / "2.jsonl")]
+    info = _info(df)
+    assert (info.records_read, info.n_rejected) == (3, 0)
+    assert sorted(info.warnings) == [f"{logs / '0link.jsonl'} is the same file as {logs / 'c' / '2.jsonl'}: read once",
+                                     f"{logs / 'b' / 'to_a' / '1.jsonl'} is the same file as {logs / 'a' / '1.jsonl'}: read once"]
+
+
+def test_a_glob_keeps_glob_matching_rules(tmp_path):
+    logs = _tree(tmp_path)
+    _jsonl(logs / ".hidden" / "h.jsonl", ["hidden"])
+    _jsonl(logs / "a" / ".h.jsonl", ["hidden file"])
+    _jsonl(logs / "a" / "x.log", ["other suffix"])
+    assert sorted(load_quiet(str(logs / "*" / "*.jsonl"))["event"]) == ["a1", "a2", "c1"]  # one level, no **
+    assert sorted(load_quiet(str(logs / "[c]" / "*.jsonl"))["event"]) == ["c1"]
+    assert sorted(load_quiet(str(logs / "**" / "*.log"))["event"]) == ["other suffix"]
+    with pytest.raises(SourceError, match="no file matches"):
+        ob.load(str(logs / "**" / "*.nothing"))
+
+
+# -------------------------------------------- 5. named pipes, devices, unreadable files: never a hang
+
+
+def test_a_named_pipe_or_device_given_by_name_is_a_clear_error(tmp_path):
+    fifo = tmp_path / "events.jsonl"
+    os.mkfifo(fifo)
+    with pytest.raises(SourceError) as exc:
+        ob.load(str(fifo))  # no writer: opening it would block forever
+    assert str(exc.value) == (f"{fifo} is not a regular file: it is a named pipe (FIFO): obsnb reads regular "
+                              "files, and a pipe without a writer would block; copy what it carries to a file")
+    with pytest.raises(SourceError, match=r"^/dev/zero is not a regular file: it is a character device$"):
+        ob.load("/dev/zero")
+
+
+def test_special_files_in_a_folder_are_one_rejected_record_each(tmp_path):
+    logs = tmp_path / "logs"
+    _jsonl(logs / "ok.jsonl", ["kept"])
+    os.mkfifo(logs / "pipe.jsonl")
+    (logs / "zero.jsonl").symlink_to("/dev/zero")
+    (logs / "gone.jsonl").symlink_to("nowhere")
+    with pytest.warns(ob.RejectedRecordsWarning) as caught:
+        df = ob.load(str(logs))
+    assert [str(w.message) for w in caught][-1].startswith(f"3 of 4 records rejected from 4 entries of {str(logs)!r}; ")
+    assert df["event"].tolist() == ["kept"]
+    assert _reasons(df) == [
+        (None, f"{logs / 'gone.jsonl'} is a broken symlink (to nowhere): No such file or directory"),
+        (None, f"{logs / 'pipe.jsonl'} is not a regular file: it is a named pipe (FIFO): obsnb reads regular files,"
+               " and a pipe without a writer would block; copy what it carries to a file"),
+        (None, f"{logs / 'zero.jsonl'} is not a regular file: it is a character device")]
+    assert [r.source for r in ob.load_info(df).rejects] == [str(logs / n) for n in ("gone.jsonl", "pipe.jsonl", "zero.jsonl")]
+    assert (_info(df).records_read, _info(df).n_rejected) == (4, 3)
+    with pytest.raises(SourceError, match="nothing readable in"):
+        ob.load(str(logs / "pipe*"))
+
+
+_UNREADABLE = """
+import json, os, sys, warnings
+import obsnb as ob
+from obsnb.errors import SourceError
+warnings.simplefilter("ignore")
+folder = sys.argv[1]
+df = ob.load(folder)
+out = {"events": df["event"].tolist(), "rejects": [[r.source, r.reason] for r in ob.load_info(df).rejects]}
+try:
+    ob.load(os.path.join(folder, "secret.jsonl"))
+except SourceError as exc:
+    out["alone"] = str(exc)
+print(json.dumps(out))
+"""
+
+
+def test_an_unreadable_file_is_rejected_in_a_folder_and_an_error_alone(tmp_path):
+    """chmod 000. Root reads such a file anyway, so as root the load runs in a child process whose
+    capabilities to bypass file permissions are dropped (util-linux's setpriv)."""
+    _jsonl(tmp_path / "ok.jsonl", ["kept"])
+    _jsonl(tmp_path / "secret.jsonl", ["hidden by permissions"])
+    (tmp_path / "secret.jsonl").chmod(0o000)
+    cmd = [sys.executable, "-c", _UNREADABLE, str(tmp_path)]
+    if os.geteuid() == 0:
+        caps = "-dac_override,-dac_read_search"
+        cmd = [shutil.which("setpriv") or "setpriv", f"--bounding-set={caps}", f"--inh-caps={caps}", *cmd]
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    secret = str(tmp_path / "secret.jsonl")
+    assert json.loads(run.stdout) == {"events": ["kept"], "rejects": [[secret, f"cannot read {secret}: permission denied"]],
+                                      "alone": f"cannot read {secret}: permission denied"}
