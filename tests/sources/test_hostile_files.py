@@ -11,8 +11,12 @@ import os
 import shutil
 import subprocess
 import sys
+import tomllib
 
+import nbformat
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import obsnb as ob
 from obsnb.errors import SourceError
@@ -286,3 +290,72 @@ def test_an_unreadable_file_is_rejected_in_a_folder_and_an_error_alone(tmp_path)
     secret = str(tmp_path / "secret.jsonl")
     assert json.loads(run.stdout) == {"events": ["kept"], "rejects": [[secret, f"cannot read {secret}: permission denied"]],
                                       "alone": f"cannot read {secret}: permission denied"}
+
+
+# ----------------------------------------------------- 6. the store notices a same-size, same-mtime rewrite
+
+
+def test_the_store_notices_a_rewrite_that_keeps_size_and_mtime(tmp_path):
+    store = tmp_path / "store"
+    log = tmp_path / "app.jsonl"
+    _jsonl(log, ["aaaa", "bbbb"])
+    st = os.stat(log)
+    assert load_quiet(log, cache=store)["event"].tolist() == ["aaaa", "bbbb"]
+    assert load_quiet(log, cache=store)["event"].tolist() == ["aaaa", "bbbb"]  # a hit: still one entry
+    assert len(list(store.iterdir())) == 1
+    _jsonl(log, ["cccc", "dddd"])  # same length, in place (same inode)
+    os.utime(log, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert (os.stat(log).st_size, os.stat(log).st_mtime_ns, os.stat(log).st_ino) == (st.st_size, st.st_mtime_ns, st.st_ino)
+    assert load_quiet(log, cache=store)["event"].tolist() == ["cccc", "dddd"]
+
+
+def test_the_store_key_follows_the_bytes_at_either_end_of_a_big_file(tmp_path):
+    from obsnb import cache
+
+    big = tmp_path / "big.jsonl"
+    body = b"x" * 200_000
+    keys = []
+    for tail in (b"end-1", b"end-2"):
+        big.write_bytes(body + tail)
+        keys.append(cache.cache_key(str(big), None, {}))
+    assert keys[0] != keys[1] and None not in keys
+    assert cache.cache_key(str(big), None, {}) == keys[1]  # unchanged file, same key
+
+
+# ------------------------------------------------------- 7. `obsnb new` writes TOML that reads back exactly
+
+ODD = 'INC-😀 "quoted" back\\slash\ttab\nnewline\x00nul\x1besc\x7fdel \U0001F9EA 𝕏 \u2028'
+
+
+@given(st.text())
+@settings(max_examples=400, deadline=None)
+def test_toml_strings_read_back_exactly(text):
+    from obsnb.cli import _toml_str
+
+    assert tomllib.loads(f"x = {_toml_str(text)}\n") == {"x": text}
+
+
+def test_obsnb_new_keeps_emoji_controls_quotes_and_newlines_exact(tmp_path, capsys):
+    from obsnb import cli
+
+    folder = tmp_path / "inc"
+    url = 'prometheus://prom:9090/😀"\\'
+    assert cli.main(["new", "postmortem", str(folder), "--incident", ODD, "--start", ODD[::-1], "--end", "e\r\n",
+                     "--source", f"metrics={url}"]) == 0
+    capsys.readouterr()
+    conf = tomllib.loads((folder / "obsnb.toml").read_text(encoding="utf-8"))["investigation"]
+    assert (conf["incident"], conf["start"], conf["end"], conf["evidence"]) == (ODD, ODD[::-1], "e\r\n",
+                                                                                 {"metrics": url})
+    nb = nbformat.read(str(folder / "postmortem.ipynb"), as_version=4)
+    ns: dict = {}
+    exec(next(c for c in nb.cells if "parameters" in c.metadata.get("tags", [])).source, ns)
+    assert (ns["incident"], ns["start"], ns["end"], ns["metrics"]) == (ODD, ODD[::-1], "e\r\n", url)
+
+
+def test_obsnb_new_refuses_text_that_is_not_utf8(tmp_path, capsys):
+    from obsnb import cli
+
+    bad = b"INC-\xff".decode("utf-8", "surrogateescape")  # how Python hands over such argv bytes
+    assert cli.main(["new", "postmortem", str(tmp_path / "inc"), "--incident", bad]) == 2
+    assert "'INC-\\\\udcff' is not valid UTF-8 text" in capsys.readouterr().err
+    assert not (tmp_path / "inc").exists()  # nothing half-made
