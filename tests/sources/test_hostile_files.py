@@ -359,3 +359,50 @@ def test_obsnb_new_refuses_text_that_is_not_utf8(tmp_path, capsys):
     assert cli.main(["new", "postmortem", str(tmp_path / "inc"), "--incident", bad]) == 2
     assert "'INC-\\\\udcff' is not valid UTF-8 text" in capsys.readouterr().err
     assert not (tmp_path / "inc").exists()  # nothing half-made
+
+
+# ------------------------------------------------------ 4. CSV: one unbalanced quote is one rejected record
+
+
+def _csv_rows(n, event):
+    return ["time,level,event"] + [f"2024-05-14T12:{i // 60 % 60:02d}:{i % 60:02d}Z,INFO,{event(i)}" for i in range(n)]
+
+
+@pytest.mark.parametrize("quoted", [False, True], ids=["bare", "quoted-with-commas"])
+def test_csv_with_one_unbalanced_quote_rejects_that_record_alone(tmp_path, quoted):
+    # quoted: the open quote closes at the next line's first quote, so the parser sees one 4-field row
+    event = (lambda i: f'"e{i}, ok"') if quoted else (lambda i: f"e{i}")
+    rows = _csv_rows(1001, event)
+    rows[501] = '2024-05-14T13:00:00Z,INFO,"broken'  # line 502: the quote never closes
+    p = tmp_path / "events.csv"
+    p.write_text("\n".join(rows) + "\n")
+    df = load_quiet(p)
+    assert len(df) == 1000
+    assert df["event"].tolist() == [event(i).strip('"') for i in range(1001) if i != 500]
+    assert df["_line"].tolist() == [n for n in range(2, 1003) if n != 502]
+    assert _reasons(df) == [(502, "unbalanced quote: the quoted field opened on this line never closes before "
+                                  "line 503, which reads as a record of its own")]
+    assert ob.load_info(df).rejects[0].raw == rows[501]
+    assert (_info(df).records_read, _info(df).n_rejected) == (1001, 1)
+
+
+def test_csv_quoted_newlines_still_load_and_stray_quotes_are_found(tmp_path):
+    p = tmp_path / "events.csv"
+    p.write_text("time,level,event\n"
+                 '2024-05-14T12:00:00Z,INFO,"two\nlines"\n'          # lines 2-3: one record
+                 '2024-05-14T12:00:01Z,INFO,"say ""hi"",\nthen, go"\n'  # lines 4-5: escaped quotes, commas
+                 '2024-05-14T12:00:02Z,INFO,5" wide\n'                # a quote inside a bare word is text
+                 '2024-05-14T12:00:03Z,INFO,"stray one\n'             # line 7: reject
+                 "2024-05-14T12:00:04Z,INFO,after\n"
+                 '2024-05-14T12:00:05Z,INFO,stray two"\n'             # line 9: it closed line 7's quote
+                 "\n"
+                 "2024-05-14T12:00:06Z,INFO,last\n"
+                 '2024-05-14T12:00:07Z,WARN,"to the end\n')           # line 12: never closes
+    df = load_quiet(p)
+    assert df["event"].tolist() == ["two\nlines", 'say "hi",\nthen, go', '5" wide', "after", "last"]
+    assert df["_line"].tolist() == [2, 4, 6, 8, 11]
+    why = "unbalanced quote: the quoted field opened on this line never closes"
+    assert _reasons(df) == [(7, f"{why} before line 8, which reads as a record of its own"),
+                            (9, f"{why} before line 11, which reads as a record of its own"),  # once 7 is out
+                            (12, f"{why} before the end of the file")]
+    assert (_info(df).records_read, _info(df).n_rejected) == (8, 3)
