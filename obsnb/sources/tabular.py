@@ -184,6 +184,21 @@ def _line_spans(buf: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return starts, ends
 
 
+def _blank(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """Lines the CSV parser skips: empty, or a lone ``\\r``."""
+    return ends - starts <= (buf[np.maximum(ends - 1, 0)] == 13)
+
+
+def _record_lines(text: bytes) -> np.ndarray | None:
+    """The 1-based line of each record when no value runs over lines: every line but the empty ones (None
+    when there is no empty line, so row k is line k + 1)."""
+    if not (text.startswith((b"\n", b"\r\n")) or b"\n\n" in text or b"\n\r\n" in text):
+        return None
+    buf = np.frombuffer(text, dtype=np.uint8)
+    starts, ends = _line_spans(buf)
+    return np.flatnonzero(~_blank(buf, starts, ends)) + 1
+
+
 def _per_line(pos: np.ndarray, starts: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
     """How many of the byte positions ``pos`` (where ``mask``) fall on each line."""
     line = np.searchsorted(starts, pos, side="right") - 1
@@ -212,7 +227,7 @@ def _unbalanced_quotes(text: bytes, delim: str) -> tuple[bytes, list[tuple[int, 
     edge = np.isin(prev, (d, 10)) | np.isin(nxt, (d, 10, 13))  # a quote at a field's start or end
     quotes = _per_line(qpos, starts)
     flips = (quotes % 2 == 1) & (_per_line(qpos, starts, edge) > 0)
-    blank = ends - starts <= (buf[np.maximum(ends - 1, 0)] == 13)  # empty, or a lone \r
+    blank = _blank(buf, starts, ends)
     if not flips.any():
         return text, [], np.flatnonzero(~blank) + 1
     # delimiters outside quotes, counting each line on its own: a delimiter after an even number of the line's quotes
@@ -281,6 +296,8 @@ class Csv(FileFormat):
         if not data.strip():
             return
         text = data.decode("utf-8", errors="replace").encode("utf-8")
+        if not text.endswith(b"\n"):  # a header alone without its newline is "empty" to the parser, not a bad file
+            text += b"\n"
         mapping = _mapping(ctx)
         header = text.split(b"\n", 1)[0].decode().rstrip("\r")
         tabs = src.stem.lower().endswith(".tsv") or header.count("\t") > header.count(",")
@@ -310,8 +327,8 @@ class Csv(FileFormat):
             except pa.ArrowInvalid as exc:
                 return exc, skipped
 
-        table, skipped = parse(text, None)
-        record_lines, quoted = None, []
+        record_lines, quoted = _record_lines(text), []
+        table, skipped = parse(text, record_lines)
         # A value or a bad row holding a newline, or a parse error, may be a quote that never closed and swallowed
         # the lines after it: only then are the quotes checked line by line (see _unbalanced_quotes)
         if b'"' in text and (isinstance(table, Exception) or _holds_newline(table)
