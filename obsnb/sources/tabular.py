@@ -74,8 +74,9 @@ def _time_ns(con, col: pa.ChunkedArray | pa.Array) -> pa.Array:
         expr = "obsnb_iepoch_ns(CAST(x AS HUGEINT))::BIGINT"
     elif pa.types.is_floating(t) or pa.types.is_decimal(t):
         expr = "obsnb_epoch_ns(CAST(x AS DOUBLE))"
-    else:
-        expr = "obsnb_str_ns(CAST(x AS VARCHAR))"
+    else:  # 19 digits past int64 ("-9223372036854775809") would stop the cast of the whole column: NULL (rejected)
+        expr = ("obsnb_str_ns(CASE WHEN abs(TRY_CAST(CAST(x AS VARCHAR) AS HUGEINT)) > 9223372036854775807 "
+                "THEN NULL ELSE CAST(x AS VARCHAR) END)")
     out = con.sql(f"SELECT {expr} AS t FROM obsnb_tab_t").to_arrow_table().column("t").combine_chunks()
     con.unregister("obsnb_tab_t")
     return out.cast(pa.int64())

@@ -406,3 +406,18 @@ def test_csv_quoted_newlines_still_load_and_stray_quotes_are_found(tmp_path):
                             (9, f"{why} before line 11, which reads as a record of its own"),  # once 7 is out
                             (12, f"{why} before the end of the file")]
     assert (_info(df).records_read, _info(df).n_rejected) == (8, 3)
+
+
+def test_csv_times_past_int64_are_rejected_rows_not_a_failed_file(tmp_path):
+    p = tmp_path / "times.csv"
+    p.write_text("time,level,event\n"
+                 "-9223372036854775809,INFO,a\n"      # 19 digits, one past int64
+                 "2024-05-14T12:00:00Z,INFO,b\n"
+                 "9999999999999999999,INFO,c\n"
+                 "1e400,INFO,d\n"
+                 "1715688000,INFO,e\n")                # epoch seconds
+    df = load_quiet(p)
+    assert df["event"].tolist() == ["b", "e"]
+    assert df["time"].astype("int64").tolist() == [1_715_688_000_000_000_000] * 2
+    assert _reasons(df) == [(2, "unparseable time '-9223372036854775809'"), (4, "unparseable time '9999999999999999999'"),
+                            (5, "unparseable time '1e400'")]
