@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-import glob as _glob
 import itertools
 import os
 import time
@@ -21,6 +20,7 @@ import pyarrow.compute as pc
 from . import cache, config, registry, schema
 from .errors import RejectedRecordsWarning, SourceError, UsageError
 from .options import get_option, set_option
+from .sources import discover
 from .sources.base import FileInput, Part, ReadContext, Reject
 from .timeutil import to_ns
 
@@ -115,45 +115,31 @@ def _is_backend(source: Any) -> bool:
     return isinstance(source, str) and not os.path.exists(source) and (_is_url(source) or config.has_source(source))
 
 
-def _walk(top: str) -> list[str]:
-    """Every file under a directory, its subdirectories included (hidden ones and symlinked folders skipped,
-    so no file is read twice), in sorted path order."""
-    out: list[str] = []
+def _expand(source: Any, found: discover.Found | None = None) -> list[str]:
+    """Paths, globs, directories or lists of them -> the regular files to read (each real file once, in sorted
+    path order; see :mod:`obsnb.sources.discover`); a clear error for what is missing. What a walk or a glob
+    met that is no readable regular file goes to ``found.skipped`` when given, else into a warning."""
+    got = discover.expand(source)
+    if found is not None:
+        found.skipped, found.same = got.skipped, got.same
+    elif got.skipped:
+        warnings.warn(f"{len(got.skipped)} entries not read: " + "; ".join(w for _, w in got.skipped[:3]),
+                      RejectedRecordsWarning, stacklevel=3)
+    if not got.files and got.skipped:
+        raise SourceError(f"nothing readable in {source!r}: " + "; ".join(w for _, w in got.skipped[:3]),
+                          source=str(source))
+    return got.files
 
-    def fail(exc: OSError) -> None:
-        raise SourceError(f"cannot read directory {exc.filename}: {exc.strerror}", source=top) from exc
 
-    for root, dirs, names in os.walk(top, onerror=fail, followlinks=False):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        out.extend(os.path.join(root, n) for n in sorted(names) if not n.startswith(".")
-                   and os.path.isfile(os.path.join(root, n)))
-    return out
-
-
-def _expand(source: Any) -> list[str]:
-    """Paths, globs, directories or lists of them -> sorted file list; a clear error for what is missing."""
-    items = source if isinstance(source, (list, tuple)) else [source]
-    files: list[str] = []
-    for item in items:
-        p = os.fspath(item)
-        p = os.path.expanduser(p)
-        if any(ch in p for ch in "*?["):
-            hits = sorted(h for h in _glob.glob(p, recursive=True) if os.path.isfile(h))
-            if not hits:
-                raise SourceError(f"no file matches {p!r} (looked from {os.getcwd()})", source=p)
-            files.extend(hits)
-        elif os.path.isdir(p):
-            hits = _walk(p)
-            if not hits:
-                raise SourceError(f"directory {p} holds no files", source=p)
-            files.extend(hits)
-        elif os.path.isfile(p):
-            if not os.access(p, os.R_OK):
-                raise SourceError(f"cannot read {p}: permission denied", source=p)
-            files.append(p)
-        else:
-            raise SourceError(f"no such file or directory: {p}", source=p)
-    return files
+def _skip(found: discover.Found, ctx: ReadContext) -> None:
+    """Entries of a walk or glob that are no readable regular file: one rejected record each, with a warning
+    (``strict=True`` raises); files reached twice (through a symlink) are named in the load's warnings."""
+    for path, why in found.skipped:
+        ctx.reject(path, None, why, None)
+        ctx.warnings.append(f"{path} was not loaded: {why}")
+        warnings.warn(f"{path} was not loaded (the other files were): {why}", RejectedRecordsWarning, stacklevel=3)
+    for dup, kept in found.same:
+        ctx.warnings.append(f"{dup} is the same file as {kept}: read once")
 
 
 def _size(path: str) -> int:
@@ -345,10 +331,14 @@ def load(
         if query is not None:
             raise UsageError("query= is for backends; to filter a file, filter the frame after loading")
         from_backend = False
-        files = _expand(source)
+        found = discover.Found()
+        files = _expand(source, found)
+        _skip(found, ctx)
         registry.check_options(files, format, options, lambda f: FileInput(f).head())  # a keyword no format takes
         labels = files
         label = files[0] if len(files) == 1 else f"{len(files)} files"
+        if found.skipped:  # the rejects are not all from the files read
+            label = f"{len(files) + len(found.skipped)} entries of {source!r}"
         parts = []
         fmt_kinds: set = set()
         with cache.progress(sum(_size(f) for f in files), "loading files") as bar:  # shown after 2 s

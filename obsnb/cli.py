@@ -10,6 +10,7 @@ import argparse
 import glob
 import json
 import os
+import re
 import pathlib
 import shutil
 import sys
@@ -137,8 +138,16 @@ def _defaults(nb: str) -> dict[str, str]:
         return {}
 
 
+_TOML_ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\t": "\\t", "\n": "\\n", "\f": "\\f", "\r": "\\r"}
+
+
 def _toml_str(s: str) -> str:
-    return json.dumps(s)  # a JSON string is a valid TOML basic string
+    """``s`` as a TOML basic string that reads back as exactly ``s`` (TOML 1.0: quote, backslash and control
+    characters escaped, ``\\uXXXX`` for the controls without a short form; emoji and the rest as UTF-8)."""
+    if any("\ud800" <= ch <= "\udfff" for ch in s):  # argv bytes that were not UTF-8 (surrogateescape)
+        msg = f"{s.encode('utf-8', 'backslashreplace').decode()!r} is not valid UTF-8 text"
+        raise UsageError(msg)
+    return '"' + re.sub(r'["\\\x00-\x1f\x7f]', lambda m: _TOML_ESCAPES.get(m.group(), f"\\u{ord(m.group()):04X}"), s) + '"'
 
 
 def _is_url(v: str) -> bool:
@@ -211,12 +220,6 @@ def new_investigation(template: str, directory: str | pathlib.Path, *, incident:
         if p.exists() and not force:
             msg = f"{p} exists; pass --force to overwrite it"
             raise UsageError(msg)
-    folder.mkdir(parents=True, exist_ok=True)
-    params = {"incident": incident, "start": start, "end": end, **{k: v for k, v in sources.items()}}
-    node = parameterize_notebook(load_notebook_node(str(resolve_notebook(template))), params)
-    node.metadata.pop("papermill", None)
-    _fold_parameters(node)
-    nbformat.write(node, str(nb_path))
     # A record of the investigation, and the place for [sources.NAME] backends; it holds no [sources] of its
     # own (those are backend definitions: see the README), so every ob.load() keeps working.
     lines = ["# obsnb investigation: the notebook's parameters were filled from these values.",
@@ -225,7 +228,13 @@ def new_investigation(template: str, directory: str | pathlib.Path, *, incident:
              "store = \".obsnb-store\"   # parsed evidence kept here (time-sorted Parquet): re-runs read it"]
     lines += [f"{k} = {_toml_str(v)}" for k, v in (("start", start), ("end", end)) if v]
     lines += ["", "[investigation.evidence]", *(f"{k} = {_toml_str(v)}" for k, v in sources.items())]
-    toml_path.write_text("\n".join(lines) + "\n")
+    folder.mkdir(parents=True, exist_ok=True)  # after the TOML is made: text it cannot hold leaves nothing behind
+    params = {"incident": incident, "start": start, "end": end, **{k: v for k, v in sources.items()}}
+    node = parameterize_notebook(load_notebook_node(str(resolve_notebook(template))), params)
+    node.metadata.pop("papermill", None)
+    _fold_parameters(node)
+    nbformat.write(node, str(nb_path))
+    toml_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return nb_path
 
 

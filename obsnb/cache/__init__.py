@@ -114,10 +114,18 @@ def cache_key(path: str, fmt: str | None, options: dict) -> str | None:
     try:
         st = os.stat(path)
         opts = json.dumps({k: v for k, v in sorted(options.items()) if k != "cache"}, default=str, sort_keys=True)
+        # a rewrite with the same size and mtime (os.utime, a copy keeping times) changes the inode, the
+        # ctime or the bytes at either end: the first and last 64 KiB are hashed, never the whole file
+        edges = hashlib.sha256()
+        with open(path, "rb") as f:
+            edges.update(f.read(65536))
+            if st.st_size > 65536:
+                f.seek(max(65536, st.st_size - 65536))
+                edges.update(f.read(65536))
     except (OSError, TypeError):
         return None
     raw = json.dumps([_VERSION, __version__, parser_revision(), os.path.abspath(path), st.st_size, st.st_mtime_ns,
-                      fmt, opts])
+                      st.st_ino, st.st_ctime_ns, edges.hexdigest(), fmt, opts])
     return hashlib.sha256(raw.encode()).hexdigest()[:32]
 
 

@@ -47,6 +47,32 @@ _SCOPES = {"spans": ("scopeSpans", "instrumentationLibrarySpans"),
 _ITEMS = {"spans": "spans", "logs": "logRecords", "metrics": "metrics"}
 _METRIC_TYPES = ("sum", "gauge", "histogram", "exponentialHistogram", "summary")
 _SNIFF = re.compile(rb'"(resourceSpans|resourceLogs|resourceMetrics|batches)"\s*:')
+_INT64 = (-(2**63) + 1, 2**63 - 1)  # (-2**63 is NaT) a time outside this is no nanosecond timestamp (a 30-digit value, say)
+# An exponential histogram is drawn as one bucket row per index between a series' lowest and highest
+# bucket: past this many on one side it is not drawn (rejected), so a hostile offset cannot fill memory.
+MAX_EXP_BUCKETS = 16_384
+# A value that breaks a record's conversion: that record is rejected, the others load.
+_MALFORMED = (TypeError, ValueError, OverflowError, AttributeError, KeyError, IndexError)
+
+
+def _int(value: Any) -> int | None:
+    """``to_int`` that turns an infinite or NaN number (``"1e400"``) into None instead of raising."""
+    try:
+        return to_int(value)
+    except OverflowError:
+        return None
+
+
+def _time_problem(item: dict, *keys: str) -> str | None:
+    """Why one of ``keys`` of ``item`` cannot be a nanosecond timestamp (None when all are fine or absent)."""
+    for key in keys:
+        raw = item.get(key)
+        t = _int(raw)
+        if t is None and raw not in (None, "") and to_float(raw) is not None:
+            return f"{key} {str(raw)[:40]!r} is not a finite number of nanoseconds"
+        if t is not None and not _INT64[0] <= t <= _INT64[1]:
+            return f"{key} {str(raw)[:40]!r} is out of range ({len(str(abs(t)))} digits; nanoseconds fit in 19)"
+    return None
 
 
 def anyvalue(v: Any) -> Any:
@@ -58,7 +84,8 @@ def anyvalue(v: Any) -> Any:
     if "boolValue" in v:
         return bool(v["boolValue"])
     if "intValue" in v:
-        return to_int(v["intValue"])
+        n = _int(v["intValue"])
+        return v["intValue"] if n is None else n
     if "doubleValue" in v:
         return to_float(v["doubleValue"])
     if "arrayValue" in v:
@@ -138,7 +165,7 @@ def _span(sp: dict, res: dict, scope: dict) -> dict[str, Any]:
 def _log(rec: dict, res: dict, scope: dict) -> dict[str, Any]:
     t = to_int(rec.get("timeUnixNano")) or to_int(rec.get("observedTimeUnixNano"))
     text = rec.get("severityText") or None
-    level = schema.level_from_number(to_int(rec.get("severityNumber")), scheme="otel")
+    level = schema.level_from_number(_int(rec.get("severityNumber")), scheme="otel")
     if level is None and text is not None:
         level = schema.level_from_text(text)
     body = anyvalue(rec.get("body"))
@@ -162,8 +189,14 @@ def _labels(dp: dict, res: dict) -> dict[str, Any]:
     return out
 
 
+def _point_time(t: Any) -> int | str | None:
+    """A data point's time: the int, or the text of a value that is no integer (rejected in :func:`_rows`)."""
+    n = _int(t)
+    return str(t)[:40] if n is None and t not in (None, "") else n
+
+
 def _row(t: Any, name: str, value: Any, labels: dict, **extra: str) -> dict[str, Any]:
-    return {"time": to_int(t), "metric": name, "value": to_float(value), **labels, **extra}
+    return {"time": _point_time(t), "metric": name, "value": to_float(value), **labels, **extra}
 
 
 def _cumulative(name: str, t: Any, labels: dict, bounds: list[float], counts: list[int], total: Any) -> list[dict]:
@@ -171,7 +204,7 @@ def _cumulative(name: str, t: Any, labels: dict, bounds: list[float], counts: li
     for b, c in zip(bounds, counts):
         acc += c
         rows.append(_row(t, f"{name}_bucket", acc, labels, le=format_le(b)))
-    rows.append(_row(t, f"{name}_bucket", to_int(total) if total is not None else acc, labels, le="+Inf"))
+    rows.append(_row(t, f"{name}_bucket", _int(total) if total is not None else acc, labels, le="+Inf"))
     return rows
 
 
@@ -190,11 +223,22 @@ def _exp_side(dp: dict, side: str, scale: int) -> dict[int, int]:
     out: dict[int, int] = {}
     for i, c in enumerate(b.get("bucketCounts") or []):
         j = (off + i) >> d
-        out[j] = out.get(j, 0) + (to_int(c) or 0)
+        out[j] = out.get(j, 0) + (_int(c) or 0)
     return out
 
 
-def _render_exponential(rows: list[dict]) -> list[dict]:
+def _check_exponential(dp: dict) -> None:
+    """Raise ValueError for an exponential histogram point obsnb cannot draw (its metric is then rejected)."""
+    scale = int(dp.get("scale") or 0)
+    if not -10 <= scale <= 20:  # the range OTLP defines
+        raise ValueError(f"exponential histogram scale {scale} outside -10..20")
+    for side in ("negative", "positive"):
+        b = dp.get(side) or {}
+        if abs(int(b.get("offset") or 0)) > 2**31:  # OTLP's sint32
+            raise ValueError(f"exponential histogram {side} offset {b.get('offset')} is not a 32-bit integer")
+
+
+def _render_exponential(rows: list[dict], reject: Any = None) -> list[dict]:
     """Exponential histogram points -> ``x_bucket`` rows, all points of a series on one bucket layout.
 
     The layout is Prometheus's for rate(): the series' smallest scale, and the union of the bucket
@@ -217,13 +261,22 @@ def _render_exponential(rows: list[dict]) -> list[dict]:
         for side, per_point in sides.items():
             idx = [i for counts in per_point for i in counts]
             ranges[side] = range(min(idx), max(idx) + 1) if idx else range(0)
+        widest = max(len(r) for r in ranges.values())
+        if widest > MAX_EXP_BUCKETS:
+            for r in group:
+                reason = (f"OTLP metric {r['metric'][: -len('_bucket')]!r}: exponential histogram series spans "
+                          f"{widest} buckets (more than {MAX_EXP_BUCKETS}): not drawn")
+                if reject is not None:
+                    reject(r.get("_line"), reason, dumps(r["_exp"]))
+                rendered[id(r)] = []
+            continue
         width = 2.0**-scale
         for k, r in enumerate(group):
             dp, neg, pos = r["_exp"], sides["negative"][k], sides["positive"][k]
             bounds = [-_pow2(i * width) for i in reversed(ranges["negative"])]  # most negative first
             counts = [neg.get(i, 0) for i in reversed(ranges["negative"])]
             bounds.append(float(dp.get("zeroThreshold") or 0.0))
-            counts.append(to_int(dp.get("zeroCount")) or 0)
+            counts.append(_int(dp.get("zeroCount")) or 0)
             bounds += [_pow2((i + 1) * width) for i in ranges["positive"]]
             counts += [pos.get(i, 0) for i in ranges["positive"]]
             labels = {c: v for c, v in r.items() if c not in ("time", "metric", "_exp", "_line")}
@@ -268,10 +321,11 @@ def _metric(m: dict, res: dict) -> list[dict]:
             t = dp.get("timeUnixNano")
             if key == "histogram":
                 bounds = [to_float(b) for b in dp.get("explicitBounds") or []]
-                counts = [to_int(c) or 0 for c in dp.get("bucketCounts") or []]
+                counts = [_int(c) or 0 for c in dp.get("bucketCounts") or []]
                 rows += _cumulative(name, t, labels, bounds, counts, dp.get("count"))
             else:  # rendered once the series' other points are known (_render_exponential)
-                rows.append({"time": to_int(t), "metric": f"{name}_bucket", "_exp": dp, **labels})
+                _check_exponential(dp)
+                rows.append({"time": _point_time(t), "metric": f"{name}_bucket", "_exp": dp, **labels})
             if "sum" in dp:
                 rows.append(_row(t, f"{name}_sum", dp["sum"], labels))
             rows.append(_row(t, f"{name}_count", dp.get("count", 0), labels))
@@ -290,21 +344,50 @@ def _rows(kind: str, item: Any, res: dict, scope: dict) -> tuple[list[dict], lis
     """One OTLP span / log record / metric -> (rows, reasons for rows that could not be made)."""
     if not isinstance(item, dict):
         return [], [f"OTLP {kind} record is not an object"]
+    try:
+        return _checked_rows(kind, item, res, scope)
+    except _MALFORMED as exc:  # e.g. a scale or bucket offset that is not a number
+        return [], [f"malformed OTLP {kind} record ({type(exc).__name__}: {str(exc)[:200]})"]
+
+
+def _checked_rows(kind: str, item: dict, res: dict, scope: dict) -> tuple[list[dict], list[str]]:
     if kind == "spans":
         if not item.get("traceId") or not item.get("spanId"):
             return [], ["OTLP span without traceId or spanId"]
-        return [_span(item, res, scope)], []
+        events = [ev for ev in item.get("events") or [] if isinstance(ev, dict)]
+        why = _time_problem(item, "startTimeUnixNano", "endTimeUnixNano") or next(
+            (f"event {why}" for why in (_time_problem(ev, "timeUnixNano") for ev in events) if why), None)
+        return ([], [f"OTLP span {why}"]) if why else ([_span(item, res, scope)], [])
     if kind == "logs":
-        if not (to_int(item.get("timeUnixNano")) or to_int(item.get("observedTimeUnixNano"))):
+        why = _time_problem(item, "timeUnixNano", "observedTimeUnixNano")
+        if why:
+            return [], [f"OTLP log record {why}"]
+        if not (_int(item.get("timeUnixNano")) or _int(item.get("observedTimeUnixNano"))):
             return [], ["OTLP log record without timeUnixNano or observedTimeUnixNano"]
         return [_log(item, res, scope)], []
     rows = _metric(item, res)
     name = item.get("name")
     # a sample that cannot be placed in time is rejected: one reject per row it would have made
-    reasons = [f"OTLP metric {name!r}: data point without timeUnixNano" for r in rows if not r["time"]]
+    placed = [isinstance(r["time"], int) and r["time"] != 0 and _INT64[0] <= r["time"] <= _INT64[1] for r in rows]
+    reasons = [f"OTLP metric {name!r}: " + (f"timeUnixNano {str(r['time'])[:40]!r} is not a nanosecond time"
+                                           f" (out of range or not an integer)" if r["time"] else
+                                           "data point without timeUnixNano")
+               for r, ok in zip(rows, placed) if not ok]
+    rows = [r for r, ok in zip(rows, placed) if ok]
     if not rows and not any(k in item for k in _METRIC_TYPES):  # a metric with no data points holds no record
         reasons.append(f"OTLP metric {name!r} of a type obsnb does not read (known: {', '.join(_METRIC_TYPES)})")
-    return [r for r in rows if r["time"]], reasons
+    return rows, reasons
+
+
+def _objects(items: Any, source: str, line: int | None, ctx: ReadContext, what: str) -> list[dict]:
+    """The objects of an OTLP list; a list that is no list, or an entry that is no object, is one rejected record."""
+    if not items:
+        return []
+    if not isinstance(items, list):
+        items = [items]
+    for bad in (x for x in items if not isinstance(x, dict)):
+        ctx.reject(source, line or 1, f"OTLP {what} entry is not an object", dumps(bad)[:2000])
+    return [x for x in items if isinstance(x, dict)]
 
 
 def otlp_rows(obj: Any, source: str, ctx: ReadContext, line: int | None = None,
@@ -318,13 +401,15 @@ def otlp_rows(obj: Any, source: str, ctx: ReadContext, line: int | None = None,
         return out
     n = 0
     for key, kind in _SIGNALS:
-        for rs in obj.get(key) or []:
-            res = attributes((rs.get("resource") or {}).get("attributes"))
-            for ss in next((rs[s] for s in _SCOPES[kind] if s in rs), []) or []:
+        for rs in _objects(obj.get(key), source, line, ctx, key):
+            res = attributes(((rs.get("resource") or {}) if isinstance(rs.get("resource"), dict) else {}).get("attributes"))
+            for ss in _objects(next((rs[s] for s in _SCOPES[kind] if s in rs), []), source, line, ctx, _SCOPES[kind][0]):
                 sc = ss.get("scope") or ss.get("instrumentationLibrary") or {}
+                sc = sc if isinstance(sc, dict) else {}
                 scope = {k: v for k, v in (("otel.scope.name", sc.get("name")),
                                            ("otel.scope.version", sc.get("version"))) if v}
-                for item in ss.get(_ITEMS[kind]) or []:
+                items = ss.get(_ITEMS[kind]) or []
+                for item in items if isinstance(items, list) else [items]:
                     n += 1
                     where = line if line is not None else n
                     rows, reasons = _rows(kind, item, res, scope)
@@ -344,7 +429,7 @@ def parse_otlp_document(obj: dict, source: str, ctx: ReadContext, line: int | No
     Records without the ids or times they need are rejected through ``ctx``.
     """
     out = otlp_rows(obj, source, ctx, line)
-    out["metrics"] = _render_exponential(out["metrics"])
+    out["metrics"] = _render_exponential(out["metrics"], lambda ln, why, raw: ctx.reject(source, ln, why, raw))
     return parts_from_rows(out, source)
 
 
@@ -368,5 +453,5 @@ class OtlpJson(FileFormat):
         out: dict[str, list[dict]] = {"spans": [], "logs": [], "metrics": []}
         for obj, line in iter_json_docs(src, ctx):  # rows of every request, one table per kind
             otlp_rows(obj, src.path, ctx, line, out)
-        out["metrics"] = _render_exponential(out["metrics"])
+        out["metrics"] = _render_exponential(out["metrics"], lambda ln, why, raw: ctx.reject(src.path, ln, why, raw))
         yield from parts_from_rows(out, src.path)

@@ -14,6 +14,7 @@ An ``"status": "error"`` answer is one rejected record whose reason carries Prom
 
 from __future__ import annotations
 
+import math
 import re
 import warnings
 from typing import Any, Iterator
@@ -44,6 +45,37 @@ def _native(series_name: str | None, t: float, h: dict) -> list[tuple[float, str
     return out
 
 
+_MAX_SECONDS = 9.2e9  # seconds whose nanoseconds fit in int64 (before 2262-04-11)
+
+
+def _floats(texts: np.ndarray) -> list[float | None]:
+    """Numbers as Prometheus writes them (``"1.5"``, ``"+Inf"``, ``"NaN"``) -> floats; None where not a number."""
+    import polars as pl
+
+    return pl.Series(texts.tolist(), dtype=pl.String).cast(pl.Float64, strict=False).to_list()
+
+
+def _seconds(t: Any) -> float:
+    """A sample time in seconds; NaN (rejected later) when it is not a number."""
+    f = to_float(t)
+    return math.nan if f is None else f
+
+
+def _reject_unplaced(times: np.ndarray, values: list, raws: list, lines: list, source: str, ctx: ReadContext,
+                     numeric: bool) -> np.ndarray:
+    """Reject samples whose time is not a number, not finite or past int64 nanoseconds, and (``numeric``)
+    samples whose value is not a number; the times come back with NaN at each rejected row (one reject a sample)."""
+    times = np.where(np.abs(np.nan_to_num(times, nan=np.inf)) < _MAX_SECONDS, times, np.nan)
+    bad_value = np.array([v is None for v in values], bool) if numeric else np.zeros(len(values), bool)
+    for i in np.flatnonzero(np.isnan(times) | bad_value):
+        t, v = raws[i]
+        why = (f"sample time {t[:40]!r} is not a time in seconds (not a number, or past the year 2262)"
+               if np.isnan(times[i]) else f"sample value {v[:40]!r} is not a number")
+        ctx.reject(source, lines[i], why, f"[{t}, {v!r}]")
+    times[bad_value] = np.nan
+    return times
+
+
 def parse_prom_api_document(obj: Any, source: str, ctx: ReadContext, line: int | None = None) -> list[Part]:
     """One decoded Prometheus API answer (matrix, vector, scalar, string) -> a metrics part.
 
@@ -70,16 +102,22 @@ def parse_prom_api_document(obj: Any, source: str, ctx: ReadContext, line: int |
         ctx.reject(source, line or 1, f"Prometheus answer without a query result (resultType {rtype!r}); "
                    "only /api/v1/query and /api/v1/query_range answers hold samples", dumps(obj)[:2000])
         return []
-    times: list[float] = []
+    times: list[float | None] = []
     names: list[str | None] = []
     values: list[float | None] = []
     strings: list[str | None] = []
     lines: list[int] = []
     les: list[str | None] = []
     spans: list[tuple[int, int, dict]] = []  # (first row, end row, labels) per series
+    raws: list[tuple[str, str]] = []  # each row's time and value as written (for rejects)
     if rtype in ("scalar", "string"):
-        t, v = result
-        times.append(float(t))
+        try:
+            t, v = result
+            times.append(_seconds(t))
+        except (ValueError, TypeError) as exc:
+            ctx.reject(source, line or 1, f"malformed {rtype} result ({exc})", dumps(result)[:2000])
+            return []
+        raws.append((str(t), str(v)))
         names.append(None)
         values.append(to_float(v) if rtype == "scalar" else None)
         strings.append(v if rtype == "string" else None)
@@ -92,25 +130,35 @@ def parse_prom_api_document(obj: Any, source: str, ctx: ReadContext, line: int |
             if not isinstance(s, dict):
                 ctx.reject(source, where, "series is not an object", dumps(s))
                 continue
-            labels = dict(s.get("metric") or {})
+            metric = s.get("metric")
+            labels = {str(k): v if isinstance(v, str) or v is None else dumps(v)
+                      for k, v in (metric.items() if isinstance(metric, dict) else ())}
             name = labels.pop("__name__", None)
             samples = s.get("values") or ([s["value"]] if "value" in s else [])
             hists = s.get("histograms") or ([s["histogram"]] if "histogram" in s else [])
             if not samples and not hists:
                 ctx.reject(source, where, "series without values", dumps(s))
                 continue
+            try:
+                pairs = np.array(samples, dtype=object).reshape(-1, 2) if samples else None
+                native = [(t, dumps(h), _native(name, _seconds(t), h if isinstance(h, dict) else {})) for t, h in hists]
+            except (ValueError, TypeError, IndexError, KeyError) as exc:  # a series whose samples are not [time, "value"] pairs
+                ctx.reject(source, where, f"series with malformed samples ({exc})", dumps(s))
+                continue
             begin = len(times)
-            if samples:  # convert the [time, "value"] pairs column-wise
-                pairs = np.array(samples, dtype=object).reshape(-1, 2)
-                times.extend(pairs[:, 0].astype(np.float64).tolist())
-                values.extend(pa.array(pairs[:, 1].astype(str)).cast(pa.float64()).to_pylist())
+            if pairs is not None:  # convert the [time, "value"] pairs column-wise; bad ones are rejected below
+                t_txt, v_txt = pairs[:, 0].astype(str), pairs[:, 1].astype(str)
+                times.extend(_floats(t_txt))
+                values.extend(_floats(v_txt))
+                raws.extend(zip(t_txt.tolist(), v_txt.tolist()))
                 k = len(samples)
                 names.extend([name] * k)
                 strings.extend([None] * k)
                 lines.extend([where] * k)
                 les.extend([None] * k)
-            for t, h in hists:
-                for tt, nm, vv, le in _native(name, float(t), h):
+            for t, raw, rows in native:
+                for tt, nm, vv, le in rows:
+                    raws.append((str(t), raw))
                     times.append(tt)
                     names.append(nm)
                     values.append(vv)
@@ -119,7 +167,8 @@ def parse_prom_api_document(obj: Any, source: str, ctx: ReadContext, line: int |
                     les.append(le)
             spans.append((begin, len(times), labels))
     n = len(times)
-    t_ns = pa.array(np.round(np.asarray(times, dtype=np.float64) * 1e3).astype(np.int64) * 1_000_000)  # ms
+    times = _reject_unplaced(np.asarray(times, dtype=np.float64), values, raws, lines, source, ctx, rtype != "string")
+    t_ns = pa.array(np.round(np.nan_to_num(times) * 1e3).astype(np.int64) * 1_000_000)  # ms
     cols: dict[str, pa.Array] = {"time": t_ns, "metric": pa.array(names, pa.string()),
                                  "value": pa.array(values, pa.float64())}
     keys: dict[str, None] = {}
@@ -138,7 +187,8 @@ def parse_prom_api_document(obj: Any, source: str, ctx: ReadContext, line: int |
         cols["value_string"] = pa.array(strings, pa.string())
     cols["_line"] = pa.array(lines, pa.int64())
     cols["_source"] = pa.array([source] * n, pa.string())
-    return [Part("metrics", pa.table(cols))]
+    table = pa.table(cols)
+    return [Part("metrics", table.filter(pa.array(~np.isnan(times))) if np.isnan(times).any() else table)]
 
 
 class PromApiJson(FileFormat):

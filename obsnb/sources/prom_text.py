@@ -42,6 +42,8 @@ SAMPLE = (r'^(?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*)\s*(?:\{(?P<labels>(?:[^"}]|"(?:[
           r'\s+(?P<value>\S+)(?:\s+(?P<ts>-?[0-9][0-9.eE+\-]*))?\s*(?:#.*)?$')
 LABEL = r'[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*"'
 _NUMBER = r"^[+-]?(\d+\.?\d*([eE][+-]?\d+)?|\.\d+([eE][+-]?\d+)?|[Ii]nf|Inf|NaN|nan)$"
+_TIMESTAMP = r"^-?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
+_MAX_NS = 9.2e18  # just under 2**63 ns (2262-04-11)
 _SNIFF_SAMPLE = re.compile(SAMPLE.encode())
 _SNIFF_TYPE = re.compile(rb"^# (TYPE|HELP) [a-zA-Z_:][a-zA-Z0-9_:]* ", re.M)
 _TYPE_LINE = r"^#\s*TYPE\s+(?P<family>[a-zA-Z_:][a-zA-Z0-9_:]*)\s+(?P<type>[a-zA-Z]+)\s*$"
@@ -109,10 +111,20 @@ class PromText(FileFormat):
         is_om = b"# EOF" in src.data()[-4096:] or ".om." in src.name
         matched, m = extract(lines, SAMPLE, "name")
         value_ok = pc.match_substring_regex(m["value"], _NUMBER)
-        good = pc.fill_null(pc.and_(pc.and_(matched, pc.invert(bad)), value_ok), False)
+        ts = pc.if_else(pc.equal(m["ts"], ""), pa.scalar(None, pa.string()), m["ts"])
+        secs = pc.or_(pc.match_substring_regex(ts, r"[.eE]"), pa.scalar(bool(is_om)))
+        ts_num = pc.match_substring_regex(ts, _TIMESTAMP)  # null where the sample has no timestamp
+        tsf = pc.cast(pc.if_else(ts_num, ts, pa.scalar(None, pa.string())), pa.float64())
+        # nanoseconds must fit in int64 (a 20-digit stamp does not): such a sample is rejected, not wrapped
+        ts_ns = pc.multiply(tsf, pc.if_else(secs, 1e9, 1e6))
+        ts_ok = pc.or_(pc.is_null(ts), pc.fill_null(pc.and_(ts_num, pc.less(pc.abs(ts_ns), _MAX_NS)), False))
+        good = pc.fill_null(pc.and_(pc.and_(pc.and_(matched, pc.invert(bad)), value_ok), ts_ok), False)
         reason = pc.if_else(bad, "binary or undecodable bytes, not an exposition line",
-                            pc.if_else(matched, "sample value is not a number",
-                                       "not a sample line (name{labels} value [timestamp])"))
+                            pc.if_else(pc.invert(matched), "not a sample line (name{labels} value [timestamp])",
+                                       pc.if_else(pc.invert(pc.fill_null(value_ok, False)), "sample value is not a number",
+                                                  pc.if_else(pc.fill_null(ts_num, False),
+                                                             "sample timestamp out of range (not a time after 1677 "
+                                                             "and before 2262)", "sample timestamp is not a number"))))
         reject_where(ctx, src.path, pc.invert(good), lines, numbers, reason)
         m = {k: v.filter(good) for k, v in m.items()}
         n = len(m["name"])
@@ -120,11 +132,8 @@ class PromText(FileFormat):
             yield Part("metrics", schema.empty_table("metrics"))
             return
         value = pc.cast(m["value"], pa.float64())
-        ts = m["ts"]
-        ts = pc.if_else(pc.equal(ts, ""), pa.scalar(None, pa.string()), ts)
+        ts, secs, tsf = ts.filter(good), secs.filter(good), tsf.filter(good)
         default = to_ns(ctx.option("time")) if ctx.option("time") is not None else file_mtime_ns(src)
-        secs = pc.or_(pc.match_substring_regex(ts, r"[.eE]"), pa.scalar(bool(is_om)))
-        tsf = pc.cast(ts, pa.float64())
         t_us = pc.if_else(secs, pc.multiply(tsf, 1e6), pc.multiply(tsf, 1e3))  # µs: exact in a double
         t_ns = pc.multiply(pc.cast(pc.round(t_us), pa.int64()), 1000)
         # integer millisecond stamps stay exact (no float detour)

@@ -11,9 +11,11 @@ timestamps; levels to DEBUG...CRITICAL (original kept in ``level_original``); id
 strings (id columns are read as text so leading zeros survive); spans get ``duration_ms`` from
 ``start``/``end`` when the table has none.
 
-``_line``: for CSV, the 1-based line of the row assuming one line per row (the header is line 1);
-for Parquet, the 1-based row number. Rejected: CSV rows with the wrong number of fields (a cut-off
-last line), rows with undecodable bytes, logs rows with none of time/level/event, spans rows without
+``_line``: for CSV, the 1-based line the row starts on (the header is line 1; when a quoted value runs
+over lines the quotes are counted to say where each row starts, else one line a row is assumed); for
+Parquet, the 1-based row number. Rejected: CSV rows with the wrong number of fields (a cut-off last
+line), a line whose quote opens a field that never closes (see ``_unbalanced_quotes``: that line alone,
+the rows after it load), rows with undecodable bytes, logs rows with none of time/level/event, spans rows without
 ``trace_id``/``span_id``, metrics rows without a value; an unreadable Parquet file is one rejected record.
 """
 
@@ -72,8 +74,9 @@ def _time_ns(con, col: pa.ChunkedArray | pa.Array) -> pa.Array:
         expr = "obsnb_iepoch_ns(CAST(x AS HUGEINT))::BIGINT"
     elif pa.types.is_floating(t) or pa.types.is_decimal(t):
         expr = "obsnb_epoch_ns(CAST(x AS DOUBLE))"
-    else:
-        expr = "obsnb_str_ns(CAST(x AS VARCHAR))"
+    else:  # 19 digits past int64 ("-9223372036854775809") would stop the cast of the whole column: NULL (rejected)
+        expr = ("obsnb_str_ns(CASE WHEN abs(TRY_CAST(CAST(x AS VARCHAR) AS HUGEINT)) > 9223372036854775807 "
+                "THEN NULL ELSE CAST(x AS VARCHAR) END)")
     out = con.sql(f"SELECT {expr} AS t FROM obsnb_tab_t").to_arrow_table().column("t").combine_chunks()
     con.unregister("obsnb_tab_t")
     return out.cast(pa.int64())
@@ -168,6 +171,111 @@ def _parts(table: pa.Table, src: FileInput, ctx: ReadContext, lines: pa.Array,
         yield Part(kind, out)  # also when every row was rejected: the kind is known
 
 
+def _holds_newline(table: pa.Table) -> bool:
+    """Whether any text value of ``table`` holds a line break (a quoted field ran over lines)."""
+    return any(pc.any(pc.match_substring(c, "\n")).as_py() for c in table.columns
+               if pa.types.is_string(c.type) or pa.types.is_large_string(c.type))
+
+
+def _line_spans(buf: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Start and end (exclusive, without the newline) byte offsets of every line of ``buf``."""
+    nl = np.flatnonzero(buf == 10)
+    starts = np.concatenate(([0], nl + 1))
+    ends = np.concatenate((nl, [len(buf)]))
+    return starts, ends
+
+
+def _blank(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """Lines the CSV parser skips: empty, or a lone ``\\r``."""
+    return ends - starts <= (buf[np.maximum(ends - 1, 0)] == 13)
+
+
+def _record_lines(text: bytes) -> np.ndarray | None:
+    """The 1-based line of each record when no value runs over lines: every line but the empty ones (None
+    when there is no empty line, so row k is line k + 1)."""
+    if not (text.startswith((b"\n", b"\r\n")) or b"\n\n" in text or b"\n\r\n" in text):
+        return None
+    buf = np.frombuffer(text, dtype=np.uint8)
+    starts, ends = _line_spans(buf)
+    return np.flatnonzero(~_blank(buf, starts, ends)) + 1
+
+
+def _per_line(pos: np.ndarray, starts: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+    """How many of the byte positions ``pos`` (where ``mask``) fall on each line."""
+    line = np.searchsorted(starts, pos, side="right") - 1
+    return np.bincount(line if mask is None else line[mask], minlength=len(starts))
+
+
+def _unbalanced_quotes(text: bytes, delim: str) -> tuple[bytes, list[tuple[int, str, str]], np.ndarray]:
+    """Find the lines whose quote opens a field that never closes; return the text without them, their
+    rejects (line, reason, raw) and the 1-based line each remaining record starts on.
+
+    The rule (numpy over byte positions, no loop per line): a line whose count of quotes is odd flips
+    "inside a quoted field" when one of its quotes sits at a field's start or end (a stray quote inside
+    a bare word, ``5" wide``, is text). A field opened on one line may run over the next lines (a value
+    holding newlines) up to the line that closes it, unless a line on the way reads as a fresh record
+    on its own (balanced quotes and the header's number of fields): then, or when nothing closes it
+    before the end of the file, the opening line alone is rejected and the lines after it are records
+    again. Repeated until no opening line is rejected (a second stray quote that closed the first one
+    opens a field of its own once the first is gone).
+    """
+    buf = np.frombuffer(text, dtype=np.uint8)
+    starts, ends = _line_spans(buf)
+    d = ord(delim)
+    qpos = np.flatnonzero(buf == 34)
+    prev = np.where(qpos > 0, buf[np.maximum(qpos - 1, 0)], 10)
+    nxt = np.where(qpos + 1 < len(buf), buf[np.minimum(qpos + 1, len(buf) - 1)], 10)
+    edge = np.isin(prev, (d, 10)) | np.isin(nxt, (d, 10, 13))  # a quote at a field's start or end
+    quotes = _per_line(qpos, starts)
+    flips = (quotes % 2 == 1) & (_per_line(qpos, starts, edge) > 0)
+    blank = _blank(buf, starts, ends)
+    if not flips.any():
+        return text, [], np.flatnonzero(~blank) + 1
+    # delimiters outside quotes, counting each line on its own: a delimiter after an even number of the line's quotes
+    dpos = np.flatnonzero(buf == d)
+    d_line = np.searchsorted(starts, dpos, side="right") - 1
+    before = np.searchsorted(qpos, dpos) - np.searchsorted(qpos, starts[d_line])
+    fields = _per_line(dpos, starts, before % 2 == 0) + 1
+    fresh = (quotes % 2 == 0) & (fields == fields[0]) & ~blank
+    keep = np.ones(len(starts), dtype=bool)
+    rejects: list[tuple[int, str, str]] = []
+    for _ in range(64):  # each round removes every opening line it proves broken; a few rounds at most
+        f = flips & keep
+        inside = (np.cumsum(f) - f) % 2 == 1  # the line starts inside a quoted field
+        opener = f & ~inside
+        span = np.cumsum(opener)  # which opening line a line inside a field belongs to
+        closed = np.zeros(span[-1] + 1, dtype=bool)
+        closed[span[f & inside]] = True
+        broken_by = np.full(span[-1] + 1, -1)
+        hit = np.flatnonzero(inside & fresh & keep & ~f)
+        first = hit[np.unique(span[hit], return_index=True)[1]]
+        broken_by[span[first]] = first
+        # a fresh record before the closing line breaks the span (the closing line is then another stray quote)
+        closer_at = np.full(span[-1] + 1, len(starts))
+        closer_at[span[f & inside]] = np.flatnonzero(f & inside)
+        bad = np.flatnonzero(opener & (~closed[span] | ((broken_by[span] >= 0) & (broken_by[span] < closer_at[span]))))
+        if not len(bad):
+            break
+        for i in bad.tolist():  # Python only for the rejected lines
+            b = broken_by[span[i]]
+            until = (f"before line {b + 1}, which reads as a record of its own" if 0 <= b < closer_at[span[i]]
+                     else "before the end of the file")
+            rejects.append((i + 1, f"unbalanced quote: the quoted field opened on this line never closes {until}",
+                            text[starts[i]:ends[i]].decode("utf-8", "replace")))
+        keep[bad] = False
+    f = flips & keep
+    record = keep & ~((np.cumsum(f) - f) % 2 == 1) & ~blank  # lines a record starts on
+    if keep.all():
+        return text, [], np.flatnonzero(record) + 1
+    cut = np.flatnonzero(~keep)
+    pieces, at = [], 0
+    for i in cut.tolist():  # one slice per rejected line
+        pieces.append(text[at:starts[i]])
+        at = min(ends[i] + 1, len(text))
+    pieces.append(text[at:])
+    return b"".join(pieces), sorted(rejects), np.flatnonzero(record) + 1
+
+
 class Csv(FileFormat):
     """CSV files (header row first)."""
 
@@ -189,6 +297,8 @@ class Csv(FileFormat):
         if not data.strip():
             return
         text = data.decode("utf-8", errors="replace").encode("utf-8")
+        if not text.endswith(b"\n"):  # a header alone without its newline is "empty" to the parser, not a bad file
+            text += b"\n"
         mapping = _mapping(ctx)
         header = text.split(b"\n", 1)[0].decode().rstrip("\r")
         tabs = src.stem.lower().endswith(".tsv") or header.count("\t") > header.count(",")
@@ -196,27 +306,47 @@ class Csv(FileFormat):
         rev = {v: k for k, v in mapping.items()}
         id_types = {rev.get(c, c): pa.string() for c in _ID_COLUMNS}
 
-        skipped: list[tuple[int | None, str, str | None]] = []
+        options = (pacsv.ReadOptions(use_threads=False),
+                   pacsv.ConvertOptions(column_types=id_types, strings_can_be_null=True))
 
-        def invalid(row: Any) -> str:
-            # row.number counts records from the header (1), i.e. the line when every record is one line
-            skipped.append((row.number, f"expected {row.expected_columns} fields, found {row.actual_columns} "
-                            "(cut-off or malformed row)", row.text))
-            return "skip"
+        def parse(text: bytes, record_lines: np.ndarray | None) -> tuple[pa.Table | Exception, list]:
+            # record_lines[k]: the line record k + 1 (the header is record 1) starts on; None: one line a record
+            skipped: list[tuple[int | None, str, str | None]] = []
 
-        try:
-            table = pacsv.read_csv(
-                io.BytesIO(text),
-                read_options=pacsv.ReadOptions(use_threads=False),
-                parse_options=pacsv.ParseOptions(delimiter=delim, invalid_row_handler=invalid, newlines_in_values=True),
-                convert_options=pacsv.ConvertOptions(column_types=id_types, strings_can_be_null=True),
-            )
-        except pa.ArrowInvalid as exc:
-            ctx.reject(src.path, 1, f"not a readable CSV file ({exc})", data[:2000])
+            def invalid(row: Any) -> str:
+                line = row.number  # counts records from the header (1)
+                if record_lines is not None and row.number <= len(record_lines):
+                    line = int(record_lines[row.number - 1])
+                skipped.append((line, f"expected {row.expected_columns} fields, found {row.actual_columns} "
+                                "(cut-off or malformed row)", row.text))
+                return "skip"
+
+            try:
+                return pacsv.read_csv(io.BytesIO(text), read_options=options[0], convert_options=options[1],
+                                      parse_options=pacsv.ParseOptions(delimiter=delim, invalid_row_handler=invalid,
+                                                                       newlines_in_values=True)), skipped
+            except pa.ArrowInvalid as exc:
+                return exc, skipped
+
+        record_lines, quoted = _record_lines(text), []
+        table, skipped = parse(text, record_lines)
+        # A value or a bad row holding a newline, or a parse error, may be a quote that never closed and swallowed
+        # the lines after it: only then are the quotes checked line by line (see _unbalanced_quotes)
+        if b'"' in text and (isinstance(table, Exception) or _holds_newline(table)
+                             or any("\n" in (r[2] or "") for r in skipped)):
+            clean, quoted, record_lines = _unbalanced_quotes(text, delim)
+            if quoted or (skipped and not isinstance(table, Exception)):  # again, for the lines of its rejects
+                table, skipped = parse(clean, record_lines)
+        if isinstance(table, Exception):
+            ctx.reject(src.path, 1, f"not a readable CSV file ({table})", data[:2000])
             return
-        numbers = np.arange(2, table.num_rows + len(skipped) + 2, dtype=np.int64)
+        n = table.num_rows + len(skipped)
+        numbers = record_lines[1:].astype(np.int64) if record_lines is not None else None
+        if numbers is None or len(numbers) != n:  # not how the parser split it: one line a record
+            numbers = np.arange(2, n + 2, dtype=np.int64)
         if skipped:
             numbers = numbers[~np.isin(numbers, np.array([r[0] or 0 for r in skipped], dtype=np.int64))]
+        skipped += quoted
         table = pa.table({c: _empty_to_null(table.column(c)) for c in table.column_names})
         yield from _parts(table, src, ctx, pa.array(numbers[: table.num_rows]), skipped)
 
