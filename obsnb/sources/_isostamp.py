@@ -13,7 +13,6 @@ import pyarrow as pa
 # Byte positions of the digits of year, month, day, hour, minute and second in "YYYY-MM-DDTHH:MM:SS".
 _FIXED = {"Y": (0, 1, 2, 3), "mo": (5, 6), "d": (8, 9), "H": (11, 12), "M": (14, 15), "S": (17, 18)}
 _TAIL = 19
-_ZERO = np.uint8(48)
 
 
 def iso_parts(stamps):
@@ -28,16 +27,15 @@ def iso_parts(stamps):
     valid = np.flatnonzero(~np.asarray(arr.is_null().to_numpy(zero_copy_only=False)))
     offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64)[arr.offset:arr.offset + n + 1]
     data = arr.buffers()[2]
-    data = np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(1, np.uint8)
-    start = offsets[:-1][valid]
-    size = offsets[1:][valid] - start
+    byte = _Bytes(np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(1, np.uint8),
+                  offsets[:-1][valid], offsets[1:][valid] - offsets[:-1][valid])
     out = {}
-    for name, pos in _FIXED.items():  # one gather per byte position: no (stamps x 19) index matrix
+    for name, pos in _FIXED.items():
         v = np.zeros(len(valid), dtype=np.int64)
         for p in pos:
-            v = v * 10 + (data[start + p] - _ZERO)
+            v = v * 10 + byte(p) - 48
         out[name] = v
-    fns, zmin, zoned = _tail(data, start + _TAIL, size - _TAIL)
+    fns, zmin, zoned = _tail(byte)
     out["fns"], out["zmin"] = fns, zmin
 
     def full(v, present=None):
@@ -52,41 +50,55 @@ def iso_parts(stamps):
     return pl.from_arrow(pa.table(cols))
 
 
-def _tail(data: np.ndarray, start: np.ndarray, size: np.ndarray):
+class _Bytes:
+    """Byte ``pos`` of each stamp as int64 (0 past its end). Stamps of one length laid end to end (the
+    usual case) are a (stamps x length) matrix over the buffer, no copy; others are gathered."""
+
+    def __init__(self, data: np.ndarray, start: np.ndarray, size: np.ndarray):
+        self.data, self.start, self.size = data, start, size
+        self.m = m = len(start)
+        width = int(size[0]) if m else 0
+        self.matrix = None
+        if m and (size == width).all() and int(start[-1] - start[0]) == (m - 1) * width:
+            self.matrix = data[int(start[0]):int(start[0]) + m * width].reshape(m, width)
+
+    def __call__(self, pos) -> np.ndarray:
+        if self.matrix is not None and np.isscalar(pos):
+            if pos >= self.matrix.shape[1]:
+                return np.zeros(self.m, dtype=np.int64)
+            return self.matrix[:, pos].astype(np.int64)
+        got = self.data[np.minimum(self.start + pos, len(self.data) - 1)]
+        return np.where(pos < self.size, got, 0).astype(np.int64)
+
+
+def _tail(byte: _Bytes):
     """What follows the seconds: an optional ``[.,]digits`` fraction, then an optional zone
     (``Z``, ``+hh:mm``, ``+hhmm``): (fraction ns, zone minutes, has a zone)."""
-    m = len(start)
+    m, size = byte.m, byte.size
     width = int(size.max()) if m else 0
     fns = np.zeros(m, dtype=np.int64)
     zmin = np.zeros(m, dtype=np.int64)
-    if width == 0:
-        return fns, zmin, np.zeros(m, dtype=bool)
-    last = len(data) - 1
-
-    def byte(pos):  # the byte at ``pos`` of each tail, 0 past its end
-        return np.where(pos < size, data[np.minimum(start + pos, last)], 0).astype(np.int64)
-
-    first = byte(np.zeros(m, dtype=np.int64))
-    has_frac = (first == 44) | (first == 46)
+    first = byte(_TAIL)
+    has_frac = (first == 44) | (first == 46)  # "," or "."
     nfrac = np.zeros(m, dtype=np.int64)
     going = has_frac.copy()
-    for j in range(1, width):  # the run of fraction digits; the first 9 are nanoseconds, more are cut
-        b = byte(np.full(m, j))
+    for j in range(_TAIL + 1, width):  # the run of fraction digits; the first 9 are nanoseconds, more are cut
+        b = byte(j)
         going &= (b >= 48) & (b <= 57)
         if not going.any():
             break
         nfrac += going
-        if j < 10:
-            fns += np.where(going, b - 48, 0) * 10 ** (9 - j)
-    z = np.where(has_frac, 1 + nfrac, 0)  # where the zone starts
+        if j - _TAIL < 10:
+            fns += np.where(going, b - 48, 0) * 10 ** (9 - (j - _TAIL))
+    z = _TAIL + np.where(has_frac, 1 + nfrac, 0)  # where the zone starts
     zoned = z < size
     zi = np.flatnonzero(zoned)
     if len(zi):  # only the stamps with a zone are read for it
-        zs, zstart, zsize = z[zi], start[zi], size[zi]
+        sub = _Bytes(byte.data, byte.start[zi], size[zi])
+        zs = z[zi]
 
         def at(k):
-            pos = zs + k
-            return np.where(pos < zsize, data[np.minimum(zstart + pos, last)], 0).astype(np.int64)
+            return sub(zs + k)
 
         sign = np.where(at(0) == 45, -1, 1)  # 45: "-"
         colon = at(3) == 58

@@ -401,7 +401,13 @@ def read_layouts(src: FileInput, ctx: ReadContext, layouts: tuple[Layout, ...], 
                                        f"not a {what} line" + (", and no record before it to continue" if fold else ""))))
     cont_np = ~start_np & ~bad_np & ~broken_np & ~orphan_np
     n = len(starts)
-    out: dict[str, pa.Array] = {"time": stamp_ns(cols, n, src, ctx, what)}
+    time = stamp_ns(cols, n, src, ctx, what)
+    timed = pc.is_valid(time)
+    untimed = None if pc.all(timed).as_py() else starts[~timed.to_numpy(zero_copy_only=False)]
+    untimed_raw = lines.take(pa.array(untimed)) if untimed is not None else None
+    exception = fold_continuations(lines, start_np, cont_np, n) if cont_np.any() else None
+    del lines  # the lines' copy goes before the columns leave polars: a lower peak
+    out: dict[str, pa.Array] = {"time": time}
     for k in [k for k in cols if k in TIME_GROUPS or k.startswith("_")]:
         del cols[k]  # each group's polars memory goes as soon as it is used
     if "level" in cols:
@@ -416,13 +422,12 @@ def read_layouts(src: FileInput, ctx: ReadContext, layouts: tuple[Layout, ...], 
             out[k] = infer_numbers(_arrow(v)) if k in NUMERIC_GROUPS else _arrow(v)
     if len(layouts) > 1:
         out["layout"] = pc.take(pa.array([lay.name for lay in layouts]), pa.array(forms))
-    if cont_np.any():
-        out["exception"] = fold_continuations(lines, start_np, cont_np, n)
+    if exception is not None:
+        out["exception"] = exception
     out["_line"] = numbers.take(pa.array(starts))
-    timed = pc.is_valid(out["time"])
-    if not pc.all(timed).as_py():
-        raw_lines = lines.take(pa.array(starts))
-        reject_where(ctx, src.path, pc.invert(timed), raw_lines, out["_line"], "unparseable timestamp (impossible date)")
+    if untimed is not None:
+        reject_where(ctx, src.path, pa.array(np.ones(len(untimed), dtype=bool)), untimed_raw,
+                     numbers.take(pa.array(untimed)), "unparseable timestamp (impossible date)")
         out = {k: v.filter(timed) for k, v in out.items()}
     return out
 
