@@ -39,6 +39,8 @@ def iso_parts(stamps):
     out["fns"], out["zmin"] = fns, zmin
 
     def full(v, present=None):
+        if len(valid) == n and (present is None or present.all()):  # every line has a stamp: no scatter
+            return pa.array(v)
         col = np.zeros(n, dtype=np.int64)
         col[valid] = v
         mask = np.ones(n, dtype=bool)

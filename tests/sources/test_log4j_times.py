@@ -10,6 +10,7 @@ import re
 import warnings
 
 import pandas as pd
+import pytest
 
 import obsnb as ob
 from conformance import load_quiet
@@ -58,15 +59,25 @@ def expected_ns(stamp: str) -> int:
     return seconds * 1_000_000_000 + int(((frac or "") + "0" * 9)[:9])
 
 
-def test_iso_stamps_of_every_shape_are_read_exactly(tmp_path):
+# Stamps of one length (28 characters) but different fraction and zone shapes.
+SAME_LENGTH = [
+    "2024-05-14T12:00:01.123+0200",
+    "2024-05-14T12:00:01,1234567Z",
+    "2024-05-14T12:00:01.12-05:30",
+    "2024-05-14 23:59:59.99+00:00",
+]
+
+
+@pytest.mark.parametrize("stamps", [STAMPS, SAME_LENGTH], ids=["mixed_lengths", "one_length"])
+def test_iso_stamps_of_every_shape_are_read_exactly(tmp_path, stamps):
     p = tmp_path / "app.log"
-    p.write_text("".join(f"{s} INFO [main] a.B - row {i}\n" for i, s in enumerate(STAMPS)))
+    p.write_text("".join(f"{s} INFO [main] a.B - row {i}\n" for i, s in enumerate(stamps)))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         df = ob.load(str(p))
     assert ob.load_info(df).n_rejected == 0
     got = {int(e.split()[1]): t.value for e, t in zip(df["event"], df["time"])}
-    assert got == {i: expected_ns(s) for i, s in enumerate(STAMPS)}
+    assert got == {i: expected_ns(s) for i, s in enumerate(stamps)}
 
 
 def test_impossible_stamps_are_rejected_with_their_lines(tmp_path):
