@@ -350,17 +350,22 @@ def _years(parts, yearless: np.ndarray, src: FileInput, ctx: ReadContext, tz: st
 
 
 def map_levels(raw: pa.Array) -> tuple[pa.Array, pa.Array | None]:
-    """Level words or letters -> canonical levels (and the original text when it differs)."""
+    """Level words or letters -> canonical levels (and the original text when it differs).
+
+    Mapped once per distinct word (a file holds a handful), then spread to every record by its code.
+    """
     from .. import schema
 
-    up = pc.utf8_upper(pc.utf8_trim_whitespace(raw))
+    enc = pc.dictionary_encode(raw)
+    words = enc.dictionary
+    up = pc.utf8_upper(pc.utf8_trim_whitespace(words))
     up = pc.replace_substring_regex(up, r"^TRACE\d$", "TRACE")  # Apache's trace1..trace8
     keys = pa.array(list(LEVEL_ALIASES), pa.string())
     alias = pc.take(pa.array(list(LEVEL_ALIASES.values()), pa.string()), pc.index_in(up, value_set=keys))
-    level, _ = schema.normalize_levels(pc.coalesce(alias, up))
-    differs = pc.fill_null(pc.not_equal(level, raw), True)
-    original = raw if pc.any(pc.and_(differs, pc.is_valid(raw))).as_py() else None
-    return level, original
+    mapped, _ = schema.normalize_levels(pc.coalesce(alias, up))
+    differs = pc.fill_null(pc.not_equal(mapped, words.cast(mapped.type)), True)
+    level = pc.take(mapped, enc.indices)
+    return level, (raw if pc.any(differs).as_py() else None)
 
 
 def read_layouts(src: FileInput, ctx: ReadContext, layouts: tuple[Layout, ...], what: str,
