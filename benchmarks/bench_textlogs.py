@@ -9,7 +9,8 @@ whole lines, ``regexp_extract`` with a group list, ``strptime``), both into pand
 thread, logger and message per line; stack lines come out as unmatched rows, levels are not mapped,
 nothing is rejected or accounted. obsnb also folds stack traces into their record, maps levels, and
 accounts every line. Each case runs in a fresh process; rounds are interleaved; medians and ratios
-against the fastest reference are printed side by side, with peak RSS above the post-import baseline.
+against the fastest reference are printed side by side, with the median CPU seconds (user + system, all
+threads: steadier than wall time on a shared machine) and peak RSS above the post-import baseline.
 With ``--rev REV`` the same load by commit REV (checked out in a temporary git worktree) runs in the same
 rounds as ``obsnb_at_REV``, so a change is measured against what it replaces under the same machine noise.
 The case ``obsnb_read_lines`` is obsnb's line splitting alone (bytes -> non-blank lines, numbers, garbage mask),
@@ -70,7 +71,8 @@ def case(name: str, path: str, root: str | None = None) -> dict:
 
     for fmt in registry.FORMATS:
         registry.get_format(fmt)
-    base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    r0 = resource.getrusage(resource.RUSAGE_SELF)
+    base_rss = r0.ru_maxrss
     t0 = time.perf_counter()
     if name == "polars_extract_groups":
         lines = pl.read_csv(path, has_header=False, separator="\x1f", quote_char=None, new_columns=["l"],
@@ -104,8 +106,10 @@ def case(name: str, path: str, root: str | None = None) -> dict:
         out = ob.load(path, engine="polars")
         note = f"{ob.load_info(out).n_rejected} rejected; stack traces folded; levels mapped"
     dt = time.perf_counter() - t0
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return {"case": name, "seconds": dt, "rows": len(out), "peak_mb": (peak - base_rss) / 1024, "note": note}
+    r1 = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime
+    return {"case": name, "seconds": dt, "cpu": cpu, "rows": len(out), "peak_mb": (r1.ru_maxrss - base_rss) / 1024,
+            "note": note}
 
 
 def main() -> None:
@@ -145,13 +149,14 @@ def main() -> None:
           "fresh process per run")
     meds = {c: statistics.median(x["seconds"] for x in results[c]) for c in cases}
     base = min(meds["polars_extract_groups"], meds["duckdb_regexp_extract"])
-    print(f"{'case':<24} {'median s':>9} {'min-max s':>13} {'x fastest ref':>13} {'peak MB':>8}  rows / note")
+    print(f"{'case':<24} {'median s':>9} {'min-max s':>13} {'x fastest ref':>13} {'cpu s':>6} {'peak MB':>8}  rows / note")
     for c in cases:
         xs = results[c]
         lo, hi = min(x["seconds"] for x in xs), max(x["seconds"] for x in xs)
         pk = statistics.median(x["peak_mb"] for x in xs)
+        cpu = statistics.median(x["cpu"] for x in xs)
         label = f"obsnb_at_{a.rev}"[:24] if c == "obsnb_at_rev" else c
-        print(f"{label:<24} {meds[c]:9.2f} {lo:6.2f}-{hi:<6.2f} {meds[c] / base:13.2f} {pk:8.0f}  "
+        print(f"{label:<24} {meds[c]:9.2f} {lo:6.2f}-{hi:<6.2f} {meds[c] / base:13.2f} {cpu:6.2f} {pk:8.0f}  "
               f"{xs[-1]['rows']} {xs[-1]['note']}")
 
 

@@ -3,9 +3,10 @@
 A format is a tuple of :class:`Layout`: a whole-line regex whose named groups give the timestamp's parts
 and the record's fields. :func:`read_layouts` matches every line against each layout in turn (polars,
 one pass per layout over the lines still unmatched, the file's own layout first), folds lines that start
-no record into the record above (column ``exception``), builds the times in DuckDB (zone from ``tz=``
-or UTC with a warning; years for year-less stamps from ``year=`` or the file's modification time) and
-maps the levels; nothing runs per line in Python.
+no record into the record above (column ``exception``), builds the times with numpy and polars (zone from
+``tz=``, through DuckDB's time zone rules, or UTC with a warning; years for year-less stamps from ``year=`` or
+the file's modification time) and maps the levels; nothing runs per line in Python. The groups stay polars
+Series until each becomes an output column, and the lines are let go before that.
 """
 
 from __future__ import annotations
