@@ -1,6 +1,6 @@
 """A log4j-layout text log -> dataframe: obsnb.load() against hand-written polars and DuckDB regex extraction.
 
-    python benchmarks/bench_textlogs.py [--lines 1000000] [--rounds 3]
+    python benchmarks/bench_textlogs.py [--lines 1000000] [--rounds 3] [--rev REV]
 
 The file is Hadoop-style log4j (``2015-10-18 18:01:47,978 INFO [main] org.a.B: msg``), with a Java stack
 trace after 1 % of the records. The references are the fastest hand-written ways we know: polars
@@ -9,7 +9,12 @@ whole lines, ``regexp_extract`` with a group list, ``strptime``), both into pand
 thread, logger and message per line; stack lines come out as unmatched rows, levels are not mapped,
 nothing is rejected or accounted. obsnb also folds stack traces into their record, maps levels, and
 accounts every line. Each case runs in a fresh process; rounds are interleaved; medians and ratios
-against the fastest reference are printed side by side, with peak RSS above the post-import baseline.
+against the fastest reference are printed side by side, with the median CPU seconds (user + system, all
+threads: steadier than wall time on a shared machine) and peak RSS above the post-import baseline.
+With ``--rev REV`` the same load by commit REV (checked out in a temporary git worktree) runs in the same
+rounds as ``obsnb_at_REV``, so a change is measured against what it replaces under the same machine noise.
+The case ``obsnb_read_lines`` is obsnb's line splitting alone (bytes -> non-blank lines, numbers, garbage mask),
+the part of the load a hand-written ``read_csv`` of whole lines stands for.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import random
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -50,10 +56,12 @@ def generate(n: int, path: str) -> None:
             i += 1
 
 
-def case(name: str, path: str) -> dict:
+def case(name: str, path: str, root: str | None = None) -> dict:
     import resource
     import warnings
 
+    if root:
+        sys.path.insert(0, root)
     warnings.simplefilter("ignore")
     import duckdb
     import polars as pl
@@ -63,7 +71,8 @@ def case(name: str, path: str) -> dict:
 
     for fmt in registry.FORMATS:
         registry.get_format(fmt)
-    base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    r0 = resource.getrusage(resource.RUSAGE_SELF)
+    base_rss = r0.ru_maxrss
     t0 = time.perf_counter()
     if name == "polars_extract_groups":
         lines = pl.read_csv(path, has_header=False, separator="\x1f", quote_char=None, new_columns=["l"],
@@ -82,15 +91,25 @@ def case(name: str, path: str) -> dict:
                                 escape='', auto_detect=false))""")
         out = rel.to_arrow_table().to_pandas()
         note = "stack lines as empty rows; levels as written; no accounting"
-    elif name == "obsnb_pandas":
+    elif name == "obsnb_read_lines":
+        from obsnb.sources._lines import read_lines
+        from obsnb.sources.base import FileInput
+
+        lines, _, _ = read_lines(FileInput(path))
+        out = lines
+        note = "bytes -> non-blank lines, line numbers, garbage mask (no regex, no frame)"
+    elif name in ("obsnb_pandas", "obsnb_at_rev"):
+        assert os.path.realpath(ob.__file__).startswith(os.path.realpath(root or os.path.dirname(HERE))), ob.__file__
         out = ob.load(path)
         note = f"{ob.load_info(out).n_rejected} rejected; stack traces folded into `exception`; levels mapped"
     elif name == "obsnb_polars":
         out = ob.load(path, engine="polars")
         note = f"{ob.load_info(out).n_rejected} rejected; stack traces folded; levels mapped"
     dt = time.perf_counter() - t0
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return {"case": name, "seconds": dt, "rows": len(out), "peak_mb": (peak - base_rss) / 1024, "note": note}
+    r1 = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime
+    return {"case": name, "seconds": dt, "cpu": cpu, "rows": len(out), "peak_mb": (r1.ru_maxrss - base_rss) / 1024,
+            "note": note}
 
 
 def main() -> None:
@@ -99,31 +118,45 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--case")
     ap.add_argument("--file")
+    ap.add_argument("--rev", help="also time obsnb.load at this earlier commit, in the same rounds")
+    ap.add_argument("--root", help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.case:
-        print(json.dumps(case(a.case, a.file)))
+        print(json.dumps(case(a.case, a.file, a.root)))
         return
     path = os.path.join(HERE, "data", f"log4j_{a.lines}.log")
     if not os.path.exists(path):
         os.makedirs(os.path.dirname(path), exist_ok=True)
         generate(a.lines, path)
-    cases = ["polars_extract_groups", "duckdb_regexp_extract", "obsnb_pandas", "obsnb_polars"]
+    cases = ["polars_extract_groups", "duckdb_regexp_extract", "obsnb_pandas", "obsnb_polars", "obsnb_read_lines"]
+    old = None
+    if a.rev:
+        old = tempfile.mkdtemp(prefix="obsnb-old-")
+        subprocess.run(["git", "-C", os.path.dirname(HERE), "worktree", "add", "--detach", "-q", old, a.rev], check=True)
+        cases.insert(3, "obsnb_at_rev")
     results: dict[str, list[dict]] = {c: [] for c in cases}
-    for _ in range(a.rounds):
-        for c in cases:
-            out = subprocess.run([sys.executable, __file__, "--case", c, "--file", path],
-                                 capture_output=True, text=True, check=True)
-            results[c].append(json.loads(out.stdout.strip().splitlines()[-1]))
+    try:
+        for _ in range(a.rounds):
+            for c in cases:
+                extra = ["--root", old] if c == "obsnb_at_rev" else []
+                out = subprocess.run([sys.executable, __file__, "--case", c, "--file", path, *extra],
+                                     capture_output=True, text=True, check=True)
+                results[c].append(json.loads(out.stdout.strip().splitlines()[-1]))
+    finally:
+        if old:
+            subprocess.run(["git", "-C", os.path.dirname(HERE), "worktree", "remove", "--force", old], check=False)
     print(f"file: {path} ({os.path.getsize(path) / 1e6:.0f} MB, {a.lines:,} lines); {a.rounds} rounds, "
           "fresh process per run")
     meds = {c: statistics.median(x["seconds"] for x in results[c]) for c in cases}
     base = min(meds["polars_extract_groups"], meds["duckdb_regexp_extract"])
-    print(f"{'case':<24} {'median s':>9} {'min-max s':>13} {'x fastest ref':>13} {'peak MB':>8}  rows / note")
+    print(f"{'case':<24} {'median s':>9} {'min-max s':>13} {'x fastest ref':>13} {'cpu s':>6} {'peak MB':>8}  rows / note")
     for c in cases:
         xs = results[c]
         lo, hi = min(x["seconds"] for x in xs), max(x["seconds"] for x in xs)
         pk = statistics.median(x["peak_mb"] for x in xs)
-        print(f"{c:<24} {meds[c]:9.2f} {lo:6.2f}-{hi:<6.2f} {meds[c] / base:13.2f} {pk:8.0f}  "
+        cpu = statistics.median(x["cpu"] for x in xs)
+        label = f"obsnb_at_{a.rev}"[:24] if c == "obsnb_at_rev" else c
+        print(f"{label:<24} {meds[c]:9.2f} {lo:6.2f}-{hi:<6.2f} {meds[c] / base:13.2f} {cpu:6.2f} {pk:8.0f}  "
               f"{xs[-1]['rows']} {xs[-1]['note']}")
 
 
