@@ -51,7 +51,7 @@ FORMATS: dict[str, str] = {
 }
 
 # The keywords of load() that are not its own parameters and that every file load takes.
-COMMON_OPTIONS: tuple[str, ...] = ("cache",)
+COMMON_OPTIONS: tuple[str, ...] = ("cache", "max_record_bytes")
 LOAD_PARAMETERS = ("kind", "start", "end", "engine", "strict", "format")  # load()'s own, for the error message
 _LAYOUT = ("tz", "year", "time_format")  # the line-layout readers (obsnb.sources._layouts): zone, year, strptime
 # format -> the reader options it reads. The one place a reader's options are declared: load() refuses a

@@ -7,6 +7,7 @@ columns go through :data:`SQL_TIME_MACROS` (DuckDB) so that every loader normali
 from __future__ import annotations
 
 import datetime as _dt
+import math
 import re
 from typing import Any
 
@@ -251,5 +252,7 @@ def time_problem(text: object) -> str | None:
             x = float(s)
         except ValueError:
             return None
+        if not math.isfinite(x):  # 1e400 reads as inf
+            return out
         return out if abs(epoch_to_ns(x)) >= 2**63 - 1 else None
     return None

@@ -46,7 +46,7 @@ def sniff_objects(head: bytes, is_mine) -> float:
         total += 1
         try:
             obj = json.loads(ln)
-        except ValueError:
+        except (ValueError, RecursionError):  # nesting too deep for Python's parser is not a sniff crash
             continue
         hits += isinstance(obj, dict) and bool(is_mine(obj))
     return 0.95 if total and hits / total >= 0.8 else 0.0

@@ -43,7 +43,7 @@ from ..timeutil import SQL_TIME_MACROS
 from .base import FileFormat, FileInput, Part, ReadContext, over_cap_reason, record_cap
 from ._layouts import check_tz, note_utc
 from .jsonl_conform import _concat_unify, _fetch_arrow, _finish, _flatten_dict, _read_records, _select, _time_reason
-from .jsonl_lines import _TOO_DEEP, LineMap, _late_fields, _row_lines, _why_bad, _without_rows
+from .jsonl_lines import LineMap, _late_fields, _row_lines, _why_bad, _without_rows
 from .jsonl_schema import MAX_COLUMNS, MORE_FIELDS, _col, _lit, _q, _Schema
 
 __all__ = ["JsonLines", "records_to_parts", "read_jsonl_path"]
@@ -277,8 +277,10 @@ class JsonLines(FileFormat):
 
     def read(self, src: FileInput, ctx: ReadContext) -> Iterator[Part]:
         if src.head(4096).lstrip().startswith(b"["):
-            yield from self._read_array(src, ctx)
-            return
+            doc = self._array_document(src, ctx)
+            if doc is not None:  # else JSON lines whose first line is an array: each line judged alone
+                yield from self._read_array(doc, src, ctx)
+                return
         table = None
         if not src.gzipped:
             try:
@@ -305,19 +307,26 @@ class JsonLines(FileFormat):
         finally:
             os.unlink(tmp_path)
 
-    def _read_array(self, src: FileInput, ctx: ReadContext) -> Iterator[Part]:
-        """A JSON document that is an array of records (``[{...}, {...}]``); ``_line`` is the record's index + 1."""
+    @staticmethod
+    def _array_document(src: FileInput, ctx: ReadContext) -> list | None:
+        """The file as one JSON array holding at least one record, or None when it is JSON lines instead.
+
+        A file that starts with ``[`` is a JSON array document when it parses as one. It is JSON lines whose
+        first line happens to be an array when it does not parse as one document (extra data after the first
+        value, a broken line, undecodable bytes, nesting too deep), or when the array holds no record at all
+        (``[1,2]``): then every line is judged alone, as in any JSON-lines file, so each bad line is one
+        rejected record with its own line number and reason.
+        """
         try:
             doc = json.loads(src.data())
-        except RecursionError:
-            ctx.reject(src.path, 1, _TOO_DEEP, src.data()[:2000])
-            return
-        except ValueError as exc:
-            ctx.reject(src.path, getattr(exc, "lineno", None), f"invalid JSON document: {exc}", src.data()[:2000])
-            return
-        if not isinstance(doc, list):
-            ctx.reject(src.path, 1, "JSON document is not an array of records", src.data()[:2000])
-            return
+        except (ValueError, RecursionError):  # not one JSON document (undecodable bytes included)
+            return None
+        if not isinstance(doc, list) or not any(isinstance(rec, dict) and rec for rec in doc):
+            return None
+        return doc
+
+    def _read_array(self, doc: list, src: FileInput, ctx: ReadContext) -> Iterator[Part]:
+        """A JSON document that is an array of records (``[{...}, {...}]``); ``_line`` is the record's index + 1."""
         good, lines = [], []
         for i, rec in enumerate(doc, start=1):
             if isinstance(rec, dict) and rec:

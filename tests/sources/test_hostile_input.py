@@ -278,3 +278,31 @@ def test_over_cap_lines_are_found_across_piece_boundaries(tmp_path, monkeypatch,
         assert got == b"\n".join(b"" if len(ln) > 10 else ln for ln in parts)
         assert [(ln, n) for ln, n, _ in src.oversized] == [(i + 1, len(p)) for i, p in enumerate(parts) if len(p) > 10]
         assert src.truncated is None
+
+
+# Found by the fuzz tests after the merge of the container readers and the record cap; kept as fixed cases.
+
+@pytest.mark.parametrize("second", [b"\x80", b"[", b'{"ts": "' + T0.format(1).encode() + b'", "msg": "t"}'])
+def test_a_jsonl_file_whose_first_line_is_an_array_judges_every_line_alone(tmp_path, second):
+    """``[1,2]`` then another line is JSON lines, not a broken JSON document: line 1 is one rejected record
+    (not an object), and line 2 loads or is rejected on its own, with its own line number."""
+    p = _write(tmp_path / "f.jsonl", [b"[1,2]", second])
+    df = _load(p, format="jsonl")
+    info = ob.load_info(df)
+    assert info.records_read == 2 and info.rows_loaded + info.n_rejected == 2
+    rejects = _rejects(df)
+    assert 1 in rejects and set(rejects) <= {1, 2}
+    assert (len(df) == 1) == second.startswith(b"{")
+
+
+def test_an_array_document_of_records_is_still_read_as_one_document(tmp_path):
+    p = tmp_path / "a.json"
+    p.write_text(json.dumps([{"ts": T0.format(1), "msg": "a"}, 5, {"ts": T0.format(2), "msg": "b"}], indent=1))
+    df = _load(str(p))
+    assert df["event"].tolist() == ["a", "b"] and _rejects(df).keys() == {2}
+
+
+def test_a_logfmt_time_of_1e400_is_one_rejected_record(tmp_path):
+    p = _write(tmp_path / "f.log", ["ts=1e400 level=info msg=x", f"ts={T0.format(1)} level=info msg=y"])
+    df = _load(p, format="logfmt")
+    assert len(df) == 1 and "out of range" in _rejects(df)[1]
