@@ -167,11 +167,7 @@ def _time_order(table: pa.Table, kind: str) -> pa.Table:
     """Rows of several files in time order (a stable sort: equal times keep file and line order, null times
     last), so "the last line" means the latest one even when rotated files are listed newest first. The
     rows of one file keep that file's own order; ``_source``/``_line`` say where each came from."""
-    col = "start" if kind == "spans" else "time"
-    if col not in table.column_names or table.num_rows < 2:
-        return table
-    idx = pc.sort_indices(table, sort_keys=[(col, "ascending")])  # nulls sort last by default
-    return table.take(idx)
+    return cache.window_in_time_order(table, _time_column(kind), None, None, order=True)
 
 
 def _read_file(path: str, fmt: str | None, ctx: ReadContext, kinds: set | None = None) -> list[Part]:
@@ -192,9 +188,7 @@ def _read_file(path: str, fmt: str | None, ctx: ReadContext, kinds: set | None =
     else:
         rejects, n = hit[1], hit[2]
     parts, totals = hit[0], hit[3]
-    for r in rejects:
-        ctx.reject(r.source, r.line, r.reason, r.raw)  # strict=True raises here too
-    ctx.n_rejected += n - len(rejects)
+    cache.replay_rejects(ctx, path, rejects, n)  # strict=True raises here too
     pruned = ctx.__dict__.setdefault("pruned", collections.Counter())
     for p, total in zip(parts, totals):
         pruned[p.kind] += total - p.table.num_rows
@@ -374,11 +368,11 @@ def load(
     instant = from_backend and (options.get("instant") or options.get("time") is not None)
     if from_backend and kind == "spans":
         table = _filter_traces_window(table, s_ns, e_ns)
-    elif not instant:  # a metric range query keeps every point the backend evaluated, end included
-        closed = from_backend and kind == "metrics" and e_ns is not None
-        table = _filter_window(table, kind, s_ns, e_ns + 1 if closed else e_ns)
-    if not from_backend and len(labels) > 1:
-        table = _time_order(table, kind)
+    elif from_backend and not instant:  # a metric range query keeps every point the backend evaluated, end included
+        table = _filter_window(table, kind, s_ns, e_ns + 1 if kind == "metrics" and e_ns is not None else e_ns)
+    elif not from_backend:  # files: the window, and several files in time order, with one take at most
+        table = cache.window_in_time_order(table, _time_column(kind), s_ns, e_ns, order=len(labels) > 1,
+                                           pieces=[t.num_rows for t in tables])
     info = LoadInfo(
         sources=list(labels),
         kind=kind,
