@@ -163,13 +163,6 @@ def _size(path: str) -> int:
         return 0
 
 
-def _time_order(table: pa.Table, kind: str) -> pa.Table:
-    """Rows of several files in time order (a stable sort: equal times keep file and line order, null times
-    last), so "the last line" means the latest one even when rotated files are listed newest first. The
-    rows of one file keep that file's own order; ``_source``/``_line`` say where each came from."""
-    return cache.window_in_time_order(table, _time_column(kind), None, None, order=True)
-
-
 def _read_file(path: str, fmt: str | None, ctx: ReadContext, kinds: set | None = None) -> list[Part]:
     folder = ctx.options.get("cache", get_option("cache"))
     key = cache.cache_key(path, fmt, ctx.options) if folder else None
@@ -361,7 +354,11 @@ def load(
     typed = {(c, str(t.schema.field(c).type)) for t in tables for c in schema.CANONICAL[kind] if c in t.column_names}
     if len(typed) > len({c for c, _ in typed}):
         tables = [schema.conform(t, kind) for t in tables]  # parts of different readers: canonical types first
-    table = schema.conform(schema.concat(tables), kind) if tables else schema.empty_table(kind)
+    if tables and all((t.schema.metadata or {}).get(cache.CANONICAL.encode()) == kind.encode()
+                      and t.schema.equals(tables[0].schema) for t in tables):
+        table = schema.concat(tables).replace_schema_metadata(None)  # from the store, conformed when written
+    else:
+        table = schema.conform(schema.concat(tables), kind) if tables else schema.empty_table(kind)
     before = table.num_rows
     # The window is [start, end) for every source. Backends answer whole traces (spans that began
     # before start belong to them) and instants at an explicit time=: those are kept as answered.
@@ -370,7 +367,10 @@ def load(
         table = _filter_traces_window(table, s_ns, e_ns)
     elif from_backend and not instant:  # a metric range query keeps every point the backend evaluated, end included
         table = _filter_window(table, kind, s_ns, e_ns + 1 if kind == "metrics" and e_ns is not None else e_ns)
-    elif not from_backend:  # files: the window, and several files in time order, with one take at most
+    elif not from_backend:
+        # files: the window; several files in time order (a stable sort: equal times keep file and line order,
+        # null times last), so "the last line" means the latest one even when rotated files are listed newest
+        # first. One take at most, none when the files' rows are each sorted and do not overlap in time.
         table = cache.window_in_time_order(table, _time_column(kind), s_ns, e_ns, order=len(labels) > 1,
                                            pieces=[t.num_rows for t in tables])
     info = LoadInfo(

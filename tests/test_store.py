@@ -483,3 +483,22 @@ def test_the_rejects_of_a_windowed_load_from_the_store_are_every_rejected_record
     assert info.records_read == 1200 + 1200 + 5 == info.rows_loaded + info.rows_outside_window + info.n_rejected
     with pytest.raises(ob.ParseError):
         ob.load([a, b], cache=store, strict=True, **window)
+
+
+def test_a_store_hit_gives_the_frame_a_parse_gives_with_ids_conformed_when_written(tmp_path):
+    # upper-case and all-zero trace ids are conformed once, when the entry is written; files whose extra
+    # columns differ are conformed together at load, as a parse is
+    a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    a.write_text('{"ts": "2024-05-14T12:00:01Z", "msg": "a1", "trace_id": "ABCDEF0123456789ABCDEF0123456789", "x": 1}\n'
+                 '{"ts": "2024-05-14T12:00:03Z", "msg": "a2", "trace_id": "00000000000000000000000000000000", "x": 2}\n')
+    b.write_text('{"ts": "2024-05-14T12:00:02Z", "msg": "b1", "y": "k"}\n')
+    store = tmp_path / "store"
+    quiet_load([a, b], cache=store)
+    for source in (a, [a, b], [b, a]):
+        got = quiet_load(source, cache=store)
+        pd.testing.assert_frame_equal(got, quiet_load(source, cache=None))
+        window = dict(start=pd.Timestamp("2024-05-14T12:00:02Z"), end=pd.Timestamp("2024-05-14T12:00:04Z"))
+        pd.testing.assert_frame_equal(quiet_load(source, cache=store, **window), quiet_load(source, cache=None, **window))
+    got = quiet_load(a, cache=store)
+    assert list(got["trace_id"].astype(object).where(got["trace_id"].notna(), None)) == ["abcdef0123456789abcdef0123456789", None]
+    assert list(quiet_load([b, a], cache=store)["event"]) == ["a1", "b1", "a2"]

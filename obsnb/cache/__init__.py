@@ -42,6 +42,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .. import __version__
+from ..schema import conform
 from ..options import set_option
 from ..sources.base import MAX_RAW, Part, ReadContext, Reject
 from ._ingest import CHUNKABLE, ingest
@@ -51,9 +52,11 @@ from ._write import (ROW, StoreWriteWarning, _conform_to, _target_schema, _time_
 
 __all__ = ["cache_key", "load_entry", "store_entry", "has_entry", "entry_meta", "ingest", "enable_store", "enable_store_from",
            "parser_revision", "store_size", "enforce_cap", "row_groups_for", "progress", "flush", "StoreWriteWarning",
-           "CHUNKABLE", "ROW", "window_in_time_order", "replay_rejects"]
+           "CHUNKABLE", "ROW", "window_in_time_order", "replay_rejects",
+           "CANONICAL"]
 
 _VERSION = 2
+CANONICAL = "obsnb.canonical"  # schema metadata of a part read from an entry written conformed: its kind
 
 def enable_store(path: str | os.PathLike, *, max_bytes: int | None = None) -> str:
     """Turn the store on at ``path`` (created when first written) for every later load and scan.
@@ -173,6 +176,8 @@ def load_entry(folder: str | os.PathLike, key: str, source: str, *, start_ns: in
             if "_source" in t.column_names:  # the label the user gave this time
                 t = t.set_column(t.column_names.index("_source"), "_source",
                                  pa.DictionaryArray.from_arrays(pa.array([0] * t.num_rows, pa.int32()), pa.array([source])))
+            if columns is None and meta.get("canonical") and conform(t.slice(0, 0), kind).schema == t.schema:
+                t = t.replace_schema_metadata({CANONICAL: kind})  # written conformed: a load need not conform it
             parts.append(Part(kind, t))
         return parts, meta["rejects"], int(meta["n_rejected"]), [int(r) for r in meta["rows"]]
     except (OSError, ValueError, KeyError, IndexError, pa.ArrowException):
