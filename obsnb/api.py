@@ -149,17 +149,6 @@ def _size(path: str) -> int:
         return 0
 
 
-def _time_order(table: pa.Table, kind: str) -> pa.Table:
-    """Rows of several files in time order (a stable sort: equal times keep file and line order, null times
-    last), so "the last line" means the latest one even when rotated files are listed newest first. The
-    rows of one file keep that file's own order; ``_source``/``_line`` say where each came from."""
-    col = "start" if kind == "spans" else "time"
-    if col not in table.column_names or table.num_rows < 2:
-        return table
-    idx = pc.sort_indices(table, sort_keys=[(col, "ascending")])  # nulls sort last by default
-    return table.take(idx)
-
-
 def _read_file(path: str, fmt: str | None, ctx: ReadContext, kinds: set | None = None) -> list[Part]:
     folder = ctx.options.get("cache", get_option("cache"))
     key = cache.cache_key(path, fmt, ctx.options) if folder else None
@@ -178,9 +167,7 @@ def _read_file(path: str, fmt: str | None, ctx: ReadContext, kinds: set | None =
     else:
         rejects, n = hit[1], hit[2]
     parts, totals = hit[0], hit[3]
-    for r in rejects:
-        ctx.reject(r.source, r.line, r.reason, r.raw)  # strict=True raises here too
-    ctx.n_rejected += n - len(rejects)
+    cache.replay_rejects(ctx, path, rejects, n)  # strict=True raises here too
     pruned = ctx.__dict__.setdefault("pruned", collections.Counter())
     for p, total in zip(parts, totals):
         pruned[p.kind] += total - p.table.num_rows
@@ -357,18 +344,25 @@ def load(
     typed = {(c, str(t.schema.field(c).type)) for t in tables for c in schema.CANONICAL[kind] if c in t.column_names}
     if len(typed) > len({c for c, _ in typed}):
         tables = [schema.conform(t, kind) for t in tables]  # parts of different readers: canonical types first
-    table = schema.conform(schema.concat(tables), kind) if tables else schema.empty_table(kind)
+    if tables and all((t.schema.metadata or {}).get(cache.CANONICAL.encode()) == kind.encode()
+                      and t.schema.equals(tables[0].schema) for t in tables):
+        table = schema.concat(tables).replace_schema_metadata(None)  # from the store, conformed when written
+    else:
+        table = schema.conform(schema.concat(tables), kind) if tables else schema.empty_table(kind)
     before = table.num_rows
     # The window is [start, end) for every source. Backends answer whole traces (spans that began
     # before start belong to them) and instants at an explicit time=: those are kept as answered.
     instant = from_backend and (options.get("instant") or options.get("time") is not None)
     if from_backend and kind == "spans":
         table = _filter_traces_window(table, s_ns, e_ns)
-    elif not instant:  # a metric range query keeps every point the backend evaluated, end included
-        closed = from_backend and kind == "metrics" and e_ns is not None
-        table = _filter_window(table, kind, s_ns, e_ns + 1 if closed else e_ns)
-    if not from_backend and len(labels) > 1:
-        table = _time_order(table, kind)
+    elif from_backend and not instant:  # a metric range query keeps every point the backend evaluated, end included
+        table = _filter_window(table, kind, s_ns, e_ns + 1 if kind == "metrics" and e_ns is not None else e_ns)
+    elif not from_backend:
+        # files: the window; several files in time order (a stable sort: equal times keep file and line order,
+        # null times last), so "the last line" means the latest one even when rotated files are listed newest
+        # first. One take at most, none when the files' rows are each sorted and do not overlap in time.
+        table = cache.window_in_time_order(table, _time_column(kind), s_ns, e_ns, order=len(labels) > 1,
+                                           pieces=[t.num_rows for t in tables])
     info = LoadInfo(
         sources=list(labels),
         kind=kind,

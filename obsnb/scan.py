@@ -157,9 +157,7 @@ class Scan:
                     ctx.reject(f, None, reason, None)
                     warnings.warn(f"{f} was not scanned (the other files were): {reason}", RejectedRecordsWarning, stacklevel=3)
                     continue
-                for r in meta["rejects"]:
-                    ctx.reject(f, r[0], r[1], r[2])
-                ctx.n_rejected += int(meta["n_rejected"]) - len(meta["rejects"])
+                cache.replay_rejects(ctx, f, meta["rejects"], meta["n_rejected"])
                 kinds.update(meta["kinds"])
                 entries.append((f, key, meta))
                 bar.update(1)
@@ -227,7 +225,9 @@ class Scan:
                 return self._table()
             tables += [p.table for p in hit[0] if p.kind == kind]
         table = schema.conform(schema.concat(tables), kind) if tables else schema.empty_table(kind)
-        table = api._filter_window(table, kind, self.start_ns, self.end_ns)
+        # the window, and several files in time order (one take at most; none when the pieces do not overlap)
+        table = cache.window_in_time_order(table, api._time_column(kind), self.start_ns, self.end_ns,
+                                           order=len(self.files) > 1, pieces=[t.num_rows for t in tables])
         mask = None
         for name, value in self._equals.items():
             if name not in table.column_names:
@@ -244,8 +244,6 @@ class Scan:
             table = table.filter(expr)
         if table.num_rows == 0:
             table = pa.Table.from_batches([], table.schema)  # no chunks, as load()'s filtered frame has
-        if len(self.files) > 1:
-            table = api._time_order(table, kind)
         if self._columns is not None:
             missing = [c for c in self._columns if c not in table.column_names]
             if missing:

@@ -375,3 +375,130 @@ def test_a_rewritten_file_is_parsed_again(tmp_path, monkeypatch):
     got = quiet_load(p, cache=store)
     assert calls == [str(p)] and len(got) == 900 - 1
     pd.testing.assert_frame_equal(got, quiet_load(p, cache=None))
+
+
+def _timed_file(path: pathlib.Path, seconds: list[int], bad_at: dict[int, str] | None = None) -> list[str]:
+    """A JSON-lines file with one record per entry of ``seconds`` (after 2024-05-14T12:00:00Z), its
+    message saying file and line; ``bad_at`` puts a broken line at those line numbers. Returns the lines."""
+    base = pd.Timestamp("2024-05-14T12:00:00Z")
+    lines, bad_at = [], bad_at or {}
+    for s in seconds:
+        while len(lines) + 1 in bad_at:
+            lines.append(bad_at[len(lines) + 1])
+        t = (base + pd.Timedelta(seconds=s)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        lines.append(f'{{"ts": "{t}", "level": "info", "msg": "{path.stem}:{len(lines) + 1}"}}')
+    path.write_text("\n".join(lines) + "\n")
+    return lines
+
+
+def _expected_order(files: list[tuple[pathlib.Path, list[int]]], lo: int, hi: int) -> list[str]:
+    """Messages of the records with lo <= second < hi, by time; equal times in list order, then line order
+    (computed from the construction, not by obsnb)."""
+    rows = [(s, i, j, f"{p.stem}:{j + 1}") for i, (p, secs) in enumerate(files) for j, s in enumerate(secs) if lo <= s < hi]
+    return [m for *_, m in sorted(rows)]
+
+
+def test_a_window_over_files_that_overlap_in_time_is_in_time_order(tmp_path):
+    import random
+
+    rng = random.Random(3)
+    # two files covering the same hour, each with jitter (nearly in time order), and ties between them
+    a = sorted(rng.randrange(3600) for _ in range(2000))
+    b = sorted(rng.randrange(3600) for _ in range(1500))
+    a[10:14] = a[10:14][::-1]
+    pa_, pb = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    _timed_file(pa_, a)
+    _timed_file(pb, b)
+    store = tmp_path / "store"
+    lo, hi = 600, 2400
+    window = dict(start=pd.Timestamp("2024-05-14T12:10:00Z"), end=pd.Timestamp("2024-05-14T12:40:00Z"))
+    for _ in range(2):  # the first load parses (and fills the store), the second reads the store
+        got = quiet_load([pb, pa_], cache=store, **window)
+        assert list(got["event"]) == _expected_order([(pb, b), (pa_, a)], lo, hi)
+        assert got["time"].is_monotonic_increasing
+    whole = quiet_load([pb, pa_], cache=store)
+    assert list(whole["event"]) == _expected_order([(pb, b), (pa_, a)], 0, 3600)
+    scanned = ob.scan([pb, pa_], cache=store, **window).collect()
+    assert list(scanned["event"]) == _expected_order([(pb, b), (pa_, a)], lo, hi)
+
+
+def test_a_window_over_files_that_do_not_overlap_needs_no_sort(tmp_path, monkeypatch):
+    # three files of consecutive hours, listed newest first: the rows come in time order without a take
+    files = []
+    for i in range(3):
+        p = tmp_path / f"h{i}.jsonl"
+        secs = list(range(i * 3600, (i + 1) * 3600, 3))
+        _timed_file(p, secs)
+        files.append((p, secs))
+    files.reverse()
+    store = tmp_path / "store"
+    quiet_load([p for p, _ in files], cache=store)  # fills the store
+    import numpy as np
+
+    sorts = []
+    real = np.argsort
+    monkeypatch.setattr(np, "argsort", lambda a, *x, **k: sorts.append(len(a)) or real(a, *x, **k))
+    got = quiet_load([p for p, _ in files], cache=store, start=pd.Timestamp("2024-05-14T12:30:00Z"),
+                     end=pd.Timestamp("2024-05-14T14:30:00Z"))
+    assert list(got["event"]) == _expected_order(files, 1800, 9000)
+    assert len(got) == 2400 and sorts == []
+
+
+def test_the_window_and_time_order_of_pieces_with_null_times():
+    # a frame the store cannot hold (a JSON line without a time is rejected), but a reader may give:
+    # null times come last in their own order; rows of a window in a stable sort by time
+    times = [5, None, 1, 3, None, 3, 0, 9]
+    t = pa.table({"time": pa.array(times, pa.int64()).cast(pa.timestamp("ns", "UTC")), "i": list(range(8))})
+    valid = sorted((v, i) for i, v in enumerate(times) if v is not None)
+    expected = [i for _, i in valid] + [i for i, v in enumerate(times) if v is None]
+    got = cache.window_in_time_order(t, "time", None, None, order=True, pieces=[3, 5])
+    assert got.column("i").to_pylist() == expected
+    got = cache.window_in_time_order(t, "time", 1, 9, order=True, pieces=[3, 5])
+    assert got.column("i").to_pylist() == [i for v, i in valid if 1 <= v < 9]
+    got = cache.window_in_time_order(t, "time", 1, 9, order=False)
+    assert got.column("i").to_pylist() == [i for i, v in enumerate(times) if v is not None and 1 <= v < 9]
+
+
+def test_the_rejects_of_a_windowed_load_from_the_store_are_every_rejected_record_of_its_files(tmp_path):
+    # what belongs to a load: every record read from its files, so every rejected record of each file,
+    # inside the window or not (a broken line has no time to place it); a long one keeps its raw text as cut
+    long = '{"ts": "2024-05-14T12:00:00Z", "msg": "' + "x" * 5000
+    bad_a = {3: "{not json", 700: long, 1200: "[1, 2"}
+    bad_b = {1: "}{", 500: "{\"ts\": "}
+    a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    _timed_file(a, list(range(0, 3600, 3)), bad_a)
+    _timed_file(b, list(range(3600, 7200, 3)), bad_b)
+    store = tmp_path / "store"
+    window = dict(start=pd.Timestamp("2024-05-14T12:20:00Z"), end=pd.Timestamp("2024-05-14T12:30:00Z"))
+    first = ob.rejected(quiet_load([a, b], cache=None, **window))
+    quiet_load([a, b], cache=store)  # fills the store
+    got = quiet_load([a, b], cache=store, **window)
+    rej = ob.rejected(got)
+    assert list(zip(rej["source"], rej["line"])) == [(str(a), n) for n in sorted(bad_a)] + [(str(b), n) for n in sorted(bad_b)]
+    pd.testing.assert_frame_equal(rej, first)  # the same records, reasons and raw text as a parse
+    raw = rej["raw"][1]
+    assert raw.startswith(long[:2000]) and len(raw) < len(long) and raw == first["raw"][1]
+    info = ob.load_info(got)
+    assert info.n_rejected == 5 and len(got) == 200
+    assert info.records_read == 1200 + 1200 + 5 == info.rows_loaded + info.rows_outside_window + info.n_rejected
+    with pytest.raises(ob.ParseError):
+        ob.load([a, b], cache=store, strict=True, **window)
+
+
+def test_a_store_hit_gives_the_frame_a_parse_gives_with_ids_conformed_when_written(tmp_path):
+    # upper-case and all-zero trace ids are conformed once, when the entry is written; files whose extra
+    # columns differ are conformed together at load, as a parse is
+    a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    a.write_text('{"ts": "2024-05-14T12:00:01Z", "msg": "a1", "trace_id": "ABCDEF0123456789ABCDEF0123456789", "x": 1}\n'
+                 '{"ts": "2024-05-14T12:00:03Z", "msg": "a2", "trace_id": "00000000000000000000000000000000", "x": 2}\n')
+    b.write_text('{"ts": "2024-05-14T12:00:02Z", "msg": "b1", "y": "k"}\n')
+    store = tmp_path / "store"
+    quiet_load([a, b], cache=store)
+    for source in (a, [a, b], [b, a]):
+        got = quiet_load(source, cache=store)
+        pd.testing.assert_frame_equal(got, quiet_load(source, cache=None))
+        window = dict(start=pd.Timestamp("2024-05-14T12:00:02Z"), end=pd.Timestamp("2024-05-14T12:00:04Z"))
+        pd.testing.assert_frame_equal(quiet_load(source, cache=store, **window), quiet_load(source, cache=None, **window))
+    got = quiet_load(a, cache=store)
+    assert list(got["trace_id"].astype(object).where(got["trace_id"].notna(), None)) == ["abcdef0123456789abcdef0123456789", None]
+    assert list(quiet_load([b, a], cache=store)["event"]) == ["a1", "b1", "a2"]

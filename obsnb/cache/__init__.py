@@ -42,17 +42,21 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .. import __version__
+from ..schema import conform
 from ..options import set_option
-from ..sources.base import Part, Reject
+from ..sources.base import MAX_RAW, Part, ReadContext, Reject
 from ._ingest import CHUNKABLE, ingest
+from ._order import window_in_time_order
 from ._write import (ROW, StoreWriteWarning, _conform_to, _target_schema, _time_name, _touch, enforce_cap, flush,
                      progress, row_groups_for, store_entry, store_size)
 
 __all__ = ["cache_key", "load_entry", "store_entry", "has_entry", "entry_meta", "ingest", "enable_store", "enable_store_from",
            "parser_revision", "store_size", "enforce_cap", "row_groups_for", "progress", "flush", "StoreWriteWarning",
-           "CHUNKABLE", "ROW"]
+           "CHUNKABLE", "ROW", "window_in_time_order", "replay_rejects",
+           "CANONICAL"]
 
 _VERSION = 2
+CANONICAL = "obsnb.canonical"  # schema metadata of a part read from an entry written conformed: its kind
 
 def enable_store(path: str | os.PathLike, *, max_bytes: int | None = None) -> str:
     """Turn the store on at ``path`` (created when first written) for every later load and scan.
@@ -146,8 +150,8 @@ def has_entry(folder: str | os.PathLike, key: str) -> bool:
 
 def load_entry(folder: str | os.PathLike, key: str, source: str, *, start_ns: int | None = None,
                end_ns: int | None = None, columns: list[str] | None = None
-               ) -> tuple[list[Part], list[Reject], int, list[int]] | None:
-    """Parts, rejects, the rejected count and each part's row count in the entry; None on a miss or a damaged entry.
+               ) -> tuple[list[Part], list[list], int, list[int]] | None:
+    """Parts, the stored rejects (``[line, reason, raw]``, for :func:`replay_rejects`), the rejected count and each part's row count in the entry; None on a miss or a damaged entry.
 
     With a window only the row groups that overlap it are read (rows outside it may remain: the caller
     filters exactly); ``columns`` reads only those (and the time column). Rows come back in file order.
@@ -180,8 +184,21 @@ def load_entry(folder: str | os.PathLike, key: str, source: str, *, start_ns: in
             if "_source" in t.column_names:  # the label the user gave this time
                 t = t.set_column(t.column_names.index("_source"), "_source",
                                  pa.DictionaryArray.from_arrays(pa.array([0] * t.num_rows, pa.int32()), pa.array([source])))
+            if columns is None and meta.get("canonical") and conform(t.slice(0, 0), kind).schema == t.schema:
+                t = t.replace_schema_metadata({CANONICAL: kind})  # written conformed: a load need not conform it
             parts.append(Part(kind, t))
-        rejects = [Reject(source, r[0], r[1], r[2]) for r in meta["rejects"]]
-        return parts, rejects, int(meta["n_rejected"]), [int(r) for r in meta["rows"]]
+        return parts, meta["rejects"], int(meta["n_rejected"]), [int(r) for r in meta["rows"]]
     except (OSError, ValueError, KeyError, IndexError, pa.ArrowException):
         return None
+
+
+def replay_rejects(ctx: ReadContext, source: str, rejects: list, n_rejected: int) -> None:
+    """Report an entry's stored rejects (``[line, reason, raw]`` each, raw already cut to size when it was
+    first read) into ``ctx`` as that read did: every one counted, the first ``MAX_RAW`` of the load listed;
+    ``strict=True`` raises on the first. One list extend, not a call per record."""
+    if ctx.strict and rejects:
+        line, reason, raw = rejects[0]
+        ctx.reject(source, line, reason, raw)  # raises
+    room = max(0, MAX_RAW - len(ctx.rejects))
+    ctx.rejects.extend([Reject(source, r[0], r[1], r[2]) for r in rejects[:room]])
+    ctx.n_rejected += int(n_rejected)

@@ -15,6 +15,7 @@ from typing import Callable, Iterator
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .. import schema
 from ..options import get_option
 from ..sources.base import Part, ReadContext, Reject
 from ._write import (_arrange, _conform_to, _new_tmp, _PartWriter, _publish, _sorted, _target_schema, _time_name,
@@ -225,7 +226,7 @@ def ingest(folder: str | os.PathLike, key: str, path: str, fmt: str, ctx: ReadCo
                     writing.result()  # at most one piece written while the next is parsed: two in memory
                 jobs = []
                 for i, p in enumerate(parts):
-                    t = p.table
+                    t = schema.conform(p.table, p.kind)  # canonical once, here: no load conforms it again
                     if "_line" in t.column_names:
                         t = t.set_column(t.column_names.index("_line"), "_line", pc.add(t.column("_line"), line0 - 1))
                     jobs.append((p.kind, _with_row(t, rows.get(p.kind, 0)), work / f"sorted-{j:05d}-{i}.parquet"))

@@ -15,6 +15,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .. import schema
 from ..options import get_option
 from ..private_files import private_dir
 from ..sources.base import Part, Reject
@@ -139,7 +140,8 @@ def _write_meta(tmp: pathlib.Path, kinds: list[str], runs: list[list[dict]], rej
     in time order (one file, or files whose time ranges meet only at their edges); ``file_order`` says its
     rows are in the file's order (nearly in time order already) rather than sorted by time."""
     meta = {"kinds": kinds, "runs": runs, "rows": [sum(g[0] for r in rs for g in r["groups"]) for rs in runs],
-            "n_rejected": n_rejected, "rejects": [[r.line, r.reason, r.raw] for r in rejects]}
+            "n_rejected": n_rejected, "rejects": [[r.line, r.reason, r.raw] for r in rejects],
+            "canonical": True}  # rows written as schema.conform gives them: a load need not conform them again
     (tmp / "entry.json").write_text(json.dumps(meta))
 
 
@@ -224,7 +226,7 @@ def _write_entry(folder: str | os.PathLike, key: str, parts: list[Part], rejects
     try:
         runs = []
         for i, p in enumerate(parts):
-            t, ns, in_order = _arrange(_with_row(p.table, 0), p.kind)
+            t, ns, in_order = _arrange(_with_row(schema.conform(p.table, p.kind), 0), p.kind)
             w = _PartWriter(tmp / f"part-{i}.parquet", t.schema)
             w.write(t, ns)
             runs.append([{"file": w.path.name, "groups": w.close(), "file_order": in_order}])
