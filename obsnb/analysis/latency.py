@@ -95,7 +95,9 @@ def latency(
     v = pl.col(value)
     work = frame.select(cols).with_columns(pl.when(v.is_nan()).then(None).otherwise(v).alias(value))
     aggs = [v.count().cast(pl.Int64).alias("count")]
-    aggs += [v.quantile(x, interpolation="linear").alias(quantile_name(x)) for x in qs]
+    # drop_nulls first: polars then selects among each group's non-null values only (numpy's linear quantiles of them)
+    kept = v.drop_nulls()
+    aggs += [kept.quantile(x, interpolation="linear").alias(quantile_name(x)) for x in qs]
     aggs.append(v.null_count().cast(pl.Int64).alias("nan"))
     if group:
         out = work.group_by(group).agg(aggs).sort(group, nulls_last=True)

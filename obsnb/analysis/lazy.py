@@ -9,10 +9,14 @@ columns, dtypes and numbers. Only the aggregate (per bucket and group) is materi
 (``gaps`` holds the time column of the window, 8 bytes a row, to sort each group's times).
 
 Measured against hand-written DuckDB SQL over the same Parquet and against load + the in-memory helper in
-benchmarks/bench_scan_helpers.py. DuckDB's order statistics were tried for ``latency`` (faster): polars'
-group-by quantile interpolates differently from ``lo + (hi - lo) * frac`` in the last bit on large groups,
-so that path could not return the in-memory helper's numbers exactly, and polars does it here. A scan narrowed with ``filter(<pyarrow expression>)`` cannot be pushed into
-polars: it is collected (every column of its window; a warning says so). Keyword filters are pushed down.
+benchmarks/bench_scan_helpers.py, each in a fresh process with its imports done before the clock (most of an
+earlier 3-8x was obsnb's first-use imports inside it). ``latency`` stays on polars rather than DuckDB's
+aggregates: ``quantile_cont`` rounds its interpolation its own way and ``quantile_disc`` does not pick the
+order statistics ``floor``/``ceil((n - 1) * q)``, so neither can give the in-memory helper's numbers bit for bit
+(they agree with them to about 1e-16 relative on that benchmark's data).
+
+A scan narrowed with ``filter(<pyarrow expression>)`` cannot be pushed into polars: it is collected (every
+column of its window; a warning says so). Keyword filters are pushed down.
 """
 
 from __future__ import annotations

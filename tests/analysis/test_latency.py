@@ -130,3 +130,15 @@ def test_named_pandas_index_counts_as_a_column():
     out = ob.latency(df, q=[0.5], every="5m")
     assert [str(t) for t in out["time"]] == ["2024-05-14 13:00:00+00:00", "2024-05-14 13:05:00+00:00"]
     assert out["p50"].tolist() == [1.5, 3.0]
+
+
+def test_missing_values_in_a_big_group_leave_numpys_quantiles_of_the_rest(engine):
+    """20,000 values with every third one NaN: count, nan and each quantile are numpy's linear quantiles of the
+    13,333 kept values, to the last bit (the kept values are known from the construction)."""
+    vals = [float("nan") if i % 3 == 1 else (i * 7919 % 10007) / 7.0 for i in range(20_000)]
+    kept = np.array([v for v in vals if not math.isnan(v)])
+    qs = (0.5, 0.95, 0.99, 0.999)
+    out = to_pandas(ob.latency(_logs(engine, vals, seconds=[i % 3600 for i in range(20_000)]), q=qs))
+    assert out.loc[0, "count"] == 13_333 and out.loc[0, "nan"] == 6_667
+    for q in qs:
+        assert out.loc[0, quantile_name(q)] == float(np.quantile(kept, q))
