@@ -141,7 +141,7 @@ class RegexText(FileFormat):
 class PythonBasic(FileFormat):
     """Python logging's BASIC_FORMAT, ``%(levelname)s:%(name)s:%(message)s`` (``logging.basicConfig()``'s default).
 
-    ``WARNING:payments.db:pool exhausted`` holds a level, a ``logger`` and a message, but no time. obsnb
+    ``WARNING:app.db:pool exhausted`` holds a level, a ``logger`` and a message, but no time. obsnb
     does not invent one: without ``time=`` the load stops with :class:`~obsnb.registry.NoTimestamps`
     saying so and how to load the file (in a load of many files, that file is rejected and the others
     load). With ``time="mtime"`` every record takes the file's modification time, with any other
