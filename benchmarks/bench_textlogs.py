@@ -93,9 +93,9 @@ def case(name: str, path: str, root: str | None = None) -> dict:
         note = "stack lines as empty rows; levels as written; no accounting"
     elif name == "obsnb_read_lines":
         from obsnb.sources._lines import read_lines
-        from obsnb.sources.base import FileInput
+        from obsnb.sources.base import FileInput, ReadContext
 
-        lines, _, _ = read_lines(FileInput(path))
+        lines, _, _ = read_lines(FileInput(path), ReadContext())
         out = lines
         note = "bytes -> non-blank lines, line numbers, garbage mask (no regex, no frame)"
     elif name in ("obsnb_pandas", "obsnb_at_rev"):

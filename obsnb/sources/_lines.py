@@ -43,18 +43,16 @@ def connect() -> duckdb.DuckDBPyConnection:
     return con
 
 
-def split_lines(src: FileInput, ctx: ReadContext | None = None) -> tuple[pa.Array, pa.Array, bool | str]:
+def split_lines(src: FileInput, ctx: ReadContext) -> tuple[pa.Array, pa.Array, bool | str]:
     """(lines, 1-based line numbers, clean), ``\\r`` stripped; ``clean`` is True when no line can be binary
     garbage, ``"nul"`` when the file is valid UTF-8 holding NUL bytes, False when it is not valid UTF-8.
 
     The last line may lack its newline (a cut-off write); readers reject it when it does not parse.
     Lines are cut with numpy over the bytes (one scan for newlines, no copy) and checked as UTF-8 by Arrow.
-    A line over the record cap (``ctx``'s, else the option's) is never read whole: with ``ctx`` it is
-    rejected here and comes back empty; without, it comes back as its first bytes and a NUL (binary garbage
-    to :func:`bad_mask`, so the reader rejects it rather than lose it).
+    A line over the record cap (the load's ``max_record_bytes``) is never read whole: it is rejected here,
+    with the cap's reason, and comes back empty.
     """
-    if ctx is not None:
-        src.max_record = record_cap(ctx)
+    src.max_record = record_cap(ctx)
     data = src.data()
     if not data:
         return pa.array([], pa.string()), pa.array([], pa.int64()), True
@@ -73,22 +71,12 @@ def split_lines(src: FileInput, ctx: ReadContext | None = None) -> tuple[pa.Arra
         raw, clean = lines, False
     lines = pc.utf8_rtrim(raw, "\r\n").cast(pa.string())
     numbers = pa.array(np.arange(1, len(lines) + 1, dtype=np.int64))
-    if src.oversized:
-        for line, nbytes, first in src.oversized:
-            if ctx is not None:
-                ctx.reject(src.path, line, over_cap_reason(nbytes, src.max_record), first)
-        if ctx is None:
-            at = np.array([ln - 1 for ln, _, _ in src.oversized], dtype=np.int64)
-            marks = [(first or b"").decode("utf-8", "replace") + "\x00" for _, _, first in src.oversized]
-            lines = pa.array(lines.to_numpy(zero_copy_only=False), pa.string())
-            mask = np.zeros(len(lines), dtype=bool)
-            mask[at] = True
-            lines = pc.replace_with_mask(lines, pa.array(mask), pa.array(marks, pa.string()))
-            clean = False if clean is False else "nul"
+    for line, nbytes, first in src.oversized:  # each left as an empty line, so the numbers stay right
+        ctx.reject(src.path, line, over_cap_reason(nbytes, src.max_record), first)
     return lines, numbers, clean
 
 
-def read_lines(src: FileInput, ctx: ReadContext | None = None) -> tuple[pa.Array, pa.Array, pa.Array]:
+def read_lines(src: FileInput, ctx: ReadContext) -> tuple[pa.Array, pa.Array, pa.Array]:
     """The non-blank lines of a file, their 1-based numbers, and where each holds binary garbage
     (a line over the record cap: see :func:`split_lines`)."""
     lines, numbers, clean = split_lines(src, ctx)

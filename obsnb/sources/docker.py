@@ -80,7 +80,7 @@ class DockerJson(FileFormat):
         return sniff_objects(head, lambda o: "log" in o and "time" in o and set(o) <= _KEYS)
 
     def read(self, src: FileInput, ctx: ReadContext) -> Iterator[Part]:
-        lines, numbers, bad = read_lines(src)
+        lines, numbers, bad = read_lines(src, ctx)
         if len(lines) == 0:
             return
         con = connect()

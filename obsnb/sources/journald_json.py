@@ -73,7 +73,7 @@ class JournaldJson(FileFormat):
         return sniff_objects(head, lambda o: "__REALTIME_TIMESTAMP" in o or "__CURSOR" in o)
 
     def read(self, src: FileInput, ctx: ReadContext) -> Iterator[Part]:
-        lines, numbers, bad = read_lines(src)
+        lines, numbers, bad = read_lines(src, ctx)
         if len(lines) == 0:
             return
         con = connect()

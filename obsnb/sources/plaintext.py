@@ -172,7 +172,7 @@ class PythonBasic(FileFormat):
                    "(the records keep their order in _line). Better: log with %(asctime)s in the format.")
             raise NoTimestamps(msg)
         t = file_mtime_ns(src) if when == "mtime" else to_ns(when)
-        lines, numbers, bad = read_lines(src)
+        lines, numbers, bad = read_lines(src, ctx)
         if len(lines) == 0:
             return
         starts, cols = extract(lines, PY_BASIC, "level")

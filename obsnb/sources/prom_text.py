@@ -102,7 +102,7 @@ class PromText(FileFormat):
         return 0.9 if typed or share > 0.9 else 0.6
 
     def read(self, src: FileInput, ctx: ReadContext) -> Iterator[Part]:
-        lines, numbers, bad = read_lines(src)
+        lines, numbers, bad = read_lines(src, ctx)
         sample = pc.invert(pc.starts_with(pc.utf8_ltrim_whitespace(lines), "#"))
         types = _family_types(lines.filter(pc.fill_null(pc.invert(sample), False)))
         lines, numbers, bad = lines.filter(sample), numbers.filter(sample), bad.filter(sample)

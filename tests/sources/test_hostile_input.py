@@ -306,3 +306,27 @@ def test_a_logfmt_time_of_1e400_is_one_rejected_record(tmp_path):
     p = _write(tmp_path / "f.log", ["ts=1e400 level=info msg=x", f"ts={T0.format(1)} level=info msg=y"])
     df = _load(p, format="logfmt")
     assert len(df) == 1 and "out of range" in _rejects(df)[1]
+
+
+def test_every_line_reader_rejects_an_over_cap_line_with_the_caps_reason(tmp_path):
+    """The cap is the load's for every line reader (Prometheus text, Docker, journald, timestamped text), not only
+    the ones that once passed it: the line's reason names the cap, not "binary garbage"."""
+    pad = "x" * 5_000
+    cases = {
+        "prom_text": ["# TYPE jobs_total counter", "jobs_total 1 1715680800000", f'jobs_total{{q="{pad}"}} 2 1715680801000',
+                      "jobs_total 3 1715680802000"],
+        "docker_json": [json.dumps({"log": "a\n", "stream": "stdout", "time": T0.format(1)}),
+                        json.dumps({"log": pad + "\n", "stream": "stdout", "time": T0.format(2)}),
+                        json.dumps({"log": "b\n", "stream": "stdout", "time": T0.format(3)})],
+        "journald_json": [json.dumps({"__REALTIME_TIMESTAMP": "1715680801000000", "MESSAGE": "a", "PRIORITY": "6"}),
+                          json.dumps({"__REALTIME_TIMESTAMP": "1715680802000000", "MESSAGE": pad, "PRIORITY": "6"}),
+                          json.dumps({"__REALTIME_TIMESTAMP": "1715680803000000", "MESSAGE": "b", "PRIORITY": "6"})],
+    }
+    for fmt, lines in cases.items():
+        big = next(i for i, ln in enumerate(lines, start=1) if pad in ln)
+        df = _load(_write(tmp_path / f"{fmt}.txt", lines), format=fmt, max_record_bytes=CAP)
+        rej = _rejects(df)
+        assert list(rej) == [big], fmt
+        assert rej[big].startswith(f"record of {len(lines[big - 1].encode()):,} bytes is over the {CAP:,}-byte cap"), fmt
+        _accounted(df)
+        assert ob.load_info(df).records_read == len(lines) - (fmt == "prom_text"), fmt  # a # TYPE line is no record
