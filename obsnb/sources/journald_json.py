@@ -83,8 +83,10 @@ class JournaldJson(FileFormat):
         finally:
             con.unregister("obsnb_journal_in")
         try:
-            keys = [r[0] for r in con.sql("SELECT k FROM (SELECT k, min(i) AS first FROM (SELECT i, unnest(json_keys(j)) "
-                                          "AS k FROM obsnb_journal WHERE ok) GROUP BY k) ORDER BY first").fetchall()]
+            # keys in order of first appearance: by record, then by place in the record (ties would be unordered)
+            keys = [r[0] for r in con.sql(
+                "SELECT k FROM (SELECT k, min((i, pos)) AS first FROM (SELECT i, unnest(json_keys(j)) AS k, "
+                "unnest(range(len(json_keys(j)))) AS pos FROM obsnb_journal WHERE ok) GROUP BY k) ORDER BY first").fetchall()]
             cols = ", ".join(f"json_extract_string(j, {_pointer(k)}) AS c{n}" for n, k in enumerate(keys))
             # MESSAGE as byte values: an array of numbers 0-255 only (an array of strings is a multi-valued field)
             t = con.sql(f"SELECT ok, {cols + ', ' if cols else ''}marray, "
