@@ -83,6 +83,28 @@ _MD_TARGET = re.compile(r"(?m)((?:\]\(|^[ ]{0,3}\[[^\]\n]+\]:)[ \t]*<?[ \t]*)([^
 _MD_AUTOLINK = re.compile(r"(?i)<([a-z][a-z0-9+.-]{1,31}):(?=[^\s<>]*>)")
 _MD_BARE_URL = re.compile(r"(?i)\b(https?|ftp)://|\bwww\.(?=\w)")
 _DATA_IMAGE = re.compile(r"(?i)data:image/(?:png|jpe?g|gif|webp|bmp)[;,]")
+# Python's default warning text: "<file>:<line>: <Category>: <message>\n  <source line>\n". In a report the file
+# (an interpreter path on the machine that ran it) and the source line of the call mean nothing to a reader.
+_WARNING_LINE = re.compile(r"(?m)^[^\n:]*(?:[/\\<][^\n]*?)?:\d+: (\w*Warning): ([^\n]*)\n(?:  [^\n]*\n)?")
+
+
+def _plain_warnings(text: str) -> str:
+    """Warnings in a cell's stderr as ``Category: message``, without the file, line and source line Python adds.
+
+    Only a one-line message loses the line after it (its source line); a message of several lines keeps
+    every line, only its ``file:line:`` prefix goes."""
+    def one(m: re.Match) -> str:
+        return f"{m.group(1)}: {m.group(2)}\n"
+
+    out = _WARNING_LINE.sub(lambda m: one(m) if _is_source_line(m) else m.group(0)[m.group(0).index(m.group(1)):],
+                            text)
+    return out
+
+
+def _is_source_line(m: re.Match) -> bool:
+    """Whether the match ended with a source line (two spaces, then text) rather than the message's next line."""
+    tail = m.group(0)[m.end(2) - m.start(0) + 1:]
+    return tail.startswith("  ") or tail == ""
 
 
 def _clean(nb, pii: Scrub | None = None) -> None:
@@ -110,6 +132,8 @@ def _clean(nb, pii: Scrub | None = None) -> None:
             for out in cell.get("outputs", []):
                 if "text" in out:
                     out["text"] = scrub(out["text"] if isinstance(out["text"], str) else "".join(out["text"]))
+                    if out.get("name") == "stderr":
+                        out["text"] = _plain_warnings(out["text"])
                 if "evalue" in out:
                     out["evalue"] = scrub(out["evalue"])
                     out["traceback"] = [scrub(t) for t in out.get("traceback", [])]

@@ -223,3 +223,19 @@ def test_sample_data_is_what_the_generator_makes(tmp_path):
     assert made == committed
     for rel in committed:
         assert (tmp_path / rel).read_bytes() == (SAMPLE_DATA / rel).read_bytes(), rel
+
+
+def test_warnings_in_the_report_read_category_and_message_only(tmp_path):
+    """A warning a cell raises shows as `Category: message`: not the path of the file that raised it (a path on
+    the machine that ran the report) nor the source line Python prints after a one-line message; every word of the
+    message stays (after a message of several lines the source line stays too: where the message ends is not known)."""
+    nb = _tiny(tmp_path, "import warnings\nwarnings.warn('18 of 20 lines rejected (no timestamp)', UserWarning)",
+               "import warnings\nwarnings.warn('first line\\nsecond line', UserWarning)")
+    out = report.render(nb, output=tmp_path / "w.html")
+    executed = json.loads(out.with_name("w.executed.ipynb").read_text())
+    err = ["".join(o["text"]) for c in executed["cells"] for o in c.get("outputs", []) if o.get("name") == "stderr"]
+    assert err[0] == "UserWarning: 18 of 20 lines rejected (no timestamp)\n"
+    assert err[1].startswith("UserWarning: first line\nsecond line\n")
+    html_text = out.read_text()
+    assert "UserWarning: 18 of 20 lines rejected (no timestamp)" in html_text
+    assert "warnings.warn('18" not in html_text and "ipykernel" not in html_text
