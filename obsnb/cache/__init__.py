@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import itertools
 import json
 import os
 import pathlib
@@ -89,9 +90,11 @@ def enable_store_from(toml_path: str | os.PathLike) -> str | None:
     return enable_store(p.parent / os.path.expanduser(str(store)), max_bytes=inv.get("store_max_bytes"))
 
 
-def _parser_files() -> list[pathlib.Path]:
-    here = pathlib.Path(__file__).parent.parent
-    return sorted((here / "sources").glob("*.py")) + [here / n for n in ("schema.py", "timeutil.py", "registry.py")]
+def _parser_files() -> list[str]:
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    src = os.path.join(here, "sources")  # one listdir and string sort: a load of many files keys each
+    return (sorted(os.path.join(src, n) for n in os.listdir(src) if n.endswith(".py"))
+            + [os.path.join(here, n) for n in ("schema.py", "timeutil.py", "registry.py")])
 
 
 @functools.lru_cache(maxsize=None)
@@ -109,7 +112,12 @@ def _revision_of(files: tuple[str, ...]) -> str:
 def parser_revision() -> str:
     """A hash of the readers' source code (obsnb/sources, schema, timeutil, registry): part of every key."""
     files = tuple(str(p) for p in _parser_files())
-    stamp = tuple((f, os.stat(f).st_mtime_ns) for f in files if os.path.exists(f))
+    stamp = []
+    for f in files:
+        try:
+            stamp.append((f, os.stat(f).st_mtime_ns))
+        except OSError:
+            pass
     return _revision_of(files + tuple(str(s) for s in stamp))
 
 
@@ -200,5 +208,8 @@ def replay_rejects(ctx: ReadContext, source: str, rejects: list, n_rejected: int
         line, reason, raw = rejects[0]
         ctx.reject(source, line, reason, raw)  # raises
     room = max(0, MAX_RAW - len(ctx.rejects))
-    ctx.rejects.extend([Reject(source, r[0], r[1], r[2]) for r in rejects[:room]])
+    listed = rejects[:room]
+    if listed:  # columns, then one constructor call per reject from C (map): no Python loop body
+        lines, reasons, raws = zip(*listed)
+        ctx.rejects.extend(map(Reject, itertools.repeat(source, len(listed)), lines, reasons, raws))
     ctx.n_rejected += int(n_rejected)
