@@ -39,6 +39,7 @@ import json
 import os
 import pathlib
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -47,7 +48,7 @@ from ..schema import conform
 from ..options import set_option
 from ..sources.base import MAX_RAW, Part, ReadContext, Reject
 from ._ingest import CHUNKABLE, ingest
-from ._order import window_in_time_order
+from ._order import reader_pool, window_in_time_order
 from ._write import (ROW, StoreWriteWarning, _conform_to, _target_schema, _time_name, _touch, enforce_cap, flush,
                      progress, row_groups_for, store_entry, store_size)
 
@@ -156,6 +157,18 @@ def has_entry(folder: str | os.PathLike, key: str) -> bool:
     return (pathlib.Path(folder) / key / "entry.json").is_file()
 
 
+_BATCH = 1 << 24  # rows per batch of an entry read: one chunk per row group
+
+
+def _reader():
+    """(Parquet format, local file system, memory pool) for reading entries as dataset fragments: a
+    fragment reads chosen row groups into a chosen pool, which ``pq.ParquetFile`` cannot."""
+    import pyarrow.dataset as ds
+    import pyarrow.fs
+
+    return ds.ParquetFileFormat(), pyarrow.fs.LocalFileSystem(), reader_pool()
+
+
 def load_entry(folder: str | os.PathLike, key: str, source: str, *, start_ns: int | None = None,
                end_ns: int | None = None, columns: list[str] | None = None
                ) -> tuple[list[Part], list[list], int, list[int]] | None:
@@ -164,34 +177,35 @@ def load_entry(folder: str | os.PathLike, key: str, source: str, *, start_ns: in
     With a window only the row groups that overlap it are read (rows outside it may remain: the caller
     filters exactly); ``columns`` reads only those (and the time column). Rows come back in file order.
     """
-    import pyarrow.parquet as pq
-
     d = pathlib.Path(folder) / key
     meta = entry_meta(folder, key)
     if meta is None:
         return None
     try:
         _touch(d / "entry.json")  # least recently used goes first when the store is over its cap
+        fmt, local, pool = _reader()
         parts = []
         for kind, runs in zip(meta["kinds"], meta["runs"]):
-            files = [pq.ParquetFile(d / r["file"]) for r in runs]
-            target = files[0].schema_arrow if len(files) == 1 else _target_schema([f.schema_arrow for f in files])
+            files = [fmt.make_fragment(str(d / r["file"]), filesystem=local) for r in runs]
+            schemas = [f.physical_schema for f in files]
+            target = schemas[0] if len(files) == 1 else _target_schema(schemas)
             if columns is not None:
                 want = set(columns) | {_time_name(kind), ROW}
                 target = pa.schema([f for f in target if f.name in want])
             tabs = []
-            for f, r in zip(files, runs):
+            for f, sch, r in zip(files, schemas, runs):
                 idx = row_groups_for(r["groups"], start_ns, end_ns)
                 if idx:
-                    cols = [n for n in target.names if n in f.schema_arrow.names]
-                    tabs.append(_conform_to(f.read_row_groups(idx, columns=cols), target))
+                    cols = [n for n in target.names if n in sch.names]
+                    got = f.subset(row_group_ids=idx).to_table(columns=cols, memory_pool=pool, batch_size=_BATCH)
+                    tabs.append(_conform_to(got, target))
             t = pa.concat_tables(tabs) if tabs else target.empty_table()
             if t.num_rows > 1 and not all(r.get("file_order") for r in runs):
-                t = t.take(pc.sort_indices(t.column(ROW)))  # file order back
+                t = pc.take(t, pc.sort_indices(t.column(ROW)), memory_pool=pool)  # file order back
             t = t.drop_columns([ROW])
             if "_source" in t.column_names:  # the label the user gave this time
                 t = t.set_column(t.column_names.index("_source"), "_source",
-                                 pa.DictionaryArray.from_arrays(pa.array([0] * t.num_rows, pa.int32()), pa.array([source])))
+                                 pa.DictionaryArray.from_arrays(np.zeros(t.num_rows, np.int32), pa.array([source])))
             if columns is None and meta.get("canonical") and conform(t.slice(0, 0), kind).schema == t.schema:
                 t = t.replace_schema_metadata({CANONICAL: kind})  # written conformed: a load need not conform it
             parts.append(Part(kind, t))
