@@ -25,8 +25,11 @@ above while the next is parsed; pieces that meet in time only at their edges are
 they are, others are merged by time ranges into one sorted file. Such an ingest holds about two pieces in
 memory, never the whole file.
 
-The disk cap is ``cache_max_bytes`` (default 20 GiB): after each write, the least recently used entries
-are removed until the store fits (the entry just written stays, even when it alone is larger). Only local
+The disk cap is ``cache_max_bytes`` (default 20 GiB): before and after each write, the least recently used
+entries are removed until the store fits (the entry just written stays, even when it alone is larger). The
+unfinished writes count: each is a ``.tmp-<pid>-<host>-*`` folder, and the ones a killed process left are
+removed on the store's first use in a process and before each write (:mod:`obsnb.cache._disk` says when
+a writer counts as dead). Only local
 files are stored: backend results have snapshots (:func:`obsnb.snapshot`), and no credential can reach it.
 """
 
@@ -49,8 +52,9 @@ from ..options import set_option
 from ..sources.base import MAX_RAW, Part, ReadContext, Reject
 from ._ingest import CHUNKABLE, ingest
 from ._order import reader_pool, window_in_time_order
-from ._write import (ROW, StoreWriteWarning, _conform_to, _target_schema, _time_name, _touch, enforce_cap, flush,
-                     progress, row_groups_for, store_entry, store_size)
+from ._disk import disk_bytes, enforce_cap, open_store
+from ._write import (ROW, StoreWriteWarning, _conform_to, _target_schema, _time_name, _touch, flush, progress,
+                     row_groups_for, store_entry)
 
 __all__ = ["cache_key", "load_entry", "store_entry", "has_entry", "entry_meta", "ingest", "enable_store", "enable_store_from",
            "parser_revision", "store_size", "enforce_cap", "row_groups_for", "progress", "flush", "StoreWriteWarning",
@@ -144,12 +148,21 @@ def cache_key(path: str, fmt: str | None, options: dict) -> str | None:
 
 def entry_meta(folder: str | os.PathLike, key: str) -> dict | None:
     """The entry's ``entry.json`` (kinds, rows and row-group time ranges per part, rejects); None on a miss.
-    Waits for the entry's background write first, when one is under way."""
+    Waits for the entry's background write first, when one is under way. The first read of a store in a
+    process clears what dead writers left (:func:`obsnb.cache._disk.open_store`)."""
+    open_store(folder)
     flush(folder, key)
     try:
         return json.loads((pathlib.Path(folder) / key / "entry.json").read_text())
     except (OSError, ValueError):
         return None
+
+
+def store_size(folder: str | os.PathLike) -> int:
+    """Bytes the store takes on disk, its entries and its unfinished writes (``.tmp-*``), once its background
+    writes are done: what the disk cap ``cache_max_bytes`` holds it to."""
+    flush(folder)
+    return disk_bytes(folder)
 
 
 def has_entry(folder: str | os.PathLike, key: str) -> bool:
