@@ -1,17 +1,20 @@
 """ob.latency on a scan (out of core) vs hand-written DuckDB over the same Parquet vs load + the in-memory helper.
 
     python benchmarks/bench_scan_helpers.py [--lines 2000000] [--rounds 3] [FOLDER]
+    python benchmarks/bench_scan_helpers.py /work/bigdata --store /work/bigdata-work/store --ways scan,duckdb
 
 Without FOLDER, one messy JSON-lines day of ``--lines`` lines (benchmarks/gen_messy_logs.py) is written; with
 it, every ``*.jsonl``/``*.jsonl.gz``/``*.ndjson`` file in FOLDER (e.g. /work/bigdata from gen_big_set.py) is
-the evidence. The files are ingested into a store once (timed, printed); then the question, p95 of
+the evidence. The files are ingested into a store once (timed, printed; ``--store DIR`` uses that store, e.g.
+the one bench_big.py --keep filled, where a filled store costs only its entries' reads, and a read-only
+FOLDER is never written); then the question, p95 of
 ``duration_ms`` per service per minute, is answered three ways, each in a fresh process (rounds
 interleaved) so each way's peak RSS is its own (printed with the peak before the work began):
 
 - ``scan``: ``ob.latency(ob.scan(files), "duration_ms", q=0.95, by="service", every="1m")``
   (polars lazy over the store's Parquet: obsnb.analysis.lazy);
 - ``duckdb``: ``SELECT time_bucket(...), service, count(duration_ms), quantile_cont(duration_ms, 0.95) FROM
-  read_parquet(<the same store files>) GROUP BY ALL``, to an Arrow table;
+  read_parquet(<the same store files>) GROUP BY ALL``, NaN left out of both as ob.latency leaves it, to an Arrow table;
 - ``load``: ``ob.latency(ob.load(files), ...)``: the frame loaded whole (from the same store), then the helper.
 
 Each way's imports (``import duckdb``; obsnb's ``ob.latency`` / ``ob.load``, which import obsnb.analysis, and
@@ -19,7 +22,8 @@ pandas, which pyarrow imports on the store's first read) are done before its clo
 were most of the scan way's seconds on 1M lines. Prints, per way, the median
 seconds of the first call in the process and each way's ratio to hand DuckDB, peak RSS, the median seconds of a
 second call in the same process (warm) and the untimed import seconds; checks that scan and load give the same
-frame and that DuckDB's counts are equal and its p95 within 1e-9 relative.
+frame and that DuckDB's counts are equal and its p95 within 1e-9 relative. ``--ways scan,duckdb`` leaves out the
+load way (30M rows in memory, for the big set).
 """
 
 from __future__ import annotations
@@ -82,8 +86,9 @@ def child(way: str, store: str, files: list[str], out: str) -> None:
             return helper(load(files, "logs", engine="polars"), "duration_ms", q=0.95, by="service", every="1m")
         con = duckdb.connect()
         con.execute("SET TimeZone='UTC'")
-        sql = ("SELECT time_bucket(INTERVAL 1 minute, time) AS time, service, count(duration_ms) AS count, "
-               "quantile_cont(duration_ms, 0.95) AS p95 "
+        keep = "FILTER (WHERE NOT isnan(duration_ms))"  # ob.latency ignores NaN as it does nulls (its `nan` column)
+        sql = (f"SELECT time_bucket(INTERVAL 1 minute, time) AS time, service, count(duration_ms) {keep} AS count, "
+               f"quantile_cont(duration_ms, 0.95) {keep} AS p95 "
                f"FROM read_parquet({parts!r}, union_by_name=true) GROUP BY ALL ORDER BY ALL")
         rel = con.sql(sql)
         return pl.from_arrow(rel.to_arrow_table() if hasattr(rel, "to_arrow_table") else rel.arrow())
@@ -106,6 +111,8 @@ def main() -> None:
     ap.add_argument("folder", nargs="?")
     ap.add_argument("--lines", type=int, default=2_000_000)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--store", help="a store the files are in already (default: one made here)")
+    ap.add_argument("--ways", default=",".join(WAYS), help="comma-separated, of " + ", ".join(WAYS))
     ap.add_argument("--child", nargs=4, metavar=("WAY", "STORE", "FILES_JSON", "OUT"), help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.child:
@@ -120,26 +127,28 @@ def main() -> None:
         if a.folder:
             files = sorted(f for pat in ("*.jsonl", "*.jsonl.gz", "*.ndjson", "*.ndjson.gz")
                            for f in glob.glob(os.path.join(a.folder, pat)))
-            store = os.path.join(a.folder, ".obsnb-store") if os.access(a.folder, os.W_OK) else os.path.join(tmp, "store")
+            store = a.store or os.path.join(tmp, "store")
         else:
             files = [os.path.join(tmp, "messy.jsonl")]
             subprocess.run([sys.executable, os.path.join(HERE, "gen_messy_logs.py"), str(a.lines), files[0]],
                            check=True, capture_output=True)
-            store = os.path.join(tmp, "store")
+            store = a.store or os.path.join(tmp, "store")
+        ways = [w for w in WAYS if w in a.ways.split(",")]
+        assert "duckdb" in ways and len(ways) > 1, "--ways: duckdb and at least one of scan, load"
         ob.set_option("progress", False)
         ob.set_option("cache", store)  # as the children do (a cache= keyword would be a reader option: another key)
         t0 = time.perf_counter()
         s = ob.scan(files, "logs")
         rows = ob.load_info(s).rows_loaded
         print(f"{len(files)} file(s), {rows:,} rows in the store, ingest {time.perf_counter() - t0:.1f} s (once)")
-        times = {w: [] for w in WAYS}
-        warms = {w: [] for w in WAYS}
-        imports = {w: [] for w in WAYS}
-        peaks = {w: [] for w in WAYS}
-        bases = {w: [] for w in WAYS}
-        outs = {w: os.path.join(tmp, f"{w}.parquet") for w in WAYS}
+        times = {w: [] for w in ways}
+        warms = {w: [] for w in ways}
+        imports = {w: [] for w in ways}
+        peaks = {w: [] for w in ways}
+        bases = {w: [] for w in ways}
+        outs = {w: os.path.join(tmp, f"{w}.parquet") for w in ways}
         for _ in range(a.rounds):
-            for w in WAYS:
+            for w in ways:
                 r = subprocess.run([sys.executable, __file__, "--child", w, store, json.dumps(files), outs[w]],
                                    check=True, capture_output=True, text=True)
                 got = json.loads(r.stdout.strip().splitlines()[-1])
@@ -148,17 +157,19 @@ def main() -> None:
                 imports[w].append(got["import_s"])
                 peaks[w].append(got["peak_mb"])
                 bases[w].append(got["base_mb"])
-        res = {w: pl.read_parquet(outs[w]) for w in WAYS}
-        assert res["scan"].equals(res["load"]), "scan and load+helper disagree"
+        res = {w: pl.read_parquet(outs[w]) for w in ways}
+        if {"scan", "load"} <= set(ways):
+            assert res["scan"].equals(res["load"]), "scan and load+helper disagree"
+        ours = res["scan" if "scan" in ways else "load"]
         d = res["duckdb"].with_columns(pl.col("time").cast(pl.Datetime("ns", "UTC")))
-        j = res["scan"].join(d, on=["time", "service"], how="full", suffix="_d", nulls_equal=True)
+        j = ours.join(d, on=["time", "service"], how="full", suffix="_d", nulls_equal=True)
         assert (j["count"] == j["count_d"]).all(), "DuckDB counts differ"
         rel = ((j["p95"] - j["p95_d"]).abs() / j["p95_d"].abs().clip(1e-12)).max() or 0.0
         med = {w: statistics.median(v) for w, v in times.items()}
         hot = {w: statistics.median(v) for w, v in warms.items()}
-        print(f"p95 of duration_ms per service per minute: {res['scan'].height:,} rows; "
+        print(f"p95 of duration_ms per service per minute: {ours.height:,} rows; "
               f"DuckDB p95 max relative difference {rel:.1e}; {a.rounds} rounds, fresh process each")
-        for w in WAYS:
+        for w in ways:
             print(f"{w:7s} {med[w]:7.3f} s ({med[w] / med['duckdb']:.2f}x hand DuckDB)  "
                   f"peak RSS {statistics.median(peaks[w]):7.1f} MB (before the work {statistics.median(bases[w]):.1f} MB); "
                   f"second call {hot[w]:.3f} s ({hot[w] / hot['duckdb']:.2f}x); imports {statistics.median(imports[w]):.2f} s "

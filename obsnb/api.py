@@ -8,6 +8,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import itertools
+import operator
 import os
 import time
 import warnings
@@ -140,6 +141,27 @@ def _skip(found: discover.Found, ctx: ReadContext) -> None:
         warnings.warn(f"{path} was not loaded (the other files were): {why}", RejectedRecordsWarning, stacklevel=3)
     for dup, kept in found.same:
         ctx.warnings.append(f"{dup} is the same file as {kept}: read once")
+
+
+def _sort_rejects(rejects: list[Reject], order: dict[str, int]) -> list[Reject]:
+    """The stable sort of rejects by (place of their source in ``order``, others after; line, None first),
+    with C-level keys: a load of many stored files calls no Python function per reject."""
+    buckets: dict[int, list[Reject]] = {}
+    for src, run in itertools.groupby(rejects, key=operator.attrgetter("source")):
+        buckets.setdefault(order.get(src, len(order)), []).extend(run)
+    out: list[Reject] = []
+    for _, bucket in sorted(buckets.items()):
+        if None in map(operator.attrgetter("line"), bucket):  # entries read as no file: rare
+            bucket.sort(key=lambda r: -1 if r.line is None else r.line)
+        else:
+            bucket.sort(key=operator.attrgetter("line"))
+        out.extend(bucket)
+    return out
+
+
+def _same_fields(a: pa.Schema, b: pa.Schema) -> bool:
+    """The same columns of the same types, in any order."""
+    return a.equals(b) or (len(a) == len(b) and {f.name: f.type for f in a} == {f.name: f.type for f in b})
 
 
 def _size(path: str) -> int:
@@ -336,7 +358,7 @@ def load(
             kind = fmt_kinds.pop()
 
     order = {lab: i for i, lab in enumerate(labels)}
-    ctx.rejects.sort(key=lambda r: (order.get(r.source, len(order)), r.line if r.line is not None else -1))
+    ctx.rejects[:] = _sort_rejects(ctx.rejects, order)
     kind = _pick_kind(parts, kind, label)
     tables = [p.table for p in parts if p.kind == kind]
     pruned = ctx.__dict__.get("pruned", {}).get(kind, 0)  # rows the store's window push-down did not read
@@ -345,8 +367,10 @@ def load(
     if len(typed) > len({c for c, _ in typed}):
         tables = [schema.conform(t, kind) for t in tables]  # parts of different readers: canonical types first
     if tables and all((t.schema.metadata or {}).get(cache.CANONICAL.encode()) == kind.encode()
-                      and t.schema.equals(tables[0].schema) for t in tables):
-        table = schema.concat(tables).replace_schema_metadata(None)  # from the store, conformed when written
+                      and _same_fields(t.schema, tables[0].schema) for t in tables):
+        # from the store, conformed when written; entries whose other columns came in another order concat
+        # by name into the first one's order (still conformed: the same columns, provenance last)
+        table = schema.concat(tables).replace_schema_metadata(None)
     else:
         table = schema.conform(schema.concat(tables), kind) if tables else schema.empty_table(kind)
     before = table.num_rows

@@ -34,7 +34,7 @@ import pyarrow.compute as pc
 from . import api, cache, registry, schema
 from .errors import RejectedRecordsWarning, UsageError
 from .options import get_option
-from .sources.base import ReadContext
+from .sources.base import FileInput, ReadContext
 
 __all__ = ["scan", "Scan"]
 
@@ -61,12 +61,30 @@ def scan(source: Any, kind: str | None = None, *, start: Any = None, end: Any = 
     """
     if api._is_backend(source):
         raise UsageError("scan() reads files; load a backend with load(..., start=, end=) (and snapshot= to keep it)")
+    files = api._expand(source)
+    _check_options(files, format, options)
     opts = dict(options)
     if format is not None:
         opts["format"] = format
-    files = api._expand(source)
     s, e = api._window(start, end)
     return Scan(files, schema.canonical_kind(kind), format, s, e, opts, strict)
+
+
+SCAN_PARAMETERS = ("kind", "start", "end", "strict", "format")  # scan()'s own, for the error message
+
+
+def _check_options(files: list[str], fmt: str | None, options: dict) -> None:
+    """Refuse a keyword that no format of the scan takes, as ``load()`` does (:func:`obsnb.registry.check_options`:
+    a :class:`UsageError` naming the options each format takes), in the words of a scan."""
+    try:
+        registry.check_options(files, fmt, options, lambda f: FileInput(f).head())
+    except UsageError as exc:
+        msg = str(exc)
+        for was, now in (("load() got", "scan() got"), ("of this load takes", "of this scan takes"),
+                         (f"Every load takes {', '.join(registry.LOAD_PARAMETERS + registry.COMMON_OPTIONS)}.",
+                          f"Every scan takes {', '.join(SCAN_PARAMETERS + registry.COMMON_OPTIONS)}.")):
+            msg = msg.replace(was, now, 1)
+        raise UsageError(msg) from None
 
 
 class Scan:

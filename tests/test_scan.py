@@ -209,3 +209,21 @@ def test_scan_rejects_backends_and_unknown_columns(messy, tmp_path):
         s.select("time", "nope").collect()
     with pytest.raises(UsageError, match="no column 'nope'"):
         s.filter(nope=1).collect()
+
+
+def test_scan_refuses_a_keyword_no_format_takes_naming_what_they_take(messy, tmp_path):
+    """A misspelled reader option is a UsageError at scan() time, as for load(), naming the options of the
+    format read (JSON lines: tz, fields); a real one scans; nothing reaches the store before the refusal."""
+    store = tmp_path / "store"
+    with pytest.raises(UsageError) as err:
+        ob.scan(messy, cache=str(store), feilds=["ts"])
+    msg = str(err.value)
+    assert msg.startswith("scan() got the keyword feilds, which no format of this scan takes: jsonl takes tz, fields.")
+    assert msg.endswith("Every scan takes kind, start, end, strict, format, cache, max_record_bytes.")
+    with pytest.raises(UsageError, match=r"keywords tz_name, yeer, .*log4j takes tz, year, time_format"):
+        ob.scan(messy, cache=str(store), format="log4j", yeer=2005, tz_name="UTC")
+    assert not store.exists()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RejectedRecordsWarning)
+        got = ob.scan(messy, cache=str(store), tz="UTC").count()
+    assert got == 3000 - len(BAD_LINES)

@@ -3,6 +3,7 @@ revision, under a disk cap. What a load reads is shown from the Parquet files an
 
 from __future__ import annotations
 
+import os
 import pathlib
 import warnings
 
@@ -106,6 +107,28 @@ def _groups_overlapping(part: pathlib.Path, lo: pd.Timestamp, hi: pd.Timestamp) 
     return out
 
 
+def _spy_on_row_group_reads(monkeypatch) -> list[list[int]]:
+    """The row groups each read of an entry's Parquet file asks for, in order (the store reads a file's
+    row groups as a subset of its dataset fragment)."""
+    reads: list[list[int]] = []
+    fmt, local, pool = cache._reader()
+
+    class Fragment:
+        def __init__(self, frag):
+            self.frag, self.physical_schema = frag, frag.physical_schema
+
+        def subset(self, row_group_ids):
+            reads.append(list(row_group_ids))
+            return self.frag.subset(row_group_ids=row_group_ids)
+
+    class Format:
+        def make_fragment(self, path, filesystem):
+            return Fragment(fmt.make_fragment(path, filesystem=filesystem))
+
+    monkeypatch.setattr(cache, "_reader", lambda: (Format(), local, pool))
+    return reads
+
+
 def test_a_window_load_reads_only_the_row_groups_that_hold_it(messy, tmp_path, monkeypatch):
     store = tmp_path / "store"
     quiet_load(messy, cache=store)  # the first load writes the store
@@ -113,10 +136,7 @@ def test_a_window_load_reads_only_the_row_groups_that_hold_it(messy, tmp_path, m
     lo, hi = pd.Timestamp("2024-05-14T12:20:00Z"), pd.Timestamp("2024-05-14T12:25:00Z")
     expected_groups = _groups_overlapping(part, lo, hi)
     assert 1 <= len(expected_groups) <= 3
-    reads = []
-    real = pq.ParquetFile.read_row_groups
-    monkeypatch.setattr(pq.ParquetFile, "read_row_groups",
-                        lambda self, groups, *a, **k: reads.append(list(groups)) or real(self, groups, *a, **k))
+    reads = _spy_on_row_group_reads(monkeypatch)
     got = quiet_load(messy, cache=store, start=lo, end=hi)
     assert reads == [expected_groups]
     rows_read = sum(pq.read_metadata(part).row_group(g).num_rows for g in expected_groups)
@@ -502,3 +522,89 @@ def test_a_store_hit_gives_the_frame_a_parse_gives_with_ids_conformed_when_writt
     got = quiet_load(a, cache=store)
     assert list(got["trace_id"].astype(object).where(got["trace_id"].notna(), None)) == ["abcdef0123456789abcdef0123456789", None]
     assert list(quiet_load([b, a], cache=store)["event"]) == ["a1", "b1", "a2"]
+
+
+_STALL_MID_WRITE = """
+import os, sys, time, warnings
+import obsnb as ob
+from obsnb.cache import _write
+
+def stall(tmp, *a, **k):  # the part files are written; the entry's entry.json never will be
+    with open(sys.argv[3] + ".part", "w") as f:
+        f.write(str(tmp))
+    os.replace(sys.argv[3] + ".part", sys.argv[3])  # the parent sees the whole path or nothing
+    time.sleep(600)
+
+_write._write_meta = stall
+ob.set_option("cache_row_group", 256)
+ob.set_option("progress", False)
+warnings.simplefilter("ignore")
+ob.load(sys.argv[1], cache=sys.argv[2])
+time.sleep(600)
+"""
+
+
+def _killed_mid_write(messy: pathlib.Path, store: pathlib.Path, tmp_path: pathlib.Path) -> tuple[int, pathlib.Path]:
+    """Load ``messy`` into ``store`` in a child process, SIGKILL it while it writes the entry: (its pid, the
+    folder it was writing)."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    marker = tmp_path / "writing"
+    child = subprocess.Popen([sys.executable, "-c", _STALL_MID_WRITE, str(messy), str(store), str(marker)])
+    try:
+        deadline = time.monotonic() + 120
+        while not marker.exists():
+            assert child.poll() is None, "the writer died before it wrote"
+            assert time.monotonic() < deadline, "the writer never reached its entry.json"
+            time.sleep(0.05)
+    finally:
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait()
+    return child.pid, pathlib.Path(marker.read_text())
+
+
+def _du(d: pathlib.Path) -> int:
+    return sum(os.path.getsize(os.path.join(r, f)) for r, _, fs in os.walk(d) for f in fs)
+
+
+def test_a_write_killed_midway_is_counted_then_cleared_on_the_next_open(messy, tmp_path):
+    store = tmp_path / "store"
+    pid, left = _killed_mid_write(messy, store, tmp_path)
+    assert left.parent == store and left.name.startswith(f".tmp-{pid}-")
+    assert [p.name for p in store.iterdir()] == [left.name]  # no entry, only the dead writer's folder
+    assert (left / "part-0.parquet").stat().st_size > 0 and not (left / "entry.json").exists()
+    assert cache.store_size(store) == _du(left) > 0  # the cap counts it
+    got = quiet_load(messy, cache=store)  # the next open of the store clears it (its writer is gone)
+    cache.flush()
+    assert not left.exists() and [p.name for p in store.iterdir() if p.name.startswith(".")] == []
+    assert len(entries(store)) == 1 and cache.store_size(store) == _du(store)
+    pd.testing.assert_frame_equal(got, quiet_load(messy, cache=None))
+
+
+def test_the_cap_counts_unfinished_writes_and_keeps_live_ones(messy, tmp_path):
+    """A live write (this process's, another host's changed lately) is counted and kept; one whose writer
+    cannot be checked and that has not changed for over an hour is cleared; an entry makes room."""
+    import time
+
+    from obsnb.cache import _disk
+
+    store = tmp_path / "store"
+    quiet_load(messy, cache=store)
+    (entry,) = entries(store)
+    live = store / f".tmp-{os.getpid()}-{_disk.host()}-live"
+    other = store / ".tmp-1-another.host-recent"
+    old = store / ".tmp-oldstyle"
+    for d, size in ((live, 5000), (other, 7000), (old, 9000)):
+        d.mkdir()
+        (d / "part-0.parquet").write_bytes(b"x" * size)
+    hours_ago = time.time() - 2 * 3600
+    for p in (old / "part-0.parquet", old):
+        os.utime(p, (hours_ago, hours_ago))
+    assert cache.store_size(store) == _du(entry) + 5000 + 7000 + 9000
+    ob.set_option("cache_max_bytes", _du(entry) + 5000 + 7000 - 1)  # the entry fits only without the live writes
+    assert cache.enforce_cap(store) == [entry.name]
+    assert sorted(p.name for p in store.iterdir()) == sorted([live.name, other.name])
+    assert cache.store_size(store) == 5000 + 7000

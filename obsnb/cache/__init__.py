@@ -25,8 +25,11 @@ above while the next is parsed; pieces that meet in time only at their edges are
 they are, others are merged by time ranges into one sorted file. Such an ingest holds about two pieces in
 memory, never the whole file.
 
-The disk cap is ``cache_max_bytes`` (default 20 GiB): after each write, the least recently used entries
-are removed until the store fits (the entry just written stays, even when it alone is larger). Only local
+The disk cap is ``cache_max_bytes`` (default 20 GiB): before and after each write, the least recently used
+entries are removed until the store fits (the entry just written stays, even when it alone is larger). The
+unfinished writes count: each is a ``.tmp-<pid>-<host>-*`` folder, and the ones a killed process left are
+removed on the store's first use in a process and before each write (:mod:`obsnb.cache._disk` says when
+a writer counts as dead). Only local
 files are stored: backend results have snapshots (:func:`obsnb.snapshot`), and no credential can reach it.
 """
 
@@ -34,10 +37,12 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import itertools
 import json
 import os
 import pathlib
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -46,9 +51,10 @@ from ..schema import conform
 from ..options import set_option
 from ..sources.base import MAX_RAW, Part, ReadContext, Reject
 from ._ingest import CHUNKABLE, ingest
-from ._order import window_in_time_order
-from ._write import (ROW, StoreWriteWarning, _conform_to, _target_schema, _time_name, _touch, enforce_cap, flush,
-                     progress, row_groups_for, store_entry, store_size)
+from ._order import reader_pool, window_in_time_order
+from ._disk import disk_bytes, enforce_cap, open_store
+from ._write import (ROW, StoreWriteWarning, _conform_to, _target_schema, _time_name, _touch, flush, progress,
+                     row_groups_for, store_entry)
 
 __all__ = ["cache_key", "load_entry", "store_entry", "has_entry", "entry_meta", "ingest", "enable_store", "enable_store_from",
            "parser_revision", "store_size", "enforce_cap", "row_groups_for", "progress", "flush", "StoreWriteWarning",
@@ -89,9 +95,11 @@ def enable_store_from(toml_path: str | os.PathLike) -> str | None:
     return enable_store(p.parent / os.path.expanduser(str(store)), max_bytes=inv.get("store_max_bytes"))
 
 
-def _parser_files() -> list[pathlib.Path]:
-    here = pathlib.Path(__file__).parent.parent
-    return sorted((here / "sources").glob("*.py")) + [here / n for n in ("schema.py", "timeutil.py", "registry.py")]
+def _parser_files() -> list[str]:
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    src = os.path.join(here, "sources")  # one listdir and string sort: a load of many files keys each
+    return (sorted(os.path.join(src, n) for n in os.listdir(src) if n.endswith(".py"))
+            + [os.path.join(here, n) for n in ("schema.py", "timeutil.py", "registry.py")])
 
 
 @functools.lru_cache(maxsize=None)
@@ -109,7 +117,12 @@ def _revision_of(files: tuple[str, ...]) -> str:
 def parser_revision() -> str:
     """A hash of the readers' source code (obsnb/sources, schema, timeutil, registry): part of every key."""
     files = tuple(str(p) for p in _parser_files())
-    stamp = tuple((f, os.stat(f).st_mtime_ns) for f in files if os.path.exists(f))
+    stamp = []
+    for f in files:
+        try:
+            stamp.append((f, os.stat(f).st_mtime_ns))
+        except OSError:
+            pass
     return _revision_of(files + tuple(str(s) for s in stamp))
 
 
@@ -135,7 +148,9 @@ def cache_key(path: str, fmt: str | None, options: dict) -> str | None:
 
 def entry_meta(folder: str | os.PathLike, key: str) -> dict | None:
     """The entry's ``entry.json`` (kinds, rows and row-group time ranges per part, rejects); None on a miss.
-    Waits for the entry's background write first, when one is under way."""
+    Waits for the entry's background write first, when one is under way. The first read of a store in a
+    process clears what dead writers left (:func:`obsnb.cache._disk.open_store`)."""
+    open_store(folder)
     flush(folder, key)
     try:
         return json.loads((pathlib.Path(folder) / key / "entry.json").read_text())
@@ -143,9 +158,28 @@ def entry_meta(folder: str | os.PathLike, key: str) -> dict | None:
         return None
 
 
+def store_size(folder: str | os.PathLike) -> int:
+    """Bytes the store takes on disk, its entries and its unfinished writes (``.tmp-*``), once its background
+    writes are done: what the disk cap ``cache_max_bytes`` holds it to."""
+    flush(folder)
+    return disk_bytes(folder)
+
+
 def has_entry(folder: str | os.PathLike, key: str) -> bool:
     flush(folder, key)
     return (pathlib.Path(folder) / key / "entry.json").is_file()
+
+
+_BATCH = 1 << 24  # rows per batch of an entry read: one chunk per row group
+
+
+def _reader():
+    """(Parquet format, local file system, memory pool) for reading entries as dataset fragments: a
+    fragment reads chosen row groups into a chosen pool, which ``pq.ParquetFile`` cannot."""
+    import pyarrow.dataset as ds
+    import pyarrow.fs
+
+    return ds.ParquetFileFormat(), pyarrow.fs.LocalFileSystem(), reader_pool()
 
 
 def load_entry(folder: str | os.PathLike, key: str, source: str, *, start_ns: int | None = None,
@@ -156,34 +190,35 @@ def load_entry(folder: str | os.PathLike, key: str, source: str, *, start_ns: in
     With a window only the row groups that overlap it are read (rows outside it may remain: the caller
     filters exactly); ``columns`` reads only those (and the time column). Rows come back in file order.
     """
-    import pyarrow.parquet as pq
-
     d = pathlib.Path(folder) / key
     meta = entry_meta(folder, key)
     if meta is None:
         return None
     try:
         _touch(d / "entry.json")  # least recently used goes first when the store is over its cap
+        fmt, local, pool = _reader()
         parts = []
         for kind, runs in zip(meta["kinds"], meta["runs"]):
-            files = [pq.ParquetFile(d / r["file"]) for r in runs]
-            target = files[0].schema_arrow if len(files) == 1 else _target_schema([f.schema_arrow for f in files])
+            files = [fmt.make_fragment(str(d / r["file"]), filesystem=local) for r in runs]
+            schemas = [f.physical_schema for f in files]
+            target = schemas[0] if len(files) == 1 else _target_schema(schemas)
             if columns is not None:
                 want = set(columns) | {_time_name(kind), ROW}
                 target = pa.schema([f for f in target if f.name in want])
             tabs = []
-            for f, r in zip(files, runs):
+            for f, sch, r in zip(files, schemas, runs):
                 idx = row_groups_for(r["groups"], start_ns, end_ns)
                 if idx:
-                    cols = [n for n in target.names if n in f.schema_arrow.names]
-                    tabs.append(_conform_to(f.read_row_groups(idx, columns=cols), target))
+                    cols = [n for n in target.names if n in sch.names]
+                    got = f.subset(row_group_ids=idx).to_table(columns=cols, memory_pool=pool, batch_size=_BATCH)
+                    tabs.append(_conform_to(got, target))
             t = pa.concat_tables(tabs) if tabs else target.empty_table()
             if t.num_rows > 1 and not all(r.get("file_order") for r in runs):
-                t = t.take(pc.sort_indices(t.column(ROW)))  # file order back
+                t = pc.take(t, pc.sort_indices(t.column(ROW)), memory_pool=pool)  # file order back
             t = t.drop_columns([ROW])
             if "_source" in t.column_names:  # the label the user gave this time
                 t = t.set_column(t.column_names.index("_source"), "_source",
-                                 pa.DictionaryArray.from_arrays(pa.array([0] * t.num_rows, pa.int32()), pa.array([source])))
+                                 pa.DictionaryArray.from_arrays(np.zeros(t.num_rows, np.int32), pa.array([source])))
             if columns is None and meta.get("canonical") and conform(t.slice(0, 0), kind).schema == t.schema:
                 t = t.replace_schema_metadata({CANONICAL: kind})  # written conformed: a load need not conform it
             parts.append(Part(kind, t))
@@ -200,5 +235,8 @@ def replay_rejects(ctx: ReadContext, source: str, rejects: list, n_rejected: int
         line, reason, raw = rejects[0]
         ctx.reject(source, line, reason, raw)  # raises
     room = max(0, MAX_RAW - len(ctx.rejects))
-    ctx.rejects.extend([Reject(source, r[0], r[1], r[2]) for r in rejects[:room]])
+    listed = rejects[:room]
+    if listed:  # columns, then one constructor call per reject from C (map): no Python loop body
+        lines, reasons, raws = zip(*listed)
+        ctx.rejects.extend(map(Reject, itertools.repeat(source, len(listed)), lines, reasons, raws))
     ctx.n_rejected += int(n_rejected)

@@ -162,8 +162,12 @@ def _publish(base: pathlib.Path, tmp: pathlib.Path, key: str, used: int | None =
 
 
 def _new_tmp(folder: str | os.PathLike) -> tuple[pathlib.Path, pathlib.Path]:
+    from ._disk import enforce_cap as cap_counting_writes, tmp_prefix  # named by writer: a dead one's is swept
+
     base = private_dir(pathlib.Path(folder))  # 0700 when obsnb makes it
-    return base, pathlib.Path(tempfile.mkdtemp(prefix=".tmp-", dir=base))
+    tmp = pathlib.Path(tempfile.mkdtemp(prefix=tmp_prefix(), dir=base))
+    cap_counting_writes(base)
+    return base, tmp
 
 
 def store_entry(folder: str | os.PathLike, key: str, parts: list[Part], rejects: list[Reject], n_rejected: int,
