@@ -154,10 +154,13 @@ def test_relative_times_and_durations(monkeypatch):
 
 def test_parquet_cache_gives_the_same_frame_and_rejects(two_files, tmp_path):
     """With cache=DIR a second load reads Parquet, returns the same rows and rejects, and notices edits."""
+    from obsnb import cache as obsnb_cache
+
     cache = tmp_path / "cache"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RejectedRecordsWarning)
         first = ob.load(two_files, cache=cache)
+        obsnb_cache.flush()  # the entries are written in the background: wait for them before listing
         entries = sorted(p.name for p in cache.iterdir())
         second = ob.load(two_files, cache=cache)
     assert len(entries) == 2  # one entry per file
