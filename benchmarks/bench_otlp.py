@@ -5,7 +5,7 @@ the same file as the floor both pay.
 
 The file is made in a temporary folder: one export request per line (what the collector's file exporter
 writes), ``--per-request`` spans each, a SERVER/CLIENT/PRODUCER mix with three attributes, a resource with a
-service name and a scope. Each round loads it with ``ob.load`` the columnar way (obsnb.sources.otlp_spans), then
+service name and a scope. Each round loads it with ``ob.load`` the columnar way (obsnb.sources.otlp_columnar), then
 the per-span way (the same reader with its columnar path switched off: what obsnb did before), then times
 ``json.loads`` of every line; the two tables are checked equal. Prints the medians and the ratios.
 """

@@ -39,7 +39,7 @@ from .. import schema
 from ._common import (add_columns, dumps, flatten, format_le, hex_id, iter_json_docs, nonzero_id, otlp_status,
                       parts_from_rows, span_kind, to_float, to_int)
 from .base import FileFormat, FileInput, Part, ReadContext
-from .otlp_spans import Unsupported, spans_table
+from .otlp_columnar import Unsupported, otlp_table
 
 __all__ = ["OtlpJson", "parse_otlp_document", "otlp_rows", "anyvalue", "attributes"]
 
@@ -425,10 +425,10 @@ def otlp_rows(obj: Any, source: str, ctx: ReadContext, line: int | None = None,
 
 
 def _columnar(docs: list[tuple[Any, int | None]], source: str) -> list[Part] | None:
-    """The spans part built on columns (:mod:`obsnb.sources.otlp_spans`), or None when the documents need the
+    """The spans or logs part built on columns (:mod:`obsnb.sources.otlp_columnar`), or None when the documents need the
     per-record reader (a record to reject, a shape it does not build): the same table either way."""
     try:
-        return [Part("spans", spans_table([(_unwrap(obj), line) for obj, line in docs], source, attributes))]
+        return [Part(*otlp_table([(_unwrap(obj), line) for obj, line in docs], source, attributes))]
     except (Unsupported, pa.ArrowException, OverflowError):
         return None
 

@@ -1,4 +1,4 @@
-"""OTLP JSON spans built on columns (obsnb.sources.otlp_spans) give the very table, and the very rejects, that the
+"""OTLP JSON spans and logs built on columns (obsnb.sources.otlp_columnar) give the very table, and the very rejects, that the
 per-span reader gives: each file is loaded both ways (the per-span way by switching the columnar path off) and
 compared, and a few values are checked against how the file is built."""
 
@@ -12,7 +12,7 @@ import pytest
 import obsnb as ob
 import obsnb.sources.otlp_json as oj
 from obsnb.sources.otlp_json import attributes
-from obsnb.sources.otlp_spans import Unsupported, spans_table
+from obsnb.sources.otlp_columnar import Unsupported, logs_table, spans_table
 from conformance import load_quiet
 
 T = 1_790_000_000_000_000_000
@@ -139,3 +139,50 @@ def test_big_file_both_ways(tmp_path, monkeypatch):
     got = _same(f, monkeypatch)
     assert got.height == 5000 and got["n"].sum() == 5 * sum(range(1000))
     assert isinstance(got, pl.DataFrame)
+
+
+def _log(i, **kw):
+    return {"timeUnixNano": str(T + i * 10**9), "severityNumber": 9, "severityText": "INFO",
+            "body": {"stringValue": f"line {i}"}, "traceId": f"{i + 1:032x}", "spanId": f"{i + 1:016x}", **kw}
+
+
+def _logs_doc():
+    a = [_log(0, attributes=[_attr("level", stringValue="shadow"), _attr("n", intValue="4")]),
+         _log(1, severityNumber=17, severityText="eror", traceId="", spanId="0000000000000000"),
+         _log(2, severityNumber=None, severityText="WARN", timeUnixNano="0", observedTimeUnixNano=str(T + 5)),
+         _log(3, severityText="", body=None, attributes=[_attr("n", doubleValue=1.5)])]
+    return {"resourceLogs": [{"resource": {"attributes": [_attr("service.name", stringValue="alpha")]},
+                              "scopeLogs": [{"scope": {"name": "lib"}, "logRecords": a}]}]}
+
+
+def test_logs_both_ways(tmp_path, monkeypatch):
+    f = tmp_path / "l.otlp.json"
+    f.write_text(json.dumps(_logs_doc()))
+    assert spans_table is not None and logs_table([(_logs_doc(), None)], str(f), attributes).num_rows == 4
+    got = _same(f, monkeypatch)
+    assert got["level"].to_list() == ["INFO", "ERROR", "WARNING", "INFO"]  # otel 9 = INFO, 17 = ERROR
+    assert got["level_original"].to_list() == [None, "eror", "WARN", None]
+    assert got["event"].to_list() == ["line 0", "line 1", "line 2", None]
+    assert got["attributes.level"].to_list() == ["shadow", None, None, None]
+    assert got["n"].to_list() == [4.0, None, None, 1.5]
+    assert got["trace_id"].to_list()[1:3] == [None, f"{3:032x}"] and got["span_id"].to_list()[1] is None
+
+
+@pytest.mark.parametrize("change", [
+    lambda r: r.update(timeUnixNano="0", observedTimeUnixNano=None),            # rejected: no time
+    lambda r: r.update(timeUnixNano="9" * 30),                                  # rejected: 30 digits
+    lambda r: r.update(body={"kvlistValue": {"values": [_attr("a", stringValue="b")]}}),
+    lambda r: r.update(severityNumber="x"),
+])
+def test_logs_the_columnar_path_leaves_to_the_per_record_reader(tmp_path, monkeypatch, change):
+    doc = _logs_doc()
+    change(doc["resourceLogs"][0]["scopeLogs"][0]["logRecords"][1])
+    with pytest.raises((Unsupported, Exception)):
+        logs_table([(doc, None)], "x", attributes)
+    f = tmp_path / "l.otlp.json"
+    f.write_text(json.dumps(doc))
+    _same(f, monkeypatch)
+
+
+def test_real_logs_both_ways(realworld, monkeypatch):
+    _same(realworld / "otlp/logs.json", monkeypatch)

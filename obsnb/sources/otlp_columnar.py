@@ -1,12 +1,14 @@
-"""OTLP JSON spans, columnar: the parsed documents' spans become one Arrow struct array (pyarrow's C++ walks the
-Python objects once), then ids, times, kinds, status and attributes are computed on columns, not span by span.
+"""OTLP JSON spans and logs, columnar: the parsed documents' records become one Arrow struct array (pyarrow's C++
+walks the Python objects once), then ids, times, kinds, status, severities and attributes are computed on
+columns, not record by record.
 
-It builds exactly the table :mod:`obsnb.sources.otlp_json`'s per-span reader builds (same columns, order, types
-and values). It takes only documents it can build that way: spans-only requests whose spans all have hex ids,
-integer times in range, no links or events, and attributes of string, int, double or bool values (a few per
-span, no duplicate keys). Anything else (a record to reject, a base64 id, a kvlist attribute, mixed value
-types a column would have to render as text) raises :class:`Unsupported` and the caller reads the documents
-the exact per-span way, so accounting and rejections never depend on which path ran.
+It builds exactly the table :mod:`obsnb.sources.otlp_json`'s per-record reader builds (same columns, order, types
+and values). It takes only files it can build that way: spans-only or logs-only requests whose records all have
+hex ids, integer times in range, no span links or events, a string log body, and attributes of string, int,
+double or bool values (no duplicate keys). Anything else (a record to reject, a base64 id, a kvlist attribute or
+body, value types a column would have to render as JSON text) raises :class:`Unsupported` and the caller reads
+the file the per-record way, so accounting and rejections never depend on which path ran. Metrics are always
+read per record.
 """
 
 from __future__ import annotations
@@ -17,13 +19,15 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ._common import EVENT_TYPE, LINK_TYPE, SPAN_TYPES, otlp_status, source_column, span_kind
+from .. import schema
+from ._common import EVENT_TYPE, LINK_TYPE, LOG_TYPES, SPAN_TYPES, otlp_status, source_column, span_kind
 
-__all__ = ["Unsupported", "spans_table"]
+__all__ = ["Unsupported", "spans_table", "logs_table", "otlp_table"]
 
 _CANONICAL = ("trace_id", "span_id", "parent_span_id", "name", "service", "kind", "start", "end", "duration_ms",
               "status", "status_message")
 _TAKEN = frozenset(_CANONICAL) | {"links", "events", "_line", "_source"}
+_LOG_TAKEN = frozenset(("time", "level", "event", "service", "trace_id", "span_id", "links", "events", "_line", "_source"))
 _PREFIXES = ("attributes.", "resource.", "scope.")
 _SCOPE_KEYS = ("otel.scope.name", "otel.scope.version")
 _HEX = r"^(?:[0-9a-fA-F]{2})+$"
@@ -177,18 +181,25 @@ def _scalar(v: Any) -> pa.Array:
     return pa.array([v]) if v is not None else pa.nulls(1)
 
 
-def _segments(docs: list[tuple[Any, int | None]], attributes: Callable[[Any], dict]) -> tuple[list, list[dict]]:
-    """The documents' scopes in order: (span count, resource attrs, scope columns, line, first ordinal), and the spans."""
-    segs, spans = [], []
+_KEYS = {"spans": ("resourceSpans", ("scopeSpans", "instrumentationLibrarySpans"), "spans"),
+         "logs": ("resourceLogs", ("scopeLogs", "instrumentationLibraryLogs"), "logRecords")}
+_OTHER = ("resourceSpans", "resourceLogs", "resourceMetrics")
+
+
+def _segments(docs: list[tuple[Any, int | None]], attributes: Callable[[Any], dict], kind: str) -> tuple[list, list]:
+    """The documents' scopes in order: (record count, resource attrs, scope columns, line, first ordinal), and the
+    records."""
+    top, scope_keys, item_key = _KEYS[kind]
+    segs, records = [], []
     for obj, line in docs:
-        _need(isinstance(obj, dict) and isinstance(obj.get("resourceSpans"), list)
-              and "resourceLogs" not in obj and "resourceMetrics" not in obj, "not a spans-only OTLP request")
+        _need(isinstance(obj, dict) and isinstance(obj.get(top), list) and not any(k in obj for k in _OTHER if k != top),
+              f"not a {kind}-only OTLP request")
         ordinal = 0
-        for rs in obj["resourceSpans"]:
-            _need(isinstance(rs, dict), "a resourceSpans entry that is not an object")
+        for rs in obj[top]:
+            _need(isinstance(rs, dict), f"a {top} entry that is not an object")
             resource = rs.get("resource")
             res = attributes(((resource or {}) if isinstance(resource, dict) else {}).get("attributes"))
-            scopes = next((rs[s] for s in ("scopeSpans", "instrumentationLibrarySpans") if s in rs), [])
+            scopes = next((rs[s] for s in scope_keys if s in rs), [])
             if not scopes:
                 continue
             _need(isinstance(scopes, list) and all(isinstance(s, dict) for s in scopes), "scopes that are not objects")
@@ -197,61 +208,57 @@ def _segments(docs: list[tuple[Any, int | None]], attributes: Callable[[Any], di
                 sc = sc if isinstance(sc, dict) else {}
                 scope = {k: v for k, v in (("otel.scope.name", sc.get("name")), ("otel.scope.version", sc.get("version")))
                          if v}
-                items = ss.get("spans") or []
-                _need(isinstance(items, list), "spans that are not a list")
+                items = ss.get(item_key) or []
+                _need(isinstance(items, list), f"{item_key} that are not a list")
                 segs.append((len(items), res, scope, line, ordinal))
                 ordinal += len(items)
-                spans.extend(items)
-    return segs, spans
+                records.extend(items)
+    return segs, records
 
 
-def spans_table(docs: list[tuple[Any, int | None]], source: str, attributes: Callable[[Any], dict]) -> pa.Table:
-    """The spans table of unwrapped OTLP documents ``(document, line)``; raises :class:`Unsupported` (or an Arrow
-    error) for documents the per-span reader must read. ``attributes`` reads a resource's attribute list (the
-    per-span reader's own function: a few per file)."""
-    segs, items = _segments(docs, attributes)
-    _need(bool(items), "no spans")
-    arr = pa.array(items)  # C++ walk of the parsed objects; mixed shapes raise ArrowInvalid / ArrowTypeError
-    _need(pa.types.is_struct(arr.type) and arr.null_count == 0, "spans that are not objects")
-    n = len(arr)
-    sizes = np.array([s[0] for s in segs], np.int64)
-    seg_of = np.repeat(np.arange(len(segs)), sizes)
-    first = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-    _no_list(_field(arr, "links"), "links")
-    _no_list(_field(arr, "events"), "events")
-    for key in ("name", "kind"):
-        f = _field(arr, key)
-        _need(f is None or not pa.types.is_nested(f.type), f"a {key} that is not a value")
-    cols: dict[str, pa.Array] = {"trace_id": _ids(_field(arr, "traceId"), n, required=True),
-                                 "span_id": _ids(_field(arr, "spanId"), n, required=True),
-                                 "parent_span_id": _ids(_field(arr, "parentSpanId"), n, required=False)}
-    name = _field(arr, "name")
-    _need(name is None or pa.types.is_string(name.type) or pa.types.is_null(name.type), "a name that is not text")
-    cols["name"] = pa.nulls(n, pa.string()) if name is None else name.cast(pa.string())
-    services = [s[1].get("service.name") for s in segs]
-    _need(all(v is None or isinstance(v, str) for v in services), "a service.name that is not text")
-    cols["service"] = pa.array(services, pa.string()).take(pa.array(seg_of))
-    kind = _field(arr, "kind")
-    cols["kind"] = pa.nulls(n, pa.string()) if kind is None or pa.types.is_null(kind.type) \
-        else _map_unique(kind, span_kind, pa.string())
-    start, end = _times(_field(arr, "startTimeUnixNano"), n), _times(_field(arr, "endTimeUnixNano"), n)
-    cols["start"], cols["end"] = start, end
-    cols["duration_ms"] = pc.divide(pc.subtract_checked(end, start).cast(pa.float64()), 1e6)
-    cols["status"], cols["status_message"] = _status(_field(arr, "status"), n)
-    lines = np.array([(s[3] if s[3] is not None else 0) for s in segs], np.int64)
-    ordinal = np.arange(n) - first[seg_of] + np.array([s[4] for s in segs], np.int64)[seg_of] + 1
-    has_line = np.array([s[3] is not None for s in segs])[seg_of]
-    cols["_line"] = pa.array(np.where(has_line, lines[seg_of], ordinal))
+class _Records:
+    """The records of a file as one struct array, with where each scope's records start and their ``_line``."""
 
-    extra: dict[str, list[tuple[np.ndarray, pa.Array]]] = {}
-    order: dict[str, tuple[int, int, int]] = {}
+    def __init__(self, docs: list[tuple[Any, int | None]], attributes: Callable[[Any], dict], kind: str):
+        self.segs, items = _segments(docs, attributes, kind)
+        _need(bool(items), "no records")
+        self.arr = pa.array(items)  # C++ walk of the parsed objects; mixed shapes raise ArrowInvalid / ArrowTypeError
+        _need(pa.types.is_struct(self.arr.type) and self.arr.null_count == 0, "records that are not objects")
+        self.n = n = len(self.arr)
+        sizes = np.array([s[0] for s in self.segs], np.int64)
+        self.seg_of = np.repeat(np.arange(len(self.segs)), sizes)
+        self.first = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+        lines = np.array([(s[3] if s[3] is not None else 0) for s in self.segs], np.int64)
+        ordinal = np.arange(n) - self.first[self.seg_of] + np.array([s[4] for s in self.segs], np.int64)[self.seg_of] + 1
+        has_line = np.array([s[3] is not None for s in self.segs])[self.seg_of]
+        self.line = pa.array(np.where(has_line, lines[self.seg_of], ordinal))
+        services = [s[1].get("service.name") for s in self.segs]
+        _need(all(v is None or isinstance(v, str) for v in services), "a service.name that is not text")
+        self.service = pa.array(services, pa.string()).take(pa.array(self.seg_of))
 
+    def field(self, name: str) -> pa.Array | None:
+        return _field(self.arr, name)
+
+    def table(self, cols: dict[str, pa.Array], types: dict[str, pa.DataType], taken: frozenset[str],
+              source: str, extra: dict | None = None, order: dict | None = None) -> dict[str, pa.Array]:
+        """``cols`` (the canonical columns) in ``types``' order, then the attribute, resource and scope columns in
+        the order the per-record reader first sees them (``extra``/``order``: columns already added)."""
+        extra, order = (extra or {}), (order or {})
+        _add_attributes(self, taken, extra, order)
+        table = {k: cols[k] for k in types if k not in ("links", "events")}
+        for column in sorted(extra, key=order.__getitem__):
+            _need(column not in table, "a column name taken twice")
+            table[column] = _combine(extra[column], self.n)
+        return table
+
+
+def _add_attributes(rec: _Records, taken_names: frozenset[str], extra: dict, order: dict) -> None:
     def add(column: str, rows: np.ndarray, values: pa.Array, key: tuple[int, int, int] | None = None) -> None:
         extra.setdefault(column, []).append((rows, values))
         if key is not None:
             order[column] = min(order.get(column, key), key)
 
-    attrs = _field(arr, "attributes")
+    attrs = rec.field("attributes")
     code_of: dict[str, int] = {}  # an attribute column -> its code in `codes`
     codes = attr_rows = np.array([], np.int64)
     if attrs is not None and not pa.types.is_null(attrs.type):
@@ -265,11 +272,12 @@ def spans_table(docs: list[tuple[Any, int | None]], source: str, attributes: Cal
             offsets = attrs.offsets.to_numpy()[:-1] - attrs.offsets[0].as_py()
             pos = np.arange(len(entries)) - offsets[attr_rows]
             uniq = pc.unique(keys).to_pylist()
-            _need(not any(k.startswith(_PREFIXES) or k in _SCOPE_KEYS for k in uniq), "an attribute key obsnb prefixes")
-            code_of = {(f"attributes.{k}" if k in _TAKEN else k): i for i, k in enumerate(uniq)}
+            _need(not any(k.startswith(_PREFIXES) or k in _SCOPE_KEYS or k == "level_original" for k in uniq),
+                  "an attribute key obsnb prefixes")
+            code_of = {(f"attributes.{k}" if k in taken_names else k): i for i, k in enumerate(uniq)}
             codes = pc.index_in(keys, value_set=pa.array(uniq, pa.string())).to_numpy().astype(np.int64)
             pairs = attr_rows * len(uniq) + codes
-            _need(len(np.unique(pairs)) == len(pairs), "duplicate attribute keys in a span")
+            _need(len(np.unique(pairs)) == len(pairs), "duplicate attribute keys in a record")
             value = _field(entries, "value")
             typed = _attribute_values(value if value is not None else pa.nulls(len(entries)))
             for col, c in code_of.items():
@@ -281,14 +289,15 @@ def spans_table(docs: list[tuple[Any, int | None]], source: str, attributes: Cal
                 hit = np.flatnonzero(at)  # entries in row order, so the first is the first row's
                 order[col] = (int(attr_rows[hit[0]]), 0, int(pos[hit[0]]))
 
-    for s, (count, res, scope, _, _) in enumerate(segs):
+    for s, (count, res, scope, _, _) in enumerate(rec.segs):
         if not count:
             continue
-        rows = np.arange(first[s], first[s] + count)
+        rows = np.arange(rec.first[s], rec.first[s] + count)
         for p, (k, v) in enumerate(res.items()):
-            _need(not k.startswith(_PREFIXES) and k not in _SCOPE_KEYS, "a resource key obsnb prefixes")
+            _need(not k.startswith(_PREFIXES) and k not in _SCOPE_KEYS and k != "level_original",
+                  "a resource key obsnb prefixes")
             taken = np.isin(rows, attr_rows[codes == code_of[k]]) if k in code_of else np.zeros(count, bool)
-            if k in _TAKEN:
+            if k in taken_names:
                 taken[:] = True
             for column, sel in ((f"resource.{k}", taken), (k, ~taken)):
                 if sel.any():
@@ -298,12 +307,93 @@ def spans_table(docs: list[tuple[Any, int | None]], source: str, attributes: Cal
             _need(isinstance(v, str), "a scope name that is not text")
             add(k, rows, pa.array([v] * count, pa.string()), (int(rows[0]), 2, p))
 
-    table = {k: cols[k] for k in SPAN_TYPES if k not in ("links", "events")}
-    for column in sorted(extra, key=order.__getitem__):
-        _need(column not in table, "a column name taken twice")
-        table[column] = _combine(extra[column], n)
+
+def spans_table(docs: list[tuple[Any, int | None]], source: str, attributes: Callable[[Any], dict]) -> pa.Table:
+    """The spans table of unwrapped OTLP documents ``(document, line)``; raises :class:`Unsupported` (or an Arrow
+    error) for documents the per-span reader must read. ``attributes`` reads a resource's attribute list (the
+    per-span reader's own function: a few per file)."""
+    rec = _Records(docs, attributes, "spans")
+    n = rec.n
+    _no_list(rec.field("links"), "links")
+    _no_list(rec.field("events"), "events")
+    for key in ("name", "kind"):
+        f = rec.field(key)
+        _need(f is None or not pa.types.is_nested(f.type), f"a {key} that is not a value")
+    cols: dict[str, pa.Array] = {"trace_id": _ids(rec.field("traceId"), n, required=True),
+                                 "span_id": _ids(rec.field("spanId"), n, required=True),
+                                 "parent_span_id": _ids(rec.field("parentSpanId"), n, required=False)}
+    name = rec.field("name")
+    _need(name is None or pa.types.is_string(name.type) or pa.types.is_null(name.type), "a name that is not text")
+    cols["name"] = pa.nulls(n, pa.string()) if name is None else name.cast(pa.string())
+    cols["service"] = rec.service
+    kind = rec.field("kind")
+    cols["kind"] = pa.nulls(n, pa.string()) if kind is None or pa.types.is_null(kind.type) \
+        else _map_unique(kind, span_kind, pa.string())
+    start, end = _times(rec.field("startTimeUnixNano"), n), _times(rec.field("endTimeUnixNano"), n)
+    cols["start"], cols["end"] = start, end
+    cols["duration_ms"] = pc.divide(pc.subtract_checked(end, start).cast(pa.float64()), 1e6)
+    cols["status"], cols["status_message"] = _status(rec.field("status"), n)
+    cols["_line"] = rec.line
+    table = rec.table(cols, SPAN_TYPES, _TAKEN, source)
     offsets = pa.array(np.zeros(n + 1, np.int32))
     table["links"] = pa.ListArray.from_arrays(offsets, pa.array([], LINK_TYPE.value_type), type=LINK_TYPE)
     table["events"] = pa.ListArray.from_arrays(offsets, pa.array([], EVENT_TYPE.value_type), type=EVENT_TYPE)
     table["_source"] = source_column(source, n)
     return pa.table(table)
+
+
+def _severity(rec: _Records) -> tuple[pa.Array, pa.Array]:
+    """``level`` from severityNumber (OpenTelemetry's scale), else severityText; the text ("" as none)."""
+    n = rec.n
+    text = rec.field("severityText")
+    if text is None or pa.types.is_null(text.type):
+        text = pa.nulls(n, pa.string())
+    _need(pa.types.is_string(text.type), "a severityText that is not text")
+    text = pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text)
+    num = rec.field("severityNumber")
+    if num is None or pa.types.is_null(num.type):
+        by_number = pa.nulls(n, pa.string())
+    else:
+        if pa.types.is_string(num.type):
+            _need(_all(pc.match_substring_regex(num, r"^-?\d{1,9}$")), "a severityNumber that is not an integer")
+            num = pc.cast(num, pa.int64())
+        _need(pa.types.is_integer(num.type), "a severityNumber that is not an integer")
+        by_number = _map_unique(num, lambda v: schema.level_from_number(v, scheme="otel"), pa.string())
+    return pc.coalesce(by_number, _map_unique(text, schema.level_from_text, pa.string())), text
+
+
+def logs_table(docs: list[tuple[Any, int | None]], source: str, attributes: Callable[[Any], dict]) -> pa.Table:
+    """The logs table of unwrapped OTLP documents, as :func:`spans_table` (a string body only)."""
+    rec = _Records(docs, attributes, "logs")
+    n = rec.n
+    t = pc.coalesce(_times(rec.field("timeUnixNano"), n), _times(rec.field("observedTimeUnixNano"), n))
+    _need(t.null_count == 0, "a log record without a time (rejected)")
+    level, text = _severity(rec)
+    body = rec.field("body")
+    if body is None or pa.types.is_null(body.type):
+        event = pa.nulls(n, pa.string())
+    else:
+        _need(pa.types.is_struct(body.type) and [body.type.field(i).name for i in range(body.type.num_fields)]
+              == ["stringValue"], "a body that is not a string")
+        event = _field(body, "stringValue")
+        _need(pa.types.is_string(event.type) or pa.types.is_null(event.type), "a body that is not a string")
+    cols = {"time": t, "level": level, "event": event.cast(pa.string()), "service": rec.service,
+            "trace_id": _ids(rec.field("traceId"), n, required=False),
+            "span_id": _ids(rec.field("spanId"), n, required=False), "_line": rec.line}
+    differs = pc.fill_null(pc.and_kleene(pc.is_valid(text), pc.invert(pc.equal(text, level))), True)
+    differs = pc.and_(differs, pc.is_valid(text))
+    extra, order = {}, {}
+    rows = np.flatnonzero(differs.to_numpy(zero_copy_only=False))
+    if len(rows):
+        extra["level_original"] = [(rows, text.take(pa.array(rows)))]
+        order["level_original"] = (int(rows[0]), -1, 0)
+    table = rec.table(cols, LOG_TYPES, _LOG_TAKEN, source, extra, order)
+    table["_source"] = source_column(source, n)
+    return pa.table(table)
+
+
+def otlp_table(docs: list[tuple[Any, int | None]], source: str, attributes: Callable[[Any], dict]) -> tuple[str, pa.Table]:
+    """(kind, table) of a file whose documents are all spans or all logs requests (else :class:`Unsupported`)."""
+    first = docs[0][0] if docs else None
+    kind = "logs" if isinstance(first, dict) and "resourceLogs" in first else "spans"
+    return kind, (logs_table if kind == "logs" else spans_table)(docs, source, attributes)
