@@ -276,12 +276,12 @@ def _add_attributes(rec: _Records, taken_names: frozenset[str], extra: dict, ord
                   "an attribute key obsnb prefixes")
             code_of = {(f"attributes.{k}" if k in taken_names else k): i for i, k in enumerate(uniq)}
             codes = pc.index_in(keys, value_set=pa.array(uniq, pa.string())).to_numpy().astype(np.int64)
-            pairs = attr_rows * len(uniq) + codes
-            _need(len(np.unique(pairs)) == len(pairs), "duplicate attribute keys in a record")
             value = _field(entries, "value")
             typed = _attribute_values(value if value is not None else pa.nulls(len(entries)))
             for col, c in code_of.items():
                 at = codes == c
+                # entries come in row order: a key twice in one record is a repeated row among its entries
+                _need(not (np.diff(attr_rows[at]) == 0).any(), "duplicate attribute keys in a record")
                 for idx, v in typed:
                     sel = at[idx]
                     if sel.any():
