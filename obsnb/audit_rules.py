@@ -121,10 +121,11 @@ def structured(ev: Evidence) -> dict:
     # templates as ob.log_patterns mines them over all the messages (not distinct message strings)
     pid = with_patterns(lg.select(pl.col(col).cast(pl.String)), column=col).get_column("pattern_id")
     templates = pid.filter(flags.get_column("_interp")).n_unique() if interp.height else 0
+    every = pid.drop_nulls().n_unique()
     nums = {"rows": n, "rows_with_fields": int(flags.get_column("_f").sum()), "interpolated_rows": interp.height,
             "interpolated_templates": templates, "rows_without_fields": bare.height, "unstructured_share": round(v, 4)}
     summary = (f"{1 - v:.1%} of {n:,} log rows are structured events; {interp.height:,} messages interpolate values "
-               f"({templates} templates as ob.log_patterns groups them), {bare.height:,} rows carry no field")
+               f"(in {templates} of the {every} templates ob.log_patterns finds), {bare.height:,} rows carry no field")
     return row(rule, verdict, summary, nums, log_examples(pl.concat([interp, bare], how="diagonal_relaxed")), fix)
 
 

@@ -69,5 +69,10 @@ def test_structured_counts_templates_as_log_patterns(tmp_path):
     lines += ["2026-08-05 01:02:00,000 INFO [main] org.example.Main: started"]
     f = tmp_path / "app.log"
     f.write_text("\n".join(lines) + "\n")
-    nums = ob.audit(_load(f), None, None).of("structured")["numbers"]
+    logs = _load(f)
+    row = ob.audit(logs, None, None).of("structured")
+    nums = row["numbers"]
     assert (nums["rows"], nums["interpolated_rows"], nums["interpolated_templates"]) == (8, 7, 2)
+    # three message shapes were written: the two interpolated ones and "started"; the prose and the helper agree
+    assert "7 messages interpolate values (in 2 of the 3 templates ob.log_patterns finds)" in row["summary"]
+    assert len(ob.log_patterns(logs)) == 3
