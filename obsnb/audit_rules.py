@@ -14,7 +14,7 @@ from typing import Any
 import polars as pl
 
 from .analysis.failures import error_expr, failure_event
-from .analysis.patterns import mask_expr
+from .analysis.patterns import mask_expr, with_patterns
 from .investigation.vocabulary import Reading, error_columns
 
 __all__ = ["Evidence", "THRESHOLDS", "row", "grade", "log_examples", "structured", "code_flow", "levels",
@@ -118,11 +118,14 @@ def structured(ev: Evidence) -> dict:
     bad = interp.height + bare.height
     v = share(bad, n)
     verdict = grade(v, *THRESHOLDS[rule]["unstructured_share"])
-    templates = interp.get_column("_e").n_unique() if interp.height else 0
+    # templates as ob.log_patterns mines them over all the messages (not distinct message strings)
+    pid = with_patterns(lg.select(pl.col(col).cast(pl.String)), column=col).get_column("pattern_id")
+    templates = pid.filter(flags.get_column("_interp")).n_unique() if interp.height else 0
+    every = pid.drop_nulls().n_unique()
     nums = {"rows": n, "rows_with_fields": int(flags.get_column("_f").sum()), "interpolated_rows": interp.height,
             "interpolated_templates": templates, "rows_without_fields": bare.height, "unstructured_share": round(v, 4)}
     summary = (f"{1 - v:.1%} of {n:,} log rows are structured events; {interp.height:,} messages interpolate values "
-               f"({templates} templates, see ob.log_patterns), {bare.height:,} rows carry no field")
+               f"(in {templates} of the {every} templates ob.log_patterns finds), {bare.height:,} rows carry no field")
     return row(rule, verdict, summary, nums, log_examples(pl.concat([interp, bare], how="diagonal_relaxed")), fix)
 
 

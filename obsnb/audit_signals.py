@@ -53,6 +53,14 @@ def boundaries(ev: Evidence) -> dict:
             j = c.join(seen, left_on=["trace_id", own], right_on=["trace_id", "_ls"], how="inner")
             hits.append(j.filter((pl.col("_lt") >= pl.col("_s")) & (pl.col("_lt") <= pl.col("_e") + BOUNDARY_LOG_AFTER_NS))
                         .select("span_id"))
+        # a line with a trace id but no span id: the call's trace, at a time within the call (+ 1 s); the first such
+        # line at or after the call's start (an as-of join per trace) decides
+        bare = lg.filter(pl.col("trace_id").is_not_null() & pl.col("span_id").is_null()) \
+            .select("trace_id", pl.col("time").cast(pl.Int64).alias("_lt")).sort("_lt")
+        if bare.height:
+            near = c.sort("_s").join_asof(bare, left_on="_s", right_on="_lt", by="trace_id", strategy="forward",
+                                         check_sortedness=False)
+            hits.append(near.filter(pl.col("_lt") <= pl.col("_e") + BOUNDARY_LOG_AFTER_NS).select("span_id"))
         logged = pl.concat(hits).unique()
     bad = calls.join(logged, on="span_id", how="anti").sort("start")
     v = share(bad.height, calls.height)
@@ -62,8 +70,8 @@ def boundaries(ev: Evidence) -> dict:
            .group_by("_dep").agg(pl.len().alias("calls"), pl.col("_bad").sum().alias("unlogged")).sort("_dep"))
     by_dep = {str(d): f"{u} of {n} unlogged" for d, n, u in per.iter_rows()}
     nums = {"calls": calls.height, "unlogged_calls": bad.height, "unlogged_share": round(v, 4), "by_dependency": by_dep}
-    summary = (f"{bad.height:,} of {calls.height:,} client/producer calls ({v:.1%}) have no log line with their trace id in "
-               f"the call's span or its parent while it ran")
+    summary = (f"{bad.height:,} of {calls.height:,} client/producer calls ({v:.1%}) have no log line of their trace while "
+               f"they ran (or within 1 s after) in the call's span or its parent, or with the trace id and no span id")
     return row(rule, grade(v, *THRESHOLDS[rule]["unlogged_share"]), summary, nums, _span_examples(bad), fix)
 
 

@@ -117,36 +117,34 @@ def level_from_number(n: float | int | None, scheme: str = "pino") -> str | None
     return "CRITICAL"
 
 
-# DuckDB macros: obsnb_level(text) maps level names; obsnb_level_num(n) maps pino/bunyan numbers.
+# Level words, upper-cased, to canonical levels: the one map both the Python and the SQL readers use.
+# Besides the usual names: log15 / go-ethereum's `trce dbug info warn eror crit`, zap's `dpanic` (above error,
+# below panic in zap's order), zerolog's console abbreviations `TRC DBG INF WRN ERR FTL PNC`.
+_LEVEL_MAP = {
+    **dict.fromkeys(["TRACE", "TRCE", "TRC", "DEBUG", "DBUG", "DBG", "FINE", "FINER", "FINEST", "VERBOSE", "D"],
+                    "DEBUG"),
+    **dict.fromkeys(["INFO", "INF", "INFORMATION", "INFORMATIONAL", "NOTICE", "I", "LOG"], "INFO"),
+    **dict.fromkeys(["WARN", "WARNING", "WRN", "W"], "WARNING"),
+    **dict.fromkeys(["ERROR", "EROR", "ERR", "E", "SEVERE"], "ERROR"),
+    **dict.fromkeys(["CRITICAL", "CRIT", "FATAL", "FTL", "DPANIC", "PANIC", "PNC", "ALERT", "EMERG", "EMERGENCY",
+                     "F", "C"], "CRITICAL"),
+}
+
+# DuckDB macros: obsnb_level(text) maps level names (the CASE is built from _LEVEL_MAP); obsnb_level_num(n) maps
+# pino/bunyan numbers.
+_LEVEL_CASES = " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in _LEVEL_MAP.items())
 LEVEL_SQL = r"""
 CREATE OR REPLACE MACRO obsnb_level_num(n) AS (
     CASE WHEN n IS NULL THEN NULL WHEN n < 30 THEN 'DEBUG' WHEN n < 40 THEN 'INFO' WHEN n < 50 THEN 'WARNING'
          WHEN n < 60 THEN 'ERROR' ELSE 'CRITICAL' END);
 CREATE OR REPLACE MACRO obsnb_level(s) AS (
-    CASE upper(trim(s))
-        WHEN 'TRACE' THEN 'DEBUG' WHEN 'DEBUG' THEN 'DEBUG' WHEN 'DBG' THEN 'DEBUG' WHEN 'FINE' THEN 'DEBUG'
-        WHEN 'FINER' THEN 'DEBUG' WHEN 'FINEST' THEN 'DEBUG' WHEN 'VERBOSE' THEN 'DEBUG' WHEN 'D' THEN 'DEBUG'
-        WHEN 'INFO' THEN 'INFO' WHEN 'INFORMATION' THEN 'INFO' WHEN 'INFORMATIONAL' THEN 'INFO' WHEN 'NOTICE' THEN 'INFO'
-        WHEN 'I' THEN 'INFO' WHEN 'LOG' THEN 'INFO'
-        WHEN 'WARN' THEN 'WARNING' WHEN 'WARNING' THEN 'WARNING' WHEN 'W' THEN 'WARNING'
-        WHEN 'ERROR' THEN 'ERROR' WHEN 'ERR' THEN 'ERROR' WHEN 'E' THEN 'ERROR' WHEN 'SEVERE' THEN 'ERROR'
-        WHEN 'CRITICAL' THEN 'CRITICAL' WHEN 'CRIT' THEN 'CRITICAL' WHEN 'FATAL' THEN 'CRITICAL'
-        WHEN 'ALERT' THEN 'CRITICAL' WHEN 'EMERG' THEN 'CRITICAL' WHEN 'EMERGENCY' THEN 'CRITICAL'
-        WHEN 'PANIC' THEN 'CRITICAL' WHEN 'F' THEN 'CRITICAL' WHEN 'C' THEN 'CRITICAL'
+    CASE upper(trim(s)) """ + _LEVEL_CASES + r"""
         ELSE CASE WHEN regexp_full_match(trim(s), '\d+') THEN obsnb_level_num(TRY_CAST(trim(s) AS INTEGER)) END
     END);
 CREATE OR REPLACE MACRO obsnb_level_otel(n) AS (
     CASE WHEN n IS NULL OR n <= 0 THEN NULL WHEN n <= 8 THEN 'DEBUG' WHEN n <= 12 THEN 'INFO'
          WHEN n <= 16 THEN 'WARNING' WHEN n <= 20 THEN 'ERROR' ELSE 'CRITICAL' END);
 """
-
-_LEVEL_MAP = {
-    **dict.fromkeys(["TRACE", "DEBUG", "DBG", "FINE", "FINER", "FINEST", "VERBOSE", "D"], "DEBUG"),
-    **dict.fromkeys(["INFO", "INFORMATION", "INFORMATIONAL", "NOTICE", "I", "LOG"], "INFO"),
-    **dict.fromkeys(["WARN", "WARNING", "W"], "WARNING"),
-    **dict.fromkeys(["ERROR", "ERR", "E", "SEVERE"], "ERROR"),
-    **dict.fromkeys(["CRITICAL", "CRIT", "FATAL", "ALERT", "EMERG", "EMERGENCY", "PANIC", "F", "C"], "CRITICAL"),
-}
 
 
 def level_from_text(s: str | None) -> str | None:

@@ -6,7 +6,11 @@ A log row is an error when any of these holds (each only where the column exists
 * an outcome column (``event.outcome``, ``outcome``) says ``failure``, or a status column (``status``,
   ``result``, ``state``, ``outcome``) holds a failure word (``timeout``, ``failed``, ``error``, ...);
 * an HTTP status column (``http.response.status_code``, ``http.status_code``, ``status_code``,
-  ``http_status``, ``status``) holds a number >= 500;
+  ``http_status``, ``response.status``) holds a number >= 500 (and < 600);
+* a bare ``status`` or ``code`` column holds an HTTP status >= 500, when the column *is* HTTP codes: every
+  non-null value an integer (or integral text such as ``"503"``) in 100..599. A column with any other value
+  (``ok``, ``0``, ``1001``, ``ECONNRESET``, ``2.5``) is not read as HTTP: gRPC codes and app codes are not;
+  a word status (``status=failed``) is still a failure word below;
 * the event names a failure: a word such as ``failed``, ``failure``, ``error``, ``exception``,
   ``timeout``, ``crashed``, ``aborted``, ``rejected``, ``dead_lettered`` in a short event name
   (``job_failed``, ``task.error``, ``upload timed out``), when the event column holds event names
@@ -20,7 +24,7 @@ from __future__ import annotations
 
 import polars as pl
 
-__all__ = ["FAILURE_WORDS", "OUTCOME_COLUMNS", "HTTP_STATUS_COLUMNS", "failure_event", "error_expr", "is_spans",
+__all__ = ["FAILURE_WORDS", "OUTCOME_COLUMNS", "HTTP_STATUS_COLUMNS", "HTTP_CODE_COLUMNS", "failure_event", "error_expr", "is_spans",
            "event_names"]
 
 FAILURE_WORDS = (
@@ -30,6 +34,9 @@ FAILURE_WORDS = (
 OUTCOME_COLUMNS = ("event.outcome", "outcome")
 STATUS_WORD_COLUMNS = ("status", "result", "state", "outcome")
 HTTP_STATUS_COLUMNS = ("http.response.status_code", "http.status_code", "status_code", "http_status", "response.status")
+# Read as HTTP statuses only when every non-null value is an HTTP code (see http_code_columns).
+HTTP_CODE_COLUMNS = ("status", "code")
+_HTTP_TEXT = r"^\s*(\d{3})(?:\.0+)?\s*$"
 _MAX_EVENT_WORDS = 6  # longer events are free text: their words are not an event name
 
 
@@ -61,17 +68,34 @@ def is_spans(frame: pl.DataFrame | pl.LazyFrame) -> bool:
     return {"span_id", "start", "status"} <= set(_schema(frame).names())
 
 
+def _code(c: str, dtype: pl.DataType) -> pl.Expr:
+    """A column's values as numbers: numeric as is, text read only when it is a 3-digit code (else null)."""
+    if dtype.is_numeric():
+        return pl.col(c).cast(pl.Float64)
+    return pl.col(c).cast(pl.String).str.extract(_HTTP_TEXT).cast(pl.Int64, strict=False)
+
+
 def _status_ge_500(frame: pl.DataFrame | pl.LazyFrame, columns: tuple[str, ...]) -> list[pl.Expr]:
-    out = []
     sch = _schema(frame)
-    for c in columns:
-        if c in sch and sch[c] != pl.Null:
-            if sch[c].is_numeric():
-                code = pl.col(c).cast(pl.Float64)
-            else:
-                code = pl.col(c).cast(pl.String).str.extract(r"^\s*(\d{3})(?:\.0+)?\s*$").cast(pl.Int64, strict=False)
-            out.append(((code >= 500) & (code < 600)).fill_null(False))
-    return out
+    return [((code >= 500) & (code < 600)).fill_null(False)
+            for c in columns if c in sch and sch[c] != pl.Null for code in [_code(c, sch[c])]]
+
+
+def http_code_columns(frame: pl.DataFrame | pl.LazyFrame) -> tuple[str, ...]:
+    """The columns of :data:`HTTP_CODE_COLUMNS` in ``frame`` that hold HTTP codes: at least one non-null value
+    and every non-null value integral in 100..599 (one pass over those columns, in the engine)."""
+    sch = _schema(frame)
+    cols = [c for c in HTTP_CODE_COLUMNS if c in sch and (sch[c].is_numeric() or sch[c] == pl.String)]
+    if not cols:
+        return ()
+    checks = []
+    for c in cols:
+        code = _code(c, sch[c]).cast(pl.Float64)
+        http = ((code >= 100) & (code <= 599) & (code.floor() == code)).fill_null(False)
+        checks += [pl.col(c).count().alias(f"n{c}"), http.sum().alias(f"h{c}")]
+    q = frame.select(checks)
+    row = (q.collect(engine="streaming") if isinstance(q, pl.LazyFrame) else q).row(0, named=True)
+    return tuple(c for c in cols if row[f"n{c}"] > 0 and row[f"n{c}"] == row[f"h{c}"])
 
 
 def error_expr(frame: pl.DataFrame | pl.LazyFrame, *, event: str = "event", failed_events: list[str] | None = None) -> pl.Expr:
@@ -91,7 +115,7 @@ def error_expr(frame: pl.DataFrame | pl.LazyFrame, *, event: str = "event", fail
         for c in OUTCOME_COLUMNS:
             if c in sch and sch[c] != pl.Null:
                 parts.append(pl.col(c).cast(pl.String).str.to_lowercase().eq("failure").fill_null(False))
-        parts += _status_ge_500(frame, HTTP_STATUS_COLUMNS)
+        parts += _status_ge_500(frame, HTTP_STATUS_COLUMNS + http_code_columns(frame))
         for c in STATUS_WORD_COLUMNS:
             if c in sch and sch[c] != pl.Null:
                 parts.append(failure_event(c))

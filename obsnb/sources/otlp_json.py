@@ -33,10 +33,13 @@ import math
 import re
 from typing import Any, Iterator
 
+import pyarrow as pa
+
 from .. import schema
 from ._common import (add_columns, dumps, flatten, format_le, hex_id, iter_json_docs, nonzero_id, otlp_status,
                       parts_from_rows, span_kind, to_float, to_int)
 from .base import FileFormat, FileInput, Part, ReadContext
+from .otlp_columnar import Unsupported, otlp_table
 
 __all__ = ["OtlpJson", "parse_otlp_document", "otlp_rows", "anyvalue", "attributes"]
 
@@ -421,6 +424,15 @@ def otlp_rows(obj: Any, source: str, ctx: ReadContext, line: int | None = None,
     return out
 
 
+def _columnar(docs: list[tuple[Any, int | None]], source: str) -> list[Part] | None:
+    """The spans or logs part built on columns (:mod:`obsnb.sources.otlp_columnar`), or None when the documents need the
+    per-record reader (a record to reject, a shape it does not build): the same table either way."""
+    try:
+        return [Part(*otlp_table([(_unwrap(obj), line) for obj, line in docs], source, attributes))]
+    except (Unsupported, pa.ArrowException, OverflowError):
+        return None
+
+
 def parse_otlp_document(obj: dict, source: str, ctx: ReadContext, line: int | None = None) -> list[Part]:
     """One decoded OTLP JSON document (traces, logs and/or metrics) -> canonical parts.
 
@@ -428,6 +440,9 @@ def parse_otlp_document(obj: dict, source: str, ctx: ReadContext, line: int | No
     line the document starts on (one request per line); without it ``_line`` is the record ordinal.
     Records without the ids or times they need are rejected through ``ctx``.
     """
+    fast = _columnar([(obj, line)], source)
+    if fast is not None:
+        return fast
     out = otlp_rows(obj, source, ctx, line)
     out["metrics"] = _render_exponential(out["metrics"], lambda ln, why, raw: ctx.reject(source, ln, why, raw))
     return parts_from_rows(out, source)
@@ -450,8 +465,13 @@ class OtlpJson(FileFormat):
         return 0.9
 
     def read(self, src: FileInput, ctx: ReadContext) -> Iterator[Part]:
+        docs = list(iter_json_docs(src, ctx))
+        fast = _columnar(docs, src.path)
+        if fast is not None:
+            yield from fast
+            return
         out: dict[str, list[dict]] = {"spans": [], "logs": [], "metrics": []}
-        for obj, line in iter_json_docs(src, ctx):  # rows of every request, one table per kind
+        for obj, line in docs:  # rows of every request, one table per kind
             otlp_rows(obj, src.path, ctx, line, out)
         out["metrics"] = _render_exponential(out["metrics"], lambda ln, why, raw: ctx.reject(src.path, ln, why, raw))
         yield from parts_from_rows(out, src.path)
