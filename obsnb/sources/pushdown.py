@@ -78,6 +78,7 @@ from ..timeutil import duration_ns
 from . import clickhouse as ch
 from . import elasticsearch as es
 from . import loki
+from ._http import redact_url
 from .backend import resolve, scheme_of
 from .prometheus import auto_step, promql_absent_over_time, promql_histogram_quantile
 
@@ -86,6 +87,7 @@ __all__ = ["Aggregation", "Plan", "plan", "quantile_column", "COMPILERS", "MEASU
 
 
 MEASURES = ("quantiles", "absence", "count", "errors")
+HELPERS = {"quantiles": "latency", "absence": "gaps", "count": "rate", "errors": "error_rate"}  # measure -> helper
 
 
 @dataclasses.dataclass(frozen=True)
@@ -165,7 +167,8 @@ def _clickhouse(spec: Aggregation, start_ns: int | None, end_ns: int | None, ste
     else:
         if step_ns is None:
             raise UsageError(f"ClickHouse {spec.measure} needs the bucket width (every=)")
-        sql = ch.counts_sql(kind, table, cols, step_ns=step_ns, errors=spec.measure == "errors", **args)
+        errors = spec.errors if spec.measure == "errors" else None
+        sql = ch.counts_sql(kind, table, cols, step_ns=step_ns, errors=errors, **args)
     sql += "\nFORMAT ArrowStream"
 
     def run():
@@ -331,6 +334,10 @@ COMPILERS: dict[str, Callable[..., Plan]] = {
 }
 
 
+def _shown(source: str) -> str:
+    return redact_url(source) if "://" in source else source  # a URL may hold a password
+
+
 def plan(source: str, spec: Aggregation, *, start_ns: int | None, end_ns: int | None, step: Any = None,
          options: dict[str, Any] | None = None) -> Plan:
     """The queries with which ``source`` (a backend URL or obsnb.toml name) answers ``spec``.
@@ -340,6 +347,7 @@ def plan(source: str, spec: Aggregation, *, start_ns: int | None, end_ns: int | 
     """
     scheme = scheme_of(source)
     backend = registry.get_backend(scheme)  # an unknown scheme: the registry's error, listing the known ones
+    registry.check_backend_options(scheme, dict(options or {}), f"ob.{HELPERS[spec.measure]}({_shown(source)!r}, ...)")
     # the backend's own compiler, else its nearest base class's (a Prometheus subclass speaks PromQL)
     names = [f"{c.__module__}:{c.__qualname__}" for c in backend.__mro__]
     compiler = next((COMPILERS[n] for n in names if n in COMPILERS), None)
