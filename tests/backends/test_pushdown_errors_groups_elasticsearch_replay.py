@@ -19,10 +19,10 @@ import polars as pl
 import pytest
 
 import obsnb as ob
-from fakes_logs import _aggs, _field, _millis, es_error
-from fake_server import FakeServer, Response
+from fake_server import FakeServer
+from fakes_logs import _field
 from obsnb.errors import UsageError
-from test_pushdown_elasticsearch_errors_gaps_replay import DOCS, END, T0, AggReplay, _in_bucket
+from test_pushdown_elasticsearch_errors_gaps_replay import DOCS, END, T0, AggReplay
 
 WINDOW = dict(start=T0, end=END)
 GROUPS = ["api", "web", "billing"]  # billing has no document
@@ -55,35 +55,15 @@ def matches(q: dict, doc: dict) -> bool:
 
 
 class CustomReplay(AggReplay):
-    def _search(self, body: dict) -> Response:
-        if "aggs" not in body:
-            return super()._search(body)
-        r = body["query"]["bool"]["filter"][0]["range"]["@timestamp"]
-        lo, hi = _millis(r["gte"]), _millis(r["lt"])
-        rows = [(t, d) for t, d in zip(self.ms, self.docs) if lo <= t < hi]
-        agg = body["aggs"]["g"]
-        out = _aggs({"g": {k: v for k, v in agg.items() if k != "aggs"}}, rows)["g"]
-        flt = agg.get("aggs", {}).get("errors", {}).get("filter")
-        try:
-            for b in out["buckets"] if flt is not None else []:
-                b["errors"] = {"doc_count": sum(matches(flt, d) for t, d in rows if _in_bucket(agg, b["key"], t, d))}
-        except TypeError as exc:
-            return es_error(400, "search_phase_execution_exception", str(exc))
-        return Response.json({"took": 1, "timed_out": False, "_shards": {"total": 1, "successful": 1, "skipped": 0,
-                                                                          "failed": 0},
-                              "hits": {"total": {"value": len(rows), "relation": "eq"}, "hits": []},
-                              "aggregations": {"g": out}})
+    match = staticmethod(matches)
 
 
 @pytest.fixture(scope="module", params=["elasticsearch", "opensearch"])
 def es(request):
+    """(url, server, the documents loaded through it)."""
     with FakeServer(CustomReplay(DOCS, request.param)) as srv:
-        yield f"{request.param}://{srv.hostport}/logs", srv
-
-
-@pytest.fixture(scope="module")
-def local(es):
-    return ob.load(es[0], **WINDOW)
+        url = f"{request.param}://{srv.hostport}/logs"
+        yield url, srv, ob.load(url, **WINDOW)
 
 
 DEFINITIONS = [
@@ -99,15 +79,15 @@ DEFINITIONS = [
 
 @pytest.mark.parametrize("errors", DEFINITIONS, ids=range(len(DEFINITIONS)))
 @pytest.mark.parametrize("by", ["service", None])
-def test_replay_documented_shapes_es_error_rate_with_a_callers_definition_equals_in_memory(es, local, errors, by):
-    url, _ = es
+def test_replay_documented_shapes_es_error_rate_with_a_callers_definition_equals_in_memory(es, errors, by):
+    url, _, local = es
     remote = ob.error_rate(url, "1min", by=by, errors=errors, page_size=50, **WINDOW)
     pd.testing.assert_frame_equal(remote, ob.error_rate(local, "1min", by=by, errors=errors, **WINDOW))
     assert remote["errors"].sum() > 0
 
 
 def test_replay_documented_shapes_es_custom_query_and_counts_from_the_fixture(es):
-    url, srv = es
+    url, _, _ = es
     errors = pl.col("event.outcome") != "success"
     body = json.loads(ob.error_rate(url, "1min", errors=errors, explain=True, **WINDOW))
     assert body["aggs"]["g"]["aggs"]["errors"]["filter"] == {
@@ -119,7 +99,7 @@ def test_replay_documented_shapes_es_custom_query_and_counts_from_the_fixture(es
 
 
 def test_replay_documented_shapes_es_untranslatable_definitions_are_refused(es):
-    url, srv = es
+    url, srv, _ = es
     n = len(srv.requests)
     for errors in ["is_error", (T0, END), pl.col("message").str.contains("x"), np.zeros(2, bool)]:
         with pytest.raises(UsageError, match="cannot be computed by a backend"):
@@ -127,8 +107,8 @@ def test_replay_documented_shapes_es_untranslatable_definitions_are_refused(es):
     assert len(srv.requests) == n
 
 
-def test_replay_documented_shapes_es_rate_and_error_rate_groups(es, local):
-    url, _ = es
+def test_replay_documented_shapes_es_rate_and_error_rate_groups(es):
+    url, _, local = es
     remote = ob.rate(url, "1min", by="service", groups=GROUPS, **WINDOW)
     pd.testing.assert_frame_equal(remote, ob.rate(local, "1min", by="service", groups=GROUPS, **WINDOW))
     assert remote[remote["service"] == "billing"]["count"].tolist() == [0] * 30

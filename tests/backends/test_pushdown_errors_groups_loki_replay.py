@@ -20,7 +20,7 @@ import polars as pl
 import pytest
 
 import obsnb as ob
-from fake_server import FakeServer, Request, Response
+from fake_server import FakeServer
 from obsnb.errors import UsageError
 from test_pushdown_loki_errors_gaps_replay import END, LINES, MIN, T0, LokiErrorsReplay, _labels
 
@@ -34,6 +34,8 @@ _CMP = {">=": operator.ge, "<=": operator.le, "==": operator.eq, "!=": operator.
 
 def label_filter(text: str):
     """A LogQL label filter expression as a function of a line's labels -> (kept, error set)."""
+    if not text:
+        return lambda lab: (True, False)
     tokens, pos = [], 0
     while pos < len(text):
         m = _TOKEN.match(text, pos)
@@ -80,34 +82,7 @@ def _join(a, b, op):
 class CustomErrorsReplay(LokiErrorsReplay):
     """The replay with the label filter above in place of the ``or`` of ``=~`` matchers."""
 
-    def _metric(self, req: Request, q: str, start: int, end: int) -> Response:
-        m = self.QUERY.fullmatch(q.strip())
-        if not m or not m["filter"]:
-            return super()._metric(req, q, start, end)
-        keep = label_filter(m["filter"])
-        sel = dict(re.findall(r'(\w+)="([^"]*)"', m["sel"]))
-        by = [b.strip() for b in (m["by"] or "").split(",") if b.strip()]
-        rng, step = int(m["rng"]) * 10**9, round(float(req.params["step"]) * 1e9)
-        series: dict[str, list[int]] = {}
-        for labels, ts, line, meta in self.entries:
-            if not all(labels.get(k) == v for k, v in sel.items()):
-                continue
-            lab = _labels(labels, line, meta)
-            kept, error = keep(lab)
-            if kept and error:
-                return Response.json({"status": "error", "errorType": "execution",
-                                      "error": "pipeline error: 'LabelFilterErr' for series"}, 400)
-            if kept:
-                series.setdefault(json.dumps({k: lab[k] for k in by if k in lab}, sort_keys=True), []).append(ts)
-        result = []
-        for key, times in series.items():
-            times = np.array(times)
-            points = [[(t // 10**6) / 1000, str(int(((times > t - rng) & (times <= t)).sum()))]
-                      for t in range(start, end + 1, step)]
-            points = [p for p in points if p[1] != "0"]
-            if points:
-                result.append({"metric": json.loads(key), "values": points})
-        return Response.json({"status": "success", "data": {"resultType": "matrix", "result": result}})
+    label_filter = staticmethod(label_filter)
 
 
 @pytest.fixture(scope="module")
