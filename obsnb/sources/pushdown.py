@@ -33,6 +33,11 @@ The spec
     levels that are errors: pino's >= 50, :func:`number_at_least`), ``outcome_columns`` (``failure``), ``word_columns`` + ``words`` (a
     failure word), ``http_columns`` (a status 500-599). Each backend translates it as closely as its
     language allows (:func:`obsnb.sources.loki.logql_error_filter`, :func:`obsnb.sources.elasticsearch.error_query`).
+    A caller's ``errors=`` comes instead as ``tree`` (:func:`obsnb.analysis.remote.custom_errors`): ``("and" |
+    "or", [trees])``, ``("in", column, values)``, ``("not_in", column, (value,))``, ``("cmp", column, op,
+    number)``, with ``levels`` (canonical level -> the names that map to it), ``level_numbers`` (-> a regex of
+    its pino numbers) and ``level_fields`` for a ``level`` column (:func:`obsnb.sources.clickhouse.error_sql`,
+    :func:`obsnb.sources.loki.logql_custom_filter`, :func:`obsnb.sources.elasticsearch.custom_error_query`).
 ``kind``, ``where``, ``exact``
     For backends that hold the records themselves (ClickHouse's ``otel_logs``/``otel_traces``): which
     table (``"logs"``/``"spans"``), a condition in the backend's language, and for quantiles whether
