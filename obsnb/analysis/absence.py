@@ -209,9 +209,8 @@ def gaps(
     ``end``. Events outside ``[start, end]`` are ignored.
     """
     if isinstance(df, str):
-        if groups is not None:
-            raise UsageError("groups= is not computed server-side; load the rows and run ob.gaps on the frame")
-        return remote_gaps(df, selector, threshold, by=by, start=start, end=end, **backend)
+        return remote_gaps(df, selector, threshold, by=by, start=start, end=end,
+                           groups=_expected(groups, F.names(by), "gaps"), **backend)
     if backend or selector is not None:
         msg = "selector=, matchers= and step= are for the backend form: ob.gaps('prometheus://host:9090', ...)"
         raise UsageError(msg)

@@ -324,7 +324,8 @@ def _metric_columns(source: str, p, by_keys, start, end, step, options, whole: b
 
 
 def remote_gaps(source: str, selector: str | None, threshold: Any, *, matchers: Any = None, start: Any = None,
-                end: Any = None, step: Any = None, by: Any = None, engine: str | None = None, **options: Any):
+                end: Any = None, step: Any = None, by: Any = None, groups: Any = None, engine: str | None = None,
+                **options: Any):
     """Silences longer than ``threshold`` found by the backend (the backend form of ``ob.gaps``).
 
     Prometheus-compatible: ``absent_over_time`` of ``selector``. Returns ``gap_start``, ``gap_end``,
@@ -340,12 +341,17 @@ def remote_gaps(source: str, selector: str | None, threshold: Any, *, matchers: 
     the in-memory silence (last line to next line) contains it and is at most one ``step`` longer at each
     end, so a silence up to ``2 * step`` longer than ``threshold`` may be missed; a finer ``step=`` narrows
     that. Leading and trailing silences within ``[start, end]`` count; a group with no line in the window
-    has no row (as in memory without ``groups=``).
+    has no row, unless ``groups=`` names it (a polars frame of the ``by`` columns, as ``ob.gaps`` reads it):
+    then it is one silence from ``start`` to ``end``, exactly as in memory (ClickHouse: in the SQL; Loki and
+    Elasticsearch: on the client, from the buckets). Prometheus takes no ``groups=``.
     """
     o, kind, where, explain = _split(options)
     keys = (by,) if isinstance(by, str) else tuple(by or ())
     s_ns, e_ns, thr = _ns(start), _ns(end), duration_ns(threshold)
-    spec = Aggregation("absence", selector or "", by=keys, absence=threshold, matchers=matchers, kind=kind, where=where)
+    if groups is not None and (s_ns is None or e_ns is None):
+        raise UsageError("ob.gaps: a group with no events is a gap only inside a window; pass start= and end= with groups=")
+    spec = Aggregation("absence", selector or "", by=keys, absence=threshold, matchers=matchers, kind=kind, where=where,
+                       groups=groups)
     p = plan(source, spec, start_ns=s_ns, end_ns=e_ns, step=step, options=o)
     if explain:
         return p.explain()
@@ -353,7 +359,7 @@ def remote_gaps(source: str, selector: str | None, threshold: Any, *, matchers: 
         return _frame(p, engine)
     if p.closes_bucket:  # a log backend's lines per bucket (Loki): silences are runs of empty buckets
         got = _metric_columns(source, p, keys, start, end, p.step_ns, o, whole=True)
-        out = gaps_from_buckets(got, keys, step_ns=p.step_ns, start_ns=s_ns, end_ns=e_ns, threshold_ns=thr)
+        out = gaps_from_buckets(got, keys, step_ns=p.step_ns, start_ns=s_ns, end_ns=e_ns, threshold_ns=thr, groups=groups)
         return schema.to_engine(out, engine or get_option("engine"))
     options = o
     step_ns = p.step_ns

@@ -407,8 +407,11 @@ def error_sql(kind: str, tree, columns) -> str:
     return f"ifNull({' OR '.join(parts)}, 0)" if parts else "0"
 
 
-def gaps_sql(kind, table, columns, *, by, threshold_ns, start_ns, end_ns, where) -> str:
-    """Silences longer than the threshold per group: ``lagInFrame`` over each group's times, plus the edges."""
+def gaps_sql(kind, table, columns, *, by, threshold_ns, start_ns, end_ns, where, groups=None) -> str:
+    """Silences longer than the threshold per group: ``lagInFrame`` over each group's times, plus the edges.
+
+    ``groups``: rows of the ``by`` values (text) that must appear: one with no event in ``[start, end]`` is one
+    silence from ``start`` to ``end`` (``arrayJoin`` of the named groups ``NOT IN`` the window's)."""
     cond_end = None if end_ns is None else end_ns + 1  # gaps() keeps events at ``end`` itself: [start, end]
     src, keys = _source(kind, table, columns, by, start_ns, cond_end, where)
     th = int(threshold_ns)
@@ -429,6 +432,13 @@ def gaps_sql(kind, table, columns, *, by, threshold_ns, start_ns, end_ns, where)
     if not by and start_ns is not None and end_ns is not None and end_ns - start_ns > th:
         parts.append(f"SELECT toInt64({int(start_ns)}) AS gap_start, toInt64({int(end_ns)}) AS gap_end "
                      f"FROM (SELECT count() AS n FROM ({ev})) WHERE n = 0")
+    if groups and by and start_ns is not None and end_ns is not None and end_ns - start_ns > th:
+        named = ", ".join("tuple(" + ", ".join(_quote(v) for v in g) + ")" for g in groups)
+        cols = ", ".join(f"_g.{i + 1} AS {k}" for i, k in enumerate(by_names))
+        mine = ", ".join(f"_g.{i + 1}" for i in range(len(by)))
+        parts.append(f"SELECT {cols}, toInt64({int(start_ns)}) AS gap_start, toInt64({int(end_ns)}) AS gap_end "
+                     f"FROM (SELECT arrayJoin([{named}]) AS _g)\nWHERE ({mine}) NOT IN (SELECT {', '.join(by_names)} "
+                     f"FROM ({ev}))")
     union = "\nUNION ALL\n".join(f"({p})" for p in parts)
     return (f"SELECT {''.join(k + ', ' for k in by_names)}gap_start, gap_end, gap_end - gap_start AS duration\n"
             f"FROM ({union})\nORDER BY {''.join(k + ', ' for k in by_names)}gap_start")

@@ -110,6 +110,7 @@ class Aggregation:
     where: Any = None
     exact: bool = True
     errors: Any = dataclasses.field(default=None, compare=False)  # the error definition, for "errors"
+    groups: Any = dataclasses.field(default=None, compare=False)  # for "absence": a polars frame of the by= groups
 
     def __post_init__(self):
         if self.measure not in MEASURES:
@@ -144,6 +145,8 @@ def _promql(spec: Aggregation, start_ns: int | None, end_ns: int | None, step: A
         return Plan([(quantile_column(q), promql_histogram_quantile(spec.series, q, by=list(spec.by),
                                                                     matchers=spec.matchers, window=spec.bucket))
                      for q in spec.quantiles])
+    if spec.groups is not None:
+        raise UsageError("ob.gaps on a Prometheus-compatible backend takes no groups= (absent_over_time has no groups)")
     if not spec.series or start_ns is None or end_ns is None or spec.by:
         raise UsageError("ob.gaps(source, ...) on a Prometheus-compatible backend needs selector= (the series that "
                          "must not go silent), start= and end=, and no by= (absent_over_time drops the labels)")
@@ -168,7 +171,7 @@ def _clickhouse(spec: Aggregation, start_ns: int | None, end_ns: int | None, ste
         sql = ch.latency_sql(kind, table, cols, value=spec.series, qs=spec.quantiles, step_ns=step_ns, exact=spec.exact,
                              names=[quantile_column(q) for q in spec.quantiles], **args)
     elif spec.measure == "absence":
-        sql = ch.gaps_sql(kind, table, cols, threshold_ns=duration_ns(spec.absence), **args)
+        sql = ch.gaps_sql(kind, table, cols, threshold_ns=duration_ns(spec.absence), groups=_rows(spec.groups), **args)
     else:
         if step_ns is None:
             raise UsageError(f"ClickHouse {spec.measure} needs the bucket width (every=)")
@@ -181,6 +184,16 @@ def _clickhouse(spec: Aggregation, start_ns: int | None, end_ns: int | None, ste
             return session.arrow(sql)
 
     return Plan([(spec.measure, sql)], step_ns, run=run)
+
+
+def _rows(groups) -> list[tuple] | None:
+    """The ``groups=`` frame as rows of text, as the SQL compares them (the by= columns are text there)."""
+    if groups is None:
+        return None
+    rows = groups.unique(maintain_order=True).rows()
+    if any(v is None for r in rows for v in r):
+        raise UsageError("ob.gaps on ClickHouse: groups= names a null group; name groups by their values")
+    return [tuple(str(v) for v in r) for r in rows]
 
 
 def gap_step(threshold: Any) -> int:
@@ -235,7 +248,7 @@ def _elastic(spec: Aggregation, start_ns: int | None, end_ns: int | None, step: 
         out = es.aggregation_frame("count" if absence else spec.measure, rows, by=spec.by, every_ns=every, names=names)
         if absence:
             return gaps_from_buckets(out, spec.by, step_ns=every, start_ns=start_ns, end_ns=end_ns,
-                                     threshold_ns=duration_ns(spec.absence))
+                                     threshold_ns=duration_ns(spec.absence), groups=spec.groups)
         if spec.measure in ("count", "errors"):
             first, stop = window_grid(start_ns, end_ns, every, out)
             out = (error_frame if spec.measure == "errors" else rate_frame)(out, spec.by, first, stop, every)
@@ -296,14 +309,16 @@ def error_frame(table: pa.Table, keys, first_ns: int, stop_ns: int, step_ns: int
     return out.with_columns(rate.alias("error_rate")).to_arrow()
 
 
-def gaps_from_buckets(table: pa.Table, keys, *, step_ns: int, start_ns: int, end_ns: int, threshold_ns: int) -> pa.Table:
+def gaps_from_buckets(table: pa.Table, keys, *, step_ns: int, start_ns: int, end_ns: int, threshold_ns: int,
+                      groups=None) -> pa.Table:
     """``ob.gaps``' frame from lines per bucket: the runs of empty buckets longer than the threshold.
 
     ``table`` has ``time`` (bucket starts), the ``keys`` and ``count``. A silence is the span the buckets
     prove empty: from the end of a group's last non-empty bucket (or ``start_ns``) to the start of its
     next one (or ``end_ns``), kept when longer than ``threshold_ns``. The true silence (last line to
     next line, what the in-memory ``ob.gaps`` reports) contains it and is at most one bucket longer at
-    each end; a silence only up to two buckets longer than the threshold can fall under it here.
+    each end; a silence only up to two buckets longer than the threshold can fall under it here. A group of
+    ``groups`` (a polars frame of the ``keys``) with no line at all is one silence, ``start_ns`` to ``end_ns``.
     """
     import polars as pl
 
@@ -321,6 +336,10 @@ def gaps_from_buckets(table: pa.Table, keys, *, step_ns: int, start_ns: int, end
     ]
     if not keys and lists.is_empty():  # nothing at all in the window
         parts.append(pl.DataFrame({"gap_start": [int(start_ns)], "gap_end": [int(end_ns)]}))
+    if groups is not None and keys:  # the named groups without a line: silent over the whole window
+        want = groups.cast({k: lists.schema[k] for k in keys if lists.schema[k] != pl.Null}, strict=False).unique()
+        silent = want.join(lists.select(keys), on=keys, how="anti", nulls_equal=True)
+        parts.append(silent.select(*keys, pl.lit(int(start_ns)).alias("gap_start"), pl.lit(int(end_ns)).alias("gap_end")))
     ts = pl.Datetime("ns", "UTC")
     out = pl.concat([p.cast({"gap_start": pl.Int64, "gap_end": pl.Int64}) for p in parts], how="vertical_relaxed")
     out = out.filter(pl.col("gap_end") - pl.col("gap_start") > th)

@@ -163,3 +163,21 @@ def test_a_backend_registered_without_options_takes_any_keyword_and_one_with_opt
         for scheme, cls in (("mine", Mine), ("other", Other)):
             registry.BACKENDS.pop(scheme, None)
             registry.BACKEND_OPTIONS.pop(f"{cls.__module__}:{cls.__qualname__}", None)
+
+
+def test_the_helpers_on_a_frame_refuse_backend_keywords():
+    """ob.rate / ob.error_rate on a frame used to ignore a keyword they do not take: now it is named."""
+    import pandas as pd
+
+    frame = pd.DataFrame({"time": pd.to_datetime([0, 10**9], utc=True), "service": ["a", "b"], "level": ["INFO", "ERROR"]})
+    with pytest.raises(UsageError, match=r"ob\.rate on a frame got kind, tabel: those are for the backend form"):
+        ob.rate(frame, "1s", kind="logs", tabel="x")
+    with pytest.raises(UsageError, match=r"ob\.error_rate on a frame got groups: those are for the backend form"):
+        ob.error_rate(frame, "1s", by="service", groups=["a", "c"])
+    assert ob.error_rate(frame, "1s")["errors"].tolist() == [0, 1]
+
+
+def test_fake_server_prometheus_gaps_take_no_groups(server):
+    with pytest.raises(UsageError, match="Prometheus-compatible backend takes no groups="):
+        ob.gaps(f"prometheus://{server.hostport}", "5m", selector="up", by="job", groups=["a"], start=0, end=10**12)
+    assert server.requests == []

@@ -173,3 +173,20 @@ def test_chdb_http_shim_explain_shows_the_callers_definition(ch):
     url, _ = ch
     sql = ob.error_rate(url, "5min", kind="logs", explain=True, errors={"service": ["api", "db"]} )
     assert "countIf((ifNull(ServiceName IN ('api', 'db'), 0)))" in sql
+
+
+@pytest.mark.parametrize("by", ["service", ["service", "http.route"]])
+def test_chdb_http_shim_gaps_groups_a_named_group_without_rows_is_one_silence(ch, by):
+    url, shim = ch
+    keys = [by] if isinstance(by, str) else by
+    named = [("billing",) * len(keys), ("api", "/pay")[:len(keys)]]  # billing has no span; api has
+    groups = [g[0] for g in named] if len(keys) == 1 else [dict(zip(keys, g)) for g in named]
+    remote = ob.gaps(url, "3min", by=by, kind="spans", groups=groups, **WINDOW)
+    assert "arrayJoin" in shim.sql[-1]
+    local = ob.gaps(ob.load(url, kind="spans"), "3min", by=by, groups=groups, **WINDOW)
+    same(remote, local)
+    billing = remote[remote["service"] == "billing"]
+    assert billing["gap_start"].tolist() == [pd.Timestamp(WINDOW["start"], unit="ns", tz="UTC")]
+    assert billing["duration"].tolist() == [pd.Timedelta(minutes=34)]
+    with pytest.raises(UsageError, match="pass start= and end= with groups="):
+        ob.gaps(url, "3min", by=by, kind="spans", groups=groups)

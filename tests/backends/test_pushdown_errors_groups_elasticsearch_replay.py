@@ -22,7 +22,8 @@ import obsnb as ob
 from fake_server import FakeServer
 from fakes_logs import _field
 from obsnb.errors import UsageError
-from test_pushdown_elasticsearch_errors_gaps_replay import DOCS, END, T0, AggReplay
+from test_pushdown_elasticsearch_errors_gaps_replay import DOCS, END, END_NS, MIN, T0, T0_NS, AggReplay
+from test_pushdown_loki_errors_gaps_replay import certain
 
 WINDOW = dict(start=T0, end=END)
 GROUPS = ["api", "web", "billing"]  # billing has no document
@@ -118,3 +119,11 @@ def test_replay_documented_shapes_es_rate_and_error_rate_groups(es):
     billing = grid[grid["service"] == "billing"][["time", "service"]].assign(total=0, errors=0, error_rate=np.nan)
     expected = pd.concat([base, billing]).sort_values(["time", "service"], kind="stable", na_position="last")
     pd.testing.assert_frame_equal(errs, expected.reset_index(drop=True).astype(base.dtypes.to_dict()))
+
+
+def test_replay_documented_shapes_es_gaps_groups_a_named_group_without_documents_is_the_whole_window(es):
+    url, _, local = es
+    remote = ob.gaps(url, "4min", by="service", groups=GROUPS, page_size=20, **WINDOW)
+    mem = ob.gaps(local, "4min", by="service", groups=GROUPS, **WINDOW)
+    pd.testing.assert_frame_equal(remote, certain(mem, MIN, T0_NS, END_NS, pd.Timedelta(minutes=4)))
+    assert remote[remote["service"] == "billing"]["duration"].tolist() == [pd.Timedelta(minutes=30)]

@@ -22,7 +22,7 @@ import pytest
 import obsnb as ob
 from fake_server import FakeServer
 from obsnb.errors import UsageError
-from test_pushdown_loki_errors_gaps_replay import END, LINES, MIN, T0, LokiErrorsReplay, _labels
+from test_pushdown_loki_errors_gaps_replay import END, LINES, MIN, T0, LokiErrorsReplay, _labels, certain
 
 WINDOW = dict(start=T0, end=END)
 QUERY = '{app="shop"}'
@@ -162,3 +162,13 @@ def test_replay_documented_shapes_loki_error_rate_groups(loki, local):
     expected = pd.concat([base, billing]).sort_values(["time", "service"], kind="stable").reset_index(drop=True)
     pd.testing.assert_frame_equal(remote, expected.astype(base.dtypes.to_dict()))
     assert len(remote[remote["service"] == "billing"]) == 6
+
+
+def test_replay_documented_shapes_loki_gaps_groups_a_named_group_without_lines_is_the_whole_window(loki, local):
+    url, _ = loki
+    remote = ob.gaps(url, "4min", by="service", query=QUERY, groups=GROUPS, **WINDOW)
+    mem = ob.gaps(local, "4min", by="service", groups=GROUPS, **WINDOW)
+    pd.testing.assert_frame_equal(remote, certain(mem, MIN, T0, END, pd.Timedelta(minutes=4)))
+    billing = remote[remote["service"] == "billing"]
+    assert billing[["gap_start", "gap_end"]].values.tolist() == [[pd.Timestamp(T0, unit="ns", tz="UTC"),
+                                                                  pd.Timestamp(END, unit="ns", tz="UTC")]]
