@@ -137,6 +137,8 @@ def custom_errors(errors: Any) -> dict:
     name, a mask, a time window, other expressions, boolean values) is a :class:`UsageError` naming it.
     """
     if isinstance(errors, dict):
+        if not errors:
+            raise UsageError("errors={} names no column: pass {'column': value(s)}")
         tree = ("and", [_leaf_in(str(c), v) for c, v in errors.items()])
     else:
         import polars as pl

@@ -161,6 +161,7 @@ def test_chdb_http_shim_error_definitions_that_cannot_be_translated_are_refused_
                           (~(pl.col("status") == "ERROR"), r"expression .*not\(\) cannot be computed"),
                           ({"level": "error"}, "errors= names level 'error': the frame's levels are DEBUG, INFO"),
                           ({"ok": True}, "errors= compares 'ok' with True"),
+                          ({}, "errors={} names no column"),
                           (pl.col("name") > "a", "a backend orders numbers, not text")]:
         with pytest.raises(UsageError, match=words):
             ob.error_rate(url, "5min", kind="spans", errors=errors)
