@@ -11,8 +11,9 @@ from typing import Any
 
 from .errors import MissingDependencyError, UsageError
 
-__all__ = ["FORMATS", "BACKENDS", "FORMAT_OPTIONS", "COMMON_OPTIONS", "check_options", "register_format", "register_backend", "get_format", "get_backend", "sniff",
-           "FormatNotRecognised", "NoTimestamps"]
+__all__ = ["FORMATS", "BACKENDS", "FORMAT_OPTIONS", "COMMON_OPTIONS", "BACKEND_OPTIONS", "BACKEND_COMMON_OPTIONS",
+           "check_options", "check_backend_options", "register_format", "register_backend", "get_format", "get_backend",
+           "sniff", "FormatNotRecognised", "NoTimestamps"]
 
 
 class FormatNotRecognised(UsageError):
@@ -105,6 +106,24 @@ BACKENDS: dict[str, str] = {
     "clickhouse+https": "obsnb.sources.clickhouse:ClickHouse",
 }
 
+# The keywords every backend load takes (read by the shared HTTP client and the snapshots).
+BACKEND_COMMON_OPTIONS: tuple[str, ...] = ("timeout", "retries", "backoff", "verify", "headers", "progress",
+                                           "snapshot", "snapshot_name", "refresh")
+# backend class ("module:Class", as BACKENDS names it) -> the options it reads besides the common ones. As
+# FORMAT_OPTIONS for files: load() and the helpers' backend forms refuse any other keyword (check_backend_options);
+# tests/backends/test_backend_options.py walks each backend's code and fails when the two disagree.
+_CHUNKED = ("partial", "workers")  # the backends that split a load into concurrent requests (obsnb.sources._http)
+BACKEND_OPTIONS: dict[str, tuple[str, ...]] = {
+    "obsnb.sources.prometheus:Prometheus": ("step", "instant", "time", "max_points", "tenant", "timeout_param", "dedup",
+                                            "partial_response", "nocache") + _CHUNKED,
+    "obsnb.sources.loki:Loki": ("step", "max_points", "tenant", "limit", "direction", "max_lines", "evaluate_at") + _CHUNKED,
+    "obsnb.sources.elasticsearch:Elasticsearch": ("index", "time_field", "page_size", "pit", "max_hits", "fields"),
+    "obsnb.sources.jaeger:Jaeger": ("api", "service", "operation", "tags", "min_duration", "max_duration",
+                                    "limit") + _CHUNKED,
+    "obsnb.sources.tempo:Tempo": ("limit", "spss", "full_traces") + _CHUNKED,
+    "obsnb.sources.clickhouse:ClickHouse": ("table", "database", "limit"),
+}
+
 _cache: dict[str, Any] = {}
 
 
@@ -136,12 +155,40 @@ def register_format(name: str, target: str | type, options: tuple[str, ...] | No
     FORMATS[name] = target
 
 
-def register_backend(scheme: str, target: str | type) -> None:
-    """Add or replace a backend for a URL scheme: ``register_backend("myts", "pkg.mod:MyBackend")``."""
+def register_backend(scheme: str, target: str | type, options: tuple[str, ...] | None = None) -> None:
+    """Add or replace a backend for a URL scheme: ``register_backend("myts", "pkg.mod:MyBackend", options=("db",))``.
+
+    ``options`` are the keywords it reads besides :data:`BACKEND_COMMON_OPTIONS`; without them, a load from it
+    accepts any keyword."""
     if isinstance(target, type):
         _cache[f"{target.__module__}:{target.__qualname__}"] = target
         target = f"{target.__module__}:{target.__qualname__}"
+    if options is not None:
+        BACKEND_OPTIONS[target] = tuple(options)
     BACKENDS[scheme] = target
+
+
+def check_backend_options(scheme: str, options: dict[str, Any], where: str = "load()") -> None:
+    """Refuse a keyword the backend of ``scheme`` does not read (:class:`UsageError` naming those it takes).
+
+    A backend class registered without declared options (:func:`register_backend`) takes any keyword;
+    one that subclasses a declared class (a Prometheus flavour) takes that class's. ``where`` says whose
+    keywords they are (``load()``, a helper, an obsnb.toml source table)."""
+    extra = set(options) - set(BACKEND_COMMON_OPTIONS)
+    if not extra:
+        return
+    cls = get_backend(scheme)
+    names = [f"{c.__module__}:{c.__qualname__}" for c in getattr(cls, "__mro__", (cls,))]
+    declared = next((BACKEND_OPTIONS[n] for n in names if n in BACKEND_OPTIONS), None)
+    if declared is None:
+        return
+    bad = sorted(extra - set(declared))
+    if bad:
+        msg = (f"{where} got the keyword{'s' if len(bad) > 1 else ''} {', '.join(bad)}, which a {scheme}:// source "
+               f"does not take: it takes {', '.join(declared) or 'no options of its own'}, and every backend takes "
+               f"{', '.join(BACKEND_COMMON_OPTIONS)} (besides {', '.join(p for p in LOAD_PARAMETERS if p != 'format')}"
+               ", query).")
+        raise UsageError(msg)
 
 
 def get_format(name: str):

@@ -114,7 +114,8 @@ def rate(
     in SQL and fills the empty buckets with ``WITH FILL`` (see :func:`obsnb.analysis.remote.remote_rate`).
     """
     if isinstance(df, str):
-        return remote_rate(df, every, by=by, start=start, end=end, groups=groups, **backend)
+        return remote_rate(df, every, by=by, start=start, end=end, groups=_expected(groups, F.names(by), "rate"), **backend)
+    _no_backend_keywords(backend, "rate")
     engine = scan_engine(df) if is_scan(df) else F.engine_of(df)
     keys = F.names(by)
     step = F.every_ns(every, "rate")
@@ -122,6 +123,12 @@ def rate(
     out = _counts(frame, time, keys, step, *_bounds(start, end), groups, "rate")
     out = out.with_columns((pl.col("count") / (step / 1e9)).alias("per_second"))
     return F.back(out, engine)
+
+
+def _no_backend_keywords(backend: dict, helper: str) -> None:
+    if backend:  # a keyword this helper does not take on a frame is an error, never ignored
+        raise UsageError(f"ob.{helper} on a frame got {', '.join(sorted(backend))}: those are for the backend form, "
+                         f"ob.{helper}('clickhouse://host:8123', ...), or not keywords of ob.{helper}")
 
 
 def _error_mask(frame: pl.DataFrame | pl.LazyFrame, errors: Any) -> pl.Series | pl.Expr:
@@ -154,9 +161,9 @@ def error_rate(
     source with ``kind="spans"`` (see :func:`obsnb.analysis.remote.remote_error_rate`).
     """
     if isinstance(df, str):
-        if errors is not None:
-            raise UsageError("errors= is for frames; on a backend the error definition is obsnb's for spans")
-        return remote_error_rate(df, every, by=by, start=start, end=end, **backend)
+        groups = _expected(backend.pop("groups", None), F.names(by), "error_rate")  # the backend form takes groups=
+        return remote_error_rate(df, every, by=by, errors=errors, start=start, end=end, groups=groups, **backend)
+    _no_backend_keywords(backend, "error_rate")
     lazy = is_scan(df)
     engine = scan_engine(df) if lazy else F.engine_of(df)
     keys = F.names(by)
@@ -202,9 +209,8 @@ def gaps(
     ``end``. Events outside ``[start, end]`` are ignored.
     """
     if isinstance(df, str):
-        if groups is not None:
-            raise UsageError("groups= is not computed server-side; load the rows and run ob.gaps on the frame")
-        return remote_gaps(df, selector, threshold, by=by, start=start, end=end, **backend)
+        return remote_gaps(df, selector, threshold, by=by, start=start, end=end,
+                           groups=_expected(groups, F.names(by), "gaps"), **backend)
     if backend or selector is not None:
         msg = "selector=, matchers= and step= are for the backend form: ob.gaps('prometheus://host:9090', ...)"
         raise UsageError(msg)

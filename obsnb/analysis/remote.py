@@ -42,6 +42,11 @@ def _split(options: dict) -> tuple[dict, Any, Any, bool]:
 
 def _frame(p, engine: str | None):
     """Run a plan that answers the whole frame; epoch-ns columns become UTC times / durations."""
+    return schema.to_engine(_arrow(p), engine or get_option("engine"))
+
+
+def _arrow(p) -> pa.Table:
+    """:func:`_frame` as Arrow."""
     t = p.run()
     ts = pa.timestamp("ns", "UTC")
     for i, name in enumerate(t.column_names):
@@ -52,26 +57,58 @@ def _frame(p, engine: str | None):
             t = t.set_column(i, name, t.column(i).cast(pa.int64()).cast(ts))
         elif name == "duration":
             t = t.set_column(i, name, t.column(i).cast(pa.int64()).cast(pa.duration("ns")))
-    return schema.to_engine(t, engine or get_option("engine"))
+    return t
 
 
-def _counts(measure: str, source: str, every: Any, by: Any, start: Any, end: Any, groups: Any, engine, options):
+def _counts(measure: str, source: str, every: Any, by: Any, start: Any, end: Any, groups: Any, engine, options,
+            errors: Any = None):
     o, kind, where, explain = _split(options)
-    if groups is not None:
-        raise UsageError(f"groups= is not computed server-side; load the rows and run ob.{'rate' if measure == 'count' else 'error_rate'} "
-                         "on the frame, or add the missing groups' zeros yourself")
     keys = (by,) if isinstance(by, str) else tuple(by or ())
+    expected = groups  # ob.rate / ob.error_rate read groups= into a frame of the by= columns (absence._expected)
     spec = Aggregation(measure, "", by=keys, kind=kind, where=where,
-                       errors=error_definition() if measure == "errors" else None)
+                       errors=(error_definition() if errors is None else custom_errors(errors)) if measure == "errors" else None)
     p = plan(source, spec, start_ns=_ns(start), end_ns=_ns(end), step=every, options=o)
     if explain:
         return p.explain()
     if p.run is not None:
-        return _frame(p, engine)
-    got = _metric_columns(source, p, keys, start, end, p.step_ns, o, whole=True)
-    first, stop = p.eval_window
-    out = (error_frame if measure == "errors" else rate_frame)(got, keys, first, stop, p.step_ns)
+        out = _arrow(p)
+    else:
+        got = _metric_columns(source, p, keys, start, end, p.step_ns, o, whole=True)
+        out = (error_frame if measure == "errors" else rate_frame)(got, keys, *p.eval_window, p.step_ns)
+    if expected is not None:
+        out = with_groups(out, keys, expected, _ns(start), _ns(end), p.step_ns, measure)
     return schema.to_engine(out, engine or get_option("engine"))
+
+
+def with_groups(table: pa.Table, keys, expected, start_ns: int | None, end_ns: int | None, step_ns: int,
+                measure: str) -> pa.Table:
+    """The server's frame plus every bucket of each ``groups=`` group it did not answer, as zeros.
+
+    The server aggregates only the groups it holds lines of, so the groups named in ``groups=`` with no
+    line in the window are added here, on the client, over the same grid of buckets as the others: the
+    window's (``[start, end)``), else the answer's first to last bucket, as in memory (no line and no
+    window: nothing). Zero lines is an exact count, so filling them after the server's aggregate gives the
+    in-memory helper's numbers: ``count`` 0 and ``per_second`` 0.0, or ``total`` and ``errors`` 0 and a NaN
+    ``error_rate``.
+    """
+    import polars as pl
+
+    got = pl.from_arrow(table)
+    times = got.get_column("time").cast(pl.Int64)
+    if got.is_empty() and (start_ns is None or end_ns is None):
+        return table
+    first = (start_ns // step_ns) * step_ns if start_ns is not None else int(times.min())
+    stop = ((end_ns - 1) // step_ns) * step_ns + step_ns if end_ns is not None else int(times.max()) + step_ns
+    want = expected.cast({k: got.schema[k] for k in keys if got.schema[k] != pl.Null}, strict=False).unique()
+    missing = want.join(got.select(keys).unique(), on=list(keys), how="anti", nulls_equal=True)
+    if missing.is_empty() or stop <= first:
+        return table
+    grid = pl.DataFrame({"time": np.arange(first, stop, step_ns, dtype=np.int64)})
+    zeros = ([pl.lit(0, pl.Int64).alias("count"), pl.lit(0.0).alias("per_second")] if measure == "count" else
+             [pl.lit(0, pl.Int64).alias("total"), pl.lit(0, pl.Int64).alias("errors"), pl.lit(float("nan")).alias("error_rate")])
+    extra = missing.join(grid, how="cross").with_columns(pl.col("time").cast(got.schema["time"]), *zeros)
+    out = pl.concat([got, extra.select(got.columns)], how="vertical_relaxed")
+    return out.sort(["time", *keys], nulls_last=True).to_arrow()
 
 
 def error_definition() -> dict:
@@ -85,6 +122,111 @@ def error_definition() -> dict:
             "words": failures.FAILURE_WORDS, "http_columns": failures.HTTP_STATUS_COLUMNS}
 
 
+_OPS = {"Eq": "==", "NotEq": "!=", "Gt": ">", "GtEq": ">=", "Lt": "<", "LtEq": "<="}
+_FLIP = {">": "<", ">=": "<=", "<": ">", "<=": ">=", "==": "==", "!=": "!="}
+_CANONICAL_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def custom_errors(errors: Any) -> dict:
+    """A caller's ``errors=`` as data a backend compiler translates (see :class:`obsnb.sources.pushdown.Aggregation`).
+
+    Translated: ``{"column": value or [values]}`` (every column holds one of its values, as in memory) and a
+    polars expression made of ``pl.col(c) <op> literal`` (``==``, ``!=``, ``<``, ``<=``, ``>``, ``>=``),
+    ``pl.col(c).is_in([...])``, ``&`` and ``|``. ``level`` takes the canonical names (``ERROR``, ...), which
+    the backend matches in every spelling the loader maps to them. Anything else (a boolean column's
+    name, a mask, a time window, other expressions, boolean values) is a :class:`UsageError` naming it.
+    """
+    if isinstance(errors, dict):
+        if not errors:
+            raise UsageError("errors={} names no column: pass {'column': value(s)}")
+        tree = ("and", [_leaf_in(str(c), v) for c, v in errors.items()])
+    else:
+        import polars as pl
+
+        if not isinstance(errors, pl.Expr):
+            raise UsageError(f"errors={_what(errors)} cannot be computed by a backend: it takes {{'column': value(s)}} "
+                             "or a polars comparison such as pl.col('status_code') >= 500; or load the rows and run "
+                             "ob.error_rate on the frame")
+        import json
+
+        try:
+            node = json.loads(errors.meta.serialize(format="json"))
+        except Exception as exc:  # noqa: BLE001 - a polars version without this form: say so
+            raise UsageError(f"errors= expression {errors} cannot be read for a backend ({exc})") from exc
+        tree = _expr_tree(node, str(errors))
+    levels = {lv: tuple(k for k, v in schema._LEVEL_MAP.items() if v == lv) for lv in _CANONICAL_LEVELS}
+    numbers = {lv: [n for n in range(100) if schema.level_from_number(n) == lv] for lv in _CANONICAL_LEVELS}
+    return {"tree": tree, "levels": levels, "level_fields": LEVEL_FIELDS,
+            "level_numbers": {lv: _number_regex(ns) for lv, ns in numbers.items()}}
+
+
+def _what(x: Any) -> str:
+    return repr(x) if isinstance(x, (str, tuple)) else f"<{type(x).__name__}>"
+
+
+def _number_regex(ns: list[int]) -> str:
+    """A regex of the decimal integers in ``ns`` (consecutive, below 100), leading zeros allowed; the last
+    bucket (>= 60) is open-ended, as ``level_from_number``."""
+    if ns[-1] == 99:
+        return number_at_least(ns[0])
+    return "0*(" + "|".join(str(n) for n in ns) + ")"
+
+
+def _leaf_in(column: str, value: Any, negate: bool = False) -> tuple:
+    vals = list(value) if isinstance(value, (list, tuple, set, frozenset)) else [value]
+    vals = [v for v in vals if v is not None]  # a null never matches (is_in without nulls_equal)
+    bad = [v for v in vals if isinstance(v, bool) or not isinstance(v, (str, int, float))]
+    if bad:
+        raise UsageError(f"errors= compares {column!r} with {bad[0]!r}: a backend compares text and numbers only")
+    if column == "level":
+        odd = [v for v in vals if v not in _CANONICAL_LEVELS]
+        if odd:
+            raise UsageError(f"errors= names level {odd[0]!r}: the frame's levels are {', '.join(_CANONICAL_LEVELS)}")
+    return ("not_in" if negate else "in", column, tuple(vals))
+
+
+def _literal(node: dict) -> Any:
+    lit = node.get("Literal")
+    if not isinstance(lit, dict) or len(lit) != 1:
+        return None
+    (_, body), = lit.items()
+    if isinstance(body, dict) and len(body) == 1:
+        (typ, v), = body.items()
+        if typ == "List":  # is_in's values: one Arrow IPC column
+            return tuple(pa.ipc.open_stream(bytes(v)).read_all().column(0).to_pylist())
+        if typ != "Boolean" and isinstance(v, (str, int, float)) and not isinstance(v, bool):
+            return v
+    return None
+
+
+def _expr_tree(node: dict, shown: str) -> tuple:
+    """The error tree of a serialised polars expression, or a UsageError naming the part that is not translated."""
+    if "BinaryExpr" in node:
+        b = node["BinaryExpr"]
+        if b["op"] in ("And", "Or", "LogicalAnd", "LogicalOr"):
+            return ("and" if b["op"] in ("And", "LogicalAnd") else "or", [_expr_tree(b["left"], shown), _expr_tree(b["right"], shown)])
+        op = _OPS.get(b["op"])
+        col, lit, flip = b["left"].get("Column"), _literal(b["right"]), False
+        if col is None:
+            col, lit, flip = b["right"].get("Column"), _literal(b["left"]), True
+        if op is not None and isinstance(col, str) and lit is not None and not isinstance(lit, tuple):
+            op = _FLIP[op] if flip else op
+            if op in ("==", "!="):
+                return _leaf_in(col, lit, negate=op == "!=")
+            if isinstance(lit, str):
+                raise UsageError(f"errors= expression {shown}: a backend orders numbers, not text ({col} {op} {lit!r})")
+            return ("cmp", col, op, lit)
+    fn = node.get("Function")
+    if isinstance(fn, dict) and isinstance(fn.get("function"), dict) and "IsIn" in str(fn["function"]):
+        args = fn.get("input") or []
+        if len(args) == 2 and isinstance(args[0].get("Column"), str) and isinstance(_literal(args[1]), tuple) \
+                and "'nulls_equal': True" not in str(fn["function"]):
+            return _leaf_in(args[0]["Column"], _literal(args[1]))
+    raise UsageError(f"errors= expression {shown} cannot be computed by a backend: it takes comparisons of a column "
+                     "with a literal (==, !=, <, <=, >, >=), is_in([...]), & and |; or load the rows and run "
+                     "ob.error_rate on the frame")
+
+
 def _ns(t: Any) -> int | None:
     return to_ns(t) if t is not None else None
 
@@ -93,14 +235,17 @@ def remote_rate(source: str, every: Any, *, by: Any = None, start: Any = None, e
                 engine: str | None = None, **options: Any):
     """``ob.rate`` computed by the backend: ``time``, the ``by`` columns, ``count``, ``per_second``, zeros included.
 
+    ``groups``: the groups that must be present (a polars frame of the ``by`` columns, as ``ob.rate`` reads its
+    ``groups=``); those the server has no line of are added as zeros on the client (:func:`with_groups`).
+
     ClickHouse: ``toStartOfInterval`` buckets, ``WITH FILL`` within each group over ``[start, end)``
     (or the data's first to last bucket). ``kind=`` picks otel_logs / otel_traces, ``query=`` a SQL condition.
     """
     return _counts("count", source, every, by, start, end, groups, engine, options)
 
 
-def remote_error_rate(source: str, every: Any, *, by: Any = None, start: Any = None, end: Any = None,
-                      engine: str | None = None, **options: Any):
+def remote_error_rate(source: str, every: Any, *, by: Any = None, errors: Any = None, start: Any = None,
+                      end: Any = None, groups: Any = None, engine: str | None = None, **options: Any):
     """``ob.error_rate`` computed by the backend: ``time``, the ``by`` columns, ``total``, ``errors``, ``error_rate``.
 
     ClickHouse, spans: an error is status ERROR or an HTTP status >= 500 attribute, as obsnb's definition for spans.
@@ -109,8 +254,12 @@ def remote_error_rate(source: str, every: Any, *, by: Any = None, start: Any = N
     or a ``filter`` aggregation (:func:`obsnb.sources.elasticsearch.error_query`); those say where it
     differs (a failure word in a short event name is not read). Every bucket of ``[start, end)`` of every
     group with a line in the window is present, empty ones as 0 total and NaN ``error_rate``, as in memory.
+
+    ``errors=``: the caller's definition, as in memory, where the backend can say it (:func:`custom_errors`:
+    ``{"column": value(s)}`` and polars comparisons; ClickHouse logs too); anything else is a UsageError,
+    never obsnb's definition instead. ``groups=``: as :func:`remote_rate`, 0 total and NaN ``error_rate``.
     """
-    return _counts("errors", source, every, by, start, end, None, engine, options)
+    return _counts("errors", source, every, by, start, end, groups, engine, options, errors)
 
 
 def remote_latency(source: str, metric: str, q: Any = (0.5, 0.95, 0.99), *, by: Any = None, matchers: Any = None,
@@ -177,7 +326,8 @@ def _metric_columns(source: str, p, by_keys, start, end, step, options, whole: b
 
 
 def remote_gaps(source: str, selector: str | None, threshold: Any, *, matchers: Any = None, start: Any = None,
-                end: Any = None, step: Any = None, by: Any = None, engine: str | None = None, **options: Any):
+                end: Any = None, step: Any = None, by: Any = None, groups: Any = None, engine: str | None = None,
+                **options: Any):
     """Silences longer than ``threshold`` found by the backend (the backend form of ``ob.gaps``).
 
     Prometheus-compatible: ``absent_over_time`` of ``selector``. Returns ``gap_start``, ``gap_end``,
@@ -193,12 +343,17 @@ def remote_gaps(source: str, selector: str | None, threshold: Any, *, matchers: 
     the in-memory silence (last line to next line) contains it and is at most one ``step`` longer at each
     end, so a silence up to ``2 * step`` longer than ``threshold`` may be missed; a finer ``step=`` narrows
     that. Leading and trailing silences within ``[start, end]`` count; a group with no line in the window
-    has no row (as in memory without ``groups=``).
+    has no row, unless ``groups=`` names it (a polars frame of the ``by`` columns, as ``ob.gaps`` reads it):
+    then it is one silence from ``start`` to ``end``, exactly as in memory (ClickHouse: in the SQL; Loki and
+    Elasticsearch: on the client, from the buckets). Prometheus takes no ``groups=``.
     """
     o, kind, where, explain = _split(options)
     keys = (by,) if isinstance(by, str) else tuple(by or ())
     s_ns, e_ns, thr = _ns(start), _ns(end), duration_ns(threshold)
-    spec = Aggregation("absence", selector or "", by=keys, absence=threshold, matchers=matchers, kind=kind, where=where)
+    if groups is not None and (s_ns is None or e_ns is None):
+        raise UsageError("ob.gaps: a group with no events is a gap only inside a window; pass start= and end= with groups=")
+    spec = Aggregation("absence", selector or "", by=keys, absence=threshold, matchers=matchers, kind=kind, where=where,
+                       groups=groups)
     p = plan(source, spec, start_ns=s_ns, end_ns=e_ns, step=step, options=o)
     if explain:
         return p.explain()
@@ -206,7 +361,7 @@ def remote_gaps(source: str, selector: str | None, threshold: Any, *, matchers: 
         return _frame(p, engine)
     if p.closes_bucket:  # a log backend's lines per bucket (Loki): silences are runs of empty buckets
         got = _metric_columns(source, p, keys, start, end, p.step_ns, o, whole=True)
-        out = gaps_from_buckets(got, keys, step_ns=p.step_ns, start_ns=s_ns, end_ns=e_ns, threshold_ns=thr)
+        out = gaps_from_buckets(got, keys, step_ns=p.step_ns, start_ns=s_ns, end_ns=e_ns, threshold_ns=thr, groups=groups)
         return schema.to_engine(out, engine or get_option("engine"))
     options = o
     step_ns = p.step_ns

@@ -72,6 +72,7 @@ def resolve(source: str, *, kind: str | None, query: Any, start_ns: int | None, 
     else:
         cfg = config.get_source(source)
         name, url = cfg.name, cfg.url
+        registry.check_backend_options(_scheme(url), cfg.options, f"obsnb.toml [sources.{name}]")
         opts = {**cfg.options, **opts}
         headers.update(cfg.secret_headers())
         headers.hidden = frozenset(cfg.headers_env)
@@ -82,6 +83,7 @@ def resolve(source: str, *, kind: str | None, query: Any, start_ns: int | None, 
         if cfg.cert():
             opts["_cert"] = cfg.cert()
     backend = registry.get_backend(_scheme(url))
+    registry.check_backend_options(_scheme(url), options)  # a misspelt keyword is an error, not ignored
     http_url(url)  # validates the transport part
     if isinstance(opts.get("headers"), dict):  # load(..., headers={...}) for ad-hoc URLs
         headers.update(opts.pop("headers"))

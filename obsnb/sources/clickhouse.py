@@ -316,8 +316,11 @@ def latency_sql(kind, table, columns, *, value, qs, names, by, step_ns, start_ns
     return f"SELECT {outer}\nFROM ({inner})" + (f"\nORDER BY {', '.join(group)}" if group else "")
 
 
-def counts_sql(kind, table, columns, *, by, step_ns, start_ns, end_ns, where, errors=False) -> str:
-    """Events per bucket and group, empty buckets filled with zeros (``WITH FILL`` within each group)."""
+def counts_sql(kind, table, columns, *, by, step_ns, start_ns, end_ns, where, errors=None) -> str:
+    """Events per bucket and group, empty buckets filled with zeros (``WITH FILL`` within each group).
+
+    ``errors``: also the errors among them, by obsnb's definition for spans (a definition without ``tree``) or a
+    caller's (its ``tree``: :func:`error_sql`)."""
     src, keys = _source(kind, table, columns, by, start_ns, end_ns, where)
     step = int(step_ns)
     t = "toUnixTimestamp64Nano(Timestamp)"
@@ -330,10 +333,13 @@ def counts_sql(kind, table, columns, *, by, step_ns, start_ns, end_ns, where, er
     lo = bound(start_ns, "min", 0)
     hi = str(((int(end_ns) - 1) // step) * step + step) if end_ns is not None else bound(None, "max", step)
     if errors:
-        if kind != "spans":
-            raise UsageError("ClickHouse computes error_rate server-side for spans (status ERROR, HTTP status >= 500); "
-                             "for logs load them and run ob.error_rate on the frame")
-        aggs = ["toInt64(count()) AS total", f"toInt64(countIf({_SPAN_ERROR})) AS errors"]
+        custom = errors.get("tree") if isinstance(errors, dict) else None
+        if kind != "spans" and custom is None:
+            raise UsageError("ClickHouse computes obsnb's error definition server-side for spans (status ERROR, HTTP "
+                             "status >= 500); for logs pass errors= (e.g. {'level': ['ERROR', 'CRITICAL']}) or load "
+                             "them and run ob.error_rate on the frame")
+        cond = _SPAN_ERROR if custom is None else error_sql(kind, custom, columns)
+        aggs = ["toInt64(count()) AS total", f"toInt64(countIf({cond})) AS errors"]
         outer = "total, errors, if(total > 0, errors / total, nan) AS error_rate"
     else:
         aggs = ["toInt64(count()) AS count"]
@@ -344,8 +350,68 @@ def counts_sql(kind, table, columns, *, by, step_ns, start_ns, end_ns, where, er
     return f"SELECT time{_names(by)}, {outer}\nFROM ({inner})\nORDER BY time{_names(by)}"
 
 
-def gaps_sql(kind, table, columns, *, by, threshold_ns, start_ns, end_ns, where) -> str:
-    """Silences longer than the threshold per group: ``lagInFrame`` over each group's times, plus the edges."""
+def _level_sql(columns) -> str:
+    """The canonical level of an otel_logs row as the loader makes it: ``SeverityNumber`` (OTel scale), else
+    ``SeverityText`` by name (any case, ``warn``, ``err`` ...) or pino number; '' for none."""
+    text = "''"
+    if "SeverityText" in columns:
+        t = "trimBoth(SeverityText)"
+        names = ", ".join(_quote(k) for k in schema._LEVEL_MAP)
+        levels = ", ".join(_quote(v) for v in schema._LEVEL_MAP.values())
+        n = f"toInt64OrZero({t})"
+        pino = f"multiIf({n} < 30, 'DEBUG', {n} < 40, 'INFO', {n} < 50, 'WARNING', {n} < 60, 'ERROR', 'CRITICAL')"
+        text = f"transform(upper({t}), [{names}], [{levels}], if(match({t}, '^[0-9]+$'), {pino}, ''))"
+    if "SeverityNumber" not in columns:
+        return text
+    otel = ", ".join(_quote(schema.level_from_number(n, "otel")) for n in range(1, 25))
+    return f"if(SeverityNumber > 0, [{otel}][least(toInt64(SeverityNumber), 24)], {text})"
+
+
+def _value_sql(kind: str, name: str, columns) -> str:
+    if kind == "logs" and name == "level":
+        return f"nullIf({_level_sql(columns)}, '')"
+    if kind == "spans" and name == "duration_ms":
+        return "(Duration / 1000000)"
+    return key_sql(kind, name, columns)
+
+
+def _literal_sql(v) -> str:
+    return _quote(v) if isinstance(v, str) else repr(float(v))
+
+
+def error_sql(kind: str, tree, columns) -> str:
+    """A caller's error definition (the tree of :func:`obsnb.analysis.remote.custom_errors`) as a SQL condition.
+
+    Columns are the canonical ones of the loaded frame (``service``, ``level``, ``status``, ``duration_ms`` ...)
+    or attributes; text is compared as text, a number with the value read as a number (``accurateCastOrNull``:
+    an attribute ``"503"`` is 503, one that is no number is null), and null is never an error, as in memory.
+    """
+    op = tree[0]
+    if op in ("and", "or"):
+        parts = [error_sql(kind, t, columns) for t in tree[1]] or ["1"]
+        return "(" + f" {op.upper()} ".join(parts) + ")"
+    col = _value_sql(kind, tree[1], columns)
+    num = f"accurateCastOrNull({col}, 'Float64')"
+    if op == "cmp":
+        return f"ifNull({num} {tree[2].replace('==', '=')} {float(tree[3])!r}, 0)"
+    if op == "not_in":  # one value (pl.col(c) != v); a null is not an error
+        if not tree[2]:
+            return "0"
+        v = tree[2][0]
+        return f"ifNull(isNotNull({col}) AND {col} != {_quote(v)}, 0)" if isinstance(v, str) else \
+            f"ifNull({num} != {_literal_sql(v)}, 0)"
+    texts = [v for v in tree[2] if isinstance(v, str)]
+    nums = [v for v in tree[2] if not isinstance(v, str)]
+    parts = ([f"{col} IN ({', '.join(map(_quote, texts))})"] if texts else []) + \
+            ([f"{num} IN ({', '.join(_literal_sql(v) for v in nums)})"] if nums else [])
+    return f"ifNull({' OR '.join(parts)}, 0)" if parts else "0"
+
+
+def gaps_sql(kind, table, columns, *, by, threshold_ns, start_ns, end_ns, where, groups=None) -> str:
+    """Silences longer than the threshold per group: ``lagInFrame`` over each group's times, plus the edges.
+
+    ``groups``: rows of the ``by`` values (text) that must appear: one with no event in ``[start, end]`` is one
+    silence from ``start`` to ``end`` (``arrayJoin`` of the named groups ``NOT IN`` the window's)."""
     cond_end = None if end_ns is None else end_ns + 1  # gaps() keeps events at ``end`` itself: [start, end]
     src, keys = _source(kind, table, columns, by, start_ns, cond_end, where)
     th = int(threshold_ns)
@@ -366,6 +432,13 @@ def gaps_sql(kind, table, columns, *, by, threshold_ns, start_ns, end_ns, where)
     if not by and start_ns is not None and end_ns is not None and end_ns - start_ns > th:
         parts.append(f"SELECT toInt64({int(start_ns)}) AS gap_start, toInt64({int(end_ns)}) AS gap_end "
                      f"FROM (SELECT count() AS n FROM ({ev})) WHERE n = 0")
+    if groups and by and start_ns is not None and end_ns is not None and end_ns - start_ns > th:
+        named = ", ".join("tuple(" + ", ".join(_quote(v) for v in g) + ")" for g in groups)
+        cols = ", ".join(f"_g.{i + 1} AS {k}" for i, k in enumerate(by_names))
+        mine = ", ".join(f"_g.{i + 1}" for i in range(len(by)))
+        parts.append(f"SELECT {cols}, toInt64({int(start_ns)}) AS gap_start, toInt64({int(end_ns)}) AS gap_end "
+                     f"FROM (SELECT arrayJoin([{named}]) AS _g)\nWHERE ({mine}) NOT IN (SELECT {', '.join(by_names)} "
+                     f"FROM ({ev}))")
     union = "\nUNION ALL\n".join(f"({p})" for p in parts)
     return (f"SELECT {''.join(k + ', ' for k in by_names)}gap_start, gap_end, gap_end - gap_start AS duration\n"
             f"FROM ({union})\nORDER BY {''.join(k + ', ' for k in by_names)}gap_start")

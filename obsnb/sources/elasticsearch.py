@@ -189,7 +189,8 @@ def aggregation_body(measure: str, *, by, every_ns, value, quantiles, time_field
         metrics = {"count": {"value_count": {"field": value}},
                    "q": {"percentiles": {"field": value, "percents": [q * 100 for q in quantiles], "keyed": False}}}
     elif measure == "errors":
-        metrics = {"errors": {"filter": error_query(errors or {}, fields)}}
+        errors = errors or {}
+        metrics = {"errors": {"filter": custom_error_query(errors, fields) if "tree" in errors else error_query(errors, fields)}}
     elif measure not in ("count", "absence"):
         raise UsageError(f"Elasticsearch computes latency, rate, error_rate and gaps server-side, not {measure}")
     hist = {"field": time_field, "fixed_interval": _ms(every_ns)} if every_ns else None
@@ -228,6 +229,44 @@ def error_query(d: dict, fields: dict) -> dict:
     should += [{"regexp": {f: {"value": words, "case_insensitive": True}}} for f in names(d["word_columns"])]
     should += [{"range": {f: {"gte": 500, "lt": 600}}} for f in names(d["http_columns"])]
     return {"bool": {"should": should, "minimum_should_match": 1}}
+
+
+_RANGE = {">": "gt", ">=": "gte", "<": "lt", "<=": "lte"}
+
+
+def custom_error_query(d: dict, fields: dict) -> dict:
+    """A caller's error definition (``d["tree"]``: see :func:`obsnb.analysis.remote.custom_errors`) as a bool query.
+
+    A column is the document field of the same (flattened) name, or ``fields[column]``, or the ECS field of a
+    canonical column (``service`` is ``service.name``). ``==`` / ``is_in`` are ``terms`` (exact: a ``text``
+    field needs its ``.keyword``, via ``fields=``), ``!=`` a ``must_not`` with an ``exists`` (a missing field is
+    never an error, as in memory), ``<``, ``>=`` ... a ``range``; ``level`` names canonical levels, matched in
+    every spelling the loader maps to them in the level fields, as :func:`error_query` does.
+    """
+    def field(col):
+        return fields.get(col) or ECS_FIELDS.get(col, col)
+
+    def one(t) -> dict:
+        op = t[0]
+        if op == "and":
+            return {"bool": {"filter": [one(x) for x in t[1]]}}
+        if op == "or":
+            return {"bool": {"should": [one(x) for x in t[1]], "minimum_should_match": 1}}
+        col = t[1]
+        if op == "cmp":
+            return {"range": {field(col): {_RANGE[t[2]]: t[3]}}}
+        if op == "in" and col == "level":
+            names = [a.lower() for lv in t[2] for a in d["levels"][lv]] + [d["level_numbers"][lv] for lv in t[2]]
+            value = "[ \t]*(" + "|".join(names) + ")[ \t]*"
+            level_fields = [field("level")] if "level" in fields else list(dict.fromkeys(d["level_fields"]))
+            return {"bool": {"should": [{"regexp": {f: {"value": value, "case_insensitive": True}}}
+                                        for f in level_fields] if t[2] else [], "minimum_should_match": 1}}
+        terms = {"terms": {field(col): list(t[2])}}
+        if op == "in":
+            return terms
+        return {"bool": {"must_not": [terms], "filter": [{"exists": {"field": field(col)}}]}}
+
+    return one(d["tree"])
 
 
 def _lucene_words(pattern: str) -> str:

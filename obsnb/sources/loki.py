@@ -67,8 +67,10 @@ def logql_aggregations(measure: str, selector: str, *, by, every_ns: int, quanti
         # the error filter reads parsed fields: parse JSON lines when the query has no parser (a line that is
         # not JSON keeps its stream labels and metadata; its parse error is dropped, not a failed query)
         base = selector if _PARSER.search(selector) else f"{selector} | json | drop __error__, __error_details__"
+        errors = errors or {}
+        filt = logql_custom_filter(errors) if "tree" in errors else logql_error_filter(errors)
         return [("total", f"sum{grp} (count_over_time({base} [{rng}]))"),
-                ("errors", f"sum{grp} (count_over_time({base} | {logql_error_filter(errors or {})} [{rng}]))")]
+                ("errors", f"sum{grp} (count_over_time({base} | {filt} [{rng}]))")]
     if measure != "quantiles":
         raise UsageError(f"Loki computes latency, rate, error_rate and gaps server-side, not {measure}")
     if not value or not value.replace("_", "").replace(".", "").isalnum():
@@ -111,6 +113,53 @@ def logql_error_filter(d: dict) -> str:
     http = r"\s*5[0-9][0-9](\.0+)?\s*"
     clauses += [f"{lab}=~{rx(http)}" for lab in labels(d["http_columns"])]
     return " or ".join(clauses)
+
+
+_RE_SPECIAL = frozenset("\\.+*?()|[]{}^$")
+_NUMBER = r"[-+]?[0-9]+(\.[0-9]+)?"
+
+
+def _re_literal(v) -> str:
+    """A value as an RE2 pattern matching its text exactly (a whole number also as ``503.0``)."""
+    if isinstance(v, float) and v.is_integer():
+        return f"{int(v)}(\\.0+)?"
+    return "".join("\\" + c if c in _RE_SPECIAL else c for c in str(v))
+
+
+def _quoted(text: str) -> str:
+    return json.dumps(text)  # a LogQL double-quoted string: Go's escapes, which JSON's are a subset of
+
+
+def logql_custom_filter(d: dict) -> str:
+    """A caller's error definition (``d["tree"]``: see :func:`obsnb.analysis.remote.custom_errors`) as a LogQL label filter.
+
+    A column is the label the query's parser (``| json`` when it has none) gives its field: ``event.outcome``
+    is ``event_outcome`` (:func:`logql_label`). ``==`` / ``is_in`` are an anchored regex of the values' text
+    (``=~"(503|504)"``); ``!=`` also needs the label present (a missing field is null in memory, never an
+    error); ``<``, ``>=`` ... compare numbers, guarded by a number regex so that a line whose field is not a
+    number is no error (rather than a LogQL conversion error). ``level`` names canonical levels, matched in
+    every spelling the loader maps to them (any case, pino numbers) in every level field and Loki's
+    ``detected_level``, as :func:`logql_error_filter` does for obsnb's definition.
+    """
+    def leaf(t) -> str:
+        op, col = t[0], t[1]
+        if op in ("and", "or"):
+            parts = [leaf(x) for x in t[1]]
+            return "(" + f" {op} ".join(parts) + ")" if parts else 'line_no_such_label=~"x^"'
+        if op == "in" and col == "level":
+            names = [a.lower() for lv in t[2] for a in d["levels"][lv]] + [d["level_numbers"][lv] for lv in t[2]]
+            pattern = r"(?i)\s*(" + "|".join(names) + r")\s*"
+            labs = list(dict.fromkeys(logql_label(f) for f in [*d["level_fields"], "detected_level"]))
+            return "(" + " or ".join(f"{lab}=~{_quoted(pattern)}" for lab in labs) + ")" if t[2] else 'level=~"x^"'
+        lab = logql_label(col)
+        if op == "cmp":
+            return f"({lab}=~{_quoted(_NUMBER)} and {lab} {t[2]} {float(t[3])!r})"
+        alts = "(" + "|".join(_re_literal(v) for v in t[2]) + ")" if t[2] else "x^"
+        if op == "in":
+            return f"{lab}=~{_quoted(alts)}"
+        return f"({lab}!~{_quoted(alts)} and {lab}=~{_quoted('(?s).+')})"
+
+    return leaf(d["tree"])
 
 
 def is_metric_query(query: str) -> bool:

@@ -33,6 +33,11 @@ The spec
     levels that are errors: pino's >= 50, :func:`number_at_least`), ``outcome_columns`` (``failure``), ``word_columns`` + ``words`` (a
     failure word), ``http_columns`` (a status 500-599). Each backend translates it as closely as its
     language allows (:func:`obsnb.sources.loki.logql_error_filter`, :func:`obsnb.sources.elasticsearch.error_query`).
+    A caller's ``errors=`` comes instead as ``tree`` (:func:`obsnb.analysis.remote.custom_errors`): ``("and" |
+    "or", [trees])``, ``("in", column, values)``, ``("not_in", column, (value,))``, ``("cmp", column, op,
+    number)``, with ``levels`` (canonical level -> the names that map to it), ``level_numbers`` (-> a regex of
+    its pino numbers) and ``level_fields`` for a ``level`` column (:func:`obsnb.sources.clickhouse.error_sql`,
+    :func:`obsnb.sources.loki.logql_custom_filter`, :func:`obsnb.sources.elasticsearch.custom_error_query`).
 ``kind``, ``where``, ``exact``
     For backends that hold the records themselves (ClickHouse's ``otel_logs``/``otel_traces``): which
     table (``"logs"``/``"spans"``), a condition in the backend's language, and for quantiles whether
@@ -78,6 +83,7 @@ from ..timeutil import duration_ns
 from . import clickhouse as ch
 from . import elasticsearch as es
 from . import loki
+from ._http import redact_url
 from .backend import resolve, scheme_of
 from .prometheus import auto_step, promql_absent_over_time, promql_histogram_quantile
 
@@ -86,6 +92,7 @@ __all__ = ["Aggregation", "Plan", "plan", "quantile_column", "COMPILERS", "MEASU
 
 
 MEASURES = ("quantiles", "absence", "count", "errors")
+HELPERS = {"quantiles": "latency", "absence": "gaps", "count": "rate", "errors": "error_rate"}  # measure -> helper
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,6 +110,7 @@ class Aggregation:
     where: Any = None
     exact: bool = True
     errors: Any = dataclasses.field(default=None, compare=False)  # the error definition, for "errors"
+    groups: Any = dataclasses.field(default=None, compare=False)  # for "absence": a polars frame of the by= groups
 
     def __post_init__(self):
         if self.measure not in MEASURES:
@@ -137,6 +145,8 @@ def _promql(spec: Aggregation, start_ns: int | None, end_ns: int | None, step: A
         return Plan([(quantile_column(q), promql_histogram_quantile(spec.series, q, by=list(spec.by),
                                                                     matchers=spec.matchers, window=spec.bucket))
                      for q in spec.quantiles])
+    if spec.groups is not None:
+        raise UsageError("ob.gaps on a Prometheus-compatible backend takes no groups= (absent_over_time has no groups)")
     if not spec.series or start_ns is None or end_ns is None or spec.by:
         raise UsageError("ob.gaps(source, ...) on a Prometheus-compatible backend needs selector= (the series that "
                          "must not go silent), start= and end=, and no by= (absent_over_time drops the labels)")
@@ -161,11 +171,12 @@ def _clickhouse(spec: Aggregation, start_ns: int | None, end_ns: int | None, ste
         sql = ch.latency_sql(kind, table, cols, value=spec.series, qs=spec.quantiles, step_ns=step_ns, exact=spec.exact,
                              names=[quantile_column(q) for q in spec.quantiles], **args)
     elif spec.measure == "absence":
-        sql = ch.gaps_sql(kind, table, cols, threshold_ns=duration_ns(spec.absence), **args)
+        sql = ch.gaps_sql(kind, table, cols, threshold_ns=duration_ns(spec.absence), groups=_rows(spec.groups), **args)
     else:
         if step_ns is None:
             raise UsageError(f"ClickHouse {spec.measure} needs the bucket width (every=)")
-        sql = ch.counts_sql(kind, table, cols, step_ns=step_ns, errors=spec.measure == "errors", **args)
+        errors = spec.errors if spec.measure == "errors" else None
+        sql = ch.counts_sql(kind, table, cols, step_ns=step_ns, errors=errors, **args)
     sql += "\nFORMAT ArrowStream"
 
     def run():
@@ -173,6 +184,16 @@ def _clickhouse(spec: Aggregation, start_ns: int | None, end_ns: int | None, ste
             return session.arrow(sql)
 
     return Plan([(spec.measure, sql)], step_ns, run=run)
+
+
+def _rows(groups) -> list[tuple] | None:
+    """The ``groups=`` frame as rows of text, as the SQL compares them (the by= columns are text there)."""
+    if groups is None:
+        return None
+    rows = groups.unique(maintain_order=True).rows()
+    if any(v is None for r in rows for v in r):
+        raise UsageError("ob.gaps on ClickHouse: groups= names a null group; name groups by their values")
+    return [tuple(str(v) for v in r) for r in rows]
 
 
 def gap_step(threshold: Any) -> int:
@@ -227,7 +248,7 @@ def _elastic(spec: Aggregation, start_ns: int | None, end_ns: int | None, step: 
         out = es.aggregation_frame("count" if absence else spec.measure, rows, by=spec.by, every_ns=every, names=names)
         if absence:
             return gaps_from_buckets(out, spec.by, step_ns=every, start_ns=start_ns, end_ns=end_ns,
-                                     threshold_ns=duration_ns(spec.absence))
+                                     threshold_ns=duration_ns(spec.absence), groups=spec.groups)
         if spec.measure in ("count", "errors"):
             first, stop = window_grid(start_ns, end_ns, every, out)
             out = (error_frame if spec.measure == "errors" else rate_frame)(out, spec.by, first, stop, every)
@@ -288,14 +309,16 @@ def error_frame(table: pa.Table, keys, first_ns: int, stop_ns: int, step_ns: int
     return out.with_columns(rate.alias("error_rate")).to_arrow()
 
 
-def gaps_from_buckets(table: pa.Table, keys, *, step_ns: int, start_ns: int, end_ns: int, threshold_ns: int) -> pa.Table:
+def gaps_from_buckets(table: pa.Table, keys, *, step_ns: int, start_ns: int, end_ns: int, threshold_ns: int,
+                      groups=None) -> pa.Table:
     """``ob.gaps``' frame from lines per bucket: the runs of empty buckets longer than the threshold.
 
     ``table`` has ``time`` (bucket starts), the ``keys`` and ``count``. A silence is the span the buckets
     prove empty: from the end of a group's last non-empty bucket (or ``start_ns``) to the start of its
     next one (or ``end_ns``), kept when longer than ``threshold_ns``. The true silence (last line to
     next line, what the in-memory ``ob.gaps`` reports) contains it and is at most one bucket longer at
-    each end; a silence only up to two buckets longer than the threshold can fall under it here.
+    each end; a silence only up to two buckets longer than the threshold can fall under it here. A group of
+    ``groups`` (a polars frame of the ``keys``) with no line at all is one silence, ``start_ns`` to ``end_ns``.
     """
     import polars as pl
 
@@ -313,6 +336,10 @@ def gaps_from_buckets(table: pa.Table, keys, *, step_ns: int, start_ns: int, end
     ]
     if not keys and lists.is_empty():  # nothing at all in the window
         parts.append(pl.DataFrame({"gap_start": [int(start_ns)], "gap_end": [int(end_ns)]}))
+    if groups is not None and keys:  # the named groups without a line: silent over the whole window
+        want = groups.cast({k: lists.schema[k] for k in keys if lists.schema[k] != pl.Null}, strict=False).unique()
+        silent = want.join(lists.select(keys), on=keys, how="anti", nulls_equal=True)
+        parts.append(silent.select(*keys, pl.lit(int(start_ns)).alias("gap_start"), pl.lit(int(end_ns)).alias("gap_end")))
     ts = pl.Datetime("ns", "UTC")
     out = pl.concat([p.cast({"gap_start": pl.Int64, "gap_end": pl.Int64}) for p in parts], how="vertical_relaxed")
     out = out.filter(pl.col("gap_end") - pl.col("gap_start") > th)
@@ -331,6 +358,10 @@ COMPILERS: dict[str, Callable[..., Plan]] = {
 }
 
 
+def _shown(source: str) -> str:
+    return redact_url(source) if "://" in source else source  # a URL may hold a password
+
+
 def plan(source: str, spec: Aggregation, *, start_ns: int | None, end_ns: int | None, step: Any = None,
          options: dict[str, Any] | None = None) -> Plan:
     """The queries with which ``source`` (a backend URL or obsnb.toml name) answers ``spec``.
@@ -340,6 +371,7 @@ def plan(source: str, spec: Aggregation, *, start_ns: int | None, end_ns: int | 
     """
     scheme = scheme_of(source)
     backend = registry.get_backend(scheme)  # an unknown scheme: the registry's error, listing the known ones
+    registry.check_backend_options(scheme, dict(options or {}), f"ob.{HELPERS[spec.measure]}({_shown(source)!r}, ...)")
     # the backend's own compiler, else its nearest base class's (a Prometheus subclass speaks PromQL)
     names = [f"{c.__module__}:{c.__qualname__}" for c in backend.__mro__]
     compiler = next((COMPILERS[n] for n in names if n in COMPILERS), None)

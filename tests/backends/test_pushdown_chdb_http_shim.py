@@ -128,7 +128,5 @@ def test_chdb_http_shim_pushdown_errors_are_clear(ch):
     url, _ = ch
     with pytest.raises(UsageError, match="value='duration_ms'"):
         ob.latency(url, value="bytes", kind="spans")
-    with pytest.raises(UsageError, match="groups= is not computed server-side"):
-        ob.rate(url, "1min", by="service", groups=["api"], kind="spans")
     with pytest.raises(ob.QueryError, match="Code: 47"):
         ob.rate(url, "1min", kind="spans", query="NoSuchColumn = 1")

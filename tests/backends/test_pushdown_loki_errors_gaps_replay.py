@@ -103,12 +103,18 @@ class LokiErrorsReplay(LokiFake):
             return self.fail[1]
         return super().__call__(req)
 
+    @staticmethod
+    def label_filter(text: str):
+        """The ``or`` of ``label=~`pattern``` matchers as a function of a line's labels -> (kept, error)."""
+        clauses = re.findall(r"(\w+)=~`([^`]*)`", text)
+        return lambda lab: (not clauses or any(re.fullmatch(p, str(lab.get(n, ""))) for n, p in clauses), False)
+
     def _metric(self, req: Request, q: str, start: int, end: int) -> Response:
         m = self.QUERY.fullmatch(q.strip())
         if not m:
             return Response.text("parse error at line 1, col 1: syntax error: unexpected IDENTIFIER", 400)
         sel = dict(re.findall(r'(\w+)="([^"]*)"', m["sel"]))
-        clauses = re.findall(r"(\w+)=~`([^`]*)`", m["filter"] or "")
+        keep = self.label_filter(m["filter"] or "")
         by = [b.strip() for b in (m["by"] or "").split(",") if b.strip()]
         rng, step = int(m["rng"]) * S, round(float(req.params["step"]) * 1e9)
         series: dict[str, list[int]] = {}
@@ -116,9 +122,12 @@ class LokiErrorsReplay(LokiFake):
             if not all(labels.get(k) == v for k, v in sel.items()):
                 continue
             lab = _labels(labels, line, meta) if m["pipe"] else dict(labels)
-            if clauses and not any(re.fullmatch(p, str(lab.get(n, ""))) for n, p in clauses):
-                continue
-            series.setdefault(json.dumps({k: lab[k] for k in by if k in lab}, sort_keys=True), []).append(ts)
+            kept, error = keep(lab)
+            if kept and error:  # a label filter failed on a line it kept: Loki fails the metric query
+                return Response.json({"status": "error", "errorType": "execution",
+                                      "error": "pipeline error: 'LabelFilterErr' for series"}, 400)
+            if kept:
+                series.setdefault(json.dumps({k: lab[k] for k in by if k in lab}, sort_keys=True), []).append(ts)
         result = []
         for key, times in series.items():
             times = np.array(times)
