@@ -22,7 +22,7 @@ import pyarrow.compute as pc
 
 from ..errors import UsageError
 from ._isostamp import iso_parts
-from ._lines import connect, head_lines, infer_numbers, read_lines, reject_where, times_to_ns
+from ._lines import connect, head_lines, infer_numbers, line_views, reject_where, times_to_ns
 from .base import FileInput, ReadContext
 
 # Groups that make up a timestamp: year (2 or 4 digits), month (number or name), day, hour, minute,
@@ -80,8 +80,8 @@ def sniff_layouts(head: bytes, layouts: tuple[Layout, ...], continuation: str = 
     return score / 2 if share >= 0.25 else 0.0
 
 
-def match_layouts(lines: pa.Array, bad: pa.Array, layouts: tuple[Layout, ...]):
-    """Match each line against each layout in turn, only on lines still unmatched.
+def match_layouts(lines, bad: np.ndarray, layouts: tuple[Layout, ...]):
+    """Match each line (a polars string Series) against each layout in turn, only on lines still unmatched.
 
     Returns the indices of record-starting lines (sorted), which layout each matched, and the
     groups of those lines as polars string Series (every group of every layout; null where a layout
@@ -89,14 +89,14 @@ def match_layouts(lines: pa.Array, bad: pa.Array, layouts: tuple[Layout, ...]):
     """
     import polars as pl
 
-    remaining = ~bad.to_numpy(zero_copy_only=False)
+    remaining = ~bad
     found: list[tuple[np.ndarray, int, pl.DataFrame]] = []
     for form in _try_order(lines, layouts):
         idx = np.flatnonzero(remaining)
         if not len(idx):
             break
-        sub = lines if len(idx) == len(lines) else lines.take(pa.array(idx))
-        m = pl.Series(sub).str.extract_groups(layouts[form].pattern).struct.unnest()
+        sub = lines if len(idx) == len(lines) else lines.gather(idx)
+        m = sub.str.extract_groups(layouts[form].pattern).struct.unnest()
         ok = m.select(pl.any_horizontal(pl.all().is_not_null())).to_series()
         if not ok.any():
             continue
@@ -117,13 +117,13 @@ def match_layouts(lines: pa.Array, bad: pa.Array, layouts: tuple[Layout, ...]):
     return starts, forms, {c: frame[c] for c in frame.columns}
 
 
-def _try_order(lines: pa.Array, layouts: tuple[Layout, ...], sample: int = 200) -> list[int]:
+def _try_order(lines, layouts: tuple[Layout, ...], sample: int = 200) -> list[int]:
     """The layouts that start the file's first records first (each keeps its place among them), then the rest.
 
     Each pass runs over the lines still unmatched, so trying the file's own layout first means the
     others see only its stack traces and strays.
     """
-    head = [ln.encode() for ln in lines.slice(0, sample).to_pylist() if ln is not None]
+    head = [ln.encode() for ln in lines.head(sample).to_list() if ln is not None]
     used = set()
     for ln in head:
         for i, lay in enumerate(layouts):
@@ -133,12 +133,13 @@ def _try_order(lines: pa.Array, layouts: tuple[Layout, ...], sample: int = 200) 
     return [i for i in range(len(layouts)) if i in used] + [i for i in range(len(layouts)) if i not in used]
 
 
-def fold_continuations(lines: pa.Array, start_np: np.ndarray, cont_np: np.ndarray, n_records: int) -> pa.Array:
-    """The continuation lines of each record joined with newlines (null for a record with none)."""
+def fold_continuations(lines, start_np: np.ndarray, cont_np: np.ndarray, n_records: int) -> pa.Array:
+    """The continuation lines (polars or Arrow strings) of each record joined with newlines (null for a
+    record with none)."""
     import polars as pl
 
     rid = np.cumsum(start_np) - 1
-    df = pl.DataFrame({"rid": rid[cont_np], "s": pl.Series(lines.filter(pa.array(cont_np)))})
+    df = pl.DataFrame({"rid": rid[cont_np], "s": pl.Series(lines).filter(pl.Series(cont_np))})
     agg = df.group_by("rid", maintain_order=True).agg(pl.col("s").str.join("\n"))
     idx = np.full(n_records, -1, dtype=np.int64)
     idx[agg["rid"].to_numpy()] = np.arange(agg.height)
@@ -382,7 +383,7 @@ def read_layouts(src: FileInput, ctx: ReadContext, layouts: tuple[Layout, ...], 
     """
     import polars as pl
 
-    lines, numbers, bad = read_lines(src, ctx)
+    lines, numbers, bad = line_views(src, ctx, release=True)
     if len(lines) == 0:
         return None
     starts, forms, cols = match_layouts(lines, bad, layouts)
@@ -393,15 +394,14 @@ def read_layouts(src: FileInput, ctx: ReadContext, layouts: tuple[Layout, ...], 
     start_np = np.zeros(n_lines, dtype=bool)
     start_np[starts] = True
     rid = np.cumsum(start_np)
-    bad_np = bad.to_numpy(zero_copy_only=False)
+    bad_np = bad
     broken_np = np.zeros(n_lines, dtype=bool)
     other = np.flatnonzero(~start_np & ~bad_np)
     if head is not None and len(other):
-        looks = pc.match_substring_regex(lines.take(pa.array(other)), head)
-        broken_np[other[looks.to_numpy(zero_copy_only=False)]] = True
+        broken_np[other[lines.gather(other).str.contains(head).to_numpy()]] = True
     orphan_np = ~start_np & ~bad_np & ~broken_np & ((rid == 0) | (not fold))
     reject_where(ctx, src.path, pa.array(bad_np | broken_np | orphan_np), lines, numbers,
-                 pc.if_else(bad, f"binary or undecodable bytes, not a {what} line",
+                 pc.if_else(pa.array(bad_np), f"binary or undecodable bytes, not a {what} line",
                             pc.if_else(pa.array(broken_np),
                                        f"starts like a {what} record but does not parse (cut-off line?)",
                                        f"not a {what} line" + (", and no record before it to continue" if fold else ""))))
@@ -410,7 +410,7 @@ def read_layouts(src: FileInput, ctx: ReadContext, layouts: tuple[Layout, ...], 
     time = stamp_ns(cols, n, src, ctx, what)
     timed = pc.is_valid(time)
     untimed = None if pc.all(timed).as_py() else starts[~timed.to_numpy(zero_copy_only=False)]
-    untimed_raw = lines.take(pa.array(untimed)) if untimed is not None else None
+    untimed_raw = lines.gather(untimed) if untimed is not None else None
     exception = fold_continuations(lines, start_np, cont_np, n) if cont_np.any() else None
     del lines  # the lines' copy goes before the columns leave polars: a lower peak
     out: dict[str, pa.Array] = {"time": time}
@@ -430,10 +430,10 @@ def read_layouts(src: FileInput, ctx: ReadContext, layouts: tuple[Layout, ...], 
         out["layout"] = pc.take(pa.array([lay.name for lay in layouts]), pa.array(forms))
     if exception is not None:
         out["exception"] = exception
-    out["_line"] = numbers.take(pa.array(starts))
+    out["_line"] = pa.array(numbers[starts])
     if untimed is not None:
         reject_where(ctx, src.path, pa.array(np.ones(len(untimed), dtype=bool)), untimed_raw,
-                     numbers.take(pa.array(untimed)), "unparseable timestamp (impossible date)")
+                     numbers[untimed], "unparseable timestamp (impossible date)")
         out = {k: v.filter(timed) for k, v in out.items()}
     return out
 
