@@ -22,7 +22,7 @@ import pyarrow.compute as pc
 
 from ..errors import UsageError
 from ._isostamp import iso_parts
-from ._lines import connect, head_lines, infer_numbers, line_views, reject_where, times_to_ns
+from ._lines import Lines, connect, head_lines, infer_numbers, line_views, reject_where, times_to_ns
 from .base import FileInput, ReadContext
 
 # Groups that make up a timestamp: year (2 or 4 digits), month (number or name), day, hour, minute,
@@ -80,31 +80,36 @@ def sniff_layouts(head: bytes, layouts: tuple[Layout, ...], continuation: str = 
     return score / 2 if share >= 0.25 else 0.0
 
 
-def match_layouts(lines, bad: np.ndarray, layouts: tuple[Layout, ...]):
-    """Match each line (a polars string Series) against each layout in turn, only on lines still unmatched.
+def match_layouts(lines: Lines, layouts: tuple[Layout, ...]):
+    """Match each line against each layout in turn, only on lines still unmatched (not garbage).
 
     Returns the indices of record-starting lines (sorted), which layout each matched, and the
     groups of those lines as polars string Series (every group of every layout; null where a layout
     lacks it), in line order. The groups stay in polars: each becomes Arrow once, when it is output.
+    A message that runs to the end of the line is not captured: it is a view into the lines' bytes,
+    from where the rest of the match ends (see :func:`_head_pattern`).
     """
     import polars as pl
 
-    remaining = ~bad
+    remaining = ~lines.bad
     found: list[tuple[np.ndarray, int, pl.DataFrame]] = []
-    for form in _try_order(lines, layouts):
+    for form in _try_order(lines.text, layouts):
         idx = np.flatnonzero(remaining)
         if not len(idx):
             break
-        sub = lines if len(idx) == len(lines) else lines.gather(idx)
-        m = sub.str.extract_groups(layouts[form].pattern).struct.unnest()
+        sub = lines.text if len(idx) == len(lines.text) else lines.text.gather(idx)
+        head, sep = _head_pattern(layouts[form].pattern)
+        m = _extract(sub, head or layouts[form].pattern)
         ok = m.select(pl.any_horizontal(pl.all().is_not_null())).to_series()
         if not ok.any():
             continue
         if not ok.all():
             m = m.filter(ok)
-        ok_np = ok.to_numpy()
-        found.append((idx[ok_np], form, m))
-        remaining[idx[ok_np]] = False
+        rows = idx[ok.to_numpy()]
+        if head is not None:
+            m = _rest_as_msg(m, lines, rows, sep)
+        found.append((rows, form, m))
+        remaining[rows] = False
     if not found:  # no record at all: every group, empty
         groups = {g: pl.Series(g, [], pl.String) for lay in layouts for g in lay.sniff_re.groupindex}
         return np.array([], dtype=np.int64), np.array([], dtype=np.int64), groups
@@ -115,6 +120,75 @@ def match_layouts(lines, bad: np.ndarray, layouts: tuple[Layout, ...]):
         order = np.argsort(starts, kind="stable")
         starts, forms, frame = starts[order], forms[order], frame[pl.Series(order)]
     return starts, forms, {c: frame[c] for c in frame.columns}
+
+
+# A message group that runs to the end of the line, alone or after a separator (then null without one).
+_RESTS = (("(?P<msg>.*)$", None), ("(?: (?P<msg>.*))?$", " "), (r"(?:\s+(?P<msg>.*))?$", r"\s+"))
+_PARALLEL_LINES = 200_000  # lines per thread worth a thread of their own
+
+
+@functools.lru_cache(maxsize=None)
+def _head_pattern(pattern: str) -> tuple[str | None, str | None]:
+    """``pattern`` without its trailing message group: (``^(?P<_head>...)`` and a ``_sep`` group for the
+    separator, the separator), or (None, None) when it has no such group or a top-level ``|``.
+
+    The regex then stops where the message begins: capturing the message costs about as much as all
+    the other groups together, and its bytes are already in the lines.
+    """
+    for rest, sep in _RESTS:
+        if pattern.startswith("^") and pattern.endswith(rest) and not _top_level_bar(pattern[1:-len(rest)]):
+            head = f"^(?P<_head>{pattern[1:-len(rest)]})"
+            return (head + f"(?P<_sep>{sep}|$)" if sep else head), sep
+    return None, None
+
+
+def _top_level_bar(pattern: str) -> bool:
+    """Whether ``pattern`` has a ``|`` outside every group and class (so it cannot be cut in two)."""
+    depth, i, in_class = 0, 0, False
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "\\":
+            i += 1
+        elif in_class:
+            in_class = c != "]"
+        elif c == "[":
+            in_class = True
+            i += 1 if pattern[i + 1:i + 2] in ("]", "^") else 0  # a leading ] or ^ is part of the class
+        elif c == "(":
+            depth += 1
+        elif c == ")":
+            depth -= 1
+        elif c == "|" and depth == 0:
+            return True
+        i += 1
+    return False
+
+
+def _extract(sub, pattern: str):
+    """Named groups of ``pattern`` per line, polars' regex on one thread per share of a big input."""
+    import polars as pl
+
+    k = min(pl.thread_pool_size(), len(sub) // _PARALLEL_LINES)
+    if k <= 1:
+        return sub.str.extract_groups(pattern).struct.unnest()
+    cut = np.linspace(0, len(sub), k + 1).astype(np.int64)
+    parts = [pl.LazyFrame({"l": sub.slice(int(a), int(b - a))}).select(pl.col("l").str.extract_groups(pattern))
+             .unnest("l") for a, b in zip(cut[:-1], cut[1:])]
+    return pl.concat(pl.collect_all(parts), rechunk=False)
+
+
+def _rest_as_msg(m, lines: Lines, rows: np.ndarray, sep: str | None):
+    """The groups of :func:`_head_pattern`'s match with ``msg``, the rest of each line, in place of ``_head``."""
+    import polars as pl
+
+    begin = lines.starts[rows] + m["_head"].str.len_bytes().to_numpy().astype(np.int64)
+    if sep is not None:
+        gap = m["_sep"].str.len_bytes().to_numpy().astype(np.int64)
+        begin += gap
+    msg = lines.views(begin, lines.ends[rows]).alias("msg")
+    if sep is not None:
+        msg = pl.select(pl.when(pl.Series(gap > 0)).then(msg)).to_series().alias("msg")
+    return m.drop([c for c in ("_head", "_sep") if c in m.columns]).with_columns(msg)
 
 
 def _try_order(lines, layouts: tuple[Layout, ...], sample: int = 200) -> list[int]:
@@ -383,10 +457,11 @@ def read_layouts(src: FileInput, ctx: ReadContext, layouts: tuple[Layout, ...], 
     """
     import polars as pl
 
-    lines, numbers, bad = line_views(src, ctx, release=True)
+    got = line_views(src, ctx, release=True)
+    lines, numbers, bad = got.text, got.numbers, got.bad
     if len(lines) == 0:
         return None
-    starts, forms, cols = match_layouts(lines, bad, layouts)
+    starts, forms, cols = match_layouts(got, layouts)
     for k in [k for k in cols if re.fullmatch(r"(level|msg)\d", k)]:  # alternatives of one group (level2, ...)
         alt = cols.pop(k)
         cols[k[:-1]] = cols[k[:-1]].fill_null(alt) if k[:-1] in cols else alt
@@ -412,7 +487,7 @@ def read_layouts(src: FileInput, ctx: ReadContext, layouts: tuple[Layout, ...], 
     untimed = None if pc.all(timed).as_py() else starts[~timed.to_numpy(zero_copy_only=False)]
     untimed_raw = lines.gather(untimed) if untimed is not None else None
     exception = fold_continuations(lines, start_np, cont_np, n) if cont_np.any() else None
-    del lines  # the lines' copy goes before the columns leave polars: a lower peak
+    del lines, got  # the lines (and the file's bytes, but where messages point) go before the columns leave polars
     out: dict[str, pa.Array] = {"time": time}
     for k in [k for k in cols if k in TIME_GROUPS or k.startswith("_")]:
         del cols[k]  # each group's polars memory goes as soon as it is used

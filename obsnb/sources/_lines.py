@@ -7,6 +7,7 @@ by DuckDB's macros shared with every other loader; no Python loop runs per line.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 
 import duckdb
@@ -43,9 +44,29 @@ def connect() -> duckdb.DuckDBPyConnection:
     return con
 
 
-def line_views(src: FileInput, ctx: ReadContext, release: bool = False):
+@dataclasses.dataclass
+class Lines:
+    """The non-blank lines of a file (see :func:`line_views`): ``text`` a polars string Series of views
+    into ``data`` (the file's bytes), ``starts``/``ends`` each line's byte range in it, ``numbers`` the
+    1-based line numbers and ``bad`` where a line holds binary garbage (numpy arrays)."""
+
+    text: object
+    numbers: np.ndarray
+    bad: np.ndarray
+    data: bytes
+    starts: np.ndarray
+    ends: np.ndarray
+
+    def views(self, starts: np.ndarray, ends: np.ndarray):
+        """Pieces ``data[starts[i]:ends[i]]`` (within the lines) as a polars string Series, no bytes copied."""
+        import polars as pl
+
+        return pl.from_arrow(_view_array(self.data, starts, ends))
+
+
+def line_views(src: FileInput, ctx: ReadContext, release: bool = False) -> Lines:
     """The non-blank lines of a file as a polars string Series over the file's own bytes (no line is
-    copied), their 1-based numbers (numpy int64) and where each holds binary garbage (numpy bool).
+    copied), their 1-based numbers and where each holds binary garbage.
 
     ``\\r`` before a newline is stripped; the last line may lack its newline (a cut-off write; readers
     reject it when it does not parse). Each line is an Arrow string view (length, first bytes, place in
@@ -55,35 +76,31 @@ def line_views(src: FileInput, ctx: ReadContext, release: bool = False):
     first (its lines are garbage, see :func:`bad_mask`). A line over the record cap (the load's
     ``max_record_bytes``) is never read whole: it is rejected here, with the cap's reason, and left out.
     """
-    lines, numbers, clean = _views(src, ctx, release)
-    return lines, numbers, bad_mask(lines, clean)
-
-
-def _views(src: FileInput, ctx: ReadContext, release: bool):
-    import polars as pl
-
     src.max_record = record_cap(ctx)
     data = src.data()
     if release:
         src._data = None
     for line, nbytes, first in src.oversized:  # each left as an empty line, so the numbers stay right
         ctx.reject(src.path, line, over_cap_reason(nbytes, src.max_record), first)
-    if not data:
-        return pl.Series("lines", [], pl.String), np.zeros(0, dtype=np.int64), True
-    whole = pa.LargeStringArray.from_buffers(1, pa.py_buffer(np.array([0, len(data)], dtype=np.int64)),
-                                             pa.py_buffer(data))
-    try:
-        whole.validate(full=True)  # valid UTF-8
-        clean: bool | str = True if b"\x00" not in data else "nul"
-    except pa.ArrowInvalid:
-        data, clean = data.decode("utf-8", errors="replace").encode(), False  # \n is never part of a bad byte
-    del whole
+    clean: bool | str = True
+    if data:
+        whole = pa.LargeStringArray.from_buffers(1, pa.py_buffer(np.array([0, len(data)], dtype=np.int64)),
+                                                 pa.py_buffer(data))
+        try:
+            whole.validate(full=True)  # valid UTF-8
+            clean = True if b"\x00" not in data else "nul"
+        except pa.ArrowInvalid:
+            data, clean = data.decode("utf-8", errors="replace").encode(), False  # \n is never part of a bad byte
+        del whole
     starts, ends = _bounds(data)
     numbers = np.arange(1, len(starts) + 1, dtype=np.int64)
     keep = ~_blank(data, starts, ends)
     if not keep.all():
         starts, ends, numbers = starts[keep], ends[keep], numbers[keep]
-    return pl.from_arrow(_view_array(data, starts, ends)).alias("lines"), numbers, clean
+    out = Lines(None, numbers, np.zeros(0, dtype=bool), data, starts, ends)
+    out.text = out.views(starts, ends).alias("lines")
+    out.bad = bad_mask(out.text, clean)
+    return out
 
 
 _PIECE = 1 << 20  # bytes scanned for newlines at a time: no file-sized mask
@@ -92,6 +109,8 @@ _SPAN = 30  # a view's buffer is the file from a multiple of 2**_SPAN bytes on: 
 
 def _bounds(data: bytes) -> tuple[np.ndarray, np.ndarray]:
     """Where each line starts and ends (before its newline and any ``\\r`` right before that)."""
+    if not data:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     a = np.frombuffer(data, dtype=np.uint8)
     nl = np.concatenate([np.flatnonzero(a[i:i + _PIECE] == 10) + i for i in range(0, len(a), _PIECE)])
     ends = nl if data.endswith(b"\n") else np.append(nl, len(a))
@@ -111,8 +130,10 @@ def _blank(data: bytes, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
     matched with a regex."""
     import polars as pl
 
-    a = np.frombuffer(data, dtype=np.uint8)
     empty = ends == starts
+    if not len(starts):
+        return empty
+    a = np.frombuffer(data, dtype=np.uint8)
     first = a[np.minimum(starts, len(a) - 1)]
     maybe = np.flatnonzero(~empty & (((first >= 9) & (first <= 13)) | (first == 32) | (first >= 0x80)))
     if len(maybe):
@@ -152,8 +173,8 @@ def _view_array(data: bytes, starts: np.ndarray, ends: np.ndarray) -> pa.Array:
 def read_lines(src: FileInput, ctx: ReadContext) -> tuple[pa.Array, pa.Array, pa.Array]:
     """:func:`line_views` as Arrow: the non-blank lines (strings, copied out of the views once), their
     numbers and the garbage mask."""
-    lines, numbers, bad = line_views(src, ctx)
-    return lines.to_arrow().cast(pa.string()), pa.array(numbers), pa.array(bad)
+    lines = line_views(src, ctx)
+    return lines.text.to_arrow().cast(pa.string()), pa.array(lines.numbers), pa.array(lines.bad)
 
 
 def head_lines(head: bytes, limit: int) -> list[bytes]:

@@ -59,3 +59,13 @@ def test_bytes_that_are_not_utf8_reject_their_line_alone(tmp_path):
     assert rej["line"].tolist() == [2, 4]
     assert all("binary or undecodable" in r for r in rej["reason"])
     assert len(df) + len(rej) == 4
+
+
+def test_a_pattern_with_a_top_level_alternative_keeps_its_meaning(tmp_path):
+    """``format="regex"`` with ``A|B`` at the top: a line the first branch matches has no message, though
+    the second branch ends in one (the message is not cut from the rest of the line there)."""
+    p = tmp_path / "app.log"
+    p.write_text("2024-05-14T12:00:00Z A hello\n2024-05-14T12:00:01Z A\n")
+    df = load_quiet(p, format="regex", pattern=r"^(?P<time>\S+Z) A|^B (?P<msg>.*)$")
+    assert df["_line"].tolist() == [1, 2]
+    assert df["event"].isna().tolist() == [True, True]
