@@ -295,7 +295,8 @@ def map_levels(raw: pa.Array) -> tuple[pa.Array, pa.Array | None]:
 
 
 def read_layouts(src: FileInput, ctx: ReadContext, layouts: tuple[Layout, ...], what: str,
-                 head: str | None = None, fold: bool = True) -> dict[str, pa.Array] | None:
+                 head: str | None = None, fold: bool = True,
+                 timeless: tuple[Layout, ...] = ()) -> dict[str, pa.Array] | None:
     """Read a plain-text log whose records start with one of ``layouts``: canonical columns, or None if empty.
 
     A line that starts no record belongs to the record above (a stack trace, an indented
@@ -304,6 +305,11 @@ def read_layouts(src: FileInput, ctx: ReadContext, layouts: tuple[Layout, ...], 
     record (``head``, a regex) but does not parse, such as a last line cut short; a record whose time is
     impossible (Feb 30). ``_line`` is where the record starts. With ``fold=False`` (formats with no
     multi-line records) a line that starts no record is rejected instead.
+
+    ``timeless`` are layouts of records that carry no time of their own (Python logging's BASIC_FORMAT
+    written into the same file by a library that logs with the defaults): each is a record, with its
+    level and message, at the time of the record above it (said in ``load_info().warnings``); before the
+    first record with a time it starts nothing (so it is rejected as a line before the first record).
     """
     import polars as pl
 
@@ -311,7 +317,9 @@ def read_layouts(src: FileInput, ctx: ReadContext, layouts: tuple[Layout, ...], 
     lines, numbers, bad = got.text, got.numbers, got.bad
     if len(lines) == 0:
         return None
-    starts, forms, cols = match_layouts(got, layouts)
+    starts, forms, cols = match_layouts(got, layouts + timeless)
+    if timeless:
+        starts, forms, cols = _after_first_time(starts, forms, cols, len(layouts))
     for k in [k for k in cols if re.fullmatch(r"(level|msg)\d", k)]:  # alternatives of one group (level2, ...)
         alt = cols.pop(k)
         cols[k[:-1]] = cols[k[:-1]].fill_null(alt) if k[:-1] in cols else alt
@@ -333,6 +341,8 @@ def read_layouts(src: FileInput, ctx: ReadContext, layouts: tuple[Layout, ...], 
     cont_np = ~start_np & ~bad_np & ~broken_np & ~orphan_np
     n = len(starts)
     time = stamp_ns(cols, n, src, ctx, what)
+    if timeless:
+        time = _time_above(time, forms >= len(layouts), ctx, src.path)
     timed = pc.is_valid(time)
     untimed = None if pc.all(timed).as_py() else starts[~timed.to_numpy(zero_copy_only=False)]
     untimed_raw = lines.gather(untimed) if untimed is not None else None
@@ -351,8 +361,8 @@ def read_layouts(src: FileInput, ctx: ReadContext, layouts: tuple[Layout, ...], 
         v = v.to_frame().select(pl.when(pl.first() != "").then(pl.first())).to_series()
         if v.null_count() < len(v) or n == 0:  # no record: every column, so the readers find theirs
             out[k] = infer_numbers(_arrow(v)) if k in NUMERIC_GROUPS else _arrow(v)
-    if len(layouts) > 1:
-        out["layout"] = pc.take(pa.array([lay.name for lay in layouts]), pa.array(forms))
+    if len(layouts + timeless) > 1:
+        out["layout"] = pc.take(pa.array([lay.name for lay in layouts + timeless]), pa.array(forms))
     if exception is not None:
         out["exception"] = exception
     out["_line"] = pa.array(numbers[starts])
@@ -361,6 +371,30 @@ def read_layouts(src: FileInput, ctx: ReadContext, layouts: tuple[Layout, ...], 
                      numbers[untimed], "unparseable timestamp (impossible date)")
         out = {k: v.filter(timed) for k, v in out.items()}
     return out
+
+
+def _after_first_time(starts: np.ndarray, forms: np.ndarray, cols: dict, n_timed: int):
+    """The records of :func:`match_layouts` without the time-less ones before the first with a time."""
+    import polars as pl
+
+    timed = np.flatnonzero(forms < n_timed)
+    keep = np.arange(len(starts)) >= (timed[0] if len(timed) else len(starts))
+    if keep.all():
+        return starts, forms, cols
+    mask = pl.Series(keep)
+    return starts[keep], forms[keep], {k: v.filter(mask) for k, v in cols.items()}
+
+
+def _time_above(time: pa.Array, timeless: np.ndarray, ctx: ReadContext, path: str) -> pa.Array:
+    """``time`` with each time-less record's taken from the nearest record above it that has one."""
+    import polars as pl
+
+    if not timeless.any():
+        return time
+    t = pl.from_arrow(time)
+    ctx.warnings.append(f"{path}: {int(timeless.sum())} Python logging BASIC_FORMAT records (LEVEL:logger:message) "
+                        "carry no time of their own: each has the time of the record above it")
+    return pl.select(pl.when(pl.Series(timeless)).then(t.forward_fill()).otherwise(t)).to_series().to_arrow()
 
 
 def _arrow(s) -> pa.Array:

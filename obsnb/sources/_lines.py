@@ -1,7 +1,8 @@
 """Vectorised helpers for line-oriented formats (text layouts, logfmt, syslog, Prometheus text).
 
-Lines are cut with numpy (views into the file's bytes, no copy per line) and checked by Arrow, matched with polars' Rust regex engine (the fastest of Arrow's RE2,
-DuckDB's RE2 and polars measured on 1M-line files), placed with numpy, and timestamps are parsed
+Lines are cut with numpy (views into the file's bytes, no copy per line) and checked by Arrow, matched
+with polars' Rust regex engine (the fastest of Arrow's RE2, DuckDB's RE2 and polars measured on 1M-line
+files), placed with numpy, and timestamps are parsed
 by DuckDB's macros shared with every other loader; no Python loop runs per line.
 """
 
