@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..errors import UsageError
+from ..schema import STR
 from ._isostamp import iso_parts
 from ._lines import connect, head_lines, infer_numbers, line_views, reject_where, times_to_ns
 from ._match import Layout, compiled, match_layouts
@@ -67,7 +68,7 @@ def fold_continuations(lines, start_np: np.ndarray, cont_np: np.ndarray, n_recor
     agg = df.group_by("rid", maintain_order=True).agg(pl.col("s").str.join("\n"))
     idx = np.full(n_records, -1, dtype=np.int64)
     idx[agg["rid"].to_numpy()] = np.arange(agg.height)
-    return pc.take(agg["s"].to_arrow().cast(pa.string()), pa.array(idx, mask=idx < 0))
+    return pc.take(_arrow(agg["s"]), pa.array(idx, mask=idx < 0))
 
 
 def check_tz(tz) -> str:
@@ -333,11 +334,13 @@ def read_layouts(src: FileInput, ctx: ReadContext, layouts: tuple[Layout, ...], 
     if head is not None and len(other):
         broken_np[other[lines.gather(other).str.contains(head).to_numpy()]] = True
     orphan_np = ~start_np & ~bad_np & ~broken_np & ((rid == 0) | (not fold))
-    reject_where(ctx, src.path, pa.array(bad_np | broken_np | orphan_np), lines, numbers,
-                 pc.if_else(pa.array(bad_np), f"binary or undecodable bytes, not a {what} line",
-                            pc.if_else(pa.array(broken_np),
-                                       f"starts like a {what} record but does not parse (cut-off line?)",
-                                       f"not a {what} line" + (", and no record before it to continue" if fold else ""))))
+    rejected = np.flatnonzero(bad_np | broken_np | orphan_np)
+    if len(rejected):  # a reason per rejected line only
+        reasons = np.array([f"not a {what} line" + (", and no record before it to continue" if fold else ""),
+                            f"starts like a {what} record but does not parse (cut-off line?)",
+                            f"binary or undecodable bytes, not a {what} line"], dtype=object)
+        why = reasons[np.where(bad_np[rejected], 2, np.where(broken_np[rejected], 1, 0))]
+        reject_where(ctx, src.path, np.ones(len(rejected), dtype=bool), lines.gather(rejected), numbers[rejected], why)
     cont_np = ~start_np & ~bad_np & ~broken_np & ~orphan_np
     n = len(starts)
     time = stamp_ns(cols, n, src, ctx, what)
@@ -355,7 +358,7 @@ def read_layouts(src: FileInput, ctx: ReadContext, layouts: tuple[Layout, ...], 
         out["level"], original = map_levels(_arrow(cols.pop("level")))
         if original is not None:
             out["level_original"] = original
-    out["event"] = _arrow(cols.pop("msg")) if "msg" in cols else pa.nulls(n, pa.string())
+    out["event"] = _arrow(cols.pop("msg"), STR) if "msg" in cols else pa.nulls(n, STR)
     for k in list(cols):
         v = cols.pop(k)
         v = v.to_frame().select(pl.when(pl.first() != "").then(pl.first())).to_series()
@@ -397,9 +400,11 @@ def _time_above(time: pa.Array, timeless: np.ndarray, ctx: ReadContext, path: st
     return pl.select(pl.when(pl.Series(timeless)).then(t.forward_fill()).otherwise(t)).to_series().to_arrow()
 
 
-def _arrow(s) -> pa.Array:
-    """A polars string Series as an Arrow string array (one copy out of polars' string views)."""
-    return s.to_arrow().cast(pa.string())
+def _arrow(s, dtype: pa.DataType = pa.string()) -> pa.Array:
+    """A polars string Series as Arrow strings (one copy out of polars' string views); ``event`` takes the
+    canonical type (``schema.STR``, large strings), so the canonical cast does not copy it again."""
+    out = s.to_arrow()
+    return out if out.type == dtype else out.cast(dtype)
 
 
 NUMERIC_GROUPS = frozenset(("pid", "tid", "status", "bytes", "lineno", "duration_ms", "port", "flag", "logid"))
