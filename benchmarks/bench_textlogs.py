@@ -13,8 +13,9 @@ against the fastest reference are printed side by side, with the median CPU seco
 threads: steadier than wall time on a shared machine) and peak RSS above the post-import baseline.
 With ``--rev REV`` the same load by commit REV (checked out in a temporary git worktree) runs in the same
 rounds as ``obsnb_at_REV``, so a change is measured against what it replaces under the same machine noise.
-The case ``obsnb_read_lines`` is obsnb's line splitting alone (bytes -> non-blank lines, numbers, garbage mask),
-the part of the load a hand-written ``read_csv`` of whole lines stands for.
+The case ``obsnb_read_lines`` is obsnb's line splitting alone (bytes -> non-blank lines as string views into
+the bytes, numbers, garbage mask: what the text readers use), the part of the load a hand-written
+``read_csv`` of whole lines stands for.
 """
 
 from __future__ import annotations
@@ -92,12 +93,11 @@ def case(name: str, path: str, root: str | None = None) -> dict:
         out = rel.to_arrow_table().to_pandas()
         note = "stack lines as empty rows; levels as written; no accounting"
     elif name == "obsnb_read_lines":
-        from obsnb.sources._lines import read_lines
+        from obsnb.sources._lines import line_views
         from obsnb.sources.base import FileInput, ReadContext
 
-        lines, _, _ = read_lines(FileInput(path), ReadContext())
-        out = lines
-        note = "bytes -> non-blank lines, line numbers, garbage mask (no regex, no frame)"
+        out = line_views(FileInput(path), ReadContext(), release=True).text
+        note = "bytes -> non-blank line views, line numbers, garbage mask (no regex, no frame)"
     elif name in ("obsnb_pandas", "obsnb_at_rev"):
         assert os.path.realpath(ob.__file__).startswith(os.path.realpath(root or os.path.dirname(HERE))), ob.__file__
         out = ob.load(path)

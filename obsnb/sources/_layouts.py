@@ -1,6 +1,6 @@
 """The engine of the plain-text log readers (log4j, klog, logcat, web server logs, RAS, CRI, drains, text).
 
-A format is a tuple of :class:`Layout`: a whole-line regex whose named groups give the timestamp's parts
+A format is a tuple of :class:`Layout` (in :mod:`._match`): a whole-line regex whose named groups give the timestamp's parts
 and the record's fields. :func:`read_layouts` matches every line against each layout in turn (polars,
 one pass per layout over the lines still unmatched, the file's own layout first), folds lines that start
 no record into the record above (column ``exception``), builds the times with numpy and polars (zone from
@@ -11,8 +11,6 @@ Series until each becomes an output column, and the lines are let go before that
 
 from __future__ import annotations
 
-import dataclasses
-import functools
 import re
 
 import duckdb
@@ -21,8 +19,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..errors import UsageError
+from ..schema import STR
 from ._isostamp import iso_parts
-from ._lines import connect, head_lines, infer_numbers, read_lines, reject_where, times_to_ns
+from ._lines import connect, head_lines, infer_numbers, line_views, reject_where, times_to_ns
+from ._match import Layout, compiled, match_layouts
 from .base import FileInput, ReadContext
 
 # Groups that make up a timestamp: year (2 or 4 digits), month (number or name), day, hour, minute,
@@ -40,28 +40,6 @@ MONTHS = {m: i for i, m in enumerate(("jan", "feb", "mar", "apr", "may", "jun", 
 LEVEL_ALIASES = {"V": "DEBUG", "A": "CRITICAL", "CONFIG": "DEBUG", "SEVERE": "CRITICAL", "FAILURE": "CRITICAL"}
 
 
-@dataclasses.dataclass(frozen=True)
-class Layout:
-    """One record-starting line shape: a regex (Rust syntax) with named groups.
-
-    Groups named in :data:`TIME_GROUPS` build ``time``; ``level`` becomes ``level`` (mapped to the
-    canonical names, the original kept in ``level_original``); ``msg`` becomes ``event``; ``service``,
-    ``trace_id`` and ``span_id`` keep their canonical names; every other group is a column of its own.
-    """
-
-    name: str
-    pattern: str
-
-    @property
-    def sniff_re(self) -> re.Pattern:
-        return _compiled(self.pattern)
-
-
-@functools.lru_cache(maxsize=None)
-def _compiled(pattern: str) -> re.Pattern:
-    return re.compile(pattern.encode())
-
-
 def sniff_layouts(head: bytes, layouts: tuple[Layout, ...], continuation: str = r"^(\s|$)",
                   score: float = 0.9) -> float:
     """``score`` when at least half of the head's record lines (not continuations) match one of ``layouts``.
@@ -69,7 +47,7 @@ def sniff_layouts(head: bytes, layouts: tuple[Layout, ...], continuation: str = 
     A quarter to a half gives a lower score (a file may start with a banner or a stack trace).
     """
     lines = head_lines(head, 50)
-    cont = _compiled(continuation)
+    cont = compiled(continuation)
     lines = [ln for ln in lines if not cont.match(ln)]
     if not lines:
         return 0.0
@@ -80,69 +58,17 @@ def sniff_layouts(head: bytes, layouts: tuple[Layout, ...], continuation: str = 
     return score / 2 if share >= 0.25 else 0.0
 
 
-def match_layouts(lines: pa.Array, bad: pa.Array, layouts: tuple[Layout, ...]):
-    """Match each line against each layout in turn, only on lines still unmatched.
-
-    Returns the indices of record-starting lines (sorted), which layout each matched, and the
-    groups of those lines as polars string Series (every group of every layout; null where a layout
-    lacks it), in line order. The groups stay in polars: each becomes Arrow once, when it is output.
-    """
-    import polars as pl
-
-    remaining = ~bad.to_numpy(zero_copy_only=False)
-    found: list[tuple[np.ndarray, int, pl.DataFrame]] = []
-    for form in _try_order(lines, layouts):
-        idx = np.flatnonzero(remaining)
-        if not len(idx):
-            break
-        sub = lines if len(idx) == len(lines) else lines.take(pa.array(idx))
-        m = pl.Series(sub).str.extract_groups(layouts[form].pattern).struct.unnest()
-        ok = m.select(pl.any_horizontal(pl.all().is_not_null())).to_series()
-        if not ok.any():
-            continue
-        if not ok.all():
-            m = m.filter(ok)
-        ok_np = ok.to_numpy()
-        found.append((idx[ok_np], form, m))
-        remaining[idx[ok_np]] = False
-    if not found:  # no record at all: every group, empty
-        groups = {g: pl.Series(g, [], pl.String) for lay in layouts for g in lay.sniff_re.groupindex}
-        return np.array([], dtype=np.int64), np.array([], dtype=np.int64), groups
-    starts = np.concatenate([f[0] for f in found])
-    forms = np.concatenate([np.full(len(f[0]), f[1]) for f in found])
-    frame = found[0][2] if len(found) == 1 else pl.concat([f[2] for f in found], how="diagonal")
-    if len(found) > 1:
-        order = np.argsort(starts, kind="stable")
-        starts, forms, frame = starts[order], forms[order], frame[pl.Series(order)]
-    return starts, forms, {c: frame[c] for c in frame.columns}
-
-
-def _try_order(lines: pa.Array, layouts: tuple[Layout, ...], sample: int = 200) -> list[int]:
-    """The layouts that start the file's first records first (each keeps its place among them), then the rest.
-
-    Each pass runs over the lines still unmatched, so trying the file's own layout first means the
-    others see only its stack traces and strays.
-    """
-    head = [ln.encode() for ln in lines.slice(0, sample).to_pylist() if ln is not None]
-    used = set()
-    for ln in head:
-        for i, lay in enumerate(layouts):
-            if lay.sniff_re.match(ln):
-                used.add(i)
-                break
-    return [i for i in range(len(layouts)) if i in used] + [i for i in range(len(layouts)) if i not in used]
-
-
-def fold_continuations(lines: pa.Array, start_np: np.ndarray, cont_np: np.ndarray, n_records: int) -> pa.Array:
-    """The continuation lines of each record joined with newlines (null for a record with none)."""
+def fold_continuations(lines, start_np: np.ndarray, cont_np: np.ndarray, n_records: int) -> pa.Array:
+    """The continuation lines (polars or Arrow strings) of each record joined with newlines (null for a
+    record with none)."""
     import polars as pl
 
     rid = np.cumsum(start_np) - 1
-    df = pl.DataFrame({"rid": rid[cont_np], "s": pl.Series(lines.filter(pa.array(cont_np)))})
+    df = pl.DataFrame({"rid": rid[cont_np], "s": pl.Series(lines).filter(pl.Series(cont_np))})
     agg = df.group_by("rid", maintain_order=True).agg(pl.col("s").str.join("\n"))
     idx = np.full(n_records, -1, dtype=np.int64)
     idx[agg["rid"].to_numpy()] = np.arange(agg.height)
-    return pc.take(agg["s"].to_arrow().cast(pa.string()), pa.array(idx, mask=idx < 0))
+    return pc.take(_arrow(agg["s"]), pa.array(idx, mask=idx < 0))
 
 
 def check_tz(tz) -> str:
@@ -370,7 +296,8 @@ def map_levels(raw: pa.Array) -> tuple[pa.Array, pa.Array | None]:
 
 
 def read_layouts(src: FileInput, ctx: ReadContext, layouts: tuple[Layout, ...], what: str,
-                 head: str | None = None, fold: bool = True) -> dict[str, pa.Array] | None:
+                 head: str | None = None, fold: bool = True,
+                 timeless: tuple[Layout, ...] = ()) -> dict[str, pa.Array] | None:
     """Read a plain-text log whose records start with one of ``layouts``: canonical columns, or None if empty.
 
     A line that starts no record belongs to the record above (a stack trace, an indented
@@ -379,13 +306,21 @@ def read_layouts(src: FileInput, ctx: ReadContext, layouts: tuple[Layout, ...], 
     record (``head``, a regex) but does not parse, such as a last line cut short; a record whose time is
     impossible (Feb 30). ``_line`` is where the record starts. With ``fold=False`` (formats with no
     multi-line records) a line that starts no record is rejected instead.
+
+    ``timeless`` are layouts of records that carry no time of their own (Python logging's BASIC_FORMAT
+    written into the same file by a library that logs with the defaults): each is a record, with its
+    level and message, at the time of the record above it (said in ``load_info().warnings``); before the
+    first record with a time it starts nothing (so it is rejected as a line before the first record).
     """
     import polars as pl
 
-    lines, numbers, bad = read_lines(src, ctx)
+    got = line_views(src, ctx, release=True)
+    lines, numbers, bad = got.text, got.numbers, got.bad
     if len(lines) == 0:
         return None
-    starts, forms, cols = match_layouts(lines, bad, layouts)
+    starts, forms, cols = match_layouts(got, layouts + timeless)
+    if timeless:
+        starts, forms, cols = _after_first_time(starts, forms, cols, len(layouts))
     for k in [k for k in cols if re.fullmatch(r"(level|msg)\d", k)]:  # alternatives of one group (level2, ...)
         alt = cols.pop(k)
         cols[k[:-1]] = cols[k[:-1]].fill_null(alt) if k[:-1] in cols else alt
@@ -393,26 +328,29 @@ def read_layouts(src: FileInput, ctx: ReadContext, layouts: tuple[Layout, ...], 
     start_np = np.zeros(n_lines, dtype=bool)
     start_np[starts] = True
     rid = np.cumsum(start_np)
-    bad_np = bad.to_numpy(zero_copy_only=False)
+    bad_np = bad
     broken_np = np.zeros(n_lines, dtype=bool)
     other = np.flatnonzero(~start_np & ~bad_np)
     if head is not None and len(other):
-        looks = pc.match_substring_regex(lines.take(pa.array(other)), head)
-        broken_np[other[looks.to_numpy(zero_copy_only=False)]] = True
+        broken_np[other[lines.gather(other).str.contains(head).to_numpy()]] = True
     orphan_np = ~start_np & ~bad_np & ~broken_np & ((rid == 0) | (not fold))
-    reject_where(ctx, src.path, pa.array(bad_np | broken_np | orphan_np), lines, numbers,
-                 pc.if_else(bad, f"binary or undecodable bytes, not a {what} line",
-                            pc.if_else(pa.array(broken_np),
-                                       f"starts like a {what} record but does not parse (cut-off line?)",
-                                       f"not a {what} line" + (", and no record before it to continue" if fold else ""))))
+    rejected = np.flatnonzero(bad_np | broken_np | orphan_np)
+    if len(rejected):  # a reason per rejected line only
+        reasons = np.array([f"not a {what} line" + (", and no record before it to continue" if fold else ""),
+                            f"starts like a {what} record but does not parse (cut-off line?)",
+                            f"binary or undecodable bytes, not a {what} line"], dtype=object)
+        why = reasons[np.where(bad_np[rejected], 2, np.where(broken_np[rejected], 1, 0))]
+        reject_where(ctx, src.path, np.ones(len(rejected), dtype=bool), lines.gather(rejected), numbers[rejected], why)
     cont_np = ~start_np & ~bad_np & ~broken_np & ~orphan_np
     n = len(starts)
     time = stamp_ns(cols, n, src, ctx, what)
+    if timeless:
+        time = _time_above(time, forms >= len(layouts), ctx, src.path)
     timed = pc.is_valid(time)
     untimed = None if pc.all(timed).as_py() else starts[~timed.to_numpy(zero_copy_only=False)]
-    untimed_raw = lines.take(pa.array(untimed)) if untimed is not None else None
+    untimed_raw = lines.gather(untimed) if untimed is not None else None
     exception = fold_continuations(lines, start_np, cont_np, n) if cont_np.any() else None
-    del lines  # the lines' copy goes before the columns leave polars: a lower peak
+    del lines, got  # the lines (and the file's bytes, but where messages point) go before the columns leave polars
     out: dict[str, pa.Array] = {"time": time}
     for k in [k for k in cols if k in TIME_GROUPS or k.startswith("_")]:
         del cols[k]  # each group's polars memory goes as soon as it is used
@@ -420,27 +358,53 @@ def read_layouts(src: FileInput, ctx: ReadContext, layouts: tuple[Layout, ...], 
         out["level"], original = map_levels(_arrow(cols.pop("level")))
         if original is not None:
             out["level_original"] = original
-    out["event"] = _arrow(cols.pop("msg")) if "msg" in cols else pa.nulls(n, pa.string())
+    out["event"] = _arrow(cols.pop("msg"), STR) if "msg" in cols else pa.nulls(n, STR)
     for k in list(cols):
         v = cols.pop(k)
         v = v.to_frame().select(pl.when(pl.first() != "").then(pl.first())).to_series()
         if v.null_count() < len(v) or n == 0:  # no record: every column, so the readers find theirs
             out[k] = infer_numbers(_arrow(v)) if k in NUMERIC_GROUPS else _arrow(v)
-    if len(layouts) > 1:
-        out["layout"] = pc.take(pa.array([lay.name for lay in layouts]), pa.array(forms))
+    if len(layouts + timeless) > 1:
+        out["layout"] = pc.take(pa.array([lay.name for lay in layouts + timeless]), pa.array(forms))
     if exception is not None:
         out["exception"] = exception
-    out["_line"] = numbers.take(pa.array(starts))
+    out["_line"] = pa.array(numbers[starts])
     if untimed is not None:
         reject_where(ctx, src.path, pa.array(np.ones(len(untimed), dtype=bool)), untimed_raw,
-                     numbers.take(pa.array(untimed)), "unparseable timestamp (impossible date)")
+                     numbers[untimed], "unparseable timestamp (impossible date)")
         out = {k: v.filter(timed) for k, v in out.items()}
     return out
 
 
-def _arrow(s) -> pa.Array:
-    """A polars string Series as an Arrow string array (one copy out of polars' string views)."""
-    return s.to_arrow().cast(pa.string())
+def _after_first_time(starts: np.ndarray, forms: np.ndarray, cols: dict, n_timed: int):
+    """The records of :func:`match_layouts` without the time-less ones before the first with a time."""
+    import polars as pl
+
+    timed = np.flatnonzero(forms < n_timed)
+    keep = np.arange(len(starts)) >= (timed[0] if len(timed) else len(starts))
+    if keep.all():
+        return starts, forms, cols
+    mask = pl.Series(keep)
+    return starts[keep], forms[keep], {k: v.filter(mask) for k, v in cols.items()}
+
+
+def _time_above(time: pa.Array, timeless: np.ndarray, ctx: ReadContext, path: str) -> pa.Array:
+    """``time`` with each time-less record's taken from the nearest record above it that has one."""
+    import polars as pl
+
+    if not timeless.any():
+        return time
+    t = pl.from_arrow(time)
+    ctx.warnings.append(f"{path}: {int(timeless.sum())} Python logging BASIC_FORMAT records (LEVEL:logger:message) "
+                        "carry no time of their own: each has the time of the record above it")
+    return pl.select(pl.when(pl.Series(timeless)).then(t.forward_fill()).otherwise(t)).to_series().to_arrow()
+
+
+def _arrow(s, dtype: pa.DataType = pa.string()) -> pa.Array:
+    """A polars string Series as Arrow strings (one copy out of polars' string views); ``event`` takes the
+    canonical type (``schema.STR``, large strings), so the canonical cast does not copy it again."""
+    out = s.to_arrow()
+    return out if out.type == dtype else out.cast(dtype)
 
 
 NUMERIC_GROUPS = frozenset(("pid", "tid", "status", "bytes", "lineno", "duration_ms", "port", "flag", "logid"))

@@ -1,12 +1,14 @@
-"""Vectorised helpers for line-oriented formats (logfmt, syslog, Prometheus text).
+"""Vectorised helpers for line-oriented formats (text layouts, logfmt, syslog, Prometheus text).
 
-Lines are cut with numpy and checked by Arrow, matched with polars' Rust regex engine (the fastest of Arrow's RE2,
-DuckDB's RE2 and polars measured on 1M-line files), placed with numpy, and timestamps are parsed
+Lines are cut with numpy (views into the file's bytes, no copy per line) and checked by Arrow, matched
+with polars' Rust regex engine (the fastest of Arrow's RE2, DuckDB's RE2 and polars measured on 1M-line
+files), placed with numpy, and timestamps are parsed
 by DuckDB's macros shared with every other loader; no Python loop runs per line.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 
 import duckdb
@@ -43,47 +45,137 @@ def connect() -> duckdb.DuckDBPyConnection:
     return con
 
 
-def split_lines(src: FileInput, ctx: ReadContext) -> tuple[pa.Array, pa.Array, bool | str]:
-    """(lines, 1-based line numbers, clean), ``\\r`` stripped; ``clean`` is True when no line can be binary
-    garbage, ``"nul"`` when the file is valid UTF-8 holding NUL bytes, False when it is not valid UTF-8.
+@dataclasses.dataclass
+class Lines:
+    """The non-blank lines of a file (see :func:`line_views`): ``text`` a polars string Series of views
+    into ``data`` (the file's bytes), ``starts``/``ends`` each line's byte range in it, ``numbers`` the
+    1-based line numbers and ``bad`` where a line holds binary garbage (numpy arrays)."""
 
-    The last line may lack its newline (a cut-off write); readers reject it when it does not parse.
-    Lines are cut with numpy over the bytes (one scan for newlines, no copy) and checked as UTF-8 by Arrow.
-    A line over the record cap (the load's ``max_record_bytes``) is never read whole: it is rejected here,
-    with the cap's reason, and comes back empty.
+    text: object
+    numbers: np.ndarray
+    bad: np.ndarray
+    data: bytes
+    starts: np.ndarray
+    ends: np.ndarray
+
+    def views(self, starts: np.ndarray, ends: np.ndarray):
+        """Pieces ``data[starts[i]:ends[i]]`` (within the lines) as a polars string Series, no bytes copied."""
+        import polars as pl
+
+        return pl.from_arrow(_view_array(self.data, starts, ends))
+
+
+def line_views(src: FileInput, ctx: ReadContext, release: bool = False) -> Lines:
+    """The non-blank lines of a file as a polars string Series over the file's own bytes (no line is
+    copied), their 1-based numbers and where each holds binary garbage.
+
+    ``\\r`` before a newline is stripped; the last line may lack its newline (a cut-off write; readers
+    reject it when it does not parse). Each line is an Arrow string view (length, first bytes, place in
+    the buffer) built with numpy from the newline positions, so the lines are one buffer: the bytes
+    :meth:`FileInput.data` read. With ``release`` the FileInput lets go of them (the lines hold them, and
+    free them with the lines). A file that is not valid UTF-8 is decoded with U+FFFD for each bad byte
+    first (its lines are garbage, see :func:`bad_mask`). A line over the record cap (the load's
+    ``max_record_bytes``) is never read whole: it is rejected here, with the cap's reason, and left out.
     """
     src.max_record = record_cap(ctx)
     data = src.data()
-    if not data:
-        return pa.array([], pa.string()), pa.array([], pa.int64()), True
-    nl = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10)
-    ends = nl + 1 if data.endswith(b"\n") else np.append(nl + 1, len(data))
-    offsets = np.concatenate([[0], ends]).astype(np.int64)
-    raw = pa.LargeStringArray.from_buffers(len(ends), pa.py_buffer(offsets), pa.py_buffer(data))
-    try:
-        raw.validate(full=True)  # valid UTF-8
-        clean: bool | str = True if b"\x00" not in data else "nul"
-    except pa.ArrowInvalid:
-        text = data.decode("utf-8", errors="replace")
-        lines = pc.list_flatten(pc.split_pattern(pa.array([text]), "\n"))
-        if text.endswith("\n"):
-            lines = lines.slice(0, len(lines) - 1)
-        raw, clean = lines, False
-    lines = pc.utf8_rtrim(raw, "\r\n").cast(pa.string())
-    numbers = pa.array(np.arange(1, len(lines) + 1, dtype=np.int64))
+    if release:
+        src._data = None
     for line, nbytes, first in src.oversized:  # each left as an empty line, so the numbers stay right
         ctx.reject(src.path, line, over_cap_reason(nbytes, src.max_record), first)
-    return lines, numbers, clean
+    clean: bool | str = True
+    if data:
+        whole = pa.LargeStringArray.from_buffers(1, pa.py_buffer(np.array([0, len(data)], dtype=np.int64)),
+                                                 pa.py_buffer(data))
+        try:
+            whole.validate(full=True)  # valid UTF-8
+            clean = True if b"\x00" not in data else "nul"
+        except pa.ArrowInvalid:
+            data, clean = data.decode("utf-8", errors="replace").encode(), False  # \n is never part of a bad byte
+        del whole
+    starts, ends = _bounds(data)
+    numbers = np.arange(1, len(starts) + 1, dtype=np.int64)
+    keep = ~_blank(data, starts, ends)
+    if not keep.all():
+        starts, ends, numbers = starts[keep], ends[keep], numbers[keep]
+    out = Lines(None, numbers, np.zeros(0, dtype=bool), data, starts, ends)
+    out.text = out.views(starts, ends).alias("lines")
+    out.bad = bad_mask(out.text, clean)
+    return out
+
+
+_PIECE = 1 << 20  # bytes scanned for newlines at a time: no file-sized mask
+_SPAN = 30  # a view's buffer is the file from a multiple of 2**_SPAN bytes on: its offsets fit in int32
+
+
+def _bounds(data: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """Where each line starts and ends (before its newline and any ``\\r`` right before that)."""
+    if not data:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    a = np.frombuffer(data, dtype=np.uint8)
+    nl = np.concatenate([np.flatnonzero(a[i:i + _PIECE] == 10) + i for i in range(0, len(a), _PIECE)])
+    ends = nl if data.endswith(b"\n") else np.append(nl, len(a))
+    starts = np.empty(len(ends), dtype=np.int64)
+    starts[0] = 0
+    starts[1:] = ends[:-1] + 1
+    ends = ends.astype(np.int64)
+    while True:  # a run of \r before the newline goes (one vectorised step per \r of the longest run)
+        cr = np.flatnonzero((ends > starts) & (a[np.maximum(ends - 1, 0)] == 13))
+        if not len(cr):
+            return starts, ends
+        ends[cr] -= 1
+
+
+def _blank(data: bytes, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """True where a line is empty or whitespace; only lines that start with a space or a non-ASCII byte are
+    matched with a regex."""
+    import polars as pl
+
+    empty = ends == starts
+    if not len(starts):
+        return empty
+    a = np.frombuffer(data, dtype=np.uint8)
+    first = a[np.minimum(starts, len(a) - 1)]
+    maybe = np.flatnonzero(~empty & (((first >= 9) & (first <= 13)) | (first == 32) | (first >= 0x80)))
+    if len(maybe):
+        sub = pl.from_arrow(_view_array(data, starts[maybe], ends[maybe]))
+        empty[maybe[sub.str.contains(r"^\s*$").to_numpy()]] = True
+    return empty
+
+
+def _view_array(data: bytes, starts: np.ndarray, ends: np.ndarray) -> pa.Array:
+    """An Arrow string_view array of ``data[starts[i]:ends[i]]`` over ``data`` itself: only the 16-byte views
+    are made (a line of up to 12 bytes is held in its view, as Arrow requires)."""
+    a = np.frombuffer(data, dtype=np.uint8)
+    n = len(starts)
+    lens = ends - starts
+    views = np.zeros((n, 4), dtype=np.int32)
+    views[:, 0] = lens
+    long = np.flatnonzero(lens > 12)
+    if len(long):
+        s = starts[long]
+        word = np.ndarray((len(a) - 3,), dtype="<i4", buffer=a, strides=(1,))  # 4 bytes from any place
+        views[long, 1] = word[s]
+        views[long, 2] = s >> _SPAN
+        views[long, 3] = s & ((1 << _SPAN) - 1)
+    short = np.flatnonzero(lens <= 12)
+    for i in range(0, len(short), _PIECE):  # the bytes of short lines, in pieces (a 12-wide gather each)
+        rows = short[i:i + _PIECE]
+        col = np.arange(12)
+        idx = starts[rows, None] + col
+        inline = np.where(col < lens[rows, None], a[np.minimum(idx, len(a) - 1)], 0).astype(np.uint8)
+        views[rows, 1:] = inline.view("<i4")
+    spans = int(starts[long[-1]] >> _SPAN) + 1 if len(long) else 0
+    buf = pa.py_buffer(data)
+    return pa.Array.from_buffers(pa.string_view(), n, [None, pa.py_buffer(views)] +
+                                 [buf.slice(k << _SPAN) for k in range(spans)])
 
 
 def read_lines(src: FileInput, ctx: ReadContext) -> tuple[pa.Array, pa.Array, pa.Array]:
-    """The non-blank lines of a file, their 1-based numbers, and where each holds binary garbage
-    (a line over the record cap: see :func:`split_lines`)."""
-    lines, numbers, clean = split_lines(src, ctx)
-    if len(lines):
-        keep = pc.invert(blank_mask(lines))
-        lines, numbers = lines.filter(keep), numbers.filter(keep)
-    return lines, numbers, bad_mask(lines, clean)
+    """:func:`line_views` as Arrow: the non-blank lines (strings, copied out of the views once), their
+    numbers and the garbage mask."""
+    lines = line_views(src, ctx)
+    return lines.text.to_arrow().cast(pa.string()), pa.array(lines.numbers), pa.array(lines.bad)
 
 
 def head_lines(head: bytes, limit: int) -> list[bytes]:
@@ -94,20 +186,14 @@ def head_lines(head: bytes, limit: int) -> list[bytes]:
     return lines
 
 
-def blank_mask(lines: pa.Array) -> pa.Array:
-    """True where a line is empty or whitespace."""
-    import polars as pl
-
-    return pl.Series(lines).str.contains(r"^\s*$").to_arrow()
-
-
-def bad_mask(lines: pa.Array, clean: bool | str = False) -> pa.Array:
-    """True where a line holds binary garbage (all False at once when the file was ``clean``; see :func:`split_lines`)."""
+def bad_mask(lines, clean: bool | str = False) -> np.ndarray:
+    """True where a line (polars or Arrow strings) holds binary garbage (all False at once when the file was
+    ``clean``; see :func:`line_views`)."""
     import polars as pl
 
     if clean is True:
-        return pa.array(np.zeros(len(lines), dtype=bool))
-    return pl.Series(lines).str.contains("\x00" if clean == "nul" else BAD_CHARS).to_arrow()
+        return np.zeros(len(lines), dtype=bool)
+    return pl.Series(lines).str.contains("\x00" if clean == "nul" else BAD_CHARS).fill_null(False).to_numpy()
 
 
 def extract(lines: pa.Array, pattern: str, required: str) -> tuple[pa.Array, dict[str, pa.Array]]:
@@ -122,20 +208,35 @@ def extract(lines: pa.Array, pattern: str, required: str) -> tuple[pa.Array, dic
     return pc.is_valid(fields[required]), fields
 
 
-def reject_where(ctx: ReadContext, source: str, mask: pa.Array, lines: pa.Array, numbers: pa.Array,
-                 reason: str | pa.Array) -> None:
-    """Report every line where ``mask`` is true as rejected (one call per rejected line, none per good line)."""
-    mask = pc.fill_null(mask, False)
-    if not pc.any(mask).as_py():
+def reject_where(ctx: ReadContext, source: str, mask, lines, numbers, reason) -> None:
+    """Report every line where ``mask`` is true as rejected (one call per rejected line, none per good line).
+
+    ``mask``, ``lines``, ``numbers`` and an array ``reason`` may each be Arrow, polars or numpy.
+    """
+    where = np.flatnonzero(_bools(mask))
+    if not len(where):
         return
-    raws = lines.filter(mask).to_pylist()
-    nums = numbers.filter(mask).to_pylist()
-    if isinstance(reason, (pa.Array, pa.ChunkedArray)):
-        reasons = reason.filter(mask).to_pylist()
-    else:
-        reasons = [reason] * len(raws)
+    raws, nums = _picked(lines, where), _picked(numbers, where)
+    reasons = [reason] * len(where) if isinstance(reason, str) else _picked(reason, where)
     for ln, rs, rw in zip(nums, reasons, raws):
         ctx.reject(source, ln, rs, rw)
+
+
+def _bools(mask) -> np.ndarray:
+    if isinstance(mask, np.ndarray):
+        return mask
+    if isinstance(mask, (pa.Array, pa.ChunkedArray)):
+        return pc.fill_null(mask, False).to_numpy(zero_copy_only=False)
+    return mask.fill_null(False).to_numpy()  # polars
+
+
+def _picked(values, where: np.ndarray) -> list:
+    """The values at ``where`` (Arrow, polars or numpy) as a Python list."""
+    if isinstance(values, np.ndarray):
+        return values[where].tolist()
+    if isinstance(values, (pa.Array, pa.ChunkedArray)):
+        return values.take(pa.array(where)).to_pylist()
+    return values.gather(where).to_list()  # polars
 
 
 def pairs_to_columns(texts: pa.Array, pattern: str, unescape_newline: bool = False) -> dict[str, pa.Array]:

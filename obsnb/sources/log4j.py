@@ -16,8 +16,11 @@ Each record starts with a timestamp and a level word; the layouts recognised (fi
 Columns: ``time``, ``level`` (WARN -> WARNING, FATAL -> CRITICAL, the original in ``level_original``),
 ``event`` (the message), ``logger``, ``thread``, ``pid`` where the layout has them, ``layout`` (which
 one matched) and ``exception``: the lines after a record that start no record (a Java stack with
-``\\tat ...`` and ``Caused by:``, a Python traceback), joined with newlines. Times without a zone are
-read in ``tz=`` (IANA name) or else as UTC, with a warning.
+``\\tat ...`` and ``Caused by:``, a Python traceback), joined with newlines. A line in Python logging's
+BASIC_FORMAT (``WARNING:root:disk low``: a library logging with ``basicConfig()``'s defaults into the same
+stream) is a record of its own, with its level, ``logger`` and message, ``layout`` ``python_basic`` and the
+time of the record above it (it has none; ``load_info().warnings`` says how many borrowed one). Times
+without a zone are read in ``tz=`` (IANA name) or else as UTC, with a warning.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import pyarrow as pa
 from ._common import source_column
 from ._layouts import CLOCK, ISO_STAMP, Layout, read_layouts, sniff_layouts
 from .base import FileFormat, FileInput, Part, ReadContext
+from .cri import PY_BASIC
 
 __all__ = ["Log4j", "LAYOUTS"]
 
@@ -50,6 +54,9 @@ LAYOUTS: tuple[Layout, ...] = (
                    rf"{LEVEL} {LOGGER}: (?P<msg>.*)$"),
     Layout("plain", rf"^{ISO_STAMP} +\[?{LEVEL}\]?:? +(?P<msg>.*)$"),
 )
+# Python logging's BASIC_FORMAT (``WARNING:root:disk low``), which a library logging with the defaults writes
+# into the same stream: a record of its own at the time of the record above (see read_layouts).
+TIMELESS = (Layout("python_basic", PY_BASIC),)
 # What starts a record of these layouts: a line that begins so but matches none is not a continuation.
 HEAD = r"^(\S+ )?(\d{4}-\d{2}-\d{2}[T ]\d|\d{2}/\d{2}/\d{2} \d|\d{6} \d{6} )"
 CONTINUATION = r"^(\s|$|Caused by|Traceback|\.\.\.|[\w.$]+(Error|Exception|Warning|Interrupt|Exit)\b)"
@@ -67,7 +74,7 @@ class Log4j(FileFormat):
         return sniff_layouts(head, LAYOUTS, CONTINUATION)
 
     def read(self, src: FileInput, ctx: ReadContext) -> Iterator[Part]:
-        out = read_layouts(src, ctx, LAYOUTS, "log4j-style", HEAD)
+        out = read_layouts(src, ctx, LAYOUTS, "log4j-style", HEAD, timeless=TIMELESS)
         if out is None:
             return
         out["_source"] = source_column(src.path, len(out["_line"]))

@@ -12,9 +12,10 @@ The last resort before "format not recognised". Known shapes first, then the gen
   bracketed letter (``[E]``; a bare
   letter is too often a word: "I think"), then the message.
 
-Lines that start no record are continuations (``exception`` of the record above). Zone-less
-times are read in ``tz=`` or else UTC (with a warning); yearless ones take the year from ``year=``
-or the file's modification time.
+Lines that start no record are continuations (``exception`` of the record above); a Python logging
+BASIC_FORMAT line (``WARNING:root:disk low``) is a record with the time of the record above (see
+``log4j``). Zone-less times are read in ``tz=`` or else UTC (with a warning); yearless ones take the
+year from ``year=`` or the file's modification time.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from ._common import file_mtime_ns, source_column
 from ._layouts import CLOCK, ISO_STAMP, Layout, fold_continuations, map_levels, read_layouts, sniff_layouts
 from ._lines import extract, head_lines, read_lines, reject_where
 from .cri import PY_BASIC
+from .log4j import TIMELESS
 from .base import FileFormat, FileInput, Part, ReadContext
 
 __all__ = ["PlainText", "RegexText", "PythonBasic"]
@@ -93,7 +95,7 @@ class PlainText(FileFormat):
         return score
 
     def read(self, src: FileInput, ctx: ReadContext) -> Iterator[Part]:
-        out = read_layouts(src, ctx, LAYOUTS, "timestamped text")
+        out = read_layouts(src, ctx, LAYOUTS, "timestamped text", timeless=TIMELESS)
         if out is None:
             return
         out["_source"] = source_column(src.path, len(out["_line"]))

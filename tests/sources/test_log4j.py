@@ -161,3 +161,32 @@ def test_cut_off_and_impossible_lines_are_rejected_with_reasons(tmp_path):
         "starts like a log4j-style record but does not parse (cut-off line?)",
     ]
     assert ob.load_info(df).records_read == 6
+
+
+BASIC_MIXED = (b"WARNING:root:before any time\n"
+               b"2024-05-14 12:00:01,500 INFO [main] a.B: started\n"
+               b"WARNING:root:disk low\n"
+               b"ERROR:app.db:pool exhausted\n"
+               b"Traceback (most recent call last):\n"
+               b"ValueError: bad\n"
+               b"2024-05-14 12:00:03,000 ERROR [main] a.B: failed\n")
+
+
+@pytest.mark.parametrize("fmt", ["log4j", "text"])
+def test_a_basic_format_line_is_a_record_at_the_time_of_the_record_above(tmp_path, fmt):
+    """``WARNING:root:disk low`` among timestamped records (a library logging with basicConfig's defaults into
+    the same stream) is a record with its level, logger and message, at the previous record's time; the
+    traceback after one is its exception; one before any timestamped record has no time to take: rejected."""
+    df = _load(tmp_path, BASIC_MIXED, format=fmt)
+    assert list(df["_line"]) == [2, 3, 4, 7]
+    assert list(df["level"]) == ["INFO", "WARNING", "ERROR", "ERROR"]
+    head = "" if fmt == "log4j" else "[main] a.B: "  # the generic text layout keeps thread and logger in the message
+    assert list(df["event"]) == [head + "started", "disk low", "pool exhausted", head + "failed"]
+    assert list(df["layout"])[1:3] == ["python_basic", "python_basic"]
+    assert vals(df["logger"][1:3]) == ["root", "app.db"]
+    assert vals(df["exception"]) == [None, None, "Traceback (most recent call last):\nValueError: bad", None]
+    t1, t3 = pd.Timestamp("2024-05-14T12:00:01.5Z"), pd.Timestamp("2024-05-14T12:00:03Z")
+    assert list(df["time"]) == [t1, t1, t1, t3]
+    rej = ob.rejected(df)
+    assert list(rej["line"]) == [1] and "no record before it" in rej["reason"][0]
+    assert any("2 Python logging BASIC_FORMAT records" in w for w in ob.load_info(df).warnings)
