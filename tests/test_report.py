@@ -4,6 +4,7 @@ reports are redacted, escaped, and a failing cell fails the render."""
 from __future__ import annotations
 
 import contextlib
+import gzip
 import io
 import json
 import pathlib
@@ -19,6 +20,7 @@ from obsnb import report
 from obsnb.errors import ReportError
 
 pytestmark = pytest.mark.slow
+BOUND_ROWS = 1_000  # rows a template cell may collect from a scan (one trace, a chart's buckets)
 TRUTH = json.loads((SAMPLE_DATA / "ground_truth.json").read_text())
 
 
@@ -223,3 +225,103 @@ def test_sample_data_is_what_the_generator_makes(tmp_path):
     assert made == committed
     for rel in committed:
         assert (tmp_path / rel).read_bytes() == (SAMPLE_DATA / rel).read_bytes(), rel
+
+
+# ------------------------------------------------------------------ the templates on scans (out of core)
+
+_SPY_CELL = '''\
+import json as _json, os as _os, sys as _sys, importlib as _il
+import polars as _pl
+_SPY = []
+def _who():
+    f = _sys._getframe(2)
+    while f is not None:
+        path = f.f_code.co_filename.replace(_os.sep, "/")
+        if "/obsnb/investigation/" in path or (path.endswith("/obsnb/notebook.py") and f.f_code.co_name == "audit"):
+            return "investigate/audit"
+        f = f.f_back
+    return "template"
+_lazy_collect = _pl.LazyFrame.collect
+def _spy_collect(self, *a, **k):
+    out = _lazy_collect(self, *a, **k)
+    _SPY.append([_who(), "LazyFrame.collect", out.height])
+    return out
+_pl.LazyFrame.collect = _spy_collect
+_Scan = _il.import_module("obsnb.scan").Scan
+_scan_table = _Scan._table
+def _spy_table(self):
+    table, n = _scan_table(self)
+    _SPY.append([_who(), "Scan._table", table.num_rows])
+    return table, n
+_Scan._table = _spy_table
+'''
+
+_SPY_DUMP = '''\
+_pathlib = _il.import_module("pathlib")
+_ = _pathlib.Path(_os.environ["OBSNB_TEST_SPY"]).write_text(_json.dumps({"collects": _SPY, "types": [type(x).__name__ for x in (LOGS, SPANS, METRICS)]}))
+'''
+
+
+def _with_spy(name: str, folder: pathlib.Path) -> pathlib.Path:
+    """A copy of template ``name`` with a first cell that records every collect (rows, and whether the
+    investigation/audit or the template's own cells asked for it) and a last cell that writes the record."""
+    from obsnb.report import resolve_notebook
+
+    nb = nbformat.read(str(resolve_notebook(name)), as_version=4)
+    nb.cells = [nb.cells[0], new_code_cell(_SPY_CELL), *nb.cells[1:], new_code_cell(_SPY_DUMP)]
+    path = folder / f"{name}.ipynb"
+    nbformat.write(nb, str(path))
+    return path
+
+
+def _render(nb: pathlib.Path, out: pathlib.Path, params: dict, monkeypatch) -> tuple[str, dict, dict]:
+    """``obsnb render`` of ``nb`` with ``params``: (the report's HTML, its findings document, the spy's record)."""
+    from obsnb import cli
+
+    out.parent.mkdir()
+    spy = out.with_suffix(".spy.json")
+    monkeypatch.setenv("OBSNB_TEST_SPY", str(spy))
+    args = ["render", str(nb), "--to", "html", "--out", str(out)]
+    for k, v in params.items():
+        args += ["-p", f"{k}={v}"]
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert cli.main(args) == 0
+    return out.read_text(), json.loads(out.with_suffix(".findings.json").read_text()), json.loads(spy.read_text())
+
+
+def _same_report(html_text: str) -> str:
+    """The report with what differs between two renders of the same evidence masked: chart element ids and the
+    id papermill gives the cell of injected parameters, and so the hashes of the inline scripts in the CSP."""
+    return re.sub(r"obsnb-chart-\d+-[0-9a-f]{8}|cell-id=[0-9a-f]{8}|'sha256-[^']+'", "ID", html_text)
+
+
+@pytest.mark.parametrize("name", ["postmortem", "triage", "trace"])
+def test_template_on_scans_renders_the_report_it_renders_on_frames(name, tmp_path, monkeypatch):
+    """Every template rendered with ``lazy=true`` (the evidence as ``ob.scan()`` handles) writes the very report
+    and findings it writes on loaded frames, and no cell of the template collects more than a bounded set of
+    rows: charts and tables are aggregated in the engine, a trace's rows are read by trace id. (The
+    investigation and the audit still collect the scans' rows; the spy tells their collects apart.)"""
+    params = {"incident": TRUTH["incident"], "logs": str(SAMPLE_DATA / "logs"), "traces": str(SAMPLE_DATA / "traces"),
+              "metrics": str(SAMPLE_DATA / "metrics"), "start": TRUTH["window"]["start"], "end": TRUTH["window"]["end"]}
+    nb = _with_spy(name, tmp_path)
+    eager_html, eager_doc, eager_spy = _render(nb, tmp_path / "eager" / "report.html", {**params, "lazy": "false"}, monkeypatch)
+    lazy_html, lazy_doc, lazy_spy = _render(nb, tmp_path / "lazy" / "report.html", {**params, "lazy": "true"}, monkeypatch)
+    assert eager_spy["types"] == ["DataFrame"] * 3 and lazy_spy["types"] == ["Scan"] * 3
+    for doc in (eager_doc, lazy_doc):
+        doc.pop("looked_at")  # says how the evidence was read (a scan's rows collected for the detectors)
+    assert lazy_doc == eager_doc
+    if _same_report(lazy_html) != _same_report(eager_html):
+        import difflib
+        diff = difflib.unified_diff(_same_report(eager_html).splitlines(), _same_report(lazy_html).splitlines(), lineterm="", n=0)
+        (pathlib.Path("/tmp/tpl") / f"{name}.diff").write_text("\n".join(diff))
+    assert _same_report(lazy_html) == _same_report(eager_html)
+    # the bound: the evidence's rows, counted from the files (one record a line in the sample's JSON lines)
+    n_logs = sum(len(gzip.open(f).read().splitlines()) for f in (SAMPLE_DATA / "logs").glob("*.jsonl.gz"))
+    assert eager_doc["evidence"]["logs"] <= n_logs
+    mine = [n for who, _, n in lazy_spy["collects"] if who == "template"]
+    theirs = [n for who, _, n in lazy_spy["collects"] if who != "template"]
+    assert mine and max(mine) <= BOUND_ROWS < n_logs // 10
+    # the spy does see a collect of whole evidence: the audit's (and, until it aggregates in the engine, the
+    # investigation's) input, the largest kind's window
+    assert max(theirs) == max(eager_doc["evidence"].values())
+    print(f"{name}: {len(mine)} template collects, at most {max(mine)} rows; evidence {eager_doc['evidence']}")
