@@ -325,3 +325,65 @@ def test_template_on_scans_renders_the_report_it_renders_on_frames(name, tmp_pat
     # investigation's) input, the largest kind's window
     assert max(theirs) == max(eager_doc["evidence"].values())
     print(f"{name}: {len(mine)} template collects, at most {max(mine)} rows; evidence {eager_doc['evidence']}")
+
+
+def _sample_sources():
+    return str(SAMPLE_DATA / "logs"), str(SAMPLE_DATA / "traces"), str(SAMPLE_DATA / "metrics")
+
+
+def test_load_incident_returns_scans_when_asked_or_past_the_threshold(monkeypatch):
+    """``lazy=True`` (or files past ``LAZY_BYTES``) gives one ``ob.scan()`` per source over the same window and
+    baseline as the frames ``lazy=False`` loads; the bundled sample (< 1 GiB) loads as frames by default."""
+    import warnings
+
+    from obsnb import notebook as obn
+    from obsnb.scan import Scan
+
+    window = dict(start=TRUTH["window"]["start"], end=TRUTH["window"]["end"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        frames = obn.load_incident(*_sample_sources(), **window, lazy=False)
+        assert [type(x).__name__ for x in obn.load_incident(*_sample_sources(), **window)] == ["DataFrame"] * 3
+        scans = obn.load_incident(*_sample_sources(), **window, lazy=True)
+        monkeypatch.setattr(obn, "LAZY_BYTES", 0)
+        past = obn.load_incident(*_sample_sources(), **window)
+        assert all(isinstance(s, Scan) for s in (*scans, *past))
+        for frame, scan in zip(frames, scans):
+            assert obn.rows(scan) == len(frame)
+            got = scan.collect()
+            assert list(got.columns) == list(frame.columns)
+            assert got.equals(frame)
+    n_logs = sum(len(gzip.open(f).read().splitlines()) for f in (SAMPLE_DATA / "logs").glob("*.jsonl.gz"))
+    assert obn.rows(scans[0]) == n_logs  # the window and its 4 h baseline hold the whole sample's logs
+
+
+def test_timeline_of_scans_reads_only_the_chain(monkeypatch):
+    """``obn.timeline`` on scans finds the chain of traces (joined across the queue) in the engine and reads only its
+    rows: the frame ``ob.timeline`` gives on the loaded evidence, and no collect larger than the chain."""
+    import warnings
+
+    import polars as pl
+
+    import obsnb as ob
+    from obsnb import notebook as obn
+
+    tid = TRUTH["retry_storm"]["trace_id"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        logs, spans, _ = obn.load_incident(*_sample_sources(), lazy=False)
+        want = ob.timeline(tid, logs=logs, spans=spans)
+        scans = obn.load_incident(*_sample_sources(), lazy=True)
+        seen = []
+        real = pl.LazyFrame.collect
+
+        def spy(self, *a, **k):
+            out = real(self, *a, **k)
+            seen.append(out.height)
+            return out
+
+        monkeypatch.setattr(pl.LazyFrame, "collect", spy)
+        monkeypatch.setattr(type(scans[0]), "collect", lambda self, engine=None: pytest.fail("the scan was collected"))
+        got = obn.timeline(tid, logs=scans[0], spans=scans[1])
+    assert (got["source"] == "span").sum() == TRUTH["worst_trace"]["spans"]
+    assert got.equals(want)
+    assert seen and max(seen) <= len(want) < len(logs) // 10
