@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib
 import os
 import pathlib
+import warnings
 from typing import Any
 
 import pandas as pd
@@ -18,13 +19,13 @@ from .analysis.failures import error_expr
 from .analysis.lazy import collect, is_scan, scan_frame
 from .analysis.timeline import CARRY
 from .analysis.timeline import timeline as _timeline
-from .api import _expand, _is_backend, get_option, load
+from .api import _expand, _is_backend, get_option, load, load_info
 from .audit import audit as _audit
 from .cache import enable_store_from
 from .display import *  # noqa: F403 - the templates call these as obn.md, obn.show, ...
 from .display import __all__ as _display_all
 from .display import _print, draw, md, show
-from .errors import UsageError
+from .errors import RejectedRecordsWarning, UsageError
 from .investigation.evidence import SCAN_BYTES
 from .investigation.findings import fmt_time
 from .investigation.vocabulary import span_dependency_expr
@@ -87,16 +88,25 @@ def load_incident(logs: Any = None, traces: Any = None, metrics: Any = None, *, 
     files = {kind: _files(src) for src, kind in jobs} if lazy is not False else {}
     if lazy is None:
         lazy = sum(_size(f) for f in files.values() if f) > LAZY_BYTES
-    if lazy:
-        scan = importlib.import_module("obsnb.scan").scan
-        found = [scan(src, kind, start=lo, end=end) if src and files[kind] else
-                 load(src, kind, start=lo, end=end, engine=engine) if src else to_engine(empty_table(kind), eng)
-                 for src, kind in jobs]
-        return tuple(found)
     with ThreadPoolExecutor(3) as pool:
-        futures = [pool.submit(load, src, kind, start=lo, end=end, engine=engine) if src else None for src, kind in jobs]
+        futures = [None if not src else
+                   pool.submit(_scan_loudly, src, kind, lo, end) if lazy and files[kind] else
+                   pool.submit(load, src, kind, start=lo, end=end, engine=engine) for src, kind in jobs]
         return tuple(f.result() if f is not None else to_engine(empty_table(kind), eng)
                      for f, (_, kind) in zip(futures, jobs))
+
+
+def _scan_loudly(source: Any, kind: str, start: Any, end: Any):
+    """``ob.scan(source, kind, start=, end=)`` with its files ingested into the store now, and one warning for the
+    records rejected, as ``ob.load`` gives (the helpers that read the scan later repeat it)."""
+    found = importlib.import_module("obsnb.scan").scan(source, kind, start=start, end=end)
+    info = load_info(found)  # the ingest: every file parsed into the store (piece by piece when big)
+    if info.n_rejected:
+        first = info.rejects[0] if info.rejects else None
+        where = f"; first: {first.source}:{first.line}: {first.reason}" if first else ""
+        warnings.warn(f"{info.n_rejected} of {info.records_read} records rejected from the scanned {kind}{where}. "
+                      "List them with obsnb.rejected(scan).", RejectedRecordsWarning, stacklevel=3)
+    return found
 
 
 def _files(source: Any) -> list[str] | None:

@@ -295,6 +295,30 @@ def _same_report(html_text: str) -> str:
     return re.sub(r"obsnb-chart-\d+-[0-9a-f]{8}|cell-id=[0-9a-f]{8}|'sha256-[^']+'", "ID", html_text)
 
 
+def _lazy_and_eager(name: str, params: dict, n_rows: int, tmp_path, monkeypatch) -> tuple[list[int], dict]:
+    """Render template ``name`` on loaded frames and on scans; assert both write the same report and findings, and
+    that no collect a template cell makes holds more than ``BOUND_ROWS`` rows, nor a fifth of ``n_rows``
+    (the evidence's records, from its generator). Returns the template's collects and the findings' counts."""
+    nb = _with_spy(name, tmp_path)
+    eager_html, eager_doc, eager_spy = _render(nb, tmp_path / "eager" / "report.html", {**params, "lazy": "false"}, monkeypatch)
+    lazy_html, lazy_doc, lazy_spy = _render(nb, tmp_path / "lazy" / "report.html", {**params, "lazy": "true"}, monkeypatch)
+    given = [params.get(k) is not None for k in ("logs", "traces", "metrics")]
+    assert eager_spy["types"] == ["DataFrame"] * 3
+    assert lazy_spy["types"] == ["Scan" if g else "DataFrame" for g in given]  # no source: an empty frame
+    for doc in (eager_doc, lazy_doc):
+        doc.pop("looked_at")  # says how the evidence was read (a scan's rows collected for the detectors)
+    assert lazy_doc == eager_doc
+    assert _same_report(lazy_html) == _same_report(eager_html)
+    assert lazy_html.count('class="obsnb-chart"') >= 1
+    mine = [n for who, _, n in lazy_spy["collects"] if who == "template"]
+    theirs = [n for who, _, n in lazy_spy["collects"] if who != "template"]
+    assert mine and max(mine) <= BOUND_ROWS and max(mine) < n_rows // 5
+    # the spy does see a collect of whole evidence: the audit's (and, until it aggregates in the engine, the
+    # investigation's) input, the largest kind's window
+    assert max(theirs) == max(eager_doc["evidence"].values())
+    return mine, eager_doc["evidence"]
+
+
 @pytest.mark.parametrize("name", ["postmortem", "triage", "trace"])
 def test_template_on_scans_renders_the_report_it_renders_on_frames(name, tmp_path, monkeypatch):
     """Every template rendered with ``lazy=true`` (the evidence as ``ob.scan()`` handles) writes the very report
@@ -303,28 +327,25 @@ def test_template_on_scans_renders_the_report_it_renders_on_frames(name, tmp_pat
     investigation and the audit still collect the scans' rows; the spy tells their collects apart.)"""
     params = {"incident": TRUTH["incident"], "logs": str(SAMPLE_DATA / "logs"), "traces": str(SAMPLE_DATA / "traces"),
               "metrics": str(SAMPLE_DATA / "metrics"), "start": TRUTH["window"]["start"], "end": TRUTH["window"]["end"]}
-    nb = _with_spy(name, tmp_path)
-    eager_html, eager_doc, eager_spy = _render(nb, tmp_path / "eager" / "report.html", {**params, "lazy": "false"}, monkeypatch)
-    lazy_html, lazy_doc, lazy_spy = _render(nb, tmp_path / "lazy" / "report.html", {**params, "lazy": "true"}, monkeypatch)
-    assert eager_spy["types"] == ["DataFrame"] * 3 and lazy_spy["types"] == ["Scan"] * 3
-    for doc in (eager_doc, lazy_doc):
-        doc.pop("looked_at")  # says how the evidence was read (a scan's rows collected for the detectors)
-    assert lazy_doc == eager_doc
-    if _same_report(lazy_html) != _same_report(eager_html):
-        import difflib
-        diff = difflib.unified_diff(_same_report(eager_html).splitlines(), _same_report(lazy_html).splitlines(), lineterm="", n=0)
-        (pathlib.Path("/tmp/tpl") / f"{name}.diff").write_text("\n".join(diff))
-    assert _same_report(lazy_html) == _same_report(eager_html)
-    # the bound: the evidence's rows, counted from the files (one record a line in the sample's JSON lines)
     n_logs = sum(len(gzip.open(f).read().splitlines()) for f in (SAMPLE_DATA / "logs").glob("*.jsonl.gz"))
-    assert eager_doc["evidence"]["logs"] <= n_logs
-    mine = [n for who, _, n in lazy_spy["collects"] if who == "template"]
-    theirs = [n for who, _, n in lazy_spy["collects"] if who != "template"]
-    assert mine and max(mine) <= BOUND_ROWS < n_logs // 10
-    # the spy does see a collect of whole evidence: the audit's (and, until it aggregates in the engine, the
-    # investigation's) input, the largest kind's window
-    assert max(theirs) == max(eager_doc["evidence"].values())
-    print(f"{name}: {len(mine)} template collects, at most {max(mine)} rows; evidence {eager_doc['evidence']}")
+    mine, evidence = _lazy_and_eager(name, params, n_logs, tmp_path, monkeypatch)
+    print(f"{name}: {len(mine)} template collects, at most {max(mine)} rows; evidence {evidence}")
+
+
+PUBLIC = sorted(p.parent.name for p in (SAMPLE_DATA / "incidents").glob("*/ground_truth.json"))
+
+
+@pytest.mark.parametrize("incident", PUBLIC)
+def test_postmortem_on_scans_of_each_public_incident(incident, tmp_path, monkeypatch):
+    """The postmortem of each bundled public incident (its own formats and vocabulary; some without traces or
+    metrics) is the same report on scans as on frames, and its cells collect only bounded rows."""
+    folder = SAMPLE_DATA / "incidents" / incident
+    truth = json.loads((folder / "ground_truth.json").read_text())
+    ev = truth["evidence"]
+    params = {"incident": incident, "start": truth["window"]["start"], "end": truth["window"]["end"],
+              **{k: str(folder / ev[k]) for k in ("logs", "traces", "metrics") if ev[k]}}
+    mine, evidence = _lazy_and_eager("postmortem", params, truth["counts"]["log_lines"], tmp_path, monkeypatch)
+    print(f"{incident}: {len(mine)} template collects, at most {max(mine)} rows; evidence {evidence}")
 
 
 def _sample_sources():
@@ -387,3 +408,54 @@ def test_timeline_of_scans_reads_only_the_chain(monkeypatch):
     assert (got["source"] == "span").sum() == TRUTH["worst_trace"]["spans"]
     assert got.equals(want)
     assert seen and max(seen) <= len(want) < len(logs) // 10
+
+
+def test_trace_and_rows_helpers_on_a_scan_answer_as_pandas_does(monkeypatch):
+    """On a scan of a public incident (Jaeger traces, another vocabulary): ``obn.trace_of_interest`` with no finding
+    naming a trace is the trace covering the longest time, and ``obn.rows_about`` a unit's last rows, both as plain
+    pandas finds them in the loaded frames; neither collects the scan."""
+    import types
+    import warnings
+
+    import obsnb as ob
+    from obsnb import notebook as obn
+
+    folder = SAMPLE_DATA / "incidents" / "taskqueue"
+    truth = json.loads((folder / "ground_truth.json").read_text())
+    storm = next(f for f in truth["facts"] if f["kind"] == "retry_storm")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        spans, logs = ob.load(str(folder / truth["evidence"]["traces"])), ob.load(str(folder / "logs"))
+        span_scan, log_scan = ob.scan(str(folder / truth["evidence"]["traces"])), ob.scan(str(folder / "logs"))
+        monkeypatch.setattr(type(span_scan), "collect", lambda self, engine=None: pytest.fail("the scan was collected"))
+        longest = obn.trace_of_interest([], span_scan)
+        about = types.SimpleNamespace(entity_column=storm["column"], entity_value=storm["value"])
+        last = obn.rows_about(log_scan, about, limit=4, errors_only=False)
+    ext = spans.groupby("trace_id").agg(first=("start", "min"), last=("end", "max"))
+    covered = ext["last"] - ext["first"]
+    assert longest == covered[covered == covered.max()].index.min()
+    mine = logs[logs[storm["column"]] == storm["value"]].sort_values("time", kind="stable").tail(4)
+    assert len(last) == 4 and last["time"].tolist() == mine["time"].tolist()
+    assert last["event"].tolist() == mine["event"].tolist()
+    assert list(last.columns) == [c for c in mine.columns if not c.startswith("_") and c != "span_id"
+                                  and mine[c].notna().any()]  # the columns that hold values, where-from left out
+
+
+def test_load_incident_on_scans_says_what_was_rejected_at_load(tmp_path):
+    """A scanned source with a broken record warns at ``load_incident`` as a load does (count of records read, the
+    first one's file and line), and ``ob.rejected`` lists it; loaded + rejected = records read."""
+    import warnings
+
+    import obsnb as ob
+    from obsnb import notebook as obn
+
+    lines = gzip.open(sorted((SAMPLE_DATA / "logs").glob("*.jsonl.gz"))[0]).read().splitlines()[:200]
+    path = tmp_path / "app.jsonl"
+    path.write_bytes(b"\n".join([*lines[:100], b'{"broken', *lines[100:]]) + b"\n")
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        logs, _, _ = obn.load_incident(str(path), lazy=True)
+    said = [str(w.message) for w in seen if issubclass(w.category, ob.RejectedRecordsWarning)]
+    assert len(said) == 1 and said[0].startswith(f"1 of 201 records rejected from the scanned logs; first: {path}:101: ")
+    assert ob.rejected(logs)["line"].tolist() == [101]
+    assert obn.rows(logs) == 200
