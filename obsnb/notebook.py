@@ -24,7 +24,7 @@ from .audit import audit as _audit
 from .cache import enable_store_from
 from .display import *  # noqa: F403 - the templates call these as obn.md, obn.show, ...
 from .display import __all__ as _display_all
-from .display import _print, draw, md, show
+from .display import _print, draw, load_order, md, show
 from .errors import RejectedRecordsWarning, UsageError
 from .investigation.evidence import SCAN_BYTES
 from .investigation.findings import fmt_time
@@ -171,7 +171,8 @@ def trace_rows(x: Any, trace_ids: Any) -> pd.DataFrame | None:
     if lf is None:
         return None
     ids = pl.Series(sorted(trace_ids), dtype=pl.String)
-    return Fr.back(collect(lf.filter(pl.col("trace_id").is_in(ids.implode()))), "pandas")
+    lf = lf.filter(pl.col("trace_id").is_in(ids.implode()))
+    return Fr.back(collect(load_order(x, lf) if is_scan(x) else lf), "pandas")
 
 
 def _links(sp: pl.LazyFrame | None) -> pl.LazyFrame | None:

@@ -459,3 +459,50 @@ def test_load_incident_on_scans_says_what_was_rejected_at_load(tmp_path):
     assert len(said) == 1 and said[0].startswith(f"1 of 201 records rejected from the scanned logs; first: {path}:101: ")
     assert ob.rejected(logs)["line"].tolist() == [101]
     assert obn.rows(logs) == 200
+
+
+def test_trace_status_of_a_missing_trace_counts_the_scanned_evidence(monkeypatch):
+    """Asked for a trace the evidence does not hold, the trace template says so with the evidence's counts: on scans,
+    counted in the engine, the numbers plain pandas counts in the loaded frames."""
+    import warnings
+
+    import IPython.display
+
+    from obsnb import notebook as obn
+
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", lambda obj, **kw: shown.append(obj["text/markdown"]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        logs, spans, _ = obn.load_incident(*_sample_sources(), lazy=False)
+        scans = obn.load_incident(*_sample_sources(), lazy=True)
+        tid = "f" * 32
+        assert not obn.has_trace(tid, scans[1], scans[0]) and obn.has_trace(TRUTH["retry_storm"]["trace_id"], scans[1], scans[0])
+        obn.trace_status(tid, tid, scans[1], scans[0])
+    assert len(shown) == 1
+    text = visible_text(shown[0])
+    assert f"Trace {tid} is not in the loaded evidence ({len(spans):,} spans, {logs['trace_id'].notna().sum():,} log lines " \
+           "with a trace id)" in text
+
+
+def test_show_of_a_scan_reads_only_the_rows_it_shows(monkeypatch):
+    """``obn.show(scan, max_rows=3)`` is the table of the loaded frame's first three rows, and never collects the scan."""
+    import warnings
+
+    import IPython.display
+
+    import obsnb as ob
+    from obsnb import notebook as obn
+
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", lambda obj, **kw: shown.append(obj.data))
+    cols = ["time", "level", "event", "service"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        frame = ob.load(str(SAMPLE_DATA / "logs"))
+        scan = ob.scan(str(SAMPLE_DATA / "logs"))
+        monkeypatch.setattr(type(scan), "collect", lambda self, engine=None: pytest.fail("the scan was collected"))
+        obn.show(scan, max_rows=3, columns=cols)
+        obn.show(frame, max_rows=3, columns=cols)
+    assert shown[0] == shown[1] and shown[0].count("<tr") == 4  # the header and three rows
+    assert all(v in shown[0] for v in frame["event"].head(3))
