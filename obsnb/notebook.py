@@ -172,7 +172,24 @@ def trace_rows(x: Any, trace_ids: Any) -> pd.DataFrame | None:
         return None
     ids = pl.Series(sorted(trace_ids), dtype=pl.String)
     lf = lf.filter(pl.col("trace_id").is_in(ids.implode()))
-    return Fr.back(collect(load_order(x, lf) if is_scan(x) else lf), "pandas")
+    if not is_scan(x):
+        return Fr.back(collect(lf), "pandas")
+    return _as_loaded(x, collect(load_order(x, lf)))
+
+
+def _as_loaded(scan: Any, part: pl.DataFrame) -> pd.DataFrame:
+    """Rows of a scan as pandas with the column types the loaded frame has: pandas holds an integer or boolean
+    column with nulls as float / object, so a column with no null in ``part`` but some in the scan is given the
+    loaded frame's type (one count of those columns' nulls, in the engine)."""
+    out = to_engine(part.to_arrow(), "pandas")
+    sch = part.schema
+    cols = [c for c, t in sch.items() if (t.is_integer() or t == pl.Boolean) and not part.get_column(c).null_count()]
+    if cols:
+        nulls = collect(lazy_rows(scan, cols).select([pl.col(c).null_count() for c in cols])).row(0)
+        for c, n in zip(cols, nulls):
+            if n:
+                out[c] = out[c].astype("float64" if sch[c].is_integer() else object)
+    return out
 
 
 def _links(sp: pl.LazyFrame | None) -> pl.LazyFrame | None:

@@ -506,3 +506,25 @@ def test_show_of_a_scan_reads_only_the_rows_it_shows(monkeypatch):
         obn.show(frame, max_rows=3, columns=cols)
     assert shown[0] == shown[1] and shown[0].count("<tr") == 4  # the header and three rows
     assert all(v in shown[0] for v in frame["event"].head(3))
+
+
+def test_timeline_of_a_scan_keeps_the_loaded_column_types(tmp_path):
+    """A trace whose rows all hold an integer field that other rows lack: its timeline from a scan has the column
+    type of the loaded frame's (float, as pandas holds integers with nulls), so both read the same."""
+    import warnings
+
+    import obsnb as ob
+    from obsnb import notebook as obn
+
+    a, b = "a" * 32, "b" * 32
+    path = tmp_path / "app.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in [
+        {"time": "2026-01-01T00:00:00Z", "event": "job_started", "trace_id": a, "attempt": 1},
+        {"time": "2026-01-01T00:00:01Z", "event": "job_failed", "trace_id": a, "attempt": 2, "ok": True},
+        {"time": "2026-01-01T00:00:02Z", "event": "job_started", "trace_id": b}]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        want = ob.timeline(a, logs=ob.load(str(path)))
+        got = obn.timeline(a, logs=ob.scan(str(path)))
+    assert want["attempt"].tolist() == [1.0, 2.0] and str(want["attempt"].dtype) == "float64"
+    assert got.equals(want)
