@@ -5,7 +5,6 @@ and, re-exported here, the safe display helpers (:mod:`obsnb.display`) and the f
 
 from __future__ import annotations
 
-import importlib
 import os
 import pathlib
 import warnings
@@ -26,7 +25,7 @@ from .display import *  # noqa: F403 - the templates call these as obn.md, obn.s
 from .display import __all__ as _display_all
 from .display import _print, draw, load_order, md, show
 from .errors import RejectedRecordsWarning, UsageError
-from .investigation.evidence import SCAN_BYTES
+from .investigation.evidence import SCAN_BYTES, _scan_function
 from .investigation.findings import fmt_time
 from .investigation.vocabulary import span_dependency_expr
 from .prose import *  # noqa: F403
@@ -99,7 +98,7 @@ def load_incident(logs: Any = None, traces: Any = None, metrics: Any = None, *, 
 def _scan_loudly(source: Any, kind: str, start: Any, end: Any):
     """``ob.scan(source, kind, start=, end=)`` with its files ingested into the store now, and one warning for the
     records rejected, as ``ob.load`` gives (the helpers that read the scan later repeat it)."""
-    found = importlib.import_module("obsnb.scan").scan(source, kind, start=start, end=end)
+    found = _scan_function()(source, kind, start=start, end=end)
     info = load_info(found)  # the ingest: every file parsed into the store (piece by piece when big)
     if info.n_rejected:
         first = info.rejects[0] if info.rejects else None

@@ -248,6 +248,7 @@ def _spy_collect(self, *a, **k):
     return out
 _pl.LazyFrame.collect = _spy_collect
 _Scan = _il.import_module("obsnb.scan").Scan
+_il.import_module("obsnb").__getattr__("scan")  # ob.scan the function again (importing the module shadows it)
 _scan_table = _Scan._table
 def _spy_table(self):
     table, n = _scan_table(self)
@@ -358,7 +359,7 @@ def test_load_incident_returns_scans_when_asked_or_past_the_threshold(monkeypatc
     import warnings
 
     from obsnb import notebook as obn
-    from obsnb.scan import Scan
+    from obsnb.analysis.lazy import is_scan
 
     window = dict(start=TRUTH["window"]["start"], end=TRUTH["window"]["end"])
     with warnings.catch_warnings():
@@ -368,7 +369,7 @@ def test_load_incident_returns_scans_when_asked_or_past_the_threshold(monkeypatc
         scans = obn.load_incident(*_sample_sources(), **window, lazy=True)
         monkeypatch.setattr(obn, "LAZY_BYTES", 0)
         past = obn.load_incident(*_sample_sources(), **window)
-        assert all(isinstance(s, Scan) for s in (*scans, *past))
+        assert all(is_scan(s) for s in (*scans, *past))
         for frame, scan in zip(frames, scans):
             assert obn.rows(scan) == len(frame)
             got = scan.collect()
