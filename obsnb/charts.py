@@ -23,11 +23,14 @@ from typing import Any, Sequence
 import altair as alt
 import numpy as np
 import pandas as pd
+import polars as pl
 
 from .analysis import error_rate as _error_rate
 from .analysis import latency as _latency
 from .analysis import rate as _rate
-from .analysis.lazy import is_scan
+from .analysis import _frames as Fr
+from .analysis.latency import quantile_name
+from .analysis.lazy import collect, is_scan, scan_frame
 from .timeutil import duration_ns
 
 __all__ = [
@@ -59,17 +62,26 @@ def _pandas(df: Any) -> pd.DataFrame:
     return df.copy()
 
 
+def _lazy(df: Any, columns: list[str]) -> pl.LazyFrame:
+    """A scan's store or a LazyFrame as a LazyFrame of ``columns`` (those it has)."""
+    if isinstance(df, pl.LazyFrame):
+        have = df.collect_schema()
+        return df.select([c for c in dict.fromkeys(columns) if c in have])
+    return scan_frame(df, columns)
+
+
+def _is_lazy(df: Any) -> bool:
+    return is_scan(df) or isinstance(df, pl.LazyFrame)
+
+
 def _scan_span(scan: Any, time: str, by: str | None = None) -> tuple[pd.Series, int]:
-    """A scan's first and last time (as a 2-row series, all ``_step`` needs) and how many ``by`` groups it has:
-    one aggregate in the engine, so a chart of a scan never holds its rows (the helpers then aggregate it)."""
-    import polars as pl
-
-    from .analysis.lazy import collect, scan_frame
-
-    lf = scan_frame(scan, [time, *([by] if by else [])])
+    """A scan's (or LazyFrame's) first and last time (as a 2-row series, all ``_step`` needs) and how many ``by``
+    groups it has: one aggregate in the engine, so a chart of a scan never holds its rows (the helpers then
+    aggregate it)."""
+    lf = _lazy(scan, [time, *([by] if by else [])])
     names = lf.collect_schema().names()
     aggs = [pl.col(time).min().alias("lo"), pl.col(time).max().alias("hi")] if time in names else []
-    aggs.append(pl.col(by).n_unique().alias("n") if by and by in names else pl.lit(1).alias("n"))
+    aggs.append(pl.col(by).drop_nulls().n_unique().alias("n") if by and by in names else pl.lit(1).alias("n"))
     row = collect(lf.select(aggs)).row(0, named=True)
     times = pd.Series([row.get("lo"), row.get("hi")]).dropna()
     return pd.to_datetime(times, utc=True), int(row["n"])
@@ -151,15 +163,15 @@ def latency(
     title: str = "Latency percentiles",
     unit: str = "ms",
 ) -> alt.Chart:
-    """Percentile lines over time from raw rows (aggregated here with ``ob.latency``), from an ``ob.scan()``
-    (aggregated in the engine over its store: the rows are never held) or from ``ob.latency``'s result.
+    """Percentile lines over time from raw rows (aggregated here with ``ob.latency``), from an ``ob.scan()`` or a
+    polars LazyFrame (aggregated in the engine: the rows are never held) or from ``ob.latency``'s result.
 
     Buckets with no values break the lines; ``gaps`` (an ``ob.gaps`` result) adds red bands.
     """
-    if is_scan(df):
+    if _is_lazy(df):
         step = _step(_scan_span(df, time)[0], every, len(q))
-        return latency(_latency(df, value, q, every=step, time=time), value, q=q, every=step, time="time", gaps=gaps,
-                       title=title, unit=unit)
+        agg = _latency(df, value, q, every=step, time=time) if is_scan(df) else _lazy_latency(df, value, q, step, time)
+        return latency(agg, value, q=q, every=step, time="time", gaps=gaps, title=title, unit=unit)
     pdf = _pandas(df)
     names = [c for c in pdf.columns if c.startswith("p") and c[1:].replace(".", "").isdigit()]
     if not names:  # raw rows: aggregate first
@@ -187,11 +199,23 @@ def latency(
     return chart.properties(title=title, width=WIDTH, height=220)
 
 
+def _lazy_latency(lf: pl.LazyFrame, value: str, q: Sequence[float], step: pd.Timedelta, time: str) -> pl.DataFrame:
+    """``ob.latency(rows, value, q, every=step)`` of a LazyFrame's rows, in the engine (only the buckets are
+    collected): the same expressions as :func:`obsnb.analysis.latency` (NaN as missing, numpy's linear quantiles)."""
+    v = pl.col(value)
+    work = Fr.utc_ns(_lazy(lf, [time, value]), time, "latency").select(
+        Fr.epoch_floor(time, int(step.value)).alias("time"), v.cast(pl.Float64).fill_nan(None).alias(value))
+    aggs = [v.count().cast(pl.Int64).alias("count"),
+            *[v.drop_nulls().quantile(x, interpolation="linear").alias(quantile_name(x)) for x in q],
+            v.null_count().cast(pl.Int64).alias("nan")]
+    return collect(work.group_by("time").agg(aggs).sort("time", nulls_last=True))
+
+
 def rate(df: Any, every: Any = None, *, by: str | None = None, time: str = "time", title: str = "Events per bucket",
          start: Any = None, end: Any = None, gaps: Any = None) -> alt.Chart:
     """Events per bucket as bars (stacked by ``by``); empty buckets show as zero. ``df`` may be an ``ob.scan()``
-    (counted in the engine over its store)."""
-    if is_scan(df):
+    or a polars LazyFrame (counted in the engine)."""
+    if _is_lazy(df):
         times, groups = _scan_span(df, time, by)
         pdf = df
     else:
@@ -239,16 +263,21 @@ def series(metrics: Any, metric: str | None = None, *, by: str | Sequence[str] |
            agg: str = "max", title: str | None = None, gaps: Any = None, y_title: str | None = None) -> alt.Chart:
     """One metric over time (a line per label set of ``by``), downsampled to at most ``MAX_POINTS`` per line.
 
-    Scrape holes longer than twice the bucket break the line.
+    Scrape holes longer than twice the bucket break the line. ``metrics`` may be a frame, an ``ob.scan()`` or a
+    polars LazyFrame: the buckets are aggregated in the engine (``agg`` is a polars aggregation, NaN left out,
+    as pandas' would) and only they are collected.
     """
-    pdf = _pandas(metrics)
-    if metric is not None:
-        pdf = pdf[pdf["metric"] == metric]
     keys = [by] if isinstance(by, str) else list(by or [])
-    t = pd.to_datetime(pdf["time"], utc=True)
+    lf = _lazy(metrics, ["time", "metric", "value", *keys]) if _is_lazy(metrics) else \
+        Fr.to_polars(metrics, ["time", "metric", "value", *keys]).lazy()
+    if metric is not None:
+        lf = lf.filter(pl.col("metric") == metric)
+    lf = Fr.utc_ns(lf, "time", "series")
+    t = _scan_span(lf, "time")[0]
     step = _td(every) if every is not None else max(_pick_every(t, MAX_POINTS // 2), pd.Timedelta("15s"))
-    pdf = pdf.assign(time=t.dt.floor(step))
-    agg_df = pdf.groupby([*keys, "time"], dropna=False, sort=True)["value"].agg(agg).reset_index()
+    value = getattr(pl.col("value").cast(pl.Float64).fill_nan(None), agg)()
+    buckets = lf.group_by([*keys, Fr.epoch_floor("time", int(step.value)).alias("time")]).agg(value.alias("value"))
+    agg_df = collect(buckets.sort([*keys, "time"], nulls_last=True)).to_pandas()
     agg_df = break_gaps(agg_df, time="time", every=step * 2, by=keys, values=["value"])
     enc = {"x": _x(), "y": alt.Y("value:Q", title=y_title or metric or "value"),
            "tooltip": ["time:T", *keys, alt.Tooltip("value:Q", format=",.2f")]}

@@ -16,7 +16,9 @@ import uuid
 from typing import Any
 
 import pandas as pd
+import polars as pl
 
+from .analysis.lazy import collect, is_scan, scan_frame
 from .options import set_option
 from .safe_text import md_text
 
@@ -106,9 +108,13 @@ def _fmt_td(td: pd.Timedelta) -> str:
 
 
 def show(df: Any, *, max_rows: int = 20, columns: list[str] | None = None, caption: str | None = None):
-    """Display a frame as an escaped HTML table (no index, at most ``max_rows`` rows, times readable)."""
+    """Display a frame as an escaped HTML table (no index, at most ``max_rows`` rows, times readable). ``df`` may be
+    an ``ob.scan()`` or a polars LazyFrame: only its first ``max_rows`` rows (of ``columns``) are read."""
     from IPython.display import HTML, display
 
+    if is_scan(df) or isinstance(df, pl.LazyFrame):
+        lf = df if isinstance(df, pl.LazyFrame) else load_order(df, scan_frame(df, columns))
+        df = collect(lf.head(max_rows))
     pdf = df.to_pandas() if type(df).__module__.startswith("polars") else df
     if columns:
         pdf = pdf[[c for c in columns if c in pdf.columns]]
@@ -124,6 +130,15 @@ def show(df: Any, *, max_rows: int = 20, columns: list[str] | None = None, capti
     cap = f"<caption>{html.escape(caption)}</caption>" if caption else ""
     table = pdf.to_html(index=False, escape=True, na_rep="", float_format=lambda x: f"{x:,.1f}", border=0)
     display(HTML(table.replace("<thead>", cap + "<thead>", 1) if cap else table))
+
+
+def load_order(scan: Any, rows: pl.LazyFrame) -> pl.LazyFrame:
+    """A scan's rows in the order ``ob.load`` gives them: the files' rows in time order (a stable sort) when the
+    scan has several files, else the file's own order (what :func:`obsnb.analysis.lazy.scan_frame` keeps)."""
+    time = "start" if scan.kind == "spans" else "time"
+    if len(scan.files) < 2 or time not in rows.collect_schema():
+        return rows
+    return rows.sort(time, maintain_order=True, nulls_last=False)
 
 
 def _text(v: Any) -> str:

@@ -9,18 +9,14 @@ from __future__ import annotations
 from typing import Any
 
 import pandas as pd
-import polars as pl
 
-from .analysis import _frames as Fr
-from .analysis.failures import error_expr
-from .display import _markdown, _pd, _print, _text, draw, md, show
+from .display import _markdown, _pd, _print, _text, show
 from .investigation.context import pct, pick_every
 from .investigation.findings import dur_arg, fmt_duration, fmt_time
-from .investigation.vocabulary import span_dependency_expr
 
-__all__ = ["section", "evidence", "headline", "gaps_frame", "timeline_frame", "action_items", "trace_of_interest",
-           "rows_about", "calls_of", "root_cause", "recovery", "audit_table", "has_trace", "trace_status", "bucket", "entity_of", "work_rows",
-           "work_title", "detection", "log_columns", "metrics_overview", "why_this_trace", "findings_about_trace"]
+__all__ = ["section", "evidence", "headline", "gaps_frame", "timeline_frame", "action_items", "root_cause", "recovery",
+           "audit_table", "bucket", "entity_of", "work_title", "detection", "log_columns", "why_this_trace",
+           "findings_about_trace"]
 
 _SECTION_NONE = {
     "error_spike": "No rise in the error rate against the baseline ({looked}).",
@@ -153,59 +149,6 @@ def _ms(v: Any) -> str:
     return "n/a" if v is None else f"{v:,.1f} ms"
 
 
-def trace_of_interest(findings, spans: Any) -> str | None:
-    """The trace that best shows the incident: the first trace named by a retry storm (request, queue,
-    retries and failure in one chain), else by a stall, a failing dependency's slowest call, the first error;
-    else the trace that covers the longest time."""
-    sp = spans.to_pandas() if type(spans).__module__.startswith("polars") else spans
-    if sp is None or sp.empty:
-        return None
-    known = set(sp["trace_id"].dropna().unique())
-    order = ("retry_storm", "stall", "degraded_dependency", "first_error", "error_spike")
-    for f in sorted(findings, key=lambda f: (order.index(f.kind) if f.kind in order else len(order), f.rank)):
-        n = f.numbers
-        for tid in [*(n.get("trace_ids") or []), n.get("example_trace_id"), n.get("trace_id")]:
-            if tid and tid in known:
-                return str(tid)
-    ext = sp.groupby("trace_id").agg(first=("start", "min"), last=("end", "max"))
-    return str((ext["last"] - ext["first"]).idxmax())
-
-
-def rows_about(logs: Any, finding, *, limit: int = 5, errors_only: bool = True) -> pd.DataFrame:
-    """The last log rows about a finding's entity (e.g. a retried unit's failures), columns that hold values."""
-
-    lg = Fr.to_polars(logs)
-    if lg.is_empty() or finding.entity_column not in lg.columns:
-        return pd.DataFrame()
-
-    rows = lg.filter(pl.col(finding.entity_column).cast(pl.String) == str(finding.entity_value))
-    if errors_only:
-        rows = rows.filter(error_expr(rows))
-    rows = rows.sort("time").tail(limit)
-    keep = [c for c in rows.columns if not c.startswith("_") and c not in ("span_id",) and rows.get_column(c).null_count() < rows.height]
-    return rows.select(keep).to_pandas()
-
-
-def calls_of(spans: Any, logs: Any, finding) -> pd.DataFrame | None:
-    """The calls behind a dependency finding as rows with ``time`` and ``duration_ms`` (for a latency chart)."""
-
-
-    n = finding.numbers
-    if n.get("from") == "client spans":
-        sp = Fr.to_polars(spans).filter(pl.col("kind").cast(pl.String).is_in(["CLIENT", "PRODUCER"]))
-        dep = span_dependency_expr(sp)
-        dep = pl.coalesce([dep, pl.col("name")]) if dep is not None else pl.col("name")
-        rows = sp.filter(dep.cast(pl.String) == finding.entity_value)
-        return rows.select(pl.col("start").alias("time"), "duration_ms").to_pandas()
-    lg = Fr.to_polars(logs)
-    col = finding.entity_column
-    dur = str(n.get("from", "")).split("`")[1] if "`" in str(n.get("from", "")) else None
-    if col not in lg.columns or dur not in lg.columns:
-        return None
-    rows = lg.filter(pl.col(col).cast(pl.String) == finding.entity_value)
-    return rows.select("time", pl.col(dur).cast(pl.Float64).alias("duration_ms")).to_pandas()
-
-
 def root_cause(findings) -> None:
     """A draft root-cause paragraph, made only from findings: the best-ranked failing or slow dependency (or
     error spike, silence, storm), the change shortly before the first error, and what to confirm."""
@@ -256,24 +199,6 @@ def audit_table(audit) -> None:
          caption="How observable the system was, rule by rule (ob.audit)")
 
 
-def has_trace(trace_id: str | None, spans: Any, logs: Any) -> bool:
-    """Whether any span or log line of the evidence carries ``trace_id``."""
-    if not trace_id:
-        return False
-    sp, lg = _pd(spans), _pd(logs)
-    return bool((sp["trace_id"] == trace_id).any() or (lg["trace_id"] == trace_id).any())
-
-
-def trace_status(trace_id: str | None, asked: str | None, spans: Any, logs: Any) -> None:
-    """Say which trace is shown and why, or that the asked-for trace is not in the evidence."""
-    sp, lg = _pd(spans), _pd(logs)
-    if asked and asked not in set(sp["trace_id"].dropna()) and asked not in set(lg["trace_id"].dropna()):
-        _print(f"Trace {asked} is not in the loaded evidence ({len(sp):,} spans, "
-               f"{int(lg['trace_id'].notna().sum()):,} log lines with a trace id). Nothing below is about it.")
-    elif trace_id is None:
-        _print("No trace to show: no spans were loaded and no trace was named.")
-
-
 def bucket(findings) -> str:
     """The bucket the investigation used for rates (``"5min"``), for the charts to agree with the findings."""
 
@@ -289,21 +214,6 @@ def entity_of(findings) -> str | None:
     if f is not None:
         return f.entity_column
     return findings.reading.entity[0] if findings.reading.entity else None
-
-
-def work_rows(logs: Any, findings) -> pd.DataFrame:
-    """Rows that show work being done by each entity: its completion events, else all its lines."""
-    lg = _pd(logs)
-    col = entity_of(findings)
-    if lg is None or lg.empty or col is None or col not in lg.columns:
-        return pd.DataFrame(columns=["time"])
-    r = findings.reading
-    rows = lg[lg[col].notna()]
-    if r.succeeded and r.event_column in rows.columns:
-        done = rows[rows[r.event_column].isin(r.succeeded)]
-        if len(done):
-            rows = done
-    return rows[["time", col]].assign(**{col: rows[col].astype(str)})
 
 
 def work_title(findings) -> str:
@@ -344,31 +254,6 @@ def log_columns(timeline: Any, findings) -> list[str]:
                          "status", "status_message", "duration_ms"] if c]
     logs = tl[tl["source"] == "log"] if "source" in tl else tl
     return [c for c in dict.fromkeys(base + extra) if c in tl.columns and (c in base or logs[c].notna().any())]
-
-
-def metrics_overview(metrics: Any, findings, limit: int = 4) -> None:
-    """The metrics that moved most between the baseline and the window (mean of each series' values),
-    drawn over time; one line when no metrics were loaded."""
-    from . import charts
-
-    m = _pd(metrics)
-    if m is None or m.empty:
-        _print("No metrics were loaded.")
-        return
-
-    t = m["time"].astype("int64")
-    w0, w1, _ = findings.window
-    b = findings.baseline
-    during = m[(t >= w0) & (t < w1)].groupby("metric")["value"].mean()
-    before = m[(t >= b[0]) & (t < b[1])].groupby("metric")["value"].mean() if b else pd.Series(dtype=float)
-    table = pd.DataFrame({"before": before, "during": during}).dropna(subset=["during"])
-    table["change"] = (table["during"] - table["before"]).abs() / table["before"].abs().where(table["before"] != 0)
-    table = table.sort_values("change", ascending=False, na_position="last").head(limit)
-    md("### Metrics that moved\n\nMean value per metric before ({b}) and in the window (from {w}).",
-       b=b[2] if b else "no baseline", w=fmt_time(w0))
-    show(table.reset_index().rename(columns={"index": "metric"}))
-    for name in table.index:
-        draw(charts.series(m, name, title=f"{name}"))
 
 
 def why_this_trace(findings, trace_id: str | None, asked: str | None) -> None:

@@ -4,6 +4,7 @@ reports are redacted, escaped, and a failing cell fails the render."""
 from __future__ import annotations
 
 import contextlib
+import gzip
 import io
 import json
 import pathlib
@@ -19,6 +20,7 @@ from obsnb import report
 from obsnb.errors import ReportError
 
 pytestmark = pytest.mark.slow
+BOUND_ROWS = 1_000  # rows a template cell may collect from a scan (one trace, a chart's buckets)
 TRUTH = json.loads((SAMPLE_DATA / "ground_truth.json").read_text())
 
 
@@ -239,3 +241,306 @@ def test_warnings_in_the_report_read_category_and_message_only(tmp_path):
     html_text = out.read_text()
     assert "UserWarning: 18 of 20 lines rejected (no timestamp)" in html_text
     assert "warnings.warn('18" not in html_text and "ipykernel" not in html_text
+
+# ------------------------------------------------------------------ the templates on scans (out of core)
+
+_SPY_CELL = '''\
+import json as _json, os as _os, sys as _sys, importlib as _il
+import polars as _pl
+_SPY = []
+def _who():
+    f = _sys._getframe(2)
+    while f is not None:
+        path = f.f_code.co_filename.replace(_os.sep, "/")
+        if "/obsnb/investigation/" in path or (path.endswith("/obsnb/notebook.py") and f.f_code.co_name == "audit"):
+            return "investigate/audit"
+        f = f.f_back
+    return "template"
+_lazy_collect = _pl.LazyFrame.collect
+def _spy_collect(self, *a, **k):
+    out = _lazy_collect(self, *a, **k)
+    _SPY.append([_who(), "LazyFrame.collect", out.height])
+    return out
+_pl.LazyFrame.collect = _spy_collect
+_Scan = _il.import_module("obsnb.scan").Scan
+_il.import_module("obsnb").__getattr__("scan")  # ob.scan the function again (importing the module shadows it)
+_scan_table = _Scan._table
+def _spy_table(self):
+    table, n = _scan_table(self)
+    _SPY.append([_who(), "Scan._table", table.num_rows])
+    return table, n
+_Scan._table = _spy_table
+'''
+
+_SPY_DUMP = '''\
+_pathlib = _il.import_module("pathlib")
+_ = _pathlib.Path(_os.environ["OBSNB_TEST_SPY"]).write_text(_json.dumps({"collects": _SPY, "types": [type(x).__name__ for x in (LOGS, SPANS, METRICS)]}))
+'''
+
+
+def _with_spy(name: str, folder: pathlib.Path) -> pathlib.Path:
+    """A copy of template ``name`` with a first cell that records every collect (rows, and whether the
+    investigation/audit or the template's own cells asked for it) and a last cell that writes the record."""
+    from obsnb.report import resolve_notebook
+
+    nb = nbformat.read(str(resolve_notebook(name)), as_version=4)
+    nb.cells = [nb.cells[0], new_code_cell(_SPY_CELL), *nb.cells[1:], new_code_cell(_SPY_DUMP)]
+    path = folder / f"{name}.ipynb"
+    nbformat.write(nb, str(path))
+    return path
+
+
+def _render(nb: pathlib.Path, out: pathlib.Path, params: dict, monkeypatch) -> tuple[str, dict, dict]:
+    """``obsnb render`` of ``nb`` with ``params``: (the report's HTML, its findings document, the spy's record)."""
+    from obsnb import cli
+
+    out.parent.mkdir()
+    spy = out.with_suffix(".spy.json")
+    monkeypatch.setenv("OBSNB_TEST_SPY", str(spy))
+    args = ["render", str(nb), "--to", "html", "--out", str(out)]
+    for k, v in params.items():
+        args += ["-p", f"{k}={v}"]
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert cli.main(args) == 0
+    return out.read_text(), json.loads(out.with_suffix(".findings.json").read_text()), json.loads(spy.read_text())
+
+
+def _same_report(html_text: str) -> str:
+    """The report with what differs between two renders of the same evidence masked: chart element ids and the
+    id papermill gives the cell of injected parameters, and so the hashes of the inline scripts in the CSP."""
+    return re.sub(r"obsnb-chart-\d+-[0-9a-f]{8}|cell-id=[0-9a-f]{8}|'sha256-[^']+'", "ID", html_text)
+
+
+def _lazy_and_eager(name: str, params: dict, n_rows: int, tmp_path, monkeypatch) -> tuple[list[int], dict]:
+    """Render template ``name`` on loaded frames and on scans; assert both write the same report and findings, and
+    that no collect a template cell makes holds more than ``BOUND_ROWS`` rows, nor a fifth of ``n_rows``
+    (the evidence's records, from its generator). Returns the template's collects and the findings' counts."""
+    nb = _with_spy(name, tmp_path)
+    eager_html, eager_doc, eager_spy = _render(nb, tmp_path / "eager" / "report.html", {**params, "lazy": "false"}, monkeypatch)
+    lazy_html, lazy_doc, lazy_spy = _render(nb, tmp_path / "lazy" / "report.html", {**params, "lazy": "true"}, monkeypatch)
+    given = [params.get(k) is not None for k in ("logs", "traces", "metrics")]
+    assert eager_spy["types"] == ["DataFrame"] * 3
+    assert lazy_spy["types"] == ["Scan" if g else "DataFrame" for g in given]  # no source: an empty frame
+    for doc in (eager_doc, lazy_doc):
+        doc.pop("looked_at")  # says how the evidence was read (a scan's rows collected for the detectors)
+    assert lazy_doc == eager_doc
+    assert _same_report(lazy_html) == _same_report(eager_html)
+    assert lazy_html.count('class="obsnb-chart"') >= 1
+    mine = [n for who, _, n in lazy_spy["collects"] if who == "template"]
+    theirs = [n for who, _, n in lazy_spy["collects"] if who != "template"]
+    assert mine and max(mine) <= BOUND_ROWS and max(mine) < n_rows // 5
+    # the spy does see a collect of whole evidence: the audit's (and, until it aggregates in the engine, the
+    # investigation's) input, the largest kind's window
+    assert max(theirs) == max(eager_doc["evidence"].values())
+    return mine, eager_doc["evidence"]
+
+
+@pytest.mark.parametrize("name", ["postmortem", "triage", "trace"])
+def test_template_on_scans_renders_the_report_it_renders_on_frames(name, tmp_path, monkeypatch):
+    """Every template rendered with ``lazy=true`` (the evidence as ``ob.scan()`` handles) writes the very report
+    and findings it writes on loaded frames, and no cell of the template collects more than a bounded set of
+    rows: charts and tables are aggregated in the engine, a trace's rows are read by trace id. (The
+    investigation and the audit still collect the scans' rows; the spy tells their collects apart.)"""
+    params = {"incident": TRUTH["incident"], "logs": str(SAMPLE_DATA / "logs"), "traces": str(SAMPLE_DATA / "traces"),
+              "metrics": str(SAMPLE_DATA / "metrics"), "start": TRUTH["window"]["start"], "end": TRUTH["window"]["end"]}
+    n_logs = sum(len(gzip.open(f).read().splitlines()) for f in (SAMPLE_DATA / "logs").glob("*.jsonl.gz"))
+    mine, evidence = _lazy_and_eager(name, params, n_logs, tmp_path, monkeypatch)
+    print(f"{name}: {len(mine)} template collects, at most {max(mine)} rows; evidence {evidence}")
+
+
+PUBLIC = sorted(p.parent.name for p in (SAMPLE_DATA / "incidents").glob("*/ground_truth.json"))
+
+
+@pytest.mark.parametrize("incident", PUBLIC)
+def test_postmortem_on_scans_of_each_public_incident(incident, tmp_path, monkeypatch):
+    """The postmortem of each bundled public incident (its own formats and vocabulary; some without traces or
+    metrics) is the same report on scans as on frames, and its cells collect only bounded rows."""
+    folder = SAMPLE_DATA / "incidents" / incident
+    truth = json.loads((folder / "ground_truth.json").read_text())
+    ev = truth["evidence"]
+    params = {"incident": incident, "start": truth["window"]["start"], "end": truth["window"]["end"],
+              **{k: str(folder / ev[k]) for k in ("logs", "traces", "metrics") if ev[k]}}
+    mine, evidence = _lazy_and_eager("postmortem", params, truth["counts"]["log_lines"], tmp_path, monkeypatch)
+    print(f"{incident}: {len(mine)} template collects, at most {max(mine)} rows; evidence {evidence}")
+
+
+def _sample_sources():
+    return str(SAMPLE_DATA / "logs"), str(SAMPLE_DATA / "traces"), str(SAMPLE_DATA / "metrics")
+
+
+def test_load_incident_returns_scans_when_asked_or_past_the_threshold(monkeypatch):
+    """``lazy=True`` (or files past ``LAZY_BYTES``) gives one ``ob.scan()`` per source over the same window and
+    baseline as the frames ``lazy=False`` loads; the bundled sample (< 1 GiB) loads as frames by default."""
+    import warnings
+
+    from obsnb import notebook as obn
+    from obsnb.analysis.lazy import is_scan
+
+    window = dict(start=TRUTH["window"]["start"], end=TRUTH["window"]["end"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        frames = obn.load_incident(*_sample_sources(), **window, lazy=False)
+        assert [type(x).__name__ for x in obn.load_incident(*_sample_sources(), **window)] == ["DataFrame"] * 3
+        scans = obn.load_incident(*_sample_sources(), **window, lazy=True)
+        monkeypatch.setattr(obn, "LAZY_BYTES", 0)
+        past = obn.load_incident(*_sample_sources(), **window)
+        assert all(is_scan(s) for s in (*scans, *past))
+        for frame, scan in zip(frames, scans):
+            assert obn.rows(scan) == len(frame)
+            got = scan.collect()
+            assert list(got.columns) == list(frame.columns)
+            assert got.equals(frame)
+    n_logs = sum(len(gzip.open(f).read().splitlines()) for f in (SAMPLE_DATA / "logs").glob("*.jsonl.gz"))
+    assert obn.rows(scans[0]) == n_logs  # the window and its 4 h baseline hold the whole sample's logs
+
+
+def test_timeline_of_scans_reads_only_the_chain(monkeypatch):
+    """``obn.timeline`` on scans finds the chain of traces (joined across the queue) in the engine and reads only its
+    rows: the frame ``ob.timeline`` gives on the loaded evidence, and no collect larger than the chain."""
+    import warnings
+
+    import polars as pl
+
+    import obsnb as ob
+    from obsnb import notebook as obn
+
+    tid = TRUTH["retry_storm"]["trace_id"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        logs, spans, _ = obn.load_incident(*_sample_sources(), lazy=False)
+        want = ob.timeline(tid, logs=logs, spans=spans)
+        scans = obn.load_incident(*_sample_sources(), lazy=True)
+        seen = []
+        real = pl.LazyFrame.collect
+
+        def spy(self, *a, **k):
+            out = real(self, *a, **k)
+            seen.append(out.height)
+            return out
+
+        monkeypatch.setattr(pl.LazyFrame, "collect", spy)
+        monkeypatch.setattr(type(scans[0]), "collect", lambda self, engine=None: pytest.fail("the scan was collected"))
+        got = obn.timeline(tid, logs=scans[0], spans=scans[1])
+    assert (got["source"] == "span").sum() == TRUTH["worst_trace"]["spans"]
+    assert got.equals(want)
+    assert seen and max(seen) <= len(want) < len(logs) // 10
+
+
+def test_trace_and_rows_helpers_on_a_scan_answer_as_pandas_does(monkeypatch):
+    """On a scan of a public incident (Jaeger traces, another vocabulary): ``obn.trace_of_interest`` with no finding
+    naming a trace is the trace covering the longest time, and ``obn.rows_about`` a unit's last rows, both as plain
+    pandas finds them in the loaded frames; neither collects the scan."""
+    import types
+    import warnings
+
+    import obsnb as ob
+    from obsnb import notebook as obn
+
+    folder = SAMPLE_DATA / "incidents" / "taskqueue"
+    truth = json.loads((folder / "ground_truth.json").read_text())
+    storm = next(f for f in truth["facts"] if f["kind"] == "retry_storm")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        spans, logs = ob.load(str(folder / truth["evidence"]["traces"])), ob.load(str(folder / "logs"))
+        span_scan, log_scan = ob.scan(str(folder / truth["evidence"]["traces"])), ob.scan(str(folder / "logs"))
+        monkeypatch.setattr(type(span_scan), "collect", lambda self, engine=None: pytest.fail("the scan was collected"))
+        longest = obn.trace_of_interest([], span_scan)
+        about = types.SimpleNamespace(entity_column=storm["column"], entity_value=storm["value"])
+        last = obn.rows_about(log_scan, about, limit=4, errors_only=False)
+    ext = spans.groupby("trace_id").agg(first=("start", "min"), last=("end", "max"))
+    covered = ext["last"] - ext["first"]
+    assert longest == covered[covered == covered.max()].index.min()
+    mine = logs[logs[storm["column"]] == storm["value"]].sort_values("time", kind="stable").tail(4)
+    assert len(last) == 4 and last["time"].tolist() == mine["time"].tolist()
+    assert last["event"].tolist() == mine["event"].tolist()
+    assert list(last.columns) == [c for c in mine.columns if not c.startswith("_") and c != "span_id"
+                                  and mine[c].notna().any()]  # the columns that hold values, where-from left out
+
+
+def test_load_incident_on_scans_says_what_was_rejected_at_load(tmp_path):
+    """A scanned source with a broken record warns at ``load_incident`` as a load does (count of records read, the
+    first one's file and line), and ``ob.rejected`` lists it; loaded + rejected = records read."""
+    import warnings
+
+    import obsnb as ob
+    from obsnb import notebook as obn
+
+    lines = gzip.open(sorted((SAMPLE_DATA / "logs").glob("*.jsonl.gz"))[0]).read().splitlines()[:200]
+    path = tmp_path / "app.jsonl"
+    path.write_bytes(b"\n".join([*lines[:100], b'{"broken', *lines[100:]]) + b"\n")
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        logs, _, _ = obn.load_incident(str(path), lazy=True)
+    said = [str(w.message) for w in seen if issubclass(w.category, ob.RejectedRecordsWarning)]
+    assert len(said) == 1 and said[0].startswith(f"1 of 201 records rejected from the scanned logs; first: {path}:101: ")
+    assert ob.rejected(logs)["line"].tolist() == [101]
+    assert obn.rows(logs) == 200
+
+
+def test_trace_status_of_a_missing_trace_counts_the_scanned_evidence(monkeypatch):
+    """Asked for a trace the evidence does not hold, the trace template says so with the evidence's counts: on scans,
+    counted in the engine, the numbers plain pandas counts in the loaded frames."""
+    import warnings
+
+    import IPython.display
+
+    from obsnb import notebook as obn
+
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", lambda obj, **kw: shown.append(obj["text/markdown"]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        logs, spans, _ = obn.load_incident(*_sample_sources(), lazy=False)
+        scans = obn.load_incident(*_sample_sources(), lazy=True)
+        tid = "f" * 32
+        assert not obn.has_trace(tid, scans[1], scans[0]) and obn.has_trace(TRUTH["retry_storm"]["trace_id"], scans[1], scans[0])
+        obn.trace_status(tid, tid, scans[1], scans[0])
+    assert len(shown) == 1
+    text = visible_text(shown[0])
+    assert f"Trace {tid} is not in the loaded evidence ({len(spans):,} spans, {logs['trace_id'].notna().sum():,} log lines " \
+           "with a trace id)" in text
+
+
+def test_show_of_a_scan_reads_only_the_rows_it_shows(monkeypatch):
+    """``obn.show(scan, max_rows=3)`` is the table of the loaded frame's first three rows, and never collects the scan."""
+    import warnings
+
+    import IPython.display
+
+    import obsnb as ob
+    from obsnb import notebook as obn
+
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", lambda obj, **kw: shown.append(obj.data))
+    cols = ["time", "level", "event", "service"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        frame = ob.load(str(SAMPLE_DATA / "logs"))
+        scan = ob.scan(str(SAMPLE_DATA / "logs"))
+        monkeypatch.setattr(type(scan), "collect", lambda self, engine=None: pytest.fail("the scan was collected"))
+        obn.show(scan, max_rows=3, columns=cols)
+        obn.show(frame, max_rows=3, columns=cols)
+    assert shown[0] == shown[1] and shown[0].count("<tr") == 4  # the header and three rows
+    assert all(v in shown[0] for v in frame["event"].head(3))
+
+
+def test_timeline_of_a_scan_keeps_the_loaded_column_types(tmp_path):
+    """A trace whose rows all hold an integer field that other rows lack: its timeline from a scan has the column
+    type of the loaded frame's (float, as pandas holds integers with nulls), so both read the same."""
+    import warnings
+
+    import obsnb as ob
+    from obsnb import notebook as obn
+
+    a, b = "a" * 32, "b" * 32
+    path = tmp_path / "app.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in [
+        {"time": "2026-01-01T00:00:00Z", "event": "job_started", "trace_id": a, "attempt": 1},
+        {"time": "2026-01-01T00:00:01Z", "event": "job_failed", "trace_id": a, "attempt": 2, "ok": True},
+        {"time": "2026-01-01T00:00:02Z", "event": "job_started", "trace_id": b}]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        want = ob.timeline(a, logs=ob.load(str(path)))
+        got = obn.timeline(a, logs=ob.scan(str(path)))
+    assert want["attempt"].tolist() == [1.0, 2.0] and str(want["attempt"].dtype) == "float64"
+    assert got.equals(want)
