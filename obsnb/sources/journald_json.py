@@ -1,4 +1,5 @@
-"""journald's JSON export (format ``journald_json``): ``journalctl -o json``, one entry per line.
+"""journald's JSON export (format ``journald_json``): ``journalctl -o json``, one entry per line, and
+``journalctl -o json-pretty``, the same entries over several lines each (told apart without being named).
 
 Columns from the journal's fields:
 
@@ -20,6 +21,13 @@ default); when the payload's time differs from the journal's, the journal's stay
 
 Rejected (with the line): binary garbage, a line that is not a JSON object, and an entry without a
 readable ``__REALTIME_TIMESTAMP``. DuckDB's JSON functions do the parsing over the whole column.
+
+json-pretty (each entry ``{`` alone on a line, one field a line, ``}`` alone on a line) is joined into one
+JSON text per entry first (:func:`_pretty_entries`) and then read exactly as ``-o json``: the same frame,
+but ``_line`` is the line of the entry's ``{``. A record is an entry: one cut short (it runs to the next
+``{``), a run of lines outside every entry, and an entry over the record cap (``max_record_bytes``, on the
+whole entry) are each one rejected record. A file is read as json-pretty when it has at least as many
+``{`` lines as lines holding a whole object, so a ``-o json`` line cut to ``{`` stays a rejected line.
 """
 
 from __future__ import annotations
@@ -118,7 +126,7 @@ def _pretty_entries(lines: pa.Array, numbers: pa.Array, bad: pa.Array, cap: int)
 
 
 class JournaldJson(FileFormat):
-    """``journalctl -o json`` exports."""
+    """``journalctl -o json`` and ``-o json-pretty`` exports."""
 
     name = "journald_json"
     kinds = ("logs",)
