@@ -86,15 +86,17 @@ def _pretty_head(head: bytes) -> bool:
     return False
 
 
-def _pretty_entries(lines: pa.Array, numbers: pa.Array, bad: pa.Array, cap: int):
+def _pretty_entries(lines: pa.Array, numbers: pa.Array, bad: pa.Array, cap: int, oversized=()):
     """``journalctl -o json-pretty``'s lines -> one JSON text per entry, as ``-o json`` has it on one line.
 
     journalctl writes each entry as ``{`` alone on a line, its fields indented one per line (an array value
     over several lines), and ``}`` alone on a line; a value never holds a raw newline (JSON escapes it). So
     an entry is the lines from a ``{`` line up to its first ``}`` line; an entry cut short runs to the next
     ``{`` and fails to parse. A run of lines outside every entry is one record of its own (rejected), and so
-    is an entry over the record cap (its text is never joined). Returns (texts, first line numbers, bad,
-    reasons known before parsing: null for the rest). numpy cumulative sums; no loop per line or entry.
+    is an entry over the record cap (its text is never joined). An entry holding a line that was itself over
+    the cap (``oversized``: that line is already rejected, with the cap's reason, and left out) is that same
+    record: it is not counted again. Returns (texts, first line numbers, bad, reasons known before parsing:
+    null for the rest). numpy cumulative sums; no loop per line or entry.
     """
     opens = pc.match_substring_regex(lines, r"^\{\s*$").to_numpy(zero_copy_only=False)
     closes = pc.match_substring_regex(lines, r"^\}\s*$").to_numpy(zero_copy_only=False)
@@ -122,7 +124,15 @@ def _pretty_entries(lines: pa.Array, numbers: pa.Array, bad: pa.Array, cap: int)
     if big.any():  # a few entries at most: the cap's reason names each one's size
         reason = pc.replace_with_mask(reason, pa.array(big),
                                       pa.array([over_cap_reason(int(b), cap) for b in nbytes[big]], pa.string()))
-    return joined, numbers.take(pa.array(bounds)), pa.array(rec_bad & ~is_stray & ~over), reason
+    firsts = numbers.take(pa.array(bounds))
+    rec_bad = pa.array(rec_bad & ~is_stray & ~over)
+    if len(oversized):  # the record each already-rejected line fell in
+        seen = np.searchsorted(firsts.to_numpy(), np.asarray([o[0] for o in oversized]), side="right") - 1
+        keep = np.ones(len(bounds), dtype=bool)
+        keep[seen[seen >= 0]] = False
+        keep = pa.array(keep)
+        return joined.filter(keep), firsts.filter(keep), rec_bad.filter(keep), reason.filter(keep)
+    return joined, firsts, rec_bad, reason
 
 
 class JournaldJson(FileFormat):
@@ -145,7 +155,7 @@ class JournaldJson(FileFormat):
         known, cut = pa.nulls(len(lines), pa.string()), "a line cut short?"  # why rejected before parsing
         opens = pc.sum(pc.match_substring_regex(lines, r"^\{\s*$")).as_py() or 0
         if opens and opens >= (pc.sum(pc.match_substring_regex(lines, r"^\s*\{.*\S")).as_py() or 0):
-            lines, numbers, bad, known = _pretty_entries(lines, numbers, bad, record_cap(ctx))
+            lines, numbers, bad, known = _pretty_entries(lines, numbers, bad, record_cap(ctx), src.oversized)
             cut = "an entry cut short?"
         con, _ = query_lines(lines, "obsnb_journal_in",
                              f"CREATE OR REPLACE TEMP TABLE obsnb_journal AS {objects_sql('obsnb_journal_in')}")

@@ -119,3 +119,20 @@ def test_a_json_lines_export_with_a_lone_brace_line_stays_json_lines(tmp_path):
     rej = ob.rejected(df)
     assert list(rej["line"]) == [len(ENTRIES) + 1]
     assert list(rej["reason"]) == ["not a JSON object (a line cut short?)"]
+
+
+def test_an_entry_holding_a_line_over_the_cap_is_one_rejected_record(tmp_path):
+    """A field line over the cap is rejected where it is, with the cap's reason; its entry is not counted again."""
+    big = {"__CURSOR": "s=1;i=21", "__REALTIME_TIMESTAMP": "1719835221000000", "MESSAGE": "B" * 2000}
+    pieces = [pretty(ENTRIES[4]), pretty(big), pretty(ENTRIES[5])]
+    p = tmp_path / "longline.json"
+    p.write_bytes(b"".join(pieces))
+    lines = pieces[1].splitlines()
+    at = next(i for i, ln in enumerate(lines) if b"BBB" in ln)
+    df = load_quiet(p, max_record_bytes=1000)
+    assert list(df["event"]) == ["started", "tick"]
+    rej = ob.rejected(df)
+    assert list(rej["line"]) == [first_lines(pieces)[1] + at]
+    assert rej["reason"][0].startswith(f"record of {len(lines[at]):,} bytes is over the 1,000-byte cap")
+    info = ob.load_info(df)
+    assert (info.records_read, info.rows_loaded) == (3, 2)
