@@ -155,13 +155,15 @@ def _clean(nb, pii: Scrub | None = None) -> None:
 
 def scrub_for(scrub: Scrub | bool | None) -> Scrub | None:
     """The scrubbing a render applies: ``scrub`` as given, ``True`` for e-mails and IPs plus the lists of
-    obsnb.toml's ``[report]``, ``None`` for what ``[report]`` says (``scrub_pii = true``), ``False`` for none."""
+    obsnb.toml's ``[report]``, ``None`` for what ``[report]`` and ``ob.set_option("scrub_pii", True)`` say
+    (either turns e-mails and IPs on), ``False`` for none."""
     if isinstance(scrub, Scrub) or scrub is False:
         return scrub or None
     from . import config
+    from .options import get_option
 
     cfg = config.report_settings()
-    pii = True if scrub is True else bool(cfg.get("scrub_pii", False))
+    pii = True if scrub is True else bool(cfg.get("scrub_pii", False)) or get_option("scrub_pii")
     out = Scrub(pii=pii, values=cfg.get("scrub_values", ()), fields=cfg.get("scrub_fields", ()))
     return out if out.active else None
 
@@ -303,7 +305,8 @@ def execute(nb: str | os.PathLike, output: str | os.PathLike, parameters: dict |
     with tempfile.TemporaryDirectory(prefix="obsnb-execute-") as tmp:  # 0700: nobody else reads the raw run
         raw = pathlib.Path(tmp) / "executed.ipynb"
         try:
-            with _env(OBSNB_ALTAIR_RENDERER=renderer, PYDEVD_DISABLE_FILE_VALIDATION="1"):
+            with _env(OBSNB_ALTAIR_RENDERER=renderer, PYDEVD_DISABLE_FILE_VALIDATION="1",
+                      OBSNB_RENDER_SCRUB_PII="1" if scrub is not None and scrub.pii else "0"):
                 result = papermill.execute_notebook(
                     str(src), str(raw), parameters=parameters, kernel_name=kernel_name,
                     cwd=str(cwd) if cwd else str(src.parent), progress_bar=False, log_output=False,

@@ -169,3 +169,75 @@ def test_report_table_of_obsnb_toml_turns_scrubbing_on_and_is_checked(tmp_path):
     cfg.write_text('[report]\nscrub_pii = "yes"\n')
     with pytest.raises(ob.UsageError, match="scrub_pii must be true or false"):
         scrub_for(True)
+
+
+# ------------------------------------------------------------------------------- ob.set_option("scrub_pii")
+
+@pytest.fixture
+def scrub_option(monkeypatch):
+    """The scrub_pii option as a fresh session has it, restored afterwards; not inside a render."""
+    monkeypatch.delenv("OBSNB_RENDER_SCRUB_PII", raising=False)
+    assert ob.get_option("scrub_pii") is False  # off unless asked
+    yield
+    ob.set_option("scrub_pii", False)
+
+
+def test_scrub_pii_option_turns_scrubbing_on_for_the_renders_of_this_session(scrub_option):
+    """The option is a session-wide [report] scrub_pii: render()'s default and the in-process CLI scrub; an
+    explicit scrub= argument still wins."""
+    from obsnb.report import scrub_for
+
+    assert scrub_for(None) is None
+    ob.set_option("scrub_pii", True)
+    s = scrub_for(None)
+    assert (s.pii, s.values, s.fields) == (True, (), ())
+    assert scrub_for(False) is None
+    given = Scrub(pii=False, values=[NAME])
+    assert scrub_for(given) is given
+    assert cli._scrub_of(cli._parser().parse_args(["render", "x.ipynb"])).pii is True
+    with pytest.raises(ob.UsageError, match="scrub_pii must be True or False"):
+        ob.set_option("scrub_pii", "yes")
+    assert ob.get_option("scrub_pii") is True
+
+
+def _notebook(path: pathlib.Path, cells: list[str]) -> pathlib.Path:
+    nb = new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [new_code_cell(c) for c in cells]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, str(path))
+    return path
+
+
+@pytest.mark.slow
+def test_a_session_with_scrub_pii_renders_scrubbed_reports(tmp_path, scrub_option):
+    """report.render() in a session that set the option leaves no planted address in the report or notebook."""
+    from obsnb import report
+
+    src = _notebook(tmp_path / "nb" / "pii.ipynb", CELLS[:3])
+    ob.set_option("scrub_pii", True)
+    out = report.render(src, output=tmp_path / "out" / "pii.html")
+    page, executed = out.read_text(), (out.parent / "pii.executed.ipynb").read_text()
+    for text in (page, html.unescape(page), executed):
+        for planted in [*EMAILS, *IPS]:
+            assert planted not in text, planted
+    assert expected("email", "alice@example.com") in page
+    assert expected("ip", "10.1.2.3") in executed
+
+
+@pytest.mark.slow
+def test_a_notebook_asking_for_scrubbing_fails_a_render_that_does_not_scrub(tmp_path, scrub_option):
+    """The kernel cannot change its own render's scrubbing: asking for it there fails the render, unscrubbed
+    output is never published; the same notebook rendered with scrubbing renders, scrubbed."""
+    from obsnb import report
+
+    cells = [CELLS[0] + "\nimport obsnb as ob\nob.set_option('scrub_pii', True)", *CELLS[1:3]]
+    src = _notebook(tmp_path / "nb" / "asks.ipynb", cells)
+    with pytest.raises(ob.ReportError, match="being rendered without scrubbing") as info:
+        report.render(src, output=tmp_path / "off" / "asks.html")
+    assert "code cell 1" in str(info.value)
+    assert not (tmp_path / "off" / "asks.html").exists()
+    out = report.render(src, output=tmp_path / "on" / "asks.html", scrub=True)
+    page = html.unescape(out.read_text())
+    assert all(planted not in page for planted in [*EMAILS, *IPS])
+    assert expected("email", "alice@example.com") in page

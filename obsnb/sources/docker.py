@@ -21,43 +21,21 @@ the whole column; no Python runs per line.
 
 from __future__ import annotations
 
-import json
 from typing import Iterator
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from ._common import source_column
-from ._lines import connect, head_lines, read_lines, reject_where, times_to_ns
+from ._lines import read_lines, reject_where, times_to_ns
+from ._object_lines import objects_sql, query_lines, sniff_objects
 from .base import FileFormat, FileInput, Part, ReadContext
 from .cri import join_partials, note_joined, read_message
 from .logfmt import _json_columns
 
-__all__ = ["DockerJson", "sniff_objects", "objects_sql"]
+__all__ = ["DockerJson"]
 
 _KEYS = {"log", "stream", "time", "attrs"}
-
-
-def sniff_objects(head: bytes, is_mine) -> float:
-    """0.95 (above generic JSON lines' 0.5) when ``is_mine(obj)`` holds for 80% of the head's first 20 lines."""
-    hits = total = 0
-    for ln in head_lines(head, 20):
-        total += 1
-        try:
-            obj = json.loads(ln)
-        except (ValueError, RecursionError):  # nesting too deep for Python's parser is not a sniff crash
-            continue
-        hits += isinstance(obj, dict) and bool(is_mine(obj))
-    return 0.95 if total and hits / total >= 0.8 else 0.0
-
-
-def objects_sql(table: str) -> str:
-    """SQL over ``table`` (``i``, ``s``: row number, line) giving ``i``, ``ok`` (the line is a JSON object) and
-    ``j``, the line or ``{}`` where it is none (DuckDB's json functions raise on malformed input).
-    One JSON parse per line (json_valid); an object is told by its first character."""
-    return f"""SELECT i, ok, CASE WHEN ok THEN s ELSE '{{}}' END AS j
-FROM (SELECT i, s, coalesce(json_valid(s) AND starts_with(ltrim(s), '{{'), false) AS ok FROM {table})"""
 
 
 # one parse for the four members (json_extract_string gives an object's JSON text)
@@ -83,12 +61,7 @@ class DockerJson(FileFormat):
         lines, numbers, bad = read_lines(src, ctx)
         if len(lines) == 0:
             return
-        con = connect()
-        con.register("obsnb_docker", pa.table({"i": np.arange(len(lines), dtype=np.int64), "s": lines}))
-        try:
-            t = con.sql(_SQL).to_arrow_table()
-        finally:
-            con.unregister("obsnb_docker")
+        con, t = query_lines(lines, "obsnb_docker", _SQL)
         ok, log = t.column("ok").combine_chunks(), t.column("log").combine_chunks().cast(pa.string())
         time = times_to_ns(con, t.column("time").combine_chunks().cast(pa.string()))
         reason = pc.if_else(bad, "binary or undecodable bytes, not a Docker log line",

@@ -1,4 +1,5 @@
-"""journald's JSON export (format ``journald_json``): ``journalctl -o json``, one entry per line.
+"""journald's JSON export (format ``journald_json``): ``journalctl -o json``, one entry per line, and
+``journalctl -o json-pretty``, the same entries over several lines each (told apart without being named).
 
 Columns from the journal's fields:
 
@@ -20,10 +21,18 @@ default); when the payload's time differs from the journal's, the journal's stay
 
 Rejected (with the line): binary garbage, a line that is not a JSON object, and an entry without a
 readable ``__REALTIME_TIMESTAMP``. DuckDB's JSON functions do the parsing over the whole column.
+
+json-pretty (each entry ``{`` alone on a line, one field a line, ``}`` alone on a line) is joined into one
+JSON text per entry first (:func:`_pretty_entries`) and then read exactly as ``-o json``: the same frame,
+but ``_line`` is the line of the entry's ``{``. A record is an entry: one cut short (it runs to the next
+``{``), a run of lines outside every entry, and an entry over the record cap (``max_record_bytes``, on the
+whole entry) are each one rejected record. A file is read as json-pretty when it has at least as many
+``{`` lines as lines holding a whole object, so a ``-o json`` line cut to ``{`` stays a rejected line.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Iterator
 
 import numpy as np
@@ -31,10 +40,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ._common import source_column
-from ._lines import connect, infer_numbers, read_lines, reject_where
-from .base import FileFormat, FileInput, Part, ReadContext
+from ._lines import infer_numbers, read_lines, reject_where
+from ._object_lines import objects_sql, query_lines, sniff_objects
+from .base import FileFormat, FileInput, Part, ReadContext, over_cap_reason, record_cap
 from .cri import read_message
-from .docker import objects_sql, sniff_objects
 
 __all__ = ["JournaldJson", "PRIORITY_LEVELS"]
 
@@ -61,8 +70,73 @@ def _message_bytes(lists: pa.Array) -> pa.Array:
                                        values.buffers()[1]], offset=lists.offset)
 
 
+_PRETTY_KEY = re.compile(rb'[ \t]+"(?:__CURSOR|__REALTIME_TIMESTAMP)"[ \t]*:')
+
+
+def _pretty_head(head: bytes) -> bool:
+    """json-pretty: the head's first line is ``{`` alone and an indented journal field follows before ``}``."""
+    lines = head.lstrip().split(b"\n", 64)[:64]
+    if lines[0].rstrip() != b"{":
+        return False
+    for ln in lines[1:]:
+        if ln.rstrip() == b"}":
+            return False
+        if _PRETTY_KEY.match(ln):
+            return True
+    return False
+
+
+def _pretty_entries(lines: pa.Array, numbers: pa.Array, bad: pa.Array, cap: int, oversized=()):
+    """``journalctl -o json-pretty``'s lines -> one JSON text per entry, as ``-o json`` has it on one line.
+
+    journalctl writes each entry as ``{`` alone on a line, its fields indented one per line (an array value
+    over several lines), and ``}`` alone on a line; a value never holds a raw newline (JSON escapes it). So
+    an entry is the lines from a ``{`` line up to its first ``}`` line; an entry cut short runs to the next
+    ``{`` and fails to parse. A run of lines outside every entry is one record of its own (rejected), and so
+    is an entry over the record cap (its text is never joined). An entry holding a line that was itself over
+    the cap (``oversized``: that line is already rejected, with the cap's reason, and left out) is that same
+    record: it is not counted again. Returns (texts, first line numbers, bad, reasons known before parsing:
+    null for the rest). numpy cumulative sums; no loop per line or entry.
+    """
+    opens = pc.match_substring_regex(lines, r"^\{\s*$").to_numpy(zero_copy_only=False)
+    closes = pc.match_substring_regex(lines, r"^\}\s*$").to_numpy(zero_copy_only=False)
+    n = len(lines)
+    entry = np.cumsum(opens)  # which entry's "{" a line follows (0: none yet)
+    starts = np.flatnonzero(opens)
+    ends_seen = np.cumsum(closes) - closes  # "}" lines before each line
+    at_open = ends_seen[starts[np.maximum(entry - 1, 0)]]  # "}" lines before the entry's own "{"
+    inside = (entry > 0) & (ends_seen == at_open)  # no "}" yet between the entry's "{" and this line
+    stray = ~inside
+    first = opens | (stray & ~np.concatenate([[False], stray[:-1]]))  # a record starts here
+    bounds = np.flatnonzero(first)
+    size = pc.binary_length(lines).to_numpy(zero_copy_only=False).astype(np.int64) + 1  # with its newline
+    nbytes = np.add.reduceat(size, bounds) - 1
+    over = nbytes > cap
+    rec = np.cumsum(first) - 1  # the record of each line
+    texts = pc.if_else(pa.array(over[rec]), "", lines) if over.any() else lines  # one over the cap is not joined
+    offsets = pa.array(np.append(bounds, n).astype(np.int32))
+    joined = pc.binary_join(pa.ListArray.from_arrays(offsets, texts), "\n")
+    rec_bad = np.add.reduceat(np.asarray(bad.to_numpy(zero_copy_only=False), dtype=np.int64), bounds) > 0
+    is_stray = stray[bounds]
+    reason = pc.if_else(pa.array(is_stray), "lines outside any journal entry (json-pretty's { ... })",
+                        pa.scalar(None, pa.string()))
+    big = over & ~is_stray
+    if big.any():  # a few entries at most: the cap's reason names each one's size
+        reason = pc.replace_with_mask(reason, pa.array(big),
+                                      pa.array([over_cap_reason(int(b), cap) for b in nbytes[big]], pa.string()))
+    firsts = numbers.take(pa.array(bounds))
+    rec_bad = pa.array(rec_bad & ~is_stray & ~over)
+    if len(oversized):  # the record each already-rejected line fell in
+        seen = np.searchsorted(firsts.to_numpy(), np.asarray([o[0] for o in oversized]), side="right") - 1
+        keep = np.ones(len(bounds), dtype=bool)
+        keep[seen[seen >= 0]] = False
+        keep = pa.array(keep)
+        return joined.filter(keep), firsts.filter(keep), rec_bad.filter(keep), reason.filter(keep)
+    return joined, firsts, rec_bad, reason
+
+
 class JournaldJson(FileFormat):
-    """``journalctl -o json`` exports."""
+    """``journalctl -o json`` and ``-o json-pretty`` exports."""
 
     name = "journald_json"
     kinds = ("logs",)
@@ -70,18 +144,21 @@ class JournaldJson(FileFormat):
 
     @classmethod
     def sniff(cls, head: bytes, path: str) -> float:
+        if _pretty_head(head):
+            return 0.95
         return sniff_objects(head, lambda o: "__REALTIME_TIMESTAMP" in o or "__CURSOR" in o)
 
     def read(self, src: FileInput, ctx: ReadContext) -> Iterator[Part]:
         lines, numbers, bad = read_lines(src, ctx)
         if len(lines) == 0:
             return
-        con = connect()
-        con.register("obsnb_journal_in", pa.table({"i": np.arange(len(lines), dtype=np.int64), "s": lines}))
-        try:
-            con.execute(f"CREATE OR REPLACE TEMP TABLE obsnb_journal AS {objects_sql('obsnb_journal_in')}")
-        finally:
-            con.unregister("obsnb_journal_in")
+        known, cut = pa.nulls(len(lines), pa.string()), "a line cut short?"  # why rejected before parsing
+        opens = pc.sum(pc.match_substring_regex(lines, r"^\{\s*$")).as_py() or 0
+        if opens and opens >= (pc.sum(pc.match_substring_regex(lines, r"^\s*\{.*\S")).as_py() or 0):
+            lines, numbers, bad, known = _pretty_entries(lines, numbers, bad, record_cap(ctx), src.oversized)
+            cut = "an entry cut short?"
+        con, _ = query_lines(lines, "obsnb_journal_in",
+                             f"CREATE OR REPLACE TEMP TABLE obsnb_journal AS {objects_sql('obsnb_journal_in')}")
         try:
             # keys in order of first appearance: by record, then by place in the record (ties would be unordered)
             keys = [r[0] for r in con.sql(
@@ -108,10 +185,11 @@ class JournaldJson(FileFormat):
         us = pc.if_else(pc.match_substring_regex(raw_time, r"^\d{1,18}$"), raw_time, pa.scalar(None, pa.string()))
         time = pc.multiply(us.cast(pa.int64()), 1000)
         reason = pc.if_else(bad, "binary or undecodable bytes, not a journal entry",
-                 pc.if_else(pc.invert(ok), "not a JSON object (a line cut short?)",
+                 pc.if_else(pc.invert(ok), f"not a JSON object ({cut})",
                  pc.if_else(pc.is_null(raw_time), "no __REALTIME_TIMESTAMP",
                             pc.binary_join_element_wise("unreadable __REALTIME_TIMESTAMP '", raw_time, "'", ""))))
-        good = pc.and_(pc.and_(pc.invert(bad), ok), pc.is_valid(time))
+        reason = pc.coalesce(known, reason)
+        good = pc.and_(pc.and_(pc.and_(pc.invert(bad), ok), pc.is_valid(time)), pc.is_null(known))
         reject_where(ctx, src.path, pc.invert(good), lines, numbers, reason)
         fields = {k: v.filter(good) for k, v in fields.items()}
         out: dict[str, pa.Array] = {"time": time.filter(good)}
