@@ -7,8 +7,10 @@ import concurrent.futures
 import gzip
 import os
 import pathlib
+import queue
 import shutil
 import tempfile
+import threading
 import zlib
 from typing import Callable, Iterator
 
@@ -51,6 +53,54 @@ def _pieces(path: str, limit: int, out: pathlib.Path, name: str) -> Iterator[tup
             line0 += carry.count(b"\n") + block.count(b"\n", 0, cut)
             carry = bytes(view[cut:])
             j += 1
+
+
+class _Ahead:
+    """The pieces of :func:`_pieces`, each cut (copied, decompressed, its newlines counted) in a thread while
+    the one before it is parsed; at most ``depth`` pieces on disk at once, counting the one being parsed
+    (``done()`` says that one is gone). An error of the cutting comes out where its piece would have; closing
+    stops the thread, even midway, and waits for it."""
+
+    def __init__(self, pieces: Iterator, depth: int = 2):
+        self._items: queue.Queue = queue.Queue()
+        self._room = threading.Semaphore(depth)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(pieces,), name="obsnb-pieces", daemon=True)
+        self._thread.start()
+
+    def _run(self, pieces: Iterator) -> None:
+        try:
+            while True:
+                self._room.acquire()
+                if self._stop.is_set():
+                    return
+                try:
+                    item = next(pieces)
+                except StopIteration:
+                    return
+                self._items.put(("piece", item))
+        except BaseException as exc:  # handed to the consumer, raised there
+            self._items.put(("error", exc))
+        finally:
+            pieces.close()
+            self._items.put(("end", None))
+
+    def __iter__(self):
+        while True:
+            what, item = self._items.get()
+            if what == "end":
+                return
+            if what == "error":
+                raise item
+            yield item
+
+    def done(self) -> None:
+        self._room.release()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._room.release()  # a thread waiting for room wakes, sees the stop and ends
+        self._thread.join()
 
 
 def _piece(out: pathlib.Path, j: int, name: str, chunks: list) -> pathlib.Path:
@@ -199,6 +249,7 @@ def ingest(folder: str | os.PathLike, key: str, path: str, fmt: str, ctx: ReadCo
     base, tmp = _new_tmp(folder)
     work = pathlib.Path(tempfile.mkdtemp(prefix=".pieces-", dir=base))
     pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="obsnb-store")
+    ahead = None
     try:
         by_kind: dict[str, list] = {}
         ordered: dict[str, list[bool]] = {}
@@ -207,8 +258,9 @@ def ingest(folder: str | os.PathLike, key: str, path: str, fmt: str, ctx: ReadCo
         n_rejected = 0
         name = os.path.basename(path)[:-3] if path.endswith(".gz") else os.path.basename(path)
         writing = None
+        ahead = _Ahead(_pieces(path, limit, work, name))
         with progress(None if path.endswith(".gz") else size, f"ingesting {os.path.basename(path)}") as bar:
-            for j, (piece, line0, nbytes, broken) in enumerate(_pieces(path, limit, work, name)):
+            for j, (piece, line0, nbytes, broken) in enumerate(ahead):
                 sub = ReadContext(strict=ctx.strict, options=ctx.options, kind=ctx.kind)
                 parts = parse(str(piece), fmt, sub) if nbytes else []
                 for r in sub.rejects:
@@ -222,6 +274,7 @@ def ingest(folder: str | os.PathLike, key: str, path: str, fmt: str, ctx: ReadCo
                     rejects.append(Reject(source, None, broken, None))
                     n_rejected += 1
                 piece.unlink()
+                ahead.done()
                 if writing is not None:
                     writing.result()  # at most one piece written while the next is parsed: two in memory
                 jobs = []
@@ -254,6 +307,8 @@ def ingest(folder: str | os.PathLike, key: str, path: str, fmt: str, ctx: ReadCo
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     finally:
+        if ahead is not None:
+            ahead.close()
         pool.shutdown(wait=True)
         shutil.rmtree(work, ignore_errors=True)
     return None
