@@ -3,8 +3,12 @@ pieces on disk at once, every record accounted for, nothing left behind when the
 
 from __future__ import annotations
 
+import gzip
 import threading
 import warnings
+import zlib
+
+import pandas as pd
 
 import pytest
 from test_scan import BAD_LINES, messy_lines
@@ -83,3 +87,27 @@ def test_a_parse_that_fails_midway_leaves_no_piece_no_entry_and_no_thread(tmp_pa
         ob.load_info(ob.scan(p, cache=store))
     assert len(calls) == 2
     assert [f for f in store.rglob("*") if f.is_file()] == [] and _no_piece_thread()
+
+
+def test_a_gzip_file_cut_short_streams_every_byte_it_holds_and_says_where_it_broke(tmp_path):
+    whole = gzip.compress(("\n".join(messy_lines()) + "\n").encode())
+    p = tmp_path / "app.jsonl.gz"
+    p.write_bytes(whole[: len(whole) * 2 // 3])  # the stream stops two thirds in
+    held = zlib.decompressobj(wbits=31).decompress(p.read_bytes())  # every byte it holds, read by zlib alone
+    whole_lines = held.count(b"\n")  # lines that end before the cut; the one after is cut inside its record
+    assert not held.endswith(b"\n") and whole_lines > 40_000 // 300
+    read = [i for i in range(1, whole_lines + 1) if i not in BAD_LINES]
+    ob.set_option("cache_chunk_bytes", 20_000)
+    store = tmp_path / "store"
+    info = ob.load_info(ob.scan(p, cache=store))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RejectedRecordsWarning)
+        df = ob.load(p, cache=store)
+    rej = ob.rejected(df)
+    broke = [r for r in rej.itertuples() if pd.isna(r.line)]
+    assert len(broke) == 1 and "gzip stream ends early" in broke[0].reason
+    cut = [r for r in rej.itertuples() if r.line == whole_lines + 1]
+    assert len(cut) == 1 and "truncated JSON (the file ends inside this record)" in cut[0].reason
+    assert sorted(df["_line"]) == read and info.rows_loaded == len(read)
+    assert info.n_rejected == len([i for i in BAD_LINES if i <= whole_lines]) + 2  # the cut record, the cut stream
+    assert _no_piece_thread()
