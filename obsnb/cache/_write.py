@@ -91,8 +91,8 @@ _DICTIONARY = {"level", "service", "event", "_source", "name", "kind", "status",
 def _with_statistics(schema: pa.Schema) -> list[str]:
     """The columns whose row groups carry min/max statistics: every one but free text. Text that is not
     dictionary-encoded (messages, ids, URLs) spans nearly its whole range in every row group of a file in
-    time order, so its statistics prune nothing, and computing them cost a fifth of the write (a 627k-row
-    piece of the big set: 0.98 s of CPU with them, 0.75 s without)."""
+    time order, so its statistics prune nothing; leaving them out took 0.89x the write's CPU on a 627k-row
+    piece of the big set, about the same on the messy day (``benchmarks/bench_store.py --write``)."""
     text = (pa.types.is_string, pa.types.is_large_string, pa.types.is_binary, pa.types.is_large_binary)
     return [f.name for f in schema if f.name in _DICTIONARY or not any(t(f.type) for t in text)]
 
