@@ -17,6 +17,11 @@ imports), rounds interleaved. Cases:
 - ``ingest_streamed``: ``ob.scan(file).count()`` with an empty store and ``cache_chunk_bytes`` = --chunk-mb:
   the first ingest of a file much larger than the pieces it is parsed in; its peak RSS is compared with
   the file's size and with ``plain_load`` (``ob.load`` with the store off, which holds the whole frame).
+
+``--write [--file F]`` compares, in one process on one parsed table (the first --chunk-mb MiB of the
+generated file, or of F), the store's
+Parquet writer as it is (statistics on every column but free text) with the same writer computing
+statistics on every column, rounds interleaved: wall and CPU seconds, and the ratio.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import pathlib
 import shutil
 import statistics
 import subprocess
@@ -92,12 +98,58 @@ def run(name: str, path: str, store: str, chunk: int) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def write_stats(path: str, chunk: int, rounds: int, tmp: str) -> None:
+    """The writer with statistics where they can prune against statistics on every column, one table."""
+    import resource
+
+    from obsnb import schema
+    from obsnb.cache import _write
+    from obsnb.sources.base import ReadContext
+    from obsnb.sources.jsonl import read_jsonl_path
+
+    piece = os.path.join(tmp, "piece.jsonl")
+    with open(path, "rb") as f, open(piece, "wb") as g:
+        head = f.read(chunk)
+        g.write(head[: head.rfind(b"\n") + 1])
+    table = _write._with_row(schema.conform(read_jsonl_path(piece, piece, ReadContext()), "logs"), 0)
+    table, ns, _ = _write._arrange(table, "logs")
+    real = _write._with_statistics
+    ways = {"stats_where_they_prune": real, "stats_on_every_column": lambda sch: True}
+    res: dict[str, list[tuple[float, float]]] = {k: [] for k in ways}
+
+    def cpu() -> float:
+        r = resource.getrusage(resource.RUSAGE_SELF)
+        return r.ru_utime + r.ru_stime
+
+    try:
+        for _ in range(rounds):
+            for name, how in ways.items():
+                _write._with_statistics = how
+                out = os.path.join(tmp, f"{name}.parquet")
+                c0, t0 = cpu(), time.perf_counter()
+                w = _write._PartWriter(pathlib.Path(out), table.schema)
+                w.write(table, ns)
+                w.close()
+                res[name].append((time.perf_counter() - t0, cpu() - c0))
+                os.unlink(out)
+    finally:
+        _write._with_statistics = real
+    print(f"write: {table.num_rows:,} rows, {table.num_columns} columns; {rounds} rounds, interleaved")
+    med = {k: (statistics.median(w for w, _ in v), statistics.median(c for _, c in v)) for k, v in res.items()}
+    for k, (w, c) in med.items():
+        print(f"{k:24s} {w:7.3f} s  cpu {c:7.3f} s")
+    a, b = med["stats_where_they_prune"], med["stats_on_every_column"]
+    print(f"stats_where_they_prune / stats_on_every_column = {a[0] / b[0]:.2f}x wall, {a[1] / b[1]:.2f}x cpu")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--lines", type=int, default=1_000_000)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--chunk-mb", type=int, default=32)
     ap.add_argument("--case", nargs=4)
+    ap.add_argument("--write", action="store_true", help="only the writer's statistics, side by side")
+    ap.add_argument("--file", help="with --write: a JSON-lines file of your own (e.g. one of the big set's)")
     a = ap.parse_args()
     if a.case:
         print(json.dumps(case(a.case[0], a.case[1], a.case[2], int(a.case[3]))))
@@ -105,10 +157,16 @@ def main() -> None:
     tmp = tempfile.mkdtemp(prefix="obsnb-bench-store-")
     try:
         path = os.path.join(tmp, "messy.jsonl")
+        if a.write and a.file:
+            write_stats(a.file, a.chunk_mb * 2**20, a.rounds, tmp)
+            return
         subprocess.run([sys.executable, os.path.join(HERE, "gen_messy_logs.py"), str(a.lines), path],
                        check=True, capture_output=True)
         size = os.path.getsize(path)
         chunk = a.chunk_mb * 2**20
+        if a.write:
+            write_stats(a.file or path, chunk, a.rounds, tmp)
+            return
         print(f"file: {a.lines:,} lines, {size / 2**20:.0f} MiB; pieces of {a.chunk_mb} MiB; {a.rounds} rounds")
         res: dict[str, list[dict]] = {}
         for _ in range(a.rounds):

@@ -4,12 +4,12 @@ then kept as sorted runs (a file in time order) or merged by time ranges, never 
 from __future__ import annotations
 
 import concurrent.futures
-import gzip
 import os
 import pathlib
+import queue
 import shutil
 import tempfile
-import zlib
+import threading
 from typing import Callable, Iterator
 
 import pyarrow as pa
@@ -17,51 +17,119 @@ import pyarrow.compute as pc
 
 from .. import schema
 from ..options import get_option
-from ..sources.base import Part, ReadContext, Reject
+from ..sources.base import FileInput, Part, ReadContext, Reject
 from ._write import (_arrange, _conform_to, _new_tmp, _PartWriter, _publish, _sorted, _target_schema, _time_name,
                      _time_ns, _with_row, _write_meta, progress, row_groups_for, store_entry)
 
 CHUNKABLE = {"jsonl", "logfmt"}  # one record per line: a piece cut at a newline parses as the whole would
 
 
-def _pieces(path: str, limit: int, out: pathlib.Path, name: str) -> Iterator[tuple[pathlib.Path, int, int, str | None]]:
-    """Cut a (gzipped) line file at newlines into files of about ``limit`` bytes: (piece, first line, bytes
-    read, truncation reason or None). The reason is set on the last piece when a gzip stream ends early."""
-    if not path.endswith(".gz"):
-        yield from _plain_pieces(path, limit, out, name)
-        return
-    line0, carry, j, broken = 1, b"", 0, None
-    with gzip.open(path, "rb") as f:
+class _Stopped(Exception):
+    """The ingest stopped (it failed or was interrupted): cut no more pieces."""
+
+
+class _Ahead:
+    """The pieces of a line file (see :func:`_cut`), cut (copied or decompressed, their newlines counted) in a
+    thread while the one before is parsed: at most ``depth`` pieces on disk at once, counting the one being
+    parsed (``done()`` says that one is gone). Iterating gives (piece, first line, bytes read, truncation
+    reason or None); an error of the cutting comes out where its piece would have; ``close()`` stops the
+    thread, even midway, and waits for it."""
+
+    def __init__(self, path: str, limit: int, out: pathlib.Path, name: str, depth: int = 2):
+        self._items: queue.Queue = queue.Queue()
+        self._room = threading.Semaphore(depth)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(path, limit, out, name), name="obsnb-pieces",
+                                        daemon=True)
+        self._thread.start()
+
+    def _wait_room(self) -> None:
+        self._room.acquire()
+        if self._stop.is_set():
+            raise _Stopped
+
+    def _run(self, path: str, limit: int, out: pathlib.Path, name: str) -> None:
+        try:
+            _cut(path, limit, out, name, self._wait_room, lambda item: self._items.put(("piece", item)))
+        except _Stopped:
+            pass
+        except BaseException as exc:  # handed to the consumer, raised there
+            self._items.put(("error", exc))
+        finally:
+            self._items.put(("end", None))
+
+    def __iter__(self) -> Iterator[tuple[pathlib.Path, int, int, str | None]]:
         while True:
-            try:
-                block = f.read(limit)
-            except (EOFError, OSError, zlib.error) as exc:
-                block, broken = b"", f"gzip stream ends early or is corrupt ({exc})"
-            if not block:
-                if carry or broken:
-                    yield _piece(out, j, name, [carry]), line0, len(carry), broken
+            what, item = self._items.get()
+            if what == "end":
                 return
-            cut = block.rfind(b"\n") + 1
-            if cut == 0:
-                carry += block
-                continue
-            view = memoryview(block)
-            chunks = [carry, view[:cut]]
-            yield _piece(out, j, name, chunks), line0, len(carry) + cut, None
-            line0 += carry.count(b"\n") + block.count(b"\n", 0, cut)
-            carry = bytes(view[cut:])
-            j += 1
+            if what == "error":
+                raise item
+            yield item
+
+    def done(self) -> None:
+        self._room.release()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._room.release()  # a thread waiting for room wakes, sees the stop and ends
+        self._thread.join()
 
 
-def _piece(out: pathlib.Path, j: int, name: str, chunks: list) -> pathlib.Path:
-    p = out / f"piece-{j:05d}-{name}"
-    with open(p, "wb") as f:
-        for c in chunks:
-            f.write(c)
-    return p
+def _cut(path: str, limit: int, out: pathlib.Path, name: str, room: Callable[[], None], emit: Callable) -> None:
+    """Cut a (gzipped) line file at newlines into files of about ``limit`` bytes, ``room()`` called before
+    each is made, ``emit((piece, first line, bytes read, truncation reason or None))`` once it is whole. The
+    reason is set on the last piece when a gzip stream ends early or is corrupt; that piece holds every byte
+    that could be decompressed (a record cut there is rejected)."""
+    if not path.endswith(".gz"):
+        _plain_pieces(path, limit, out, name, room, emit)
+        return
+    src = FileInput(path)
+    # decompressed 16 MiB at a time (a gzip bomb costs time, not memory), the reasons those of a whole read
+    src._stream(_GzipPieces(src, out, name, limit, room, emit))
 
 
-def _plain_pieces(path: str, limit: int, out: pathlib.Path, name: str) -> Iterator[tuple[pathlib.Path, int, int, None]]:
+class _GzipPieces:
+    """The sink of :meth:`FileInput._stream`: decompressed bytes into piece files cut at newlines."""
+
+    full = False  # read to the end
+
+    def __init__(self, src: FileInput, out: pathlib.Path, name: str, limit: int, room: Callable, emit: Callable):
+        self.src, self.out, self.name, self.limit, self.room, self.emit = src, out, name, limit, room, emit
+        self.j, self.line0, self.n, self.lines, self.f = 0, 1, 0, 0, None
+
+    def _open(self) -> None:
+        self.room()
+        self.path = self.out / f"piece-{self.j:05d}-{self.name}"
+        self.f = open(self.path, "wb")
+
+    def write(self, data: bytes) -> None:
+        view, pos = memoryview(data), 0
+        while pos < len(data):
+            if self.f is None:
+                self._open()
+            full = self.limit - self.n  # bytes this piece takes before it is cut at the next newline
+            nl = data.find(b"\n", pos + max(full - 1, 0)) if len(data) - pos >= full else -1
+            end = len(data) if nl < 0 else nl + 1  # no cut here: the rest goes to this piece
+            self.f.write(view[pos:end])
+            self.n += end - pos
+            self.lines += data.count(b"\n", pos, end)
+            pos = end
+            if nl >= 0:
+                self.f.close()
+                self.emit((self.path, self.line0, self.n, None))
+                self.j, self.line0, self.n, self.lines, self.f = self.j + 1, self.line0 + self.lines, 0, 0, None
+
+    def close(self) -> None:
+        if self.f is None and self.src.truncated:
+            self._open()  # an empty last piece, to carry the reason
+        if self.f is not None:
+            self.f.close()
+            self.f = None
+            self.emit((self.path, self.line0, self.n, self.src.truncated))
+
+
+def _plain_pieces(path: str, limit: int, out: pathlib.Path, name: str, room: Callable, emit: Callable) -> None:
     """An uncompressed file's pieces: cut points found by seeking, bytes copied by the kernel
     (``copy_file_range``, no pass through Python), newlines counted by numpy over a memory map."""
     import mmap
@@ -75,10 +143,11 @@ def _plain_pieces(path: str, limit: int, out: pathlib.Path, name: str) -> Iterat
         try:
             while pos < size:
                 end = size if pos + limit >= size else mm.find(b"\n", pos + limit) + 1 or size
+                room()
                 p = out / f"piece-{j:05d}-{name}"
                 with open(p, "wb") as g:
                     _copy_range(f, g, pos, end - pos)
-                yield p, line0, end - pos, None
+                emit((p, line0, end - pos, None))
                 step = 1 << 24
                 line0 += sum(int(np.count_nonzero(np.frombuffer(mm, np.uint8, min(step, end - o), o) == 10))
                              for o in range(pos, end, step))
@@ -199,6 +268,7 @@ def ingest(folder: str | os.PathLike, key: str, path: str, fmt: str, ctx: ReadCo
     base, tmp = _new_tmp(folder)
     work = pathlib.Path(tempfile.mkdtemp(prefix=".pieces-", dir=base))
     pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="obsnb-store")
+    ahead = None
     try:
         by_kind: dict[str, list] = {}
         ordered: dict[str, list[bool]] = {}
@@ -207,8 +277,9 @@ def ingest(folder: str | os.PathLike, key: str, path: str, fmt: str, ctx: ReadCo
         n_rejected = 0
         name = os.path.basename(path)[:-3] if path.endswith(".gz") else os.path.basename(path)
         writing = None
+        ahead = _Ahead(path, limit, work, name)
         with progress(None if path.endswith(".gz") else size, f"ingesting {os.path.basename(path)}") as bar:
-            for j, (piece, line0, nbytes, broken) in enumerate(_pieces(path, limit, work, name)):
+            for j, (piece, line0, nbytes, broken) in enumerate(ahead):
                 sub = ReadContext(strict=ctx.strict, options=ctx.options, kind=ctx.kind)
                 parts = parse(str(piece), fmt, sub) if nbytes else []
                 for r in sub.rejects:
@@ -222,6 +293,7 @@ def ingest(folder: str | os.PathLike, key: str, path: str, fmt: str, ctx: ReadCo
                     rejects.append(Reject(source, None, broken, None))
                     n_rejected += 1
                 piece.unlink()
+                ahead.done()
                 if writing is not None:
                     writing.result()  # at most one piece written while the next is parsed: two in memory
                 jobs = []
@@ -254,6 +326,8 @@ def ingest(folder: str | os.PathLike, key: str, path: str, fmt: str, ctx: ReadCo
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     finally:
+        if ahead is not None:
+            ahead.close()
         pool.shutdown(wait=True)
         shutil.rmtree(work, ignore_errors=True)
     return None

@@ -129,7 +129,11 @@ def _levels(raw: pa.ChunkedArray | None, otel: pa.ChunkedArray | None, n: int) -
 
 def _float_exact(col) -> bool:
     """Whether every integer written in ``col`` survives float64 (none above 2**53 in magnitude)."""
-    long = pc.match_substring_regex(col, r"^-?\d{16,}$")  # 2**53 has 16 digits
+    wide = pc.greater_equal(pc.binary_length(col), 16)  # 2**53 has 16 digits: a shorter value fits
+    if not pc.any(wide).as_py():
+        return True
+    col = pc.filter(col, wide)
+    long = pc.match_substring_regex(col, r"^-?\d{16,}$")
     if not pc.any(long).as_py():
         return True
     big = pc.filter(col, long)

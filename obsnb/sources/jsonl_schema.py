@@ -8,6 +8,7 @@ and the SQL spelling of a field path.
 
 from __future__ import annotations
 
+import gc
 import json
 
 # Canonical column <- candidate fields, first present wins (flattened names).
@@ -101,16 +102,22 @@ class _Schema:
         self.kept: list[str] | None = None  # the top-level keys given columns, when the file is too wide (bound())
         self.max_object = max(max_record + 2, 1 << 20)  # DuckDB's bound on a line ("\r\n" included)
         shapes: set = set()
-        for ln in _head_lines(path, max_record):
-            try:
-                obj = json.loads(ln)
-            except (ValueError, RecursionError):
-                continue
-            if isinstance(obj, dict):
-                shape = _shape(obj)
-                if shape not in shapes:  # most lines repeat a few shapes: walk each shape once
-                    shapes.add(shape)
-                    self._walk(obj, ())
+        collecting = gc.isenabled()
+        gc.disable()  # thousands of small dicts and tuples, none cyclic: no collection passes over the heap
+        try:
+            for ln in _head_lines(path, max_record):
+                try:
+                    obj = json.loads(ln)
+                except (ValueError, RecursionError):
+                    continue
+                if isinstance(obj, dict):
+                    shape = _shape(obj)
+                    if shape not in shapes:  # most lines repeat a few shapes: walk each shape once
+                        shapes.add(shape)
+                        self._walk(obj, ())
+        finally:
+            if collecting:
+                gc.enable()
         if fields is not None:
             self._project(fields)
 
