@@ -13,12 +13,15 @@ import json
 
 # Canonical column <- candidate fields, first present wins (flattened names).
 TIME_FIELDS = ("time", "ts", "timestamp", "@timestamp", "datetime", "date", "eventTime", "timeUnixNano",
-               "time_unix_nano", "observedTimeUnixNano", "Timestamp", "created", "asctime", "t", "@t")
+               "time_unix_nano", "observedTimeUnixNano", "Timestamp", "created", "asctime", "t", "@t",
+               # epoch numbers named by their unit (the unit is still told by magnitude, as for every epoch field)
+               "ts_ms", "timestamp_ms", "epoch_ms", "ts_millis", "timeMillis", "timestampMillis", "epoch", "ts_ns",
+               "timestamp_ns", "ts_us")
 LEVEL_FIELDS = ("level", "levelname", "log.level", "severity", "severity_text", "severityText", "SeverityText",
                 "lvl", "loglevel", "level_name", "@l")
 LEVEL_NUM_FIELDS = ("severityNumber", "severity_number", "SeverityNumber")  # OpenTelemetry 1-24
 EVENT_FIELDS = ("event", "message", "msg", "body", "Body", "@m", "@mt", "log", "text")
-SERVICE_FIELDS = ("service", "service.name", "serviceName", "service_name", "resource.service.name",
+SERVICE_FIELDS = ("service", "service.name", "serviceName", "service_name", "resource.service.name", "svc",
                   "ServiceName", "otelServiceName", "app", "application")
 TRACE_FIELDS = ("trace_id", "traceId", "trace.id", "traceID", "TraceId", "otelTraceID", "trace")
 SPAN_FIELDS = ("span_id", "spanId", "span.id", "spanID", "SpanId", "otelSpanID")

@@ -355,3 +355,19 @@ def test_zone_less_times_are_read_in_tz_or_as_utc_with_a_warning(tmp_path):
                                    pd.Timestamp("2024-05-14T10:00:00Z")]
     with pytest.raises(ob.UsageError, match="not a known time zone"):
         ob.load(str(p), tz="Mars/Olympus")
+
+
+@pytest.mark.parametrize("field,scale", [("ts_ms", 10**6), ("epoch_ms", 10**6), ("timestamp_ns", 1), ("ts_us", 10**3)])
+def test_an_epoch_field_named_by_its_unit_is_the_time(tmp_path, field, scale):
+    """`ts_ms` (and other epoch fields named by their unit) is the record's time, with `svc` its service; nothing
+    is rejected. The expected times are the field's values times the unit, computed here."""
+    import obsnb as ob
+
+    values = [1758532800123 * 10**6 // scale + i * 1500 * 10**6 // scale for i in range(5)]
+    path = tmp_path / "a.jsonl"
+    path.write_text("".join(json.dumps({field: v, "severity": "warn", "svc": "ingest", "msg": f"m{i}"}) + "\n"
+                            for i, v in enumerate(values)))
+    df = ob.load(path, engine="polars")
+    assert df.get_column("time").cast(pl.Int64).to_list() == [v * scale for v in values]
+    assert df.get_column("service").to_list() == ["ingest"] * 5 and df.get_column("level").to_list() == ["WARNING"] * 5
+    assert len(ob.rejected(df)) == 0
