@@ -1,8 +1,9 @@
 """What ``ob.investigate`` accepts as evidence besides frames: scans, paths, and backend sources.
 
-* An ``ob.scan()`` handle: its window's rows are collected (every column: the detectors read attribute
-  columns such as the suspects' ones) into one polars frame. The detectors are not out of core yet; the
-  analysis helpers are (``ob.latency(scan, ...)``). ``looked_at`` says how much was read.
+* An ``ob.scan()`` handle: a polars ``LazyFrame`` over the store's Parquet parts its window touches (as
+  ``ob.latency(scan, ...)`` reads it). The detectors' queries run on it with projection and predicate
+  push-down and collect only aggregates and a bounded number of example rows; its rows are never collected
+  whole. ``looked_at`` says so, with the number of rows the queries ran over.
 * A path, glob or folder: loaded as :func:`obsnb.load` loads it, through a scan when the store is on
   (option ``cache``) or the files are larger than :data:`SCAN_BYTES`, so a big file is parsed piece by
   piece into the store rather than whole in memory. The frame is the same either way.
@@ -22,7 +23,7 @@ from typing import Any
 import polars as pl
 
 from ..analysis import _frames as F
-from ..analysis.lazy import is_scan
+from ..analysis.lazy import is_scan, scan_frame
 from ..errors import UsageError
 from ..options import get_option
 from ..timeutil import duration_ns, to_ns
@@ -56,8 +57,10 @@ def _size(files: list[str]) -> int:
     return total
 
 
-def frame_of(obj: Any, kind: str, start: Any, end: Any, baseline: Any) -> tuple[pl.DataFrame | None, str | None, str | None]:
-    """(the evidence as a polars frame, the engine to answer in or None, a note for ``looked_at`` or None)."""
+def frame_of(obj: Any, kind: str, start: Any, end: Any,
+             baseline: Any) -> tuple[pl.DataFrame | pl.LazyFrame | None, str | None, str | None]:
+    """(the evidence as a polars frame, or a LazyFrame for a scan; the engine to answer in or None; a note for
+    ``looked_at`` or None, where ``{rows}`` stands for the number of rows, known once the evidence is prepared)."""
     if obj is None:
         return None, None, None
     if is_source(obj):
@@ -71,10 +74,9 @@ def frame_of(obj: Any, kind: str, start: Any, end: Any, baseline: Any) -> tuple[
             return F.to_polars(api.load(source, kind, engine="polars")), None, None
         obj = _scan_function()(source, kind)
     if is_scan(obj):
-        df = obj.collect(engine="polars")
-        note = (f"the {kind} were a scan of {len(obj.files)} file(s): its {df.height:,} rows were collected in memory "
-                "for the detectors")
-        return df, None, note
+        note = (f"the {kind} were a scan of {len(obj.files)} file(s): the detectors' queries ran over its {{rows}} rows "
+                "in the engine (lazy, over the store's Parquet) and collected only aggregates and a few example rows")
+        return scan_frame(obj), None, note
     return F.to_polars(obj), F.engine_of(obj), None
 
 
