@@ -21,6 +21,7 @@ import sys
 from typing import Any
 
 import polars as pl
+import pyarrow.parquet as pq
 
 from ..analysis import _frames as F
 from ..analysis.lazy import is_scan, scan_frame
@@ -76,8 +77,26 @@ def frame_of(obj: Any, kind: str, start: Any, end: Any,
     if is_scan(obj):
         note = (f"the {kind} were a scan of {len(obj.files)} file(s): the detectors' queries ran over its {{rows}} rows "
                 "in the engine (lazy, over the store's Parquet) and collected only aggregates and a few example rows")
-        return scan_frame(obj), None, note
+        return _scan_lazy(obj), None, note
     return F.to_polars(obj), F.engine_of(obj), None
+
+
+def _scan_lazy(scan: Any) -> pl.LazyFrame:
+    """The scan's rows as a LazyFrame (:func:`obsnb.analysis.lazy.scan_frame`), with ``_source`` naming each file as
+    this scan names it, as ``scan.collect()`` does: the store's Parquet holds the name given when the file was
+    ingested (another spelling of its path, or the piece a big file was parsed in)."""
+    lf = scan_frame(scan)
+    sch = lf.collect_schema()
+    if "_source" not in sch:
+        return lf
+    names: dict[str, str] = {}
+    for p in scan.explain():
+        if p["row_groups"] and "_source" in pq.read_schema(p["part"]).names:
+            stored = pl.scan_parquet(p["part"]).select(pl.col("_source").cast(pl.String).unique()).collect()
+            names.update({v: p["file"] for v in stored.get_column("_source").drop_nulls() if v != p["file"]})
+    if not names:
+        return lf
+    return lf.with_columns(pl.col("_source").cast(pl.String).replace(names).cast(sch["_source"]))
 
 
 def _from_backend(source: str, kind: str, start: Any, end: Any, baseline: Any) -> tuple[pl.DataFrame, None, str]:

@@ -6,6 +6,7 @@ example rows."""
 from __future__ import annotations
 
 import json
+import shutil
 import warnings
 
 import polars as pl
@@ -121,3 +122,19 @@ def test_investigate_on_a_scan_collects_only_aggregates_and_examples(truth_path,
     # what it counted is every row of the scans, though it never held them
     assert got.evidence == {k: rows.get(k, 0) for k in ("logs", "spans", "metrics")}
 
+
+
+def test_rows_from_a_scan_name_the_files_as_the_scan_names_them(tmp_path, monkeypatch):
+    """The store keeps the name a file had when it was ingested; the findings name it as this scan does."""
+    window, src, folder = _sources(INCIDENTS[0])
+    shutil.copytree(folder / src["logs"], tmp_path / "logs")
+    ob.set_option("cache", str(tmp_path / "store"))
+    monkeypatch.chdir(tmp_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ob.scan("logs", "logs").explain()  # ingested under relative names
+        got = ob.investigate(ob.scan(str(tmp_path / "logs"), "logs"), start=window["start"], end=window["end"])
+        want = ob.investigate(ob.load(str(tmp_path / "logs"), "logs", engine="polars"), start=window["start"], end=window["end"])
+    first = got.of("first_error")[0].numbers["source"]
+    assert first.startswith(str(tmp_path / "logs"))
+    assert first == want.of("first_error")[0].numbers["source"]
