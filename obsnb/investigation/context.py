@@ -1,6 +1,6 @@
-"""The evidence of one investigation, prepared once: polars ``LazyFrame`` s with an ``_err`` column and a
-``_row`` index (the evidence's own order, which breaks ties between equal times), the window, the baseline,
-the bucket, and the reading (vocabulary). Every detector reads from one ``Ctx``.
+"""The evidence of one investigation, prepared once: polars ``LazyFrame`` s with an ``_err`` column, the window,
+the baseline, the bucket, and the reading (vocabulary). Every detector reads from one ``Ctx``. Ties between
+equal times keep the evidence's own order (stable sorts), as on a time-sorted frame.
 
 A detector never holds the evidence's rows: it builds a lazy query and :func:`run` collects its aggregate
 (per bucket, entity, unit or value) or a few example rows (``head(k)``). On a scan the query runs over the
@@ -20,11 +20,9 @@ from .engine import columns, count, run
 from .findings import fmt_time, iso
 from .vocabulary import Reading
 
-__all__ = ["Ctx", "TS", "ROW", "prepare", "pick_every", "quantile", "q", "pct", "ns_of", "run", "count", "columns"]
+__all__ = ["Ctx", "TS", "prepare", "examples", "pick_every", "quantile", "q", "pct", "ns_of", "run", "count", "columns"]
 
 TS = pl.Datetime("ns", "UTC")
-#: the column holding each row's place in the evidence as given (ties between equal times keep that order)
-ROW = "_row"
 _STEPS = [60, 300, 600, 900, 1800, 3600, 7200, 21600, 86400]
 
 
@@ -97,6 +95,21 @@ class Ctx:
         return fmt_time(ns)
 
 
+def examples(lf: pl.LazyFrame, col: str, k: int, latest: bool = False) -> pl.DataFrame:
+    """The first ``k`` rows of ``lf`` in time order (``latest``: the last ``k``, latest first), ties in the
+    evidence's order. Two queries: the k-th time from the time column alone, then the whole rows up to it only
+    (a time predicate the Parquet reader applies), so no more than those rows' columns are read in full."""
+    t = pl.col(col).drop_nulls()
+    bound = run(lf.select((t.top_k(k).min() if latest else t.bottom_k(k).max()).alias("b"))).item()
+    if bound is None:
+        return run(lf.head(0))
+    near = pl.col(col) >= pl.lit(bound).cast(TS) if latest else pl.col(col) <= pl.lit(bound).cast(TS)
+    rows = lf.filter(near)
+    if latest:  # the last k in (time, evidence) order, latest first
+        return run(rows.sort(col, maintain_order=True).tail(k)).reverse()
+    return run(rows.sort(col, maintain_order=True).head(k))
+
+
 def ns_of(t: Any) -> int:
     """A time (datetime, pandas Timestamp, ISO text) as epoch nanoseconds."""
     return int(pd.Timestamp(t).value)
@@ -109,12 +122,13 @@ def _as_ts(frame: pl.LazyFrame, col: str) -> pl.LazyFrame:
 
 
 def _ready(x: pl.DataFrame | pl.LazyFrame, times: tuple[str, ...], err: bool, **kw: Any) -> pl.LazyFrame:
-    """Times as UTC ns, rows without one dropped, ``_row`` and ``_err`` added. A frame is prepared once (eagerly);
-    a lazy evidence (a scan) stays a plan, run again by each detector's query."""
+    """Times as UTC ns, rows without one dropped, ``_err`` added. A frame is prepared once (eagerly); a lazy
+    evidence (a scan) stays a plan, run again by each detector's query (no row index: it would stop the time
+    predicates reaching the Parquet reader)."""
     lf = x.lazy() if isinstance(x, pl.DataFrame) else x
     for c in times:
         lf = _as_ts(lf, c)
-    lf = lf.with_row_index(ROW).filter(pl.col(times[0]).is_not_null())
+    lf = lf.filter(pl.col(times[0]).is_not_null())
     if err:
         lf = lf.with_columns(error_expr(lf, **kw).alias("_err"))
     return lf.collect().lazy() if isinstance(x, pl.DataFrame) else lf
@@ -122,7 +136,7 @@ def _ready(x: pl.DataFrame | pl.LazyFrame, times: tuple[str, ...], err: bool, **
 
 def prepare(logs: pl.DataFrame | pl.LazyFrame | None, spans: pl.DataFrame | pl.LazyFrame | None,
             metrics: pl.DataFrame | pl.LazyFrame | None, reading: Reading, start: Any, end: Any) -> Ctx:
-    """Evidence with ``_err`` and ``_row``; the window (given, or found from the error rate) and the baseline."""
+    """Evidence with ``_err``; the window (given, or found from the error rate) and the baseline."""
     if logs is not None:
         logs = _ready(logs, ("time",), True, event=reading.event_column, failed_events=reading.failed)
     if spans is not None:

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import polars as pl
 
-from .context import ROW, TS, Ctx, columns, count, ns_of, pct, run
+from .context import TS, Ctx, columns, count, examples, ns_of, pct, run
 from .findings import Finding, iso
 from .vocabulary import CHANGE_WORDS, RESTART_WORDS, VERSION_COLUMNS, structured_events
 
 __all__ = ["changes", "telemetry_gaps"]
 
-_SKIP = {"time", "level", "trace_id", "span_id", "_source", "_line", "_err", "level_original", ROW}
+_SKIP = {"time", "level", "trace_id", "span_id", "_source", "_line", "_err", "level_original"}
 _MAX = 12
 _BURST = 10 * 60 * 10**9
 _SAME_CHANGE = 5 * 60 * 10**9
@@ -53,10 +53,10 @@ def changes(ctx: Ctx) -> tuple[list[Finding], str]:
         looked.append(f"{count(rows):,} deploy/config/restart events")
         # the window's changes first (in time order), then the baseline's latest: at most _MAX of them
         chg = rows.filter(~pl.col("_restart"))
-        first = run(chg.filter(pl.col("_in")).sort(["time", ROW]).head(_MAX))
-        latest = run(chg.filter(~pl.col("_in")).sort(["time", ROW], descending=True).head(_MAX - first.height)) \
+        first = examples(chg.filter(pl.col("_in")), "time", _MAX)
+        latest = examples(chg.filter(~pl.col("_in")), "time", _MAX - first.height, latest=True) \
             if first.height < _MAX else first.clear()
-        for row in pl.concat([first, latest]).sort(["time", ROW]).drop(ROW).iter_rows(named=True):
+        for row in pl.concat([first, latest]).sort("time", maintain_order=True).iter_rows(named=True):
             t = ns_of(row["time"])
             fields = _fields({k: v for k, v in row.items() if k not in ("_restart", "_in")}, ev)
             detail = ", ".join(f"{k}={v}" for k, v in fields.items())
@@ -77,9 +77,10 @@ def changes(ctx: Ctx) -> tuple[list[Finding], str]:
             if vc not in sch or sch[vc] == pl.Null:
                 continue
             # per (service, version): when first seen (ties between versions: the one first in the evidence)
-            firsts = run(frame.filter(pl.col(vc).is_not_null() & (pl.col(col) < hi))
+            firsts = run(frame.filter(pl.col(vc).is_not_null() & (pl.col(col) < hi)).select("service", vc, col)
+                         .with_row_index("_i")  # the evidence's order among these rows
                          .group_by("service", vc).agg(pl.col(col).min().alias("t"),
-                                                      pl.col(ROW).sort_by([col, ROW]).first().alias("_i"))
+                                                      pl.col("_i").sort_by([col, "_i"]).first())
                          .sort(["service", "t", "_i"]))
             looked.append(f"`{vc}` of the {name}")
             for svc, g in firsts.group_by("service", maintain_order=True):
@@ -110,7 +111,7 @@ def _restarts(ctx: Ctx, rows: pl.LazyFrame, ev: str, first_err: int | None) -> l
     each burst aggregated in the engine (its times, events, and the entities it names)."""
     t = pl.col("time").cast(pl.Int64)
     who_cols = [c for c in ctx.reading.entity if c in columns(rows) and c != "service"]
-    rows = rows.sort(["time", ROW]).with_columns(((t - t.shift(1)).fill_null(0) > _BURST).cum_sum().alias("_burst"))
+    rows = rows.sort("time", maintain_order=True).with_columns(((t - t.shift(1)).fill_null(0) > _BURST).cum_sum().alias("_burst"))
     bursts = run(rows.group_by("_burst").agg(
         pl.len().alias("_n"), pl.col("time").min().alias("_t0"), pl.col("time").max().alias("_t1"),
         pl.col(ev).cast(pl.String).unique().sort().alias("_events"),

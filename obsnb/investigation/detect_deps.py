@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from .context import ROW, Ctx, columns, count, ns_of, pct, q, run
+from .context import Ctx, columns, count, ns_of, pct, q, run
 from .findings import Finding, fmt_duration, iso
 from .vocabulary import span_dependency_expr
 
@@ -65,7 +65,8 @@ def _dep_findings(ctx: Ctx, frame: pl.LazyFrame, key: str, time: str, dur: str, 
             n_bad = count(bad)
         example = None
         if "trace_id" in columns(calls) and n_bad:  # the slowest bad call (the first such, in time order)
-            worst = run(bad.sort([dur, time, ROW], descending=[True, False, False], nulls_last=True).head(1).select("trace_id"))
+            worst = run(bad.select(dur, time, "trace_id").sort([dur, time], descending=[True, False], nulls_last=True,
+                                                               maintain_order=True).head(1).select("trace_id"))
             example = worst.item()
         nums = {"mode": mode, "calls_before": row["n_b"], "calls_during": row["n_d"], "errors_before": row["e_b"],
                 "errors_during": row["e_d"], "error_rate_before": row["r_b"], "error_rate_during": row["r_d"],

@@ -7,7 +7,7 @@ import polars as pl
 from ..analysis.failures import HTTP_STATUS_COLUMNS, OUTCOME_COLUMNS
 from ..analysis._templates import pattern_id, templates
 from ..analysis.patterns import mask_expr
-from .context import ROW, TS, Ctx, columns, ns_of, pct, run
+from .context import TS, Ctx, columns, examples, ns_of, pct, run
 from .findings import Finding, dur_arg, fmt_duration, iso
 from .vocabulary import structured_events
 
@@ -83,7 +83,7 @@ def _detail(row: dict) -> dict:
 def first_error(ctx: Ctx) -> tuple[list[Finding], str]:
     out = []
     if ctx.has("logs"):
-        errs = run(ctx.logs.filter(ctx.during() & pl.col("_err")).sort(["time", ROW]).head(1))
+        errs = examples(ctx.logs.filter(ctx.during() & pl.col("_err")), "time", 1)
         if errs.height:
             row = errs.row(0, named=True)
             ev = ctx.reading.event_column
@@ -102,7 +102,7 @@ def first_error(ctx: Ctx) -> tuple[list[Finding], str]:
             call = f'ob.error_rate(logs, "1min", {ctx.window_args()})  # first bucket with errors > 0'
             out.append(Finding("first_error", summary, nums, call, 50, "event", str(row.get(ev)), ns_of(row["time"]), None))
     if not out and ctx.has("spans"):
-        errs = run(ctx.spans.filter(ctx.during("start") & pl.col("_err")).sort(["start", ROW]).head(1))
+        errs = examples(ctx.spans.filter(ctx.during("start") & pl.col("_err")), "start", 1)
         if errs.height:
             row = errs.row(0, named=True)
             nums = {"time": iso(ns_of(row["start"])), "name": row.get("name"), "service": row.get("service"),

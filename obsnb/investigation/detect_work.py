@@ -9,7 +9,7 @@ import polars as pl
 
 from ..analysis.retries import retries_plan
 from ..timeutil import duration_ns
-from .context import ROW, TS, Ctx, columns, count, ns_of, q, run
+from .context import TS, Ctx, columns, count, examples, ns_of, q, run
 from .findings import Finding, dur_arg, fmt_duration, iso
 from .vocabulary import ENTITY_NAME, error_columns
 
@@ -75,8 +75,8 @@ def silences(ctx: Ctx) -> tuple[list[Finding], str]:
                 first_later = run(later.select(pl.col("time").min())).item()
                 resumed_at = ns_of(first_later) if first_later is not None else None
                 g1 = resumed_at if resumed_at is not None else max(ctx.ev_end, ctx.t1)
-            last = run(frame.filter((pl.col(col) == row[col]) & (pl.col("time").cast(pl.Int64) <= g0))
-                       .sort(["time", ROW], descending=True).head(1))
+            last = examples(frame.filter((pl.col(col) == row[col]) & (pl.col("time").cast(pl.Int64) <= g0)), "time", 1,
+                            latest=True)
             last_row = last.row(0, named=True) if last.height else {}
             nums = {"silent_from": iso(g0), "silent_until": iso(g1), "minutes": (g1 - g0) / 6e10,
                     "resumed": not trailing or resumed_at is not None, "cadence_p95_s": row["_cad"] / 1e9,
@@ -211,9 +211,9 @@ def stalls_found(ctx: Ctx) -> tuple[list[Finding], str]:
     # and came more than `after` later: that attempt never finished (abandoned, or still in flight)
     ents = [c for c in r.entity if c in columns(frame)]
     marks = (frame.filter(pl.col(ev).cast(pl.String).is_in([*r.started, *finish]))
-             .select(pl.col(r.key).cast(pl.String), "time", ROW, pl.col(ev).cast(pl.String).is_in(r.started).alias("_s"),
+             .select(pl.col(r.key).cast(pl.String), "time", pl.col(ev).cast(pl.String).is_in(r.started).alias("_s"),
                      *[pl.col(c).cast(pl.String) for c in ents])
-             .sort([r.key, "time", ROW]))
+             .sort([r.key, "time"], maintain_order=True))
     same = pl.col(r.key).shift(-1) == pl.col(r.key)  # sorted by unit: the next row is the unit's next mark
     marks = marks.with_columns(pl.when(same).then(pl.col("time").shift(-1)).alias("_next_t"),
                                pl.when(same).then(pl.col("_s").shift(-1)).alias("_next_s"))
@@ -234,7 +234,7 @@ def stalls_found(ctx: Ctx) -> tuple[list[Finding], str]:
     ids = run(st.group_by(r.key).agg(pl.col("age").max()).sort(["age", r.key], descending=[True, False]).head(20)
               ).get_column(r.key).to_list()
     never = run(st.filter(pl.col("_never")).select(key.unique().sort().head(20))).get_column(r.key).to_list()
-    oldest = run(st.sort(["age", r.key, "started", ROW], descending=[True, False, False, False]).head(1)).row(0, named=True)
+    oldest = run(st.sort(["age", r.key, "started"], descending=[True, False, False], maintain_order=True).head(1)).row(0, named=True)
     ent = {c: run(st.select(pl.col(c).drop_nulls().unique().sort().head(10))).get_column(c).to_list() for c in ents}
     ids_n, never_n = int(n_ids), int(n_never)
     nums = {"units": ids_n, "ids": ids, "never_finished": never, "retried_later": ids_n - never_n,
@@ -275,7 +275,7 @@ def counter_silences(ctx: Ctx) -> tuple[list[Finding], str]:
     col = labels[0]
     other = [c for c in sch if c not in _LABELS_NEVER and c != col and sch[c] in (pl.String, pl.Categorical)]
     series = ["metric", col, *other]
-    w = (work.filter(pl.col(col).is_not_null()).select("time", ROW, "value", *series).sort(["time", ROW])
+    w = (work.filter(pl.col(col).is_not_null()).select("time", "value", *series).sort("time", maintain_order=True)
          .with_columns((pl.col("value") - pl.col("value").shift(1).over(series)).alias("_d")))
     w = w.with_columns(pl.when(pl.col("_d") < 0).then(pl.col("value")).otherwise(pl.col("_d")).alias("_inc"))
     # per (metric, entity): sample times, and the times at which its work went up

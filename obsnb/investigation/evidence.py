@@ -3,7 +3,8 @@
 * An ``ob.scan()`` handle: a polars ``LazyFrame`` over the store's Parquet parts its window touches (as
   ``ob.latency(scan, ...)`` reads it). The detectors' queries run on it with projection and predicate
   push-down and collect only aggregates and a bounded number of example rows; its rows are never collected
-  whole. ``looked_at`` says so, with the number of rows the queries ran over.
+  whole (but for a scan narrowed with ``filter(<pyarrow expression>)``, which cannot be pushed into polars: it
+  is collected, with a warning). ``looked_at`` says so, with the number of rows the queries ran over.
 * A path, glob or folder: loaded as :func:`obsnb.load` loads it, through a scan when the store is on
   (option ``cache``) or the files are larger than :data:`SCAN_BYTES`, so a big file is parsed piece by
   piece into the store rather than whole in memory. The frame is the same either way.
