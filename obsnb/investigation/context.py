@@ -1,5 +1,10 @@
-"""The evidence of one investigation, prepared once: polars frames with an ``_err`` column, the window,
-the baseline, the bucket, and the reading (vocabulary). Every detector reads from one ``Ctx``."""
+"""The evidence of one investigation, prepared once: polars ``LazyFrame`` s with an ``_err`` column, the window,
+the baseline, the bucket, and the reading (vocabulary). Every detector reads from one ``Ctx``. Ties between
+equal times keep the evidence's own order (stable sorts), as on a time-sorted frame.
+
+A detector never holds the evidence's rows: it builds a lazy query and :func:`run` collects its aggregate
+(per bucket, entity, unit or value) or a few example rows (``head(k)``). On a scan the query runs over the
+store's Parquet (projection and predicate push-down); on a frame over the frame (``_err`` computed once)."""
 
 from __future__ import annotations
 
@@ -11,10 +16,11 @@ import polars as pl
 
 from ..analysis.failures import error_expr
 from ..timeutil import duration_ns, to_ns
+from .engine import columns, count, run
 from .findings import fmt_time, iso
 from .vocabulary import Reading
 
-__all__ = ["Ctx", "TS", "prepare", "pick_every", "quantile", "q", "pct", "ns_of"]
+__all__ = ["Ctx", "TS", "prepare", "examples", "pick_every", "quantile", "q", "pct", "ns_of", "run", "count", "columns"]
 
 TS = pl.Datetime("ns", "UTC")
 _STEPS = [60, 300, 600, 900, 1800, 3600, 7200, 21600, 86400]
@@ -46,9 +52,9 @@ def pct(x: float | None) -> str:
 
 @dataclasses.dataclass
 class Ctx:
-    logs: pl.DataFrame | None
-    spans: pl.DataFrame | None
-    metrics: pl.DataFrame | None
+    logs: pl.LazyFrame | None
+    spans: pl.LazyFrame | None
+    metrics: pl.LazyFrame | None
     reading: Reading
     t0: int
     t1: int
@@ -58,6 +64,12 @@ class Ctx:
     ev_end: int  # the end of the evidence (last time seen)
     window_how: str
     baseline_how: str
+    rows: dict[str, int]  # rows of each kind of evidence (with a time)
+    ev_start: int | None  # the logs' first time
+
+    def has(self, kind: str) -> bool:
+        """Whether that kind of evidence has any row."""
+        return getattr(self, kind) is not None and self.rows.get(kind, 0) > 0
 
     def when(self, col: str, lo: int | None, hi: int | None) -> pl.Expr:
         """Rows of a time column in [lo, hi)."""
@@ -83,39 +95,70 @@ class Ctx:
         return fmt_time(ns)
 
 
+def examples(lf: pl.LazyFrame, col: str, k: int, latest: bool = False) -> pl.DataFrame:
+    """The first ``k`` rows of ``lf`` in time order (``latest``: the last ``k``, latest first), ties in the
+    evidence's order. Two queries: the k-th time from the time column alone, then the whole rows up to it only
+    (a time predicate the Parquet reader applies), so no more than those rows' columns are read in full."""
+    t = pl.col(col).drop_nulls()
+    bound = run(lf.select((t.top_k(k).min() if latest else t.bottom_k(k).max()).alias("b"))).item()
+    if bound is None:
+        return run(lf.head(0))
+    near = pl.col(col) >= pl.lit(bound).cast(TS) if latest else pl.col(col) <= pl.lit(bound).cast(TS)
+    rows = lf.filter(near)
+    if latest:  # the last k in (time, evidence) order, latest first
+        return run(rows.sort(col, maintain_order=True).tail(k)).reverse()
+    return run(rows.sort(col, maintain_order=True).head(k))
+
+
 def ns_of(t: Any) -> int:
     """A time (datetime, pandas Timestamp, ISO text) as epoch nanoseconds."""
     return int(pd.Timestamp(t).value)
 
 
-def _as_ts(frame: pl.DataFrame, col: str) -> pl.DataFrame:
-    if col in frame.columns and frame.schema[col] != TS:
+def _as_ts(frame: pl.LazyFrame, col: str) -> pl.LazyFrame:
+    if col in columns(frame) and columns(frame)[col] != TS:
         frame = frame.with_columns(pl.col(col).cast(TS))
     return frame
 
 
-def prepare(logs: pl.DataFrame | None, spans: pl.DataFrame | None, metrics: pl.DataFrame | None, reading: Reading,
-            start: Any, end: Any) -> Ctx:
-    """Frames with ``_err``, time-sorted; the window (given, or found from the error rate) and the baseline."""
+def _ready(x: pl.DataFrame | pl.LazyFrame, times: tuple[str, ...], err: bool, **kw: Any) -> pl.LazyFrame:
+    """Times as UTC ns, rows without one dropped, ``_err`` added. A frame is prepared once (eagerly); a lazy
+    evidence (a scan) stays a plan, run again by each detector's query (no row index: it would stop the time
+    predicates reaching the Parquet reader)."""
+    lf = x.lazy() if isinstance(x, pl.DataFrame) else x
+    for c in times:
+        lf = _as_ts(lf, c)
+    lf = lf.filter(pl.col(times[0]).is_not_null())
+    if err:
+        lf = lf.with_columns(error_expr(lf, **kw).alias("_err"))
+    return lf.collect().lazy() if isinstance(x, pl.DataFrame) else lf
+
+
+def prepare(logs: pl.DataFrame | pl.LazyFrame | None, spans: pl.DataFrame | pl.LazyFrame | None,
+            metrics: pl.DataFrame | pl.LazyFrame | None, reading: Reading, start: Any, end: Any) -> Ctx:
+    """Evidence with ``_err``; the window (given, or found from the error rate) and the baseline."""
     if logs is not None:
-        logs = _as_ts(logs, "time").filter(pl.col("time").is_not_null()).sort("time", maintain_order=True)
-        logs = logs.with_columns(error_expr(logs, event=reading.event_column, failed_events=reading.failed).alias("_err"))
+        logs = _ready(logs, ("time",), True, event=reading.event_column, failed_events=reading.failed)
     if spans is not None:
-        spans = _as_ts(_as_ts(spans, "start"), "end").filter(pl.col("start").is_not_null()).sort("start", maintain_order=True)
-        spans = spans.with_columns(error_expr(spans).alias("_err"))
+        spans = _ready(spans, ("start", "end"), True)
     if metrics is not None:
-        metrics = _as_ts(metrics, "time").filter(pl.col("time").is_not_null())
-    bounds = []
-    for f, c in ((logs, "time"), (spans, "start"), (metrics, "time")):
-        if f is not None and not f.is_empty():
-            bounds.append(f.select(pl.col(c).min().cast(pl.Int64).alias("lo"), pl.col(c).max().cast(pl.Int64).alias("hi")).row(0))
+        metrics = _ready(metrics, ("time",), False)
+    bounds, rows, starts = [], {}, {}
+    for name, f, c in (("logs", logs, "time"), ("spans", spans, "start"), ("metrics", metrics, "time")):
+        if f is None:
+            continue
+        n, b0, b1 = run(f.select(pl.len(), pl.col(c).min().cast(pl.Int64).alias("lo"), pl.col(c).max().cast(pl.Int64).alias("hi"))).row(0)
+        rows[name] = int(n)
+        if n:
+            bounds.append((b0, b1))
+            starts[name] = b0
     lo = min(b[0] for b in bounds) if bounds else 0
     hi = max(b[1] for b in bounds) if bounds else 0
     t0 = to_ns(start) if start is not None else None
     t1 = to_ns(end) if end is not None else None
     how = "given" if start is not None and end is not None else ""
     if t0 is None or t1 is None:
-        found = _find_window(logs, spans, lo, hi)
+        found = _find_window(logs, spans, rows, lo, hi)
         if t0 is None and t1 is None and found is not None:
             t0, t1, how = found[0], found[1], "found from the error rate"
         else:
@@ -131,19 +174,20 @@ def prepare(logs: pl.DataFrame | None, spans: pl.DataFrame | None, metrics: pl.D
     if not bounds or lo >= t0:  # nothing before the window: compare within it, and say so
         b0, b1 = t0, t0 + (t1 - t0) // 4
         bhow = "no evidence before the window was loaded: the first quarter of the window"
-    return Ctx(logs, spans, metrics, reading, t0, t1, b0, b1, every, max(hi, t0), how, bhow)
+    return Ctx(logs, spans, metrics, reading, t0, t1, b0, b1, every, max(hi, t0), how, bhow, rows, starts.get("logs"))
 
 
-def _find_window(logs: pl.DataFrame | None, spans: pl.DataFrame | None, lo: int, hi: int) -> tuple[int, int] | None:
+def _find_window(logs: pl.LazyFrame | None, spans: pl.LazyFrame | None, rows: dict[str, int], lo: int,
+                 hi: int) -> tuple[int, int] | None:
     """The first to the last bucket whose error rate stands out: > max(3x the median bucket's, 5%), >= 3 errors."""
-    frame = logs if logs is not None and not logs.is_empty() else spans
-    if frame is None or frame.is_empty() or hi <= lo:
+    frame = logs if logs is not None and rows.get("logs") else spans if rows.get("spans") else None
+    if frame is None or hi <= lo:
         return None
-    col = "time" if "time" in frame.columns else "start"
+    col = "time" if frame is logs else "start"
     step = pick_every(hi - lo, 96)
-    b = (frame.group_by((pl.col(col).cast(pl.Int64) // step * step).alias("b"))
-         .agg(pl.len().alias("n"), pl.col("_err").sum().alias("e")).sort("b")
-         .with_columns((pl.col("e") / pl.col("n")).alias("r")))
+    b = run(frame.group_by((pl.col(col).cast(pl.Int64) // step * step).alias("b"))
+            .agg(pl.len().alias("n"), pl.col("_err").sum().alias("e")).sort("b")
+            .with_columns((pl.col("e") / pl.col("n")).alias("r")))
     med = float(b.get_column("r").median() or 0.0)
     hot = b.filter((pl.col("r") > max(3 * med, 0.05)) & (pl.col("e") >= 3))
     if hot.is_empty():

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import polars as pl
+
 from . import detect_changes, detect_deps, detect_errors, detect_work
 from ..options import get_option
 from .context import prepare
+from .engine import count
 from .evidence import frame_of
 from .findings import Findings
 from .vocabulary import read_evidence
@@ -73,11 +76,11 @@ def investigate(logs: Any = None, spans: Any = None, metrics: Any = None, *, sta
         found, text = detect(ctx)
         items += found
         looked[kind] = f"{looked[kind]}; {text}" if kind in looked else text
-    notes = [n for n in (n1, n2, n3) if n]
+    evidence = {k: 0 if x is None else x.height if isinstance(x, pl.DataFrame) else count(x)
+                for x, k in ((lg, "logs"), (sp, "spans"), (me, "metrics"))}
+    notes = [n.replace("{rows}", f"{evidence[k]:,}") for n, k in ((n1, "logs"), (n2, "spans"), (n3, "metrics")) if n]
     if notes:  # how the evidence was read, where a reader of telemetry gaps looks
         looked["telemetry_gap"] = "; ".join([looked.get("telemetry_gap", ""), *notes]).lstrip("; ")
     items = _one_per_moment(items)
-    evidence = {"logs": 0 if lg is None else lg.height, "spans": 0 if sp is None else sp.height,
-                "metrics": 0 if me is None else me.height}
     base = None if ctx.b0 is None else (ctx.b0, ctx.b1, ctx.baseline_how)
     return Findings(items, reading, (ctx.t0, ctx.t1, ctx.window_how), base, evidence, looked, engine)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from .context import TS, Ctx, ns_of, pct
+from .context import TS, Ctx, columns, count, examples, ns_of, pct, run
 from .findings import Finding, iso
 from .vocabulary import CHANGE_WORDS, RESTART_WORDS, VERSION_COLUMNS, structured_events
 
@@ -35,26 +35,28 @@ def changes(ctx: Ctx) -> tuple[list[Finding], str]:
     r = ctx.reading
     hi = pl.lit(ctx.t1).cast(TS)
     first_err = None
-    if lg is not None and not lg.is_empty():
-        errs = lg.filter(ctx.during() & pl.col("_err"))
-        first_err = ns_of(errs.get_column("time").min()) if errs.height else None
+    if ctx.has("logs"):
+        t = run(lg.filter(ctx.during() & pl.col("_err")).select(pl.col("time").min())).item()
+        first_err = ns_of(t) if t is not None else None
     ev = r.event_column
-    if lg is not None and not lg.is_empty() and ev in lg.columns:
+    if ctx.has("logs") and ev in columns(lg):
         text = pl.col(ev).cast(pl.String)
         # an event name, not free text: a structured event column (few distinct values), or one word
         structured = structured_events(lg, ev)
         short = text.str.count_matches(r"\s+") < 6 if structured else ~text.str.contains(r"\s")
         is_change = text.str.contains(CHANGE_WORDS.pattern) & short & ~pl.col("_err")
-        keyless = pl.col(r.key).is_null() if r.key and r.key in lg.columns else pl.lit(True)
+        keyless = pl.col(r.key).is_null() if r.key and r.key in columns(lg) else pl.lit(True)
         is_restart = text.str.contains(RESTART_WORDS.pattern) & short & ~pl.col("_err") & keyless
         rows = lg.filter((is_change | is_restart).fill_null(False) & (pl.col("time") < hi))
         rows = rows.with_columns((is_restart & ~text.str.contains(CHANGE_WORDS.pattern)).fill_null(False).alias("_restart"))
-        # the window's changes first, then the baseline's latest
-        rows = rows.with_columns((pl.col("time") >= pl.lit(ctx.t0).cast(TS)).alias("_in")).sort(
-            ["_in", "time"], descending=[True, False])
-        rows = pl.concat([rows.filter(pl.col("_in")), rows.filter(~pl.col("_in")).sort("time", descending=True)])
-        looked.append(f"{rows.height:,} deploy/config/restart events")
-        for row in rows.filter(~pl.col("_restart")).head(_MAX).sort("time").iter_rows(named=True):
+        rows = rows.with_columns((pl.col("time") >= pl.lit(ctx.t0).cast(TS)).alias("_in"))
+        looked.append(f"{count(rows):,} deploy/config/restart events")
+        # the window's changes first (in time order), then the baseline's latest: at most _MAX of them
+        chg = rows.filter(~pl.col("_restart"))
+        first = examples(chg.filter(pl.col("_in")), "time", _MAX)
+        latest = examples(chg.filter(~pl.col("_in")), "time", _MAX - first.height, latest=True) \
+            if first.height < _MAX else first.clear()
+        for row in pl.concat([first, latest]).sort("time", maintain_order=True).iter_rows(named=True):
             t = ns_of(row["time"])
             fields = _fields({k: v for k, v in row.items() if k not in ("_restart", "_in")}, ev)
             detail = ", ".join(f"{k}={v}" for k, v in fields.items())
@@ -64,18 +66,22 @@ def changes(ctx: Ctx) -> tuple[list[Finding], str]:
                     "line": row.get("_line"), "before_first_error_s": None if first_err is None else (first_err - t) / 1e9}
             out.append(Finding("change", summary, nums, f'logs[logs["{ev}"] == "{row[ev]}"]', 60 + _near(t, first_err),
                                ev, str(row[ev]), t, None))
-        restarts = _restarts(ctx, rows.filter(pl.col("_restart")).sort("time"), ev, first_err)
+        restarts = _restarts(ctx, rows.filter(pl.col("_restart")), ev, first_err)
     else:
         restarts = []
     for name, frame, col in (("logs", lg, "time"), ("spans", ctx.spans, "start")):
-        if frame is None or frame.is_empty() or "service" not in frame.columns:
+        sch = columns(frame)
+        if not ctx.has(name) or "service" not in sch:
             continue
         for vc in VERSION_COLUMNS:
-            if vc not in frame.columns or frame.schema[vc] == pl.Null:
+            if vc not in sch or sch[vc] == pl.Null:
                 continue
-            firsts = (frame.with_row_index("_i").filter(pl.col(vc).is_not_null() & (pl.col(col) < hi))
-                      .group_by("service", vc).agg(pl.col(col).min().alias("t"), pl.col("_i").min())
-                      .sort(["service", "t", "_i"]))
+            # per (service, version): when first seen (ties between versions: the one first in the evidence)
+            firsts = run(frame.filter(pl.col(vc).is_not_null() & (pl.col(col) < hi)).select("service", vc, col)
+                         .with_row_index("_i")  # the evidence's order among these rows
+                         .group_by("service", vc).agg(pl.col(col).min().alias("t"),
+                                                      pl.col("_i").sort_by([col, "_i"]).first())
+                         .sort(["service", "t", "_i"]))
             looked.append(f"`{vc}` of the {name}")
             for svc, g in firsts.group_by("service", maintain_order=True):
                 vals = g.rows(named=True)
@@ -100,26 +106,30 @@ def _near(t: int, first_err: int | None) -> float:
     return 10.0 if first_err is not None and 0 <= first_err - t <= 2 * 3600 * 10**9 else 0.0
 
 
-def _restarts(ctx: Ctx, rows: pl.DataFrame, ev: str, first_err: int | None) -> list[Finding]:
-    """Restarts and process starts, one finding per burst (events less than 10 min apart), with who restarted."""
-    if rows.is_empty():
-        return []
+def _restarts(ctx: Ctx, rows: pl.LazyFrame, ev: str, first_err: int | None) -> list[Finding]:
+    """Restarts and process starts, one finding per burst (events less than 10 min apart), with who restarted:
+    each burst aggregated in the engine (its times, events, and the entities it names)."""
     t = pl.col("time").cast(pl.Int64)
-    rows = rows.sort("time").with_columns(((t - t.shift(1)).fill_null(0) > _BURST).cum_sum().alias("_burst"))
+    who_cols = [c for c in ctx.reading.entity if c in columns(rows) and c != "service"]
+    rows = rows.sort("time", maintain_order=True).with_columns(((t - t.shift(1)).fill_null(0) > _BURST).cum_sum().alias("_burst"))
+    bursts = run(rows.group_by("_burst").agg(
+        pl.len().alias("_n"), pl.col("time").min().alias("_t0"), pl.col("time").max().alias("_t1"),
+        pl.col(ev).cast(pl.String).unique().sort().alias("_events"),
+        *[pl.col(c).drop_nulls().cast(pl.String).unique().sort().head(10).alias(c) for c in who_cols]).sort("_burst"))
     out = []
-    evidence_start = ns_of(ctx.logs.get_column("time").min()) if ctx.logs is not None and ctx.logs.height else None
-    for _, g in rows.group_by("_burst", maintain_order=True):
-        t0, t1 = ns_of(g.get_column("time").min()), ns_of(g.get_column("time").max())
+    evidence_start = ctx.ev_start
+    for g in bursts.iter_rows(named=True):
+        t0, t1 = ns_of(g["_t0"]), ns_of(g["_t1"])
         if evidence_start is not None and t0 - evidence_start < _EVIDENCE_START:
             continue  # processes starting as the evidence begins: the start of the logs, not a change
-        who = {c: sorted(set(g.get_column(c).drop_nulls().cast(pl.String).to_list()))[:10]
-               for c in ctx.reading.entity if c in g.columns and c != "service"}
+        who = {c: g[c] for c in who_cols}
         who_txt = "; ".join(f"`{c}`: {', '.join(v)}" for c, v in who.items() if v)
-        events = sorted(set(g.get_column(ev).cast(pl.String).to_list()))
+        events = [e for e in g["_events"] if e is not None]
         span = f"from {ctx.t(t0)} to {ctx.t(t1)}" if t1 > t0 else f"at {ctx.t(t0)}"
-        summary = (f"{g.height} start/restart event{'s' if g.height != 1 else ''} ({', '.join(f'`{e}`' for e in events)}) "
+        n = g["_n"]
+        summary = (f"{n} start/restart event{'s' if n != 1 else ''} ({', '.join(f'`{e}`' for e in events)}) "
                    f"{span}{_relative(t0, first_err)}" + (f" ({who_txt})." if who_txt else "."))
-        nums = {"what": "restart", "events": g.height, "event": events, "first": iso(t0), "last": iso(t1), "who": who,
+        nums = {"what": "restart", "events": n, "event": events, "first": iso(t0), "last": iso(t1), "who": who,
                 "before_first_error_s": None if first_err is None else (first_err - t0) / 1e9}
         out.append(Finding("change", summary, nums, f'logs[logs["{ev}"].isin({events!r})]', 52 + _near(t0, first_err) / 2,
                            ev, events[0], t0, t1 if t1 > t0 else None))
@@ -142,25 +152,28 @@ def telemetry_gaps(ctx: Ctx) -> tuple[list[Finding], str]:
     def gap(what: str, why: str, nums: dict, score: float = 20):
         out.append(Finding("telemetry_gap", f"{what} {why}", nums, "ob.load(...)", score, "evidence", next(iter(nums)),
                            ctx.t0, ctx.t1))
-    if lg is None or lg.is_empty():
+    if not ctx.has("logs"):
         gap("No logs", "were loaded: what failed and why (the evidence) cannot be read.", {"logs": 0}, 25)
-    if sp is None or sp.is_empty():
+    if not ctx.has("spans"):
         gap("No traces", "were loaded: where a failure happened across steps, and one request's path, cannot be shown.",
             {"spans": 0}, 24)
-    if me is None or me.is_empty():
+    if not ctx.has("metrics"):
         gap("No metrics", "were loaded: throughput, queue depth and the age of the oldest job are not measured.", {"metrics": 0}, 23)
-    if ctx.baseline_how.startswith("no evidence") and any(f is not None and not f.is_empty() for f in (lg, sp, me)):
+    if ctx.baseline_how.startswith("no evidence") and any(ctx.has(k) for k in ("logs", "spans", "metrics")):
         gap("Nothing before the window", "was loaded, so 'before' is the window's own first quarter; load earlier evidence "
             "for a real baseline.", {"baseline": ctx.baseline_how}, 22)
-    if lg is not None and not lg.is_empty():
-        share = float(lg.get_column("trace_id").is_not_null().mean()) if "trace_id" in lg.columns else 0.0
+    if ctx.has("logs"):
+        with_ids = "trace_id" in columns(lg)
+        share = float(run(lg.select(pl.col("trace_id").is_not_null().mean())).item()) if with_ids else 0.0
         if share < 0.5:
             gap(f"Logs without trace ids: {pct(1 - share)} of log lines", "carry no trace id, so they cannot be joined to traces.",
-                {"log_lines": lg.height, "with_trace_id": share}, 21)
-        elif sp is not None and not sp.is_empty():
-            ids = lg.get_column("trace_id").drop_nulls().unique()
-            known = ids.is_in(sp.get_column("trace_id").drop_nulls().unique().implode()).mean() if ids.len() else 1.0
-            if known is not None and known < 0.5:
+                {"log_lines": ctx.rows["logs"], "with_trace_id": share}, 21)
+        elif ctx.has("spans"):  # the logs' distinct trace ids, and how many of them a span has: in the engine
+            def ids(lf: pl.LazyFrame) -> pl.LazyFrame:
+                return lf.select(pl.col("trace_id").cast(pl.String)).drop_nulls().unique()
+            n_ids = count(ids(lg))
+            known = count(ids(lg).join(ids(sp), on="trace_id", how="semi")) / n_ids if n_ids else 1.0
+            if known < 0.5:
                 gap(f"Trace ids that match no span: {pct(1 - known)} of the logs' trace ids", "are not in the loaded spans.",
-                    {"trace_ids": ids.len(), "matched": known}, 21)
+                    {"trace_ids": n_ids, "matched": known}, 21)
     return out, "which kinds of evidence were loaded, and whether logs carry trace ids"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from .context import Ctx, ns_of, pct, q
+from .context import Ctx, columns, count, ns_of, pct, q, run
 from .findings import Finding, fmt_duration, iso
 from .vocabulary import span_dependency_expr
 
@@ -18,16 +18,16 @@ _REGRESSION = 1.5
 
 
 
-def _compare(ctx: Ctx, frame: pl.DataFrame, key: str, time: str, dur: str) -> pl.DataFrame:
-    """Per ``key``: calls, errors, p95, p99 before (baseline) and during (window)."""
-    def agg(sel: pl.Expr, tag: str) -> pl.DataFrame:
+def _compare(ctx: Ctx, frame: pl.LazyFrame, key: str, time: str, dur: str) -> pl.DataFrame:
+    """Per ``key``: calls, errors, p95, p99 before (baseline) and during (window), aggregated in the engine."""
+    def agg(sel: pl.Expr, tag: str) -> pl.LazyFrame:
         return frame.filter(sel).group_by(key).agg(
             pl.len().alias(f"n_{tag}"), pl.col("_err").sum().alias(f"e_{tag}"),
             q(pl.col(dur).cast(pl.Float64), 0.95).alias(f"p95_{tag}"), q(pl.col(dur).cast(pl.Float64), 0.99).alias(f"p99_{tag}"))
     d, b = agg(ctx.during(time), "d"), agg(ctx.before(time), "b")
     out = d.join(b, on=key, how="left").with_columns(pl.col("n_b").fill_null(0), pl.col("e_b").fill_null(0))
-    return out.with_columns((pl.col("e_d") / pl.col("n_d")).alias("r_d"),
-                            pl.when(pl.col("n_b") > 0).then(pl.col("e_b") / pl.col("n_b")).alias("r_b"))
+    return run(out.with_columns((pl.col("e_d") / pl.col("n_d")).alias("r_d"),
+                                pl.when(pl.col("n_b") > 0).then(pl.col("e_b") / pl.col("n_b")).alias("r_b")))
 
 
 def _degraded(row: dict) -> str | None:
@@ -41,7 +41,7 @@ def _degraded(row: dict) -> str | None:
     return "failing" if failing else None
 
 
-def _dep_findings(ctx: Ctx, frame: pl.DataFrame, key: str, time: str, dur: str, source: str, col: str,
+def _dep_findings(ctx: Ctx, frame: pl.LazyFrame, key: str, time: str, dur: str, source: str, col: str,
                   call_of: str) -> list[Finding]:
     out = []
     table = _compare(ctx, frame, key, time, dur)
@@ -52,24 +52,27 @@ def _dep_findings(ctx: Ctx, frame: pl.DataFrame, key: str, time: str, dur: str, 
         calls = frame.filter(ctx.during(time) & (pl.col(key) == row[key]))
         if mode == "failing":
             bad = calls.filter(pl.col("_err"))
-            s = ns_of(bad.get_column(time).min()) if bad.height else ctx.t0
-            e = ns_of(bad.get_column(time).max()) if bad.height else ctx.t1
+            n_bad, lo, hi = run(bad.select(pl.len(), pl.col(time).min().alias("lo"), pl.col(time).max().alias("hi"))).row(0)
+            s = ns_of(lo) if n_bad else ctx.t0
+            e = ns_of(hi) if n_bad else ctx.t1
         else:  # the buckets whose own p95 is past the slowdown limit
             limit = max(_SLOWER * row["p95_b"], row["p95_b"] + _SLOWER_MS)
-            b = (calls.group_by((pl.col(time).cast(pl.Int64) // ctx.every * ctx.every).alias("_b"))
-                 .agg(q(pl.col(dur).cast(pl.Float64), 0.95).alias("_p")).filter(pl.col("_p") > limit))
+            b = run(calls.group_by((pl.col(time).cast(pl.Int64) // ctx.every * ctx.every).alias("_b"))
+                    .agg(q(pl.col(dur).cast(pl.Float64), 0.95).alias("_p")).filter(pl.col("_p") > limit))
             s = int(b.get_column("_b").min()) if b.height else ctx.t0
             e = int(b.get_column("_b").max()) + ctx.every if b.height else ctx.t1
             bad = calls.filter(ctx.when(time, s, e) & (pl.col(dur).cast(pl.Float64) > limit))
+            n_bad = count(bad)
         example = None
-        if "trace_id" in calls.columns and bad.height:
-            worst = bad.sort(dur, descending=True, nulls_last=True).row(0, named=True)
-            example = worst.get("trace_id")
+        if "trace_id" in columns(calls) and n_bad:  # the slowest bad call (the first such, in time order)
+            worst = run(bad.select(dur, time, "trace_id").sort([dur, time], descending=[True, False], nulls_last=True,
+                                                               maintain_order=True).head(1).select("trace_id"))
+            example = worst.item()
         nums = {"mode": mode, "calls_before": row["n_b"], "calls_during": row["n_d"], "errors_before": row["e_b"],
                 "errors_during": row["e_d"], "error_rate_before": row["r_b"], "error_rate_during": row["r_d"],
                 "p95_before_ms": row["p95_b"], "p95_during_ms": row["p95_d"], "p99_before_ms": row["p99_b"],
                 "p99_during_ms": row["p99_d"], "degraded_from": iso(s), "degraded_until": iso(e),
-                "bad_calls": bad.height, "from": source, "example_trace_id": example, "baseline": ctx.baseline_how}
+                "bad_calls": n_bad, "from": source, "example_trace_id": example, "baseline": ctx.baseline_how}
 
         def ms(v):
             return "n/a" if v is None else f"{v:,.1f} ms"
@@ -93,13 +96,14 @@ def dependencies(ctx: Ctx) -> tuple[list[Finding], str]:
     out: list[Finding] = []
     looked = []
     sp = ctx.spans
-    if sp is not None and not sp.is_empty() and "kind" in sp.columns:
+    if ctx.has("spans") and "kind" in columns(sp):
         calls = sp.filter(pl.col("kind").cast(pl.String).is_in(["CLIENT", "PRODUCER"]))
         dep = span_dependency_expr(calls)
         dep = pl.coalesce([dep, pl.col("name")]) if dep is not None else pl.col("name")
         calls = calls.with_columns(dep.cast(pl.String).alias("_dep"))
-        n = calls.get_column("_dep").n_unique() if calls.height else 0
-        looked.append(f"{n} dependencies of {calls.height:,} client/producer spans")
+        n_calls, n = run(calls.select(pl.len(), pl.col("_dep").n_unique())).row(0)
+        n = n if n_calls else 0
+        looked.append(f"{n} dependencies of {n_calls:,} client/producer spans")
         out += _dep_findings(ctx, calls, "_dep", "start", "duration_ms", "client spans", "dependency",
                              'ob.latency(client_spans[client_spans["dependency"] == "{v}"], by="dependency", every="5min")')
     lg = ctx.logs
@@ -107,8 +111,8 @@ def dependencies(ctx: Ctx) -> tuple[list[Finding], str]:
     if lg is not None and r.log_dependency and r.log_duration and not out:
         calls = lg.filter(pl.col(r.log_dependency).is_not_null() & pl.col(r.log_duration).is_not_null())
         calls = calls.with_columns(pl.col(r.log_dependency).cast(pl.String).alias("_dep"))
-        looked.append(f"{calls.get_column('_dep').n_unique()} values of `{r.log_dependency}` on {calls.height:,} log lines "
-                      f"with `{r.log_duration}`")
+        n_calls, n = run(calls.select(pl.len(), pl.col("_dep").n_unique())).row(0)
+        looked.append(f"{n} values of `{r.log_dependency}` on {n_calls:,} log lines with `{r.log_duration}`")
         out += _dep_findings(ctx, calls, "_dep", "time", r.log_duration, f"log lines with `{r.log_duration}`",
                              r.log_dependency,
                              f'ob.latency(logs[logs["{r.log_dependency}"] == "{{v}}"], value="{r.log_duration}", every="5min")')
@@ -120,11 +124,11 @@ def latency_regressions(ctx: Ctx) -> tuple[list[Finding], str]:
     out: list[Finding] = []
     looked = []
     sp = ctx.spans
-    if sp is not None and not sp.is_empty():
+    if ctx.has("spans"):
         own = sp.filter(~pl.col("kind").cast(pl.String).is_in(["CLIENT", "PRODUCER"]).fill_null(False))
         own = own.with_columns(pl.concat_str([pl.col("service").cast(pl.String).fill_null("?"), pl.lit(" / "),
                                               pl.col("name").cast(pl.String).fill_null("?")]).alias("_op"))
-        looked.append(f"{own.get_column('_op').n_unique()} span operations")
+        looked.append(f"{run(own.select(pl.col('_op').n_unique())).item()} span operations")
         out += _regressions(ctx, own, "_op", "start", "duration_ms", "spans", "operation",
                             'ob.latency(spans, by=["service", "name"], every="5min")')
     lg = ctx.logs
@@ -134,15 +138,15 @@ def latency_regressions(ctx: Ctx) -> tuple[list[Finding], str]:
         if r.log_dependency:
             rows = rows.filter(pl.col(r.log_dependency).is_null())
         ev = r.event_column
-        if ev in rows.columns:
+        if ev in columns(rows):
             rows = rows.with_columns(pl.col(ev).cast(pl.String).alias("_op"))
-            looked.append(f"{rows.get_column('_op').n_unique()} events with `{r.log_duration}`")
+            looked.append(f"{run(rows.select(pl.col('_op').n_unique())).item()} events with `{r.log_duration}`")
             out += _regressions(ctx, rows, "_op", "time", r.log_duration, "log lines", ev,
                                 f'ob.latency(logs, value="{r.log_duration}", by="{ev}", every="5min")')
     return out, "; ".join(looked) if looked else "no durations to compare"
 
 
-def _regressions(ctx: Ctx, frame: pl.DataFrame, key: str, time: str, dur: str, source: str, col: str,
+def _regressions(ctx: Ctx, frame: pl.LazyFrame, key: str, time: str, dur: str, source: str, col: str,
                  call: str) -> list[Finding]:
     table = _compare(ctx, frame, key, time, dur)
     table = table.filter((pl.col("n_b") >= 20) & (pl.col("n_d") >= _MIN_CALLS) & pl.col("p95_b").is_not_null()

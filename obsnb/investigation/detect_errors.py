@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import pandas as pd
 import polars as pl
 
-from ..analysis.compare import compare
 from ..analysis.failures import HTTP_STATUS_COLUMNS, OUTCOME_COLUMNS
-from ..analysis.patterns import log_patterns
-from .context import Ctx, ns_of, pct
+from ..analysis._templates import pattern_id, templates
+from ..analysis.patterns import mask_expr
+from .context import TS, Ctx, columns, examples, ns_of, pct, run
 from .findings import Finding, dur_arg, fmt_duration, iso
 from .vocabulary import structured_events
 
@@ -18,31 +17,33 @@ _DETAIL = ("error_type", "error", "error.type", "error.message", "exception", "e
            "status_message", "message", "msg")
 
 
-def _spike(ctx: Ctx, frame: pl.DataFrame, col: str, what: str, entity: tuple[str, str] | None) -> Finding | None:
-    during = frame.filter(ctx.during(col))
-    before = frame.filter(ctx.before(col))
-    n_d, e_d = during.height, int(during.get_column("_err").sum())
-    n_b, e_b = before.height, int(before.get_column("_err").sum())
+def _spike(ctx: Ctx, frame: pl.LazyFrame, col: str, what: str, entity: tuple[str, str] | None) -> tuple[Finding | None, int]:
+    """(the spike, or None; the rows in the window): counts and per-bucket counts from the engine."""
+    err = pl.col("_err")
+    n_d, e_d, n_b, e_b = run(frame.select(ctx.during(col).sum().alias("n_d"), (ctx.during(col) & err).sum().alias("e_d"),
+                                          ctx.before(col).sum().alias("n_b"), (ctx.before(col) & err).sum().alias("e_b"))).row(0)
+    n_d, e_d, n_b, e_b = int(n_d), int(e_d), int(n_b or 0), int(e_b or 0)
     r_d = e_d / n_d if n_d else None
     r_b = e_b / n_b if n_b else None
     if not n_d or e_d < 3:
-        return None
+        return None, n_d
     base = r_b if r_b is not None else 0.0
     limit = max(2 * base, base + 0.01)
     if r_d <= limit:
-        return None
+        return None, n_d
     step = ctx.every
-    b = (during.group_by((pl.col(col).cast(pl.Int64) // step * step).alias("b"))
-         .agg(pl.len().alias("n"), pl.col("_err").sum().alias("e")).sort("b")
-         .with_columns((pl.col("e") / pl.col("n")).alias("r")))
+    during = frame.filter(ctx.during(col))
+    b = run(during.group_by((pl.col(col).cast(pl.Int64) // step * step).alias("b"))
+            .agg(pl.len().alias("n"), err.sum().alias("e")).sort("b")
+            .with_columns((pl.col("e") / pl.col("n")).alias("r")))
     hot = b.filter((pl.col("r") > limit) & (pl.col("e") > 0))
     peak = b.sort(["r", "b"], descending=[True, False]).row(0, named=True)
     s, e = int(hot.get_column("b").min()), int(hot.get_column("b").max()) + step
     nums = {"errors_during": e_d, "rows_during": n_d, "error_rate_during": r_d, "errors_before": e_b,
             "rows_before": n_b, "error_rate_before": r_b, "peak_time": iso(peak["b"]), "peak_error_rate": peak["r"],
             "peak_errors": int(peak["e"]), "bucket": fmt_duration(step), "baseline": ctx.baseline_how}
-    if "service" in during.columns:
-        top = (during.filter(pl.col("_err")).group_by("service").len().sort(["len", "service"], descending=[True, False]).head(3))
+    if "service" in columns(frame):
+        top = run(during.filter(err).group_by("service").len().sort(["len", "service"], descending=[True, False]).head(3))
         nums["errors_by_service"] = {str(k): int(v) for k, v in top.iter_rows()}
     before_txt = f"{pct(r_b)} before ({e_b:,} of {n_b:,})" if n_b else "no rows before the window to compare with"
     who = f" of `{entity[0]}`={entity[1]}" if entity else ""
@@ -54,22 +55,22 @@ def _spike(ctx: Ctx, frame: pl.DataFrame, col: str, what: str, entity: tuple[str
     call = f'ob.error_rate({frame_name}, "{dur_arg(step)}", {ctx.window_args()})'
     ratio = r_d / base if base else 10.0
     return Finding("error_spike", summary, nums, call, 90 + min(ratio, 10.0), entity[0] if entity else None,
-                   entity[1] if entity else None, s, e)
+                   entity[1] if entity else None, s, e), n_d
 
 
 def error_spikes(ctx: Ctx) -> tuple[list[Finding], str]:
     out = []
     looked = []
-    if ctx.logs is not None and not ctx.logs.is_empty():
-        f = _spike(ctx, ctx.logs, "time", "log lines", None)
+    if ctx.has("logs"):
+        f, n = _spike(ctx, ctx.logs, "time", "log lines", None)
         out += [f] if f else []
-        looked.append(f"{ctx.logs.filter(ctx.during()).height:,} log lines")
-    if ctx.spans is not None and not ctx.spans.is_empty():
-        f = _spike(ctx, ctx.spans, "start", "spans", None)
+        looked.append(f"{n:,} log lines")
+    if ctx.has("spans"):
+        f, n = _spike(ctx, ctx.spans, "start", "spans", None)
         if f:
             f.score -= 1
             out.append(f)
-        looked.append(f"{ctx.spans.filter(ctx.during('start')).height:,} spans")
+        looked.append(f"{n:,} spans")
     text = ("the error rate of " + " and ".join(looked) + " in the window against " + ctx.baseline_how) if looked \
         else "no logs or spans to count errors in"
     return out, text
@@ -81,8 +82,8 @@ def _detail(row: dict) -> dict:
 
 def first_error(ctx: Ctx) -> tuple[list[Finding], str]:
     out = []
-    if ctx.logs is not None and not ctx.logs.is_empty():
-        errs = ctx.logs.filter(ctx.during() & pl.col("_err"))
+    if ctx.has("logs"):
+        errs = examples(ctx.logs.filter(ctx.during() & pl.col("_err")), "time", 1)
         if errs.height:
             row = errs.row(0, named=True)
             ev = ctx.reading.event_column
@@ -100,8 +101,8 @@ def first_error(ctx: Ctx) -> tuple[list[Finding], str]:
             summary = f"The first error in the window was `{row.get(ev)}`{where} at {ctx.t(ns_of(row['time']))}{unit}{err}."
             call = f'ob.error_rate(logs, "1min", {ctx.window_args()})  # first bucket with errors > 0'
             out.append(Finding("first_error", summary, nums, call, 50, "event", str(row.get(ev)), ns_of(row["time"]), None))
-    if not out and ctx.spans is not None and not ctx.spans.is_empty():
-        errs = ctx.spans.filter(ctx.during("start") & pl.col("_err"))
+    if not out and ctx.has("spans"):
+        errs = examples(ctx.spans.filter(ctx.during("start") & pl.col("_err")), "start", 1)
         if errs.height:
             row = errs.row(0, named=True)
             nums = {"time": iso(ns_of(row["start"])), "name": row.get("name"), "service": row.get("service"),
@@ -120,29 +121,46 @@ _NOT_SUSPECT = {"level", "level_original", "_err", "_source", "_line", "time", "
                 *OUTCOME_COLUMNS, *HTTP_STATUS_COLUMNS}
 
 
+def _over_represented(win: pl.LazyFrame, cols: list[str], n_inc: int, n_base: int, top: int) -> pl.DataFrame:
+    """``ob.compare(win, incident="_err", by=cols)``'s rows that make a suspect (>= 3 error lines, a share at least
+    25 points above the other lines'), best first, at most ``top``: counted per (column, value) in the engine."""
+    err = pl.col("_err").fill_null(False)
+    per = [win.group_by(pl.col(c).cast(pl.String).alias("value"))
+           .agg(err.sum().cast(pl.Int64).alias("incident"), (~err).sum().cast(pl.Int64).alias("baseline"))
+           .select(pl.lit(c, pl.String).alias("attribute"), "value", "incident", "baseline") for c in cols]
+    out = pl.concat(per).with_columns((pl.col("incident") / n_inc).alias("incident_share"),
+                                      (pl.col("baseline") / n_base).alias("baseline_share"))
+    out = out.with_columns((pl.col("incident_share") - pl.col("baseline_share")).alias("difference"),
+                           (pl.col("incident_share") / pl.col("baseline_share")).alias("lift"))
+    out = out.filter((pl.col("incident") >= 3) & (pl.col("difference") >= 0.25) & pl.col("value").is_not_null())
+    rank = ["difference", "incident", "attribute", "value"]
+    return run(out.sort(rank, descending=[True, True, False, False], nulls_last=True).head(top))
+
+
 def suspects(ctx: Ctx) -> tuple[list[Finding], str]:
-    if ctx.logs is None or ctx.logs.is_empty():
+    if not ctx.has("logs"):
         return [], "no logs"
     win = ctx.logs.filter(ctx.during())
-    n_err = int(win.get_column("_err").sum())
-    if n_err < 5 or n_err == win.height:
+    n_win, n_err = run(win.select(pl.len(), pl.col("_err").sum())).row(0)
+    n_win, n_err = int(n_win), int(n_err or 0)
+    if n_err < 5 or n_err == n_win:
         return [], f"attribute values of the window's {n_err:,} error lines against its other lines (too few to compare)" \
             if n_err < 5 else "the window's lines (all are errors: nothing to compare with)"
     ev = ctx.reading.event_column
-    cols = [c for c in win.columns if c not in _NOT_SUSPECT and c != ev and c not in (ctx.reading.key or "",)
-            and not c.startswith("_") and win.schema[c] in (pl.String, pl.Categorical, pl.Int64, pl.Boolean)]
+    sch = columns(win)
+    cols = [c for c in sch if c not in _NOT_SUSPECT and c != ev and c not in (ctx.reading.key or "",)
+            and not c.startswith("_") and sch[c] in (pl.String, pl.Categorical, pl.Int64, pl.Boolean)]
     if not cols:
         return [], "no attribute columns"
     # an attribute found only on error lines describes the error itself; a suspect is one shared by both
     other = win.filter(~pl.col("_err"))
-    present = other.select([pl.col(c).is_not_null().mean().alias(c) for c in cols]).row(0, named=True) if other.height else {}
+    present = run(other.select([pl.col(c).is_not_null().mean().alias(c) for c in cols])).row(0, named=True)
     cols = [c for c in cols if (present.get(c) or 0) >= 0.5]
     if not cols:
         return [], "no attribute present on both error and other lines"
-    res = compare(win.select(["time", "_err", *cols]), incident="_err", by=cols, max_values=50)
-    res = res.filter((pl.col("incident") >= 3) & (pl.col("difference") >= 0.25) & pl.col("value").is_not_null())
+    res = _over_represented(win, cols, n_err, n_win - n_err, 3)
     out = []
-    for row in res.head(3).iter_rows(named=True):
+    for row in res.iter_rows(named=True):
         summary = (f"`{row['attribute']}` = `{row['value']}` is on {pct(row['incident_share'])} of the window's error lines "
                    f"({row['incident']:,}) against {pct(row['baseline_share'])} of its other lines ({row['baseline']:,}).")
         nums = {k: row[k] for k in ("incident", "baseline", "incident_share", "baseline_share", "difference", "lift")}
@@ -152,22 +170,42 @@ def suspects(ctx: Ctx) -> tuple[list[Finding], str]:
     return out, f"{len(cols)} attributes of the window's {n_err:,} error lines against its other lines"
 
 
+def _patterns(frame: pl.LazyFrame, msg: str, since: int) -> pl.DataFrame:
+    """``ob.log_patterns(frame, column=msg, new_since=since)``'s templates (``pattern``, ``count``, ``first``,
+    ``example``, ``new``; new ones first), from the engine's distinct masked messages with their line counts:
+    each distinct message is masked once in the engine, and only the distinct masked ones are mined here."""
+    t = pl.col("time")
+    per_mk = run(frame.select(pl.col(msg).cast(pl.String).alias("_msg"), t).filter(pl.col("_msg").is_not_null())
+                 .group_by("_msg").agg(pl.len().alias("_n"), t.min().alias("first"))
+                 .with_columns(mask_expr(pl.col("_msg")).alias("_mk"))
+                 .group_by("_mk").agg(pl.col("_n").sum().alias("_w"), pl.col("first").min(), pl.col("_n").max().alias("_top"),
+                                      pl.col("_msg").sort_by(["_n", "_msg"], descending=[True, False]).first().alias("example")))
+    if per_mk.is_empty():
+        return pl.DataFrame(schema={"pattern": pl.String, "count": pl.Int64, "first": TS, "example": pl.String, "new": pl.Boolean})
+    found = templates(per_mk.select("_mk", "_w"))
+    ids = found.select("pattern").unique()
+    found = found.join(ids.with_columns(pattern_id(ids.get_column("pattern"))), on="pattern")
+    out = per_mk.join(found, on="_mk", how="left").group_by("pattern").agg(
+        pl.col("_w").sum().cast(pl.Int64).alias("count"), pl.col("first").min(),
+        pl.col("example").sort_by(["_top", "example"], descending=[True, False]).first())
+    out = out.with_columns((pl.col("first") >= pl.lit(since).cast(TS)).alias("new"))
+    return out.sort(["new", "count", "pattern"], descending=[True, True, False], nulls_last=True)
+
+
 def new_patterns(ctx: Ctx) -> tuple[list[Finding], str]:
-    if ctx.logs is None or ctx.logs.is_empty():
+    if not ctx.has("logs"):
         return [], "no logs"
     if ctx.b0 is None or ctx.baseline_how.startswith("no evidence"):
         return [], "no evidence before the window, so no pattern can be new"
-    frame = ctx.logs.filter(pl.col("time") < pl.lit(ctx.t1).cast(pl.Datetime("ns", "UTC")))
+    frame = ctx.logs.filter(pl.col("time") < pl.lit(ctx.t1).cast(TS))
     ev = ctx.reading.event_column
     # structured events are their own templates; free-text messages are masked into templates first
     few = structured_events(frame, ev)
-    msg = ev if few else next((c for c in ("message", "msg") if c in frame.columns), ev)
-    if msg not in frame.columns:
+    msg = ev if few else next((c for c in ("message", "msg") if c in columns(frame)), ev)
+    if msg not in columns(frame):
         return [], "no message column"
-    # every row, not one per distinct message: templates are mined with line counts, as ob.log_patterns(logs)
-    # does (it collapses to distinct messages itself)
-    pats = log_patterns(frame.select("time", pl.col(msg).cast(pl.String).alias("message")),
-                        column="message", new_since=pd.Timestamp(ctx.t0, tz="UTC"))
+    # every row, not one per distinct message: templates are mined with line counts, as ob.log_patterns(logs) does
+    pats = _patterns(frame, msg, ctx.t0)
     new = pats.filter(pl.col("new"))
     if new.is_empty():
         return [], f"{pats.height:,} message templates; none first seen in the window"

@@ -1,8 +1,10 @@
 """What ``ob.investigate`` accepts as evidence besides frames: scans, paths, and backend sources.
 
-* An ``ob.scan()`` handle: its window's rows are collected (every column: the detectors read attribute
-  columns such as the suspects' ones) into one polars frame. The detectors are not out of core yet; the
-  analysis helpers are (``ob.latency(scan, ...)``). ``looked_at`` says how much was read.
+* An ``ob.scan()`` handle: a polars ``LazyFrame`` over the store's Parquet parts its window touches (as
+  ``ob.latency(scan, ...)`` reads it). The detectors' queries run on it with projection and predicate
+  push-down and collect only aggregates and a bounded number of example rows; its rows are never collected
+  whole (but for a scan narrowed with ``filter(<pyarrow expression>)``, which cannot be pushed into polars: it
+  is collected, with a warning). ``looked_at`` says so, with the number of rows the queries ran over.
 * A path, glob or folder: loaded as :func:`obsnb.load` loads it, through a scan when the store is on
   (option ``cache``) or the files are larger than :data:`SCAN_BYTES`, so a big file is parsed piece by
   piece into the store rather than whole in memory. The frame is the same either way.
@@ -20,9 +22,10 @@ import sys
 from typing import Any
 
 import polars as pl
+import pyarrow.parquet as pq
 
 from ..analysis import _frames as F
-from ..analysis.lazy import is_scan
+from ..analysis.lazy import is_scan, scan_frame
 from ..errors import UsageError
 from ..options import get_option
 from ..timeutil import duration_ns, to_ns
@@ -56,8 +59,10 @@ def _size(files: list[str]) -> int:
     return total
 
 
-def frame_of(obj: Any, kind: str, start: Any, end: Any, baseline: Any) -> tuple[pl.DataFrame | None, str | None, str | None]:
-    """(the evidence as a polars frame, the engine to answer in or None, a note for ``looked_at`` or None)."""
+def frame_of(obj: Any, kind: str, start: Any, end: Any,
+             baseline: Any) -> tuple[pl.DataFrame | pl.LazyFrame | None, str | None, str | None]:
+    """(the evidence as a polars frame, or a LazyFrame for a scan; the engine to answer in or None; a note for
+    ``looked_at`` or None, where ``{rows}`` stands for the number of rows, known once the evidence is prepared)."""
     if obj is None:
         return None, None, None
     if is_source(obj):
@@ -71,11 +76,28 @@ def frame_of(obj: Any, kind: str, start: Any, end: Any, baseline: Any) -> tuple[
             return F.to_polars(api.load(source, kind, engine="polars")), None, None
         obj = _scan_function()(source, kind)
     if is_scan(obj):
-        df = obj.collect(engine="polars")
-        note = (f"the {kind} were a scan of {len(obj.files)} file(s): its {df.height:,} rows were collected in memory "
-                "for the detectors")
-        return df, None, note
+        note = (f"the {kind} were a scan of {len(obj.files)} file(s): the detectors' queries ran over its {{rows}} rows "
+                "in the engine (lazy, over the store's Parquet) and collected only aggregates and a few example rows")
+        return _scan_lazy(obj), None, note
     return F.to_polars(obj), F.engine_of(obj), None
+
+
+def _scan_lazy(scan: Any) -> pl.LazyFrame:
+    """The scan's rows as a LazyFrame (:func:`obsnb.analysis.lazy.scan_frame`), with ``_source`` naming each file as
+    this scan names it, as ``scan.collect()`` does: the store's Parquet holds the name given when the file was
+    ingested (another spelling of its path, or the piece a big file was parsed in)."""
+    lf = scan_frame(scan)
+    sch = lf.collect_schema()
+    if "_source" not in sch:
+        return lf
+    names: dict[str, str] = {}
+    for p in scan.explain():
+        if p["row_groups"] and "_source" in pq.read_schema(p["part"]).names:
+            stored = pl.scan_parquet(p["part"]).select(pl.col("_source").cast(pl.String).unique()).collect()
+            names.update({v: p["file"] for v in stored.get_column("_source").drop_nulls() if v != p["file"]})
+    if not names:
+        return lf
+    return lf.with_columns(pl.col("_source").cast(pl.String).replace(names).cast(sch["_source"]))
 
 
 def _from_backend(source: str, kind: str, start: Any, end: Any, baseline: Any) -> tuple[pl.DataFrame, None, str]:

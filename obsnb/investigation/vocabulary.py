@@ -16,6 +16,7 @@ import polars as pl
 
 from ..analysis.failures import FAILURE_WORDS, event_names
 from ..errors import UsageError
+from .engine import columns, count, run
 
 __all__ = ["Reading", "read_evidence", "HINTS"]
 
@@ -119,41 +120,42 @@ def _as_list(v: Any) -> list[str]:
     return [v] if isinstance(v, str) else [str(x) for x in v]
 
 
-def _usable(frame: pl.DataFrame, col: str) -> bool:
-    return col in frame.columns and frame.schema[col] not in (pl.Null, pl.List, pl.Struct) and \
-        not isinstance(frame.schema[col], (pl.List, pl.Struct, pl.Float32, pl.Float64))
+def _usable(frame: pl.LazyFrame, col: str) -> bool:
+    sch = columns(frame)
+    return col in sch and sch[col] not in (pl.Null, pl.List, pl.Struct) and \
+        not isinstance(sch[col], (pl.List, pl.Struct, pl.Float32, pl.Float64))
 
 
-def _stats(frame: pl.DataFrame, cols: list[str]) -> dict[str, tuple[int, int]]:
+def _stats(frame: pl.LazyFrame, cols: list[str]) -> dict[str, tuple[int, int]]:
     """(non-null rows, distinct values) per column, in one pass."""
-    if not cols or frame.is_empty():
-        return {c: (0, 0) for c in cols}
-    row = frame.select(*[pl.col(c).is_not_null().sum().alias(f"n:{c}") for c in cols],
-                       *[pl.col(c).n_unique().alias(f"u:{c}") for c in cols]).row(0, named=True)
+    if not cols:
+        return {}
+    row = run(frame.select(*[pl.col(c).is_not_null().sum().alias(f"n:{c}") for c in cols],
+                       *[pl.col(c).n_unique().alias(f"u:{c}") for c in cols])).row(0, named=True)
     return {c: (int(row[f"n:{c}"]), int(row[f"u:{c}"])) for c in cols}
 
 
-def _entities(logs: pl.DataFrame, r: Reading) -> None:
-    cands = [c for c in logs.columns if c not in _NEVER and ENTITY_NAME.search(c) and _usable(logs, c)]
+def _entities(logs: pl.LazyFrame, n: int, r: Reading) -> None:
+    cands = [c for c in columns(logs) if c not in _NEVER and ENTITY_NAME.search(c) and _usable(logs, c)]
     st = _stats(logs, cands)
-    n = max(logs.height, 1)
+    n = max(n, 1)
     chosen = [c for c in cands if 2 <= st[c][1] <= 500 and st[c][0] >= 0.05 * n]
     chosen.sort(key=lambda c: -st[c][0])
     # one column per idea: drop a column that is a relabelling of one already chosen
     keep: list[str] = []
     for c in chosen:
-        if any(st[k] == st[c] and logs.select(pl.struct(k, c).n_unique()).item() == st[c][1] for k in keep):
+        if any(st[k] == st[c] and run(logs.select(pl.struct(k, c).n_unique())).item() == st[c][1] for k in keep):
             continue
         keep.append(c)
-    if "service" in logs.columns and logs.get_column("service").n_unique() >= 2:
+    if "service" in columns(logs) and run(logs.select(pl.col("service").n_unique())).item() >= 2:
         keep.append("service")
     r.entity = keep[:3]
     r.why["entity"] = (f"columns named like a worker/host/instance/pod with 2-500 values: {', '.join(keep[:3])}"
                        if keep else "no column names a worker, host, instance or pod with 2 or more values")
 
 
-def _key(logs: pl.DataFrame, r: Reading) -> None:
-    cands = [c for c in logs.columns if c not in _NEVER and UNIT_NAME.search(c) and _usable(logs, c)]
+def _key(logs: pl.LazyFrame, r: Reading) -> None:
+    cands = [c for c in columns(logs) if c not in _NEVER and UNIT_NAME.search(c) and _usable(logs, c)]
     st = _stats(logs, cands)
     good = []
     for c in cands:
@@ -168,17 +170,17 @@ def _key(logs: pl.DataFrame, r: Reading) -> None:
         r.why["key"] = "no id column (job_id, task_id, message_id, ...) is shared by several rows"
 
 
-def _events(logs: pl.DataFrame, r: Reading) -> None:
+def _events(logs: pl.LazyFrame, r: Reading) -> None:
     ev = r.event_column
-    if ev not in logs.columns or r.key is None:
+    if ev not in columns(logs) or r.key is None:
         r.why.setdefault("started", "needs a unit-of-work key" if r.key is None else f"no {ev} column")
         return
-    keyed = logs.filter(pl.col(r.key).is_not_null() & pl.col(ev).is_not_null())
-    if keyed.is_empty():
+    keyed = logs.filter(pl.col(r.key).is_not_null() & pl.col(ev).is_not_null()).select(r.key, ev)
+    rows, units = run(keyed.select(pl.len(), pl.col(r.key).n_unique())).row(0)
+    if not rows:
         return
-    units = keyed.get_column(r.key).n_unique()
-    per = (keyed.group_by(ev).agg(pl.col(r.key).n_unique().alias("units"), pl.len().alias("rows"))
-           .sort(["units", ev], descending=[True, False], nulls_last=True).head(200))  # ties by name: not by row order
+    per = run(keyed.group_by(ev).agg(pl.col(r.key).n_unique().alias("units"), pl.len().alias("rows"))
+              .sort(["units", ev], descending=[True, False], nulls_last=True).head(200))  # ties by name: not by row order
     names = per.get_column(ev).cast(pl.String).to_list()
     cover = dict(zip(names, per.get_column("units").to_list()))
     fail = [e for e in names if _FAILURE.search(e) and len(e.split()) < 6]
@@ -194,8 +196,8 @@ def _events(logs: pl.DataFrame, r: Reading) -> None:
                             f"({cover[r.started[0]]:,} of {units:,})")
     if not r.succeeded and done:
         # a completion is a unit's last word: of the candidates, the one most often last in its unit
-        last = (keyed.filter(pl.col(ev).cast(pl.String).is_in(done)).group_by(r.key).agg(pl.col(ev).last())
-                .group_by(ev).len())
+        last = run(keyed.filter(pl.col(ev).cast(pl.String).is_in(done)).group_by(r.key).agg(pl.col(ev).last())
+                   .group_by(ev).len())
         last_n = dict(zip(last.get_column(ev).cast(pl.String).to_list(), last.get_column("len").to_list()))
         r.succeeded = [max(done, key=lambda e: (last_n.get(e, 0), cover[e]))]
         r.why["succeeded"] = (f"the completion-like event most often last in its unit ({last_n.get(r.succeeded[0], 0):,} "
@@ -207,33 +209,36 @@ def _events(logs: pl.DataFrame, r: Reading) -> None:
         r.why.setdefault(name, "no event of the units' rows reads like one")
 
 
-def _heartbeat(logs: pl.DataFrame, r: Reading) -> None:
+def _heartbeat(logs: pl.LazyFrame, r: Reading) -> None:
     ev = r.event_column
-    if r.heartbeat or ev not in logs.columns:
+    if r.heartbeat or ev not in columns(logs):
         return
-    top = logs.group_by(ev).len().sort(["len", ev], descending=[True, False], nulls_last=True).head(300).get_column(ev).cast(pl.String).to_list()
+    top = run(logs.group_by(ev).len().sort(["len", ev], descending=[True, False], nulls_last=True).head(300)
+              ).get_column(ev).cast(pl.String).to_list()
     hb = [e for e in top if e and HEARTBEAT_WORDS.search(e) and len(e.split()) < 6]
     r.heartbeat = hb[:2]
     r.why["heartbeat"] = "events named heartbeat/alive/ping/poll" if hb else "no heartbeat-like event"
 
 
-def structured_events(frame: pl.DataFrame, ev: str) -> bool:
+def structured_events(frame: pl.LazyFrame, ev: str) -> bool:
     """Whether ``ev`` holds event names rather than free-text messages (obsnb.analysis.failures.event_names)."""
     return event_names(frame, ev)
 
 
-def error_columns(frame: pl.DataFrame) -> list[str]:
+def error_columns(frame: pl.LazyFrame | pl.DataFrame) -> list[str]:
     """Columns that describe an error: its type first (``error_type``, ``exc_type``, ``error.type``), then its text."""
-    types = [c for c in frame.columns if ERROR_TYPE_NAME.search(c) and frame.schema[c] == pl.String]
-    texts = [c for c in frame.columns if ERROR_TEXT_NAME.search(c) and frame.schema[c] == pl.String and c not in types]
+    sch = columns(frame)
+    types = [c for c in sch if ERROR_TYPE_NAME.search(c) and sch[c] == pl.String]
+    texts = [c for c in sch if ERROR_TEXT_NAME.search(c) and sch[c] == pl.String and c not in types]
     return types + texts
 
 
-def span_dependency_expr(spans: pl.DataFrame) -> pl.Expr | None:
+def span_dependency_expr(spans: pl.LazyFrame) -> pl.Expr | None:
     """The dependency a CLIENT/PRODUCER span calls: the first attribute that names one (OTel, Zipkin, Jaeger)."""
     parts = []
+    sch = columns(spans)
     for c in DEPENDENCY_SPAN_COLUMNS:
-        if c in spans.columns and spans.schema[c] not in (pl.Null,):
+        if c in sch and sch[c] not in (pl.Null,):
             col = pl.col(c).cast(pl.String)
             if c in ("url.full", "http.url"):
                 col = col.str.extract(r"^[a-zA-Z][a-zA-Z0-9+.-]*://(?:[^@/]*@)?([^/:?#]+)")
@@ -241,19 +246,21 @@ def span_dependency_expr(spans: pl.DataFrame) -> pl.Expr | None:
     return pl.coalesce(parts) if parts else None
 
 
-def _dependency(spans: pl.DataFrame | None, logs: pl.DataFrame | None, r: Reading) -> None:
-    if spans is not None and not spans.is_empty() and r.dependency is None:
-        have = [c for c in DEPENDENCY_SPAN_COLUMNS if c in spans.columns and spans.schema[c] != pl.Null]
+def _dependency(spans: pl.LazyFrame | None, logs: pl.LazyFrame | None, r: Reading) -> None:
+    if spans is not None and count(spans) and r.dependency is None:
+        sch = columns(spans)
+        have = [c for c in DEPENDENCY_SPAN_COLUMNS if c in sch and sch[c] != pl.Null]
         r.dependency = "(" + " | ".join(have) + ")" if have else "name"
         r.why["dependency"] = ("client/producer spans, first of: " + ", ".join(have)) if have else \
             "client/producer spans carry no peer attribute: their span name"
-    if logs is not None and not logs.is_empty():
-        dur = next((c for c in DURATION_NAMES if c in logs.columns and logs.schema[c].is_numeric()), None)
+    if logs is not None:
+        sch = columns(logs)
+        dur = next((c for c in DURATION_NAMES if c in sch and sch[c].is_numeric()), None)
         if r.log_duration is None and dur:
             r.log_duration = dur
             r.why["log_duration"] = "numeric column named like a duration"
         if r.log_dependency is None:
-            cands = [c for c in logs.columns if c not in _NEVER and DEPENDENCY_LOG_NAME.search(c) and _usable(logs, c)]
+            cands = [c for c in sch if c not in _NEVER and DEPENDENCY_LOG_NAME.search(c) and _usable(logs, c)]
             st = _stats(logs, cands)
             cands = [c for c in cands if 1 <= st[c][1] <= 200 and st[c][0] > 0]
             if cands:
@@ -261,8 +268,10 @@ def _dependency(spans: pl.DataFrame | None, logs: pl.DataFrame | None, r: Readin
                 r.why["log_dependency"] = "log field naming an upstream/endpoint/peer"
 
 
-def read_evidence(logs: pl.DataFrame | None, spans: pl.DataFrame | None, hints: dict[str, Any]) -> Reading:
-    """Detect the vocabulary of the evidence; hints override what they name."""
+def read_evidence(logs: pl.LazyFrame | pl.DataFrame | None, spans: pl.LazyFrame | pl.DataFrame | None,
+                  hints: dict[str, Any]) -> Reading:
+    """Detect the vocabulary of the evidence (aggregates only: counts and distinct values per column, per event);
+    hints override what they name."""
     bad = sorted(set(hints) - set(HINTS))
     if bad:
         msg = f"ob.investigate: unknown hint {bad[0]!r}; the hints are: {', '.join(HINTS)}"
@@ -278,12 +287,15 @@ def read_evidence(logs: pl.DataFrame | None, spans: pl.DataFrame | None, hints: 
             r.retry_min_attempts = int(v)
         else:
             setattr(r, name, str(v))
-    if logs is not None and not logs.is_empty():
+    logs = logs.lazy() if logs is not None else None
+    spans = spans.lazy() if spans is not None else None
+    n_logs = count(logs) if logs is not None else 0
+    if n_logs:
         if "entity" not in r.given:
-            _entities(logs, r)
+            _entities(logs, n_logs, r)
         if "key" not in r.given:
             _key(logs, r)
         _events(logs, r)
         _heartbeat(logs, r)
-    _dependency(spans, logs, r)
+    _dependency(spans, logs if n_logs else None, r)
     return r
