@@ -11,6 +11,8 @@ only when first used.
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 from typing import Any
 
 from .errors import (
@@ -90,6 +92,23 @@ __all__ = [
     "TruncatedResultWarning",
     "BackendWarning",
 ]
+
+
+class _Package(types.ModuleType):
+    """The package's module type: a submodule named like the function it defines (``obsnb.scan``,
+    ``obsnb.audit``) never shadows that function. Importing the submodule (``from .audit import audit``
+    anywhere) makes the import system set the package attribute to the module; here the attribute stays
+    the function, so ``ob.audit(...)`` and ``ob.scan(...)`` work whatever was imported before.
+    (``sys.modules["obsnb.scan"]`` is the module, for whoever needs it.)"""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if (isinstance(value, types.ModuleType) and value.__name__ == f"{__name__}.{name}"
+                and _LAZY.get(name) == value.__name__ and callable(getattr(value, name, None))):
+            value = getattr(value, name)
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
 
 
 def __getattr__(name: str) -> Any:

@@ -52,8 +52,13 @@ def evidence(findings, **sources: Any) -> None:
 
     n = findings.evidence
     parts = []
+    rejected = n.get("rejected") or {}
     for kind, label in (("logs", "log lines"), ("spans", "spans"), ("metrics", "metric samples")):
-        parts.append(f"**{n[kind]:,}** {label}" if n[kind] else f"no {label}")
+        part = f"**{n[kind]:,}** {label}" if n[kind] else f"no {label}"
+        if rejected.get(kind):
+            part += (f" ({rejected[kind]:,} records read, all rejected)" if not n[kind]
+                     else f" ({rejected[kind]:,} more records rejected)")
+        parts.append(part)
     w0, w1, how = findings.window
     text = (f"Evidence: {', '.join(parts)}. Window: {fmt_time(w0)} to {fmt_time(w1)} ({how}). "
             f"Baseline: {findings.baseline[2] if findings.baseline else 'none'}.")
@@ -66,9 +71,13 @@ def evidence(findings, **sources: Any) -> None:
 def headline(findings, limit: int = 5) -> None:
     """The summary: the best-ranked findings (not telemetry gaps), one bullet each."""
     top = [f for f in findings if f.kind != "telemetry_gap"][:limit]
+    lost = [f for f in findings if f.kind == "telemetry_gap" and str(f.entity_value).endswith("_rejected")
+            and not f.numbers.get("rows_loaded")]
+    if lost:  # a kind whose every record was rejected: say it before anything read without it
+        _markdown("\n".join(f"* {_text(f.summary)}" for f in lost))
     if not top:
         _print("The evidence shows no error spike, silence, stall, retry storm, slow or failing dependency, "
-               "or change in the window.")
+               "or change in the window" + (" that was loaded." if lost else "."))
         return
     _markdown("\n".join(f"{i}. {_text(f.summary)}" for i, f in enumerate(top, 1)))
 

@@ -210,3 +210,21 @@ def test_a_folder_mixing_formats_loads_as_one_frame(tmp_path):
     df = ob.load(str(tmp_path))
     assert df["event"].tolist() == ["hello", "started"]
     assert str(df["time"].dtype) == "datetime64[ns, UTC]"
+
+
+def test_importing_a_submodule_never_shadows_the_function_it_is_named_after():
+    """`ob.audit` and `ob.scan` stay the functions after their modules are imported (by obsnb itself, e.g. the
+    notebook helpers, or by a user's `import obsnb.scan`): the import system sets the package attribute to the
+    module, which made a later `ob.audit(...)` raise "'module' object is not callable"."""
+    import importlib
+    import sys
+
+    import obsnb
+
+    importlib.import_module("obsnb.audit")
+    importlib.import_module("obsnb.scan")
+    import obsnb.notebook  # noqa: F401  (imports obsnb.audit)
+
+    assert callable(obsnb.audit) and obsnb.audit.__module__ == "obsnb.audit"
+    assert callable(obsnb.scan) and obsnb.scan.__module__ == "obsnb.scan"
+    assert sys.modules["obsnb.audit"].audit is obsnb.audit

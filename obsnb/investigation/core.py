@@ -12,6 +12,7 @@ from .context import prepare
 from .engine import count
 from .evidence import frame_of
 from .findings import Findings
+from .rejects import rejected_findings
 from .vocabulary import read_evidence
 
 __all__ = ["investigate"]
@@ -81,6 +82,9 @@ def investigate(logs: Any = None, spans: Any = None, metrics: Any = None, *, sta
     notes = [n.replace("{rows}", f"{evidence[k]:,}") for n, k in ((n1, "logs"), (n2, "spans"), (n3, "metrics")) if n]
     if notes:  # how the evidence was read, where a reader of telemetry gaps looks
         looked["telemetry_gap"] = "; ".join([looked.get("telemetry_gap", ""), *notes]).lstrip("; ")
-    items = _one_per_moment(items)
+    gaps, n_rejected = rejected_findings({"logs": logs, "spans": spans, "metrics": metrics}, ctx.t0, ctx.t1)
+    items = _one_per_moment(items) + gaps
+    if n_rejected:
+        evidence["rejected"] = n_rejected
     base = None if ctx.b0 is None else (ctx.b0, ctx.b1, ctx.baseline_how)
     return Findings(items, reading, (ctx.t0, ctx.t1, ctx.window_how), base, evidence, looked, engine)

@@ -151,16 +151,35 @@ def _regressions(ctx: Ctx, frame: pl.LazyFrame, key: str, time: str, dur: str, s
     table = _compare(ctx, frame, key, time, dur)
     table = table.filter((pl.col("n_b") >= 20) & (pl.col("n_d") >= _MIN_CALLS) & pl.col("p95_b").is_not_null()
                          & (pl.col("p95_d") >= _REGRESSION * pl.col("p95_b")) & (pl.col("p95_d") - pl.col("p95_b") >= _SLOWER_MS))
-    table = table.with_columns((pl.col("p95_d") / pl.col("p95_b")).alias("x")).sort("x", descending=True)
+    table = table.with_columns((pl.col("p95_d") / pl.col("p95_b")).alias("x")).sort([pl.col("x"), pl.col(key).cast(pl.String)],
+                                                                                   descending=[True, False])
     out = []
     for row in table.head(5).iter_rows(named=True):
+        s, e = _slow_buckets(ctx, frame, key, row[key], time, dur, row["p95_b"])
         nums = {"count_before": row["n_b"], "count_during": row["n_d"], "p95_before_ms": row["p95_b"],
                 "p95_during_ms": row["p95_d"], "p99_before_ms": row["p99_b"], "p99_during_ms": row["p99_d"],
-                "times_slower_p95": row["x"], "from": source}
+                "times_slower_p95": row["x"], "from": source, "slow_from": iso(s), "slow_until": iso(e),
+                "bucket": fmt_duration(ctx.every)}
         summary = (f"`{row[key]}` got slower: p95 {row['p95_b']:,.1f} ms before ({row['n_b']:,} {source}), "
                    f"{row['p95_d']:,.1f} ms in the window ({row['n_d']:,}), {row['x']:.1f}x; p99 "
-                   f"{row['p99_b']:,.1f} -> {row['p99_d']:,.1f} ms.")
-        out.append(Finding("latency_regression", summary, nums, call, 55 + min(row["x"], 10), col, str(row[key]),
-                           ctx.t0, ctx.t1))
+                   f"{row['p99_b']:,.1f} -> {row['p99_d']:,.1f} ms. Its {fmt_duration(ctx.every)} buckets were that "
+                   f"slow from {ctx.t(s)} to {ctx.t(e)}.")
+        out.append(Finding("latency_regression", summary, nums, call, 55 + min(row["x"], 10), col, str(row[key]), s, e))
     return out
+
+
+def _slow_buckets(ctx: Ctx, frame: pl.LazyFrame, key: str, value, time: str, dur: str, p95_b: float) -> tuple[int, int]:
+    """The first bucket's start and the last one's end, of the window's buckets whose own p95 of ``value`` is as
+    far above the baseline's p95 as a regression needs (the window itself when none is: the slowdown is in the
+    whole window's calls only)."""
+    step = ctx.every
+    b = run(frame.filter(ctx.during(time) & (pl.col(key) == value))
+            .group_by((pl.col(time).cast(pl.Int64) // step * step).alias("b"))
+            .agg(q(pl.col(dur).cast(pl.Float64), 0.95).alias("p95"))
+            .filter((pl.col("p95") >= _REGRESSION * p95_b) & (pl.col("p95") - p95_b >= _SLOWER_MS))
+            .select(pl.col("b").min().alias("lo"), pl.col("b").max().alias("hi")))
+    lo, hi = b.row(0)
+    if lo is None:
+        return ctx.t0, ctx.t1
+    return max(int(lo), ctx.t0), min(int(hi) + step, ctx.t1)
 

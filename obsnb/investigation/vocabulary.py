@@ -51,7 +51,9 @@ CHANGE_WORDS = re.compile(
     r"version|paused|resumed|disabled|enabled|scaled|failover|maintenance)"
 )
 #: a process (re)starting: a start-like word on a row that is about no unit of work
-RESTART_WORDS = re.compile(r"(?i)(boot|restart|start(ed|ing)?$|started\b|\bup$|ready$|online$|launched|initiali[sz]ed)")
+#: ("up" only after a word that makes it a start: "came up", "is up", "back up"; never "gave up")
+RESTART_WORDS = re.compile(r"(?i)(boot|restart|start(ed|ing)?$|started\b|\b(came|comes|coming|is|are|back|booted|"
+                           r"started|starting|spun|brought|powered|start)\s+up$|ready$|online$|launched|initiali[sz]ed)")
 ERROR_TYPE_NAME = re.compile(r"(?i)(^|[._])(error[._]?(type|class|kind|code)|exc[._]?(type|class)|exception[._]?(type|class))$")
 ERROR_TEXT_NAME = re.compile(r"(?i)(^|[._])(error|err|error[._]?message|exception|exc|reason|failure)$")
 VERSION_COLUMNS = ("service.version", "version", "app.version", "build", "release", "git_sha", "service_version")
