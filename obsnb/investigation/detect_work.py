@@ -43,8 +43,11 @@ def _gaps(frame: pl.LazyFrame, col: str, lo: int, hi: int, trailing_to: int) -> 
 
 
 def _top_gaps(g: pl.LazyFrame, col: str, minimum: int, k: int) -> pl.DataFrame:
-    """The ``k`` longest gaps past the silence threshold (ties: by entity, then time)."""
-    g = g.filter(pl.col("_d") > pl.max_horizontal(pl.lit(minimum), pl.col("_cad") * _CADENCE_FACTOR))
+    """The ``k`` longest gaps past the silence threshold (ties: by entity, then time). An entity with no usual
+    gap of its own from the baseline (fewer than 3 gaps there) needs 20 rows in all: a few lines (one burst of a
+    deploy tool's messages) tell no cadence, so their end is not a silence."""
+    cadence_known = (pl.col("_nb").fill_null(0) >= 3) | (pl.col("_n") >= 20)
+    g = g.filter((pl.col("_d") > pl.max_horizontal(pl.lit(minimum), pl.col("_cad") * _CADENCE_FACTOR)) & cadence_known)
     return run(g.sort(["_d", col, "_t"], descending=[True, False, False]).head(k))
 
 
