@@ -262,13 +262,19 @@ _LABELS_NEVER = {"time", "metric", "value", "_source", "_line", "_type", "_tempo
 
 
 def counter_silences(ctx: Ctx) -> tuple[list[Finding], str]:
-    """An entity's work counter (``*_total`` / ``*_count`` named for completed work) stops increasing while the
-    entity is still scraped: the metrics' view of a silence. A counter reset (a drop) counts as an increase."""
+    """An entity's work counter (``*_total`` / ``*_count``, or a cumulative OTLP counter, named for completed work)
+    stops increasing while the entity is still scraped: the metrics' view of a silence. A counter reset (a drop) counts as an increase."""
     me = ctx.metrics
     if not ctx.has("metrics"):
         return [], "no metrics"
     name = pl.col("metric").cast(pl.String)
-    work = me.filter(name.str.contains(r"(_total|_count)$") & name.str.contains(_WORK_COUNTER) & ~name.str.contains(_NOT_WORK))
+    counter = name.str.contains(r"(_total|_count)$")
+    have = columns(me)
+    if "_type" in have:  # an OTLP monotonic sum, named the OpenTelemetry way (no _total); cumulative, as diffs need
+        cumulative = (pl.col("_temporality").cast(pl.String).fill_null("cumulative") == "cumulative"
+                      if "_temporality" in have else pl.lit(True))
+        counter = counter | ((pl.col("_type").cast(pl.String) == "counter") & cumulative).fill_null(False)
+    work = me.filter(counter & name.str.contains(_WORK_COUNTER) & ~name.str.contains(_NOT_WORK))
     sch = columns(work)
     cands = [c for c in sch if c not in _LABELS_NEVER and ENTITY_NAME.search(c) and sch[c] == pl.String]
     n_work, *distinct = run(work.select(pl.len(), *[pl.col(c).n_unique() for c in cands])).row(0)
