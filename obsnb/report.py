@@ -91,20 +91,9 @@ _WARNING_LINE = re.compile(r"(?m)^[^\n:]*(?:[/\\<][^\n]*?)?:\d+: (\w*Warning): (
 def _plain_warnings(text: str) -> str:
     """Warnings in a cell's stderr as ``Category: message``, without the file, line and source line Python adds.
 
-    Only a one-line message loses the line after it (its source line); a message of several lines keeps
-    every line, only its ``file:line:`` prefix goes."""
-    def one(m: re.Match) -> str:
-        return f"{m.group(1)}: {m.group(2)}\n"
-
-    out = _WARNING_LINE.sub(lambda m: one(m) if _is_source_line(m) else m.group(0)[m.group(0).index(m.group(1)):],
-                            text)
-    return out
-
-
-def _is_source_line(m: re.Match) -> bool:
-    """Whether the match ended with a source line (two spaces, then text) rather than the message's next line."""
-    tail = m.group(0)[m.end(2) - m.start(0) + 1:]
-    return tail.startswith("  ") or tail == ""
+    Only a one-line message loses the line after it (its source line: two spaces, then the code); a message of
+    several lines keeps every line, only its ``file:line:`` prefix goes."""
+    return _WARNING_LINE.sub(lambda m: f"{m.group(1)}: {m.group(2)}\n", text)
 
 
 def _clean(nb, pii: Scrub | None = None) -> None:

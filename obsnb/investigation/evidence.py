@@ -18,7 +18,6 @@
 from __future__ import annotations
 
 import os
-import sys
 from typing import Any
 
 import polars as pl
@@ -43,10 +42,11 @@ def is_source(obj: Any) -> bool:
 
 
 def _scan_function():
-    """``obsnb.scan`` the function (the package maps the name lazily; importing the module would shadow it)."""
-    pkg = sys.modules["obsnb"]
-    fn = vars(pkg).get("scan")
-    return fn if callable(fn) else pkg.__getattr__("scan")
+    """``obsnb.scan`` the function (imported here, as the package keeps ``obsnb.scan`` the function whatever
+    imported the module: see ``obsnb._Package``)."""
+    from ..scan import scan
+
+    return scan
 
 
 def _size(files: list[str]) -> int:
