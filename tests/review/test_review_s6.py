@@ -179,3 +179,80 @@ def test_openmetrics_created_is_not_a_throughput_counter(tmp_path):
         warnings.simplefilter("ignore")
         card = ob.audit(None, None, metrics)
     assert card.of("metrics_that_matter")["numbers"]["throughput"] == "jobs_total"
+
+
+# ---------------------------------------------------------------- what reaches the reader
+@pytest.mark.xfail(strict=True, reason="a logged `password=...` survives into the report: markdown escaping makes "
+                   "it `password&#61;...` before the render's redaction, whose pattern then misses it (the "
+                   "browser shows `password=hunter2`; the findings JSON has it redacted)")
+def test_password_in_escaped_markdown_is_redacted():
+    from obsnb import report, safe_text
+
+    # what `obsnb render` does to a markdown output that obn.md / the prose wrote from a log message
+    shown = report.redact(safe_text.md_text("upstream said password=hunter2 while retrying"))
+    assert "hunter2" not in shown
+    assert "upstream said" in shown
+
+
+@pytest.mark.xfail(strict=True, reason="`obsnb investigate` prints a logged ANSI escape raw to the terminal "
+                   "(log content can recolour, retitle or rewrite the terminal)")
+def test_investigate_prints_no_terminal_escapes(tmp_path, capsys):
+    from obsnb import cli
+
+    recs = []
+    for i in range(240):  # a job every 30 s; from minute 60 on each one fails with a hostile error text
+        t, bad = T0 + 30 * i, i >= 120
+        recs.append({"ts": iso(t), "level": "error" if bad else "info", "event": "job_failed" if bad else "job_done",
+                     "worker": "w1", "job_id": f"j{i}",
+                     **({"error": "upstream \x1b]0;owned\x07\x1b[2J\x1b[31mred"} if bad else {})})
+    (tmp_path / "app.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cli.main(["investigate", "--source", f"logs={tmp_path / 'app.jsonl'}",
+                  "--start", iso(T0 + 1800), "--end", iso(T0 + 7200)])
+    out = capsys.readouterr().out
+    assert "error" in out.lower() or "job_failed" in out  # the failures were reported ...
+    assert "\x1b" not in out and "\x07" not in out         # ... with no control character of the log
+
+
+@pytest.mark.xfail(strict=True, reason="a template's `metrics=prometheus://...` source (README: `obsnb new triage "
+                   "... --source metrics=prometheus://prom:9090`) fails the render: load_incident needs query= "
+                   "and no template parameter passes one")
+def test_template_metrics_from_a_prometheus_url_load():
+    import http.server
+    import threading
+
+    from obsnb import notebook as obn
+
+    t0 = int(T0)
+    series = {"metric": {"__name__": "jobs_total", "worker": "w1"}, "values": [[t0 + 60 * i, str(i)] for i in range(10)]}
+
+    class Prom(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *a):
+            pass
+
+        def _answer(self):
+            body = json.dumps({"status": "success", "data": {"resultType": "matrix", "result": [series]}}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_GET = _answer
+
+        def do_POST(self):
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self._answer()
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Prom)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            _, _, metrics = obn.load_incident(None, None, f"prometheus://127.0.0.1:{server.server_port}",
+                                              start=iso(t0), end=iso(t0 + 600), lookback="1h")
+    finally:
+        server.shutdown()
+    assert set(metrics["metric"]) == {"jobs_total"}
+    assert sorted(set(metrics["value"])) == [float(i) for i in range(10)]
