@@ -256,3 +256,38 @@ def test_template_metrics_from_a_prometheus_url_load():
         server.shutdown()
     assert set(metrics["metric"]) == {"jobs_total"}
     assert sorted(set(metrics["value"])) == [float(i) for i in range(10)]
+
+
+@pytest.mark.xfail(strict=True, reason="a deploy logged in words by Python logging (`INFO deploy.hook: release "
+                   "ocr-worker 2026.11.17-1 rolled out ...`) is no `change`: only one-word events are read, so the "
+                   "postmortem's Trigger says there was no deploy")
+def test_free_text_deploy_line_is_a_change(tmp_path):
+    lines = []
+    for i in range(240):
+        t = T0 + 30 * i
+        lines.append(f"{celery_stamp(t)} INFO intake.api: enqueued page doc=D{i} task_id=t{i}")
+    deploy = T0 + 3600 + 5
+    lines.append(f"{celery_stamp(deploy)} INFO deploy.hook: release ocr-worker 2026.11.17-1 rolled out by ci-bot "
+                 "(broker_pool_limit=10 -> 2)")
+    lines.sort()
+    path = tmp_path / "intake.log"
+    path.write_text("\n".join(lines) + "\n")
+    doc = investigate(load(path), T0 + 1800, T0 + 7200)
+    assert [f["start"] for f in doc["findings"] if f["kind"] == "change"] == [iso(deploy)]
+
+
+@pytest.mark.xfail(strict=True, reason="the trace waterfall's time axis is always `%H:%M`: a trace of 20 s shows "
+                   "every tick as the same minute (`03:07 03:07 ...`)")
+def test_waterfall_axis_of_a_short_trace_shows_seconds():
+    import pandas as pd
+
+    from obsnb import charts
+
+    t = pd.Timestamp("2026-11-17T03:07:19Z")
+    spans = pd.DataFrame({"source": ["span"] * 3, "time": [t, t + pd.Timedelta(seconds=5), t + pd.Timedelta(seconds=15)],
+                          "end": [t + pd.Timedelta(seconds=20), t + pd.Timedelta(seconds=8), t + pd.Timedelta(seconds=19)],
+                          "depth": [0, 1, 1], "name": ["run", "attempt 1", "attempt 2"], "span_id": ["a", "b", "c"],
+                          "duration_ms": [20000.0, 3000.0, 4000.0], "service": ["w"] * 3, "status": ["ERROR", "ERROR", "OK"]})
+    spec = charts.waterfall(spans).to_dict()
+    formats = json.dumps(spec)
+    assert '"format": "%H:%M"' not in formats  # vega's own multi-scale labels, or a format with seconds
