@@ -75,9 +75,13 @@ def _select(cols: dict[str, str]) -> tuple[list[str], dict[str, str]]:
     if tf:  # a date-time written with no zone (python-json-logger's asctime): read as UTC unless tz= says
         raw = f"CAST(coalesce({', '.join(cols[c] for c in tf)}) AS VARCHAR)"
         tail = f"substr({raw}, 20)"  # after the seconds: where a zone would be (no regex: this runs on every row)
-        sel.append(f"(length({raw}) >= 16 AND substr({raw}, 5, 1) = '-' AND substr({raw}, 11, 1) IN ('T', ' ') "
-                   f"AND NOT (suffix({raw}, 'Z') OR suffix({raw}, 'z') OR suffix({raw}, 'UTC') OR suffix({raw}, 'GMT') "
-                   f"OR contains({tail}, '+') OR contains({tail}, '-'))) AS __obsnb_time_naive")
+        # a CASE, not one AND chain: DuckDB evaluates every term of a conjunction in a SELECT list for every row,
+        # while a CASE tests the rest only where the cheap suffix test leaves a doubt (1/6 of the CPU on the
+        # big set, where nearly every time ends in Z); NULL for no time, as the conjunction gives
+        sel.append(f"CASE WHEN {raw} IS NULL THEN NULL WHEN suffix({raw}, 'Z') THEN false "
+                   f"WHEN length({raw}) >= 16 AND substr({raw}, 5, 1) = '-' AND substr({raw}, 11, 1) IN ('T', ' ') "
+                   f"AND NOT (suffix({raw}, 'z') OR suffix({raw}, 'UTC') OR suffix({raw}, 'GMT') "
+                   f"OR contains({tail}, '+') OR contains({tail}, '-')) THEN true ELSE false END AS __obsnb_time_naive")
     used.update(tf[:1])
     lf, ln = first(LEVEL_FIELDS), first(LEVEL_NUM_FIELDS)
     if lf:
