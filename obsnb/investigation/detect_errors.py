@@ -149,13 +149,19 @@ _NOT_SUSPECT = {"level", "level_original", "_err", "_source", "_line", "time", "
                 *OUTCOME_COLUMNS, *HTTP_STATUS_COLUMNS}
 
 
-def _over_represented(win: pl.LazyFrame, cols: list[str], n_inc: int, n_base: int, top: int) -> pl.DataFrame:
+def _over_represented(win: pl.LazyFrame, cols: list[str], n_inc: int, n_base: int, top: int,
+                      on_server: tuple | None = None) -> pl.DataFrame:
     """``ob.compare(win, incident="_err", by=cols)``'s rows that make a suspect (>= 3 error lines, a share at least
-    25 points above the other lines'), best first, at most ``top``: counted per (column, value) in the engine."""
+    25 points above the other lines'), best first, at most ``top``: counted per (column, value) in the engine, or
+    (``on_server``: the Remote and the window's SQL) by the server, which answers only the pairs that qualify."""
     err = pl.col("_err").fill_null(False)
-    per = [win.group_by(pl.col(c).cast(pl.String).alias("value"))
-           .agg(err.sum().cast(pl.Int64).alias("incident"), (~err).sum().cast(pl.Int64).alias("baseline"))
-           .select(pl.lit(c, pl.String).alias("attribute"), "value", "incident", "baseline") for c in cols]
+    if on_server is not None:
+        per = [R.suspect_counts(*on_server[:1], f"error and other lines per value of {len(cols)} attributes (the "
+                                f"qualifying pairs, top {top})", cols, on_server[1], n_inc, n_base, top).lazy()]
+    else:
+        per = [win.group_by(pl.col(c).cast(pl.String).alias("value"))
+               .agg(err.sum().cast(pl.Int64).alias("incident"), (~err).sum().cast(pl.Int64).alias("baseline"))
+               .select(pl.lit(c, pl.String).alias("attribute"), "value", "incident", "baseline") for c in cols]
     out = pl.concat(per).with_columns((pl.col("incident") / n_inc).alias("incident_share"),
                                       (pl.col("baseline") / n_base).alias("baseline_share"))
     out = out.with_columns((pl.col("incident_share") - pl.col("baseline_share")).alias("difference"),
@@ -169,7 +175,12 @@ def suspects(ctx: Ctx) -> tuple[list[Finding], str]:
     if not ctx.has("logs"):
         return [], "no logs"
     win = ctx.logs.filter(ctx.during())
-    n_win, n_err = run(win.select(pl.len(), pl.col("_err").sum())).row(0)
+    rm = remote_of(ctx, "logs")
+    in_window = rm.during(ctx.t0, ctx.t1) if rm is not None else None
+    if rm is not None:
+        n_win, n_err = R.counts(rm, "the window's lines and error lines", (ctx.t0, ctx.t1), None)[:2]
+    else:
+        n_win, n_err = run(win.select(pl.len(), pl.col("_err").sum())).row(0)
     n_win, n_err = int(n_win), int(n_err or 0)
     if n_err < 5 or n_err == n_win:
         return [], f"attribute values of the window's {n_err:,} error lines against its other lines (too few to compare)" \
@@ -182,11 +193,15 @@ def suspects(ctx: Ctx) -> tuple[list[Finding], str]:
         return [], "no attribute columns"
     # an attribute found only on error lines describes the error itself; a suspect is one shared by both
     other = win.filter(~pl.col("_err"))
-    present = run(other.select([pl.col(c).is_not_null().mean().alias(c) for c in cols])).row(0, named=True)
+    if rm is not None:
+        present = R.present_shares(rm, "the share of the window's other lines with each attribute", cols,
+                                   f"{in_window} AND NOT {rm.err}")
+    else:
+        present = run(other.select([pl.col(c).is_not_null().mean().alias(c) for c in cols])).row(0, named=True)
     cols = [c for c in cols if (present.get(c) or 0) >= 0.5]
     if not cols:
         return [], "no attribute present on both error and other lines"
-    res = _over_represented(win, cols, n_err, n_win - n_err, 3)
+    res = _over_represented(win, cols, n_err, n_win - n_err, 3, (rm, in_window) if rm is not None else None)
     out = []
     for row in res.iter_rows(named=True):
         summary = (f"`{row['attribute']}` = `{row['value']}` is on {pct(row['incident_share'])} of the window's error lines "

@@ -238,6 +238,7 @@ class Remote:
         sql = (f"SELECT {', '.join(sel) or '1 AS _one'} FROM {self.table} WHERE {self.where} AND ({where}) "
                f"ORDER BY {order} LIMIT {int(cap)}")
         got = self.ask(what, sql, pulled=True)
+        self.log[-1].columns = tuple(n for n in dict.fromkeys(names) if n in self.schema or n == "_err")
         if limit is None and got.height > pulled_cap:
             raise BackendError(f"ob.investigate ({self.detector}): more than {pulled_cap:,} {self.kind} rows to pull for "
                                f"{what}; narrow the window (start=/end=) or load the rows with ob.load and investigate the frame",
@@ -299,13 +300,17 @@ class Remote:
         pulls = [a for a in mine if a.pulled]
         parts = []
         if aggs:
-            parts.append(f"{len(aggs)} aggregate quer{'y' if len(aggs) == 1 else 'ies'} answered by the server "
-                         f"({sum(a.rows for a in aggs):,} rows in all: " + "; ".join(dict.fromkeys(a.what for a in aggs)) + ")")
+            parts.append(f"{_n(len(aggs), 'aggregate query', 'aggregate queries')} answered by the server "
+                         f"({_n(sum(a.rows for a in aggs), 'row')} in all: " + "; ".join(dict.fromkeys(a.what for a in aggs)) + ")")
         if pulls:
             cols = sorted({c for a in pulls for c in a.columns})
-            parts.append(f"{sum(a.rows for a in pulls):,} rows pulled in {len(pulls)} quer{'y' if len(pulls) == 1 else 'ies'} "
+            parts.append(f"{_n(sum(a.rows for a in pulls), 'row')} pulled in {_n(len(pulls), 'query', 'queries')} "
                          f"(columns {', '.join(cols)})")
         return f"{self.kind} on ClickHouse: " + " and ".join(parts)
+
+
+def _n(n: int, one: str, many: str | None = None) -> str:
+    return f"{n:,} {one if n == 1 else many or one + 's'}"
 
 
 def _stub(rm: Remote) -> pl.DataFrame:

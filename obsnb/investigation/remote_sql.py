@@ -68,13 +68,12 @@ def compare(rm: Remote, what: str, key: str, where: str, during: tuple[int, int]
                        f"quantilesExactInclusiveIf(0.95, 0.99)({v}, {d}) AS _qd, toInt64(countIf({b})) AS n_b, "
                        f"toInt64(countIf({b} AND {rm.err})) AS e_b, quantilesExactInclusiveIf(0.95, 0.99)({v}, {b}) AS _qb "
                        f"FROM {rm.table} WHERE {rm.where} AND ({where}) AND ({d} OR {b}) GROUP BY _key HAVING n_d > 0")
-    nan_null = lambda c: pl.when(pl.col(c).is_nan()).then(None).otherwise(pl.col(c))  # noqa: E731 - no value: null
-    return got.with_columns(
-        nan_null("_qd").list.get(0).alias("p95_d"), pl.col("_qd").list.get(1).alias("p99_d"),
-        pl.when(pl.col("n_b") > 0).then(pl.col("_qb").list.get(0)).alias("p95_b"),
-        pl.when(pl.col("n_b") > 0).then(pl.col("_qb").list.get(1)).alias("p99_b"),
-    ).with_columns((pl.col("e_d") / pl.col("n_d")).alias("r_d"),
-                   pl.when(pl.col("n_b") > 0).then(pl.col("e_b") / pl.col("n_b")).alias("r_b")).drop("_qd", "_qb")
+    got = got.with_columns(pl.col(f"_q{t}").list.get(i).alias(f"p{p}_{t}") for t in "db" for i, p in enumerate((95, 99)))
+    some = {"d": pl.col("n_d") > 0, "b": pl.col("n_b") > 0}  # no call (or no duration): no quantile, as in polars
+    got = got.with_columns(pl.when(some[c[-1]] & ~pl.col(c).is_nan()).then(pl.col(c)).alias(c)
+                           for c in ("p95_d", "p99_d", "p95_b", "p99_b"))
+    return got.with_columns((pl.col("e_d") / pl.col("n_d")).alias("r_d"),
+                            pl.when(some["b"]).then(pl.col("e_b") / pl.col("n_b")).alias("r_b")).drop("_qd", "_qb")
 
 
 def bad_calls(rm: Remote, what: str, where: str) -> tuple:
@@ -141,7 +140,7 @@ s AS (SELECT _e, quantileExactInclusiveIf(0.95)(toFloat64(d), t < {int(lo)}) AS 
 SELECT g._e AS `{col}`, g.t AS _t, g.d AS _d, g.t - g.d AS _g0, n._n AS _n, s._nb AS _nb,
        multiIf(s._nb >= 20, s.cad_b, s._nb >= 3, toFloat64(s.max_b), s.cad_a) AS _cad
 FROM g INNER JOIN s ON g._e = s._e INNER JOIN n ON g._e = n._e
-WHERE _t > {int(lo)} AND _g0 < {int(hi)} AND _d > greatest({int(minimum)}, _cad * {int(factor)}) AND (_nb >= 3 OR _n >= 20)
+WHERE _t > {int(lo)} AND _g0 < {int(hi)} AND _d > greatest(toFloat64({int(minimum)}), _cad * {int(factor)}) AND (_nb >= 3 OR _n >= 20)
 ORDER BY _d DESC, `{col}` ASC, _t ASC LIMIT {int(k)}"""
     return rm.ask(what, sql)
 
