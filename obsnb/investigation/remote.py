@@ -81,9 +81,10 @@ class Remote:
         self.cols = self.session.columns(self.table)
         self.where = " AND ".join(ch.time_conditions(kind, self.cols, self.lo, self.t1))
         maps = [m for m in (("LogAttributes" if kind == "logs" else "SpanAttributes"), "ResourceAttributes") if m in self.cols]
+        original = f"toInt64(countIf({self._original('1')}))" if kind == "logs" and "SeverityText" in self.cols else "0"
         keys = self.ask("the rows, their first and last time, the attribute keys",
                         f"SELECT toInt64(count()) AS n, min(toUnixTimestamp64Nano(Timestamp)) AS lo, "
-                        f"max(toUnixTimestamp64Nano(Timestamp)) AS hi"
+                        f"max(toUnixTimestamp64Nano(Timestamp)) AS hi, {original} AS level_original"
                         + "".join(f", arraySort(groupUniqArrayArray(mapKeys({m}))) AS `{m}`" for m in maps)
                         + f" FROM {self.table} WHERE {self.where}").row(0, named=True)
         self.rows = int(keys["n"])
@@ -92,6 +93,7 @@ class Remote:
         for m in maps:
             for k in keys[m] or []:
                 self.attrs.setdefault(k, m)
+        self.has_original = bool(keys["level_original"])
         self.schema = self._schema()
         self.err = self._error_sql()
 
@@ -108,7 +110,8 @@ class Remote:
         if "duration_ms" in raw:
             raw["duration_ms"] = pa.nulls(1, pa.float64())
         t = ch._canonical(pa.table(raw), self.kind) if "severity_text" not in raw else \
-            pa.table({**{k: v for k, v in raw.items() if k != "severity_text"}, "level": pa.nulls(1, pa.string())})
+            pa.table({**{k: v for k, v in raw.items() if k != "severity_text"}, "level": pa.nulls(1, pa.string()),
+                      **({"level_original": pa.nulls(1, pa.string())} if self.has_original else {})})
         for k in self.attrs:
             if k not in t.column_names:
                 t = t.append_column(k, pa.nulls(1, pa.string()))
@@ -118,10 +121,12 @@ class Remote:
     def expr(self, name: str) -> str:
         """The SQL of canonical column ``name`` (an attribute: read from the map the loader reads it from)."""
         ids = {"trace_id": "TraceId", "span_id": "SpanId", "parent_span_id": "ParentSpanId"}
-        if name in ids:
-            return f"nullIf(lower({ids[name]}), '')"
+        if name in ids:  # "" and an all-zero id are no id (schema.conform)
+            return f"if(match({ids[name]}, '^0*$'), NULL, lower({ids[name]}))"
         if name == "level":
             return f"nullIf({ch._level_sql(self.cols)}, '')"
+        if name == "level_original" and self.kind == "logs":
+            return self._original("SeverityText")
         if name == self.time:
             return "Timestamp"
         fixed = ch._KEYS[self.kind]
@@ -134,6 +139,12 @@ class Remote:
             m = self.attrs[name]
             return f"if(mapContains({m}, {q(name)}), {m}[{q(name)}], NULL)"
         return "NULL"
+
+    def _original(self, then: str) -> str:
+        """``level_original`` as the loader keeps it: the text when it is not the level's own name (``warn``)."""
+        level = ch._level_sql(self.cols)
+        cond = f"SeverityText != '' AND {level} != '' AND upper(SeverityText) != {level}"
+        return cond if then == "1" else f"if({cond}, {then}, NULL)"
 
     def has(self, name: str) -> bool:
         return name in self.schema and self.schema[name] != pl.Null

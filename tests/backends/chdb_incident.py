@@ -7,7 +7,7 @@ window is the last 20 (:data:`WINDOW`), the baseline the 60 before it. In the wi
 * ``catalog``'s SERVER operation ``GET /items`` takes 4x as long (lognormal around 40 ms before, 160 ms in it);
 * the log host ``w3`` (``host.name``) is silent from :data:`SILENT_FROM` on (every host logs every ~20 s);
 * error lines (``SeverityText`` ERROR), 1 in 50 before and 1 in 4 in the window, carry ``region`` = ``eu-2`` on
-  90% of them, the other lines on 25%.
+  90% of them, the other lines on 25%; every 37th other line of a host is a ``warn`` (a ``level_original``).
 
 :data:`SPANS` are far more rows than any answer the investigation may pull (the tests bound the answers).
 Tables are created in database :data:`DB` with :mod:`otel_schema`'s DDL: ``otel_traces``, ``otel_logs``
@@ -63,7 +63,8 @@ def logs(seed: int = 5) -> list[dict]:
             err = rng.random() < (0.25 if during else 0.02)
             region = "eu-2" if rng.random() < (0.9 if err else 0.25) else "us-1"
             out.append({"Timestamp": int(ts), "TraceId": "", "SpanId": "", "TraceFlags": 0,
-                        "SeverityText": "ERROR" if err else "INFO", "SeverityNumber": 17 if err else 9,
+                        "SeverityText": "ERROR" if err else "warn" if j % 37 == 0 else "INFO",
+                        "SeverityNumber": 17 if err else 13 if j % 37 == 0 else 9,
                         "ServiceName": "worker", "Body": "upstream call failed" if err else f"handled batch {j}",
                         "ResourceAttributes": {"host.name": f"w{h}"}, "ScopeName": "app",
                         "LogAttributes": {"region": region}, "EventName": ""})
