@@ -125,5 +125,6 @@ def _from_backend(source: str, kind: str, start: Any, end: Any, baseline: Any) -
     df = F.to_polars(api.load(source, kind, start=lo, end=t1, engine="polars"))
     note = (f"the {kind} came from a {scheme} backend: {df.height:,} rows from {fmt_time(lo)} to {fmt_time(t1)} "
             "(the window and its baseline) were pulled with one bounded load and the detectors ran on them; "
-            "nothing was aggregated server-side and nothing before the baseline was read")
+            "nothing was aggregated server-side (this backend's error filter is not obsnb's definition of an error "
+            "for every row, so its counts would not be the findings' counts) and nothing before the baseline was read")
     return df, None, note

@@ -46,9 +46,11 @@ q = ch._quote
 
 
 def is_clickhouse(source: str) -> bool:
+    """Whether ``source`` (a URL or an obsnb.toml name) is read by the ClickHouse backend (or a subclass of it)."""
+    from .. import registry
     from ..sources.backend import scheme_of
 
-    return scheme_of(source) in ("clickhouse", "clickhouses", "ch")
+    return issubclass(registry.get_backend(scheme_of(source)), ch.ClickHouse)
 
 
 def remote_of(ctx: Any, kind: str) -> "Remote | None":
@@ -228,9 +230,11 @@ class Remote:
         self.log.append(Asked(self.detector, what, sql, df.height, tuple(df.columns), pulled))
         return df
 
-    def rows_of(self, what: str, names: list[str], where: str = "1", *, order: str = "Timestamp", limit: int | None = None,
-                pulled_cap: int = MAX_PULL) -> pl.DataFrame:
-        """Rows of the evidence, only the canonical columns ``names`` (plus ``_err``), as the loaded frame has them."""
+    def rows_of(self, what: str, names: list[str], where: str = "1", *, order: str = "Timestamp",
+                limit: int | None = None) -> pl.DataFrame:
+        """Rows of the evidence, only the canonical columns ``names`` (plus ``_err``), as the loaded frame has them:
+        the first ``limit`` (an example), else all of them, up to :data:`MAX_PULL` (more is a BackendError)."""
+        pulled_cap = MAX_PULL
         sel, post = [], []
         for n in dict.fromkeys(names):
             if n == "_err":
@@ -312,7 +316,7 @@ class Remote:
         parts = []
         if aggs:
             parts.append(f"{_n(len(aggs), 'aggregate query', 'aggregate queries')} answered by the server "
-                         f"({_n(sum(a.rows for a in aggs), 'row')} in all: " + "; ".join(dict.fromkeys(a.what for a in aggs)) + ")")
+                         f"({_n(sum(a.rows for a in aggs), 'row')} in all: " + " | ".join(dict.fromkeys(a.what for a in aggs)) + ")")
         if pulls:
             cols = sorted({c for a in pulls for c in a.columns})
             parts.append(f"{_n(sum(a.rows for a in pulls), 'row')} pulled in {_n(len(pulls), 'query', 'queries')} "

@@ -122,3 +122,34 @@ def test_investigate_pushdown_chdb_http_shim_says_what_the_server_answered(inc):
     assert "the logs stayed on the ClickHouse server" in la["telemetry_gap"]
     assert all("clickhouse://" not in v and "127.0.0.1" not in v for v in la.values())
     assert any("quantilesExactInclusiveIf(0.95, 0.99)" in q for q in f.queries)
+
+
+def test_investigate_pushdown_chdb_http_shim_refuses_a_pull_past_the_cap(inc, monkeypatch):
+    """A row-based question that would pull more rows than MAX_PULL is an error naming the detector and the count,
+    never findings drawn from a cut frame."""
+    from obsnb.investigation import remote
+
+    t0, t1 = WINDOW
+    logs_n = sum(t0 - 60 * MIN <= r["Timestamp"] < t1 for r in LOGS)
+    monkeypatch.setattr(remote, "MAX_PULL", logs_n - 1)
+    with pytest.raises(ob.BackendError, match=rf"ob.investigate \(reading\): more than {logs_n - 1:,} logs rows") as exc:
+        ob.investigate(logs="inc", spans="inc", start=t0, end=t1, baseline="60min")
+    assert "127.0.0.1" not in str(exc.value)
+    monkeypatch.setattr(remote, "MAX_PULL", logs_n)  # exactly the rows there: no error
+    assert ob.investigate(logs="inc", start=t0, end=t1, baseline="60min").evidence["logs"] == logs_n
+
+
+def test_investigate_pushdown_chdb_http_shim_a_server_fault_is_an_error(inc, monkeypatch):
+    """The server failing one aggregate mid-investigation raises the backend's error, with no findings."""
+    spy = inc
+    real = spy.shim
+
+    def failing(req):
+        if "quantilesExactInclusiveIf" in req.body.decode():
+            from chdb_shim import _error
+            return _error("Code: 241. DB::Exception: Memory limit exceeded. (MEMORY_LIMIT_EXCEEDED)")
+        return real(req)
+    monkeypatch.setattr(spy, "shim", failing)
+    t0, t1 = WINDOW
+    with pytest.raises(ob.BackendError, match="Memory limit exceeded"):
+        ob.investigate(spans="inc", start=t0, end=t1, baseline="60min")
