@@ -3,7 +3,8 @@
 Seeded and built from numbers chosen here, so the tests know what is in it: 80 minutes from :data:`T0`, the
 window is the last 20 (:data:`WINDOW`), the baseline the 60 before it. In the window
 
-* ``checkout``'s CLIENT calls to ``payments`` (``peer.service``) fail one in two (before: one in 100);
+* ``checkout``'s CLIENT calls to ``payments`` (``peer.service``) fail one in two, and one in ten more answers
+  HTTP 503 with an Ok status (before: one in 100 fails); ``catalog`` calls ``inventory.internal`` (``url.full``);
 * ``catalog``'s SERVER operation ``GET /items`` takes 4x as long (lognormal around 40 ms before, 160 ms in it);
 * the log host ``w3`` (``host.name``) is silent from :data:`SILENT_FROM` on (every host logs every ~20 s);
 * error lines (``SeverityText`` ERROR), 1 in 50 before and 1 in 4 in the window, carry ``region`` = ``eu-2`` on
@@ -31,7 +32,8 @@ N_SPANS = 30_000
 def spans(n: int = N_SPANS, seed: int = 3) -> list[dict]:
     rng = np.random.default_rng(seed)
     t = T0 + np.sort(rng.integers(0, 80 * MIN, n))
-    which = rng.integers(0, 3, n)           # 0: checkout -> payments (client), 1: catalog GET /items, 2: checkout POST /buy
+    # 0: checkout -> payments (client), 1: catalog GET /items, 2: checkout POST /buy, 3: catalog -> inventory (client)
+    which = rng.integers(0, 4, n)
     u = rng.random(n)
     base = rng.lognormal(np.log(40.0), 0.3, n)  # ms
     out = []
@@ -41,8 +43,12 @@ def spans(n: int = N_SPANS, seed: int = 3) -> list[dict]:
         ms = base[i] * (4 if w == 1 and during else 1)
         err = w == 0 and u[i] < (0.5 if during else 0.01)
         name, svc, kind = (("charge", "checkout", "Client"), ("GET /items", "catalog", "Server"),
-                           ("POST /buy", "checkout", "Server"))[w]
-        attrs = {"peer.service": "payments"} if w == 0 else {"http.route": name.split(" ")[1]}
+                           ("POST /buy", "checkout", "Server"), ("GET", "catalog", "Client"))[w]
+        attrs = {"peer.service": "payments"} if w == 0 else {"http.route": name.split(" ")[-1]}
+        if w == 0:  # an HTTP 503 with an Ok status is a failure too
+            attrs["http.response.status_code"] = "503" if during and 0.5 <= u[i] < 0.6 else "200"
+        if w == 3:  # the dependency is the host of the URL (user and port dropped)
+            attrs = {"url.full": f"https://svc:pw@inventory.internal:8443/stock/{i % 7}"}
         out.append({"Timestamp": int(t[i]), "TraceId": f"{i + 1:032x}", "SpanId": f"{i + 1:016x}", "ParentSpanId": "",
                     "TraceState": "", "SpanName": name, "SpanKind": kind, "ServiceName": svc,
                     "ResourceAttributes": {"host.name": f"h{i % 5}"}, "ScopeName": "otel", "ScopeVersion": "1",

@@ -88,6 +88,15 @@ def test_investigate_pushdown_chdb_http_shim_equals_frames_and_answers_are_small
     got = {(f["kind"], (f["entity"] or {}).get("value")) for f in a["findings"]}
     assert {("degraded_dependency", "payments"), ("latency_regression", "catalog / GET /items"), ("silence", "w3"),
             ("suspect", "eu-2"), ("error_spike", None)} <= got
+    # the numbers counted from the fixture: failed payments calls (an Error status or an HTTP 5xx) in the window
+    pay = next(f for f in a["findings"] if f["kind"] == "degraded_dependency")["numbers"]
+    charge = [r for r in SPANS if r["SpanName"] == "charge"]
+    failed = [r for r in charge if r["StatusCode"] == "Error" or r["SpanAttributes"].get("http.response.status_code") == "503"]
+    assert pay["calls_during"] == sum(t0 <= r["Timestamp"] < t1 for r in charge)
+    assert pay["errors_during"] == sum(t0 <= r["Timestamp"] < t1 for r in failed)
+    assert pay["errors_before"] == sum(lo <= r["Timestamp"] < t0 for r in failed)
+    clients = sum(lo <= r["Timestamp"] < t1 and r["SpanKind"] == "Client" for r in SPANS)
+    assert remote.looked_at["degraded_dependency"].startswith(f"2 dependencies of {clients:,} client/producer spans")
     silence = next(f for f in a["findings"] if f["kind"] == "silence" and f["entity"]["value"] == "w3")
     last_w3 = max(r["Timestamp"] for r in LOGS if r["ResourceAttributes"]["host.name"] == "w3")
     assert silence["start"] == pl.Series([last_w3]).cast(pl.Datetime("ns", "UTC")).dt.strftime("%Y-%m-%dT%H:%M:%S%.3fZ")[0]
