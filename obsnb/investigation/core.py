@@ -87,7 +87,7 @@ def investigate(logs: Any = None, spans: Any = None, metrics: Any = None, *, sta
     notes = [n.replace("{rows}", f"{evidence[k]:,}") for n, k in ((n1, "logs"), (n2, "spans"), (n3, "metrics")) if n]
     for rm in remotes:
         notes += [f"the reading of the vocabulary and the window: {t}" for t in (rm.told("reading"), rm.told("prepare")) if t]
-        rm.session.client.close()
+        rm.close()
     if notes:  # how the evidence was read, where a reader of telemetry gaps looks
         looked["telemetry_gap"] = "; ".join([looked.get("telemetry_gap", ""), *notes]).lstrip("; ")
     gaps, n_rejected = rejected_findings({"logs": logs, "spans": spans, "metrics": metrics}, ctx.t0, ctx.t1)

@@ -235,7 +235,7 @@ class Remote:
         """Rows of the evidence, only the canonical columns ``names`` (plus ``_err``), as the loaded frame has them:
         the first ``limit`` (an example), else all of them, up to :data:`MAX_PULL` (more is a BackendError)."""
         pulled_cap = MAX_PULL
-        sel, post = [], []
+        sel, post, alias = [], [], {}  # a column's name is data (an attribute key): never in the SQL, an alias is
         for n in dict.fromkeys(names):
             if n == "_err":
                 sel.append(f"{self.err} AS `_err`")
@@ -245,14 +245,15 @@ class Remote:
                 post.append(n)
             elif n in ("_source", "_line") or n not in self.schema:
                 continue
-            elif n in (self.time, "end"):
-                sel.append(f"{ch.SPANS_COLUMNS['end'][1] if n == 'end' else 'toUnixTimestamp64Nano(Timestamp)'} AS `{n}`")
             else:
-                sel.append(f"{self.expr(n)} AS `{n}`")
+                alias[f"_c{len(alias)}"] = n
+                x = ch.SPANS_COLUMNS["end"][1] if n == "end" else "toUnixTimestamp64Nano(Timestamp)" if n == self.time \
+                    else self.expr(n)
+                sel.append(f"{x} AS _c{len(alias) - 1}")
         cap = limit if limit is not None else pulled_cap + 1
         sql = (f"SELECT {', '.join(sel) or '1 AS _one'} FROM {self.table} WHERE {self.where} AND ({where}) "
                f"ORDER BY {order} LIMIT {int(cap)}")
-        got = self.ask(what, sql, pulled=True)
+        got = self.ask(what, sql, pulled=True).rename(lambda c: alias.get(c, c))
         self.log[-1].columns = tuple(n for n in dict.fromkeys(names) if n in self.schema or n == "_err")
         if limit is None and got.height > pulled_cap:
             raise BackendError(f"ob.investigate ({self.detector}): more than {pulled_cap:,} {self.kind} rows to pull for "
@@ -306,6 +307,9 @@ class Remote:
         return register_io_source(source, schema=full)
 
     # -------------------------------------------------------------------------------------------- telling
+    def close(self) -> None:
+        self.session.client.close()
+
     def told(self, detector: str) -> str:
         """What ``detector`` asked of the server and what it pulled, for ``looked_at`` (empty: nothing)."""
         mine = [a for a in self.log if a.detector == detector]

@@ -49,8 +49,8 @@ def buckets(rm: Remote, what: str, during: tuple[int, int], step: int, where: st
 def top_values(rm: Remote, what: str, col: str, where: str, k: int) -> pl.DataFrame:
     """``col`` and ``len``: the ``k`` values with the most rows matching ``where`` (ties by value)."""
     x = rm.expr(col)
-    return rm.ask(what, f"SELECT {x} AS `{col}`, toInt64(count()) AS len FROM {rm.table} WHERE {rm.where} AND ({where}) "
-                        f"GROUP BY `{col}` ORDER BY len DESC, `{col}` ASC NULLS LAST LIMIT {int(k)}")
+    return rm.ask(what, f"SELECT {x} AS _v, toInt64(count()) AS len FROM {rm.table} WHERE {rm.where} AND ({where}) "
+                        f"GROUP BY _v ORDER BY len DESC, _v ASC NULLS LAST LIMIT {int(k)}").rename({"_v": col})
 
 
 def distinct(rm: Remote, what: str, exprs: dict[str, str], where: str = "1") -> dict:
@@ -104,8 +104,9 @@ def slowest(rm: Remote, what: str, where: str, dur: str = "duration_ms") -> str 
 
 def present_shares(rm: Remote, what: str, cols: list[str], where: str) -> dict:
     """Per column, the share of rows matching ``where`` where it is not null."""
-    sel = ", ".join(f"avg(isNotNull({rm.expr(c)})) AS `{c}`" for c in cols)
-    return rm.ask(what, f"SELECT {sel} FROM {rm.table} WHERE {rm.where} AND ({where})").row(0, named=True)
+    sel = ", ".join(f"avg(isNotNull({rm.expr(c)})) AS _c{i}" for i, c in enumerate(cols))
+    row = rm.ask(what, f"SELECT {sel} FROM {rm.table} WHERE {rm.where} AND ({where})").row(0)
+    return dict(zip(cols, row))
 
 
 def suspect_counts(rm: Remote, what: str, cols: list[str], where: str, n_inc: int, n_base: int, top: int) -> pl.DataFrame:
@@ -137,12 +138,12 @@ w AS (SELECT _e, t, t - lagInFrame(t) OVER win AS d, row_number() OVER win AS rn
 g AS (SELECT _e, t, d FROM w WHERE rn > 1),
 s AS (SELECT _e, quantileExactInclusiveIf(0.95)(toFloat64(d), t < {int(lo)}) AS cad_b, maxIf(d, t < {int(lo)}) AS max_b,
       toInt64(countIf(t < {int(lo)})) AS _nb, quantileExactInclusive(0.5)(toFloat64(d)) * 2 AS cad_a FROM g GROUP BY _e)
-SELECT g._e AS `{col}`, g.t AS _t, g.d AS _d, g.t - g.d AS _g0, n._n AS _n, s._nb AS _nb,
+SELECT g._e AS _e, g.t AS _t, g.d AS _d, g.t - g.d AS _g0, n._n AS _n, s._nb AS _nb,
        multiIf(s._nb >= 20, s.cad_b, s._nb >= 3, toFloat64(s.max_b), s.cad_a) AS _cad
 FROM g INNER JOIN s ON g._e = s._e INNER JOIN n ON g._e = n._e
 WHERE _t > {int(lo)} AND _g0 < {int(hi)} AND _d > greatest(toFloat64({int(minimum)}), _cad * {int(factor)}) AND (_nb >= 3 OR _n >= 20)
-ORDER BY _d DESC, `{col}` ASC, _t ASC LIMIT {int(k)}"""
-    return rm.ask(what, sql)
+ORDER BY _d DESC, _e ASC, _t ASC LIMIT {int(k)}"""
+    return rm.ask(what, sql).rename({"_e": col})
 
 
 def examples(rm: Remote, what: str, where: str, k: int, latest: bool = False, names: list[str] | None = None) -> pl.DataFrame:

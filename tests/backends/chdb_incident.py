@@ -8,7 +8,8 @@ window is the last 20 (:data:`WINDOW`), the baseline the 60 before it. In the wi
 * ``catalog``'s SERVER operation ``GET /items`` takes 4x as long (lognormal around 40 ms before, 160 ms in it);
 * the log host ``w3`` (``host.name``) is silent from :data:`SILENT_FROM` on (every host logs every ~20 s);
 * error lines (``SeverityText`` ERROR), 1 in 50 before and 1 in 4 in the window, carry ``region`` = ``eu-2`` on
-  90% of them, the other lines on 25%; every 37th other line of a host is a ``warn`` (a ``level_original``).
+  90% of them, the other lines on 25%; every 37th other line of a host is a ``warn`` (a ``level_original``), every 50th has an attribute whose key and value
+  hold quotes and a backtick (data, never SQL).
 
 :data:`SPANS` are far more rows than any answer the investigation may pull (the tests bound the answers).
 Tables are created in database :data:`DB` with :mod:`otel_schema`'s DDL: ``otel_traces``, ``otel_logs``
@@ -73,7 +74,8 @@ def logs(seed: int = 5) -> list[dict]:
                         "SeverityNumber": 17 if err else 13 if j % 37 == 0 else 9,
                         "ServiceName": "worker", "Body": "upstream call failed" if err else f"handled batch {j}",
                         "ResourceAttributes": {"host.name": f"w{h}"}, "ScopeName": "app",
-                        "LogAttributes": {"region": region}, "EventName": ""})
+                        "LogAttributes": {"region": region, **({"odd`) --'key": "x'y"} if j % 50 == 0 else {})},
+                        "EventName": ""})
     out.sort(key=lambda r: r["Timestamp"])
     return out
 
