@@ -297,7 +297,8 @@ class Remote:
             names = list(with_columns) if with_columns is not None else list(full)
             if predicate is not None:
                 names += [c for c in predicate.meta.root_names() if c not in names]
-            got = self.rows_of(f"{len(names)} columns ({', '.join(names)})", names)
+            first = n_rows if predicate is None else None  # the first rows only: a LIMIT
+            got = self.rows_of(f"{len(names)} columns ({', '.join(names)})", names, limit=first)
             if predicate is not None:
                 got = got.filter(predicate)
             if n_rows is not None:

@@ -162,3 +162,22 @@ def test_investigate_pushdown_chdb_http_shim_a_server_fault_is_an_error(inc, mon
     t0, t1 = WINDOW
     with pytest.raises(ob.BackendError, match="Memory limit exceeded"):
         ob.investigate(spans="inc", start=t0, end=t1, baseline="60min")
+
+
+@pytest.mark.parametrize("source", ["inc", "inc-older"])
+def test_investigate_pushdown_chdb_http_shim_lazy_evidence_pulls_only_what_a_query_reads(inc, source):
+    """The row-based questions' frame: each polars query pulls only its columns (as ob.load has them), a head a LIMIT."""
+    from obsnb.investigation.remote import Remote
+
+    t0, t1 = WINDOW
+    lo = t0 - 60 * MIN
+    rm = Remote(source, "logs", lo, t1)
+    frame = ob.load(source, "logs", start=lo, end=t1, engine="polars")
+    cols = ["time", "level", "level_original", "host.name", "region", "trace_id"]
+    got = rm.lazy().select(cols).collect()
+    assert got.equals(frame.select(cols))
+    assert set(rm.log[-1].columns) == set(cols) and rm.log[-1].rows == frame.height and "Body" not in rm.log[-1].sql
+    assert set(got.get_column("level_original").drop_nulls()) == {"warn"}
+    first = rm.lazy().select("event").head(3).collect()
+    assert first.equals(frame.select("event").head(3)) and rm.log[-1].sql.endswith("LIMIT 3")
+    rm.close()
