@@ -86,7 +86,8 @@ def investigate(logs: Any = None, spans: Any = None, metrics: Any = None, *, sta
                 else count(x) for x, k in ((lg, "logs"), (sp, "spans"), (me, "metrics"))}
     notes = [n.replace("{rows}", f"{evidence[k]:,}") for n, k in ((n1, "logs"), (n2, "spans"), (n3, "metrics")) if n]
     for rm in remotes:
-        notes += [f"the reading of the vocabulary and the window: {t}" for t in (rm.told("reading"), rm.told("prepare")) if t]
+        notes += [f"{how}: {t}" for how, t in (("placing the window", rm.told("prepare")),
+                                              ("the reading of the vocabulary", rm.told("reading"))) if t]
         rm.close()
     if notes:  # how the evidence was read, where a reader of telemetry gaps looks
         looked["telemetry_gap"] = "; ".join([looked.get("telemetry_gap", ""), *notes]).lstrip("; ")

@@ -117,10 +117,8 @@ def _from_backend(source: str, kind: str, start: Any, end: Any, baseline: Any) -
     scheme = source.split("://", 1)[0] if "://" in source else "named"
     if kind in ("logs", "spans") and is_clickhouse(source):
         note = (f"the {kind} stayed on the ClickHouse server: {{rows}} rows from {fmt_time(lo)} to {fmt_time(t1)} (the "
-                "window and its baseline); the detectors' counts, per-bucket errors, per-dependency and per-operation "
-                "tables, gaps and per-value counts were aggregated server-side, and only examples (LIMIT) and the "
-                "columns the row-based questions read were pulled (each detector's line says which; the SQL is "
-                "Findings.queries)")
+                "window and its baseline), aggregated there; only examples (LIMIT) and the columns of the row-based "
+                "questions were pulled (each detector's line says which; the SQL is Findings.queries)")
         return Remote(source, kind, lo, t1), None, note
     df = F.to_polars(api.load(source, kind, start=lo, end=t1, engine="polars"))
     note = (f"the {kind} came from a {scheme} backend: {df.height:,} rows from {fmt_time(lo)} to {fmt_time(t1)} "
