@@ -149,9 +149,9 @@ def custom_errors(errors: Any) -> dict:
         import polars as pl
 
         if not isinstance(errors, pl.Expr):
-            raise UsageError(f"errors={_what(errors)} cannot be computed by a backend: it takes {{'column': value(s)}} "
-                             "or a polars comparison such as pl.col('status_code') >= 500; or load the rows and run "
-                             "ob.error_rate on the frame")
+            raise UsageError(f"errors={_what(errors)} cannot be computed by a backend: it takes {{'column': value(s)}}, "
+                             "a boolean column's name or a polars comparison such as pl.col('status_code') >= 500; or "
+                             "load the rows and run ob.error_rate on the frame")
         import json
 
         try:
