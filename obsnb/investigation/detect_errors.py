@@ -96,8 +96,13 @@ def _detail(row: dict) -> dict:
 def _first_error_row(ctx: Ctx, kind: str) -> pl.DataFrame:
     """The window's first error row (of the logs or the spans): a LIMIT 1 of the server, or from the frame."""
     rm = remote_of(ctx, kind)
-    if rm is not None:
-        return R.examples(rm, "the window's first error (LIMIT 1)", f"{rm.during(ctx.t0, ctx.t1)} AND {rm.err}", 1)
+    if rm is not None:  # the columns the finding shows only
+        r = ctx.reading
+        shown = (["time", r.event_column, "service", "level", "trace_id", "_source", "_line", *_DETAIL, *r.entity,
+                  *([r.key] if r.key else [])] if kind == "logs" else
+                 ["start", "name", "service", "trace_id", "span_id", "status_message"])
+        return R.examples(rm, "the window's first error (LIMIT 1)", f"{rm.during(ctx.t0, ctx.t1)} AND {rm.err}", 1,
+                          names=shown)
     col = "time" if kind == "logs" else "start"
     lf = getattr(ctx, kind).filter(ctx.during(col) & pl.col("_err"))
     # the first time as epoch ns (``context.examples`` bounds by a Python datetime, which drops the nanoseconds

@@ -181,3 +181,20 @@ def test_investigate_pushdown_chdb_http_shim_lazy_evidence_pulls_only_what_a_que
     first = rm.lazy().select("event").head(3).collect()
     assert first.equals(frame.select("event").head(3)) and rm.log[-1].sql.endswith("LIMIT 3")
     rm.close()
+
+
+def test_investigate_pushdown_chdb_http_shim_spans_alone_equal_frames(inc):
+    """Spans without logs: the first error is the first failed span (LIMIT 1 of the columns it shows)."""
+    t0, t1 = WINDOW
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        remote = ob.investigate(spans="inc", start=t0, end=t1, baseline="60min")
+        frames = ob.investigate(spans=ob.load("inc", "spans", start=t0 - 60 * MIN, end=t1, engine="polars"),
+                                start=t0, end=t1, baseline="60min")
+    a, b = _numbers(json.loads(remote.to_json())), _numbers(json.loads(frames.to_json()))
+    a.pop("looked_at"), b.pop("looked_at")
+    assert a == b
+    first = next(f for f in a["findings"] if f["kind"] == "first_error")["numbers"]
+    failed = min((r for r in SPANS if t0 <= r["Timestamp"] < t1 and (r["StatusCode"] == "Error" or
+                  r["SpanAttributes"].get("http.response.status_code") == "503")), key=lambda r: r["Timestamp"])
+    assert (first["trace_id"], first["name"]) == (failed["TraceId"], failed["SpanName"])
