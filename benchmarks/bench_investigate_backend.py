@@ -23,6 +23,14 @@ Measured 2026-12-01 19:35 UTC on the shared 2-vCPU VM (load average ~11: other h
     pull    ob.load   30.74 s + ob.investigate   1.46 s =    32.20 s  (750,000 spans, 73,698 logs)
     ratio server / pull = 0.572
 
+Re-run 2026-12-01 20:51 UTC (load average ~8), after the first error's example was projected to its columns:
+
+    built 1,000,000 spans and 100,000 log lines in chdb in 6.8 s
+    findings: degraded_dependency, error_spike, first_error, silence, telemetry_gap (the same both ways)
+    server  ob.investigate(clickhouse source)               12.58 s  (36 queries; evidence 750,000 spans, 73,698 logs)
+    pull    ob.load   37.57 s + ob.investigate   1.49 s =    39.06 s  (750,000 spans, 73,698 logs)
+    ratio server / pull = 0.322
+
 Every server query scans the window's rows again (36 of them: no result is shared between detectors), so the
 server's time grows with the number of questions, the pull's with the rows and columns that cross HTTP.
 """
