@@ -130,23 +130,28 @@ _CANONICAL_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 def custom_errors(errors: Any) -> dict:
     """A caller's ``errors=`` as data a backend compiler translates (see :class:`obsnb.sources.pushdown.Aggregation`).
 
-    Translated: ``{"column": value or [values]}`` (every column holds one of its values, as in memory) and a
-    polars expression made of ``pl.col(c) <op> literal`` (``==``, ``!=``, ``<``, ``<=``, ``>``, ``>=``),
-    ``pl.col(c).is_in([...])``, ``&`` and ``|``. ``level`` takes the canonical names (``ERROR``, ...), which
-    the backend matches in every spelling the loader maps to them. Anything else (a boolean column's
-    name, a mask, a time window, other expressions, boolean values) is a :class:`UsageError` naming it.
+    Translated: ``{"column": value or [values]}`` (every column holds one of its values, as in memory), a
+    boolean column's name, and a polars expression made of ``pl.col(c) <op> literal`` (``==``, ``!=``, ``<``,
+    ``<=``, ``>``, ``>=``), ``pl.col(c).is_in([...])``, ``pl.col(c).str.contains(text)`` (a regex, or
+    ``literal=True``), ``pl.col(c).str.starts_with(text)``, a boolean ``pl.col(c)``, ``&``, ``|`` and ``~``
+    (tree leaves ``("text", column, "regex" | "literal" | "prefix", text, negated)`` and ``("true", column,
+    negated)``). ``level`` takes the canonical names (``ERROR``, ...), which
+    the backend matches in every spelling the loader maps to them. Anything else (a mask, a time window,
+    other expressions, boolean values) is a :class:`UsageError` naming it.
     """
     if isinstance(errors, dict):
         if not errors:
             raise UsageError("errors={} names no column: pass {'column': value(s)}")
         tree = ("and", [_leaf_in(str(c), v) for c, v in errors.items()])
+    elif isinstance(errors, str):  # a boolean column's name: true there
+        tree = ("true", errors, False)
     else:
         import polars as pl
 
         if not isinstance(errors, pl.Expr):
-            raise UsageError(f"errors={_what(errors)} cannot be computed by a backend: it takes {{'column': value(s)}} "
-                             "or a polars comparison such as pl.col('status_code') >= 500; or load the rows and run "
-                             "ob.error_rate on the frame")
+            raise UsageError(f"errors={_what(errors)} cannot be computed by a backend: it takes {{'column': value(s)}}, "
+                             "a boolean column's name or a polars comparison such as pl.col('status_code') >= 500; or "
+                             "load the rows and run ob.error_rate on the frame")
         import json
 
         try:
@@ -216,15 +221,44 @@ def _expr_tree(node: dict, shown: str) -> tuple:
             if isinstance(lit, str):
                 raise UsageError(f"errors= expression {shown}: a backend orders numbers, not text ({col} {op} {lit!r})")
             return ("cmp", col, op, lit)
+    if isinstance(node.get("Column"), str):  # a boolean column alone
+        return ("true", node["Column"], False)
     fn = node.get("Function")
+    args = (fn.get("input") or []) if isinstance(fn, dict) else []
+    what = fn.get("function") if isinstance(fn, dict) else None
+    if what == {"Boolean": "Not"} and len(args) == 1:
+        return _negate(_expr_tree(args[0], shown))
+    text = what.get("StringExpr") if isinstance(what, dict) else None
+    if text is not None and len(args) == 2 and isinstance(args[0].get("Column"), str) and isinstance(_literal(args[1]), str):
+        how = ("literal" if text["Contains"].get("literal") else "regex") if isinstance(text, dict) and "Contains" in text \
+            else "prefix" if text == "StartsWith" else None
+        if how is not None:
+            return ("text", args[0]["Column"], how, _literal(args[1]), False)
     if isinstance(fn, dict) and isinstance(fn.get("function"), dict) and "IsIn" in str(fn["function"]):
         args = fn.get("input") or []
         if len(args) == 2 and isinstance(args[0].get("Column"), str) and isinstance(_literal(args[1]), tuple) \
                 and "'nulls_equal': True" not in str(fn["function"]):
             return _leaf_in(args[0]["Column"], _literal(args[1]))
     raise UsageError(f"errors= expression {shown} cannot be computed by a backend: it takes comparisons of a column "
-                     "with a literal (==, !=, <, <=, >, >=), is_in([...]), & and |; or load the rows and run "
-                     "ob.error_rate on the frame")
+                     "with a literal (==, !=, <, <=, >, >=), is_in([...]), str.contains(text), str.starts_with(text), a "
+                     "boolean column, &, | and ~; or load the rows and run ob.error_rate on the frame")
+
+
+_NEGATED = {">": "<=", ">=": "<", "<": ">=", "<=": ">"}
+
+
+def _negate(tree: tuple) -> tuple:
+    """``~tree``, pushed down to the leaves (De Morgan), each leaf negated as polars negates it: a row whose
+    column is null is null either way, so never an error (``not_in`` and a negated text or boolean leaf need the
+    column present; a negated comparison is the opposite comparison, null on a null or non-number)."""
+    op = tree[0]
+    if op in ("and", "or"):
+        return ("or" if op == "and" else "and", [_negate(t) for t in tree[1]])
+    if op in ("in", "not_in"):
+        return ("not_in" if op == "in" else "in", tree[1], tree[2])
+    if op == "cmp":
+        return ("cmp", tree[1], _NEGATED[tree[2]], tree[3])
+    return (*tree[:-1], not tree[-1])  # "text", "true": the last item says negated
 
 
 def _ns(t: Any) -> int | None:

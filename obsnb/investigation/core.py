@@ -13,6 +13,7 @@ from .engine import count
 from .evidence import frame_of
 from .findings import Findings
 from .rejects import rejected_findings
+from .remote import Remote, prepare_remote
 from .vocabulary import read_evidence
 
 __all__ = ["investigate"]
@@ -69,17 +70,25 @@ def investigate(logs: Any = None, spans: Any = None, metrics: Any = None, *, sta
     (lg, e1, n1), (sp, e2, n2), (me, e3, n3) = read
     engine = next((e for e in (e1, e2, e3) if e), None) or get_option("engine")
     engine = "polars" if engine == "polars" else "pandas"
-    reading = read_evidence(lg, sp, hints)
-    ctx = prepare(lg, sp, me, reading, start, end)
+    remotes = [x for x in (lg, sp) if isinstance(x, Remote)]
+    reading, ctx = prepare_remote(lg, sp, me, hints, start, end) if remotes else (read_evidence(lg, sp, hints), None)
+    ctx = ctx or prepare(lg, sp, me, reading, start, end)
     items = []
     looked: dict[str, str] = {}
     for kind, detect in _DETECTORS:
+        for rm in remotes:
+            rm.detector = detect.__name__
         found, text = detect(ctx)
+        text = "; ".join([text, *filter(None, (rm.told(detect.__name__) for rm in remotes))])
         items += found
         looked[kind] = f"{looked[kind]}; {text}" if kind in looked else text
-    evidence = {k: 0 if x is None else x.height if isinstance(x, pl.DataFrame) else count(x)
-                for x, k in ((lg, "logs"), (sp, "spans"), (me, "metrics"))}
+    evidence = {k: 0 if x is None else x.rows if isinstance(x, Remote) else x.height if isinstance(x, pl.DataFrame)
+                else count(x) for x, k in ((lg, "logs"), (sp, "spans"), (me, "metrics"))}
     notes = [n.replace("{rows}", f"{evidence[k]:,}") for n, k in ((n1, "logs"), (n2, "spans"), (n3, "metrics")) if n]
+    for rm in remotes:
+        notes += [f"{how}: {t}" for how, t in (("placing the window", rm.told("prepare")),
+                                              ("the reading of the vocabulary", rm.told("reading"))) if t]
+        rm.close()
     if notes:  # how the evidence was read, where a reader of telemetry gaps looks
         looked["telemetry_gap"] = "; ".join([looked.get("telemetry_gap", ""), *notes]).lstrip("; ")
     gaps, n_rejected = rejected_findings({"logs": logs, "spans": spans, "metrics": metrics}, ctx.t0, ctx.t1)
@@ -87,4 +96,6 @@ def investigate(logs: Any = None, spans: Any = None, metrics: Any = None, *, sta
     if n_rejected:
         evidence["rejected"] = n_rejected
     base = None if ctx.b0 is None else (ctx.b0, ctx.b1, ctx.baseline_how)
-    return Findings(items, reading, (ctx.t0, ctx.t1, ctx.window_how), base, evidence, looked, engine)
+    out = Findings(items, reading, (ctx.t0, ctx.t1, ctx.window_how), base, evidence, looked, engine)
+    out.queries = [a.sql for rm in remotes for a in rm.log]  # the SQL sent to a backend, to paste into its client
+    return out

@@ -3,10 +3,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import polars as pl
 
 from .context import Ctx, columns, count, ns_of, pct, q, run
+from . import remote_sql as R
 from .findings import Finding, fmt_duration, iso
+from .remote import Remote, q as sql_text, remote_of
 from .vocabulary import span_dependency_expr
 
 __all__ = ["dependencies", "latency_regressions"]
@@ -18,8 +22,24 @@ _REGRESSION = 1.5
 
 
 
-def _compare(ctx: Ctx, frame: pl.LazyFrame, key: str, time: str, dur: str) -> pl.DataFrame:
-    """Per ``key``: calls, errors, p95, p99 before (baseline) and during (window), aggregated in the engine."""
+@dataclasses.dataclass
+class _OnServer:
+    """The calls on a ClickHouse server: ``rm`` and the SQL of the rows (``where``) and of their ``key``."""
+    rm: Remote
+    where: str
+    key: str
+
+    def of(self, value: str, *more: str) -> str:
+        return " AND ".join([self.where, f"{self.key} = {sql_text(str(value))}", *more])
+
+
+def _compare(ctx: Ctx, frame: pl.LazyFrame, key: str, time: str, dur: str, srv: _OnServer | None = None) -> pl.DataFrame:
+    """Per ``key``: calls, errors, p95, p99 before (baseline) and during (window), aggregated in the engine
+    (or by the server: one GROUP BY with the window's and the baseline's quantiles)."""
+    if srv is not None:
+        before = (ctx.b0, ctx.b1) if ctx.b0 is not None else None
+        return R.compare(srv.rm, f"calls, errors, p95 and p99 per {key.strip('_')} in the window and the baseline",
+                         srv.key, srv.where, (ctx.t0, ctx.t1), before).rename({"_key": key})
     def agg(sel: pl.Expr, tag: str) -> pl.LazyFrame:
         return frame.filter(sel).group_by(key).agg(
             pl.len().alias(f"n_{tag}"), pl.col("_err").sum().alias(f"e_{tag}"),
@@ -42,32 +62,47 @@ def _degraded(row: dict) -> str | None:
 
 
 def _dep_findings(ctx: Ctx, frame: pl.LazyFrame, key: str, time: str, dur: str, source: str, col: str,
-                  call_of: str) -> list[Finding]:
+                  call_of: str, srv: _OnServer | None = None) -> list[Finding]:
     out = []
-    table = _compare(ctx, frame, key, time, dur)
-    for row in table.sort("n_d", descending=True).iter_rows(named=True):
+    table = _compare(ctx, frame, key, time, dur, srv)
+    for row in table.sort("n_d", descending=True, maintain_order=True).iter_rows(named=True):
         mode = _degraded(row)
         if mode is None or row[key] is None:
             continue
         calls = frame.filter(ctx.during(time) & (pl.col(key) == row[key]))
         if mode == "failing":
             bad = calls.filter(pl.col("_err"))
-            n_bad, lo, hi = run(bad.select(pl.len(), pl.col(time).min().alias("lo"), pl.col(time).max().alias("hi"))).row(0)
+            if srv is not None:
+                bad_sql = srv.of(row[key], srv.rm.during(ctx.t0, ctx.t1), srv.rm.err)
+                n_bad, lo, hi = R.bad_calls(srv.rm, f"the failed calls of {col} `{row[key]}`: how many, first, last", bad_sql)
+            else:
+                n_bad, lo, hi = run(bad.select(pl.len(), pl.col(time).min().alias("lo"), pl.col(time).max().alias("hi"))).row(0)
             s = ns_of(lo) if n_bad else ctx.t0
             e = ns_of(hi) if n_bad else ctx.t1
         else:  # the buckets whose own p95 is past the slowdown limit
             limit = max(_SLOWER * row["p95_b"], row["p95_b"] + _SLOWER_MS)
-            b = run(calls.group_by((pl.col(time).cast(pl.Int64) // ctx.every * ctx.every).alias("_b"))
-                    .agg(q(pl.col(dur).cast(pl.Float64), 0.95).alias("_p")).filter(pl.col("_p") > limit))
+            if srv is not None:
+                b = R.bucket_p95(srv.rm, f"p95 per bucket of {col} `{row[key]}` in the window",
+                                 srv.of(row[key], srv.rm.during(ctx.t0, ctx.t1)), ctx.every).filter(pl.col("_p") > limit)
+            else:
+                b = run(calls.group_by((pl.col(time).cast(pl.Int64) // ctx.every * ctx.every).alias("_b"))
+                        .agg(q(pl.col(dur).cast(pl.Float64), 0.95).alias("_p")).filter(pl.col("_p") > limit))
             s = int(b.get_column("_b").min()) if b.height else ctx.t0
             e = int(b.get_column("_b").max()) + ctx.every if b.height else ctx.t1
             bad = calls.filter(ctx.when(time, s, e) & (pl.col(dur).cast(pl.Float64) > limit))
-            n_bad = count(bad)
+            if srv is not None:
+                bad_sql = srv.of(row[key], srv.rm.during(s, e), f"Duration / 1000000 > {limit!r}")
+                n_bad = R.n_where(srv.rm, f"the slow calls of {col} `{row[key]}`", bad_sql)
+            else:
+                n_bad = count(bad)
         example = None
         if "trace_id" in columns(calls) and n_bad:  # the slowest bad call (the first such, in time order)
-            worst = run(bad.select(dur, time, "trace_id").sort([dur, time], descending=[True, False], nulls_last=True,
-                                                               maintain_order=True).head(1).select("trace_id"))
-            example = worst.item()
+            if srv is not None:
+                example = R.slowest(srv.rm, f"the slowest bad call of {col} `{row[key]}` (LIMIT 1)", bad_sql)
+            else:
+                worst = run(bad.select(dur, time, "trace_id").sort([dur, time], descending=[True, False], nulls_last=True,
+                                                                   maintain_order=True).head(1).select("trace_id"))
+                example = worst.item()
         nums = {"mode": mode, "calls_before": row["n_b"], "calls_during": row["n_d"], "errors_before": row["e_b"],
                 "errors_during": row["e_d"], "error_rate_before": row["r_b"], "error_rate_during": row["r_d"],
                 "p95_before_ms": row["p95_b"], "p95_during_ms": row["p95_d"], "p99_before_ms": row["p99_b"],
@@ -101,11 +136,17 @@ def dependencies(ctx: Ctx) -> tuple[list[Finding], str]:
         dep = span_dependency_expr(calls)
         dep = pl.coalesce([dep, pl.col("name")]) if dep is not None else pl.col("name")
         calls = calls.with_columns(dep.cast(pl.String).alias("_dep"))
-        n_calls, n = run(calls.select(pl.len(), pl.col("_dep").n_unique())).row(0)
+        rm = remote_of(ctx, "spans")
+        srv = _OnServer(rm, R.kind_in(rm, ("CLIENT", "PRODUCER")), rm.dependency()) if rm is not None else None
+        if srv is not None:
+            got = R.distinct(rm, "client/producer spans and their dependencies", {"n": srv.key}, srv.where)
+            n_calls, n = got["len"], got["n"]
+        else:
+            n_calls, n = run(calls.select(pl.len(), pl.col("_dep").n_unique())).row(0)
         n = n if n_calls else 0
         looked.append(f"{n} dependencies of {n_calls:,} client/producer spans")
         out += _dep_findings(ctx, calls, "_dep", "start", "duration_ms", "client spans", "dependency",
-                             'ob.latency(client_spans[client_spans["dependency"] == "{v}"], by="dependency", every="5min")')
+                             'ob.latency(client_spans[client_spans["dependency"] == "{v}"], by="dependency", every="5min")', srv)
     lg = ctx.logs
     r = ctx.reading
     if lg is not None and r.log_dependency and r.log_duration and not out:
@@ -128,9 +169,17 @@ def latency_regressions(ctx: Ctx) -> tuple[list[Finding], str]:
         own = sp.filter(~pl.col("kind").cast(pl.String).is_in(["CLIENT", "PRODUCER"]).fill_null(False))
         own = own.with_columns(pl.concat_str([pl.col("service").cast(pl.String).fill_null("?"), pl.lit(" / "),
                                               pl.col("name").cast(pl.String).fill_null("?")]).alias("_op"))
-        looked.append(f"{run(own.select(pl.col('_op').n_unique())).item()} span operations")
+        rm = remote_of(ctx, "spans")
+        srv = None
+        if rm is not None:
+            op = f"concat(ifNull({rm.expr('service')}, '?'), ' / ', ifNull({rm.expr('name')}, '?'))"
+            srv = _OnServer(rm, R.kind_in(rm, ("CLIENT", "PRODUCER"), negate=True), op)
+            n_ops = R.distinct(rm, "the span operations (service / name)", {"n": op}, srv.where)["n"]
+        else:
+            n_ops = run(own.select(pl.col('_op').n_unique())).item()
+        looked.append(f"{n_ops} span operations")
         out += _regressions(ctx, own, "_op", "start", "duration_ms", "spans", "operation",
-                            'ob.latency(spans, by=["service", "name"], every="5min")')
+                            'ob.latency(spans, by=["service", "name"], every="5min")', srv)
     lg = ctx.logs
     r = ctx.reading
     if lg is not None and r.log_duration and not out:
@@ -147,15 +196,15 @@ def latency_regressions(ctx: Ctx) -> tuple[list[Finding], str]:
 
 
 def _regressions(ctx: Ctx, frame: pl.LazyFrame, key: str, time: str, dur: str, source: str, col: str,
-                 call: str) -> list[Finding]:
-    table = _compare(ctx, frame, key, time, dur)
+                 call: str, srv: _OnServer | None = None) -> list[Finding]:
+    table = _compare(ctx, frame, key, time, dur, srv)
     table = table.filter((pl.col("n_b") >= 20) & (pl.col("n_d") >= _MIN_CALLS) & pl.col("p95_b").is_not_null()
                          & (pl.col("p95_d") >= _REGRESSION * pl.col("p95_b")) & (pl.col("p95_d") - pl.col("p95_b") >= _SLOWER_MS))
     table = table.with_columns((pl.col("p95_d") / pl.col("p95_b")).alias("x")).sort([pl.col("x"), pl.col(key).cast(pl.String)],
                                                                                    descending=[True, False])
     out = []
     for row in table.head(5).iter_rows(named=True):
-        s, e = _slow_buckets(ctx, frame, key, row[key], time, dur, row["p95_b"])
+        s, e = _slow_buckets(ctx, frame, key, row[key], time, dur, row["p95_b"], srv)
         nums = {"count_before": row["n_b"], "count_during": row["n_d"], "p95_before_ms": row["p95_b"],
                 "p95_during_ms": row["p95_d"], "p99_before_ms": row["p99_b"], "p99_during_ms": row["p99_d"],
                 "times_slower_p95": row["x"], "from": source, "slow_from": iso(s), "slow_until": iso(e),
@@ -168,16 +217,21 @@ def _regressions(ctx: Ctx, frame: pl.LazyFrame, key: str, time: str, dur: str, s
     return out
 
 
-def _slow_buckets(ctx: Ctx, frame: pl.LazyFrame, key: str, value, time: str, dur: str, p95_b: float) -> tuple[int, int]:
+def _slow_buckets(ctx: Ctx, frame: pl.LazyFrame, key: str, value, time: str, dur: str, p95_b: float,
+                  srv: _OnServer | None = None) -> tuple[int, int]:
     """The first bucket's start and the last one's end, of the window's buckets whose own p95 of ``value`` is as
     far above the baseline's p95 as a regression needs (the window itself when none is: the slowdown is in the
     whole window's calls only)."""
     step = ctx.every
-    b = run(frame.filter(ctx.during(time) & (pl.col(key) == value))
-            .group_by((pl.col(time).cast(pl.Int64) // step * step).alias("b"))
-            .agg(q(pl.col(dur).cast(pl.Float64), 0.95).alias("p95"))
-            .filter((pl.col("p95") >= _REGRESSION * p95_b) & (pl.col("p95") - p95_b >= _SLOWER_MS))
-            .select(pl.col("b").min().alias("lo"), pl.col("b").max().alias("hi")))
+    slow = (pl.col("p95") >= _REGRESSION * p95_b) & (pl.col("p95") - p95_b >= _SLOWER_MS)
+    if srv is not None:
+        per = R.bucket_p95(srv.rm, f"p95 per bucket of `{value}` in the window", srv.of(value, srv.rm.during(ctx.t0, ctx.t1)),
+                           step).rename({"_b": "b", "_p": "p95"}).lazy()
+    else:
+        per = (frame.filter(ctx.during(time) & (pl.col(key) == value))
+               .group_by((pl.col(time).cast(pl.Int64) // step * step).alias("b"))
+               .agg(q(pl.col(dur).cast(pl.Float64), 0.95).alias("p95")))
+    b = run(per.filter(slow).select(pl.col("b").min().alias("lo"), pl.col("b").max().alias("hi")))
     lo, hi = b.row(0)
     if lo is None:
         return ctx.t0, ctx.t1

@@ -7,8 +7,10 @@ import polars as pl
 from ..analysis.failures import HTTP_STATUS_COLUMNS, OUTCOME_COLUMNS
 from ..analysis._templates import pattern_id, templates
 from ..analysis.patterns import mask_expr
-from .context import TS, Ctx, columns, examples, ns_of, pct, run
+from .context import TS, Ctx, columns, ns_of, pct, run
+from . import remote_sql as R
 from .findings import Finding, dur_arg, fmt_duration, iso
+from .remote import remote_of
 from .vocabulary import structured_events
 
 __all__ = ["error_spikes", "first_error", "suspects", "new_patterns"]
@@ -20,8 +22,14 @@ _DETAIL = ("error_type", "error", "error.type", "error.message", "exception", "e
 def _spike(ctx: Ctx, frame: pl.LazyFrame, col: str, what: str, entity: tuple[str, str] | None) -> tuple[Finding | None, int]:
     """(the spike, or None; the rows in the window): counts and per-bucket counts from the engine."""
     err = pl.col("_err")
-    n_d, e_d, n_b, e_b = run(frame.select(ctx.during(col).sum().alias("n_d"), (ctx.during(col) & err).sum().alias("e_d"),
-                                          ctx.before(col).sum().alias("n_b"), (ctx.before(col) & err).sum().alias("e_b"))).row(0)
+    rm = remote_of(ctx, "logs" if col == "time" else "spans")
+    window = (ctx.t0, ctx.t1)
+    if rm is not None:
+        n_d, e_d, n_b, e_b = R.counts(rm, "rows and errors in the window and the baseline", window,
+                                      (ctx.b0, ctx.b1) if ctx.b0 is not None else None)
+    else:
+        n_d, e_d, n_b, e_b = run(frame.select(ctx.during(col).sum().alias("n_d"), (ctx.during(col) & err).sum().alias("e_d"),
+                                              ctx.before(col).sum().alias("n_b"), (ctx.before(col) & err).sum().alias("e_b"))).row(0)
     n_d, e_d, n_b, e_b = int(n_d), int(e_d), int(n_b or 0), int(e_b or 0)
     r_d = e_d / n_d if n_d else None
     r_b = e_b / n_b if n_b else None
@@ -33,9 +41,12 @@ def _spike(ctx: Ctx, frame: pl.LazyFrame, col: str, what: str, entity: tuple[str
         return None, n_d
     step = ctx.every
     during = frame.filter(ctx.during(col))
-    b = run(during.group_by((pl.col(col).cast(pl.Int64) // step * step).alias("b"))
-            .agg(pl.len().alias("n"), err.sum().alias("e")).sort("b")
-            .with_columns((pl.col("e") / pl.col("n")).alias("r")))
+    if rm is not None:
+        b = R.buckets(rm, f"rows and errors per {fmt_duration(step)} bucket of the window", window, step)
+    else:
+        b = run(during.group_by((pl.col(col).cast(pl.Int64) // step * step).alias("b"))
+                .agg(pl.len().alias("n"), err.sum().alias("e")).sort("b")
+                .with_columns((pl.col("e") / pl.col("n")).alias("r")))
     hot = b.filter((pl.col("r") > limit) & (pl.col("e") > 0))
     peak = b.sort(["r", "b"], descending=[True, False]).row(0, named=True)
     s, e = int(hot.get_column("b").min()), int(hot.get_column("b").max()) + step
@@ -43,7 +54,9 @@ def _spike(ctx: Ctx, frame: pl.LazyFrame, col: str, what: str, entity: tuple[str
             "rows_before": n_b, "error_rate_before": r_b, "peak_time": iso(peak["b"]), "peak_error_rate": peak["r"],
             "peak_errors": int(peak["e"]), "bucket": fmt_duration(step), "baseline": ctx.baseline_how}
     if "service" in columns(frame):
-        top = run(during.filter(err).group_by("service").len().sort(["len", "service"], descending=[True, False]).head(3))
+        top = R.top_values(rm, "the window's errors per service (top 3)", "service", f"{rm.during(*window)} AND {rm.err}", 3) \
+            if rm is not None else \
+            run(during.filter(err).group_by("service").len().sort(["len", "service"], descending=[True, False]).head(3))
         nums["errors_by_service"] = {str(k): int(v) for k, v in top.iter_rows()}
     before_txt = f"{pct(r_b)} before ({e_b:,} of {n_b:,})" if n_b else "no rows before the window to compare with"
     who = f" of `{entity[0]}`={entity[1]}" if entity else ""
@@ -80,10 +93,30 @@ def _detail(row: dict) -> dict:
     return {k: str(row[k])[:300] for k in _DETAIL if k in row and row[k] is not None and str(row[k]) != ""}
 
 
+def _first_error_row(ctx: Ctx, kind: str) -> pl.DataFrame:
+    """The window's first error row (of the logs or the spans): a LIMIT 1 of the server, or from the frame."""
+    rm = remote_of(ctx, kind)
+    if rm is not None:  # the columns the finding shows only
+        r = ctx.reading
+        shown = (["time", r.event_column, "service", "level", "trace_id", "_source", "_line", *_DETAIL, *r.entity,
+                  *([r.key] if r.key else [])] if kind == "logs" else
+                 ["start", "name", "service", "trace_id", "span_id", "status_message"])
+        return R.examples(rm, "the window's first error (LIMIT 1)", f"{rm.during(ctx.t0, ctx.t1)} AND {rm.err}", 1,
+                          names=shown)
+    col = "time" if kind == "logs" else "start"
+    lf = getattr(ctx, kind).filter(ctx.during(col) & pl.col("_err"))
+    # the first time as epoch ns (``context.examples`` bounds by a Python datetime, which drops the nanoseconds
+    # and with them a first row whose time has any), then that row: a time predicate the Parquet reader applies
+    first = run(lf.select(pl.col(col).min().cast(pl.Int64))).item()
+    if first is None:
+        return run(lf.head(0))
+    return run(lf.filter(pl.col(col) == pl.lit(first).cast(TS)).head(1))
+
+
 def first_error(ctx: Ctx) -> tuple[list[Finding], str]:
     out = []
     if ctx.has("logs"):
-        errs = examples(ctx.logs.filter(ctx.during() & pl.col("_err")), "time", 1)
+        errs = _first_error_row(ctx, "logs")
         if errs.height:
             row = errs.row(0, named=True)
             ev = ctx.reading.event_column
@@ -102,7 +135,7 @@ def first_error(ctx: Ctx) -> tuple[list[Finding], str]:
             call = f'ob.error_rate(logs, "1min", {ctx.window_args()})  # first bucket with errors > 0'
             out.append(Finding("first_error", summary, nums, call, 50, "event", str(row.get(ev)), ns_of(row["time"]), None))
     if not out and ctx.has("spans"):
-        errs = examples(ctx.spans.filter(ctx.during("start") & pl.col("_err")), "start", 1)
+        errs = _first_error_row(ctx, "spans")
         if errs.height:
             row = errs.row(0, named=True)
             nums = {"time": iso(ns_of(row["start"])), "name": row.get("name"), "service": row.get("service"),
@@ -121,13 +154,19 @@ _NOT_SUSPECT = {"level", "level_original", "_err", "_source", "_line", "time", "
                 *OUTCOME_COLUMNS, *HTTP_STATUS_COLUMNS}
 
 
-def _over_represented(win: pl.LazyFrame, cols: list[str], n_inc: int, n_base: int, top: int) -> pl.DataFrame:
+def _over_represented(win: pl.LazyFrame, cols: list[str], n_inc: int, n_base: int, top: int,
+                      on_server: tuple | None = None) -> pl.DataFrame:
     """``ob.compare(win, incident="_err", by=cols)``'s rows that make a suspect (>= 3 error lines, a share at least
-    25 points above the other lines'), best first, at most ``top``: counted per (column, value) in the engine."""
+    25 points above the other lines'), best first, at most ``top``: counted per (column, value) in the engine, or
+    (``on_server``: the Remote and the window's SQL) by the server, which answers only the pairs that qualify."""
     err = pl.col("_err").fill_null(False)
-    per = [win.group_by(pl.col(c).cast(pl.String).alias("value"))
-           .agg(err.sum().cast(pl.Int64).alias("incident"), (~err).sum().cast(pl.Int64).alias("baseline"))
-           .select(pl.lit(c, pl.String).alias("attribute"), "value", "incident", "baseline") for c in cols]
+    if on_server is not None:
+        per = [R.suspect_counts(*on_server[:1], f"error and other lines per value of {len(cols)} attributes (the "
+                                f"qualifying pairs, top {top})", cols, on_server[1], n_inc, n_base, top).lazy()]
+    else:
+        per = [win.group_by(pl.col(c).cast(pl.String).alias("value"))
+               .agg(err.sum().cast(pl.Int64).alias("incident"), (~err).sum().cast(pl.Int64).alias("baseline"))
+               .select(pl.lit(c, pl.String).alias("attribute"), "value", "incident", "baseline") for c in cols]
     out = pl.concat(per).with_columns((pl.col("incident") / n_inc).alias("incident_share"),
                                       (pl.col("baseline") / n_base).alias("baseline_share"))
     out = out.with_columns((pl.col("incident_share") - pl.col("baseline_share")).alias("difference"),
@@ -141,7 +180,12 @@ def suspects(ctx: Ctx) -> tuple[list[Finding], str]:
     if not ctx.has("logs"):
         return [], "no logs"
     win = ctx.logs.filter(ctx.during())
-    n_win, n_err = run(win.select(pl.len(), pl.col("_err").sum())).row(0)
+    rm = remote_of(ctx, "logs")
+    in_window = rm.during(ctx.t0, ctx.t1) if rm is not None else None
+    if rm is not None:
+        n_win, n_err = R.counts(rm, "the window's lines and error lines", (ctx.t0, ctx.t1), None)[:2]
+    else:
+        n_win, n_err = run(win.select(pl.len(), pl.col("_err").sum())).row(0)
     n_win, n_err = int(n_win), int(n_err or 0)
     if n_err < 5 or n_err == n_win:
         return [], f"attribute values of the window's {n_err:,} error lines against its other lines (too few to compare)" \
@@ -154,11 +198,15 @@ def suspects(ctx: Ctx) -> tuple[list[Finding], str]:
         return [], "no attribute columns"
     # an attribute found only on error lines describes the error itself; a suspect is one shared by both
     other = win.filter(~pl.col("_err"))
-    present = run(other.select([pl.col(c).is_not_null().mean().alias(c) for c in cols])).row(0, named=True)
+    if rm is not None:
+        present = R.present_shares(rm, "the share of the window's other lines with each attribute", cols,
+                                   f"{in_window} AND NOT {rm.err}")
+    else:
+        present = run(other.select([pl.col(c).is_not_null().mean().alias(c) for c in cols])).row(0, named=True)
     cols = [c for c in cols if (present.get(c) or 0) >= 0.5]
     if not cols:
         return [], "no attribute present on both error and other lines"
-    res = _over_represented(win, cols, n_err, n_win - n_err, 3)
+    res = _over_represented(win, cols, n_err, n_win - n_err, 3, (rm, in_window) if rm is not None else None)
     out = []
     for row in res.iter_rows(named=True):
         summary = (f"`{row['attribute']}` = `{row['value']}` is on {pct(row['incident_share'])} of the window's error lines "

@@ -10,7 +10,9 @@ import polars as pl
 from ..analysis.retries import retries_plan
 from ..timeutil import duration_ns
 from .context import TS, Ctx, columns, count, examples, ns_of, q, run
+from . import remote_sql as R
 from .findings import Finding, dur_arg, fmt_duration, iso
+from .remote import q as sql_text, remote_of
 from .vocabulary import ENTITY_NAME, error_columns
 
 __all__ = ["silences", "stalls_found", "retry_storms"]
@@ -62,24 +64,39 @@ def silences(ctx: Ctx) -> tuple[list[Finding], str]:
     upto = logs.filter(pl.col("time") < pl.lit(ctx.t1).cast(TS))
     ev = r.event_column
     work = set(r.succeeded)
+    rm = remote_of(ctx, "logs")
     for col in r.entity:
         frame = upto.filter(pl.col(col).is_not_null()).with_columns(pl.col(col).cast(pl.String))
-        n_ent = run(frame.select(pl.col(col).n_unique())).item()
+        if rm is not None:  # the server: distinct entities, then each one's gaps (lagInFrame) and the longest 5
+            n_ent = R.distinct(rm, f"the distinct `{col}`", {"n": rm.expr(col)},
+                               f"{rm.during(None, ctx.t1)} AND {rm.expr(col)} IS NOT NULL")["n"]
+            g = R.gaps(rm, f"the longest gaps per `{col}` past the silence threshold (top 5)", col, "1", ctx.t0, ctx.t1,
+                       minimum, _CADENCE_FACTOR, 5)
+        else:
+            n_ent = run(frame.select(pl.col(col).n_unique())).item()
+            g = _top_gaps(_gaps(frame, col, ctx.t0, ctx.t1, ctx.t1), col, minimum, 5)
         counts.append(f"{n_ent} {col}")
         # (a) the entity's whole signal stops
-        g = _top_gaps(_gaps(frame, col, ctx.t0, ctx.t1, ctx.t1), col, minimum, 5)
         seen = set()
         for row in g.iter_rows(named=True):
             g0, g1 = int(row["_g0"]), int(row["_t"])
             trailing = g1 == ctx.t1
             resumed_at = None
-            if trailing:
+            if trailing and rm is not None:  # the evidence on the server ends at the window's end: nothing later
+                g1 = max(ctx.ev_end, ctx.t1)
+            elif trailing:
                 later = logs.filter((pl.col(col).cast(pl.String) == row[col]) & (pl.col("time") >= pl.lit(ctx.t1).cast(TS)))
                 first_later = run(later.select(pl.col("time").min())).item()
                 resumed_at = ns_of(first_later) if first_later is not None else None
                 g1 = resumed_at if resumed_at is not None else max(ctx.ev_end, ctx.t1)
-            last = examples(frame.filter((pl.col(col) == row[col]) & (pl.col("time").cast(pl.Int64) <= g0)), "time", 1,
-                            latest=True)
+            if rm is not None:
+                keep = ["time", ev, "_source", "_line", *([r.key] if r.key else [])]
+                last = R.examples(rm, f"the last line of `{col}` `{row[col]}` before its silence (LIMIT 1)",
+                                  f"toString({rm.expr(col)}) = {sql_text(str(row[col]))} AND {rm.during(None, g0 + 1)}", 1,
+                                  latest=True, names=keep)
+            else:
+                last = examples(frame.filter((pl.col(col) == row[col]) & (pl.col("time").cast(pl.Int64) <= g0)), "time", 1,
+                                latest=True)
             last_row = last.row(0, named=True) if last.height else {}
             nums = {"silent_from": iso(g0), "silent_until": iso(g1), "minutes": (g1 - g0) / 6e10,
                     "resumed": not trailing or resumed_at is not None, "cadence_p95_s": row["_cad"] / 1e9,

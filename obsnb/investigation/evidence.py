@@ -9,10 +9,12 @@
   (option ``cache``) or the files are larger than :data:`SCAN_BYTES`, so a big file is parsed piece by
   piece into the store rather than whole in memory. The frame is the same either way.
 * A backend source (``clickhouse://...``, a Loki or Elasticsearch URL, an obsnb.toml name): needs ``start=``
-  and ``end=``. Its rows from ``start - baseline`` (the ``baseline`` hint, default the window's length) to
-  ``end`` are pulled with one bounded :func:`obsnb.load` per kind, so no more than the window and its
-  baseline leaves the server; ``looked_at`` (under ``telemetry_gap``) says the detectors ran on those rows
-  and that nothing was aggregated server-side. The source's address is never echoed (it may hold a user).
+  and ``end=``; the evidence is ``start - baseline`` (the ``baseline`` hint, default the window's length) to
+  ``end``. ClickHouse logs and spans stay on the server (:class:`obsnb.investigation.remote.Remote`): the
+  detectors' aggregates are SQL, only examples and the columns of row-based questions are pulled, and
+  ``looked_at`` says per detector which. Other backends' rows are pulled with one bounded :func:`obsnb.load`
+  per kind, and ``looked_at`` (under ``telemetry_gap``) says the detectors ran on those rows and that nothing
+  was aggregated server-side. The source's address is never echoed (it may hold a user).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from ..errors import UsageError
 from ..options import get_option
 from ..timeutil import duration_ns, to_ns
 from .findings import fmt_time
+from .remote import Remote, is_clickhouse
 
 __all__ = ["SCAN_BYTES", "frame_of", "is_source"]
 
@@ -100,7 +103,7 @@ def _scan_lazy(scan: Any) -> pl.LazyFrame:
     return lf.with_columns(pl.col("_source").cast(pl.String).replace(names).cast(sch["_source"]))
 
 
-def _from_backend(source: str, kind: str, start: Any, end: Any, baseline: Any) -> tuple[pl.DataFrame, None, str]:
+def _from_backend(source: str, kind: str, start: Any, end: Any, baseline: Any) -> tuple[Any, None, str]:
     from .. import api
 
     if start is None or end is None:
@@ -111,9 +114,15 @@ def _from_backend(source: str, kind: str, start: Any, end: Any, baseline: Any) -
     if t1 <= t0:
         raise UsageError(f"ob.investigate: end= ({end}) is not after start= ({start})")
     lo = t0 - (duration_ns(baseline) if baseline else t1 - t0)
-    df = F.to_polars(api.load(source, kind, start=lo, end=t1, engine="polars"))
     scheme = source.split("://", 1)[0] if "://" in source else "named"
+    if kind in ("logs", "spans") and is_clickhouse(source):
+        note = (f"the {kind} stayed on the ClickHouse server: {{rows}} rows from {fmt_time(lo)} to {fmt_time(t1)} (the "
+                "window and its baseline), aggregated there; only examples (LIMIT) and the columns of the row-based "
+                "questions were pulled (each detector's line says which; the SQL is Findings.queries)")
+        return Remote(source, kind, lo, t1), None, note
+    df = F.to_polars(api.load(source, kind, start=lo, end=t1, engine="polars"))
     note = (f"the {kind} came from a {scheme} backend: {df.height:,} rows from {fmt_time(lo)} to {fmt_time(t1)} "
             "(the window and its baseline) were pulled with one bounded load and the detectors ran on them; "
-            "nothing was aggregated server-side and nothing before the baseline was read")
+            "nothing was aggregated server-side (this backend's error filter is not obsnb's definition of an error "
+            "for every row, so its counts would not be the findings' counts) and nothing before the baseline was read")
     return df, None, note

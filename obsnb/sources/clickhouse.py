@@ -392,14 +392,22 @@ def error_sql(kind: str, tree, columns) -> str:
         return "(" + f" {op.upper()} ".join(parts) + ")"
     col = _value_sql(kind, tree[1], columns)
     num = f"accurateCastOrNull({col}, 'Float64')"
+    if op in ("text", "true"):  # a null column is null either way (never an error), as in polars
+        x = f"toString({col})"
+        cond = (f"lower({x}) IN ('true', '1')" if op == "true" else
+                {"regex": f"match({x}, {_quote(tree[3])})", "literal": f"position({x}, {_quote(tree[3])}) > 0",
+                 "prefix": f"startsWith({x}, {_quote(tree[3])})"}[tree[2]])
+        return f"ifNull({'NOT ' if tree[-1] else ''}({cond}), 0)"
     if op == "cmp":
         return f"ifNull({num} {tree[2].replace('==', '=')} {float(tree[3])!r}, 0)"
-    if op == "not_in":  # one value (pl.col(c) != v); a null is not an error
+    if op == "not_in":  # pl.col(c) != v, ~pl.col(c).is_in([...]); a null is not an error
         if not tree[2]:
-            return "0"
-        v = tree[2][0]
-        return f"ifNull(isNotNull({col}) AND {col} != {_quote(v)}, 0)" if isinstance(v, str) else \
-            f"ifNull({num} != {_literal_sql(v)}, 0)"
+            return f"ifNull(isNotNull({col}), 0)"
+        texts = [v for v in tree[2] if isinstance(v, str)]
+        nums = [v for v in tree[2] if not isinstance(v, str)]
+        parts = ([f"{col} NOT IN ({', '.join(map(_quote, texts))})"] if texts else []) + \
+                ([f"{num} NOT IN ({', '.join(_literal_sql(v) for v in nums)})"] if nums else [])
+        return f"ifNull(isNotNull({col}) AND {' AND '.join(parts)}, 0)"
     texts = [v for v in tree[2] if isinstance(v, str)]
     nums = [v for v in tree[2] if not isinstance(v, str)]
     parts = ([f"{col} IN ({', '.join(map(_quote, texts))})"] if texts else []) + \

@@ -240,7 +240,9 @@ def custom_error_query(d: dict, fields: dict) -> dict:
     A column is the document field of the same (flattened) name, or ``fields[column]``, or the ECS field of a
     canonical column (``service`` is ``service.name``). ``==`` / ``is_in`` are ``terms`` (exact: a ``text``
     field needs its ``.keyword``, via ``fields=``), ``!=`` a ``must_not`` with an ``exists`` (a missing field is
-    never an error, as in memory), ``<``, ``>=`` ... a ``range``; ``level`` names canonical levels, matched in
+    never an error, as in memory), ``<``, ``>=`` ... a ``range``; ``str.contains`` a ``wildcard`` (a text
+    without regex characters: Lucene's regexp is another language), ``starts_with`` a ``prefix``, a boolean
+    column a ``term`` of true (a negated one ``must_not`` with ``exists``); ``level`` names canonical levels, matched in
     every spelling the loader maps to them in the level fields, as :func:`error_query` does.
     """
     def field(col):
@@ -255,6 +257,15 @@ def custom_error_query(d: dict, fields: dict) -> dict:
         col = t[1]
         if op == "cmp":
             return {"range": {field(col): {_RANGE[t[2]]: t[3]}}}
+        if op in ("text", "true"):
+            if op == "text" and t[2] == "regex" and re.search(r"[\\.^$|?*+()\[\]{}]", t[3]):
+                raise UsageError(f"errors= str.contains({t[3]!r}) is a regex, and Lucene's regexp is another language: "
+                                 "pass literal=True (or a pattern without regex characters)")
+            f = field(col)
+            wild = "".join("\\" + c if c in "*?\\" else c for c in str(t[-2]))
+            leaf = {"term": {f: True}} if op == "true" else {"prefix": {f: t[3]}} if t[2] == "prefix" else \
+                {"wildcard": {f: {"value": f"*{wild}*"}}}
+            return {"bool": {"must_not": [leaf], "filter": [{"exists": {"field": f}}]}} if t[-1] else leaf
         if op == "in" and col == "level":
             names = [a.lower() for lv in t[2] for a in d["levels"][lv]] + [d["level_numbers"][lv] for lv in t[2]]
             value = "[ \t]*(" + "|".join(names) + ")[ \t]*"

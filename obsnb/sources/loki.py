@@ -137,7 +137,9 @@ def logql_custom_filter(d: dict) -> str:
     is ``event_outcome`` (:func:`logql_label`). ``==`` / ``is_in`` are an anchored regex of the values' text
     (``=~"(503|504)"``); ``!=`` also needs the label present (a missing field is null in memory, never an
     error); ``<``, ``>=`` ... compare numbers, guarded by a number regex so that a line whose field is not a
-    number is no error (rather than a LogQL conversion error). ``level`` names canonical levels, matched in
+    number is no error (rather than a LogQL conversion error); ``str.contains`` / ``starts_with`` are a regex
+    matcher of the text anywhere / at the start, a boolean column ``true`` (or 1), a negated one also needs the
+    label present. ``level`` names canonical levels, matched in
     every spelling the loader maps to them (any case, pino numbers) in every level field and Loki's
     ``detected_level``, as :func:`logql_error_filter` does for obsnb's definition.
     """
@@ -154,6 +156,11 @@ def logql_custom_filter(d: dict) -> str:
         lab = logql_label(col)
         if op == "cmp":
             return f"({lab}=~{_quoted(_NUMBER)} and {lab} {t[2]} {float(t[3])!r})"
+        if op in ("text", "true"):  # a label matcher is anchored: the text anywhere (a prefix: at the start)
+            body = "(?i)(true|1)" if op == "true" else {
+                "regex": f"(?s).*(?:{t[3]}).*", "literal": f"(?s).*{_re_literal(t[3])}.*",
+                "prefix": f"(?s){_re_literal(t[3])}.*"}[t[2]]
+            return f"({lab}!~{_quoted(body)} and {lab}=~{_quoted('(?s).+')})" if t[-1] else f"{lab}=~{_quoted(body)}"
         alts = "(" + "|".join(_re_literal(v) for v in t[2]) + ")" if t[2] else "x^"
         if op == "in":
             return f"{lab}=~{_quoted(alts)}"

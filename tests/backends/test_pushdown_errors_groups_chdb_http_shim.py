@@ -98,6 +98,12 @@ SPAN_DEFINITIONS = [
     pl.col("http.route").is_in(["/pay"]) & (pl.col("duration_ms") <= 5.5),
     pl.col("name") != "POST /pay",
     pl.lit(10) < pl.col("duration_ms"),
+    ~(pl.col("status") == "ERROR"),
+    pl.col("name").str.contains("pay"),
+    pl.col("name").str.contains("/ord", literal=True),
+    pl.col("name").str.starts_with("GET"),
+    ~((pl.col("service") == "api") | (pl.col("duration_ms") < 5)),
+    ~pl.col("http.route").is_in(["/pay", "/x"]) & ~pl.col("name").str.contains("^POST"),
 ]
 
 
@@ -154,11 +160,10 @@ def test_chdb_http_shim_levels_in_every_spelling_counted_from_the_fixture(ch, le
 def test_chdb_http_shim_error_definitions_that_cannot_be_translated_are_refused_before_any_query(ch):
     url, shim = ch
     n = len(shim.sql)
-    for errors, words in [("is_error", "errors='is_error' cannot be computed by a backend"),
-                          (np.ones(3, bool), "errors=<ndarray> cannot be computed by a backend"),
+    for errors, words in [(np.ones(3, bool), "errors=<ndarray> cannot be computed by a backend"),
                           ((T0, T0 + MIN), r"errors=\(.*\) cannot be computed by a backend"),
-                          (pl.col("name").str.contains("pay"), r"expression .*str.contains.* cannot be computed"),
-                          (~(pl.col("status") == "ERROR"), r"expression .*not\(\) cannot be computed"),
+                          (pl.col("name").str.ends_with("pay"), r"expression .*str.ends_with.* cannot be computed"),
+                          (~(pl.col("duration_ms") * 2 > 3), r"expression .* cannot be computed"),
                           ({"level": "error"}, "errors= names level 'error': the frame's levels are DEBUG, INFO"),
                           ({"ok": True}, "errors= compares 'ok' with True"),
                           ({}, "errors={} names no column"),
@@ -174,6 +179,22 @@ def test_chdb_http_shim_explain_shows_the_callers_definition(ch):
     url, _ = ch
     sql = ob.error_rate(url, "5min", kind="logs", explain=True, errors={"service": ["api", "db"]} )
     assert "countIf((ifNull(ServiceName IN ('api', 'db'), 0)))" in sql
+    # a boolean column (an attribute's text true or 1), by name or as pl.col, and negated
+    flag = ("lower(toString(if(mapContains(LogAttributes, 'is_error'), LogAttributes['is_error'], "
+            "if(mapContains(ResourceAttributes, 'is_error'), ResourceAttributes['is_error'], NULL))))")
+    for errors, sql in [("is_error", f"countIf(ifNull(({flag} IN ('true', '1')), 0))"),
+                        (pl.col("is_error"), f"countIf(ifNull(({flag} IN ('true', '1')), 0))"),
+                        (~pl.col("is_error"), f"countIf(ifNull(NOT ({flag} IN ('true', '1')), 0))")]:
+        assert sql in ob.error_rate(url, "5min", kind="logs", explain=True, errors=errors)
+
+
+def test_chdb_http_shim_boolean_attribute_counted_from_its_text(ch, levels):
+    """A boolean column is an attribute whose text is true (or 1): the levels table's ``code`` is never one."""
+    url, _ = ch
+    remote = ob.error_rate(url, "1h", kind="logs", table="otel_logs_levels", errors="code")
+    assert remote["errors"].sum() == sum(r["LogAttributes"].get("code") in ("true", "1") for r in LEVEL_ROWS) == 0
+    negated = ob.error_rate(url, "1h", kind="logs", table="otel_logs_levels", errors=~pl.col("code"))
+    assert negated["errors"].sum() == sum("code" in r["LogAttributes"] for r in LEVEL_ROWS) > 0
 
 
 @pytest.mark.parametrize("by", ["service", ["service", "http.route"]])

@@ -3,8 +3,8 @@
 The replay is test_pushdown_elasticsearch_errors_gaps_replay's (fixture documents, composite and
 date_histogram buckets), with the ``filter`` sub-aggregation evaluated here as Elasticsearch evaluates a
 query on a keyword / numeric mapping: ``bool`` (``filter``, ``should`` + ``minimum_should_match``,
-``must_not``), ``terms`` (exact values), ``range`` (``gt``/``gte``/``lt``/``lte`` on numbers), ``exists``
-and ``regexp`` (anchored, ``case_insensitive``; on a number, the server's 400). Every test compares with
+``must_not``), ``terms`` (exact values), ``term``, ``prefix``, ``wildcard``, ``range`` (``gt``/``gte``/``lt``/``lte`` on
+numbers), ``exists`` and ``regexp`` (anchored, ``case_insensitive``; on a number, the server's 400). Every test compares with
 the in-memory helper on the same documents loaded through the same server.
 """
 
@@ -48,6 +48,14 @@ def matches(q: dict, doc: dict) -> bool:
     if kind == "range":
         ops = {"gt": v.__gt__, "gte": v.__ge__, "lt": v.__lt__, "lte": v.__le__}
         return isinstance(v, (int, float)) and all(ops[k](x) for k, x in arg.items())
+    if kind == "term":
+        return v == arg
+    if kind == "prefix":
+        return isinstance(v, str) and v.startswith(arg)
+    if kind == "wildcard":  # * any text, ? one character, a backslash escapes
+        rx = "".join(re.escape(c[1]) if c.startswith("\\") else ".*" if c == "*" else "." if c == "?" else re.escape(c)
+                     for c in re.findall(r"\\.|.", arg["value"], re.S))
+        return isinstance(v, str) and re.fullmatch(rx, v, re.S) is not None
     if kind == "regexp":
         if not isinstance(v, str):
             raise TypeError(f"Can only use regexp queries on keyword and text fields - not on [{field}] which is of type [long]")
@@ -75,6 +83,10 @@ DEFINITIONS = [
     pl.col("status").is_in(["Timed out", "ok"]) | (pl.col("result") == "job.failed"),
     pl.col("service").is_in(["web"]) & (pl.col("http.response.status_code") < 500),
     (pl.col("http.response.status_code") >= 503) | (pl.col("http.response.status_code") <= 404),  # the bounds count
+    ~(pl.col("service") == "api"),
+    pl.col("status").str.contains("Timed"),
+    pl.col("result").str.starts_with("job"),
+    ~pl.col("event.outcome").is_in(["success"]) | ~pl.col("status").str.contains("ok", literal=True),
 ]
 
 
@@ -102,9 +114,11 @@ def test_replay_documented_shapes_es_custom_query_and_counts_from_the_fixture(es
 def test_replay_documented_shapes_es_untranslatable_definitions_are_refused(es):
     url, srv, _ = es
     n = len(srv.requests)
-    for errors in ["is_error", (T0, END), pl.col("message").str.contains("x"), np.zeros(2, bool)]:
+    for errors in [(T0, END), pl.col("message").str.ends_with("x"), np.zeros(2, bool)]:
         with pytest.raises(UsageError, match="cannot be computed by a backend"):
             ob.error_rate(url, "1min", errors=errors, **WINDOW)
+    with pytest.raises(UsageError, match="Lucene's regexp is another language: pass literal=True"):
+        ob.error_rate(url, "1min", errors=pl.col("message").str.contains("fail.d"), **WINDOW)
     assert len(srv.requests) == n
 
 
