@@ -117,8 +117,9 @@ def _by_bucket_key(frame: pl.DataFrame | pl.LazyFrame, time: str, step: int, key
     """The per-bucket group-by on one integer key, ``bucket index * m + the by columns' codes`` (``m``: the
     product of each column's distinct values + 1 for null), decoded afterwards: the same groups, so the same
     values per group and the same numbers, for half the memory of grouping on (time, strings) and less time
-    (``benchmarks/bench_scan_helpers.py``). A row without a time gets bucket ``NO_TIME`` (below every bucket
-    a time can have). None when the key could overflow int64 (a tiny bucket with many codes)."""
+    (``benchmarks/bench_scan_helpers.py``: its ``plain`` way is the group-by this replaced). A row without a time
+    gets the bucket ``lowest``, below every bucket a time can have, and a null ``time`` back. None when the key
+    could overflow int64 (a tiny bucket with many codes): the caller then groups on the columns themselves."""
     names: list[list[str]] = []
     for k in keys:  # each column's distinct values: one small aggregate query per by column
         names.append(_run(frame.lazy().group_by(k).agg(), lazy).get_column(k).drop_nulls().sort().to_list())
