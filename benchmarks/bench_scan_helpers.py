@@ -1,7 +1,7 @@
 """ob.latency on a scan (out of core) vs hand-written DuckDB over the same Parquet vs load + the in-memory helper.
 
     python benchmarks/bench_scan_helpers.py [--lines 2000000] [--rounds 3] [FOLDER]
-    python benchmarks/bench_scan_helpers.py /work/bigdata --store /work/bigdata-work/store --ways scan,duckdb
+    python benchmarks/bench_scan_helpers.py /work/bigdata --store /work/bigdata-work/store --ways scan,duckdb,plain
 
 Without FOLDER, one messy JSON-lines day of ``--lines`` lines (benchmarks/gen_messy_logs.py) is written; with
 it, every ``*.jsonl``/``*.jsonl.gz``/``*.ndjson`` file in FOLDER (e.g. /work/bigdata from gen_big_set.py) is
@@ -15,14 +15,17 @@ interleaved) so each way's peak RSS is its own (printed with the peak before the
   (polars lazy over the store's Parquet: obsnb.analysis.lazy);
 - ``duckdb``: ``SELECT time_bucket(...), service, count(duration_ms), quantile_cont(duration_ms, 0.95) FROM
   read_parquet(<the same store files>) GROUP BY ALL``, NaN left out of both as ob.latency leaves it, to an Arrow table;
-- ``load``: ``ob.latency(ob.load(files), ...)``: the frame loaded whole (from the same store), then the helper.
+- ``load``: ``ob.latency(ob.load(files), ...)``: the frame loaded whole (from the same store), then the helper;
+- ``plain``: what ``ob.latency(scan)`` ran before it grouped on one integer key: the same lazy frame
+  (``obsnb.analysis.lazy.scan_frame``) grouped by polars on (bucket start, service), so the key's gain is
+  measured in the same run (its frame is checked equal to scan's).
 
 Each way's imports (``import duckdb``; obsnb's ``ob.latency`` / ``ob.load``, which import obsnb.analysis, and
 pandas, which pyarrow imports on the store's first read) are done before its clock starts, as a notebook has done them before the question: timed alone, they
 were most of the scan way's seconds on 1M lines. Prints, per way, the median
 seconds of the first call in the process and each way's ratio to hand DuckDB, peak RSS, the median seconds of a
 second call in the same process (warm) and the untimed import seconds; checks that scan and load give the same
-frame and that DuckDB's counts are equal and its p95 within 1e-9 relative. ``--ways scan,duckdb`` leaves out the
+frame and that DuckDB's counts are equal and its p95 within 1e-9 relative. ``--ways scan,duckdb,plain`` leaves out the
 load way (30M rows in memory, for the big set).
 """
 
@@ -41,7 +44,7 @@ import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-WAYS = ("scan", "duckdb", "load")
+WAYS = ("scan", "duckdb", "load", "plain")
 
 
 def _hwm_mb() -> float:
@@ -82,6 +85,8 @@ def child(way: str, store: str, files: list[str], out: str) -> None:
     def run():
         if way == "scan":
             return helper(s, "duration_ms", q=0.95, by="service", every="1m")
+        if way == "plain":
+            return _plain(s)
         if way == "load":
             return helper(load(files, "logs", engine="polars"), "duration_ms", q=0.95, by="service", every="1m")
         con = duckdb.connect()
@@ -104,6 +109,21 @@ def child(way: str, store: str, files: list[str], out: str) -> None:
     res.select("time", "service", "count", "p95").write_parquet(out)
     print(json.dumps({"seconds": dt, "warm": warm, "import_s": import_s, "peak_mb": peak, "base_mb": base,
                       "rows": res.height}))
+
+
+def _plain(s):
+    """The group-by ``ob.latency(scan)`` ran before the integer key: (bucket start, service), polars streaming."""
+    import polars as pl
+
+    from obsnb.analysis.lazy import scan_frame
+
+    v, step = pl.col("duration_ms"), 60 * 10**9
+    lf = scan_frame(s, ["duration_ms", "service", "time"]).select(
+        v.cast(pl.Float64), "service", ((pl.col("time").cast(pl.Int64) // step) * step).cast(pl.Datetime("ns", "UTC")).alias("time"))
+    lf = lf.with_columns(pl.when(v.is_nan()).then(None).otherwise(v).alias("duration_ms"))
+    aggs = [v.count().cast(pl.Int64).alias("count"), v.drop_nulls().quantile(0.95, interpolation="linear").alias("p95"),
+            v.null_count().cast(pl.Int64).alias("nan")]
+    return lf.group_by(["time", "service"]).agg(aggs).sort(["time", "service"], nulls_last=True).collect(engine="streaming")
 
 
 def main() -> None:
@@ -158,8 +178,9 @@ def main() -> None:
                 peaks[w].append(got["peak_mb"])
                 bases[w].append(got["base_mb"])
         res = {w: pl.read_parquet(outs[w]) for w in ways}
-        if {"scan", "load"} <= set(ways):
-            assert res["scan"].equals(res["load"]), "scan and load+helper disagree"
+        for other in ("load", "plain"):
+            if {"scan", other} <= set(ways):
+                assert res["scan"].equals(res[other]), f"scan and {other} disagree"
         ours = res["scan" if "scan" in ways else "load"]
         d = res["duckdb"].with_columns(pl.col("time").cast(pl.Datetime("ns", "UTC")))
         j = ours.join(d, on=["time", "service"], how="full", suffix="_d", nulls_equal=True)

@@ -5,6 +5,11 @@ One row per rule (``rule``, ``verdict`` pass / warn / fail / n/a, ``summary``, `
 metrics, absence); thresholds in :data:`obsnb.audit_rules.THRESHOLDS`. The vocabulary (entities, unit
 key, start/success/failure/heartbeat events) is ``ob.investigate``'s, and takes the same hints.
 ``Audit.findings()`` gives the failures and warnings as ``telemetry_gap`` findings.
+
+The evidence may be ``ob.scan()`` handles: every rule is polars lazy queries (over the store's Parquet, for a
+scan) that collect only counts, one row per event name, entity, series name or dependency, and a few example
+rows, so a scan's rows are never held. A loaded frame goes through the same queries (made lazy), so both give
+the same rows.
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ import polars as pl
 from . import audit_rules as R
 from . import audit_signals as S
 from .analysis import _frames as F
+from .analysis.lazy import is_scan, scan_engine
+from .investigation.evidence import frame_of
 from .investigation.findings import Finding, _jsonable
 from .investigation.vocabulary import Reading, read_evidence
 
@@ -104,22 +111,27 @@ _CANONICAL = {"logs": ("time", "level", "event", "service", "trace_id", "span_id
               "metrics": ("time", "metric", "value")}
 
 
-def _frame(df: Any, time_cols: tuple[str, ...], kind: str):
-    """Polars, times as ns UTC, canonical columns present (null where a hand-made frame lacks them)."""
+def _frame(df: Any, time_cols: tuple[str, ...], kind: str) -> tuple[pl.LazyFrame | None, str | None]:
+    """A lazy frame (a scan's rows over the store, or a frame made lazy), times as ns UTC, canonical columns present
+    (null where a hand-made frame lacks them); and the engine to answer in."""
     if df is None:
         return None, None
-    engine = F.engine_of(df)
-    out = F.to_polars(df)
-    missing = [c for c in _CANONICAL[kind] if c not in out.columns]
+    if is_scan(df):
+        out, engine = frame_of(df, kind, None, None, None)[0], scan_engine(df)
+    else:
+        out, engine = F.to_polars(df).lazy(), F.engine_of(df)
+    sch = out.collect_schema()
+    missing = [c for c in _CANONICAL[kind] if c not in sch]
     out = out.with_columns(*[pl.lit(None, pl.String).alias(c) for c in missing]) if missing else out
-    casts = [pl.col(c).cast(_TS) for c in time_cols if c in out.columns and out.schema[c] != _TS]
+    casts = [pl.col(c).cast(_TS) for c in time_cols if c in sch and sch[c] != _TS]
     return (out.with_columns(casts) if casts else out), engine
 
 
 def audit(logs: Any = None, spans: Any = None, metrics: Any = None, **hints: Any) -> Audit:
     """Judge the evidence against the rules of observable systems; one row per rule.
 
-    ``logs``, ``spans``, ``metrics`` are canonical frames (``ob.load``), pandas or polars, any of them None.
+    ``logs``, ``spans``, ``metrics`` are canonical frames (``ob.load``), pandas or polars, or ``ob.scan()``
+    handles (read out of core: see the module docstring), any of them None.
     Hints are ``ob.investigate``'s (``obsnb.investigation.HINTS``: ``key``, ``entity``, ``failed``, ...).
     A rule without evidence to judge is ``n/a`` and says why.
     """

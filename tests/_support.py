@@ -34,3 +34,24 @@ def to_pandas(df):
     if type(df).__module__.startswith("polars"):
         return df.to_pandas()
     return df
+
+
+def record_collects(monkeypatch, scan) -> list[int]:
+    """From now on (until ``monkeypatch.undo()``), every polars ``LazyFrame.collect`` appends the number of rows it
+    returned to the list this returns, and collecting the scan ``scan`` (its type's ``collect``) raises."""
+    import polars as pl
+
+    heights: list[int] = []
+    real = pl.LazyFrame.collect
+
+    def collect(self, *args, **kwargs):
+        out = real(self, *args, **kwargs)
+        heights.append(out.height)
+        return out
+
+    def whole(self, *args, **kwargs):
+        raise AssertionError(f"{type(self).__name__}.collect: the scan was collected whole")
+
+    monkeypatch.setattr(pl.LazyFrame, "collect", collect)
+    monkeypatch.setattr(type(scan), "collect", whole)
+    return heights

@@ -248,14 +248,18 @@ def stalls_found(ctx: Ctx) -> tuple[list[Finding], str]:
     # what the finding reports, each aggregated in the engine: the units (longest wait first), those never
     # finished, the oldest attempt, and the entities involved
     key = pl.col(r.key)
-    n_ids, n_never = run(st.select(key.n_unique().alias("ids"), key.filter(pl.col("_never")).n_unique().alias("never"))).row(0)
+    # one run of them all: the engine sorts the marks once for every query (common subplans), not once a query
+    got = pl.collect_all([st.select(key.n_unique().alias("ids"), key.filter(pl.col("_never")).n_unique().alias("never")),
+                          st.group_by(r.key).agg(pl.col("age").max()).sort(["age", r.key], descending=[True, False]).head(20),
+                          st.filter(pl.col("_never")).select(key.unique().sort().head(20)),
+                          st.sort(["age", r.key, "started"], descending=[True, False, False], maintain_order=True).head(1),
+                          *[st.select(pl.col(c).drop_nulls().unique().sort().head(10)) for c in ents]], engine="streaming")
+    n_ids, n_never = got[0].row(0)
     if not n_ids:
         return [], looked
-    ids = run(st.group_by(r.key).agg(pl.col("age").max()).sort(["age", r.key], descending=[True, False]).head(20)
-              ).get_column(r.key).to_list()
-    never = run(st.filter(pl.col("_never")).select(key.unique().sort().head(20))).get_column(r.key).to_list()
-    oldest = run(st.sort(["age", r.key, "started"], descending=[True, False, False], maintain_order=True).head(1)).row(0, named=True)
-    ent = {c: run(st.select(pl.col(c).drop_nulls().unique().sort().head(10))).get_column(c).to_list() for c in ents}
+    ids, never = got[1].get_column(r.key).to_list(), got[2].get_column(r.key).to_list()
+    oldest = got[3].row(0, named=True)
+    ent = {c: g.get_column(c).to_list() for c, g in zip(ents, got[4:])}
     ids_n, never_n = int(n_ids), int(n_never)
     nums = {"units": ids_n, "ids": ids, "never_finished": never, "retried_later": ids_n - never_n,
             "oldest": str(oldest[r.key]), "oldest_started": iso(ns_of(oldest["started"])),
