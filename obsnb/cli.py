@@ -241,8 +241,8 @@ def new_investigation(template: str, directory: str | pathlib.Path, *, incident:
 def _cmd_new(a) -> int:
     nb = new_investigation(a.template, a.directory, incident=a.incident, start=a.start, end=a.end,
                            sources=_kv(a.source, "--source"), force=a.force)
-    print(nb)
-    print(f"next: jupyter lab {nb}   or   obsnb render {nb} --to html")
+    _say(nb)
+    _say(f"next: jupyter lab {nb}   or   obsnb render {nb} --to html")
     return 0
 
 
@@ -256,7 +256,7 @@ def _cmd_render(a) -> int:
     out = a.out or (str(src.with_suffix(f".{a.to}")) if src.suffix == ".ipynb" else None)
     path = _render_with_findings(a.notebook, to=a.to, output=out, parameters=params, show_code=a.show_code,
                                  scrub=_scrub_of(a))
-    print(path)
+    _say(path)
     return 0
 
 
@@ -321,20 +321,19 @@ def _evidence(a, lookback: str | None):
         frames = load_incident(sources.get("logs"), sources.get("traces"), sources.get("metrics"),
                                start=a.start, end=a.end, lookback=lookback)
     for w in caught:
-        print(f"obsnb: warning: {w.message}", file=sys.stderr)
+        _say(f"obsnb: warning: {w.message}", file=sys.stderr)
     return frames
 
 
 def _cmd_audit(a) -> int:
     from .audit import audit
-    from .report import redact
 
     logs, spans, metrics = _evidence(a, None)
     hints = {k: _param_value(v) for k, v in _kv(a.hint, "--hint").items()}
     result = audit(logs, spans, metrics, **hints)
     rows = result.to_polars().to_dicts()
     if a.json:
-        print(redact(json.dumps(rows, default=str, indent=2)))
+        _say(json.dumps(rows, default=str, indent=2), json_doc=True)
         return 0
     width = max(60, min(shutil.get_terminal_size((100, 20)).columns, 140))
     out = [f"{'rule':<28} verdict"]
@@ -343,7 +342,7 @@ def _cmd_audit(a) -> int:
         out += textwrap.wrap(r["summary"], width=width - 5, initial_indent="     ", subsequent_indent="     ")
         if r["verdict"] in ("warn", "fail"):
             out += textwrap.wrap("fix: " + r["fix"], width=width - 5, initial_indent="     ", subsequent_indent="     ")
-    print(redact("\n".join(out)))
+    _say("\n".join(out))
     return 0
 
 
@@ -354,13 +353,9 @@ def _cmd_investigate(a) -> int:
     logs, spans, metrics = _evidence(a, a.lookback)
     found = investigate(logs, spans, metrics, start=a.start, end=a.end, **hints)
     if a.json:
-        from .report import redact
-
-        print(redact(found.to_json()))
+        _say(found.to_json(), json_doc=True)
         return 0
-    from .report import redact
-
-    print(redact(_table(found)))
+    _say(_table(found))
     return 0
 
 
@@ -394,8 +389,17 @@ def _cmd_demo(a) -> int:
               "start": truth["window"]["start"], "end": truth["window"]["end"]}
     path = _render_with_findings("postmortem", to=a.to, output=out, parameters=params)
     print(f"rendered in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
-    print(path.resolve())
+    _say(path.resolve())
     return 0
+
+
+def _say(text, *, file=None, json_doc: bool = False) -> None:
+    """Print text that may hold evidence (log messages, file names, values): credentials redacted and control
+    characters shown as escapes (``\\x1b``), so log content cannot recolour, retitle or rewrite the terminal.
+    A JSON document gets ``\\u001b`` escapes and stays valid JSON."""
+    from .safe_text import redact, visible_controls
+
+    print(visible_controls(redact(str(text)), json_escapes=json_doc), file=file)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -409,10 +413,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return {"new": _cmd_new, "render": _cmd_render, "investigate": _cmd_investigate, "audit": _cmd_audit,
                 "demo": _cmd_demo}[args.command](args)
     except UsageError as exc:
-        print(f"obsnb: error: {exc}", file=sys.stderr)
+        _say(f"obsnb: error: {exc}", file=sys.stderr)
         return 2
     except ObsnbError as exc:
-        print(f"obsnb: error: {exc}", file=sys.stderr)
+        _say(f"obsnb: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
