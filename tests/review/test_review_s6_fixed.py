@@ -152,3 +152,18 @@ def test_errors_and_warnings_show_controls_as_escapes(tmp_path, capsys):
     err = capsys.readouterr().err
     assert status == 2
     assert err.startswith("obsnb: error: ") and "\\x1b[2J" in err and "\x1b" not in err
+
+
+# ---------------------------------------------------------------- item 3: OpenMetrics _created series
+def test_openmetrics_created_is_not_a_throughput_counter(tmp_path):
+    lines = ["# TYPE jobs counter"]
+    for i in range(20):
+        t = T0 + 30 * i
+        lines += [f'jobs_total{{outcome="ok"}} {i * 3} {t:.3f}', f'jobs_created{{outcome="ok"}} {T0:.3f} {t:.3f}']
+    path = tmp_path / "jobs.om.txt"
+    path.write_text("\n".join(lines + ["# EOF"]) + "\n")
+    metrics = load(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        card = ob.audit(None, None, metrics)
+    assert card.of("metrics_that_matter")["numbers"]["throughput"] == "jobs_total"
