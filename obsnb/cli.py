@@ -191,28 +191,41 @@ def resolve_sources(sources: dict[str, str], base: pathlib.Path | None = None) -
     return out
 
 
-def _fold_parameters(node) -> None:
-    """Move papermill's injected values into the parameters cell, so a later ``render -p`` overrides only
-    the names it sets instead of replacing every injected value."""
-    cells = node.cells
-    injected = next((c for c in cells if "injected-parameters" in c.metadata.get("tags", [])), None)
-    params = next((c for c in cells if "parameters" in c.metadata.get("tags", [])), None)
-    if injected is None or params is None:
-        return
-    params.source = params.source.rstrip() + "\n\n# Set by `obsnb new`:\n" + "\n".join(
-        line for line in injected.source.splitlines() if not line.startswith("# Parameters")).strip() + "\n"
-    cells.remove(injected)
+def _py_str(value: str | None) -> str:
+    """``value`` as the Python literal papermill injects: ``None``, or a double-quoted string with backslashes,
+    quotes and every non-ASCII or control character escaped (``unicode_escape``)."""
+    if value is None:
+        return "None"
+    return '"' + value.encode("unicode_escape").decode("ascii").replace('"', '\\"') + '"'
+
+
+def _filled_template(template: str, params: dict[str, str | None]) -> str:
+    """The bundled ``template`` notebook as JSON text, its ``parameters`` cell ending with ``params`` assigned.
+
+    What papermill's parameterisation and ``nbformat.write`` give, without importing either: they load jsonschema,
+    whose format checkers compile dozens of grammars (10 s on a loaded machine). The template is a valid nbformat
+    4.5 notebook and only the parameters cell's source changes, so the result is one too (the tests validate it).
+    """
+    from .report import resolve_notebook
+
+    path = resolve_notebook(template)
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(nb, dict) or nb.get("nbformat") != 4 or not isinstance(nb.get("cells"), list):
+        msg = f"{path} is not an nbformat 4 notebook: open and save it in Jupyter first"
+        raise UsageError(msg)
+    cell = next((c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", [])), None)
+    if cell is None:
+        msg = f"the {template} template has no cell tagged 'parameters'"
+        raise ObsnbError(msg)
+    source = cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
+    source = source.rstrip() + "\n\n# Set by `obsnb new`:\n" + "".join(f"{k} = {_py_str(v)}\n" for k, v in params.items())
+    cell["source"] = source.splitlines(keepends=True)
+    return json.dumps(nb, indent=1, sort_keys=True, separators=(",", ": "), ensure_ascii=False) + "\n"
 
 
 def new_investigation(template: str, directory: str | pathlib.Path, *, incident: str, start: str | None = None,
                       end: str | None = None, sources: dict[str, str] | None = None, force: bool = False) -> pathlib.Path:
     """Create ``directory`` with the template notebook (parameters filled in) and an ``obsnb.toml``."""
-    import nbformat
-    from papermill.iorw import load_notebook_node
-    from papermill.parameterize import parameterize_notebook
-
-    from .report import resolve_notebook
-
     sources = resolve_sources(sources or {})
     folder = pathlib.Path(directory)
     nb_path, toml_path = folder / f"{template}.ipynb", folder / "obsnb.toml"
@@ -228,12 +241,10 @@ def new_investigation(template: str, directory: str | pathlib.Path, *, incident:
              "store = \".obsnb-store\"   # parsed evidence kept here (time-sorted Parquet): re-runs read it"]
     lines += [f"{k} = {_toml_str(v)}" for k, v in (("start", start), ("end", end)) if v]
     lines += ["", "[investigation.evidence]", *(f"{k} = {_toml_str(v)}" for k, v in sources.items())]
-    folder.mkdir(parents=True, exist_ok=True)  # after the TOML is made: text it cannot hold leaves nothing behind
     params = {"incident": incident, "start": start, "end": end, **{k: v for k, v in sources.items()}}
-    node = parameterize_notebook(load_notebook_node(str(resolve_notebook(template))), params)
-    node.metadata.pop("papermill", None)
-    _fold_parameters(node)
-    nbformat.write(node, str(nb_path))
+    notebook = _filled_template(template, params)
+    folder.mkdir(parents=True, exist_ok=True)  # after the TOML and notebook are made: a failure leaves nothing behind
+    nb_path.write_text(notebook, encoding="utf-8")
     toml_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return nb_path
 
