@@ -413,6 +413,10 @@ def _say(text, *, file=None, json_doc: bool = False) -> None:
     print(visible_controls(redact(str(text)), json_escapes=json_doc), file=file)
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    _say(f"obsnb: warning: {message}", file=file or sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``obsnb`` command; returns the exit status."""
     parser = _parser()
@@ -420,6 +424,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.command:
         parser.print_help()
         return 2
+    shown = warnings.showwarning
+    warnings.showwarning = _show_warning  # the warnings the command itself gives, under Python's usual filters
     try:
         return {"new": _cmd_new, "render": _cmd_render, "investigate": _cmd_investigate, "audit": _cmd_audit,
                 "demo": _cmd_demo}[args.command](args)
@@ -431,6 +437,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except Exception:  # noqa: BLE001 - a bug: its traceback in full, but printed like the rest (it may quote evidence)
+        import traceback
+
+        _say(traceback.format_exc().rstrip(), file=sys.stderr)
+        return 1
+    finally:
+        warnings.showwarning = shown
 
 
 if __name__ == "__main__":

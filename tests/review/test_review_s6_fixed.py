@@ -167,3 +167,29 @@ def test_openmetrics_created_is_not_a_throughput_counter(tmp_path):
         warnings.simplefilter("ignore")
         card = ob.audit(None, None, metrics)
     assert card.of("metrics_that_matter")["numbers"]["throughput"] == "jobs_total"
+
+
+def test_warnings_name_a_hostile_file_with_escapes(tmp_path, capsys):
+    """A warning the command prints (here: a rejected line, named by its file) shows the name's controls escaped,
+    whether the load's warnings or the command's own."""
+    from obsnb import cli
+
+    path = tmp_path / "app\x1b[2J.jsonl"
+    path.write_text(json.dumps({"ts": iso(T0), "level": "info", "event": "a"}) + "\n{not json\n" +
+                    json.dumps({"ts": iso(T0 + 1), "level": "info", "event": "b"}) + "\n")
+    assert cli.main(["investigate", "--source", f"logs={path}"]) == 0
+    err = capsys.readouterr().err
+    assert "obsnb: warning: 1 of 3 records rejected from" in err
+    assert "app\\x1b[2J.jsonl" in err and "\x1b" not in err
+
+
+def test_an_unexpected_failure_prints_its_traceback_escaped(tmp_path, capsys, monkeypatch):
+    from obsnb import cli
+
+    def broken(a):
+        raise RuntimeError("bad value \x1b[2Jhere")
+
+    monkeypatch.setattr(cli, "_cmd_investigate", broken)
+    assert cli.main(["investigate", "--source", f"logs={tmp_path}"]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "RuntimeError: bad value \\x1b[2Jhere" in err and "\x1b" not in err

@@ -145,3 +145,16 @@ def test_prometheus_backend_created_beside_its_total_is_created():
     assert len(df) == 2 * 11
     assert _types(df) == {"jobs_created": ["created"], "jobs_total": ["null"]}
     assert set(df[df["metric"] == "jobs_created"]["value"]) == {T0}
+
+
+def test_prometheus_text_created_gauge_beside_its_counter_is_created(tmp_path):
+    """The Prometheus text format of client libraries: ``x_created`` as a gauge family of its own beside ``x_total``
+    (or a histogram ``x``); a gauge ``build_created`` with no such sibling stays a gauge."""
+    path = tmp_path / "client.prom"
+    path.write_text("# TYPE jobs_total counter\njobs_total 3 1795000000000\n"
+                    "# TYPE jobs_created gauge\njobs_created 1795000000 1795000000000\n"
+                    "# TYPE lat_seconds histogram\nlat_seconds_count 2 1795000000000\n"
+                    "# TYPE lat_seconds_created gauge\nlat_seconds_created 1795000000 1795000000000\n"
+                    "# TYPE build_created gauge\nbuild_created 1795000000 1795000000000\n")
+    assert _types(_load(path)) == {"build_created": ["gauge"], "jobs_created": ["created"], "jobs_total": ["counter"],
+                                   "lat_seconds_count": ["histogram"], "lat_seconds_created": ["created"]}
