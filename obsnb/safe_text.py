@@ -22,6 +22,7 @@ import base64
 import binascii
 import bisect
 import difflib
+import functools
 import html
 import re
 import urllib.parse
@@ -240,9 +241,13 @@ def redact(text: str, secrets: Iterable[Any] = ()) -> str:
     """
     if not isinstance(text, str):
         text = str(text)
-    for form in secret_forms(secrets) if secrets else ():
+    forms = secret_forms(secrets) if secrets else []
+    for form in forms:
         text = text.replace(form, REDACTED)
-    return _by_patterns(_redact_escaped(text) if _ESCAPE.search(text) else text)
+    if _ESCAPE.search(text):  # every pattern then runs once, on the text read with its escapes decoded
+        known = [(re.compile("|".join(map(re.escape, forms))), REDACTED)] if forms else []
+        return _redact_escaped(text, known + _PATTERNS)
+    return _by_patterns(text)
 
 
 def _by_patterns(text: str) -> str:
@@ -259,31 +264,44 @@ _ESCAPE = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]
 _JSON_ESCAPES = {"b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "/": "/"}
 
 
-def _decoded(text: str) -> tuple[str, Any]:
-    """``text`` with one level of escapes decoded, and a function giving a position of it in ``text``
-    (``end=True`` for the end of a span: a position inside a character that decoded to two lands after it)."""
-    out: list[str] = []
+@functools.lru_cache(maxsize=2048)
+def _char(raw: str) -> str:
+    """What one escape stands for."""
+    if raw[0] == "\\":
+        return chr(int(raw[2:], 16)) if raw[1] == "u" else _JSON_ESCAPES[raw[1]]
+    return html.unescape(raw)
+
+
+def _pieces(text: str) -> tuple[list[int], list[int], list[int], int]:
+    """The pieces ``text`` decodes from: each piece's start in the decoded text and in ``text``, its length in
+    ``text`` (-1 for a run of literal characters, which map one to one), and the decoded length."""
     d_at: list[int] = []
     o_at: list[int] = []
-    o_len: list[int] = []  # a piece's length in ``text``; -1 for a run of literal characters (they map one to one)
+    o_len: list[int] = []
     pos = d = 0
     for m in _ESCAPE.finditer(text):
         if m.start() > pos:
-            out.append(text[pos:m.start()])
             d_at.append(d), o_at.append(pos), o_len.append(-1)
             d += m.start() - pos
-        raw = m.group()
-        ch = (chr(int(raw[2:], 16)) if raw[1] == "u" else _JSON_ESCAPES[raw[1]]) if raw[0] == "\\" else html.unescape(raw)
-        out.append(ch)
-        d_at.append(d), o_at.append(m.start()), o_len.append(len(raw))
-        d += len(ch)
+        d_at.append(d), o_at.append(m.start()), o_len.append(m.end() - m.start())
+        d += len(_char(m.group()))
         pos = m.end()
     if pos < len(text):
-        out.append(text[pos:])
         d_at.append(d), o_at.append(pos), o_len.append(-1)
         d += len(text) - pos
+    return d_at, o_at, o_len, d
+
+
+def _decoded(text: str) -> tuple[str, Any]:
+    """``text`` with one level of escapes decoded, and a function giving a position of it in ``text``
+    (``end=True`` for the end of a span: a position inside a character that decoded to two lands after it).
+    The positions are worked out only when asked for: most texts hold no secret to replace."""
+    pieces: list = []
 
     def at(p: int, end: bool) -> int:
+        if not pieces:
+            pieces.extend(_pieces(text))
+        d_at, o_at, o_len, d = pieces
         if p >= d:
             return len(text)
         i = bisect.bisect_right(d_at, p) - 1
@@ -291,7 +309,7 @@ def _decoded(text: str) -> tuple[str, Any]:
             return o_at[i] + p - d_at[i]
         return o_at[i] + (o_len[i] if end and p > d_at[i] else 0)
 
-    return "".join(out), at
+    return _ESCAPE.sub(lambda m: _char(m.group()), text), at
 
 
 def _unescaped(text: str, depth: int = 3) -> tuple[str, Any]:
@@ -318,14 +336,11 @@ def _kept(old: str, new: str) -> list[tuple[int, int, str]]:
     return [(i1, i2, new[j1:j2]) for keep, i1, i2, j1, j2 in spans if not keep]
 
 
-def _redact_escaped(text: str) -> str:
-    """:func:`redact`'s patterns run on ``text`` read with its escapes decoded; what they replace is replaced in
-    ``text`` itself, so the rest keeps its escaping (markdown stays literal, HTML stays escaped)."""
-    plain = _unescaped(text)[0]
-    if plain == text or _by_patterns(plain) == plain:
-        return text
-    for rx, repl in _PATTERNS:
-        plain, at = _unescaped(text)
+def _redact_escaped(text: str, patterns: list[tuple[re.Pattern, Any]]) -> str:
+    """``patterns`` run on ``text`` read with its escapes decoded; what they replace is replaced in ``text``
+    itself, so the rest keeps its escaping (markdown stays literal, HTML stays escaped)."""
+    plain, at = _unescaped(text)
+    for rx, repl in patterns:
         edits = []
         for m in rx.finditer(plain):
             new = m.expand(repl) if isinstance(repl, str) else repl(m)
@@ -333,6 +348,8 @@ def _redact_escaped(text: str) -> str:
                 edits += [(m.start() + i1, m.start() + i2, piece) for i1, i2, piece in _kept(m.group(), new)]
         for s, e, piece in reversed(edits):
             text = text[:at(s, False)] + piece + text[at(e, True):]
+        if edits:
+            plain, at = _unescaped(text)
     return text
 
 
