@@ -77,7 +77,7 @@ def test_new_loads_neither_nbformat_nor_papermill(tmp_path):
     code = ("import sys; from obsnb import cli; "
             f"rc = cli.main(['new', 'triage', {str(tmp_path / 'inc')!r}, '--incident', 'X-1']); "
             "print(rc, sorted(m for m in ('nbformat', 'papermill', 'jsonschema') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path).stdout
     assert out.splitlines()[-1] == "0 []"
     assert (tmp_path / "inc" / "triage.ipynb").is_file() and (tmp_path / "inc" / "obsnb.toml").is_file()
 
