@@ -259,16 +259,17 @@ def _by_patterns(text: str) -> str:
 # What the escaping helpers write instead of a character: HTML/markdown character references (``&#61;``,
 # ``&#x3D;``, ``&quot;``) and JSON string escapes (``\u003d``, ``\/``). A secret written that way is found by
 # reading the text with them decoded; the credential is then replaced in the text as written. An escaped quote
-# or backslash is left as written: it is part of a JSON string, which the patterns read as one (``\"k\": \"v\"``).
-_ESCAPE = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});|\\(?:u[0-9a-fA-F]{4}|[/bfnrt])")
-_JSON_ESCAPES = {"b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "/": "/"}
+# or backslash is left as written: it is part of a JSON string, which the patterns read as one (``\"k\": \"v\"``);
+# so are ``\n``, ``\t`` and the like, which a value may hold as text (a path ``C:\temp``) and which the patterns
+# already read as part of a value.
+_ESCAPE = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});|\\(?:u[0-9a-fA-F]{4}|/)")
 
 
 @functools.lru_cache(maxsize=2048)
 def _char(raw: str) -> str:
     """What one escape stands for."""
     if raw[0] == "\\":
-        return chr(int(raw[2:], 16)) if raw[1] == "u" else _JSON_ESCAPES[raw[1]]
+        return chr(int(raw[2:], 16)) if raw[1] == "u" else raw[1]
     return html.unescape(raw)
 
 

@@ -92,6 +92,17 @@ def test_escaped_text_without_a_secret_is_unchanged():
         assert redact(escaped) == escaped
 
 
+def test_escape_decoding_keeps_whole_values_and_exact_text():
+    """Only escapes that stand for a character are read decoded: a backslash in a value (a Windows path) stays part
+    of it, and JSON's escaped slashes do not hide a URL's password. The output is the input with the secret alone
+    replaced, written here by hand."""
+    from obsnb.safe_text import redact
+
+    assert redact("password=C:\\temp\\x &#60;b&#62;") == "password=[REDACTED] &#60;b&#62;"
+    assert redact('{"dsn": "https:\\/\\/bob:hunter2@db\\/x"}') == '{"dsn": "https:\\/\\/bob:[REDACTED]@db\\/x"}'
+    assert redact("token&#61;abc123def&#38;page&#61;2") == "token&#61;[REDACTED]&#38;page&#61;2"
+
+
 # ---------------------------------------------------------------- item 2: the command prints no terminal control
 HOSTILE = "upstream \x1b]0;owned\x07\x1b[2J\x1b[31mred\u202e\x9b"
 
