@@ -191,28 +191,41 @@ def resolve_sources(sources: dict[str, str], base: pathlib.Path | None = None) -
     return out
 
 
-def _fold_parameters(node) -> None:
-    """Move papermill's injected values into the parameters cell, so a later ``render -p`` overrides only
-    the names it sets instead of replacing every injected value."""
-    cells = node.cells
-    injected = next((c for c in cells if "injected-parameters" in c.metadata.get("tags", [])), None)
-    params = next((c for c in cells if "parameters" in c.metadata.get("tags", [])), None)
-    if injected is None or params is None:
-        return
-    params.source = params.source.rstrip() + "\n\n# Set by `obsnb new`:\n" + "\n".join(
-        line for line in injected.source.splitlines() if not line.startswith("# Parameters")).strip() + "\n"
-    cells.remove(injected)
+def _py_str(value: str | None) -> str:
+    """``value`` as the Python literal papermill injects: ``None``, or a double-quoted string with backslashes,
+    quotes and every non-ASCII or control character escaped (``unicode_escape``)."""
+    if value is None:
+        return "None"
+    return '"' + value.encode("unicode_escape").decode("ascii").replace('"', '\\"') + '"'
+
+
+def _filled_template(template: str, params: dict[str, str | None]) -> str:
+    """The bundled ``template`` notebook as JSON text, its ``parameters`` cell ending with ``params`` assigned.
+
+    What papermill's parameterisation and ``nbformat.write`` give, without importing either: they load jsonschema,
+    whose format checkers compile dozens of grammars (10 s on a loaded machine). The template is a valid nbformat
+    4.5 notebook and only the parameters cell's source changes, so the result is one too (the tests validate it).
+    """
+    from .report import resolve_notebook
+
+    path = resolve_notebook(template)
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(nb, dict) or nb.get("nbformat") != 4 or not isinstance(nb.get("cells"), list):
+        msg = f"{path} is not an nbformat 4 notebook: open and save it in Jupyter first"
+        raise UsageError(msg)
+    cell = next((c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", [])), None)
+    if cell is None:
+        msg = f"the {template} template has no cell tagged 'parameters'"
+        raise ObsnbError(msg)
+    source = cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
+    source = source.rstrip() + "\n\n# Set by `obsnb new`:\n" + "".join(f"{k} = {_py_str(v)}\n" for k, v in params.items())
+    cell["source"] = source.splitlines(keepends=True)
+    return json.dumps(nb, indent=1, sort_keys=True, separators=(",", ": "), ensure_ascii=False) + "\n"
 
 
 def new_investigation(template: str, directory: str | pathlib.Path, *, incident: str, start: str | None = None,
                       end: str | None = None, sources: dict[str, str] | None = None, force: bool = False) -> pathlib.Path:
     """Create ``directory`` with the template notebook (parameters filled in) and an ``obsnb.toml``."""
-    import nbformat
-    from papermill.iorw import load_notebook_node
-    from papermill.parameterize import parameterize_notebook
-
-    from .report import resolve_notebook
-
     sources = resolve_sources(sources or {})
     folder = pathlib.Path(directory)
     nb_path, toml_path = folder / f"{template}.ipynb", folder / "obsnb.toml"
@@ -228,12 +241,10 @@ def new_investigation(template: str, directory: str | pathlib.Path, *, incident:
              "store = \".obsnb-store\"   # parsed evidence kept here (time-sorted Parquet): re-runs read it"]
     lines += [f"{k} = {_toml_str(v)}" for k, v in (("start", start), ("end", end)) if v]
     lines += ["", "[investigation.evidence]", *(f"{k} = {_toml_str(v)}" for k, v in sources.items())]
-    folder.mkdir(parents=True, exist_ok=True)  # after the TOML is made: text it cannot hold leaves nothing behind
     params = {"incident": incident, "start": start, "end": end, **{k: v for k, v in sources.items()}}
-    node = parameterize_notebook(load_notebook_node(str(resolve_notebook(template))), params)
-    node.metadata.pop("papermill", None)
-    _fold_parameters(node)
-    nbformat.write(node, str(nb_path))
+    notebook = _filled_template(template, params)
+    folder.mkdir(parents=True, exist_ok=True)  # after the TOML and notebook are made: a failure leaves nothing behind
+    nb_path.write_text(notebook, encoding="utf-8")
     toml_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return nb_path
 
@@ -241,8 +252,8 @@ def new_investigation(template: str, directory: str | pathlib.Path, *, incident:
 def _cmd_new(a) -> int:
     nb = new_investigation(a.template, a.directory, incident=a.incident, start=a.start, end=a.end,
                            sources=_kv(a.source, "--source"), force=a.force)
-    print(nb)
-    print(f"next: jupyter lab {nb}   or   obsnb render {nb} --to html")
+    _say(nb)
+    _say(f"next: jupyter lab {nb}   or   obsnb render {nb} --to html")
     return 0
 
 
@@ -256,7 +267,7 @@ def _cmd_render(a) -> int:
     out = a.out or (str(src.with_suffix(f".{a.to}")) if src.suffix == ".ipynb" else None)
     path = _render_with_findings(a.notebook, to=a.to, output=out, parameters=params, show_code=a.show_code,
                                  scrub=_scrub_of(a))
-    print(path)
+    _say(path)
     return 0
 
 
@@ -321,20 +332,19 @@ def _evidence(a, lookback: str | None):
         frames = load_incident(sources.get("logs"), sources.get("traces"), sources.get("metrics"),
                                start=a.start, end=a.end, lookback=lookback)
     for w in caught:
-        print(f"obsnb: warning: {w.message}", file=sys.stderr)
+        _say(f"obsnb: warning: {w.message}", file=sys.stderr)
     return frames
 
 
 def _cmd_audit(a) -> int:
     from .audit import audit
-    from .report import redact
 
     logs, spans, metrics = _evidence(a, None)
     hints = {k: _param_value(v) for k, v in _kv(a.hint, "--hint").items()}
     result = audit(logs, spans, metrics, **hints)
     rows = result.to_polars().to_dicts()
     if a.json:
-        print(redact(json.dumps(rows, default=str, indent=2)))
+        _say(json.dumps(rows, default=str, indent=2), json_doc=True)
         return 0
     width = max(60, min(shutil.get_terminal_size((100, 20)).columns, 140))
     out = [f"{'rule':<28} verdict"]
@@ -343,7 +353,7 @@ def _cmd_audit(a) -> int:
         out += textwrap.wrap(r["summary"], width=width - 5, initial_indent="     ", subsequent_indent="     ")
         if r["verdict"] in ("warn", "fail"):
             out += textwrap.wrap("fix: " + r["fix"], width=width - 5, initial_indent="     ", subsequent_indent="     ")
-    print(redact("\n".join(out)))
+    _say("\n".join(out))
     return 0
 
 
@@ -354,13 +364,9 @@ def _cmd_investigate(a) -> int:
     logs, spans, metrics = _evidence(a, a.lookback)
     found = investigate(logs, spans, metrics, start=a.start, end=a.end, **hints)
     if a.json:
-        from .report import redact
-
-        print(redact(found.to_json()))
+        _say(found.to_json(), json_doc=True)
         return 0
-    from .report import redact
-
-    print(redact(_table(found)))
+    _say(_table(found))
     return 0
 
 
@@ -394,8 +400,21 @@ def _cmd_demo(a) -> int:
               "start": truth["window"]["start"], "end": truth["window"]["end"]}
     path = _render_with_findings("postmortem", to=a.to, output=out, parameters=params)
     print(f"rendered in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
-    print(path.resolve())
+    _say(path.resolve())
     return 0
+
+
+def _say(text, *, file=None, json_doc: bool = False) -> None:
+    """Print text that may hold evidence (log messages, file names, values): credentials redacted and control
+    characters shown as escapes (``\\x1b``), so log content cannot recolour, retitle or rewrite the terminal.
+    A JSON document gets ``\\u001b`` escapes and stays valid JSON."""
+    from .safe_text import redact, visible_controls
+
+    print(visible_controls(redact(str(text)), json_escapes=json_doc), file=file)
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    _say(f"obsnb: warning: {message}", file=file or sys.stderr)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -405,17 +424,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.command:
         parser.print_help()
         return 2
+    shown = warnings.showwarning
+    warnings.showwarning = _show_warning  # the warnings the command itself gives, under Python's usual filters
     try:
         return {"new": _cmd_new, "render": _cmd_render, "investigate": _cmd_investigate, "audit": _cmd_audit,
                 "demo": _cmd_demo}[args.command](args)
     except UsageError as exc:
-        print(f"obsnb: error: {exc}", file=sys.stderr)
+        _say(f"obsnb: error: {exc}", file=sys.stderr)
         return 2
     except ObsnbError as exc:
-        print(f"obsnb: error: {exc}", file=sys.stderr)
+        _say(f"obsnb: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
+    except Exception:  # noqa: BLE001 - a bug: its traceback in full, but printed like the rest (it may quote evidence)
+        import traceback
+
+        _say(traceback.format_exc().rstrip(), file=sys.stderr)
+        return 1
+    finally:
+        warnings.showwarning = shown
 
 
 if __name__ == "__main__":

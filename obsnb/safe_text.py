@@ -3,6 +3,7 @@
 * :func:`md_text` makes any value literal text inside markdown (a log line such as
   ``[runbook](javascript:alert(1))`` or ``![](http://host/pixel.png)`` shows as those characters, never
   as a link or an image); :func:`md_code` puts a value into inline code whatever backticks it holds.
+* :func:`visible_controls` shows the control characters of a text as escapes (``\\x1b``) for a terminal.
 * :func:`redact` replaces credentials in free text (assignments, headers, token shapes, URLs, PEM
   private keys); :func:`redact_url` cleans one URL; :func:`is_secret_name` says whether a field,
   header or query parameter name holds a credential. One pattern set serves reports, error
@@ -19,11 +20,15 @@ from __future__ import annotations
 
 import base64
 import binascii
+import bisect
+import difflib
+import functools
+import html
 import re
 import urllib.parse
 from typing import Any, Iterable
 
-__all__ = ["md_text", "md_code", "redact", "secret_forms", "redact_url", "is_secret_name", "QUERY_SECRET_PARAMS", "REDACTED"]
+__all__ = ["md_text", "md_code", "visible_controls", "redact", "secret_forms", "redact_url", "is_secret_name", "QUERY_SECRET_PARAMS", "REDACTED"]
 
 REDACTED = "[REDACTED]"
 
@@ -39,13 +44,14 @@ def md_text(value: Any) -> str:
 
     Links, images, emphasis, backticks, headings, lists, table pipes, autolinks, raw URLs, e-mail
     addresses and ``$math$`` all show as the characters they are; a line break becomes ``<br>`` so a
-    value can never start a block of its own (a heading, a table row, a list).
+    value can never start a block of its own (a heading, a table row, a list). Credentials are
+    :func:`redact`-ed first, while the text is still plain (``password=…`` is one pattern then).
 
     >>> md_text("[runbook](javascript:alert(1))")
     '&#91;runbook&#93;&#40;javascript&#58;alert&#40;1&#41;&#41;'
     """
     text = value if isinstance(value, str) else str(value)
-    return text.replace("\r\n", "\n").translate(_MD_TABLE)
+    return redact(text.replace("\r\n", "\n")).translate(_MD_TABLE)
 
 
 def md_code(value: Any) -> str:
@@ -59,6 +65,32 @@ def md_code(value: Any) -> str:
     '<code>a&#96;b&#124;c</code>'
     """
     return f"<code>{md_text(value)}</code>"
+
+
+# ---------------------------------------------------------------------------------------------------- terminals
+
+# What a terminal acts on instead of showing: C0 controls but tab and newline (ESC starts ANSI sequences that
+# recolour, retitle, move the cursor or clear the screen; CR and BS overwrite what was printed), DEL, C1 controls
+# (0x9b is a one-byte CSI), and the invisible marks that reorder or hide text (bidi overrides, zero-width joiners).
+_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]")
+
+
+def visible_controls(text: Any, *, json_escapes: bool = False) -> str:
+    """``text`` with every control character shown as an escape, so printing it can only show characters.
+
+    ``\\x1b`` for the one-byte ones and ``\\u202e`` for the rest; with ``json_escapes`` always ``\\u00XX``, so a
+    JSON document stays valid JSON (and reads back as the same text).
+
+    >>> visible_controls("red \\x1b[31mtext\\x07")
+    'red \\\\x1b[31mtext\\\\x07'
+    """
+    text = text if isinstance(text, str) else str(text)
+
+    def shown(m: re.Match) -> str:
+        c = ord(m.group())
+        return f"\\u{c:04x}" if json_escapes or c > 0xFF else f"\\x{c:02x}"
+
+    return _CONTROLS.sub(shown, text)
 
 
 # ---------------------------------------------------------------------------------------------------- secrets
@@ -93,7 +125,7 @@ def is_secret_name(name: str) -> bool:
 
 
 _NAME = r"[A-Za-z_][A-Za-z0-9_.-]*"
-_VALUE = r"(?:\"(?:[^\"\\\n]|\\.)*\"|'[^'\n]*'|[^\s&\"'<>,;)\]}]+)"
+_VALUE = r"(?:\"(?:[^\"\\\n]|\\.)*\"|'[^'\n]*'|\\\"(?:[^\"\\\n]|\\[^\"])*\\\"|[^\s&\"'<>,;)\]}]+)"
 _PATTERNS: list[tuple[re.Pattern, Any]] = []
 
 
@@ -103,11 +135,11 @@ def _sub(rx: str, repl: Any, flags: int = 0) -> None:
 
 def _assignment(m: re.Match) -> str:
     value = m.group("value")
-    if value.lstrip("\"'").startswith(("[REDACTED", "REDACTED")) or m.string.startswith(" [REDACTED", m.end()):
+    if value.lstrip("\\\"'").startswith(("[REDACTED", "REDACTED")) or m.string.startswith(" [REDACTED", m.end()):
         return m.group(0)  # already done ("Authorization: Bearer [REDACTED]" keeps its scheme word)
     if not is_secret_name(m.group("name")):  # the value may hold assignments of its own (u:pw@h/x?token=...)
         return f"{m.group('name')}{m.group('sep')}{m.re.sub(_assignment, value)}"
-    quote = value[0] if value[:1] in ("'", '"') else ""
+    quote = "\\\"" if value.startswith("\\\"") else value[0] if value[:1] in ("'", '"') else ""
     return f"{m.group('name')}{m.group('sep')}{quote}{REDACTED}{quote}"
 
 
@@ -209,10 +241,116 @@ def redact(text: str, secrets: Iterable[Any] = ()) -> str:
     """
     if not isinstance(text, str):
         text = str(text)
-    for form in secret_forms(secrets) if secrets else ():
+    forms = secret_forms(secrets) if secrets else []
+    for form in forms:
         text = text.replace(form, REDACTED)
+    if _ESCAPE.search(text):  # every pattern then runs once, on the text read with its escapes decoded
+        known = [(re.compile("|".join(map(re.escape, forms))), REDACTED)] if forms else []
+        return _redact_escaped(text, known + _PATTERNS)
+    return _by_patterns(text)
+
+
+def _by_patterns(text: str) -> str:
     for rx, repl in _PATTERNS:
         text = rx.sub(repl, text)
+    return text
+
+
+# What the escaping helpers write instead of a character: HTML/markdown character references (``&#61;``,
+# ``&#x3D;``, ``&quot;``) and JSON string escapes (``\u003d``, ``\/``). A secret written that way is found by
+# reading the text with them decoded; the credential is then replaced in the text as written. An escaped quote
+# or backslash is left as written: it is part of a JSON string, which the patterns read as one (``\"k\": \"v\"``);
+# so are ``\n``, ``\t`` and the like, which a value may hold as text (a path ``C:\temp``) and which the patterns
+# already read as part of a value.
+_ESCAPE = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});|\\(?:u[0-9a-fA-F]{4}|/)")
+
+
+@functools.lru_cache(maxsize=2048)
+def _char(raw: str) -> str:
+    """What one escape stands for."""
+    if raw[0] == "\\":
+        return chr(int(raw[2:], 16)) if raw[1] == "u" else raw[1]
+    return html.unescape(raw)
+
+
+def _pieces(text: str) -> tuple[list[int], list[int], list[int], int]:
+    """The pieces ``text`` decodes from: each piece's start in the decoded text and in ``text``, its length in
+    ``text`` (-1 for a run of literal characters, which map one to one), and the decoded length."""
+    d_at: list[int] = []
+    o_at: list[int] = []
+    o_len: list[int] = []
+    pos = d = 0
+    for m in _ESCAPE.finditer(text):
+        if m.start() > pos:
+            d_at.append(d), o_at.append(pos), o_len.append(-1)
+            d += m.start() - pos
+        d_at.append(d), o_at.append(m.start()), o_len.append(m.end() - m.start())
+        d += len(_char(m.group()))
+        pos = m.end()
+    if pos < len(text):
+        d_at.append(d), o_at.append(pos), o_len.append(-1)
+        d += len(text) - pos
+    return d_at, o_at, o_len, d
+
+
+def _decoded(text: str) -> tuple[str, Any]:
+    """``text`` with one level of escapes decoded, and a function giving a position of it in ``text``
+    (``end=True`` for the end of a span: a position inside a character that decoded to two lands after it).
+    The positions are worked out only when asked for: most texts hold no secret to replace."""
+    pieces: list = []
+
+    def at(p: int, end: bool) -> int:
+        if not pieces:
+            pieces.extend(_pieces(text))
+        d_at, o_at, o_len, d = pieces
+        if p >= d:
+            return len(text)
+        i = bisect.bisect_right(d_at, p) - 1
+        if o_len[i] < 0:
+            return o_at[i] + p - d_at[i]
+        return o_at[i] + (o_len[i] if end and p > d_at[i] else 0)
+
+    return _ESCAPE.sub(lambda m: _char(m.group()), text), at
+
+
+def _unescaped(text: str, depth: int = 3) -> tuple[str, Any]:
+    """``text`` with its escapes decoded, up to ``depth`` levels (markdown escaping inside HTML escaping ...)."""
+    plain, at = _decoded(text)
+    for _ in range(depth - 1):
+        if plain == text or not _ESCAPE.search(plain):
+            break
+        text, (plain, inner) = plain, _decoded(plain)
+        at = (lambda outer, inner: lambda p, end: outer(inner(p, end), end))(at, inner)
+    return plain, at
+
+
+def _kept(old: str, new: str) -> list[tuple[int, int, str]]:
+    """The spans of ``old`` a replacement changes, with what each becomes: the parts a pattern keeps (a name,
+    a separator, a scheme word) are left out, so they stay as written."""
+    spans: list[list] = []
+    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, old, new, autojunk=False).get_opcodes():
+        keep = tag == "equal" and (i2 - i1 >= 4 or i1 == 0 or i2 == len(old))
+        if spans and not keep and not spans[-1][0]:
+            spans[-1][2], spans[-1][4] = i2, j2
+        else:
+            spans.append([keep, i1, i2, j1, j2])
+    return [(i1, i2, new[j1:j2]) for keep, i1, i2, j1, j2 in spans if not keep]
+
+
+def _redact_escaped(text: str, patterns: list[tuple[re.Pattern, Any]]) -> str:
+    """``patterns`` run on ``text`` read with its escapes decoded; what they replace is replaced in ``text``
+    itself, so the rest keeps its escaping (markdown stays literal, HTML stays escaped)."""
+    plain, at = _unescaped(text)
+    for rx, repl in patterns:
+        edits = []
+        for m in rx.finditer(plain):
+            new = m.expand(repl) if isinstance(repl, str) else repl(m)
+            if new != m.group():
+                edits += [(m.start() + i1, m.start() + i2, piece) for i1, i2, piece in _kept(m.group(), new)]
+        for s, e, piece in reversed(edits):
+            text = text[:at(s, False)] + piece + text[at(e, True):]
+        if edits:
+            plain, at = _unescaped(text)
     return text
 
 

@@ -8,6 +8,11 @@ parsed. Native histograms (``histogram``/``histograms``) become ``x_count`` and 
 ``x_bucket`` rows with cumulative counts and the bucket's upper bound as ``le`` (plus ``le="+Inf"``
 holding the count, as a classic histogram has).
 
+An ``x_created`` series beside an ``x_total``, ``x_count``, ``x_sum`` or ``x_bucket`` of the same answer is
+an OpenMetrics creation time (Unix seconds, kept by Prometheus servers that ingested it as a series): its
+``_type`` is ``created``, as :mod:`~obsnb.sources.prom_text` types it, so it is never read as a counter. The
+API carries no type, so the name and the sibling decide; every other series has no ``_type``.
+
 ``_line``: the 1-based ordinal of the series in ``result`` (of the line, for one answer per line).
 An ``"status": "error"`` answer is one rejected record whose reason carries Prometheus' own words.
 """
@@ -21,10 +26,12 @@ from typing import Any, Iterator
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..errors import BackendWarning
 from ._common import dumps, format_le, iter_json_docs, to_float
 from .base import FileFormat, FileInput, Part, ReadContext
+from .prom_text import CREATED
 
 __all__ = ["PromApiJson", "parse_prom_api_document"]
 
@@ -74,6 +81,15 @@ def _reject_unplaced(times: np.ndarray, values: list, raws: list, lines: list, s
         ctx.reject(source, lines[i], why, f"[{t}, {v!r}]")
     times[bad_value] = np.nan
     return times
+
+
+def _created_names(names: pa.Array) -> list[str]:
+    """The ``x_created`` series that are a counter's, histogram's or summary's creation time: the API gives no
+    type, so the name decides, and only beside a sibling of the same family in the answer (``x_total``,
+    ``x_count``, ``x_sum``, ``x_bucket``); a lone ``tasks_created`` may be a count and stays untyped."""
+    uniq = set(pc.unique(names).drop_null().to_pylist())
+    return sorted(n for n in uniq if n.endswith("_created") and any(
+        n[: -len("_created")] + suf in uniq for suf in ("_total", "_count", "_sum", "_bucket")))
 
 
 def parse_prom_api_document(obj: Any, source: str, ctx: ReadContext, line: int | None = None) -> list[Part]:
@@ -185,6 +201,10 @@ def parse_prom_api_document(obj: Any, source: str, ctx: ReadContext, line: int |
             [a if a is not None else b for a, b in zip(les, cols["le"].to_pylist())], pa.string())
     if rtype == "string":
         cols["value_string"] = pa.array(strings, pa.string())
+    created = _created_names(cols["metric"])
+    if created:
+        cols["_type"] = pc.if_else(pc.fill_null(pc.is_in(cols["metric"], value_set=pa.array(created, pa.string())), False),
+                                   pa.scalar(CREATED), pa.scalar(None, pa.string()))
     cols["_line"] = pa.array(lines, pa.int64())
     cols["_source"] = pa.array([source] * n, pa.string())
     table = pa.table(cols)

@@ -13,7 +13,11 @@ modification time: a scrape saved to a file is as old as the file.
 ``_type`` is the family's ``# TYPE`` (``counter``, ``gauge``, ``histogram``, ``summary``, or OpenMetrics'
 ``gaugehistogram``/``info``/``stateset``; null for ``unknown``/``untyped`` or no TYPE line); a sample
 belongs to the family it names or whose name it extends (``x_bucket``, ``x_sum``, ``x_count``,
-``x_total``, ``x_created``). ``_temporality`` is ``cumulative`` for the counts Prometheus keeps since a
+``x_total``, ``x_created``). A counter's, histogram's or summary's ``x_created`` sample is the time the
+series started counting (a Unix timestamp in seconds, OpenMetrics 1.0; in the Prometheus text format client
+libraries write it as a gauge family of its own beside ``x_total``/``x``), not a count: its ``_type`` is
+``created``, so nothing that reads counters (rates, the audit, the detectors) takes it for one; it is kept as a
+row like every other sample. ``_temporality`` is ``cumulative`` for the counts Prometheus keeps since a
 process started (a counter's samples, a histogram's ``_bucket``/``_sum``/``_count``, a summary's
 ``_sum``/``_count``), else null.
 
@@ -36,7 +40,7 @@ from ._lines import extract, head_lines, pairs_to_columns, read_lines, reject_wh
 
 from .base import FileFormat, FileInput, Part, ReadContext
 
-__all__ = ["PromText", "SAMPLE"]
+__all__ = ["PromText", "SAMPLE", "CREATED"]
 
 SAMPLE = (r'^(?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*)\s*(?:\{(?P<labels>(?:[^"}]|"(?:[^"\\]|\\.)*")*)\})?'
           r'\s+(?P<value>\S+)(?:\s+(?P<ts>-?[0-9][0-9.eE+\-]*))?\s*(?:#.*)?$')
@@ -49,6 +53,8 @@ _SNIFF_TYPE = re.compile(rb"^# (TYPE|HELP) [a-zA-Z_:][a-zA-Z0-9_:]* ", re.M)
 _TYPE_LINE = r"^#\s*TYPE\s+(?P<family>[a-zA-Z_:][a-zA-Z0-9_:]*)\s+(?P<type>[a-zA-Z]+)\s*$"
 _SUFFIXES = ("_bucket", "_sum", "_count", "_total", "_created", "_gsum", "_gcount", "_info")
 _CUMULATIVE = {"counter": ("_total", ""), "histogram": ("_bucket", "_sum", "_count"), "summary": ("_sum", "_count")}
+_HAS_CREATED = ("counter", "histogram", "summary")
+CREATED = "created"  # the _type of a counter's, histogram's or summary's x_created sample
 
 
 def _family_types(comments: pa.Array) -> dict[str, str]:
@@ -70,7 +76,12 @@ def _type_columns(names: pa.Array, types: dict[str, str]) -> dict[str, pa.Array]
                     family, suffix = name[: -len(suf)], suf
                     break
         t = types.get(family)
-        kind[name] = t
+        # OpenMetrics' x_created is the time the series started counting (Unix seconds), not a count; the
+        # Prometheus text format of client libraries writes it as a gauge family of its own beside x_total / x
+        base = name[: -len("_created")] if name.endswith("_created") else None
+        own = t in (None, "gauge") and base is not None and (
+            types.get(base + "_total") == "counter" or types.get(base) in _HAS_CREATED)
+        kind[name] = CREATED if (suffix == "_created" and t in _HAS_CREATED) or own else t
         # Prometheus text names the counter family x_total itself; OpenMetrics names it x
         temporality[name] = "cumulative" if t in _CUMULATIVE and (suffix in _CUMULATIVE[t] or (
             t == "counter" and suffix == "" and not name.endswith("_created"))) else None

@@ -196,7 +196,8 @@ def test_otlp_type_and_temporality(tmp_path, engine):
 
 
 def test_prom_text_type_lines(tmp_path):
-    """# TYPE lines: counter family x_total (text) or x (OpenMetrics), histogram suffixes, untyped -> null."""
+    """# TYPE lines: counter family x_total (text) or x (OpenMetrics), histogram suffixes (x_created is the creation
+    time: created), untyped -> null."""
     text = "\n".join([
         "# TYPE a_total counter", "a_total 1 1700000000000",
         "# TYPE h histogram", 'h_bucket{le="+Inf"} 2 1700000000000', "h_sum 3 1700000000000",
@@ -208,7 +209,7 @@ def test_prom_text_type_lines(tmp_path):
     got = dict(zip(df["metric"], zip(df["_type"], df["_temporality"])))
     assert got == {"a_total": ("counter", "cumulative"), "h_bucket": ("histogram", "cumulative"),
                    "h_sum": ("histogram", "cumulative"), "h_count": ("histogram", "cumulative"),
-                   "h_created": ("histogram", None), "g": ("gauge", None), "u": (None, None), "loose": (None, None)}
+                   "h_created": ("created", None), "g": ("gauge", None), "u": (None, None), "loose": (None, None)}
     assert df.columns[-4:] == ["_type", "_temporality", "_source", "_line"]
 
 
@@ -218,7 +219,7 @@ def test_openmetrics_counter_family_and_no_types(tmp_path):
     om.write_text("# TYPE jobs counter\njobs_total 4 1700000000\njobs_created 1600000000 1700000000\n# EOF\n")
     df = ob.load(str(om), engine="polars")
     assert dict(zip(df["metric"], df["_temporality"])) == {"jobs_total": "cumulative", "jobs_created": None}
-    assert set(df["_type"]) == {"counter"}
+    assert dict(zip(df["metric"], df["_type"])) == {"jobs_total": "counter", "jobs_created": "created"}
     plain = tmp_path / "y.prom"
     plain.write_text("up 1 1700000000000\n")
     df = ob.load(str(plain), engine="polars")
