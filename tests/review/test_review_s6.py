@@ -164,56 +164,9 @@ def test_ecs_event_action_config_change_is_a_change(tmp_path):
     assert [f["start"] for f in changes] == [iso(T0 + 3000)]
 
 
-# ---------------------------------------------------------------- OpenMetrics _created series
-@pytest.mark.xfail(strict=True, reason="OpenMetrics `x_created` samples (a creation timestamp) load as `_type` "
-                   "counter and the audit counts them as a throughput counter")
-def test_openmetrics_created_is_not_a_throughput_counter(tmp_path):
-    lines = ["# TYPE jobs counter"]
-    for i in range(20):
-        t = T0 + 30 * i
-        lines += [f'jobs_total{{outcome="ok"}} {i * 3} {t:.3f}', f'jobs_created{{outcome="ok"}} {T0:.3f} {t:.3f}']
-    path = tmp_path / "jobs.om.txt"
-    path.write_text("\n".join(lines + ["# EOF"]) + "\n")
-    metrics = load(path)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        card = ob.audit(None, None, metrics)
-    assert card.of("metrics_that_matter")["numbers"]["throughput"] == "jobs_total"
-
-
 # ---------------------------------------------------------------- what reaches the reader
-@pytest.mark.xfail(strict=True, reason="a logged `password=...` survives into the report: markdown escaping makes "
-                   "it `password&#61;...` before the render's redaction, whose pattern then misses it (the "
-                   "browser shows `password=hunter2`; the findings JSON has it redacted)")
-def test_password_in_escaped_markdown_is_redacted():
-    from obsnb import report, safe_text
-
-    # what `obsnb render` does to a markdown output that obn.md / the prose wrote from a log message
-    shown = report.redact(safe_text.md_text("upstream said password=hunter2 while retrying"))
-    assert "hunter2" not in shown
-    assert "upstream said" in shown
-
-
-@pytest.mark.xfail(strict=True, reason="`obsnb investigate` prints a logged ANSI escape raw to the terminal "
-                   "(log content can recolour, retitle or rewrite the terminal)")
-def test_investigate_prints_no_terminal_escapes(tmp_path, capsys):
-    from obsnb import cli
-
-    recs = []
-    for i in range(240):  # a job every 30 s; from minute 60 on each one fails with a hostile error text
-        t, bad = T0 + 30 * i, i >= 120
-        recs.append({"ts": iso(t), "level": "error" if bad else "info", "event": "job_failed" if bad else "job_done",
-                     "worker": "w1", "job_id": f"j{i}",
-                     **({"error": "upstream \x1b]0;owned\x07\x1b[2J\x1b[31mred"} if bad else {})})
-    (tmp_path / "app.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        cli.main(["investigate", "--source", f"logs={tmp_path / 'app.jsonl'}",
-                  "--start", iso(T0 + 1800), "--end", iso(T0 + 7200)])
-    out = capsys.readouterr().out
-    assert "error" in out.lower() or "job_failed" in out  # the failures were reported ...
-    assert "\x1b" not in out and "\x07" not in out         # ... with no control character of the log
-
+# (the checks of OpenMetrics `_created`, escaped-markdown redaction and terminal escapes passed once fixed and
+#  moved to test_review_s6_fixed.py without their xfail marks)
 
 @pytest.mark.xfail(strict=True, reason="a template's `metrics=prometheus://...` source (README: `obsnb new triage "
                    "... --source metrics=prometheus://prom:9090`) fails the render: load_incident needs query= "
