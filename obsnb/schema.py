@@ -193,8 +193,14 @@ def _has_upper_ascii(col: pa.ChunkedArray | pa.Array) -> bool:
     return False
 
 
-def _null_column(dtype: pa.DataType, n: int) -> pa.Array:
-    return pa.nulls(n, type=dtype)
+def _null_column(dtype: pa.DataType, n: int, made: dict | None = None) -> pa.Array:
+    """``n`` nulls of ``dtype``; with ``made``, one array per type for every column that needs it (Arrow
+    arrays are immutable: three missing string columns share one, not three 8-byte-per-row offset buffers)."""
+    if made is None:
+        return pa.nulls(n, type=dtype)
+    if dtype not in made:
+        made[dtype] = pa.nulls(n, type=dtype)
+    return made[dtype]
 
 
 def empty_table(kind: str) -> pa.Table:
@@ -232,6 +238,7 @@ def conform(table: pa.Table, kind: str) -> pa.Table:
     canon = CANONICAL[kind]
     cols: dict[str, pa.ChunkedArray | pa.Array] = {}
     names = table.column_names
+    made: dict = {}
     for name, dtype in canon.items():
         if name in names:
             col = _cast(table.column(name), dtype, name)
@@ -242,7 +249,7 @@ def conform(table: pa.Table, kind: str) -> pa.Table:
                 col = pc.if_else(pc.match_substring_regex(col, r"^0+$"), pa.scalar(None, col.type), col)
             cols[name] = col
         else:
-            cols[name] = _null_column(dtype, n)
+            cols[name] = _null_column(dtype, n, made)
     tail = [c for c in SPAN_LISTS if c in names] if kind == "spans" else []
     meta = METRIC_META if kind == "metrics" else ()
     for name in names:

@@ -29,12 +29,7 @@ def iso_parts(stamps):
     data = arr.buffers()[2]
     byte = _Bytes(np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(1, np.uint8),
                   offsets[:-1][valid], offsets[1:][valid] - offsets[:-1][valid])
-    out = {}
-    for name, pos in _FIXED.items():
-        v = np.zeros(len(valid), dtype=np.int64)
-        for p in pos:
-            v = v * 10 + byte(p) - 48
-        out[name] = v
+    out = {name: byte.number(pos) for name, pos in _FIXED.items()}
     fns, zmin, zoned = _tail(byte)
     out["fns"], out["zmin"] = fns, zmin
 
@@ -63,6 +58,28 @@ class _Bytes:
         self.matrix = None
         if m and (size == width).all() and int(start[-1] - start[0]) == (m - 1) * width:
             self.matrix = data[int(start[0]):int(start[0]) + m * width].reshape(m, width)
+
+    def number(self, pos: tuple[int, ...]) -> np.ndarray:
+        """The bytes at the consecutive positions ``pos`` read as decimal digits (``byte - 48`` each, so any
+        byte gives the same number whichever way it is read). In the matrix, 2 or 4 of them are one big-endian
+        integer per stamp, read with a stride over the buffer: one pass and one array instead of one per byte."""
+        k = len(pos)
+        if self.matrix is not None and k in (2, 4) and pos[-1] < self.matrix.shape[1]:
+            x = self._word(pos[0], k)
+            if k == 2:
+                return (x >> 8) * 10 + (x & 255) - 48 * 11
+            return ((x >> 24) * 1000 + ((x >> 16) & 255) * 100 + ((x >> 8) & 255) * 10 + (x & 255)) - 48 * 1111
+        v = np.zeros(self.m, dtype=np.int64)
+        for p in pos:
+            v = v * 10 + self(p) - 48
+        return v
+
+    def _word(self, pos: int, k: int) -> np.ndarray:
+        """Bytes ``pos`` .. ``pos + k - 1`` of every stamp of the matrix as one big-endian integer (int64)."""
+        width = self.matrix.shape[1]
+        first = int(self.start[0]) + pos
+        words = np.ndarray((self.m,), dtype=f">u{k}", buffer=self.data, offset=first, strides=(width,))
+        return words.astype(np.int64)
 
     def __call__(self, pos) -> np.ndarray:
         if self.matrix is not None and np.isscalar(pos):

@@ -26,6 +26,20 @@ BAD_CHARS = r"[\x00\x{FFFD}]"
 
 
 _local = threading.local()
+_POOL: list = []
+
+
+def background(fn, *args):
+    """``fn(*args)`` on a helper thread, as a future (``.result()`` waits, and raises what ``fn`` raised).
+
+    For a pure numpy/Arrow step (each releases the GIL) that can run while the caller does the next ones:
+    the stages of one load after the regex are serial, and a second core is otherwise idle.
+    """
+    if not _POOL:
+        import concurrent.futures
+
+        _POOL.append(concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="obsnb-lines"))
+    return _POOL[0].submit(fn, *args)
 
 
 def connect() -> duckdb.DuckDBPyConnection:
@@ -58,11 +72,12 @@ class Lines:
     starts: np.ndarray
     ends: np.ndarray
 
-    def views(self, starts: np.ndarray, ends: np.ndarray):
-        """Pieces ``data[starts[i]:ends[i]]`` (within the lines) as a polars string Series, no bytes copied."""
+    def views(self, starts: np.ndarray, ends: np.ndarray, valid: np.ndarray | None = None):
+        """Pieces ``data[starts[i]:ends[i]]`` (within the lines) as a polars string Series, no bytes copied;
+        null where ``valid`` (a bool array) is False."""
         import polars as pl
 
-        return pl.from_arrow(_view_array(self.data, starts, ends))
+        return pl.from_arrow(_view_array(self.data, starts, ends, valid))
 
 
 def line_views(src: FileInput, ctx: ReadContext, release: bool = False) -> Lines:
@@ -84,16 +99,14 @@ def line_views(src: FileInput, ctx: ReadContext, release: bool = False) -> Lines
     for line, nbytes, first in src.oversized:  # each left as an empty line, so the numbers stay right
         ctx.reject(src.path, line, over_cap_reason(nbytes, src.max_record), first)
     clean: bool | str = True
-    if data:
-        whole = pa.LargeStringArray.from_buffers(1, pa.py_buffer(np.array([0, len(data)], dtype=np.int64)),
-                                                 pa.py_buffer(data))
-        try:
-            whole.validate(full=True)  # valid UTF-8
-            clean = True if b"\x00" not in data else "nul"
-        except pa.ArrowInvalid:
-            data, clean = data.decode("utf-8", errors="replace").encode(), False  # \n is never part of a bad byte
-        del whole
+    # the UTF-8 check (Arrow, no GIL held) runs on a helper thread while this one finds the newlines
+    check = background(_utf8, data) if len(data) >= _BIG else None
     starts, ends = _bounds(data)
+    if data and not (check.result() if check is not None else _utf8(data)):
+        data, clean = data.decode("utf-8", errors="replace").encode(), False  # \n is never part of a bad byte
+        starts, ends = _bounds(data)  # a bad byte became the 3 bytes of U+FFFD: the lines moved
+    elif data:
+        clean = True if b"\x00" not in data else "nul"
     numbers = np.arange(1, len(starts) + 1, dtype=np.int64)
     keep = ~_blank(data, starts, ends)
     if not keep.all():
@@ -104,7 +117,19 @@ def line_views(src: FileInput, ctx: ReadContext, release: bool = False) -> Lines
     return out
 
 
+def _utf8(data: bytes) -> bool:
+    """Whether ``data`` is valid UTF-8 (Arrow's check of one string over the bytes, no copy)."""
+    whole = pa.LargeStringArray.from_buffers(1, pa.py_buffer(np.array([0, len(data)], dtype=np.int64)),
+                                             pa.py_buffer(data))
+    try:
+        whole.validate(full=True)
+    except pa.ArrowInvalid:
+        return False
+    return True
+
+
 _PIECE = 1 << 20  # bytes scanned for newlines at a time: no file-sized mask
+_BIG = 8 << 20  # bytes worth checking on a helper thread
 _SPAN = 30  # a view's buffer is the file from a multiple of 2**_SPAN bytes on: its offsets fit in int32
 
 
@@ -143,22 +168,24 @@ def _blank(data: bytes, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
     return empty
 
 
-def _view_array(data: bytes, starts: np.ndarray, ends: np.ndarray) -> pa.Array:
+def _view_array(data: bytes, starts: np.ndarray, ends: np.ndarray, valid: np.ndarray | None = None) -> pa.Array:
     """An Arrow string_view array of ``data[starts[i]:ends[i]]`` over ``data`` itself: only the 16-byte views
-    are made (a line of up to 12 bytes is held in its view, as Arrow requires)."""
+    are made (a line of up to 12 bytes is held in its view, as Arrow requires); null where ``valid`` is False."""
     a = np.frombuffer(data, dtype=np.uint8)
     n = len(starts)
     lens = ends - starts
     views = np.zeros((n, 4), dtype=np.int32)
     views[:, 0] = lens
-    long = np.flatnonzero(lens > 12)
+    is_long = lens > 12
+    long = np.flatnonzero(is_long)
     if len(long):
-        s = starts[long]
         word = np.ndarray((len(a) - 3,), dtype="<i4", buffer=a, strides=(1,))  # 4 bytes from any place
-        views[long, 1] = word[s]
-        views[long, 2] = s >> _SPAN
-        views[long, 3] = s & ((1 << _SPAN) - 1)
-    short = np.flatnonzero(lens <= 12)
+        rows = slice(None) if len(long) == n else long  # every line long (the usual case): no gather, no scatter
+        s = starts[rows]
+        views[rows, 1] = word[s]
+        views[rows, 2] = s >> _SPAN
+        views[rows, 3] = s & ((1 << _SPAN) - 1)
+    short = np.flatnonzero(~is_long) if len(long) < n else long[:0]
     for i in range(0, len(short), _PIECE):  # the bytes of short lines, in pieces (a 12-wide gather each)
         rows = short[i:i + _PIECE]
         col = np.arange(12)
@@ -167,7 +194,8 @@ def _view_array(data: bytes, starts: np.ndarray, ends: np.ndarray) -> pa.Array:
         views[rows, 1:] = inline.view("<i4")
     spans = int(starts[long[-1]] >> _SPAN) + 1 if len(long) else 0
     buf = pa.py_buffer(data)
-    return pa.Array.from_buffers(pa.string_view(), n, [None, pa.py_buffer(views)] +
+    nulls = None if valid is None or valid.all() else pa.py_buffer(np.packbits(valid, bitorder="little"))
+    return pa.Array.from_buffers(pa.string_view(), n, [nulls, pa.py_buffer(views)] +
                                  [buf.slice(k << _SPAN) for k in range(spans)])
 
 
