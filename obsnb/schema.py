@@ -283,6 +283,32 @@ def concat(tables: Iterable[pa.Table]) -> pa.Table:
     return pa.concat_tables(unified, promote_options="permissive")
 
 
+def warm_engine(engine: str) -> None:
+    """Start importing pandas on a helper thread when ``engine`` is pandas and it is not imported yet.
+
+    A load reads and parses for a second or more, mostly in native code that lets go of the GIL; the
+    import (~0.3 s of Python) then costs :func:`to_engine` nothing but a wait for what is left of it. A
+    failed import is left for :func:`to_engine` to raise, where the user sees it.
+    """
+    import sys
+
+    if engine != "pandas" or "pandas" in sys.modules or _WARMING:
+        return
+    import threading
+
+    def run() -> None:
+        try:
+            import pandas  # noqa: F401
+        except Exception:  # noqa: BLE001  (raised again, in the user's thread, by to_engine)
+            pass
+
+    _WARMING.append(threading.Thread(target=run, name="obsnb-import-pandas", daemon=True))
+    _WARMING[0].start()
+
+
+_WARMING: list = []
+
+
 def to_engine(table: pa.Table, engine: str):
     """Build the user's frame: ``pandas`` (datetime64[ns, UTC], categorical provenance) or ``polars``."""
     if engine == "polars":

@@ -326,7 +326,7 @@ def read_layouts(src: FileInput, ctx: ReadContext, layouts: tuple[Layout, ...], 
         cols[k[:-1]] = cols[k[:-1]].fill_null(alt) if k[:-1] in cols else alt
     # An ISO stamp is cut into numbers (numpy, no GIL held) on a helper thread while this one finds the
     # rejects, folds continuations and makes the other columns (polars and Arrow).
-    iso = background(iso_parts, cols["_iso"]) if "_iso" in cols and len(starts) >= _BACKGROUND else None
+    iso = background(iso_parts, cols["_iso"], now=len(starts) < _BACKGROUND) if "_iso" in cols else None
     n_lines = len(lines)
     start_np = np.zeros(n_lines, dtype=bool)
     start_np[starts] = True
@@ -348,20 +348,19 @@ def read_layouts(src: FileInput, ctx: ReadContext, layouts: tuple[Layout, ...], 
     n = len(starts)
     exception = fold_continuations(lines, start_np, cont_np, n) if cont_np.any() else None
     times = {k: cols.pop(k) for k in [k for k in cols if k in TIME_GROUPS or k.startswith("_")]}
-    # the first columns; the stamps are cut while the others are made (but the message: see below)
-    out: dict[str, pa.Array] = {"time": None, "level": None, "event": None}
-    if "level" in cols:
-        out["level"], original = map_levels(_arrow(cols.pop("level")))
-        if original is not None:
-            out["level_original"] = original
+    # the first columns; the stamps are cut and the levels mapped on the helper thread while this one makes the
+    # others (but the message: see below)
+    out: dict[str, pa.Array] = {"time": None, "level": None, "level_original": None, "event": None}
+    levels = cols.pop("level", None)
+    if levels is not None:
+        levels = background(map_levels, _arrow(levels), now=n < _BACKGROUND)
     msg = cols.pop("msg", None)
     for k in list(cols):
-        v = cols.pop(k)
-        v = v.to_frame().select(pl.when(pl.first() != "").then(pl.first())).to_series()
-        if v.null_count() < len(v) or n == 0:  # no record: every column, so the readers find theirs
-            out[k] = infer_numbers(_arrow(v)) if k in NUMERIC_GROUPS else _arrow(v)
+        v = _nonempty(_arrow(cols.pop(k)))
+        if v.null_count < len(v) or n == 0:  # no record: every column, so the readers find theirs
+            out[k] = infer_numbers(v) if k in NUMERIC_GROUPS else v
     if len(layouts + timeless) > 1:
-        out["layout"] = pc.take(pa.array([lay.name for lay in layouts + timeless]), pa.array(forms))
+        out["layout"] = _names_at(pa.array([lay.name for lay in layouts + timeless]), forms)
     if exception is not None:
         out["exception"] = exception
     out["_line"] = pa.array(numbers[starts])
@@ -370,6 +369,11 @@ def read_layouts(src: FileInput, ctx: ReadContext, layouts: tuple[Layout, ...], 
     if timeless:
         time = _time_above(time, forms >= len(layouts), ctx, src.path)
     out["time"] = time
+    if levels is not None:
+        out["level"], out["level_original"] = levels.result()
+    for k in ("level", "level_original"):
+        if out[k] is None:
+            del out[k]
     timed = pc.is_valid(time)
     untimed = None if pc.all(timed).as_py() else starts[~timed.to_numpy(zero_copy_only=False)]
     untimed_raw = lines.gather(untimed) if untimed is not None else None
@@ -377,8 +381,6 @@ def read_layouts(src: FileInput, ctx: ReadContext, layouts: tuple[Layout, ...], 
     del lines, got
     out["event"] = _arrow(msg, STR) if msg is not None else pa.nulls(n, STR)
     del msg
-    if out["level"] is None:
-        del out["level"]
     if untimed is not None:
         reject_where(ctx, src.path, pa.array(np.ones(len(untimed), dtype=bool)), untimed_raw,
                      numbers[untimed], "unparseable timestamp (impossible date)")
@@ -408,6 +410,29 @@ def _time_above(time: pa.Array, timeless: np.ndarray, ctx: ReadContext, path: st
     ctx.warnings.append(f"{path}: {int(timeless.sum())} Python logging BASIC_FORMAT records (LEVEL:logger:message) "
                         "carry no time of their own: each has the time of the record above it")
     return pl.select(pl.when(pl.Series(timeless)).then(t.forward_fill()).otherwise(t)).to_series().to_arrow()
+
+
+def _nonempty(arr: pa.Array) -> pa.Array:
+    """Arrow strings with each empty one null (a group that matched nothing); no copy when none is empty."""
+    if not len(arr):
+        return arr
+    width = np.int64 if pa.types.is_large_string(arr.type) else np.int32
+    offsets = np.frombuffer(arr.buffers()[1], dtype=width)[arr.offset:arr.offset + len(arr) + 1]
+    empty = offsets[1:] == offsets[:-1]
+    if not empty.any():
+        return arr
+    return pc.if_else(pa.array(empty), pa.scalar(None, arr.type), arr)
+
+
+def _names_at(names: pa.Array, forms: np.ndarray) -> pa.Array:
+    """``names[forms]`` as Arrow strings; when every record has the same form, laid out with numpy (no take)."""
+    if len(forms) and (forms == forms[0]).all():
+        word = names[int(forms[0])].as_py().encode()
+        offsets = np.arange(len(forms) + 1, dtype=np.int32) * len(word)
+        if len(word) * len(forms) < 2**31:
+            return pa.Array.from_buffers(pa.string(), len(forms),
+                                         [None, pa.py_buffer(offsets), pa.py_buffer(word * len(forms))])
+    return pc.take(names, pa.array(forms))
 
 
 def _arrow(s, dtype: pa.DataType = pa.string()) -> pa.Array:

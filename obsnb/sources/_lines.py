@@ -29,15 +29,20 @@ _local = threading.local()
 _POOL: list = []
 
 
-def background(fn, *args):
-    """``fn(*args)`` on a helper thread, as a future (``.result()`` waits, and raises what ``fn`` raised).
+def background(fn, *args, now: bool = False):
+    """``fn(*args)`` on a helper thread, as a future (``.result()`` waits, and raises what ``fn`` raised);
+    with ``now`` (an input too small to be worth a thread) run here, and its result in a done future.
 
     For a pure numpy/Arrow step (each releases the GIL) that can run while the caller does the next ones:
     the stages of one load after the regex are serial, and a second core is otherwise idle.
     """
-    if not _POOL:
-        import concurrent.futures
+    import concurrent.futures
 
+    if now:
+        done: concurrent.futures.Future = concurrent.futures.Future()
+        done.set_result(fn(*args))
+        return done
+    if not _POOL:
         _POOL.append(concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="obsnb-lines"))
     return _POOL[0].submit(fn, *args)
 
@@ -100,9 +105,9 @@ def line_views(src: FileInput, ctx: ReadContext, release: bool = False) -> Lines
         ctx.reject(src.path, line, over_cap_reason(nbytes, src.max_record), first)
     clean: bool | str = True
     # the UTF-8 check (Arrow, no GIL held) runs on a helper thread while this one finds the newlines
-    check = background(_utf8, data) if len(data) >= _BIG else None
+    check = background(_utf8, data, now=len(data) < _BIG)
     starts, ends = _bounds(data)
-    if data and not (check.result() if check is not None else _utf8(data)):
+    if data and not check.result():
         data, clean = data.decode("utf-8", errors="replace").encode(), False  # \n is never part of a bad byte
         starts, ends = _bounds(data)  # a bad byte became the 3 bytes of U+FFFD: the lines moved
     elif data:
