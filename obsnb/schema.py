@@ -283,16 +283,17 @@ def concat(tables: Iterable[pa.Table]) -> pa.Table:
     return pa.concat_tables(unified, promote_options="permissive")
 
 
-def warm_engine(engine: str) -> None:
-    """Start importing pandas on a helper thread when ``engine`` is pandas and it is not imported yet.
+def warm_pandas() -> None:
+    """Start importing pandas on a helper thread, when it is not imported yet.
 
-    A load reads and parses for a second or more, mostly in native code that lets go of the GIL; the
-    import (~0.3 s of Python) then costs :func:`to_engine` nothing but a wait for what is left of it. A
-    failed import is left for :func:`to_engine` to raise, where the user sees it.
+    Every load imports it: into pandas, and into polars or Arrow too, since pyarrow imports pandas on its
+    first ``pa.array``. A load reads and parses for a second or more, mostly in native code that lets go
+    of the GIL; the import (~0.3 s of Python) then costs the load nothing but a wait for what is left of
+    it. A failed import is left for :func:`to_engine` (or pyarrow) to raise, where the user sees it.
     """
     import sys
 
-    if engine != "pandas" or "pandas" in sys.modules or _WARMING:
+    if "pandas" in sys.modules or _WARMING:
         return
     import threading
 

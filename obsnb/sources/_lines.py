@@ -144,13 +144,16 @@ def _bounds(data: bytes) -> tuple[np.ndarray, np.ndarray]:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     a = np.frombuffer(data, dtype=np.uint8)
     nl = np.concatenate([np.flatnonzero(a[i:i + _PIECE] == 10) + i for i in range(0, len(a), _PIECE)])
-    ends = nl if data.endswith(b"\n") else np.append(nl, len(a))
+    ends = nl.astype(np.int64, copy=False) if data.endswith(b"\n") else np.append(nl, len(a)).astype(np.int64)
     starts = np.empty(len(ends), dtype=np.int64)
     starts[0] = 0
-    starts[1:] = ends[:-1] + 1
-    ends = ends.astype(np.int64)
+    np.add(ends[:-1], 1, out=starts[1:])
+    if b"\r" not in data:  # one memchr: no array for the usual file
+        return starts, ends
     while True:  # a run of \r before the newline goes (one vectorised step per \r of the longest run)
-        cr = np.flatnonzero((ends > starts) & (a[np.maximum(ends - 1, 0)] == 13))
+        last = ends - 1
+        np.maximum(last, 0, out=last)
+        cr = np.flatnonzero((ends > starts) & (a[last] == 13))
         if not len(cr):
             return starts, ends
         ends[cr] -= 1
@@ -165,7 +168,7 @@ def _blank(data: bytes, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
     if not len(starts):
         return empty
     a = np.frombuffer(data, dtype=np.uint8)
-    first = a[np.minimum(starts, len(a) - 1)]
+    first = a[starts] if starts[-1] < len(a) else a[np.minimum(starts, len(a) - 1)]  # starts ascend
     maybe = np.flatnonzero(~empty & (((first >= 9) & (first <= 13)) | (first == 32) | (first >= 0x80)))
     if len(maybe):
         sub = pl.from_arrow(_view_array(data, starts[maybe], ends[maybe]))
@@ -182,22 +185,28 @@ def _view_array(data: bytes, starts: np.ndarray, ends: np.ndarray, valid: np.nda
     views = np.zeros((n, 4), dtype=np.int32)
     views[:, 0] = lens
     is_long = lens > 12
-    long = np.flatnonzero(is_long)
-    if len(long):
+    n_long = int(np.count_nonzero(is_long))
+    last_long = -1
+    if n_long:
         word = np.ndarray((len(a) - 3,), dtype="<i4", buffer=a, strides=(1,))  # 4 bytes from any place
-        rows = slice(None) if len(long) == n else long  # every line long (the usual case): no gather, no scatter
+        # every line long (the usual case): no index array, no gather or scatter by it
+        rows = slice(None) if n_long == n else np.flatnonzero(is_long)
+        last_long = n - 1 if n_long == n else int(rows[-1])
         s = starts[rows]
         views[rows, 1] = word[s]
-        views[rows, 2] = s >> _SPAN
-        views[rows, 3] = s & ((1 << _SPAN) - 1)
-    short = np.flatnonzero(~is_long) if len(long) < n else long[:0]
+        if len(a) > 1 << _SPAN:
+            views[rows, 2] = s >> _SPAN
+            views[rows, 3] = s & ((1 << _SPAN) - 1)
+        else:  # one buffer, the whole file: the offset is the start (buffer 0 is what np.zeros left)
+            views[rows, 3] = s
+    short = np.flatnonzero(~is_long) if n_long < n else np.zeros(0, dtype=np.int64)
     for i in range(0, len(short), _PIECE):  # the bytes of short lines, in pieces (a 12-wide gather each)
         rows = short[i:i + _PIECE]
         col = np.arange(12)
         idx = starts[rows, None] + col
         inline = np.where(col < lens[rows, None], a[np.minimum(idx, len(a) - 1)], 0).astype(np.uint8)
         views[rows, 1:] = inline.view("<i4")
-    spans = int(starts[long[-1]] >> _SPAN) + 1 if len(long) else 0
+    spans = int(starts[last_long] >> _SPAN) + 1 if n_long else 0
     buf = pa.py_buffer(data)
     nulls = None if valid is None or valid.all() else pa.py_buffer(np.packbits(valid, bitorder="little"))
     return pa.Array.from_buffers(pa.string_view(), n, [nulls, pa.py_buffer(views)] +
