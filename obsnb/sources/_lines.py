@@ -181,9 +181,9 @@ def _view_array(data: bytes, starts: np.ndarray, ends: np.ndarray, valid: np.nda
     are made (a line of up to 12 bytes is held in its view, as Arrow requires); null where ``valid`` is False."""
     a = np.frombuffer(data, dtype=np.uint8)
     n = len(starts)
-    lens = ends - starts
     views = np.zeros((n, 4), dtype=np.int32)
-    views[:, 0] = lens
+    lens = views[:, 0]
+    np.subtract(ends, starts, out=lens, casting="unsafe")  # straight into the views (int32, as Arrow has them)
     is_long = lens > 12
     n_long = int(np.count_nonzero(is_long))
     last_long = -1
