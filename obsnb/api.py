@@ -325,6 +325,7 @@ def load(
     if engine not in ("pandas", "polars", "arrow"):
         raise UsageError(f"engine must be 'pandas' or 'polars', got {engine!r}")
     s_ns, e_ns = _window(start, end)
+    schema.warm_pandas()  # pandas imports while the source is read
     ctx = ReadContext(strict=strict, options=options, kind=kind, start_ns=s_ns, end_ns=e_ns)
     if format is not None:
         ctx.options["format"] = format

@@ -193,8 +193,14 @@ def _has_upper_ascii(col: pa.ChunkedArray | pa.Array) -> bool:
     return False
 
 
-def _null_column(dtype: pa.DataType, n: int) -> pa.Array:
-    return pa.nulls(n, type=dtype)
+def _null_column(dtype: pa.DataType, n: int, made: dict | None = None) -> pa.Array:
+    """``n`` nulls of ``dtype``; with ``made``, one array per type for every column that needs it (Arrow
+    arrays are immutable: three missing string columns share one, not three 8-byte-per-row offset buffers)."""
+    if made is None:
+        return pa.nulls(n, type=dtype)
+    if dtype not in made:
+        made[dtype] = pa.nulls(n, type=dtype)
+    return made[dtype]
 
 
 def empty_table(kind: str) -> pa.Table:
@@ -232,6 +238,7 @@ def conform(table: pa.Table, kind: str) -> pa.Table:
     canon = CANONICAL[kind]
     cols: dict[str, pa.ChunkedArray | pa.Array] = {}
     names = table.column_names
+    made: dict = {}
     for name, dtype in canon.items():
         if name in names:
             col = _cast(table.column(name), dtype, name)
@@ -242,7 +249,7 @@ def conform(table: pa.Table, kind: str) -> pa.Table:
                 col = pc.if_else(pc.match_substring_regex(col, r"^0+$"), pa.scalar(None, col.type), col)
             cols[name] = col
         else:
-            cols[name] = _null_column(dtype, n)
+            cols[name] = _null_column(dtype, n, made)
     tail = [c for c in SPAN_LISTS if c in names] if kind == "spans" else []
     meta = METRIC_META if kind == "metrics" else ()
     for name in names:
@@ -274,6 +281,33 @@ def concat(tables: Iterable[pa.Table]) -> pa.Table:
             t = t.set_column(t.column_names.index("_source"), "_source", src.cast(PROVENANCE_TYPES["_source"]))
         unified.append(t)
     return pa.concat_tables(unified, promote_options="permissive")
+
+
+def warm_pandas() -> None:
+    """Start importing pandas on a helper thread, when it is not imported yet.
+
+    Every load imports it: into pandas, and into polars or Arrow too, since pyarrow imports pandas on its
+    first ``pa.array``. A load reads and parses for a second or more, mostly in native code that lets go
+    of the GIL; the import (~0.3 s of Python) then costs the load nothing but a wait for what is left of
+    it. A failed import is left for :func:`to_engine` (or pyarrow) to raise, where the user sees it.
+    """
+    import sys
+
+    if "pandas" in sys.modules or _WARMING:
+        return
+    import threading
+
+    def run() -> None:
+        try:
+            import pandas  # noqa: F401
+        except Exception:  # noqa: BLE001  (raised again, in the user's thread, by to_engine)
+            pass
+
+    _WARMING.append(threading.Thread(target=run, name="obsnb-import-pandas", daemon=True))
+    _WARMING[0].start()
+
+
+_WARMING: list = []
 
 
 def to_engine(table: pa.Table, engine: str):

@@ -24,23 +24,24 @@ def iso_parts(stamps):
     arr = stamps.to_arrow() if isinstance(stamps, pl.Series) else stamps
     arr = arr.cast(pa.large_string())
     n = len(arr)
-    valid = np.flatnonzero(~np.asarray(arr.is_null().to_numpy(zero_copy_only=False)))
     offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64)[arr.offset:arr.offset + n + 1]
     data = arr.buffers()[2]
-    byte = _Bytes(np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(1, np.uint8),
-                  offsets[:-1][valid], offsets[1:][valid] - offsets[:-1][valid])
-    out = {}
-    for name, pos in _FIXED.items():
-        v = np.zeros(len(valid), dtype=np.int64)
-        for p in pos:
-            v = v * 10 + byte(p) - 48
-        out[name] = v
+    data = np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(1, np.uint8)
+    if arr.null_count == 0:  # every line has a stamp: its bounds are the offsets, no index array
+        valid = None
+        byte = _Bytes(data, offsets[:-1], offsets[1:] - offsets[:-1])
+    else:
+        valid = np.flatnonzero(~np.asarray(arr.is_null().to_numpy(zero_copy_only=False)))
+        byte = _Bytes(data, offsets[:-1][valid], offsets[1:][valid] - offsets[:-1][valid])
+    out = {name: byte.number(pos) for name, pos in _FIXED.items()}
     fns, zmin, zoned = _tail(byte)
     out["fns"], out["zmin"] = fns, zmin
 
     def full(v, present=None):
-        if len(valid) == n and (present is None or present.all()):  # every line has a stamp: no scatter
+        if valid is None and (present is None or present.all()):  # every line has a stamp: no scatter
             return pa.array(v)
+        if valid is None:
+            return pa.array(v, mask=~present)
         col = np.zeros(n, dtype=np.int64)
         col[valid] = v
         mask = np.ones(n, dtype=bool)
@@ -64,6 +65,37 @@ class _Bytes:
         if m and (size == width).all() and int(start[-1] - start[0]) == (m - 1) * width:
             self.matrix = data[int(start[0]):int(start[0]) + m * width].reshape(m, width)
 
+    def number(self, pos: tuple[int, ...]) -> np.ndarray:
+        """The bytes at the consecutive positions ``pos`` read as decimal digits (``byte - 48`` each, so any
+        byte gives the same number whichever way it is read). In the matrix, 2 or 4 of them are one big-endian
+        integer per stamp, read with a stride over the buffer: one pass and one array instead of one per byte."""
+        k = len(pos)
+        if self.matrix is not None and k in (2, 4) and pos[-1] < self.matrix.shape[1]:
+            x = self._word(pos[0], k)  # in place from here: each fresh array costs its pages' zeroing
+            v = x >> 8 * (k - 1)
+            part = np.empty_like(x) if k == 4 else None
+            for shift in range(8 * (k - 2), 0, -8):  # the middle bytes, high to low
+                np.right_shift(x, shift, out=part)
+                part &= 255
+                v *= 10
+                v += part
+            x &= 255
+            v *= 10
+            v += x
+            v -= 48 * (1111 if k == 4 else 11)
+            return v
+        v = np.zeros(self.m, dtype=np.int64)
+        for p in pos:
+            v = v * 10 + self(p) - 48
+        return v
+
+    def _word(self, pos: int, k: int) -> np.ndarray:
+        """Bytes ``pos`` .. ``pos + k - 1`` of every stamp of the matrix as one big-endian integer (int64)."""
+        width = self.matrix.shape[1]
+        first = int(self.start[0]) + pos
+        words = np.ndarray((self.m,), dtype=f">u{k}", buffer=self.data, offset=first, strides=(width,))
+        return words.astype(np.int64)
+
     def __call__(self, pos) -> np.ndarray:
         if self.matrix is not None and np.isscalar(pos):
             if pos >= self.matrix.shape[1]:
@@ -86,12 +118,16 @@ def _tail(byte: _Bytes):
     going = has_frac.copy()
     for j in range(_TAIL + 1, width):  # the run of fraction digits; the first 9 are nanoseconds, more are cut
         b = byte(j)
-        going &= (b >= 48) & (b <= 57)
+        going &= b >= 48
+        going &= b <= 57
         if not going.any():
             break
         nfrac += going
-        if j - _TAIL < 10:
-            fns += np.where(going, b - 48, 0) * 10 ** (9 - (j - _TAIL))
+        if j - _TAIL < 10:  # fns += (b - 48) * 10**(9 - digit) where going, in place
+            b -= 48
+            b *= going
+            b *= 10 ** (9 - (j - _TAIL))
+            fns += b
     z = _TAIL + np.where(has_frac, 1 + nfrac, 0)  # where the zone starts
     zoned = z < size
     zi = np.flatnonzero(zoned)

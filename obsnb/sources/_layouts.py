@@ -21,7 +21,7 @@ import pyarrow.compute as pc
 from ..errors import UsageError
 from ..schema import STR
 from ._isostamp import iso_parts
-from ._lines import connect, head_lines, infer_numbers, line_views, reject_where, times_to_ns
+from ._lines import background, connect, head_lines, infer_numbers, line_views, reject_where, times_to_ns
 from ._match import Layout, compiled, match_layouts
 from .base import FileInput, ReadContext
 
@@ -99,7 +99,7 @@ def note_utc(ctx: ReadContext, what: str) -> None:
         warnings.warn(msg, ObsnbWarning, stacklevel=4)
 
 
-def stamp_ns(cols: dict, n: int, src: FileInput, ctx: ReadContext, what: str) -> pa.Array:
+def stamp_ns(cols: dict, n: int, src: FileInput, ctx: ReadContext, what: str, iso=None) -> pa.Array:
     """Timestamps from their parts (the :data:`TIME_GROUPS` of ``cols``, Arrow arrays or polars Series of
     strings) -> int64 epoch ns, null where impossible.
 
@@ -108,7 +108,7 @@ def stamp_ns(cols: dict, n: int, src: FileInput, ctx: ReadContext, what: str) ->
     else the year that puts the file's last record no later than the file's modification time, and a
     backward jump of more than half a year between records (Dec -> Jan) moves the year on. The
     calendar arithmetic runs in polars; only a zone-less time read in ``tz=`` goes through DuckDB
-    (its time zone rules).
+    (its time zone rules). ``iso``: :func:`iso_parts` of the ``_iso`` group, when already made.
     """
     import polars as pl
 
@@ -118,7 +118,7 @@ def stamp_ns(cols: dict, n: int, src: FileInput, ctx: ReadContext, what: str) ->
     text = ("Y", "mo", "mon", "d", "H", "M", "S", "f", "z")
     parts = _text_parts(cols, n) if "_iso" not in cols or any(k in cols for k in text) else None
     if "_iso" in cols:
-        iso = iso_parts(cols["_iso"])
+        iso = iso_parts(cols["_iso"]) if iso is None else iso
         parts = iso if parts is None else iso.select(pl.coalesce(iso[c], parts[c]).alias(c) for c in iso.columns)
     parts = parts.with_columns(pl.col("H", "M", "S", "fns").fill_null(0))
     has_date = parts["mo"].is_not_null() & parts["d"].is_not_null()
@@ -324,6 +324,9 @@ def read_layouts(src: FileInput, ctx: ReadContext, layouts: tuple[Layout, ...], 
     for k in [k for k in cols if re.fullmatch(r"(level|msg)\d", k)]:  # alternatives of one group (level2, ...)
         alt = cols.pop(k)
         cols[k[:-1]] = cols[k[:-1]].fill_null(alt) if k[:-1] in cols else alt
+    # An ISO stamp is cut into numbers (numpy, no GIL held) on a helper thread while this one finds the
+    # rejects, folds continuations and makes the other columns (polars and Arrow).
+    iso = background(iso_parts, cols["_iso"], now=len(starts) < _BACKGROUND) if "_iso" in cols else None
     n_lines = len(lines)
     start_np = np.zeros(n_lines, dtype=bool)
     start_np[starts] = True
@@ -343,32 +346,41 @@ def read_layouts(src: FileInput, ctx: ReadContext, layouts: tuple[Layout, ...], 
         reject_where(ctx, src.path, np.ones(len(rejected), dtype=bool), lines.gather(rejected), numbers[rejected], why)
     cont_np = ~start_np & ~bad_np & ~broken_np & ~orphan_np
     n = len(starts)
-    time = stamp_ns(cols, n, src, ctx, what)
-    if timeless:
-        time = _time_above(time, forms >= len(layouts), ctx, src.path)
-    timed = pc.is_valid(time)
-    untimed = None if pc.all(timed).as_py() else starts[~timed.to_numpy(zero_copy_only=False)]
-    untimed_raw = lines.gather(untimed) if untimed is not None else None
     exception = fold_continuations(lines, start_np, cont_np, n) if cont_np.any() else None
-    del lines, got  # the lines (and the file's bytes, but where messages point) go before the columns leave polars
-    out: dict[str, pa.Array] = {"time": time}
-    for k in [k for k in cols if k in TIME_GROUPS or k.startswith("_")]:
-        del cols[k]  # each group's polars memory goes as soon as it is used
-    if "level" in cols:
-        out["level"], original = map_levels(_arrow(cols.pop("level")))
-        if original is not None:
-            out["level_original"] = original
-    out["event"] = _arrow(cols.pop("msg"), STR) if "msg" in cols else pa.nulls(n, STR)
+    times = {k: cols.pop(k) for k in [k for k in cols if k in TIME_GROUPS or k.startswith("_")]}
+    # the first columns; the stamps are cut and the levels mapped on the helper thread while this one makes the
+    # others (but the message: see below)
+    out: dict[str, pa.Array] = {"time": None, "level": None, "level_original": None, "event": None}
+    levels = cols.pop("level", None)
+    if levels is not None:
+        levels = background(map_levels, _arrow(levels), now=n < _BACKGROUND)
+    msg = cols.pop("msg", None)
     for k in list(cols):
-        v = cols.pop(k)
-        v = v.to_frame().select(pl.when(pl.first() != "").then(pl.first())).to_series()
-        if v.null_count() < len(v) or n == 0:  # no record: every column, so the readers find theirs
-            out[k] = infer_numbers(_arrow(v)) if k in NUMERIC_GROUPS else _arrow(v)
+        v = _nonempty(_arrow(cols.pop(k)))
+        if v.null_count < len(v) or n == 0:  # no record: every column, so the readers find theirs
+            out[k] = infer_numbers(v) if k in NUMERIC_GROUPS else v
     if len(layouts + timeless) > 1:
-        out["layout"] = pc.take(pa.array([lay.name for lay in layouts + timeless]), pa.array(forms))
+        out["layout"] = _names_at(pa.array([lay.name for lay in layouts + timeless]), forms)
     if exception is not None:
         out["exception"] = exception
     out["_line"] = pa.array(numbers[starts])
+    time = stamp_ns(times, n, src, ctx, what, iso=iso.result() if iso is not None else None)
+    del times
+    if timeless:
+        time = _time_above(time, forms >= len(layouts), ctx, src.path)
+    out["time"] = time
+    if levels is not None:
+        out["level"], out["level_original"] = levels.result()
+    for k in ("level", "level_original"):
+        if out[k] is None:
+            del out[k]
+    timed = pc.is_valid(time)
+    untimed = None if pc.all(timed).as_py() else starts[~timed.to_numpy(zero_copy_only=False)]
+    untimed_raw = lines.gather(untimed) if untimed is not None else None
+    # the lines and the file's bytes go once the message, which points into them, is copied out of polars
+    del lines, got
+    out["event"] = _arrow(msg, STR) if msg is not None else pa.nulls(n, STR)
+    del msg
     if untimed is not None:
         reject_where(ctx, src.path, pa.array(np.ones(len(untimed), dtype=bool)), untimed_raw,
                      numbers[untimed], "unparseable timestamp (impossible date)")
@@ -400,6 +412,29 @@ def _time_above(time: pa.Array, timeless: np.ndarray, ctx: ReadContext, path: st
     return pl.select(pl.when(pl.Series(timeless)).then(t.forward_fill()).otherwise(t)).to_series().to_arrow()
 
 
+def _nonempty(arr: pa.Array) -> pa.Array:
+    """Arrow strings with each empty one null (a group that matched nothing); no copy when none is empty."""
+    if not len(arr):
+        return arr
+    width = np.int64 if pa.types.is_large_string(arr.type) else np.int32
+    offsets = np.frombuffer(arr.buffers()[1], dtype=width)[arr.offset:arr.offset + len(arr) + 1]
+    empty = offsets[1:] == offsets[:-1]
+    if not empty.any():
+        return arr
+    return pc.if_else(pa.array(empty), pa.scalar(None, arr.type), arr)
+
+
+def _names_at(names: pa.Array, forms: np.ndarray) -> pa.Array:
+    """``names[forms]`` as Arrow strings; when every record has the same form, laid out with numpy (no take)."""
+    if len(forms) and (forms == forms[0]).all():
+        word = names[int(forms[0])].as_py().encode()
+        offsets = np.arange(len(forms) + 1, dtype=np.int32) * len(word)
+        if len(word) * len(forms) < 2**31:
+            return pa.Array.from_buffers(pa.string(), len(forms),
+                                         [None, pa.py_buffer(offsets), pa.py_buffer(word * len(forms))])
+    return pc.take(names, pa.array(forms))
+
+
 def _arrow(s, dtype: pa.DataType = pa.string()) -> pa.Array:
     """A polars string Series as Arrow strings (one copy out of polars' string views); ``event`` takes the
     canonical type (``schema.STR``, large strings), so the canonical cast does not copy it again."""
@@ -407,4 +442,5 @@ def _arrow(s, dtype: pa.DataType = pa.string()) -> pa.Array:
     return out if out.type == dtype else out.cast(dtype)
 
 
+_BACKGROUND = 100_000  # records worth cutting their stamps on a helper thread
 NUMERIC_GROUPS = frozenset(("pid", "tid", "status", "bytes", "lineno", "duration_ms", "port", "flag", "logid"))

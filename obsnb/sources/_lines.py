@@ -26,6 +26,25 @@ BAD_CHARS = r"[\x00\x{FFFD}]"
 
 
 _local = threading.local()
+_POOL: list = []
+
+
+def background(fn, *args, now: bool = False):
+    """``fn(*args)`` on a helper thread, as a future (``.result()`` waits, and raises what ``fn`` raised);
+    with ``now`` (an input too small to be worth a thread) run here, and its result in a done future.
+
+    For a pure numpy/Arrow step (each releases the GIL) that can run while the caller does the next ones:
+    the stages of one load after the regex are serial, and a second core is otherwise idle.
+    """
+    import concurrent.futures
+
+    if now:
+        done: concurrent.futures.Future = concurrent.futures.Future()
+        done.set_result(fn(*args))
+        return done
+    if not _POOL:
+        _POOL.append(concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="obsnb-lines"))
+    return _POOL[0].submit(fn, *args)
 
 
 def connect() -> duckdb.DuckDBPyConnection:
@@ -58,11 +77,12 @@ class Lines:
     starts: np.ndarray
     ends: np.ndarray
 
-    def views(self, starts: np.ndarray, ends: np.ndarray):
-        """Pieces ``data[starts[i]:ends[i]]`` (within the lines) as a polars string Series, no bytes copied."""
+    def views(self, starts: np.ndarray, ends: np.ndarray, valid: np.ndarray | None = None):
+        """Pieces ``data[starts[i]:ends[i]]`` (within the lines) as a polars string Series, no bytes copied;
+        null where ``valid`` (a bool array) is False."""
         import polars as pl
 
-        return pl.from_arrow(_view_array(self.data, starts, ends))
+        return pl.from_arrow(_view_array(self.data, starts, ends, valid))
 
 
 def line_views(src: FileInput, ctx: ReadContext, release: bool = False) -> Lines:
@@ -84,16 +104,14 @@ def line_views(src: FileInput, ctx: ReadContext, release: bool = False) -> Lines
     for line, nbytes, first in src.oversized:  # each left as an empty line, so the numbers stay right
         ctx.reject(src.path, line, over_cap_reason(nbytes, src.max_record), first)
     clean: bool | str = True
-    if data:
-        whole = pa.LargeStringArray.from_buffers(1, pa.py_buffer(np.array([0, len(data)], dtype=np.int64)),
-                                                 pa.py_buffer(data))
-        try:
-            whole.validate(full=True)  # valid UTF-8
-            clean = True if b"\x00" not in data else "nul"
-        except pa.ArrowInvalid:
-            data, clean = data.decode("utf-8", errors="replace").encode(), False  # \n is never part of a bad byte
-        del whole
+    # the UTF-8 check (Arrow, no GIL held) runs on a helper thread while this one finds the newlines
+    check = background(_utf8, data, now=len(data) < _BIG)
     starts, ends = _bounds(data)
+    if data and not check.result():
+        data, clean = data.decode("utf-8", errors="replace").encode(), False  # \n is never part of a bad byte
+        starts, ends = _bounds(data)  # a bad byte became the 3 bytes of U+FFFD: the lines moved
+    elif data:
+        clean = True if b"\x00" not in data else "nul"
     numbers = np.arange(1, len(starts) + 1, dtype=np.int64)
     keep = ~_blank(data, starts, ends)
     if not keep.all():
@@ -104,7 +122,19 @@ def line_views(src: FileInput, ctx: ReadContext, release: bool = False) -> Lines
     return out
 
 
+def _utf8(data: bytes) -> bool:
+    """Whether ``data`` is valid UTF-8 (Arrow's check of one string over the bytes, no copy)."""
+    whole = pa.LargeStringArray.from_buffers(1, pa.py_buffer(np.array([0, len(data)], dtype=np.int64)),
+                                             pa.py_buffer(data))
+    try:
+        whole.validate(full=True)
+    except pa.ArrowInvalid:
+        return False
+    return True
+
+
 _PIECE = 1 << 20  # bytes scanned for newlines at a time: no file-sized mask
+_BIG = 8 << 20  # bytes worth checking on a helper thread
 _SPAN = 30  # a view's buffer is the file from a multiple of 2**_SPAN bytes on: its offsets fit in int32
 
 
@@ -114,13 +144,16 @@ def _bounds(data: bytes) -> tuple[np.ndarray, np.ndarray]:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     a = np.frombuffer(data, dtype=np.uint8)
     nl = np.concatenate([np.flatnonzero(a[i:i + _PIECE] == 10) + i for i in range(0, len(a), _PIECE)])
-    ends = nl if data.endswith(b"\n") else np.append(nl, len(a))
+    ends = nl.astype(np.int64, copy=False) if data.endswith(b"\n") else np.append(nl, len(a)).astype(np.int64)
     starts = np.empty(len(ends), dtype=np.int64)
     starts[0] = 0
-    starts[1:] = ends[:-1] + 1
-    ends = ends.astype(np.int64)
+    np.add(ends[:-1], 1, out=starts[1:])
+    if b"\r" not in data:  # one memchr: no array for the usual file
+        return starts, ends
     while True:  # a run of \r before the newline goes (one vectorised step per \r of the longest run)
-        cr = np.flatnonzero((ends > starts) & (a[np.maximum(ends - 1, 0)] == 13))
+        last = ends - 1
+        np.maximum(last, 0, out=last)
+        cr = np.flatnonzero((ends > starts) & (a[last] == 13))
         if not len(cr):
             return starts, ends
         ends[cr] -= 1
@@ -135,7 +168,7 @@ def _blank(data: bytes, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
     if not len(starts):
         return empty
     a = np.frombuffer(data, dtype=np.uint8)
-    first = a[np.minimum(starts, len(a) - 1)]
+    first = a[starts] if starts[-1] < len(a) else a[np.minimum(starts, len(a) - 1)]  # starts ascend
     maybe = np.flatnonzero(~empty & (((first >= 9) & (first <= 13)) | (first == 32) | (first >= 0x80)))
     if len(maybe):
         sub = pl.from_arrow(_view_array(data, starts[maybe], ends[maybe]))
@@ -143,31 +176,40 @@ def _blank(data: bytes, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
     return empty
 
 
-def _view_array(data: bytes, starts: np.ndarray, ends: np.ndarray) -> pa.Array:
+def _view_array(data: bytes, starts: np.ndarray, ends: np.ndarray, valid: np.ndarray | None = None) -> pa.Array:
     """An Arrow string_view array of ``data[starts[i]:ends[i]]`` over ``data`` itself: only the 16-byte views
-    are made (a line of up to 12 bytes is held in its view, as Arrow requires)."""
+    are made (a line of up to 12 bytes is held in its view, as Arrow requires); null where ``valid`` is False."""
     a = np.frombuffer(data, dtype=np.uint8)
     n = len(starts)
-    lens = ends - starts
     views = np.zeros((n, 4), dtype=np.int32)
-    views[:, 0] = lens
-    long = np.flatnonzero(lens > 12)
-    if len(long):
-        s = starts[long]
+    lens = views[:, 0]
+    np.subtract(ends, starts, out=lens, casting="unsafe")  # straight into the views (int32, as Arrow has them)
+    is_long = lens > 12
+    n_long = int(np.count_nonzero(is_long))
+    last_long = -1
+    if n_long:
         word = np.ndarray((len(a) - 3,), dtype="<i4", buffer=a, strides=(1,))  # 4 bytes from any place
-        views[long, 1] = word[s]
-        views[long, 2] = s >> _SPAN
-        views[long, 3] = s & ((1 << _SPAN) - 1)
-    short = np.flatnonzero(lens <= 12)
+        # every line long (the usual case): no index array, no gather or scatter by it
+        rows = slice(None) if n_long == n else np.flatnonzero(is_long)
+        last_long = n - 1 if n_long == n else int(rows[-1])
+        s = starts[rows]
+        views[rows, 1] = word[s]
+        if len(a) > 1 << _SPAN:
+            views[rows, 2] = s >> _SPAN
+            views[rows, 3] = s & ((1 << _SPAN) - 1)
+        else:  # one buffer, the whole file: the offset is the start (buffer 0 is what np.zeros left)
+            views[rows, 3] = s
+    short = np.flatnonzero(~is_long) if n_long < n else np.zeros(0, dtype=np.int64)
     for i in range(0, len(short), _PIECE):  # the bytes of short lines, in pieces (a 12-wide gather each)
         rows = short[i:i + _PIECE]
         col = np.arange(12)
         idx = starts[rows, None] + col
         inline = np.where(col < lens[rows, None], a[np.minimum(idx, len(a) - 1)], 0).astype(np.uint8)
         views[rows, 1:] = inline.view("<i4")
-    spans = int(starts[long[-1]] >> _SPAN) + 1 if len(long) else 0
+    spans = int(starts[last_long] >> _SPAN) + 1 if n_long else 0
     buf = pa.py_buffer(data)
-    return pa.Array.from_buffers(pa.string_view(), n, [None, pa.py_buffer(views)] +
+    nulls = None if valid is None or valid.all() else pa.py_buffer(np.packbits(valid, bitorder="little"))
+    return pa.Array.from_buffers(pa.string_view(), n, [nulls, pa.py_buffer(views)] +
                                  [buf.slice(k << _SPAN) for k in range(spans)])
 
 

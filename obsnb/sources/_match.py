@@ -138,15 +138,13 @@ def _extract(sub, pattern: str):
 
 def _rest_as_msg(m, lines: Lines, rows: np.ndarray, sep: str | None):
     """The groups of :func:`_head_pattern`'s match with ``msg``, the rest of each line, in place of ``_head``."""
-    import polars as pl
-
     begin = lines.starts[rows] + m["_head"].str.len_bytes().to_numpy().astype(np.int64)
+    valid = None
     if sep is not None:
         gap = m["_sep"].str.len_bytes().to_numpy().astype(np.int64)
         begin += gap
-    msg = lines.views(begin, lines.ends[rows]).alias("msg")
-    if sep is not None:
-        msg = pl.select(pl.when(pl.Series(gap > 0)).then(msg)).to_series().alias("msg")
+        valid = gap > 0  # no separator: the line ended, and the message is null
+    msg = lines.views(begin, lines.ends[rows], valid).alias("msg")
     return m.drop([c for c in ("_head", "_sep") if c in m.columns]).with_columns(msg)
 
 
