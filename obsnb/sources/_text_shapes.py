@@ -158,7 +158,8 @@ def _unread_zones(out: dict, ctx: ReadContext) -> None:
     """A warning naming the zone abbreviations that were not read (their times follow the zone-less rule)."""
     if "zone" not in out:
         return
-    other = pc.unique(out["zone"].filter(pc.invert(pc.fill_null(pc.is_in(out["zone"], pa.array(UTC_NAMES)), True))))
+    zones = out["zone"].drop_null()
+    other = pc.unique(zones.filter(pc.invert(pc.is_in(zones, pa.array(UTC_NAMES)))))
     if len(other):
         names = ", ".join(sorted(other.to_pylist()))
         ctx.warnings.append(f"time zone abbreviations ({names}) name no single UTC offset and were not read: those "

@@ -20,6 +20,7 @@ __all__ = ["Elements", "array_elements", "sequence_records", "write_lines", "RS"
 RS = 0x1E  # RFC 7464's record separator
 _WS = np.zeros(256, dtype=bool)
 _WS[[0x20, 0x09, 0x0A, 0x0D]] = True
+_PIECE = 1 << 22  # bytes looked up at a time
 _GAP = 64  # whitespace bytes between a separator and its element looked at with numpy (indentation)
 
 
@@ -42,50 +43,75 @@ class Elements:
         return self.end - self.start
 
 
-def _string_quotes(arr: np.ndarray) -> np.ndarray:
-    """Positions of the quotes that open or close a JSON string (not the escaped ones: after an odd run of
-    backslashes, each run's length found from where the runs of backslash positions break), sorted."""
-    q = np.flatnonzero(arr == 0x22)
-    after_bs = np.flatnonzero(arr[np.maximum(q - 1, 0)] == 0x5C) if len(q) else q
-    after_bs = after_bs[q[after_bs] > 0]
-    if not len(after_bs):
-        return q
-    bs = np.flatnonzero(arr == 0x5C)
-    first = np.concatenate([[0], np.flatnonzero(np.diff(bs) != 1) + 1])  # index in bs of each run's first
-    j = np.searchsorted(bs, q[after_bs] - 1)  # the backslash just before the quote
-    run = j - first[np.searchsorted(first, j, side="right") - 1] + 1
-    escaped = np.zeros(len(q), dtype=bool)
-    escaped[after_bs] = run % 2 == 1
-    return q[~escaped]
+# The bytes the scans look at, by kind: one table lookup and one flatnonzero over the data give them all, in order
+# (an "event" each); everything after works on the events, a few in a hundred bytes of a log document.
+QUOTE, OPEN, CLOSE, COMMA, LF, CR, BACKSLASH, SEP = 1, 2, 3, 4, 5, 6, 7, 8
+_KIND = np.zeros(256, dtype=np.uint8)
+for _c, _k in ((0x22, QUOTE), (0x5B, OPEN), (0x7B, OPEN), (0x5D, CLOSE), (0x7D, CLOSE), (0x2C, COMMA), (0x0A, LF),
+               (0x0D, CR), (0x5C, BACKSLASH), (RS, SEP)):
+    _KIND[_c] = _k
 
 
-def _lines_of(arr: np.ndarray, pos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(newline positions, the 1-based line of each of ``pos``)."""
-    nl = np.flatnonzero(arr == 0x0A)
-    return nl, np.searchsorted(nl, pos, side="left") + 1
+def _events(arr: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(positions, kinds, string-quote mask) of the bytes of :data:`_KIND`, found a piece at a time (each piece's
+    lookup stays in cache). A quote is escaped when an odd run of backslashes ends just before it (each run's
+    length from where the backslashes' positions stop being consecutive); the others open or close a string."""
+    pieces = []
+    for i in range(0, len(arr), _PIECE):
+        k = _KIND[arr[i:i + _PIECE]]
+        p = np.flatnonzero(k)
+        pieces.append((p + i, k[p]))
+    pos = np.concatenate([p for p, _ in pieces]) if pieces else np.zeros(0, np.int64)
+    kind = np.concatenate([k for _, k in pieces]) if pieces else np.zeros(0, np.uint8)
+    quote = kind == QUOTE
+    bs = pos[kind == BACKSLASH]  # rare in logs: only the quotes right after one are looked at
+    after = bs[(bs + 1 < len(arr)) & (arr[np.minimum(bs + 1, max(len(arr) - 1, 0))] == 0x22)] + 1
+    if len(after):
+        first = np.concatenate([[0], np.flatnonzero(np.diff(bs) != 1) + 1])  # each backslash run's first, in bs
+        j = np.searchsorted(bs, after - 1)
+        run = j - first[np.searchsorted(first, j, side="right") - 1] + 1
+        quote[np.searchsorted(pos, after[run % 2 == 1])] = False
+    return pos, kind, quote
 
 
-def _first_byte(arr: np.ndarray, after: np.ndarray, end: np.ndarray, tokens: np.ndarray) -> np.ndarray:
-    """The first non-whitespace byte at or after ``after`` and before ``end`` (``end`` when none): the next of
-    ``tokens`` (structural bytes outside strings, string quotes) when only whitespace comes before it (checked
-    over the gap's bytes, one pass per byte of the widest usual gap), else found by a scan of that element alone
-    (one that starts with a scalar such as ``5``, or after an unusually long run of whitespace)."""
-    if len(tokens):
-        nxt = np.searchsorted(tokens, after, side="left")
-        cand = np.where(nxt < len(tokens), tokens[np.minimum(nxt, len(tokens) - 1)], end)
-    else:
-        cand = end.copy()
-    cand = np.minimum(cand, end)
+def _lines_at(pos: np.ndarray, kind: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """The 1-based line of each byte position ``at`` (the line feeds before it, plus one)."""
+    return np.searchsorted(pos[kind == LF], at, side="left") + 1
+
+
+def _first_byte(arr: np.ndarray, pos: np.ndarray, token: np.ndarray, after_ev: np.ndarray, after: np.ndarray,
+                end: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each element's first non-whitespace byte at or after ``after`` and before ``end`` (``end`` when none), and
+    its event index (-1 when it is no event): the next ``token`` event (indices, sorted) from ``after_ev`` on when
+    only whitespace comes before it (checked over the gap's bytes, one pass per byte of the widest usual gap), else
+    found by a scan of that element alone (one that starts with a scalar such as ``5``, or after a long blank run)."""
+    at = np.searchsorted(token, after_ev)
+    ev = np.where(at < len(token), token[np.minimum(at, max(len(token) - 1, 0))], -1) if len(token) else \
+        np.full(len(after), -1)
+    cand = np.where(ev >= 0, pos[np.maximum(ev, 0)], end) if len(pos) else end.copy()
+    over = cand >= end
+    cand, ev = np.where(over, end, cand), np.where(over, -1, ev)
     gap = cand - after
     clean = gap <= _GAP
     for j in range(int(min(gap.max(initial=0), _GAP))):
         sel = np.flatnonzero(clean & (gap > j))
         clean[sel] &= _WS[arr[after[sel] + j]]
-    out = cand.copy()
     for i in np.flatnonzero(~clean):  # a scalar element (rejected: no record) or a long gap: a few at most
-        seg = arr[after[i]:end[i]]
-        hit = np.flatnonzero(~_WS[seg])
-        out[i] = after[i] + hit[0] if len(hit) else end[i]
+        hit = np.flatnonzero(~_WS[arr[after[i]:end[i]]])
+        cand[i] = after[i] + hit[0] if len(hit) else end[i]
+        e = int(np.searchsorted(pos, cand[i]))
+        ev[i] = e if e < len(pos) and pos[e] == cand[i] and cand[i] < end[i] else -1  # the byte's event, if it is one
+    return cand, ev
+
+
+def _broken(kind: np.ndarray, inside: np.ndarray, sep_ev: np.ndarray, n: int, lead: int = 0) -> np.ndarray:
+    """Elements holding a raw line break (LF or CR) inside one of their strings: such an event's element is the
+    number of separator events before it (less ``lead``, for elements that start before the first separator)."""
+    out = np.zeros(n, dtype=bool)
+    ev = np.flatnonzero(((kind == LF) | (kind == CR)) & inside)
+    if len(ev):
+        owner = np.searchsorted(sep_ev, ev) - lead
+        out[owner[(owner >= 0) & (owner < n)]] = True
     return out
 
 
@@ -98,79 +124,64 @@ def array_elements(data: bytes) -> Elements | None:
     nonws = np.flatnonzero(~_WS[arr[:4096]])
     if not len(nonws) or arr[nonws[0]] != 0x5B:
         return None
-    quotes = _string_quotes(arr)
-    struct = np.flatnonzero((arr == 0x5B) | (arr == 0x5D) | (arr == 0x7B) | (arr == 0x7D) | (arr == 0x2C))
-    outside = np.searchsorted(quotes, struct, side="right") % 2 == 0  # an even number of string quotes before it
-    struct = struct[outside]
-    ch = arr[struct]
-    step = np.where((ch == 0x5B) | (ch == 0x7B), 1, np.where((ch == 0x5D) | (ch == 0x7D), -1, 0))
-    depth = np.cumsum(step)  # depth after each structural byte
+    pos, kind, quote = _events(arr)
+    inside = (np.cumsum(quote, dtype=np.uint8) & 1).astype(bool) & ~quote  # after an odd number of string quotes
+    si = np.flatnonzero(~inside & (kind >= OPEN) & (kind <= COMMA))  # the structural events, outside strings
+    ks = kind[si]
+    depth = np.cumsum((ks == OPEN).astype(np.int64) - (ks == CLOSE))
     if (depth < 0).any():
         return None
     zero = np.flatnonzero(depth == 0)
     closed = bool(len(zero))
     if closed:
-        close = int(struct[zero[0]])
-        if (~_WS[arr[close + 1:]]).any():
+        z = int(zero[0])
+        if (~_WS[arr[pos[si[z]] + 1:]]).any():
             return None  # more after the array: not one document
-        keep = np.arange(len(struct)) <= zero[0]
-        struct, ch, depth = struct[keep], ch[keep], depth[keep]
-    seps = struct[((ch == 0x2C) & (depth == 1)) | ((ch == 0x5D) & (depth == 0))]
-    if not closed:
-        seps = np.append(seps, len(arr))
-    begin = np.concatenate([[struct[0] + 1], seps[:-1] + 1]).astype(np.int64)
-    end = seps.astype(np.int64)
-    opens = struct[((ch == 0x7B) | (ch == 0x5B)) & (depth == 2)]  # containers that start at the top level
-    if len(opens) > len(end):
-        return None  # two values with no comma between them
-    tokens = np.union1d(struct, quotes)
-    start = _first_byte(arr, begin, end, tokens)
+        si, ks, depth = si[:z + 1], ks[:z + 1], depth[:z + 1]
+    sep_ev = si[((ks == COMMA) & (depth == 1)) | ((ks == CLOSE) & (depth == 0))]
+    end = pos[sep_ev] if closed else np.append(pos[sep_ev], len(arr))
+    begin_ev = np.concatenate([[si[0] + 1], sep_ev + 1])[:len(end)]
+    begin = np.concatenate([[pos[si[0]] + 1], end[:-1] + 1]).astype(np.int64)
+    if int(((ks == OPEN) & (depth == 2)).sum()) > len(end):
+        return None  # two values at the top level with no comma between them
+    mark = quote.copy()
+    mark[si] = True
+    token = np.flatnonzero(mark)  # where an element's first byte can be: a string quote or structural byte
+    del mark
+    start, ev = _first_byte(arr, pos, token, begin_ev, begin, end)
     if len(end) == 1 and start[0] == end[0]:  # "[]": no element at all
         return Elements(*(np.zeros(0, np.int64) for _ in range(3)), np.zeros(0, bool), np.zeros(0, bool), closed)
-    nl, line = _lines_of(arr, start)
-    obj = (start < end) & (arr[np.minimum(start, len(arr) - 1)] == 0x7B)
-    # "{}": the structural byte after the element's "{" is its "}"
-    at = np.searchsorted(struct, start)
-    nxt = struct[np.minimum(at + 1, len(struct) - 1)]
-    obj &= ~((at + 1 < len(struct)) & (arr[nxt] == 0x7D) & (np.searchsorted(quotes, nxt) == np.searchsorted(quotes, start)))
-    return Elements(start, end, line, obj, _broken(arr, quotes, start, end), closed)
+    line = _lines_at(pos, kind, start)
+    at = np.searchsorted(token, ev)
+    nxt = token[np.minimum(at + 1, len(token) - 1)]  # the token after the element's first
+    obj = (ev >= 0) & (kind[np.maximum(ev, 0)] == OPEN) & (arr[np.minimum(start, len(arr) - 1)] == 0x7B)
+    obj &= ~((kind[nxt] == CLOSE) & (nxt > ev))  # "{}" (or "{ }"): its "}" comes before any string
+    return Elements(start, end, line, obj, _broken(kind, inside, sep_ev, len(end)), closed)
 
 
 def sequence_records(data: bytes) -> Elements:
-    """The records of an RFC 7464 JSON text sequence: the bytes after each ``\\x1e`` up to the next one (a
-    record may span lines; bytes before the first separator are a record of their own)."""
+    """The records of an RFC 7464 JSON text sequence: the bytes after each ``\x1e`` up to the next one (a
+    record may span lines; bytes before the first separator are a record of their own). Each record is a text of
+    its own: its strings are counted from its start, so one cut inside a string says nothing about the next."""
     arr = np.frombuffer(data, dtype=np.uint8)
-    rs = np.flatnonzero(arr == RS)
+    pos, kind, quote = _events(arr)
+    sep_ev = np.flatnonzero(kind == SEP)
+    rs = pos[sep_ev]
     begin = np.concatenate([[0], rs + 1]).astype(np.int64)
     end = np.append(rs, len(arr)).astype(np.int64)
-    if len(rs) and not (~_WS[arr[:rs[0]]]).any():
-        begin, end = begin[1:], end[1:]  # nothing but whitespace before the first separator
-    quotes = _string_quotes(arr)
-    opens = np.flatnonzero((arr == 0x7B) | (arr == 0x5B))  # where a record can start (inside a string too:
-    start = _first_byte(arr, begin, end, np.union1d(opens, quotes))  # only whitespace may come before it)
-    nl, line = _lines_of(arr, np.where(start < end, start, np.maximum(begin - 1, 0)))
-    obj = (start < end) & (arr[np.minimum(start, max(len(arr) - 1, 0))] == 0x7B) if len(arr) else start < end
-    return Elements(start, end, line, obj, _broken(arr, quotes, start, end, own=True))
-
-
-def _broken(arr: np.ndarray, quotes: np.ndarray, start: np.ndarray, end: np.ndarray, own: bool = False) -> np.ndarray:
-    """Elements holding a raw line break (LF or CR) inside a string: after an odd number of string quotes (of the
-    whole data, or with ``own`` of the element alone: a sequence's records are separate texts, and one cut inside
-    a string says nothing about the next)."""
-    breaks = np.flatnonzero((arr == 0x0A) | (arr == 0x0D))
-    out = np.zeros(len(start), dtype=bool)
-    if not len(breaks) or not len(start):
-        return out
-    owner = np.searchsorted(start, breaks, side="right") - 1
-    ok = owner >= 0
-    breaks, owner = breaks[ok], owner[ok]
-    ok = breaks < end[owner]
-    breaks, owner = breaks[ok], owner[ok]
-    before = np.searchsorted(quotes, breaks, side="right")
-    if own:
-        before = before - np.searchsorted(quotes, start[owner], side="left")
-    out[owner[before % 2 == 1]] = True
-    return out
+    begin_ev = np.concatenate([[0], sep_ev + 1])
+    lead = int(bool(len(rs)) and not (~_WS[arr[:rs[0]]]).any())  # nothing but blanks before the first separator
+    nq = np.cumsum(quote)
+    owner = np.cumsum(kind == SEP)  # each event's record (record 0: the bytes before the first separator)
+    at_begin = np.concatenate([[0], nq[sep_ev]])  # string quotes before each record
+    inside = ((nq - at_begin[owner]) % 2 == 1) & ~quote
+    token = np.flatnonzero((kind != LF) & (kind != CR) & (kind != SEP))
+    start, ev = _first_byte(arr, pos, token, begin_ev, begin, end)
+    empty = start >= end
+    line = _lines_at(pos, kind, np.where(empty, np.maximum(begin - 1, 0), start))  # an empty one: its separator's
+    obj = ~empty & (arr[np.minimum(start, max(len(arr) - 1, 0))] == 0x7B) if len(arr) else ~empty
+    broken = _broken(kind, inside, sep_ev, len(end))
+    return Elements(start[lead:], end[lead:], line[lead:], obj[lead:], broken[lead:])
 
 
 def write_lines(data: bytes, el: Elements, keep: np.ndarray, out) -> None:

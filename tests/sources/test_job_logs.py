@@ -338,3 +338,14 @@ def test_gitlab_runner_job_log(tmp_path):
         exp.append({"time": ns(stamp[:19], "%Y-%m-%dT%H:%M:%S", stamp[20:-1]), "level": None,
                     "stream": {"O": "stdout", "E": "stderr"}[tag[2]], "stream_id": tag[:2], "event": msg, "_line": i})
     check(df, exp)
+
+
+def test_a_utc_stamp_past_the_head_is_not_moved_by_tz(tmp_path):
+    """The zone name is honoured wherever the line is: 60 zone-less lines first (the head shows no zone name)."""
+    lines = [f"2026/05/08 10:{i:02d}:00 tick {i}" for i in range(60)]
+    lines.append("2026-05-08 14:20:01.123 UTC [77] LOG:  the database's own stamp")
+    df = load_quiet(write(tmp_path, "mixed.log", lines), tz="Europe/Berlin")  # CEST, UTC+2
+    want = [ns(ln[:19], "%Y/%m/%d %H:%M:%S", "", 120) for ln in lines[:60]]
+    want.append(ns(lines[60][:19], "%Y-%m-%d %H:%M:%S", "123"))
+    assert df["time"].tolist() == want
+    assert df["event"].tolist()[-1] == "the database's own stamp"

@@ -201,3 +201,26 @@ def test_a_cut_journal_seq_entry_is_one_rejected_record(tmp_path):
     assert rej["line"].tolist() == [2] and rej["reason"][0] == "not a JSON object (a line cut short?)"
     assert rej["raw"][0] == cut.decode()
     pd.testing.assert_frame_equal(got.drop(columns=["_line", "_source"]), want.drop(columns=["_line", "_source"]))
+
+
+def test_tricky_strings_and_spacing_keep_every_element_and_its_line(tmp_path):
+    """Strings full of quotes, backslash runs, brackets and commas, random blank runs between elements: each
+    element is found whole (its message as written) on the line it starts on."""
+    import random
+
+    rnd = random.Random(7)
+    alphabet = ['"', "\\", "[", "]", "{", "}", ",", " ", "\\\\", '\\"', "é", "x", "\t"]
+    msgs = ["".join(rnd.choice(alphabet) for _ in range(rnd.randint(0, 12))) for _ in range(60)]
+    pieces = [json.dumps({"ts": T.format(i % 60), "msg": m, "n": [i, {"k": m}]}, indent=rnd.choice([None, 1, 4])).encode()
+              for i, m in enumerate(msgs)]
+    seps = [b"," + b" " * rnd.randint(0, 90) + b"\n" * rnd.randint(0, 3) for _ in range(7)]
+    text, lines = doc(pieces, seps)
+    p = tmp_path / "tricky.json"
+    p.write_bytes(text)
+    df = load_quiet(p)
+    assert df["event"].tolist() == msgs and df["_line"].tolist() == lines
+    assert ob.load_info(df).n_rejected == 0
+    stext, slines = seq(pieces)  # the same records as a text sequence, some over several lines
+    p.write_bytes(stext)
+    df = load_quiet(p)
+    assert df["event"].tolist() == msgs and df["_line"].tolist() == slines
