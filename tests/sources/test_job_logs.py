@@ -349,3 +349,17 @@ def test_a_utc_stamp_past_the_head_is_not_moved_by_tz(tmp_path):
     want.append(ns(lines[60][:19], "%Y-%m-%d %H:%M:%S", "123"))
     assert df["time"].tolist() == want
     assert df["event"].tolist()[-1] == "the database's own stamp"
+
+
+def test_airflow_task_log_with_an_iso_offset(tmp_path):
+    lines = ["[2026-05-08T14:20:01.123+0000] {taskinstance.py:1234} INFO - Starting attempt 1 of 3",
+             "[2026-05-08T16:20:02.456+0200] {taskinstance.py:1150} ERROR - Task failed"]
+    df = load_quiet(write(tmp_path, "attempt=2.log", lines))
+    exp = []
+    for i, ln in enumerate(lines, start=1):
+        m = re.match(r"\[(\S+)\.(\d+)([+-]\d\d)(\d\d)\] \{([^:]+):(\d+)\} (\w+) - (.*)", ln)
+        off = int(m[3]) * 60 + int(m[4])
+        exp.append({"time": ns(m[1], "%Y-%m-%dT%H:%M:%S", m[2], off), "level": PY_LEVELS[m[7]], "file": m[5],
+                    "lineno": int(m[6]), "event": m[8], "_line": i})
+    check(df, exp)
+    assert ob.load_info(df).warnings == []
