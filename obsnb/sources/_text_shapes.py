@@ -106,8 +106,23 @@ def _named_zone_in(head: bytes, layouts) -> bool:
     return False
 
 
+class _AsUtc:
+    """The load's context, but ``tz`` is UTC: every zone-less time is read as UTC wall time (the load's own
+    options are not changed)."""
+
+    def __init__(self, ctx: ReadContext):
+        self._ctx = ctx
+        self.options = {**ctx.options, "tz": "UTC"}
+
+    def __getattr__(self, name):
+        return getattr(self._ctx, name)
+
+    def option(self, name: str, default=None):
+        return self.options.get(name, default)
+
+
 def zoned_read(read, head: bytes, layouts, ctx: ReadContext):
-    """``read()`` (the layouts' reader) with zone names honoured, and the ``tz=`` rule for the zone-less times.
+    """``read(ctx)`` (the layouts' reader) with zone names honoured, and the ``tz=`` rule for the zone-less times.
 
     When the head shows a zone name the read runs with every zone-less time taken as UTC wall time; then the
     times that had no zone at all (nor ``UTC``/``GMT``) are moved into ``tz=`` when it is given (else said once
@@ -116,7 +131,7 @@ def zoned_read(read, head: bytes, layouts, ctx: ReadContext):
     """
     tz = ctx.option("tz")
     if not _named_zone_in(head, layouts):
-        out = read()
+        out = read(ctx)
         if out is None or "zone" not in out:
             return out
         utc = pc.fill_null(pc.is_in(out["zone"], pa.array(UTC_NAMES)), False)
@@ -125,15 +140,7 @@ def zoned_read(read, head: bytes, layouts, ctx: ReadContext):
             out["time"] = pc.if_else(utc, pc.cast(wall, pa.int64()), out["time"])
         _unread_zones(out, ctx)
         return out
-    had = "tz" in ctx.options
-    ctx.options["tz"] = "UTC"
-    try:
-        out = read()
-    finally:
-        if had:
-            ctx.options["tz"] = tz
-        else:
-            del ctx.options["tz"]
+    out = read(_AsUtc(ctx))
     if out is None:
         return out
     n = len(out["time"])

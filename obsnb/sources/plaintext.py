@@ -92,7 +92,7 @@ class PlainText(FileFormat):
         return score
 
     def read(self, src: FileInput, ctx: ReadContext) -> Iterator[Part]:
-        out = zoned_read(lambda: read_layouts(src, ctx, LAYOUTS, WHAT, timeless=TIMELESS), src.head(65536),
+        out = zoned_read(lambda c: read_layouts(src, c, LAYOUTS, WHAT, timeless=TIMELESS), src.head(65536),
                          LAYOUTS, ctx)
         if out is None:
             return
