@@ -96,11 +96,25 @@ def _first_byte(arr: np.ndarray, pos: np.ndarray, token: np.ndarray, after_ev: n
     for j in range(int(min(gap.max(initial=0), _GAP))):
         sel = np.flatnonzero(clean & (gap > j))
         clean[sel] &= _WS[arr[after[sel] + j]]
-    for i in np.flatnonzero(~clean):  # a scalar element (rejected: no record) or a long gap: a few at most
+    odd = np.flatnonzero(~clean)  # an element that starts with a scalar (rejected: no record), or a long gap
+    if not len(odd):
+        return cand, ev
+    found = np.full(len(odd), -1, dtype=np.int64)
+    for j in range(_GAP):  # its first non-blank byte within the usual gap, a pass per byte over these only
+        todo = np.flatnonzero(found < 0)
+        if not len(todo):
+            break
+        p = after[odd[todo]] + j
+        past = p >= end[odd[todo]]
+        hit = past | ~_WS[arr[np.minimum(p, max(len(arr) - 1, 0))]]
+        found[todo[hit]] = np.where(past[hit], end[odd[todo[hit]]], p[hit])
+    for k in np.flatnonzero(found < 0).tolist():  # a run of blanks longer than the usual gap: one scan each
+        i = odd[k]
         hit = np.flatnonzero(~_WS[arr[after[i]:end[i]]])
-        cand[i] = after[i] + hit[0] if len(hit) else end[i]
-        e = int(np.searchsorted(pos, cand[i]))
-        ev[i] = e if e < len(pos) and pos[e] == cand[i] and cand[i] < end[i] else -1  # the byte's event, if it is one
+        found[k] = after[i] + hit[0] if len(hit) else end[i]
+    cand[odd] = found
+    e = np.minimum(np.searchsorted(pos, found), max(len(pos) - 1, 0))
+    ev[odd] = np.where((len(pos) > 0) & (found < end[odd]) & (pos[e] == found), e, -1)  # the byte's event, if one
     return cand, ev
 
 
