@@ -87,7 +87,7 @@ GENERIC = (
                         r"\]?" + TAIL),
     Layout("epoch", r"^\[?(?P<epoch>1\d{9}(?:\.\d{1,9})?)\]?" + TAIL),
 )
-# Level spellings of these shapes that the canonical map does not hold (PostgreSQL's DEBUG1..5 are matched apart).
+# Level spellings of these shapes that the canonical map does not hold (DEBUG1..DEBUG5, numbered debug levels, are matched apart).
 _MORE_LEVELS = {"NOTE": "INFO", "SYSTEM": "INFO"}
 _MARKS = {".": "DEBUG", "-": "DEBUG", "*": "INFO", "#": "WARNING"}
 # The secondary lines of a record in the zone_pid shape: folded into the record above with the same pid.
