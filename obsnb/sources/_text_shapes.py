@@ -4,6 +4,7 @@ Each shape is a general form a logging library or server writes, recognised by i
 program's name:
 
 * a level (and a process or thread name) inside the stamp's brackets: ``[2026-05-08 14:20:01,123: ERROR/Worker-2] msg``;
+  a message that starts with a unit of work and its id (``name[uuid]``) gives ``task`` and ``task_id``;
 * a severity letter, then the stamp and a pid in brackets, the level word and a program name:
   ``E, [2026-05-08T14:20:01.123456 #1234] ERROR -- worker: msg``;
 * ``pid:role`` before a ``day month year`` stamp and a one-character level: ``1234:M 08 May 2026 14:20:01.123 * msg``
@@ -189,9 +190,28 @@ def finish(out: dict[str, pa.Array], ctx: ReadContext) -> dict[str, pa.Array]:
     if "stream" in out:
         out["stream"] = pc.if_else(pc.equal(out["stream"], "E"), "stderr",
                                    pc.if_else(pc.equal(out["stream"], "O"), "stdout", out["stream"]))
+    if "layout" in out and "process" in out:
+        _unit_of_work(out)
     if "layout" in out and "level_original" in out:
         out = _fold_secondary(out)
     return out
+
+
+_UNIT = (r"^(?:Task )?(?P<task>[A-Za-z_][\w.]*)\[(?P<task_id>[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-"
+         r"[0-9a-f]{12})\]")
+
+
+def _unit_of_work(out: dict[str, pa.Array]) -> None:
+    """In the ``bracketed_level`` shape (a worker's log), a message that starts with a unit of work named with its
+    id (``name[uuid]``, ``Task name[uuid] ...``) gives columns ``task`` and ``task_id`` (the message is kept)."""
+    import polars as pl
+
+    mine = pc.fill_null(pc.equal(out["layout"], "bracketed_level"), False)
+    ev = pl.from_arrow(pc.if_else(mine, out["event"], pa.scalar(None, out["event"].type)))
+    got = ev.str.extract_groups(_UNIT).struct.unnest()
+    if got["task_id"].null_count() < len(got):
+        for k in ("task", "task_id"):
+            out[k if k not in out else f"{k}_name"] = got[k].to_arrow().cast(pa.string())
 
 
 def _levels(out: dict[str, pa.Array]) -> None:

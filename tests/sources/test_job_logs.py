@@ -62,8 +62,10 @@ def test_celery_worker_log(tmp_path):
     for i, ln in enumerate(CELERY, start=1):
         m = re.match(r"\[(\S+ \S+?),(\d+): (\w+)/([^\]]+)\] (.*)", ln)
         if m:
+            unit = re.match(r"Task ([\w.]+)\[([0-9a-f-]{36})\]", m[5])
             exp.append({"time": ns(m[1], "%Y-%m-%d %H:%M:%S", m[2]), "level": PY_LEVELS[m[3]], "process": m[4],
-                        "event": m[5], "_line": i, "exception": None})
+                        "event": m[5], "_line": i, "exception": None, "task": unit and unit[1],
+                        "task_id": unit and unit[2]})
         else:
             exp[-1]["exception"] = ln if exp[-1]["exception"] is None else exp[-1]["exception"] + "\n" + ln
     check(df, exp)
