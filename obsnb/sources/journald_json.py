@@ -1,5 +1,7 @@
-"""journald's JSON export (format ``journald_json``): ``journalctl -o json``, one entry per line, and
-``journalctl -o json-pretty``, the same entries over several lines each (told apart without being named).
+"""journald's JSON export (format ``journald_json``): ``journalctl -o json``, one entry per line,
+``journalctl -o json-pretty``, the same entries over several lines each, and ``-o json-seq`` (RFC 7464: ``\x1e``
+before each entry) and ``-o json-sse`` (``data: `` before each, blank lines between), read as ``-o json`` is once
+the frame is off (all four told apart without being named).
 
 Columns from the journal's fields:
 
@@ -135,6 +137,31 @@ def _pretty_entries(lines: pa.Array, numbers: pa.Array, bad: pa.Array, cap: int,
     return joined, firsts, rec_bad, reason
 
 
+def _framing(head: bytes) -> str | None:
+    """The regex of the frame before each entry: ``\x1e`` (``-o json-seq``, RFC 7464) or ``data: ``
+    (``-o json-sse``, server-sent events), or None (``-o json``, ``-o json-pretty``)."""
+    start = head.lstrip(b" \t\r\n")
+    if start.startswith(b"\x1e"):
+        return "\x1e"
+    if start.startswith(b"data:"):
+        return "data: ?"
+    return None
+
+
+def _unframed(lines: pa.Array, numbers: pa.Array, bad: pa.Array, framing: str):
+    """The lines of ``-o json-seq`` / ``-o json-sse`` as ``-o json``'s: the frame taken off each line's start. In a
+    sequence each ``\x1e`` starts a record, so a line holding more than one (a record cut short, the next one
+    after it on the same line) is cut there: each record is judged alone, on the line it is on."""
+    lines = pc.replace_substring_regex(lines, "^" + framing, "")
+    if framing == "\x1e" and pc.any(pc.match_substring(lines, "\x1e")).as_py():
+        parts = pc.split_pattern(lines, "\x1e")
+        at = pc.list_parent_indices(parts)
+        lines, numbers, bad = pc.list_flatten(parts), numbers.take(at), bad.take(at)
+        piece = pc.not_equal(pc.utf8_trim_whitespace(lines), "")  # nothing between two separators: no record
+        lines, numbers, bad = lines.filter(piece), numbers.filter(piece), bad.filter(piece)
+    return lines, numbers, bad
+
+
 class JournaldJson(FileFormat):
     """``journalctl -o json`` and ``-o json-pretty`` exports."""
 
@@ -146,12 +173,20 @@ class JournaldJson(FileFormat):
     def sniff(cls, head: bytes, path: str) -> float:
         if _pretty_head(head):
             return 0.95
+        framing = _framing(head)
+        if framing == "\x1e":
+            head = head.replace(b"\x1e", b"\n")  # each separator starts a record
+        elif framing is not None:
+            head = re.sub(rb"(?m)^" + framing.encode(), b"", head)
         return sniff_objects(head, lambda o: "__REALTIME_TIMESTAMP" in o or "__CURSOR" in o)
 
     def read(self, src: FileInput, ctx: ReadContext) -> Iterator[Part]:
         lines, numbers, bad = read_lines(src, ctx)
         if len(lines) == 0:
             return
+        framing = _framing(src.head(4096))
+        if framing is not None:
+            lines, numbers, bad = _unframed(lines, numbers, bad, framing)
         known, cut = pa.nulls(len(lines), pa.string()), "a line cut short?"  # why rejected before parsing
         opens = pc.sum(pc.match_substring_regex(lines, r"^\{\s*$")).as_py() or 0
         if opens and opens >= (pc.sum(pc.match_substring_regex(lines, r"^\s*\{.*\S")).as_py() or 0):

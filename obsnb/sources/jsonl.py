@@ -27,6 +27,7 @@ The work is split by idea: :mod:`~obsnb.sources.jsonl_schema` (schema inference 
 from __future__ import annotations
 
 import concurrent.futures
+import io
 import json
 import os
 import re
@@ -43,6 +44,7 @@ from ..timeutil import SQL_TIME_MACROS
 from .base import FileFormat, FileInput, Part, ReadContext, over_cap_reason, record_cap
 from ._layouts import check_tz, note_utc
 from .jsonl_conform import _concat_unify, _fetch_arrow, _finish, _flatten_dict, _read_records, _select, _time_reason
+from .json_split import array_elements, sequence_records, write_lines
 from .jsonl_lines import LineMap, _late_fields, _row_lines, _why_bad, _without_rows
 from .jsonl_schema import MAX_COLUMNS, MORE_FIELDS, _col, _lit, _q, _Schema
 
@@ -255,7 +257,7 @@ class JsonLines(FileFormat):
         stripped = head.lstrip()
         if stripped.startswith(b"[") and re.match(rb"\[\s*\{", stripped):
             return 0.3  # a JSON array of records; formats that know the record shape score higher
-        lines = [ln.strip() for ln in head.splitlines()[:50] if ln.strip()]
+        lines = [ln.strip().lstrip(b"\x1e") for ln in head.splitlines()[:50] if ln.strip()]  # RFC 7464: \x1e first
         if len(head) >= 65536 and lines:
             if len(lines) == 1:  # one record longer than the head: judge by how it starts
                 return 0.4 if re.match(rb'\{\s*"', lines[0]) else 0.0
@@ -276,11 +278,14 @@ class JsonLines(FileFormat):
         return 0.5 if share >= 0.5 else 0.3
 
     def read(self, src: FileInput, ctx: ReadContext) -> Iterator[Part]:
-        if src.head(4096).lstrip().startswith(b"["):
-            doc = self._array_document(src, ctx)
-            if doc is not None:  # else JSON lines whose first line is an array: each line judged alone
-                yield from self._read_array(doc, src, ctx)
+        head = src.head(4096).lstrip()
+        if head.startswith((b"[", b"\x1e")):
+            data = _whole(src)
+            el = array_elements(data) if head.startswith(b"[") else sequence_records(data)
+            if el is not None and (head.startswith(b"\x1e") or el.obj.any()):
+                yield from _read_elements(data, el, src.path, ctx, "array element" if head[:1] == b"[" else "record")
                 return
+            # else JSON lines whose first line is an array: each line judged alone
         table = None
         if not src.gzipped:
             try:
@@ -307,35 +312,76 @@ class JsonLines(FileFormat):
         finally:
             os.unlink(tmp_path)
 
-    @staticmethod
-    def _array_document(src: FileInput, ctx: ReadContext) -> list | None:
-        """The file as one JSON array holding at least one record, or None when it is JSON lines instead.
 
-        A file that starts with ``[`` is a JSON array document when it parses as one. It is JSON lines whose
-        first line happens to be an array when it does not parse as one document (extra data after the first
-        value, a broken line, undecodable bytes, nesting too deep), or when the array holds no record at all
-        (``[1,2]``): then every line is judged alone, as in any JSON-lines file, so each bad line is one
-        rejected record with its own line number and reason.
-        """
-        try:
-            doc = json.loads(src.data())
-        except (ValueError, RecursionError):  # not one JSON document (undecodable bytes included)
-            return None
-        if not isinstance(doc, list) or not any(isinstance(rec, dict) and rec for rec in doc):
-            return None
-        return doc
 
-    def _read_array(self, doc: list, src: FileInput, ctx: ReadContext) -> Iterator[Part]:
-        """A JSON document that is an array of records (``[{...}, {...}]``); ``_line`` is the record's index + 1."""
-        good, lines = [], []
-        for i, rec in enumerate(doc, start=1):
-            if isinstance(rec, dict) and rec:
-                good.append(rec)
-                lines.append(i)
-            else:
-                ctx.reject(src.path, i, f"array element {i} is not a record", json.dumps(rec)[:2000])
-        for part in records_to_parts(good, src.path, ctx, lines=lines):
-            yield part
+def _whole(src: FileInput) -> bytes:
+    """The file's bytes, decompressed, with no line cap (a document's lines are not its records)."""
+    if not src.gzipped:
+        with open(src.path, "rb") as f:
+            return f.read()
+    out = io.BytesIO()
+    src._stream(_Collect(out))  # sets src.truncated when the gzip stream ends early (reported by the load)
+    return out.getvalue()
+
+
+class _Collect:
+    """A sink for :meth:`FileInput._stream` that keeps every byte."""
+
+    full = False
+
+    def __init__(self, out):
+        self.write, self.close = out.write, lambda: None
+
+
+class _Lines:
+    """A ReadContext whose rejected records name the document's lines: line ``i`` of the one-record-a-line
+    copy is the document's line ``lines[i - 1]`` (everything else is the load's own context)."""
+
+    def __init__(self, ctx: ReadContext, lines: np.ndarray):
+        self._ctx, self._lines = ctx, lines
+
+    def __getattr__(self, name):
+        return getattr(self._ctx, name)
+
+    def reject(self, source: str, line: int | None, reason: str, raw=None) -> None:
+        self._ctx.reject(source, int(self._lines[line - 1]) if line else line, reason, raw)
+
+
+def _read_elements(data: bytes, el, source: str, ctx: ReadContext, what: str) -> Iterator[Part]:
+    """A document cut into records (:mod:`~obsnb.sources.json_split`): those that are no object, hold a raw line
+    break inside a string, or are over the record cap are rejected by index and line before any decoding; the
+    others are written one a line to a temporary file and read as JSON lines, each row and each rejected record
+    given the line its record starts on (``_line``)."""
+    cap = record_cap(ctx)
+    over = el.size > cap
+    bad = ~el.obj | el.broken | over
+    for i in np.flatnonzero(bad).tolist():
+        raw = data[int(el.start[i]):int(el.start[i]) + min(int(el.size[i]), 2000)]
+        if over[i]:
+            reason = f"{what} {i + 1}: {over_cap_reason(int(el.size[i]), cap)}"
+        elif el.broken[i]:
+            reason = f"{what} {i + 1}: a raw line break inside a JSON string (not valid JSON: cut or corrupted?)"
+        elif el.size[i] == 0:
+            reason = f"{what} {i + 1} is empty"
+        else:  # why, as for a JSON line (a rejected element: no loop over the records)
+            whole = data[int(el.start[i]):int(el.end[i])]
+            reason = f"{what} {i + 1} is not a record: " + (_why_bad(whole, False)[0] or "not a JSON object")
+        ctx.reject(source, int(el.line[i]), reason, raw)
+    keep = ~bad
+    if not keep.any():
+        return
+    fd, tmp_path = tempfile.mkstemp(suffix=".jsonl", prefix="obsnb-")
+    try:
+        with os.fdopen(fd, "wb") as tmp:
+            write_lines(data, el, keep, tmp)
+        lines = el.line[keep]
+        table = read_jsonl_path(tmp_path, source, _Lines(ctx, lines))
+    finally:
+        os.unlink(tmp_path)
+    if table is None or not table.num_rows:
+        return
+    mapped = pa.array(lines[np.asarray(table.column("_line")) - 1].astype(np.int64))
+    yield Part("logs", table.set_column(table.column_names.index("_line"), "_line", mapped))
 
 
 def records_to_parts(records: Iterable[dict], source: str, ctx: ReadContext,

@@ -31,6 +31,7 @@ from ..errors import UsageError
 from ..registry import NoTimestamps
 from ._common import file_mtime_ns, source_column
 from ._layouts import CLOCK, ISO_STAMP, Layout, fold_continuations, map_levels, read_layouts, sniff_layouts
+from ._text_shapes import FRAC, GENERIC, KNOWN, MARKER, WHAT, finish, zoned_read
 from ._lines import extract, head_lines, read_lines, reject_where
 from .cri import PY_BASIC
 from .log4j import TIMELESS
@@ -38,39 +39,33 @@ from .base import FileFormat, FileInput, Part, ReadContext
 
 __all__ = ["PlainText", "RegexText", "PythonBasic"]
 
-_WORD = (r"(?i:trace|debug|dbg|info|information|notice|warn|warning|error|err|severe|fatal|crit|critical|"
-         r"alert|emerg|panic)")
-_UPPER = r"(?:TRACE|DEBUG|DBG|INFO|NOTICE|WARN|WARNING|ERROR|ERR|SEVERE|FATAL|CRIT|CRITICAL|ALERT|EMERG|PANIC)"
-# A bare level word must be upper case ("ERROR boom"); "error connecting" is a message, not a level.
-_LEVEL = (rf"(?:\[(?P<level>{_WORD}|[DIWEF])\]|(?P<level2>{_UPPER})\b|<(?P<level3>{_WORD})>|"
-          rf"(?P<level4>{_WORD}):)")
-_FRAC = r"(?:[.,:](?P<f>\d{1,9}))?"
-_TAIL = rf"(?:[:,]?\s+{_LEVEL})?[:,]?(?:\s+(?P<msg>.*))?$"
 _BASIC = re.compile(PY_BASIC.encode())
-LAYOUTS = (
+_KNOWN = (
     Layout("cbs", rf"^{ISO_STAMP}, (?P<level>[A-Z][a-z]+)\s+(?P<component>\S+)\s+(?P<msg>.*)$"),
-    Layout("pipe", r"^(?P<Y>\d{4})(?P<mo>\d{2})(?P<d>\d{2})-(?P<H>\d{2}):(?P<M>\d{2}):(?P<S>\d{2})" + _FRAC +
+    Layout("pipe", r"^(?P<Y>\d{4})(?P<mo>\d{2})(?P<d>\d{2})-(?P<H>\d{2}):(?P<M>\d{2}):(?P<S>\d{2})" + FRAC +
                    r"\|(?P<component>[^|]*)\|(?P<pid>\d+)\|(?P<msg>.*)$"),
-    Layout("bracketed_program", r"^\[(?P<mo>\d{2})\.(?P<d>\d{2}) " + CLOCK + _FRAC +
+    Layout("bracketed_program", r"^\[(?P<mo>\d{2})\.(?P<d>\d{2}) " + CLOCK + FRAC +
                                 r"\] (?P<program>[^\s\[\]]+(?: \*\d+)?) - (?P<msg>.*)$"),
-    Layout("iso", rf"^\[?{ISO_STAMP}\]?" + _TAIL),
-    Layout("slashed", r"^\[?(?P<Y>\d{4})/(?P<mo>\d{2})/(?P<d>\d{2})[ T-]" + CLOCK + _FRAC + r"\]?" + _TAIL),
-    Layout("clf_stamp", r"^\[?(?P<d>\d{2})/(?P<mon>[A-Z][a-z]{2})/(?P<Y>\d{4}):" + CLOCK + _FRAC +
-                        r"(?: (?P<z>[+-]\d{4}))?\]?" + _TAIL),
-    Layout("ctime", r"^\[?(?:[A-Z][a-z]{2} )?(?P<mon>[A-Z][a-z]{2}) +(?P<d>\d{1,2}) " + CLOCK + _FRAC +
-                    r" (?P<Y>\d{4})\]?" + _TAIL),
-    Layout("month_day", r"^\[?(?P<mon>[A-Z][a-z]{2}) +(?P<d>\d{1,2}),? (?:(?P<Y>\d{4}) )?" + CLOCK + _FRAC +
-                        r"\]?" + _TAIL),
-    Layout("epoch", r"^\[?(?P<epoch>1\d{9}(?:\.\d{1,9})?)\]?" + _TAIL),
-)
+) + KNOWN
+LAYOUTS = _KNOWN + GENERIC
+
+
+def _known_share(head: bytes) -> float:
+    """The share of the head's lines that one of the specific shapes matches."""
+    lines = head_lines(head, 50)
+    return sum(any(lay.sniff_re.match(ln) for lay in _KNOWN) for ln in lines) / len(lines) if lines else 0.0
 
 
 def _leveled_share(head: bytes) -> float:
-    """The share of the head's lines that one of the generic layouts matches with a level."""
+    """The share of the head's lines that one of the layouts matches with a level (a CI log's ``##[...]``
+    markers count: they are its levels, and the lines between them have none)."""
     lines = head_lines(head, 50)
     hits = 0
     for ln in lines:
-        for lay in LAYOUTS[3:]:
+        if MARKER.match(ln):
+            hits += 1
+            continue
+        for lay in LAYOUTS[len(_KNOWN) - len(KNOWN):]:
             m = lay.sniff_re.match(ln)
             if m:
                 hits += any(v is not None for k, v in m.groupdict().items() if k.startswith("level"))
@@ -87,17 +82,21 @@ class PlainText(FileFormat):
 
     @classmethod
     def sniff(cls, head: bytes, path: str) -> float:
-        if sniff_layouts(head, LAYOUTS[:3]) >= 0.9:
-            return 0.8
+        if sniff_layouts(head, _KNOWN) >= 0.9:
+            # nearly every line in one of the specific shapes: above syslog's "a stamp, a host, a tag:" (0.85),
+            # which the shapes' lines (a stream tag, a sub-second stamp) would fit but not parse
+            return 0.9 if _known_share(head) >= 0.9 else 0.8
         score = sniff_layouts(head, LAYOUTS, score=0.3)
         if score == 0.3 and _leveled_share(head) >= 0.3:
             return 0.5  # timestamps and levels: above syslog's "timestamp, then anything" (0.45)
         return score
 
     def read(self, src: FileInput, ctx: ReadContext) -> Iterator[Part]:
-        out = read_layouts(src, ctx, LAYOUTS, "timestamped text", timeless=TIMELESS)
+        out = zoned_read(lambda c: read_layouts(src, c, LAYOUTS, WHAT, timeless=TIMELESS), src.head(65536),
+                         LAYOUTS, ctx)
         if out is None:
             return
+        out = finish(out, ctx)
         out["_source"] = source_column(src.path, len(out["_line"]))
         yield Part("logs", pa.table(out))
 

@@ -297,9 +297,13 @@ def test_a_jsonl_file_whose_first_line_is_an_array_judges_every_line_alone(tmp_p
 
 def test_an_array_document_of_records_is_still_read_as_one_document(tmp_path):
     p = tmp_path / "a.json"
-    p.write_text(json.dumps([{"ts": T0.format(1), "msg": "a"}, 5, {"ts": T0.format(2), "msg": "b"}], indent=1))
+    text = json.dumps([{"ts": T0.format(1), "msg": "a"}, 5, {"ts": T0.format(2), "msg": "b"}], indent=1)
+    p.write_text(text)
     df = _load(str(p))
-    assert df["event"].tolist() == ["a", "b"] and _rejects(df).keys() == {2}
+    # each element's line: where its first byte is (indent 1: " {" alone, or " 5,")
+    starts = [i for i, ln in enumerate(text.splitlines(), start=1) if ln in (" {", " 5,")]
+    assert df["event"].tolist() == ["a", "b"] and df["_line"].tolist() == [starts[0], starts[2]]
+    assert _rejects(df).keys() == {starts[1]}
 
 
 def test_a_logfmt_time_of_1e400_is_one_rejected_record(tmp_path):
