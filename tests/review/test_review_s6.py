@@ -47,9 +47,6 @@ def write_celery(tmp_path, rows):
     return path
 
 
-@pytest.mark.xfail(strict=True, reason="Celery's worker format `[ts: LEVEL/Process] msg` loads with level null "
-                   "and `LEVEL/Process] ` left in the event: its ERROR lines are not errors, so the postmortem's "
-                   "log error rate is 0 and the audit says every failure is logged below ERROR")
 def test_celery_worker_lines_have_their_level_and_message(tmp_path):
     df = load(write_celery(tmp_path, CELERY))
     assert list(df["level"]) == [lvl for lvl, _, _ in CELERY]
