@@ -24,6 +24,22 @@ from ._write import (_arrange, _conform_to, _new_tmp, _PartWriter, _publish, _so
 CHUNKABLE = {"jsonl", "logfmt"}  # one record per line: a piece cut at a newline parses as the whole would
 
 
+def _one_record_per_line(path: str, fmt: str) -> bool:
+    """Whether the file's records are its lines, so that a piece cut at a newline parses as the whole would: not
+    for a JSON array document (``[{...},\n{...}]``) or an RFC 7464 sequence (``\\x1e`` records may span
+    lines), which the JSON reader also takes and a cut would break into fragments: those are parsed whole."""
+    if fmt != "jsonl":
+        return True
+    import gzip
+
+    try:
+        with (gzip.open(path, "rb") if path.endswith(".gz") else open(path, "rb")) as f:
+            head = f.read(1 << 16)
+    except (OSError, EOFError):
+        return True  # the reader says what is wrong with it
+    return not (head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"[") or b"\x1e" in head)
+
+
 class _Stopped(Exception):
     """The ingest stopped (it failed or was interrupted): cut no more pieces."""
 
@@ -259,7 +275,7 @@ def ingest(folder: str | os.PathLike, key: str, path: str, fmt: str, ctx: ReadCo
     if path.endswith(".gz"):
         size = max(size, _gz_size(path))
     whole_frame = ctx.start_ns is None and ctx.end_ns is None and not getattr(ctx, "stream", False)
-    if fmt not in CHUNKABLE or size <= limit or whole_frame:
+    if fmt not in CHUNKABLE or size <= limit or whole_frame or not _one_record_per_line(path, fmt):
         before_n, before_list = ctx.n_rejected, len(ctx.rejects)
         parts = parse(path, fmt, ctx)
         store_entry(folder, key, parts, ctx.rejects[before_list:], ctx.n_rejected - before_n, background=True,

@@ -257,6 +257,8 @@ class JsonLines(FileFormat):
         stripped = head.lstrip()
         if stripped.startswith(b"[") and re.match(rb"\[\s*\{", stripped):
             return 0.3  # a JSON array of records; formats that know the record shape score higher
+        if stripped.startswith(b"\x1e") and re.match(rb'\x1e\s*\{\s*"', stripped):
+            return 0.3  # an RFC 7464 sequence of records (which may span lines); same rule as an array
         lines = [ln.strip().lstrip(b"\x1e") for ln in head.splitlines()[:50] if ln.strip()]  # RFC 7464: \x1e first
         if len(head) >= 65536 and lines:
             if len(lines) == 1:  # one record longer than the head: judge by how it starts
