@@ -163,7 +163,8 @@ def moved(metrics: Any, before: tuple[int, int] | None, during: tuple[int, int],
 def over_time(metrics: Any, metric: str, kind: str, series: list[str], label_sets: list[dict], lo: int, hi: int,
               every_ns: int) -> pl.DataFrame:
     """What the overview compares, over time, for the label sets it names: ``time``, ``value``, ``labels`` (text):
-    a counter's rate per second over each bucket, a gauge's or summary's values, a histogram's p95 per bucket."""
+    a counter's rate per second and a histogram's p95 at each step of ``every_ns`` (over one step and one scrape, as
+    Grafana's ``$__rate_interval``), a gauge's or summary's values."""
     lf = metrics.lazy() if isinstance(metrics, pl.DataFrame) else metrics
     lf = F.utc_ns(lf, "time", "metrics overview")
     used = sorted({c for s in label_sets for c in s})
@@ -181,11 +182,17 @@ def over_time(metrics: Any, metric: str, kind: str, series: list[str], label_set
         frame = collect(rows.select([c for c in keep if c in lf.collect_schema()]))
         if frame.is_empty():
             return pl.DataFrame(schema={"time": F.TS, "value": pl.Float64, "labels": pl.String})
-        window = pd.Timedelta(every_ns, "ns")
+        # Grafana's $__rate_interval: a window of one step and one scrape (at least 4 scrapes), so that an increase
+        # between two steps' windows is not lost (PromQL's rate reads only the samples inside its window)
+        gaps = frame.sort("time").select(pl.col("time").cast(pl.Int64).diff().over([c for c in keep if c in frame.columns
+                                                                                    and c not in ("time", "value")]))
+        scrape = int(gaps.to_series().filter(gaps.to_series() > 0).median() or 0)
+        window = pd.Timedelta(max(every_ns + scrape, 4 * scrape), "ns")
+        step = pd.Timedelta(every_ns, "ns")
         if kind == "counter":
-            out = F.to_polars(counter_rate(frame, window, every=window, start=_ts(lo + every_ns), end=_ts(hi)))
+            out = F.to_polars(counter_rate(frame, window, every=step, start=_ts(lo + every_ns), end=_ts(hi)))
         else:
-            out = F.to_polars(histogram_quantile(increase(frame.filter(pl.col("le").is_not_null()), window, every=window,
+            out = F.to_polars(histogram_quantile(increase(frame.filter(pl.col("le").is_not_null()), window, every=step,
                                                           start=_ts(lo + every_ns), end=_ts(hi)), 0.95))
     text = pl.concat_str([pl.when(pl.col(c).is_not_null()).then(pl.lit(f"{c}=") + pl.col(c).cast(pl.String))
                           for c in used], separator=", ", ignore_nulls=True) if used else pl.lit("(no labels)")
