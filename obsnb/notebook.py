@@ -345,6 +345,10 @@ def metrics_overview(metrics: Any, findings, limit: int = 4, kinds: dict[str, st
     w0, w1, _ = findings.window
     b = findings.baseline
     table = mv.moved(m, (b[0], b[1]) if b else None, (w0, w1), kinds=kinds)
+    kinds_of = {r["metric"]: r for r in mv.metric_kinds(m, kinds).iter_rows(named=True)}
+    unknown = sorted(set(kinds or {}) - set(kinds_of))
+    if unknown:
+        _print(f"metric_kinds names {', '.join(unknown)}: not a metric of this evidence, so nothing was read for it.")
     if table.is_empty():
         _print(f"No metric has a sample in the window (from {fmt_time(w0)}).")
         return
@@ -357,7 +361,6 @@ def metrics_overview(metrics: Any, findings, limit: int = 4, kinds: dict[str, st
        "`_bucket`: a histogram; others: gauges); set `metric_kinds` to read one otherwise. `change` is "
        "(during - before) / before.", b=b[2] if b else "no baseline", w=fmt_time(w0), read=read)
     show(table.select("metric", "kind", "labels", "before", "during", "change").rename({"labels": "label set"}).to_pandas())
-    kinds_of = {r["metric"]: r for r in mv.metric_kinds(m, kinds).iter_rows(named=True)}
     lo = b[0] if b else w0
     every = duration_ns(bucket(findings))
     for name in top:

@@ -124,3 +124,10 @@ def test_the_chart_shows_the_label_sets_of_the_table_read_the_same_way(overview)
     b_in = data[(data["labels"] == "node=b") & (data["time"] >= f"{dt.datetime.fromtimestamp(W0 + 600, dt.timezone.utc)}")]
     assert b_in["value"].dropna().round(6).unique().tolist() == [20.0]
     assert data["value"].max() == pytest.approx(20.0)
+
+
+def test_a_kind_for_a_metric_that_is_not_there_is_said(overview, monkeypatch):
+    said = []
+    monkeypatch.setattr(obn, "_print", said.append)
+    overview(kinds={"queue_dept": "gauge"})
+    assert said == ["metric_kinds names queue_dept: not a metric of this evidence, so nothing was read for it."]

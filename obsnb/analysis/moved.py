@@ -7,9 +7,8 @@ comes from the type metadata (``_type``: a ``# TYPE`` line, OTLP's sum/gauge/his
 (Prometheus conventions: ``_total``, ``_count``, ``_sum`` are counters, ``_bucket`` with ``le`` a histogram,
 anything else a gauge), else from ``kinds={metric: kind}`` given by the user, which wins.
 
-Means are computed in the engine (a scan's rows are not collected); counters and histograms need PromQL's
-arithmetic (:mod:`obsnb.analysis.counters`), so their samples in the baseline and window are collected (only
-``time``, ``metric``, ``value`` and the labels).
+Everything is aggregated in the engine: a scan's rows are never collected, only one row per label set (and per
+bucket bound of a histogram, or per chart step).
 """
 
 from __future__ import annotations
@@ -21,8 +20,7 @@ import polars as pl
 
 from ..errors import UsageError
 from . import _frames as F
-from .counters import counter_rate, increase
-from .histograms import histogram_quantile
+from .histograms import histogram_quantile, parse_le
 from .lazy import collect
 
 __all__ = ["KINDS", "metric_kinds", "moved", "over_time", "label_text"]
@@ -92,28 +90,74 @@ def label_text(row: dict, labels: list[str]) -> str:
     return ", ".join(parts) or "(no labels)"
 
 
+NS = 1_000_000_000
+
+
+SIG = 12  # significant digits kept: sums of floats differ in their last bits with the order the engine adds them in
+
+
+def _mean(col: pl.Expr) -> pl.Expr:
+    """The mean, NaN left out."""
+    return col.cast(pl.Float64).fill_nan(None).mean()
+
+
+def _same_bits(frame: pl.DataFrame) -> pl.DataFrame:
+    """``value`` to 12 significant digits: a scan and a loaded frame (their rows read in another order, so their
+    sums added in another order) draw the same report."""
+    return frame.with_columns(pl.col("value").round_sig_figs(SIG))
+
+
+def _increase(rows: pl.LazyFrame, keys: list[str], lo: int, hi: int, per_second: bool) -> pl.LazyFrame:
+    """PromQL's ``increase`` (``rate`` with ``per_second``) of every series of ``rows`` over the samples of [lo, hi),
+    as :mod:`obsnb.analysis.counters` computes it at ``hi - 1`` with a window of ``hi - lo`` (its
+    ``_extrapolated_block``, Prometheus's extrapolatedRate: resets added back, extrapolated to the window's edges
+    within 1.1 sample intervals, else by half one, never below zero), as aggregates in the engine: one row per
+    series (``keys`` and ``value``). A delta series (``_temporality`` ``delta``) sums its samples."""
+    t, v = pl.col("time").cast(pl.Int64), pl.col("value").cast(pl.Float64)
+    delta = (pl.col("_temporality").cast(pl.String) == "delta").fill_null(False).any() \
+        if "_temporality" in rows.collect_schema() else pl.lit(False)
+    prev = v.shift(1).over(keys)
+    per = (rows.filter((t >= lo) & (t < hi)).sort([*keys, "time"], maintain_order=True, nulls_last=True)
+           .with_columns(pl.when(v < prev).then(prev).otherwise(0.0).alias("_drop"))
+           .group_by(keys).agg(pl.len().alias("_n"), t.first().alias("_ft"), t.last().alias("_lt"), v.first().alias("_fv"),
+                               v.last().alias("_lv"), pl.col("_drop").sum().alias("_drops"), v.sum().alias("_sum"),
+                               delta.alias("_delta")))
+    te, window = hi - 1, hi - lo
+    result = pl.col("_lv") - pl.col("_fv") + pl.col("_drops")
+    sampled = (pl.col("_lt") - pl.col("_ft")) / NS
+    avg = sampled / (pl.col("_n") - 1)
+    to_start = (pl.col("_ft") - te + window) / NS
+    to_start = pl.when(to_start >= avg * 1.1).then(avg / 2).otherwise(to_start)
+    to_zero = sampled * (pl.col("_fv") / result)
+    to_start = pl.when((result > 0) & (pl.col("_fv") >= 0) & (to_zero < to_start)).then(to_zero).otherwise(to_start)
+    to_end = (te - pl.col("_lt")) / NS
+    to_end = pl.when(to_end >= avg * 1.1).then(avg / 2).otherwise(to_end)
+    value = result * (sampled + to_start + to_end) / sampled
+    summed = pl.col("_sum")
+    if per_second:
+        value, summed = value / (window / NS), summed / (window / NS)
+    return (per.filter(pl.col("_delta") | (pl.col("_n") >= 2))
+            .select(*keys, pl.when(pl.col("_delta")).then(summed).otherwise(value).alias("value")))
+
+
 def _period(metrics: pl.LazyFrame, kind: str, series: list[str], labels: list[str], lo: int, hi: int) -> pl.DataFrame:
-    """One value per label set of one metric over [lo, hi): ``value`` and its labels."""
+    """One value per label set of one metric over [lo, hi): ``value`` and its labels, aggregated in the engine."""
     t = pl.col("time").cast(pl.Int64)
     rows = metrics.filter(pl.col("metric").is_in(series))
     if kind in ("gauge", "summary"):
         keys = [*labels] or [pl.lit("").alias("_all")]
         got = collect(rows.filter((t >= lo) & (t < hi)).group_by(keys)
-                      .agg(pl.col("value").cast(pl.Float64).fill_nan(None).mean().alias("value")))
-        return got.drop("_all") if "_all" in got.columns else got
-    window = pd.Timedelta(max(hi - lo, 1), "ns")
-    keep = ["time", "metric", "value", *labels, *(["_temporality"] if "_temporality" in metrics.collect_schema() else [])]
-    frame = collect(rows.filter((t >= lo) & (t < hi)).select(keep))
-    if frame.is_empty():
-        return pl.DataFrame(schema={"value": pl.Float64, **{c: frame.schema[c] for c in labels}})
-    at = _ts(hi - 1)  # PromQL's window (at - period, at]: the samples of [lo, hi)
+                      .agg(_mean(pl.col("value")).alias("value")))
+        return _same_bits(got.drop("_all") if "_all" in got.columns else got)
     if kind == "counter":
-        out = counter_rate(frame, window, start=at, end=at, every=window)
-    else:
-        buckets = frame.filter(pl.col("le").is_not_null())
-        out = histogram_quantile(increase(buckets, window, start=at, end=at, every=window), 0.95)
-    out = F.to_polars(out)
-    return out.select("value", *[c for c in labels if c in out.columns and c != "le"])
+        return _same_bits(collect(_increase(rows, ["metric", *labels], lo, hi, True)).drop("metric"))
+    out = [c for c in labels if c != "le"]
+    if "le" not in metrics.collect_schema():  # read as a histogram, but no buckets: nothing to read
+        return pl.DataFrame(schema={"value": pl.Float64, **{c: metrics.collect_schema()[c] for c in out}})
+    # one bucket count per label set and bound (rows: label sets x buckets), then PromQL's histogram_quantile
+    inc = collect(_increase(rows.filter(pl.col("le").is_not_null()), ["metric", *out, "le"], lo, hi, False))
+    got = F.to_polars(histogram_quantile(inc.with_columns(pl.lit(hi - 1).cast(F.TS).alias("time")), 0.95))
+    return _same_bits(got.select("value", *[c for c in out if c in got.columns]))
 
 
 def moved(metrics: Any, before: tuple[int, int] | None, during: tuple[int, int], *, kinds: dict[str, str] | None = None,
@@ -160,11 +204,36 @@ def moved(metrics: Any, before: tuple[int, int] | None, during: tuple[int, int],
             .sort(["_top", "metric", "_abs"], descending=[True, False, True], nulls_last=True).drop("_top", "_abs"))
 
 
+def _quantile_in_engine(b: pl.LazyFrame, groups: list[str], q: float) -> pl.LazyFrame:
+    """PromQL's ``histogram_quantile`` per group of bucket counts (``le``, ``value``), in the engine, for a chart's
+    points (``promql/quantile.go``: counts made monotonic, the bucket holding rank q * total interpolated linearly
+    from its lower bound, 0 below the first; rank in the +Inf bucket: the highest finite bound; no +Inf bucket or
+    no observations: NaN)."""
+    les = collect(b.select(pl.col("le").cast(pl.String).unique())).get_column("le").to_list()
+    ub = pl.LazyFrame({"le": les, "_ub": [parse_le(x) for x in les]}, schema={"le": pl.String, "_ub": pl.Float64})
+    b = (b.with_columns(pl.col("le").cast(pl.String)).join(ub, on="le").filter(pl.col("_ub").is_not_null())
+         .sort([*groups, "_ub"], nulls_last=True))
+    c = pl.col("value").cum_max().over(groups)
+    b = b.with_columns(c.alias("_c")).with_columns(
+        pl.col("_c").last().over(groups).alias("_total"), pl.col("_ub").last().over(groups).alias("_top"),
+        pl.col("_ub").shift(1).over(groups).alias("_lo"), pl.col("_c").shift(1).over(groups).alias("_lo_c"))
+    rank = pl.col("_total") * q
+    hit = b.filter(pl.col("_c") >= rank).group_by(groups, maintain_order=True).agg(pl.all().first())
+    lower = pl.col("_lo").fill_null(pl.when(pl.col("_ub") > 0).then(0.0).otherwise(pl.col("_ub")))
+    below = pl.col("_lo_c").fill_null(0.0)
+    inside = lower + (pl.col("_ub") - lower) * (rank - below) / (pl.col("_c") - below)
+    value = (pl.when((pl.col("_top") != float("inf")) | (pl.col("_total") == 0)).then(float("nan"))
+             .when(pl.col("_ub") == float("inf")).then(pl.col("_lo"))
+             .when(pl.col("_lo").is_null() & (pl.col("_ub") <= 0)).then(pl.col("_ub")).otherwise(inside))
+    return hit.select(*groups, value.alias("value"))
+
+
 def over_time(metrics: Any, metric: str, kind: str, series: list[str], label_sets: list[dict], lo: int, hi: int,
               every_ns: int) -> pl.DataFrame:
     """What the overview compares, over time, for the label sets it names: ``time``, ``value``, ``labels`` (text):
-    a counter's rate per second and a histogram's p95 at each step of ``every_ns`` (over one step and one scrape, as
-    Grafana's ``$__rate_interval``), a gauge's or summary's values."""
+    per step of ``every_ns``, a counter's rate per second (its increases between samples in the step, resets
+    aware), a histogram's p95 (of the step's bucket increases), a gauge's or summary's mean. Aggregated in the engine:
+    one row per label set and step is collected."""
     lf = metrics.lazy() if isinstance(metrics, pl.DataFrame) else metrics
     lf = F.utc_ns(lf, "time", "metrics overview")
     used = sorted({c for s in label_sets for c in s})
@@ -176,24 +245,27 @@ def over_time(metrics: Any, metric: str, kind: str, series: list[str], label_set
         rows = rows.filter(match)
     keep = ["time", "metric", "value", *used, *(["le"] if kind == "histogram" else []),
             *(["_temporality"] if "_temporality" in lf.collect_schema() else [])]
-    if kind in ("gauge", "summary"):
-        out = collect(rows.select("time", pl.col("value").cast(pl.Float64), *used))
+    step = F.epoch_floor("time", every_ns).alias("time")
+    if kind in ("gauge", "summary"):  # the mean of each step, NaN left out
+        out = collect(rows.group_by([*used, step]).agg(_mean(pl.col("value"))).sort(["time", *used], nulls_last=True))
     else:
-        frame = collect(rows.select([c for c in keep if c in lf.collect_schema()]))
-        if frame.is_empty():
-            return pl.DataFrame(schema={"time": F.TS, "value": pl.Float64, "labels": pl.String})
-        # Grafana's $__rate_interval: a window of one step and one scrape (at least 4 scrapes), so that an increase
-        # between two steps' windows is not lost (PromQL's rate reads only the samples inside its window)
-        gaps = frame.sort("time").select(pl.col("time").cast(pl.Int64).diff().over([c for c in keep if c in frame.columns
-                                                                                    and c not in ("time", "value")]))
-        scrape = int(gaps.to_series().filter(gaps.to_series() > 0).median() or 0)
-        window = pd.Timedelta(max(every_ns + scrape, 4 * scrape), "ns")
-        step = pd.Timedelta(every_ns, "ns")
+        # per step: the increase between consecutive samples, given to the step of the later one (a drop is a
+        # restart: the value itself), so no increase between two steps is lost; delta samples are summed as they are
+        keys = [c for c in keep if c in lf.collect_schema() and c not in ("time", "value", "_temporality")]
+        v = pl.col("value").cast(pl.Float64)
+        d = v - v.shift(1).over(keys)
+        inc = pl.when(d < 0).then(v).otherwise(d)
+        if "_temporality" in lf.collect_schema():
+            inc = pl.when(pl.col("_temporality").cast(pl.String) == "delta").then(v).otherwise(inc)
+        per = (rows.sort([*keys, "time"], maintain_order=True, nulls_last=True).with_columns(inc.alias("_inc"))
+               .filter(pl.col("_inc").is_not_null()).group_by([*keys, step]).agg(pl.col("_inc").sum().alias("value")))
         if kind == "counter":
-            out = F.to_polars(counter_rate(frame, window, every=step, start=_ts(lo + every_ns), end=_ts(hi)))
+            per = per.with_columns(pl.col("value") / (every_ns / NS))
+        elif "le" in keys:
+            per = _quantile_in_engine(per, [c for c in keys if c not in ("le", "metric")] + ["time"], 0.95)
         else:
-            out = F.to_polars(histogram_quantile(increase(frame.filter(pl.col("le").is_not_null()), window, every=step,
-                                                          start=_ts(lo + every_ns), end=_ts(hi)), 0.95))
+            return pl.DataFrame(schema={"time": F.TS, "value": pl.Float64, "labels": pl.String})
+        out = collect(per.sort(["time", *[c for c in used if c in per.collect_schema()]], nulls_last=True))
     text = pl.concat_str([pl.when(pl.col(c).is_not_null()).then(pl.lit(f"{c}=") + pl.col(c).cast(pl.String))
                           for c in used], separator=", ", ignore_nulls=True) if used else pl.lit("(no labels)")
-    return out.with_columns(text.fill_null("(no labels)").alias("labels")).select("time", "value", "labels")
+    return _same_bits(out.with_columns(text.fill_null("(no labels)").alias("labels")).select("time", "value", "labels"))
