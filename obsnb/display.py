@@ -102,6 +102,11 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
+def _float(x: float) -> str:
+    """A float of a table: one decimal, or three significant digits below 1 (a rate of 0.05/s is not 0.0)."""
+    return f"{x:.3g}" if 0 < abs(x) < 1 else f"{x:,.1f}"
+
+
 def _fmt_td(td: pd.Timedelta) -> str:
     s = td.total_seconds()
     return f"{s / 3600:.1f} h" if s >= 7200 else f"{s / 60:.1f} min" if s >= 120 else f"{s:.1f} s"
@@ -128,7 +133,7 @@ def show(df: Any, *, max_rows: int = 20, columns: list[str] | None = None, capti
             ints = pdf[c].astype("Int64")  # attempt numbers read as float because of nulls
             pdf[c] = ints.astype(object).where(ints.notna(), "")
     cap = f"<caption>{html.escape(caption)}</caption>" if caption else ""
-    table = pdf.to_html(index=False, escape=True, na_rep="", float_format=lambda x: f"{x:,.1f}", border=0)
+    table = pdf.to_html(index=False, escape=True, na_rep="", float_format=_float, border=0)
     display(HTML(table.replace("<thead>", cap + "<thead>", 1) if cap else table))
 
 

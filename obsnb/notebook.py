@@ -27,10 +27,11 @@ from .display import _print, draw, load_order, md, show
 from .errors import RejectedRecordsWarning, UsageError
 from .investigation.evidence import SCAN_BYTES, _scan_function
 from .investigation.findings import fmt_time
+from .investigation.trace_pick import TraceChoice, choose_trace
 from .investigation.vocabulary import span_dependency_expr
 from .prose import *  # noqa: F403
 from .prose import __all__ as _prose_all
-from .prose import entity_of
+from .prose import bucket, entity_of
 from .schema import empty_table, to_engine
 from .sources.discover import Found
 from .timeutil import duration_ns, to_ns
@@ -39,7 +40,7 @@ from .timeutil import duration_ns, to_ns
 LAZY_BYTES = SCAN_BYTES
 
 __all__ = ["sample_data_path", "load_incident", "LAZY_BYTES", "audit", "lazy_rows", "rows", "trace_rows", "timeline",
-           "has_trace", "trace_status", "trace_of_interest", "rows_about", "calls_of", "work_rows", "metrics_overview",
+           "has_trace", "trace_status", "trace_choice", "trace_of_interest", "rows_about", "calls_of", "work_rows", "metrics_overview",
            "critical_path", "save_findings", *_display_all, *_prose_all]
 
 
@@ -247,34 +248,31 @@ def has_trace(trace_id: str | None, spans: Any, logs: Any) -> bool:
 
 
 def trace_status(trace_id: str | None, asked: str | None, spans: Any, logs: Any) -> None:
-    """Say which trace is shown and why, or that the asked-for trace is not in the evidence."""
+    """Say that the asked-for trace is not in the evidence (why another trace, or none, is shown:
+    :func:`why_this_trace`)."""
     if asked and not has_trace(asked, spans, logs):
         lg = lazy_rows(logs, ["trace_id"])
         with_id = collect(lg.select(pl.col("trace_id").is_not_null().sum())).item() if lg is not None else 0
         _print(f"Trace {asked} is not in the loaded evidence ({rows(spans):,} spans, "
                f"{int(with_id or 0):,} log lines with a trace id). Nothing below is about it.")
-    elif trace_id is None:
-        _print("No trace to show: no spans were loaded and no trace was named.")
 
 
-def trace_of_interest(findings, spans: Any) -> str | None:
-    """The trace that best shows the incident: the first trace named by a retry storm (request, queue,
-    retries and failure in one chain), else by a stall, a failing dependency's slowest call, the first error;
-    else the trace that covers the longest time (the first such trace id on a tie)."""
+def trace_choice(findings, spans: Any, logs: Any = None) -> TraceChoice:
+    """The trace that shows the incident and why (``.trace_id``, ``.why``, ``.finding``): inside the window,
+    through the finding the report leads with (a retry storm, a stall, a failing dependency, a slower operation,
+    a silence, the first error, the error spike: the first kind found), and failed; else the slowest through it;
+    None (and why) when no trace of the window passes through it. See :mod:`obsnb.investigation.trace_pick`."""
+    return choose_trace(findings, lazy_rows(spans), lazy_rows(logs))
+
+
+def trace_of_interest(findings, spans: Any, logs: Any = None) -> str | None:
+    """:func:`trace_choice`'s trace id. Given a plain list of findings (no window), the trace that covers the
+    longest time (the first such trace id on a tie)."""
+    if hasattr(findings, "window"):
+        return trace_choice(findings, spans, logs).trace_id
     sp = lazy_rows(spans, ["trace_id", "start", "end"])
     if sp is None or not rows(sp):
         return None
-    order = ("retry_storm", "stall", "degraded_dependency", "first_error", "error_spike")
-    named = []
-    for f in sorted(findings, key=lambda f: (order.index(f.kind) if f.kind in order else len(order), f.rank)):
-        n = f.numbers
-        named += [str(t) for t in [*(n.get("trace_ids") or []), n.get("example_trace_id"), n.get("trace_id")] if t]
-    if named:
-        hit = pl.Series(list(dict.fromkeys(named)), dtype=pl.String).implode()
-        known = set(collect(sp.select("trace_id").filter(pl.col("trace_id").is_in(hit)).unique()).get_column("trace_id"))
-        tid = next((t for t in named if t in known), None)
-        if tid is not None:
-            return tid
     ext = (sp.filter(pl.col("trace_id").is_not_null()).group_by("trace_id")
            .agg((pl.col("end").max() - pl.col("start").min()).alias("d")).drop_nulls("d")
            .sort(["d", "trace_id"], descending=[True, False]).head(1))
@@ -330,34 +328,48 @@ def work_rows(logs: Any, findings) -> pl.LazyFrame:
     return out.select("time", pl.col(col).cast(pl.String))
 
 
-def metrics_overview(metrics: Any, findings, limit: int = 4) -> None:
-    """The metrics that moved most between the baseline and the window (mean of each series' values, NaN
-    left out), drawn over time; one line when no metrics were loaded. Means are computed in the engine."""
+def metrics_overview(metrics: Any, findings, limit: int = 4, kinds: dict[str, str] | None = None) -> None:
+    """The metrics that moved most between the baseline and the window, each read by its kind (a counter as its
+    rate per second, reset-aware as PromQL's ``rate``; a gauge as its mean; a histogram as its p95 from the
+    buckets), per label set: the ``limit`` metrics whose label sets moved most, with up to 3 label sets each, and a
+    chart per metric of the same label sets read the same way. ``kinds`` ({metric: "counter" | "gauge" |
+    "histogram" | "summary"}) overrides the kind read from the type metadata or the name."""
     from . import charts
+    from .analysis import moved as mv
 
-    m = lazy_rows(metrics, ["time", "metric", "value"])
+    m = lazy_rows(metrics)
     if m is None or not rows(m):
         _print("No metrics were loaded.")
         return
-
-    def means(lo: int, hi: int) -> pd.Series:
-        t = pl.col("time").cast(pl.Int64)
-        got = collect(m.filter((t >= lo) & (t < hi) & pl.col("metric").is_not_null()).group_by("metric")
-                      .agg(pl.col("value").cast(pl.Float64).fill_nan(None).mean()).sort("metric"))
-        return pd.Series(got.get_column("value").to_numpy(), index=got.get_column("metric").to_list(), dtype=float)
-
+    m = m.select([c for c in m.collect_schema().names() if c not in ("_source", "_line")])
     w0, w1, _ = findings.window
     b = findings.baseline
-    during = means(w0, w1)
-    before = means(b[0], b[1]) if b else pd.Series(dtype=float)
-    table = pd.DataFrame({"before": before, "during": during}).dropna(subset=["during"])
-    table["change"] = (table["during"] - table["before"]).abs() / table["before"].abs().where(table["before"] != 0)
-    table = table.sort_values("change", ascending=False, na_position="last").head(limit)
-    md("### Metrics that moved\n\nMean value per metric before ({b}) and in the window (from {w}).",
-       b=b[2] if b else "no baseline", w=fmt_time(w0))
-    show(table.reset_index().rename(columns={"index": "metric"}))
-    for name in table.index:
-        draw(charts.series(m, name, title=f"{name}"))
+    table = mv.moved(m, (b[0], b[1]) if b else None, (w0, w1), kinds=kinds)
+    kinds_of = {r["metric"]: r for r in mv.metric_kinds(m, kinds).iter_rows(named=True)}
+    unknown = sorted(set(kinds or {}) - set(kinds_of))
+    if unknown:
+        _print(f"metric_kinds names {', '.join(unknown)}: not a metric of this evidence, so nothing was read for it.")
+    if table.is_empty():
+        _print(f"No metric has a sample in the window (from {fmt_time(w0)}).")
+        return
+    top = table.get_column("metric").unique(maintain_order=True).head(limit).to_list()
+    table = table.filter(pl.col("metric").is_in(top))
+    how = table.unique("metric", maintain_order=True)
+    read = "; ".join(f"{r['metric']} as a {r['kind']} ({r['read_as']}; {r['how']})" for r in how.iter_rows(named=True))
+    md("### Metrics that moved\n\nEach metric read by its kind, per label set, before ({b}) and in the window (from "
+       "{w}): {read}. The kind comes from the type metadata, else the name (`_total`, `_count`, `_sum`: counters; "
+       "`_bucket`: a histogram; others: gauges); set `metric_kinds` to read one otherwise. `change` is "
+       "(during - before) / before.", b=b[2] if b else "no baseline", w=fmt_time(w0), read=read)
+    show(table.select("metric", "kind", "labels", "before", "during", "change").rename({"labels": "label set"}).to_pandas())
+    lo = b[0] if b else w0
+    every = duration_ns(bucket(findings))
+    for name in top:
+        sets = [r["_label_values"] for r in table.filter(pl.col("metric") == name).iter_rows(named=True)]
+        k = kinds_of[name]
+        line = mv.over_time(m, name, k["kind"], k["series"], sets, lo, w1, every)
+        title = f"{name}: {mv.READ_AS[k['kind']]} ({k['kind']}), the label sets above"
+        draw(charts.series(line, by="labels", every=pd.Timedelta(every, "ns"), agg="mean",
+                           title=title, y_title=mv.READ_AS[k["kind"]]))
 
 
 def critical_path(spans: Any, trace_id: str) -> pd.DataFrame:

@@ -14,7 +14,7 @@ from .display import _markdown, _pd, _print, _text, show
 from .investigation.context import pct, pick_every
 from .investigation.findings import dur_arg, fmt_duration, fmt_time
 
-__all__ = ["section", "evidence", "headline", "gaps_frame", "timeline_frame", "action_items", "root_cause", "recovery",
+__all__ = ["section", "evidence", "headline", "no_error_chart", "gaps_frame", "timeline_frame", "action_items", "root_cause", "recovery",
            "audit_table", "bucket", "entity_of", "work_title", "detection", "log_columns", "why_this_trace",
            "findings_about_trace"]
 
@@ -43,8 +43,30 @@ def section(findings, *kinds: str, limit: int = 5) -> None:
         if more > 0:
             lines.append(f"* ... and {more} more (see the findings table).")
     else:
-        lines = [_text(_SECTION_NONE[k].format(looked=findings.looked_at.get(k, "nothing to look at"))) for k in kinds]
+        lines = [_text(_none(findings, k)) for k in kinds]
     _markdown("\n".join(lines))
+
+
+def _blind(findings):
+    """The gap saying the logs carry no level or status (errors could not be counted from them), or None."""
+    return next((f for f in findings.of("telemetry_gap") if f.entity_value == "log_levels"), None)
+
+
+def _none(findings, kind: str) -> str:
+    """What a section with no finding of ``kind`` says: what was looked at; for errors, never "no error" when the
+    logs could not show one."""
+    blind = _blind(findings) if kind in ("error_spike", "first_error") else None
+    if blind is None:
+        return _SECTION_NONE[kind].format(looked=findings.looked_at.get(kind, "nothing to look at"))
+    n = blind.numbers
+    spans = n.get("errors_from") == "spans"
+    if kind == "error_spike":
+        return (f"Errors could not be counted from the logs: none of their {n['log_lines']:,} lines carries a level, "
+                "an outcome or a status, and their messages are free text. " +
+                ("From the spans' status: no rise in the error rate against the baseline." if spans else
+                 "No other evidence of errors was loaded, so this is not a finding of no errors."))
+    return ("No first error can be named from the logs (no level, outcome or status on any line); " +
+            ("none of the spans in the window has an error status." if spans else "no spans were loaded to read one from."))
 
 
 def evidence(findings, **sources: Any) -> None:
@@ -71,15 +93,29 @@ def evidence(findings, **sources: Any) -> None:
 def headline(findings, limit: int = 5) -> None:
     """The summary: the best-ranked findings (not telemetry gaps), one bullet each."""
     top = [f for f in findings if f.kind != "telemetry_gap"][:limit]
-    lost = [f for f in findings if f.kind == "telemetry_gap" and str(f.entity_value).endswith("_rejected")
-            and not f.numbers.get("rows_loaded")]
+    lost = [f for f in findings if f.kind == "telemetry_gap" and (str(f.entity_value).endswith("_rejected")
+            and not f.numbers.get("rows_loaded") or f.entity_value == "log_levels")]
     if lost:  # a kind whose every record was rejected: say it before anything read without it
         _markdown("\n".join(f"* {_text(f.summary)}" for f in lost))
     if not top:
-        _print("The evidence shows no error spike, silence, stall, retry storm, slow or failing dependency, "
-               "or change in the window" + (" that was loaded." if lost else "."))
+        if _blind(findings) is not None:
+            _print("No silence, stall, retry storm, slow or failing dependency, or change stands out in the window; "
+                   "errors could not be counted from the logs (above).")
+        else:
+            _print("The evidence shows no error spike, silence, stall, retry storm, slow or failing dependency, "
+                   "or change in the window" + (" that was loaded." if lost else "."))
         return
     _markdown("\n".join(f"{i}. {_text(f.summary)}" for i, f in enumerate(top, 1)))
+
+
+def no_error_chart(findings, log_rows: int) -> str | None:
+    """Why the logs' error-rate chart is not drawn (None: draw it): no logs, or logs that carry no level, outcome
+    or status (a flat 0% would read as "no errors")."""
+    if not log_rows:
+        return "No logs were loaded: no error-rate chart."
+    if _blind(findings) is not None:
+        return "No error-rate chart of the logs: they carry no level, outcome or status to count errors from."
+    return None
 
 
 def gaps_frame(findings, column: str | None = None) -> pd.DataFrame:
@@ -265,16 +301,23 @@ def log_columns(timeline: Any, findings) -> list[str]:
     return [c for c in dict.fromkeys(base + extra) if c in tl.columns and (c in base or logs[c].notna().any())]
 
 
-def why_this_trace(findings, trace_id: str | None, asked: str | None) -> None:
-    """One line: the trace was asked for, or which finding points at it."""
-    if trace_id is None or asked:
+def why_this_trace(findings, trace_id: str | None, asked: str | None, why: str | None = None) -> None:
+    """One line: why this trace is shown (``why``, from ``obn.trace_choice``), or which finding points at it; nothing
+    when the trace was asked for (``obn.trace_status`` speaks then)."""
+    if asked:
+        return
+    if why:
+        _print(why)
+        return
+    if trace_id is None:
+        _print("No trace is shown: no finding points at one.")
         return
     for f in findings:
         n = f.numbers
         if trace_id in [*(n.get("trace_ids") or []), n.get("example_trace_id"), n.get("trace_id")]:
             _print(f"Shown because finding {f.rank} ({f.kind.replace('_', ' ')}) points at it.")
             return
-    _print("No finding names a trace: this is the trace that covers the longest time.")
+    _print("No finding names this trace.")
 
 
 def findings_about_trace(findings, timeline: Any) -> None:

@@ -37,6 +37,7 @@ silence = "10min" # shortest silence worth reporting
 retry_min_attempts = None  # attempts that make a retry storm (None: from the data, at least 5)
 stall_after = None         # age after which an unfinished unit is stalled (None: from the data, at least 15 min)
 every = None      # bucket of rates and error rates (None: from the window)
+metric_kinds = None  # how to read a metric when its type or name misleads: {"queue_depth": "gauge", "x": "counter"}
 lazy = None       # True: read file evidence as scans, out of core (None: when its files pass 1 GiB; False: load it)
 '''
 
@@ -99,11 +100,12 @@ POSTMORTEM = notebook(
         code('obn.md("## Summary")\nobn.headline(F)'),
         code(READING),
         code('obn.md("## Impact")\nobn.section(F, "error_spike")\n'
+             'NO_CHART = obn.no_error_chart(F, obn.rows(LOGS))\n'
              'obn.draw(charts.error_rate(LOGS, EVERY, title="Error rate of log lines (obsnb\'s error definition)") '
-             'if obn.rows(LOGS) else None, "No logs were loaded: no error-rate chart.")'),
+             'if NO_CHART is None else None, NO_CHART or "")'),
         code('obn.draw(charts.error_rate(SPANS, EVERY, time="start", title="Error rate of spans") if obn.rows(SPANS) else None)'),
         code('obn.md("## Detection")\nobn.section(F, "first_error")\nobn.detection(F)'),
-        code('obn.metrics_overview(METRICS, F, limit=3)'),
+        code('obn.metrics_overview(METRICS, F, limit=3, kinds=metric_kinds)'),
         code('TL = obn.timeline_frame(F)\n'
              'obn.md("## Timeline (draft)\\n\\nEvery finding with a time, in order. Edit before publishing.")\n'
              'obn.show(TL, columns=["time", "end", "event", "kind", "detail"], max_rows=40)\n'
@@ -116,9 +118,10 @@ POSTMORTEM = notebook(
              + DEPENDENCY_CHART),
         code('obn.md("## Root cause (draft)")\nobn.root_cause(F)'),
         code('obn.md("## Trigger")\nobn.section(F, "change")'),
-        code('TID = obn.trace_of_interest(F, SPANS)\n'
+        code('PICK = obn.trace_choice(F, SPANS, LOGS)\n'
+             'TID = PICK.trace_id\n'
              'obn.md("## The trace that shows it")\n'
-             'obn.trace_status(TID, None, SPANS, LOGS)\n'
+             'obn.why_this_trace(F, TID, None, PICK.why)\n'
              'WT = obn.timeline(TID, logs=LOGS, spans=SPANS) if TID else None\n'
              'if WT is not None:\n'
              '    obn.md("Trace `{tid}`: {n} spans and {m} log lines, joined across queues.", tid=TID,\n'
@@ -145,23 +148,25 @@ TRIAGE = notebook(
     [
         code('obn.md("## What stands out")\nobn.headline(F, limit=8)'),
         code('obn.md("## Error rate")\nobn.section(F, "error_spike", "first_error")\n'
-             'obn.draw(charts.error_rate(LOGS, EVERY, title="Error rate of log lines") if obn.rows(LOGS) else None,\n'
-             '         "No logs were loaded: no error-rate chart.")'),
+             'NO_CHART = obn.no_error_chart(F, obn.rows(LOGS))\n'
+             'obn.draw(charts.error_rate(LOGS, EVERY, title="Error rate of log lines") if NO_CHART is None else None,\n'
+             '         NO_CHART or "")'),
         code('obn.md("## Which signals went silent")\nobn.section(F, "silence")\n' + SILENCE_CHART),
         code('obn.md("## Stuck and retried work")\nobn.section(F, "stall", "retry_storm")'),
         code('obn.md("## Dependencies")\nobn.section(F, "degraded_dependency", "latency_regression")\n' + DEPENDENCY_CHART),
         code('obn.md("## What changed")\nobn.section(F, "change")'),
         code('obn.md("## Suspects")\nobn.section(F, "suspect", "new_pattern")\nobn.section(F, "telemetry_gap")'),
         code(READING),
-        code('obn.metrics_overview(METRICS, F)'),
+        code('obn.metrics_overview(METRICS, F, kinds=metric_kinds)'),
     ],
 )
 
 TRACE = notebook(
-    'TID = trace_id or obn.trace_of_interest(F, SPANS)\n'
+    'PICK = None if trace_id else obn.trace_choice(F, SPANS, LOGS)\n'
+    'TID = trace_id or PICK.trace_id\n'
     'obn.md("# Trace {tid} ({incident})", tid=TID or "(none)", incident=incident)\n'
     'obn.trace_status(TID, trace_id, SPANS, LOGS)\n'
-    'obn.why_this_trace(F, TID, trace_id)',
+    'obn.why_this_trace(F, TID, trace_id, PICK.why if PICK else None)',
     [
         code('T = obn.timeline(TID, logs=LOGS, spans=SPANS) if obn.has_trace(TID, SPANS, LOGS) else None\n'
              'if T is not None:\n'
@@ -177,7 +182,7 @@ TRACE = notebook(
              '    obn.show(T[T["source"] == "log"], columns=obn.log_columns(T, F), max_rows=40)'),
         code('obn.md("## Findings about this trace")\nobn.findings_about_trace(F, T)'),
     ],
-    extra_parameters="trace_id = None  # the trace to study (None: the one the findings point at, else the longest)\n",
+    extra_parameters="trace_id = None  # the trace to study (None: a failed trace of the window through the top finding)\n",
 )
 
 

@@ -28,7 +28,7 @@ import polars as pl
 
 from .vocabulary import Reading
 
-__all__ = ["SCHEMA", "KINDS", "Finding", "Findings", "iso", "fmt_time", "fmt_duration", "dur_arg"]
+__all__ = ["SCHEMA", "KINDS", "Finding", "Findings", "iso", "fmt_time", "fmt_duration", "dur_arg", "fmt_value"]
 
 SCHEMA = "obsnb.findings/1"
 KINDS = ("error_spike", "degraded_dependency", "latency_regression", "silence", "stall", "retry_storm", "change",
@@ -53,6 +53,14 @@ def fmt_duration(ns: int | float) -> str:
     """A duration for prose: ``45.0 s``, ``79.0 min``, ``3.5 h``."""
     s = float(ns) / 1e9
     return f"{s / 3600:.1f} h" if s >= 7200 else f"{s / 60:.1f} min" if s >= 120 else f"{s:.1f} s"
+
+
+def fmt_value(v: Any, integral: bool = False) -> str:
+    """A value of the evidence as text, in its own type: an integer as ``4`` (also a whole float of a column that
+    holds only whole numbers, ``integral``: pandas' integer column with nulls), a float as Python prints it."""
+    if isinstance(v, float) and integral and v == v and abs(v) != float("inf") and v.is_integer():
+        return str(int(v))
+    return str(v)
 
 
 def dur_arg(ns: int | float) -> str:

@@ -18,21 +18,39 @@ from ..analysis.failures import FAILURE_WORDS, event_names
 from ..errors import UsageError
 from .engine import columns, count, run
 
-__all__ = ["Reading", "read_evidence", "HINTS"]
+__all__ = ["Reading", "read_evidence", "HINTS", "UNIT_NAME", "ATTEMPT_NAME"]
 
 # Columns never treated as entities, keys or dependencies.
 _NEVER = {"time", "level", "event", "trace_id", "span_id", "parent_span_id", "_source", "_line", "level_original",
           "start", "end", "duration_ms", "status", "status_message", "kind", "name", "links", "events", "message",
           "msg", "value", "metric"}
+#: an entity that can go silent: a worker, host, node, pod, runner, ... (``runner_name`` of GitHub Actions,
+#: ``k8s.node.name``, ``hostname`` of Celery, ``host.id``, ``service.instance.id``)
 ENTITY_NAME = re.compile(
-    r"(?i)(^|[._])(worker|workers?_?(id|name)|host|hostname|host\.name|instance|instance_id|pod|pod_name|k8s\.pod\.name|"
-    r"dyno|node|node_name|consumer|consumer_id|container|container_name|container\.name|executor|runner|agent|"
-    r"machine|replica|service\.instance\.id)$"
+    r"(?i)(^|[._])((worker|host|node|pod|container|instance|consumer|executor|runner|agent|machine|replica|dyno|vm)"
+    r"([._-]?(id|uid|name|hostname))?|workers?_?(id|name)|hostname|k8s\.(pod|node|container)\.(name|uid)|"
+    r"service\.instance\.id)$"
 )
+#: an id of one unit of work, in many systems' words: ``job_id``, ``task_id`` (Celery), ``jid`` (Sidekiq),
+#: ``run_id`` (Airflow, GitHub Actions), ``k8s.job.name``, ``messaging.message.id`` (OTel), ``execution_id``, ...
 UNIT_NAME = re.compile(
-    r"(?i)(^|[._])(job|task|message|msg|request|req|run|work|item|order|batch|delivery|execution|workflow|"
-    r"invocation|event)[._]?(id|uuid|key)$"
+    r"(?i)((^|[._])(job|task|message|msg|request|req|run|work|item|order|batch|delivery|execution|workflow|"
+    r"workflow[._]run|dag[._]run|invocation|event|build|pipeline|step|operation|transaction|txn|correlation|unit|"
+    r"ticket|upload|export|import|sync|check[._]run|k8s\.job)[._-]?(id|uuid|uid|key|name|number)$"
+    r"|^(run|job|task|key|jid|bid|execution|invocation|delivery|workflow_run|dag_run|runid|jobid|taskid)$)"
 )
+#: the attempt number of a unit: ``attempt``, ``try_number`` (Airflow), ``retry_count`` (Sidekiq), ``retries``
+#: (Celery), ``run_attempt`` (GitHub Actions), ``retry.attempt``, ``http.request.resend_count`` (OTel)
+ATTEMPT_NAME = re.compile(
+    r"(?i)(^|[._])(attempts?|attempt[._]?(number|no|count)|try[._]?(number|count)|tries|retry|retries|"
+    r"retry[._]?(count|number|attempt)|run[._]attempt|resend[._]count)$"
+)
+#: a unit of work begins and ends: the median value of a unit key lives at most this share of the evidence
+#: (a value seen from the start to the end, like a job's *name*, is a kind of work or an entity, not one unit)
+UNIT_LIFETIME_SHARE = 0.5
+#: a unit key's values repeat: at least this share of them are on two rows or more (a near-unique request id
+#: with one row each names no unit that starts, retries or finishes)
+UNIT_REPEAT_SHARE = 0.1
 DEPENDENCY_SPAN_COLUMNS = ("peer.service", "server.address", "net.peer.name", "db.system", "db.name",
                            "messaging.destination.name", "messaging.destination", "rpc.service", "remoteEndpoint.serviceName",
                            "http.host", "url.full", "http.url")
@@ -156,20 +174,65 @@ def _entities(logs: pl.LazyFrame, n: int, r: Reading) -> None:
                        if keep else "no column names a worker, host, instance or pod with 2 or more values")
 
 
+def _unit_shape(logs: pl.LazyFrame, col: str, attempt: str | None) -> dict[str, Any]:
+    """One aggregate query about a candidate unit key: rows, distinct values, the share of values on 2+ rows, the
+    median value's lifetime against the column's whole span, and (with an attempt column) distinct (value, attempt)
+    pairs per row: 1.0 when the attempt number counts this column's attempts."""
+    t = pl.col("time").cast(pl.Int64)
+    rows = logs.filter(pl.col(col).is_not_null())
+    per = rows.group_by(col).agg(pl.len().alias("n"), (t.max() - t.min()).alias("life"))
+    out = run(per.select(pl.col("n").sum().alias("rows"), pl.len().alias("distinct"),
+                         (pl.col("n") >= 2).mean().alias("repeat"), pl.col("life").median().alias("life"))).row(0, named=True)
+    out["span"] = run(rows.select(t.max() - t.min())).item() or 0
+    out["pairs"], out["retried"] = None, 0
+    if attempt is not None:
+        both = rows.filter(pl.col(attempt).is_not_null())
+        n, pairs = run(both.select(pl.len(), pl.struct(col, attempt).n_unique())).row(0)
+        out["pairs"] = pairs / n if n else None
+        out["retried"] = run(both.group_by(col).agg(pl.col(attempt).n_unique().alias("a"))
+                             .select((pl.col("a") >= 2).sum())).item() or 0
+    return out
+
+
 def _key(logs: pl.LazyFrame, r: Reading) -> None:
-    cands = [c for c in columns(logs) if c not in _NEVER and UNIT_NAME.search(c) and _usable(logs, c)]
-    st = _stats(logs, cands)
-    good = []
+    """The unit of work: a column named like a unit id whose values repeat (>= 10% of them on 2+ rows, or the
+    attempt column numbers its rows, one attempt a row, and some value has 2+ attempts) and are short-lived (the median value lives at most half the column's span), with 2+ values. Of those, the one the
+    attempt column counts (most distinct (value, attempt) pairs per row), else the one on most rows."""
+    sch = columns(logs)
+    if "time" not in sch:
+        r.why["key"] = "no time column"
+        return
+    # an attempt number may be a float column (a pandas integer column with nulls)
+    attempt = next((c for c in sch if ATTEMPT_NAME.search(c) and (sch[c].is_numeric() or sch[c] == pl.String)), None)
+    cands = [c for c in sch if c not in _NEVER and UNIT_NAME.search(c) and not ATTEMPT_NAME.search(c) and _usable(logs, c)]
+    good, not_units = [], []
     for c in cands:
-        rows, distinct = st[c]
-        if distinct >= 2 and rows / max(distinct, 1) >= 1.5:  # a unit is mentioned by several rows
-            good.append((rows, c))
-    good.sort(reverse=True)
-    if good:
-        r.key = good[0][1]
-        r.why["key"] = f"named like a unit-of-work id, on {good[0][0]:,} rows, several rows per value"
+        st = _unit_shape(logs, c, attempt)
+        if st["distinct"] < 2:
+            not_units.append(f"`{c}` (one value)")
+        elif st["repeat"] < UNIT_REPEAT_SHARE and not (st["retried"] and (st["pairs"] or 0) >= 0.9):
+            # values that do not repeat, unless the attempt number counts this column's attempts (one row each)
+            not_units.append(f"`{c}` ({st['repeat']:.0%} of its values on more than one row)")
+        elif st["span"] and st["life"] > UNIT_LIFETIME_SHARE * st["span"]:
+            not_units.append(f"`{c}` (a value lasts {st['life'] / st['span']:.0%} of the evidence: a kind of work, not one unit)")
+        else:
+            good.append((c, st))
+    counted = [g for g in good if g[1]["pairs"] is not None]
+    if counted:
+        best = max(counted, key=lambda g: (g[1]["pairs"], g[1]["rows"]))
     else:
-        r.why["key"] = "no id column (job_id, task_id, message_id, ...) is shared by several rows"
+        best = max(good, key=lambda g: g[1]["rows"]) if good else None
+    rejected = f"; not a unit: {', '.join(not_units)}" if not_units else ""
+    if best is None:
+        r.why["key"] = "no id column (job_id, task_id, run_id, jid, ...) names units that repeat and end" + rejected
+        return
+    c, st = best
+    r.key = c
+    how = (f"the `{attempt}` column counts its attempts" if best in counted and len(good) > 1 else
+           f"{st['repeat']:.0%} of its {st['distinct']:,} values on several rows")
+    others = [g[0] for g in good if g[0] != c]
+    r.why["key"] = (f"named like a unit-of-work id, on {st['rows']:,} rows, {how}" +
+                    (f" (also a unit: {', '.join(f'`{o}`' for o in others)})" if others else "") + rejected)
 
 
 def _events(logs: pl.LazyFrame, r: Reading) -> None:
