@@ -13,7 +13,7 @@ from .context import TS, Ctx, columns, count, examples, ns_of, q, run
 from . import remote_sql as R
 from .findings import Finding, dur_arg, fmt_duration, iso
 from .remote import q as sql_text, remote_of
-from .vocabulary import ENTITY_NAME, error_columns
+from .vocabulary import ATTEMPT_NAME, ENTITY_NAME, error_columns
 
 __all__ = ["silences", "stalls_found", "retry_storms"]
 
@@ -153,8 +153,12 @@ def _counting(ctx: Ctx, frame: pl.LazyFrame) -> tuple[pl.Expr | None, dict, str]
     enqueue_only = r.started and "enqueue-like" in r.why.get("started", "")
     if r.started and not enqueue_only:
         return ev.is_in(r.started).sum(), {"started": r.started}, f"started={r.started!r}"
-    if "attempt" in columns(frame):
-        return pl.col("attempt").drop_nulls().n_unique(), {"attempt": "attempt"}, 'attempt="attempt"'
+    sch = columns(frame)
+    # the attempt number as the vocabulary reads it (``attempt``, ``try_number``, ``retry_count``, ...)
+    col = "attempt" if "attempt" in sch else next(
+        (c for c in sch if ATTEMPT_NAME.search(c) and (sch[c].is_numeric() or sch[c] == pl.String)), None)
+    if col is not None:
+        return pl.col(col).drop_nulls().n_unique(), {"attempt": col}, f'attempt="{col}"'
     if r.failed:  # no per-attempt start, no attempt column: each failure is an attempt
         return ev.is_in(r.failed).sum(), {"started": r.failed}, f"started={r.failed!r}"
     return None, {}, ""

@@ -142,8 +142,6 @@ def pods_and_config_change(tmp_path):
     return load(path)
 
 
-@pytest.mark.xfail(strict=True, reason="ECS's `kubernetes.pod.name` is not read as an entity (only `service`), so "
-                   "a pod replica that stops logging, heartbeats included, is no silence")
 def test_ecs_pod_that_stops_is_a_silence(tmp_path):
     doc = investigate(pods_and_config_change(tmp_path), T0 + 1800, T0 + 7200)
     silences = [f for f in doc["findings"] if f["kind"] == "silence"]
