@@ -50,9 +50,22 @@ LEVEL_COLORS = {"DEBUG": "#9e9e9e", "INFO": "#4c78a8", "WARNING": "#f58518", "ER
 WIDTH = 720
 
 
-def _x(field: str = "time", title: str | None = None) -> alt.X:
-    """A time axis in UTC (reports are read in every time zone; the evidence is UTC)."""
-    return alt.X(f"{field}:T", title=title, scale=alt.Scale(type="utc"), axis=alt.Axis(format="%H:%M", labelOverlap=True))
+def _time_format(*columns: Any) -> str:
+    """The axis label format for times spanning ``columns`` (pandas time Series): minutes for an incident's hours,
+    seconds for a trace of a few minutes, milliseconds for one of a few seconds, the day too past two days."""
+    vals = [pd.to_datetime(c, utc=True, errors="coerce") for c in columns if c is not None and len(c)]
+    lo = min((v.min() for v in vals), default=pd.NaT)
+    hi = max((v.max() for v in vals), default=pd.NaT)
+    if pd.isna(lo) or pd.isna(hi):
+        return "%H:%M"
+    span = (hi - lo).total_seconds()
+    return ("%H:%M:%S.%L" if span <= 10 else "%H:%M:%S" if span <= 30 * 60 else "%H:%M" if span <= 2 * 86400
+            else "%b %d %H:%M")
+
+
+def _x(field: str = "time", title: str | None = None, fmt: str = "%H:%M") -> alt.X:
+    """A time axis in UTC (reports are read in every time zone; the evidence is UTC), labelled in ``fmt``."""
+    return alt.X(f"{field}:T", title=title, scale=alt.Scale(type="utc"), axis=alt.Axis(format=fmt, labelOverlap=True))
 
 
 def _pandas(df: Any) -> pd.DataFrame:
@@ -308,12 +321,13 @@ def waterfall(timeline: Any, *, title: str = "Trace waterfall", max_spans: int =
                 if c in logs.columns]
     logs = logs[keep_log].rename(columns={"name": "event"})
     span_cols = ["row", "time", "end", "duration_ms", "name", "service", "status"]
+    fmt = _time_format(spans["time"], spans["end"], logs["time"])
     bars = (
         alt.Chart(spans[span_cols])
         .mark_bar(height={"band": 0.7})
         .encode(
             y=alt.Y("row:N", sort=None, title=None, axis=alt.Axis(labelLimit=260)),
-            x=_x(),
+            x=_x(fmt=fmt),
             x2="end:T",
             color=alt.Color("status:N", scale=alt.Scale(domain=["OK", "UNSET", "ERROR"],
                                                          range=["#54a24b", "#4c78a8", "#e45756"])),
@@ -323,7 +337,7 @@ def waterfall(timeline: Any, *, title: str = "Trace waterfall", max_spans: int =
     starts = (  # a span too short to see as a bar still shows where it began
         alt.Chart(spans[span_cols])
         .mark_tick(thickness=2, size=12)
-        .encode(y=alt.Y("row:N", sort=None), x=_x(),
+        .encode(y=alt.Y("row:N", sort=None), x=_x(fmt=fmt),
                 color=alt.Color("status:N", legend=None, scale=alt.Scale(domain=["OK", "UNSET", "ERROR"],
                                                                           range=["#54a24b", "#4c78a8", "#e45756"])))
     )
@@ -357,11 +371,12 @@ def incident_timeline(events: Any, *, title: str = "Incident timeline", start: A
         color=alt.Color("kind:N"),
         tooltip=[c for c in cols if c != "row"],
     )
-    points = base.mark_point(filled=True, size=90).encode(x=_x())
+    fmt = _time_format(ev["time"], ev["end"] if "end" in ev else None)
+    points = base.mark_point(filled=True, size=90).encode(x=_x(fmt=fmt))
     layers = [points]
     if "end" in ev:
         layers.insert(0, base.transform_filter("isValid(datum.end)").mark_bar(height={"band": 0.5}, opacity=0.6)
-                      .encode(x=_x(), x2="end:T"))
+                      .encode(x=_x(fmt=fmt), x2="end:T"))
     return alt.layer(*layers).properties(title=title, width=WIDTH, height=max(120, 24 * len(ev)))
 
 

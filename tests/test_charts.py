@@ -9,6 +9,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 import polars as pl
+import pytest
 
 from obsnb import charts
 
@@ -137,3 +138,20 @@ def test_charts_of_evidence_spanning_years_stay_under_the_row_limit():
                       for i, t in enumerate(times)])
     for chart in (charts.error_rate(logs, "5min"), charts.rate(logs, "5min", by="service")):
         assert 0 < len(chart.data) <= charts.MAX_POINTS
+
+
+@pytest.mark.parametrize("seconds, fmt", [(3, "%H:%M:%S.%L"), (20, "%H:%M:%S"), (3 * 3600, "%H:%M"),
+                                          (3 * 86400, "%b %d %H:%M")])
+def test_waterfall_and_timeline_axes_label_what_their_span_needs(seconds, fmt):
+    """A trace of seconds is labelled to the millisecond or second (a minute-only axis showed `03:07` on every
+    tick of a 20 s trace); an incident of hours in minutes; one of days with the day."""
+    t = pd.Timestamp("2026-11-17T03:07:19Z")
+    end = t + pd.Timedelta(seconds=seconds)
+    spans = pd.DataFrame({"source": ["span"] * 2, "time": [t, t], "end": [end, t + (end - t) / 2], "depth": [0, 1],
+                          "name": ["run", "call"], "span_id": ["a", "b"], "duration_ms": [seconds * 1e3, seconds * 5e2],
+                          "service": ["w", "w"], "status": ["ERROR", "OK"]})
+    events = pd.DataFrame({"time": [t, end], "event": ["first", "last"]})
+    for chart in (charts.waterfall(spans), charts.incident_timeline(events)):
+        formats = {layer["encoding"]["x"]["axis"]["format"] for layer in chart.to_dict()["layer"]
+                   if isinstance(layer["encoding"].get("x"), dict) and "axis" in layer["encoding"]["x"]}
+        assert formats == {fmt}

@@ -224,8 +224,6 @@ def test_free_text_deploy_line_is_a_change(tmp_path):
     assert [f["start"] for f in doc["findings"] if f["kind"] == "change"] == [iso(deploy)]
 
 
-@pytest.mark.xfail(strict=True, reason="the trace waterfall's time axis is always `%H:%M`: a trace of 20 s shows "
-                   "every tick as the same minute (`03:07 03:07 ...`)")
 def test_waterfall_axis_of_a_short_trace_shows_seconds():
     import pandas as pd
 
