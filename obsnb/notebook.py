@@ -91,9 +91,31 @@ def load_incident(logs: Any = None, traces: Any = None, metrics: Any = None, *, 
     with ThreadPoolExecutor(3) as pool:
         futures = [None if not src else
                    pool.submit(_scan_loudly, src, kind, lo, end) if lazy and files[kind] else
-                   pool.submit(load, src, kind, start=lo, end=end, engine=engine) for src, kind in jobs]
+                   pool.submit(load, src, kind, start=lo, end=end, engine=engine, **_default_query(src, kind))
+                   for src, kind in jobs]
         return tuple(f.result() if f is not None else to_engine(empty_table(kind), eng)
                      for f, (_, kind) in zip(futures, jobs))
+
+
+#: what a template reads from a Prometheus-API server given as a bare URL (no query): every series of the window
+ALL_SERIES = '{__name__=~".+"}'
+
+
+def _default_query(src: Any, kind: str) -> dict:
+    """``query=`` for a metrics source given as a bare Prometheus-family URL (``prometheus://``,
+    ``victoriametrics://``, ...), which no template parameter can give one: every series of the window, said in
+    a warning with how to narrow it. A named source (obsnb.toml) keeps its own ``query``."""
+    from .sources.prometheus import Prometheus
+    from .safe_text import redact_url
+
+    if kind != "metrics" or not isinstance(src, str) or "://" not in src:
+        return {}
+    if src.split("://", 1)[0].split("+", 1)[0] not in Prometheus.schemes:
+        return {}
+    warnings.warn(f"metrics from {redact_url(src)}: no query given, so every series of the window is read "
+                  f"({ALL_SERIES}); on a big server, name the source in obsnb.toml with its own query= "
+                  "(e.g. query='{job=\"worker\"}')", UserWarning, stacklevel=3)
+    return {"query": ALL_SERIES}
 
 
 def _scan_loudly(source: Any, kind: str, start: Any, end: Any):

@@ -163,9 +163,6 @@ def test_ecs_event_action_config_change_is_a_change(tmp_path):
 # (the checks of OpenMetrics `_created`, escaped-markdown redaction and terminal escapes passed once fixed and
 #  moved to test_review_s6_fixed.py without their xfail marks)
 
-@pytest.mark.xfail(strict=True, reason="a template's `metrics=prometheus://...` source (README: `obsnb new triage "
-                   "... --source metrics=prometheus://prom:9090`) fails the render: load_incident needs query= "
-                   "and no template parameter passes one")
 def test_template_metrics_from_a_prometheus_url_load():
     import http.server
     import threading
