@@ -37,21 +37,29 @@ def to_pandas(df):
 
 
 def record_collects(monkeypatch, scan) -> list[int]:
-    """From now on (until ``monkeypatch.undo()``), every polars ``LazyFrame.collect`` appends the number of rows it
-    returned to the list this returns, and collecting the scan ``scan`` (its type's ``collect``) raises."""
+    """From now on (until ``monkeypatch.undo()``), every polars ``LazyFrame.collect`` and ``pl.collect_all`` appends
+    the number of rows of each frame it returned to the list this returns, and collecting the scan ``scan`` (its
+    type's ``collect``) raises."""
     import polars as pl
 
     heights: list[int] = []
     real = pl.LazyFrame.collect
+    real_all = pl.collect_all
 
     def collect(self, *args, **kwargs):
         out = real(self, *args, **kwargs)
         heights.append(out.height)
         return out
 
+    def collect_all(*args, **kwargs):
+        out = real_all(*args, **kwargs)
+        heights.extend(f.height for f in out)
+        return out
+
     def whole(self, *args, **kwargs):
         raise AssertionError(f"{type(self).__name__}.collect: the scan was collected whole")
 
     monkeypatch.setattr(pl.LazyFrame, "collect", collect)
+    monkeypatch.setattr(pl, "collect_all", collect_all)
     monkeypatch.setattr(type(scan), "collect", whole)
     return heights

@@ -9,9 +9,8 @@ import json
 import shutil
 import warnings
 
-import polars as pl
 import pytest
-from _support import SAMPLE_DATA
+from _support import SAMPLE_DATA, record_collects
 
 import obsnb as ob
 from obsnb import options
@@ -100,19 +99,7 @@ def test_investigate_on_a_scan_collects_only_aggregates_and_examples(truth_path,
         warnings.simplefilter("ignore")
         rows = {k: s.collect(engine="polars").height for k, s in scans.items() if s is not None}
     assert min(rows.values()) > 10 * MAX_ROWS  # the bound below is far from the evidence's size
-    collected = []
-    real = pl.LazyFrame.collect
-
-    def spy(self, *args, **kwargs):
-        out = real(self, *args, **kwargs)
-        collected.append(out.height)
-        return out
-
-    def refuse(self, *args, **kwargs):
-        raise AssertionError("ob.investigate collected a scan whole")
-
-    monkeypatch.setattr(pl.LazyFrame, "collect", spy)
-    monkeypatch.setattr(type(next(s for s in scans.values() if s is not None)), "collect", refuse)
+    collected = record_collects(monkeypatch, next(s for s in scans.values() if s is not None))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         got = ob.investigate(**scans, start=window["start"], end=window["end"])
