@@ -72,6 +72,9 @@ def test_celery_worker_log(tmp_path):
     assert not len(ob.rejected(df))
 
 
+#: the level words Sidekiq and Ruby's Logger write, mapped the usual way (WARN -> WARNING, FATAL -> CRITICAL)
+RUBY_LEVELS = {"DEBUG": "DEBUG", "INFO": "INFO", "WARN": "WARNING", "ERROR": "ERROR", "FATAL": "CRITICAL"}
+
 SIDEKIQ = [
     "2026-05-08T14:20:01.123Z pid=1234 tid=ouw2a4k class=HardWorker jid=b4a577edbccf1d805744efa9 INFO: start",
     "2026-05-08T14:20:01.223Z pid=1234 tid=ouw2a4k class=HardWorker jid=b4a577edbccf1d805744efa9 elapsed=0.1 INFO: done",
@@ -83,14 +86,13 @@ SIDEKIQ = [
 
 def test_sidekiq_log(tmp_path):
     df = load_quiet(write(tmp_path, "sidekiq.log", SIDEKIQ))
-    levels = {"DEBUG": "DEBUG", "INFO": "INFO", "WARN": "WARNING", "ERROR": "ERROR", "FATAL": "CRITICAL"}
     exp = []
     for i, ln in enumerate(SIDEKIQ, start=1):
         head, msg = ln.split(": ", 1)
         words = head.split(" ")
         stamp, frac = words[0][:-1].split(".")
         pairs = dict(w.split("=", 1) for w in words[1:-1])
-        exp.append({"time": ns(stamp, "%Y-%m-%dT%H:%M:%S", frac), "level": levels[words[-1]], "event": msg,
+        exp.append({"time": ns(stamp, "%Y-%m-%dT%H:%M:%S", frac), "level": RUBY_LEVELS[words[-1]], "event": msg,
                     "pid": int(pairs["pid"]), "tid": pairs["tid"], "class": pairs.get("class"),
                     "jid": pairs.get("jid"), "elapsed": float(pairs["elapsed"]) if "elapsed" in pairs else None,
                     "_line": i})
@@ -152,14 +154,13 @@ RUBY = [
 
 def test_ruby_logger(tmp_path):
     df = load_quiet(write(tmp_path, "production.log", RUBY))
-    levels = {"DEBUG": "DEBUG", "INFO": "INFO", "WARN": "WARNING", "ERROR": "ERROR", "FATAL": "CRITICAL"}
     exp = []
     for i, ln in enumerate(RUBY, start=1):
         head, rest = ln.split("] ", 1)
         stamp, pid = head[4:].split(" #")
         word, rest = rest.strip().split(" -- ", 1)
         prog, msg = rest.split(": ", 1)
-        exp.append({"time": ns(stamp[:19], "%Y-%m-%dT%H:%M:%S", stamp[20:]), "level": levels[word], "pid": int(pid),
+        exp.append({"time": ns(stamp[:19], "%Y-%m-%dT%H:%M:%S", stamp[20:]), "level": RUBY_LEVELS[word], "pid": int(pid),
                     "program": prog or None, "event": msg, "_line": i})
     check(df, exp)
 
